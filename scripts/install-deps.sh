@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Install what a fresh Debian machine lacks for `make test`, and nothing else.
+#
+#   bash scripts/install-deps.sh
+#
+# Checks java (17+, for the Apache Kafka 4.x broker), mvn (fetches the broker
+# jars), kcat (third-party client for interop tests) and promtool (Debian
+# package `prometheus`, for alert rule tests and scrape tests). Only missing
+# tools are installed, with apt-get, non-interactively; a machine that has
+# them all is left untouched (no apt-get update either). Runs as root or
+# through sudo. Prints what it installed.
+set -euo pipefail
+
+export DEBIAN_FRONTEND=noninteractive
+
+log() { printf 'install-deps: %s\n' "$*" >&2; }
+
+SUDO=()
+if [[ "$(id -u)" -ne 0 ]]; then
+	if command -v sudo >/dev/null 2>&1; then
+		SUDO=(sudo -n)
+	else
+		log "ERROR: not root and no sudo; install the packages listed below by hand"
+	fi
+fi
+
+java_major() {
+	java -version 2>&1 | awk -F'"' '/version/ {split($2, v, "."); print (v[1] == "1" ? v[2] : v[1]); exit}'
+}
+
+# tool -> Debian package providing it
+declare -A PKG=(
+	[java]=openjdk-17-jre-headless
+	[mvn]=maven
+	[kcat]=kcat
+	[promtool]=prometheus
+)
+
+missing=()
+for tool in java mvn kcat promtool; do
+	if command -v "$tool" >/dev/null 2>&1; then
+		if [[ "$tool" == java ]]; then
+			major="$(java_major)"
+			if [[ ! "$major" =~ ^[0-9]+$ || "$major" -lt 17 ]]; then
+				log "java is version '${major:-?}', Kafka 4.x needs 17+"
+				missing+=("${PKG[$tool]}")
+				continue
+			fi
+		fi
+		log "ok: $tool ($(command -v "$tool"))"
+	else
+		log "missing: $tool (Debian package ${PKG[$tool]})"
+		missing+=("${PKG[$tool]}")
+	fi
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+	log "nothing to install"
+	exit 0
+fi
+
+if [[ "$(id -u)" -ne 0 && ${#SUDO[@]} -eq 0 ]]; then
+	log "ERROR: missing packages: ${missing[*]}"
+	exit 1
+fi
+
+log "installing: ${missing[*]}"
+"${SUDO[@]}" apt-get update -q </dev/null >&2
+"${SUDO[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null >&2
+
+# The prometheus package starts a server through the init system where there
+# is one; tests start their own Prometheus on 127.0.0.1, so stop the packaged
+# service if it came up (no-op in containers without an init system).
+if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
+	"${SUDO[@]}" systemctl disable --now prometheus prometheus-node-exporter >/dev/null 2>&1 || true
+fi
+
+status=0
+for tool in java mvn kcat promtool; do
+	if ! command -v "$tool" >/dev/null 2>&1; then
+		log "ERROR: $tool still missing after install"
+		status=1
+	fi
+done
+for pkg in "${missing[@]}"; do
+	ver="$(dpkg-query -W -f='${Version}' "$pkg" 2>/dev/null || echo '?')"
+	echo "installed: $pkg $ver"
+done
+exit "$status"
