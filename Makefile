@@ -1,0 +1,66 @@
+# streamscore: the commands in README.md. `make test` brings up everything it
+# needs (Kafka from Maven Central jars, kcat, promtool, the Python venv).
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+GO ?= go
+BIN := bin/streamscore
+KAFKA_CACHE ?= $(CURDIR)/.cache/kafka
+export STREAMSCORE_KAFKA_CACHE := $(KAFKA_CACHE)
+BROKERS = $$(cat $(KAFKA_CACHE)/run/bootstrap)
+DEMO_ARGS ?=
+
+.PHONY: all build demo test test-unit test-faults parity deps kafka-up kafka-down bench vet fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/streamscore
+
+## demo: embedded broker + synthetic transactions + live summary (Ctrl-C stops)
+demo:
+	$(GO) run ./cmd/streamscore demo $(DEMO_ARGS)
+
+## deps: system packages a fresh machine lacks (kcat, promtool)
+deps:
+	bash scripts/install-deps.sh
+
+kafka-up:
+	bash deploy/kafka/kafka-up.sh
+
+kafka-down:
+	bash deploy/kafka/kafka-down.sh
+
+vet:
+	$(GO) vet ./...
+
+## test: everything, against a real Apache Kafka broker
+test: deps kafka-up vet build
+	@echo "== tests against Apache Kafka at $(BROKERS) =="
+	STREAMSCORE_TEST_BROKERS=$(BROKERS) STREAMSCORE_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 25m ./...
+	$(MAKE) --no-print-directory parity
+	$(MAKE) --no-print-directory test-faults
+
+## test-unit: quick tests with the in-process kfake broker instead of Kafka
+test-unit:
+	$(GO) test -count=1 ./...
+
+## parity: regenerate the reference predictions in Python, check Go against them
+parity:
+	bash train/parity.sh
+
+## test-faults: kill/restart/scale/poison tests against the real broker
+test-faults: kafka-up build
+	STREAMSCORE_TEST_BROKERS=$(BROKERS) STREAMSCORE_BIN=$(CURDIR)/$(BIN) STREAMSCORE_KAFKA_CACHE=$(KAFKA_CACHE) \
+		$(GO) test -tags faults -count=1 -timeout 30m -v ./test/faults/ 2>&1 | tee .cache/faults.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|\s+faults_test.go.*(counts|recovery|SUMMARY))' || (tail -50 .cache/faults.log; exit 1)
+
+## bench: micro benchmarks (see docs/BENCHMARKS.md for the end-to-end ones)
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./features/ ./scoring/ ./schemas/
+
+fuzz:
+	for f in $$($(GO) test -list 'Fuzz.*' ./schemas/ | grep ^Fuzz); do $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 30s ./schemas/; done
+	for f in $$($(GO) test -list 'Fuzz.*' ./scoring/ | grep ^Fuzz); do $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 30s ./scoring/; done
+
+clean:
+	rm -rf bin .streamscore

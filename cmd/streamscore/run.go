@@ -1,0 +1,270 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kprom"
+
+	"github.com/streamscore/streamscore/internal/embedded"
+	"github.com/streamscore/streamscore/processor"
+	"github.com/streamscore/streamscore/schemas"
+	"github.com/streamscore/streamscore/scoring"
+)
+
+func newRunCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Consume events, score them with the model bundle, produce predictions",
+		Long: `run joins the consumer group on input.topic, scores every event with the bundle
+in model.bundle and writes predictions to output.topic (records it cannot score
+go to dlq.topic). SIGINT/SIGTERM stops it gracefully; a second signal exits at once.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cmd.Flags())
+			if err != nil {
+				return err
+			}
+			log, err := newLogger(cfg, os.Stderr)
+			if err != nil {
+				return err
+			}
+			svc, err := startService(cmd.Context(), cfg, log)
+			if err != nil {
+				return err
+			}
+			return svc.wait()
+		},
+	}
+	addConfigFlags(cmd.Flags())
+	return cmd
+}
+
+func newLogger(cfg *Config, w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.Log.Level)); err != nil {
+		return nil, fmt.Errorf("log.level %q: want debug, info, warn or error", cfg.Log.Level)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	format := cfg.Log.Format
+	if format == "auto" {
+		format = "json"
+		if f, ok := w.(*os.File); ok {
+			if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+				format = "text"
+			}
+		}
+	}
+	switch format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("log.format %q: want json, text or auto", cfg.Log.Format)
+}
+
+// service is a running streamscore: broker (when embedded), HTTP server and
+// processor, started together and stopped together. The first to fail stops
+// the others.
+type service struct {
+	proc    *processor.Processor
+	bundle  *scoring.Bundle
+	broker  *embedded.Broker
+	brokers string
+	reg     *prometheus.Registry
+	httpSrv *http.Server
+	httpLn  net.Listener
+	done    chan struct{}
+	err     error
+	log     *slog.Logger
+}
+
+// startService loads the bundle, starts the embedded broker if asked,
+// builds the processor and starts it with the HTTP server. It returns once
+// everything is running; wait() blocks until it stopped.
+func startService(ctx context.Context, cfg *Config, log *slog.Logger) (_ *service, err error) {
+	reg := prometheus.NewRegistry()
+	metrics := processor.NewMetrics(reg)
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "streamscore", Name: "build_info",
+		Help: "Build of the running binary (always 1)."}, []string{"version", "revision", "goversion"})
+	buildInfo.WithLabelValues(version, revision(), runtime.Version()).Set(1)
+	reg.MustRegister(buildInfo)
+
+	bundle, err := scoring.Load(cfg.Model.Bundle)
+	if err != nil {
+		metrics.ModelLoadFailures.Inc()
+		return nil, fmt.Errorf("model bundle %s: %w", cfg.Model.Bundle, err)
+	}
+	metrics.ModelInfo.WithLabelValues(bundle.Name, bundle.Version).Set(1)
+	metrics.ModelLoaded.SetToCurrentTime()
+	log = log.With("model", bundle.Name+"@"+bundle.Version)
+
+	s := &service{bundle: bundle, reg: reg, done: make(chan struct{}), log: log}
+	defer func() {
+		if err != nil {
+			s.closeBroker()
+		}
+	}()
+	if cfg.Kafka.IsEmbedded() {
+		e := cfg.Kafka.Embedded
+		s.broker, err = embedded.Start(embedded.Config{DataDir: e.DataDir, Port: e.Port, Partitions: e.Partitions})
+		if err != nil {
+			return nil, err
+		}
+		cfg.Kafka.Brokers = s.broker.Addr()
+		log.Warn("using the EMBEDDED broker: an in-process Kafka stand-in for trying things out, not for production",
+			"addr", cfg.Kafka.Brokers, "data_dir", e.DataDir)
+	}
+	s.brokers = cfg.Kafka.Brokers
+
+	reg2, err := schemas.NewRegistry(schemas.RegistryConfig{URL: cfg.Registry.URL, Username: cfg.Registry.Username,
+		Password: schemas.Secret(cfg.Registry.Password)})
+	if err != nil {
+		return nil, fmt.Errorf("schema registry: %w", err)
+	}
+	inCfg := schemas.InputConfig{Format: cfg.Input.Format, AvroSchema: cfg.Input.AvroSchema,
+		NumericStrings: cfg.Input.NumericStrings, MaxRecordBytes: cfg.Input.MaxRecordBytes, EventIDField: cfg.Input.EventIDField}
+	if err := inCfg.Validate(); err != nil {
+		return nil, err
+	}
+	outCfg := schemas.OutputConfig{Format: cfg.Output.Format, Subject: cfg.Output.Subject, Topic: cfg.Output.Topic,
+		EchoFeatures: cfg.Output.EchoFeatures}
+	if err := outCfg.Validate(); err != nil {
+		return nil, err
+	}
+	// Build one decoder and encoder now, so a bad schema or an unreachable
+	// registry is a start-up error rather than a worker failure.
+	if _, err := schemas.NewDecoder(inCfg, bundle.Layout(), reg2); err != nil {
+		return nil, fmt.Errorf("input decoder: %w", err)
+	}
+	enc, err := schemas.NewEncoder(ctx, outCfg, reg2)
+	if err != nil {
+		return nil, fmt.Errorf("output encoder: %w", err)
+	}
+	pipe := &processor.Pipeline{
+		Bundle:       bundle,
+		NewDecoder:   func() (processor.Decoder, error) { return schemas.NewDecoder(inCfg, bundle.Layout(), reg2) },
+		NewEncoder:   func() (processor.Encoder, error) { return enc, nil },
+		EchoFeatures: cfg.Output.EchoFeatures,
+	}
+	kp := kprom.NewMetrics("streamscore", kprom.Registerer(reg), kprom.Gatherer(reg))
+	s.proc, err = processor.New(ctx, cfg.ProcessorConfig(), cfg.Kafka, pipe, metrics, log, kgo.WithHooks(kp))
+	if err != nil {
+		return nil, err
+	}
+
+	if cfg.HTTP.Listen != "" {
+		s.httpLn, err = net.Listen("tcp", cfg.HTTP.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err)
+		}
+		s.httpSrv = &http.Server{Handler: s.routes(cfg.HTTP.Pprof), ReadHeaderTimeout: 5 * time.Second}
+	}
+	s.start(ctx, cfg.Processor.ShutdownTimeout)
+	log.Info("streamscore running", "brokers", s.brokers, "input", cfg.Input.Topic, "output", cfg.Output.Topic,
+		"dlq", cfg.DLQ.Topic, "delivery", cfg.Processor.Delivery, "http", s.httpAddr())
+	return s, nil
+}
+
+func (s *service) httpAddr() string {
+	if s.httpLn == nil {
+		return ""
+	}
+	return s.httpLn.Addr().String()
+}
+
+func (s *service) routes(withPprof bool) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !s.proc.Ready() {
+			http.Error(w, "not ready: group not joined or broker unreachable", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ready\n")
+	})
+	if withPprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	return mux
+}
+
+// start runs the processor and the HTTP server as one group.
+func (s *service) start(ctx context.Context, shutdownTimeout time.Duration) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	setErr := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil && s.err == nil {
+			s.err = err
+		}
+		cancel()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		setErr(s.proc.Run(ctx))
+	}()
+	if s.httpSrv != nil {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			if err := s.httpSrv.Serve(s.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				setErr(fmt.Errorf("http server: %w", err))
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			<-ctx.Done()
+			sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
+			defer c()
+			s.httpSrv.Shutdown(sctx)
+		}()
+	}
+	go func() {
+		wg.Wait()
+		cancel()
+		s.closeBroker()
+		close(s.done)
+	}()
+}
+
+func (s *service) closeBroker() {
+	if s.broker != nil {
+		s.broker.Close()
+		s.broker = nil
+	}
+}
+
+// wait blocks until the service stopped and returns the first error.
+func (s *service) wait() error {
+	<-s.done
+	if errors.Is(s.err, context.Canceled) {
+		return nil
+	}
+	return s.err
+}

@@ -1,0 +1,129 @@
+package processor
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// transactLoop is the exactly-once engine: each poll becomes one Kafka
+// transaction holding the predictions, the DLQ copies and the consumed
+// offsets. Partitions of a poll are processed in parallel (one goroutine per
+// slot, a partition always whole in one slot, so per-partition order holds).
+// A rebalance or error aborts the transaction; the session rewinds to the
+// last committed offsets and the records are processed again, so readers
+// using read_committed see each input exactly once.
+func (p *Processor) transactLoop(ctx context.Context) error {
+	slots := make([]*worker, runtime.GOMAXPROCS(0))
+	maxPoll := p.cfg.BatchMaxRecords * 8
+	var (
+		mu       sync.Mutex
+		acked    []output // outputs of the open transaction, observed once it commits
+		failed   atomic.Bool
+		firstErr error
+	)
+	for {
+		fetches := p.sess.PollRecords(ctx, maxPoll)
+		if fetches.IsClientClosed() || ctx.Err() != nil {
+			p.sess.AllowRebalance()
+			return nil
+		}
+		fetches.EachError(func(t string, part int32, err error) {
+			p.log.Warn("fetch error", "topic", t, "partition", part, "err", err)
+		})
+		var parts []kgo.FetchTopicPartition
+		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+			if len(fp.Records) > 0 {
+				parts = append(parts, fp)
+			}
+		})
+		if len(parts) == 0 {
+			p.sess.AllowRebalance()
+			continue
+		}
+		if err := p.sess.Begin(); err != nil {
+			return fmt.Errorf("begin transaction: %w", err)
+		}
+		acked, firstErr = acked[:0], nil
+		failed.Store(false)
+
+		var wg sync.WaitGroup
+		for s := range slots {
+			if s >= len(parts) {
+				break
+			}
+			if slots[s] == nil {
+				w, err := newWorker(p.pipe)
+				if err != nil {
+					return fmt.Errorf("worker: %w", err)
+				}
+				slots[s] = w
+			}
+			wg.Add(1)
+			go func(s int) {
+				defer wg.Done()
+				for i := s; i < len(parts); i += len(slots) {
+					fp := parts[i]
+					p.m.RecordsConsumed.WithLabelValues(fp.Topic).Add(float64(len(fp.Records)))
+					p.stats.consumed.Add(uint64(len(fp.Records)))
+					for recs := fp.Records; len(recs) > 0; {
+						n := min(len(recs), p.cfg.BatchMaxRecords)
+						slots[s].process(recs[:n], func(o output) {
+							p.sess.Produce(p.produceCtx, o.rec, func(_ *kgo.Record, err error) {
+								mu.Lock()
+								defer mu.Unlock()
+								if err != nil {
+									if !failed.Swap(true) {
+										firstErr = err
+									}
+									return
+								}
+								acked = append(acked, o)
+							})
+						})
+						recs = recs[n:]
+					}
+				}
+			}(s)
+		}
+		wg.Wait()
+
+		try := kgo.TryCommit
+		if failed.Load() {
+			try = kgo.TryAbort
+		}
+		endCtx, cancel := context.WithTimeout(p.produceCtx, p.cfg.TransactionTimeout)
+		committed, err := p.sess.End(endCtx, try)
+		cancel()
+		p.sess.AllowRebalance()
+		if err != nil {
+			return fmt.Errorf("end transaction: %w", err)
+		}
+		mu.Lock()
+		if failed.Load() {
+			// The client already retried; a record the broker refuses
+			// (too large, not authorized) would fail again on every redo.
+			err := firstErr
+			mu.Unlock()
+			p.m.ProduceErrors.WithLabelValues(p.cfg.OutputTopic).Inc()
+			return fmt.Errorf("produce in transaction (aborted, nothing committed): %w", err)
+		}
+		if committed {
+			now := time.Now()
+			for _, o := range acked {
+				p.observeAck(o, now)
+			}
+			last := parts[len(parts)-1].Records
+			p.m.LastProcessed.Set(float64(last[len(last)-1].Timestamp.UnixMilli()) / 1e3)
+		} else {
+			p.m.TransactionsAborted.Inc()
+			p.log.Info("transaction aborted by a rebalance; its records will be processed again")
+		}
+		mu.Unlock()
+	}
+}

@@ -1,0 +1,130 @@
+package processor
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metric names are the contract with deploy/prometheus (alert rules) and
+// deploy/grafana (dashboard); tests check both against this registry.
+const namespace = "streamscore"
+
+// Metrics is every metric the processor emits. Build it once with
+// NewMetrics on the registry the HTTP server exposes.
+type Metrics struct {
+	RecordsConsumed     *prometheus.CounterVec   // topic
+	PredictionsProduced *prometheus.CounterVec   // topic
+	DLQRecords          *prometheus.CounterVec   // reason, stage
+	StageDuration       *prometheus.HistogramVec // stage: decode, features, score, encode, produce_ack (seconds per batch)
+	EndToEndLatency     prometheus.Histogram     // record timestamp -> prediction acknowledged
+	BatchRecords        prometheus.Histogram
+	InflightRecords     prometheus.Gauge
+	ConsumerLag         *prometheus.GaugeVec // topic, partition
+	LastProcessed       prometheus.Gauge     // unix seconds of the newest processed record's timestamp
+	ModelInfo           *prometheus.GaugeVec // model, version
+	ModelLoaded         prometheus.Gauge     // unix seconds when the bundle was loaded
+	ModelLoadFailures   prometheus.Counter
+	FeatureOutOfRange   *prometheus.CounterVec // feature
+	FeatureUnknown      *prometheus.CounterVec // feature
+	PredictionScore     prometheus.Histogram
+	PredictionLabels    *prometheus.CounterVec // label
+	ProduceErrors       *prometheus.CounterVec // topic
+	TransactionsAborted prometheus.Counter
+	Backpressure        prometheus.Gauge // 1 while produce buffers are full and fetching waits
+	AssignedPartitions  prometheus.Gauge
+}
+
+// NewMetrics registers the processor's metrics on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		RecordsConsumed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "records_consumed_total",
+			Help: "Input records fetched and handed to the pipeline.",
+		}, []string{"topic"}),
+		PredictionsProduced: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "predictions_produced_total",
+			Help: "Predictions acknowledged by the broker (committed, in exactly-once mode).",
+		}, []string{"topic"}),
+		DLQRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "dlq_records_total",
+			Help: "Input records written to the dead-letter topic, by reason and stage.",
+		}, []string{"reason", "stage"}),
+		StageDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "stage_duration_seconds",
+			Help:    "Time one micro-batch spends in each stage.",
+			Buckets: prometheus.ExponentialBuckets(5e-6, 3, 12),
+		}, []string{"stage"}),
+		EndToEndLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "end_to_end_latency_seconds",
+			Help:    "From the input record's timestamp to the prediction's broker acknowledgement.",
+			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		}),
+		BatchRecords: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "batch_records",
+			Help:    "Records per micro-batch.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 8),
+		}),
+		InflightRecords: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "inflight_records",
+			Help: "Records produced but not yet acknowledged by the broker.",
+		}),
+		ConsumerLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "consumer_lag_records",
+			Help: "High watermark minus the group's committed offset, per input partition.",
+		}, []string{"topic", "partition"}),
+		LastProcessed: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "last_processed_timestamp_seconds",
+			Help: "Timestamp of the newest input record processed.",
+		}),
+		ModelInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "model_info",
+			Help: "The loaded model bundle (always 1).",
+		}, []string{"model", "version"}),
+		ModelLoaded: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "model_loaded_timestamp_seconds",
+			Help: "When the model bundle was loaded.",
+		}),
+		ModelLoadFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "model_load_failures_total",
+			Help: "Bundle loads that failed.",
+		}),
+		FeatureOutOfRange: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "feature_out_of_range_total",
+			Help: "Values outside the training range, per feature.",
+		}, []string{"feature"}),
+		FeatureUnknown: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "feature_unknown_category_total",
+			Help: "Categories never seen in training, per feature.",
+		}, []string{"feature"}),
+		PredictionScore: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "prediction_score",
+			Help:    "Distribution of prediction scores.",
+			Buckets: prometheus.LinearBuckets(0.1, 0.1, 9),
+		}),
+		PredictionLabels: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "predictions_by_label_total",
+			Help: "Predictions per decided label.",
+		}, []string{"label"}),
+		ProduceErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "produce_errors_total",
+			Help: "Records the broker refused; consumption stops rather than lose them.",
+		}, []string{"topic"}),
+		TransactionsAborted: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "transactions_aborted_total",
+			Help: "Exactly-once transactions aborted (rebalance or error); their batches are redone.",
+		}),
+		Backpressure: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "backpressure",
+			Help: "1 while the in-flight limit is reached and fetching waits for acknowledgements.",
+		}),
+		AssignedPartitions: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "assigned_partitions",
+			Help: "Input partitions this instance owns.",
+		}),
+	}
+	reg.MustRegister(m.RecordsConsumed, m.PredictionsProduced, m.DLQRecords, m.StageDuration,
+		m.EndToEndLatency, m.BatchRecords, m.InflightRecords, m.ConsumerLag, m.LastProcessed,
+		m.ModelInfo, m.ModelLoaded, m.ModelLoadFailures, m.FeatureOutOfRange, m.FeatureUnknown,
+		m.PredictionScore, m.PredictionLabels, m.ProduceErrors, m.TransactionsAborted,
+		m.Backpressure, m.AssignedPartitions)
+	return m
+}

@@ -1,0 +1,227 @@
+package processor
+
+import (
+	"errors"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/streamscore/streamscore/features"
+	"github.com/streamscore/streamscore/schemas"
+	"github.com/streamscore/streamscore/scoring"
+)
+
+// Decoder turns one record value into the bundle's row slots.
+type Decoder interface {
+	Decode(value []byte, row *features.Row) (schemas.Meta, error)
+}
+
+// Encoder appends one prediction record to dst.
+type Encoder interface {
+	Append(dst []byte, p *schemas.Prediction) ([]byte, error)
+}
+
+// Pipeline is what every worker shares: the bundle, codec factories and
+// the output naming. It is read-only once built, so safe for concurrent use.
+type Pipeline struct {
+	Bundle       *scoring.Bundle
+	NewDecoder   func() (Decoder, error)
+	NewEncoder   func() (Encoder, error)
+	OutputTopic  string
+	DLQTopic     string
+	EchoFeatures bool
+
+	modelRef []byte // name@version, the streamscore-model header
+	labels   map[string]prometheus.Counter
+	m        *Metrics
+}
+
+func (p *Pipeline) init(m *Metrics) {
+	p.m = m
+	p.modelRef = []byte(p.Bundle.Name + "@" + p.Bundle.Version)
+	p.labels = make(map[string]prometheus.Counter)
+	for _, l := range p.Bundle.Labels() {
+		p.labels[l] = m.PredictionLabels.WithLabelValues(l)
+	}
+}
+
+// output is one record to produce for one input record.
+type output struct {
+	rec    *kgo.Record
+	src    *kgo.Record
+	dlq    bool
+	reason string
+	stage  string
+}
+
+// worker runs micro-batches through decode -> features+score -> encode. It
+// owns scratch buffers, so one goroutine uses one worker.
+type worker struct {
+	p      *Pipeline
+	dec    Decoder
+	enc    Encoder
+	scorer *scoring.Scorer
+
+	rows   []*features.Row
+	metas  []schemas.Meta
+	srcIdx []int // srcIdx[i] is the batch index of rows[i]
+	preds  []scoring.Prediction
+	fails  []output // decode failures of the current batch, by batch index
+	failAt []int
+	buf    []byte
+	pred   schemas.Prediction
+
+	seenOOR, seenUnknown []uint64 // feature counters already exported
+}
+
+func newWorker(p *Pipeline) (*worker, error) {
+	dec, err := p.NewDecoder()
+	if err != nil {
+		return nil, err
+	}
+	enc, err := p.NewEncoder()
+	if err != nil {
+		return nil, err
+	}
+	w := &worker{p: p, dec: dec, enc: enc, scorer: p.Bundle.NewScorer()}
+	w.pred.Model = p.Bundle.Name
+	w.pred.ModelVersion = p.Bundle.Version
+	w.pred.Classes = p.Bundle.Classes()
+	if p.EchoFeatures {
+		w.pred.FeatureNames = p.Bundle.FeatureNames()
+	}
+	return w, nil
+}
+
+func (w *worker) grow(n int) {
+	layout := w.p.Bundle.Layout()
+	for len(w.rows) < n {
+		w.rows = append(w.rows, layout.NewRow())
+	}
+	if cap(w.metas) < n {
+		w.metas = make([]schemas.Meta, n)
+		w.srcIdx = make([]int, n)
+		w.preds = make([]scoring.Prediction, n)
+	}
+}
+
+// process runs one micro-batch and calls emit once per input record, in
+// input order, with its prediction or its DLQ copy.
+func (w *worker) process(recs []*kgo.Record, emit func(output)) {
+	if len(recs) == 0 {
+		return
+	}
+	m := w.p.m
+	m.BatchRecords.Observe(float64(len(recs)))
+	w.grow(len(recs))
+	now := time.Now()
+
+	// Decode into row slots; failures go to the DLQ later, in input order.
+	w.fails = w.fails[:0]
+	w.failAt = w.failAt[:0]
+	n := 0
+	for i, r := range recs {
+		meta, err := w.dec.Decode(r.Value, w.rows[n])
+		if err != nil {
+			reason := string(schemas.ReasonMalformed)
+			var de *schemas.DecodeError
+			if errors.As(err, &de) {
+				reason = string(de.Reason)
+			}
+			w.failAt = append(w.failAt, i)
+			w.fails = append(w.fails, output{src: r, dlq: true, reason: reason, stage: StageDecode,
+				rec: dlqRecord(w.p.DLQTopic, string(w.p.modelRef), r, StageDecode, reason, err.Error(), now)})
+			continue
+		}
+		w.metas[n] = meta
+		w.srcIdx[n] = i
+		n++
+	}
+	t1 := time.Now()
+	m.StageDuration.WithLabelValues(StageDecode).Observe(t1.Sub(now).Seconds())
+
+	w.scorer.ScoreBatch(w.rows[:n], w.preds[:n])
+	t2 := time.Now()
+	m.StageDuration.WithLabelValues("score").Observe(t2.Sub(t1).Seconds())
+	w.exportFeatureCounts()
+
+	// Encode in input order, merging the decode failures back in.
+	f := 0
+	for j := 0; j < n; j++ {
+		i := w.srcIdx[j]
+		for f < len(w.failAt) && w.failAt[f] < i {
+			emit(w.fails[f])
+			f++
+		}
+		emit(w.encode(recs[i], j, t2))
+	}
+	for ; f < len(w.fails); f++ {
+		emit(w.fails[f])
+	}
+	m.StageDuration.WithLabelValues(StageEncode).Observe(time.Since(t2).Seconds())
+}
+
+func (w *worker) encode(src *kgo.Record, j int, now time.Time) output {
+	pr := &w.preds[j]
+	if pr.Reject != "" {
+		msg := "rejected by bundle policy"
+		if pr.RejectFeature != "" {
+			msg += ": " + pr.RejectFeature
+		}
+		return output{src: src, dlq: true, reason: pr.Reject, stage: StageFeatures,
+			rec: dlqRecord(w.p.DLQTopic, string(w.p.modelRef), src, StageFeatures, pr.Reject, msg, now)}
+	}
+	p := &w.pred
+	p.Key = src.Key
+	p.EventID = w.metas[j].EventID
+	p.EventTime = src.Timestamp
+	p.ScoredTime = now
+	p.Score = pr.Score
+	p.Label = pr.Label
+	p.Probs = pr.Probs
+	if w.p.EchoFeatures {
+		p.Features = w.scorer.Features(j)
+	}
+	var err error
+	w.buf, err = w.enc.Append(w.buf[:0], p)
+	if err != nil {
+		return output{src: src, dlq: true, reason: "encode_failed", stage: StageEncode,
+			rec: dlqRecord(w.p.DLQTopic, string(w.p.modelRef), src, StageEncode, "encode_failed", err.Error(), now)}
+	}
+	w.p.m.PredictionScore.Observe(pr.Score)
+	if c := w.p.labels[pr.Label]; c != nil {
+		c.Inc()
+	}
+	value := make([]byte, len(w.buf))
+	copy(value, w.buf)
+	rec := &kgo.Record{Topic: w.p.OutputTopic, Key: src.Key, Value: value, Timestamp: src.Timestamp}
+	rec.Headers = append(make([]kgo.RecordHeader, 0, 2), kgo.RecordHeader{Key: HeaderModel, Value: w.p.modelRef})
+	for _, h := range src.Headers {
+		if copiedHeaders[h.Key] {
+			rec.Headers = append(rec.Headers, h)
+		}
+	}
+	return output{rec: rec, src: src}
+}
+
+// exportFeatureCounts turns the scorer's cumulative per-feature counts into
+// counter increments, once per batch.
+func (w *worker) exportFeatureCounts() {
+	c := w.scorer.Counts()
+	names := c.Names
+	if w.seenOOR == nil {
+		w.seenOOR = make([]uint64, len(names))
+		w.seenUnknown = make([]uint64, len(names))
+	}
+	for i, name := range names {
+		if d := c.OutOfRange[i] - w.seenOOR[i]; d > 0 {
+			w.p.m.FeatureOutOfRange.WithLabelValues(name).Add(float64(d))
+			w.seenOOR[i] = c.OutOfRange[i]
+		}
+		if d := c.Unknown[i] - w.seenUnknown[i]; d > 0 {
+			w.p.m.FeatureUnknown.WithLabelValues(name).Add(float64(d))
+			w.seenUnknown[i] = c.Unknown[i]
+		}
+	}
+}
