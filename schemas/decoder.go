@@ -1,0 +1,278 @@
+package schemas
+
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/streamscore/streamscore/features"
+)
+
+// Decoder turns one record value into the slots of a features.Row.
+//
+// A Decoder owns scratch memory and is not safe for concurrent use: make one
+// per worker goroutine. Decode resets the row first, then fills the slots of
+// the declared inputs. Category bytes written into the row and Meta.EventID
+// may alias value or the decoder's scratch: they stay valid until the next
+// Decode call on the same decoder, and as long as value is not modified.
+//
+// A *DecodeError means the record is poison (send it to the DLQ). Any other
+// error is transient (the schema registry could not be reached): the same
+// record may decode later.
+type Decoder interface {
+	Decode(value []byte, row *features.Row) (Meta, error)
+}
+
+// Meta is what a decoder learns about a record besides its inputs.
+type Meta struct {
+	EventID  []byte // value of InputConfig.EventIDField; nil when absent, null or not a string/integer
+	SchemaID int    // Confluent schema id of the record; 0 for json and avro
+}
+
+// NewDecoder builds a decoder for the configured input format. reg may be
+// nil unless cfg.Format is confluent. For format avro the writer schema is
+// checked against the layout now: a required input the schema lacks, or a
+// field type that can never fill its input, is an error wrapping
+// ErrIncompatible.
+func NewDecoder(cfg InputConfig, layout *features.Layout, reg *Registry) (Decoder, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if layout == nil {
+		return nil, fmt.Errorf("new decoder: nil layout")
+	}
+	cfg = cfg.WithDefaults()
+	fields, err := newFieldTree(cfg, layout)
+	if err != nil {
+		return nil, err
+	}
+	switch cfg.Format {
+	case FormatJSON:
+		return &jsonDecoder{fieldTree: fields}, nil
+	case FormatAvro:
+		ws, err := loadWriterSchema(cfg.AvroSchema)
+		if err != nil {
+			return nil, fmt.Errorf("new avro decoder: %w", err)
+		}
+		p := compilePlan(ws.parsed, fields.root)
+		if err := p.startupCheck(fields); err != nil {
+			return nil, fmt.Errorf("new avro decoder with schema %s: %w", cfg.AvroSchema, err)
+		}
+		return &avroDecoder{avroRunner: avroRunner{fieldTree: fields}, plan: p}, nil
+	case FormatConfluent:
+		if reg == nil {
+			return nil, fmt.Errorf("new confluent decoder: %w", ErrNoRegistry)
+		}
+		return &confluentDecoder{avroRunner: avroRunner{fieldTree: fields}, reg: reg,
+			plans: make(map[uint32]*avroPlan)}, nil
+	}
+	return nil, fmt.Errorf("input format %q: %w", cfg.Format, ErrUnknownFormat)
+}
+
+// target is one place a field's value goes: an input's row slot, or the
+// event id (input == -1).
+type target struct {
+	input int
+	slot  int
+	typ   features.InputType
+	path  string
+}
+
+func (t *target) isEventID() bool { return t.input < 0 }
+
+// fieldNode is one level of the dotted field paths the layout declares.
+type fieldNode struct {
+	path     string
+	children map[string]*fieldNode
+	targets  []target
+}
+
+func (n *fieldNode) hasRowTarget() bool {
+	for i := range n.targets {
+		if !n.targets[i].isEventID() {
+			return true
+		}
+	}
+	return false
+}
+
+// fieldTree is what every decoder shares: the declared fields and limits.
+type fieldTree struct {
+	root           *fieldNode
+	layout         *features.Layout
+	required       []target
+	numericStrings bool
+	maxBytes       int
+	maxDepth       int
+	maxFields      int
+	row            *features.Row // the row of the Decode in progress
+	evid           []byte
+}
+
+func newFieldTree(cfg InputConfig, layout *features.Layout) (fieldTree, error) {
+	ft := fieldTree{
+		root:           &fieldNode{},
+		layout:         layout,
+		numericStrings: cfg.NumericStrings,
+		maxBytes:       cfg.MaxRecordBytes,
+		maxDepth:       cfg.MaxDepth,
+		maxFields:      cfg.MaxFields,
+	}
+	add := func(path []string, t target) error {
+		n := ft.root
+		for i, seg := range path {
+			if seg == "" {
+				return fmt.Errorf("field path %q: empty segment", strings.Join(path, "."))
+			}
+			if n.children == nil {
+				n.children = map[string]*fieldNode{}
+			}
+			c := n.children[seg]
+			if c == nil {
+				c = &fieldNode{path: strings.Join(path[:i+1], ".")}
+				n.children[seg] = c
+			}
+			n = c
+		}
+		n.targets = append(n.targets, t)
+		return nil
+	}
+	for i, in := range layout.Inputs {
+		path := in.FieldPath()
+		t := target{input: i, slot: layout.Slot(i), typ: in.Type, path: strings.Join(path, ".")}
+		if err := add(path, t); err != nil {
+			return fieldTree{}, fmt.Errorf("input %q: %w", in.Name, err)
+		}
+		if in.Required {
+			ft.required = append(ft.required, t)
+		}
+	}
+	if cfg.EventIDField != "" {
+		path := strings.Split(cfg.EventIDField, ".")
+		if err := add(path, target{input: -1, path: cfg.EventIDField}); err != nil {
+			return fieldTree{}, fmt.Errorf("event id field: %w", err)
+		}
+	}
+	return ft, nil
+}
+
+func (ft *fieldTree) begin(row *features.Row) {
+	row.Reset()
+	ft.row = row
+	ft.evid = nil
+}
+
+// finish checks the required inputs and returns the record's Meta.
+func (ft *fieldTree) finish() (Meta, error) {
+	for i := range ft.required {
+		t := &ft.required[i]
+		if t.typ == features.Category {
+			if ft.row.Cat[t.slot] == nil {
+				return Meta{}, &DecodeError{Reason: ReasonMissingField, Field: t.path, Err: errMissing}
+			}
+		} else if math.IsNaN(ft.row.Num[t.slot]) {
+			return Meta{}, &DecodeError{Reason: ReasonMissingField, Field: t.path, Err: errMissing}
+		}
+	}
+	return Meta{EventID: ft.evid}, nil
+}
+
+var (
+	errMissing = fmt.Errorf("required input is absent or null")
+	emptyBytes = []byte{}
+)
+
+// setNull marks t missing (a later duplicate key wins in JSON).
+func (ft *fieldTree) setNull(t *target) {
+	switch {
+	case t.isEventID():
+		ft.evid = nil
+	case t.typ == features.Category:
+		ft.row.Cat[t.slot] = nil
+	default:
+		ft.row.Num[t.slot] = math.NaN()
+	}
+}
+
+// setFloat stores a number for a number or timestamp (epoch ms) input.
+func (ft *fieldTree) setFloat(t *target, v float64) error {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return &DecodeError{Reason: ReasonNotFinite, Field: t.path, Err: errNotFinite}
+	}
+	ft.row.Num[t.slot] = v
+	return nil
+}
+
+var errNotFinite = fmt.Errorf("number is NaN, infinite or out of float64 range")
+
+// setText stores string bytes: a category as is, a number when
+// NumericStrings, a timestamp when RFC 3339 (or numeric with NumericStrings).
+func (ft *fieldTree) setText(t *target, s []byte, what string) error {
+	if s == nil {
+		s = emptyBytes
+	}
+	if t.isEventID() {
+		ft.evid = s
+		return nil
+	}
+	switch t.typ {
+	case features.Category:
+		ft.row.Cat[t.slot] = s
+		return nil
+	case features.Number:
+		if !ft.numericStrings {
+			return wrongType(t, what+" where a number is expected (numeric strings are off)")
+		}
+		v, ok, nf := numericText(s)
+		if nf {
+			return &DecodeError{Reason: ReasonNotFinite, Field: t.path, Err: errNotFinite}
+		}
+		if !ok {
+			return wrongType(t, what+" that is not a number")
+		}
+		ft.row.Num[t.slot] = v
+		return nil
+	case features.Timestamp:
+		if ms, ok := parseRFC3339(s); ok {
+			ft.row.Num[t.slot] = ms
+			return nil
+		}
+		if ft.numericStrings {
+			if v, ok, nf := numericText(s); ok {
+				ft.row.Num[t.slot] = v
+				return nil
+			} else if nf {
+				return &DecodeError{Reason: ReasonNotFinite, Field: t.path, Err: errNotFinite}
+			}
+		}
+		return wrongType(t, what+" that is not an RFC 3339 time")
+	}
+	return wrongType(t, what+" where a bool is expected")
+}
+
+func (ft *fieldTree) setBool(t *target, v bool) error {
+	if t.isEventID() {
+		return nil
+	}
+	if t.typ != features.Bool {
+		return wrongType(t, "a bool where a "+string(t.typ)+" is expected")
+	}
+	if v {
+		ft.row.Num[t.slot] = 1
+	} else {
+		ft.row.Num[t.slot] = 0
+	}
+	return nil
+}
+
+func wrongType(t *target, msg string) *DecodeError {
+	return &DecodeError{Reason: ReasonWrongType, Field: t.path, Err: fmt.Errorf("%s", msg)}
+}
+
+func tooLarge(format string, args ...any) *DecodeError {
+	return &DecodeError{Reason: ReasonTooLarge, Err: fmt.Errorf(format, args...)}
+}
+
+func malformed(format string, args ...any) *DecodeError {
+	return &DecodeError{Reason: ReasonMalformed, Err: fmt.Errorf(format, args...)}
+}

@@ -1,0 +1,128 @@
+package schemas
+
+import (
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/streamscore/streamscore/features"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files in testdata/")
+
+// fraudInputs are the inputs of the fraud example as the tests assume them.
+func fraudInputs() []features.Input {
+	return []features.Input{
+		{Name: "amount", Type: features.Number, Required: true},
+		{Name: "avg_amount_30d", Type: features.Number},
+		{Name: "merchant_category", Type: features.Category},
+		{Name: "country", Type: features.Category},
+		{Name: "card_present", Type: features.Bool},
+		{Name: "distance_from_home_km", Type: features.Number},
+		{Name: "txn_count_24h", Type: features.Number},
+		{Name: "timestamp", Type: features.Timestamp, Required: true},
+	}
+}
+
+func mustLayout(t testing.TB, inputs []features.Input) *features.Layout {
+	t.Helper()
+	l, err := features.NewLayout(inputs)
+	if err != nil {
+		t.Fatalf("NewLayout: %v", err)
+	}
+	return l
+}
+
+const fraudJSON = `{"transaction_id":"tx-000123","card_id":"card-42","amount":120.5,"avg_amount_30d":48.25,` +
+	`"merchant_category":"electronics","country":"DE","card_present":false,"distance_from_home_km":523.7,` +
+	`"txn_count_24h":7,"timestamp":"2026-03-14T09:26:53.589Z"}`
+
+// fraudNative is fraudJSON as goavro native data for fraud_transaction.avsc.
+func fraudNative() map[string]any {
+	return map[string]any{
+		"transaction_id":        "tx-000123",
+		"card_id":               "card-42",
+		"amount":                120.5,
+		"avg_amount_30d":        map[string]any{"double": 48.25},
+		"merchant_category":     map[string]any{"string": "electronics"},
+		"country":               map[string]any{"string": "DE"},
+		"card_present":          map[string]any{"boolean": false},
+		"distance_from_home_km": map[string]any{"double": 523.7},
+		"txn_count_24h":         map[string]any{"double": 7.0},
+		"timestamp":             "2026-03-14T09:26:53.589Z",
+	}
+}
+
+func fraudAvro(t testing.TB) []byte {
+	t.Helper()
+	c, err := EmbeddedCodec("fraud_transaction")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.BinaryFromNative(nil, fraudNative())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// rowText renders a row by input name, one "name=value" per line, for
+// comparisons and golden files: numbers with strconv 'g' -1, NaN as
+// "missing", categories quoted.
+func rowText(l *features.Layout, r *features.Row) string {
+	var b strings.Builder
+	for i, in := range l.Inputs {
+		b.WriteString(in.Name)
+		b.WriteByte('=')
+		if in.Type == features.Category {
+			if c := r.Cat[l.Slot(i)]; c == nil {
+				b.WriteString("missing")
+			} else {
+				b.WriteString(strconv.Quote(string(c)))
+			}
+		} else if v := r.Num[l.Slot(i)]; math.IsNaN(v) {
+			b.WriteString("missing")
+		} else {
+			b.WriteString(strconv.FormatFloat(v, 'g', -1, 64))
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// golden compares got with testdata/<name>, rewriting it with -update.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("reading golden file (run with -update to create it): %v", err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("%s mismatch:\ngot:\n%s\nwant:\n%s", path, got, want)
+	}
+}
+
+func describeErr(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	if r, ok := IsPoison(err); ok {
+		de := err.(*DecodeError)
+		return fmt.Sprintf("%s field=%q", r, de.Field)
+	}
+	return "transient: " + err.Error()
+}

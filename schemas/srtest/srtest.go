@@ -1,0 +1,355 @@
+// Package srtest is an in-process fake of the Confluent Schema Registry,
+// for tests. No Confluent-compatible registry can be installed from the
+// package registries this project uses (Confluent's own is not published
+// there, Karapace is not on the Python index), so tests of the registry
+// client run against this server instead. It implements the documented REST
+// subset that franz-go's pkg/sr client uses for streamscore:
+//
+//	GET  /schemas/ids/{id}                  schema by global id
+//	GET  /schemas/ids/{id}/versions         subject/version pairs using an id
+//	GET  /subjects                          subject names
+//	GET  /subjects/{subject}/versions       version numbers
+//	GET  /subjects/{subject}/versions/{v}   one version, or "latest"
+//	POST /subjects/{subject}/versions       register (same schema, same id)
+//	POST /subjects/{subject}                look up a schema under a subject
+//
+// Avro schemas are validated with goavro and compared in Parsing Canonical
+// Form, so the same schema text gets the same id under every subject, as
+// the real registry does. Compatibility rules, modes, contexts, deletes and
+// references are not implemented. Errors use the registry's JSON shape and
+// codes (40401 subject, 40402 version, 40403 schema not found, 42201 invalid
+// schema). The server listens on 127.0.0.1 only.
+//
+// A Server is safe for concurrent use.
+package srtest
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strconv"
+	"sync"
+	"testing"
+
+	"github.com/linkedin/goavro/v2"
+)
+
+// Server is a running fake registry.
+type Server struct {
+	srv *httptest.Server
+
+	mu       sync.Mutex
+	nextID   int
+	byID     map[int]*stored
+	byKey    map[string]int      // schema type + canonical text -> id
+	subjects map[string][]int    // subject -> ids, version n at index n-1
+	requests map[string]int      // route pattern -> count
+	user     string
+	pass     string
+	failNext int
+}
+
+type stored struct {
+	Schema     string `json:"schema"`
+	SchemaType string `json:"schemaType,omitempty"`
+	References []any  `json:"references,omitempty"`
+}
+
+// Start starts a server on 127.0.0.1. Close it when done.
+func Start() *Server {
+	s := &Server{
+		nextID:   1,
+		byID:     map[int]*stored{},
+		byKey:    map[string]int{},
+		subjects: map[string][]int{},
+		requests: map[string]int{},
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /schemas/ids/{id}", s.getSchema)
+	mux.HandleFunc("GET /schemas/ids/{id}/versions", s.getIDVersions)
+	mux.HandleFunc("GET /subjects", s.getSubjects)
+	mux.HandleFunc("GET /subjects/{subject}/versions", s.getVersions)
+	mux.HandleFunc("GET /subjects/{subject}/versions/{version}", s.getVersion)
+	mux.HandleFunc("POST /subjects/{subject}/versions", s.postVersion)
+	mux.HandleFunc("POST /subjects/{subject}", s.lookup)
+	s.srv = httptest.NewServer(s.middleware(mux)) // httptest listens on 127.0.0.1
+	return s
+}
+
+// New starts a server and closes it when the test ends.
+func New(tb testing.TB) *Server {
+	tb.Helper()
+	s := Start()
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// URL is the base URL to configure clients with.
+func (s *Server) URL() string { return s.srv.URL }
+
+// Close stops the server.
+func (s *Server) Close() { s.srv.Close() }
+
+// RequireBasicAuth makes every request need these credentials (401 otherwise).
+func (s *Server) RequireBasicAuth(user, pass string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.user, s.pass = user, pass
+}
+
+// FailNext makes the next n requests answer 500, to test transient failures.
+func (s *Server) FailNext(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failNext = n
+}
+
+// Requests returns how many requests matched a route pattern, for example
+// "GET /schemas/ids/{id}".
+func (s *Server) Requests(pattern string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.requests[pattern]
+}
+
+// Register stores a schema under subject as the registry would on POST
+// /subjects/{subject}/versions and returns its id. schemaType "" means AVRO.
+func (s *Server) Register(subject, schema, schemaType string) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id, _, err := s.register(subject, &stored{Schema: schema, SchemaType: schemaType})
+	return id, err
+}
+
+func (s *Server) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		user, pass, fail := s.user, s.pass, s.failNext > 0
+		if fail {
+			s.failNext--
+		}
+		s.mu.Unlock()
+		if user != "" {
+			u, p, ok := r.BasicAuth()
+			if !ok || u != user || p != pass {
+				writeErr(w, http.StatusUnauthorized, 40101, "Unauthorized")
+				return
+			}
+		}
+		if fail {
+			writeErr(w, http.StatusInternalServerError, 50001, "injected failure")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) count(r *http.Request) {
+	s.requests[r.Pattern]++
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/vnd.schemaregistry.v1+json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeErr(w http.ResponseWriter, status, code int, msg string) {
+	writeJSON(w, status, map[string]any{"error_code": code, "message": msg})
+}
+
+func (s *Server) getSchema(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.count(r)
+	id, _ := strconv.Atoi(r.PathValue("id"))
+	st, ok := s.byID[id]
+	if !ok {
+		writeErr(w, http.StatusNotFound, 40403, "Schema "+r.PathValue("id")+" not found")
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+func (s *Server) getIDVersions(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.count(r)
+	id, _ := strconv.Atoi(r.PathValue("id"))
+	if _, ok := s.byID[id]; !ok {
+		writeErr(w, http.StatusNotFound, 40403, "Schema not found")
+		return
+	}
+	type sv struct {
+		Subject string `json:"subject"`
+		Version int    `json:"version"`
+	}
+	out := []sv{}
+	for _, subj := range s.sortedSubjects() {
+		for v, sid := range s.subjects[subj] {
+			if sid == id {
+				out = append(out, sv{subj, v + 1})
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) sortedSubjects() []string {
+	names := make([]string, 0, len(s.subjects))
+	for n := range s.subjects {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func (s *Server) getSubjects(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.count(r)
+	writeJSON(w, http.StatusOK, s.sortedSubjects())
+}
+
+func (s *Server) getVersions(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.count(r)
+	ids, ok := s.subjects[r.PathValue("subject")]
+	if !ok {
+		writeErr(w, http.StatusNotFound, 40401, "Subject not found")
+		return
+	}
+	vs := make([]int, len(ids))
+	for i := range ids {
+		vs[i] = i + 1
+	}
+	writeJSON(w, http.StatusOK, vs)
+}
+
+type subjectSchema struct {
+	Subject string `json:"subject"`
+	Version int    `json:"version"`
+	ID      int    `json:"id"`
+	stored
+}
+
+func (s *Server) getVersion(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.count(r)
+	subj := r.PathValue("subject")
+	ids, ok := s.subjects[subj]
+	if !ok {
+		writeErr(w, http.StatusNotFound, 40401, "Subject not found")
+		return
+	}
+	v := len(ids)
+	if vs := r.PathValue("version"); vs != "latest" && vs != "-1" {
+		n, err := strconv.Atoi(vs)
+		if err != nil || n < 1 {
+			writeErr(w, http.StatusUnprocessableEntity, 42202, "Invalid version")
+			return
+		}
+		v = n
+	}
+	if v < 1 || v > len(ids) {
+		writeErr(w, http.StatusNotFound, 40402, "Version not found")
+		return
+	}
+	id := ids[v-1]
+	writeJSON(w, http.StatusOK, subjectSchema{Subject: subj, Version: v, ID: id, stored: *s.byID[id]})
+}
+
+func readStored(r *http.Request) (*stored, error) {
+	var st stored
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 1<<20))
+	if err := dec.Decode(&st); err != nil {
+		return nil, err
+	}
+	if st.SchemaType == "AVRO" {
+		st.SchemaType = ""
+	}
+	return &st, nil
+}
+
+// key identifies a schema: its type and Avro Parsing Canonical Form.
+func key(st *stored) (string, error) {
+	if st.SchemaType != "" {
+		return st.SchemaType + "\x00" + st.Schema, nil
+	}
+	c, err := goavro.NewCodec(st.Schema)
+	if err != nil {
+		return "", fmt.Errorf("invalid schema: %w", err)
+	}
+	return "AVRO\x00" + c.CanonicalSchema(), nil
+}
+
+func (s *Server) register(subject string, st *stored) (id, version int, err error) {
+	k, err := key(st)
+	if err != nil {
+		return 0, 0, err
+	}
+	id, ok := s.byKey[k]
+	if !ok {
+		id = s.nextID
+		s.nextID++
+		s.byKey[k] = id
+		s.byID[id] = st
+	}
+	for v, sid := range s.subjects[subject] {
+		if sid == id {
+			return id, v + 1, nil
+		}
+	}
+	s.subjects[subject] = append(s.subjects[subject], id)
+	return id, len(s.subjects[subject]), nil
+}
+
+func (s *Server) postVersion(w http.ResponseWriter, r *http.Request) {
+	st, err := readStored(r)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.count(r)
+	if err != nil {
+		writeErr(w, http.StatusBadRequest, 400, "bad request body: "+err.Error())
+		return
+	}
+	id, _, err := s.register(r.PathValue("subject"), st)
+	if err != nil {
+		writeErr(w, http.StatusUnprocessableEntity, 42201, "Invalid schema: "+err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"id": id})
+}
+
+func (s *Server) lookup(w http.ResponseWriter, r *http.Request) {
+	st, err := readStored(r)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.count(r)
+	if err != nil {
+		writeErr(w, http.StatusBadRequest, 400, "bad request body: "+err.Error())
+		return
+	}
+	subj := r.PathValue("subject")
+	ids, ok := s.subjects[subj]
+	if !ok {
+		writeErr(w, http.StatusNotFound, 40401, "Subject not found")
+		return
+	}
+	k, err := key(st)
+	if err != nil {
+		writeErr(w, http.StatusUnprocessableEntity, 42201, "Invalid schema: "+err.Error())
+		return
+	}
+	for v, id := range ids {
+		if s.byKey[k] == id {
+			writeJSON(w, http.StatusOK, subjectSchema{Subject: subj, Version: v + 1, ID: id, stored: *s.byID[id]})
+			return
+		}
+	}
+	writeErr(w, http.StatusNotFound, 40403, "Schema not found")
+}

@@ -1,0 +1,223 @@
+package schemas
+
+import (
+	"math"
+	"strconv"
+	"unsafe"
+)
+
+// scanNumber checks a JSON number starting at b[i] and returns the index
+// after it and whether it is an integer literal (no fraction, no exponent).
+// ok is false when b[i:] does not start with a valid JSON number.
+func scanNumber(b []byte, i int) (end int, isInt bool, ok bool) {
+	n := len(b)
+	if i < n && b[i] == '-' {
+		i++
+	}
+	if i >= n {
+		return i, false, false
+	}
+	switch c := b[i]; {
+	case c == '0':
+		i++
+	case c >= '1' && c <= '9':
+		i++
+		for i < n && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	default:
+		return i, false, false
+	}
+	isInt = true
+	if i < n && b[i] == '.' {
+		isInt = false
+		i++
+		start := i
+		for i < n && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == start {
+			return i, false, false
+		}
+	}
+	if i < n && (b[i] == 'e' || b[i] == 'E') {
+		isInt = false
+		i++
+		if i < n && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		start := i
+		for i < n && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == start {
+			return i, false, false
+		}
+	}
+	return i, isInt, true
+}
+
+// parseFloatBytes parses a validated JSON number literal without allocating.
+// Overflow gives ±Inf, which callers report as not_finite.
+func parseFloatBytes(b []byte) float64 {
+	if len(b) == 0 {
+		return math.NaN()
+	}
+	// The string does not outlive the call: the error (which would keep it)
+	// is dropped, and the literal was already validated.
+	v, _ := strconv.ParseFloat(unsafe.String(&b[0], len(b)), 64)
+	return v
+}
+
+// numericText parses a string that should hold a number (NumericStrings).
+// It returns notFinite for NaN/Inf spellings and for overflow, ok=false for
+// anything that is not a JSON number literal.
+func numericText(s []byte) (v float64, ok, notFinite bool) {
+	if isNonFiniteWord(s) {
+		return 0, false, true
+	}
+	end, _, valid := scanNumber(s, 0)
+	if !valid || end != len(s) {
+		return 0, false, false
+	}
+	v = parseFloatBytes(s)
+	if math.IsInf(v, 0) || math.IsNaN(v) {
+		return 0, false, true
+	}
+	return v, true, false
+}
+
+// isNonFiniteWord matches NaN, Inf, Infinity with an optional sign, in any case.
+func isNonFiniteWord(s []byte) bool {
+	if len(s) > 0 && (s[0] == '+' || s[0] == '-') {
+		s = s[1:]
+	}
+	return equalFoldASCII(s, "nan") || equalFoldASCII(s, "inf") || equalFoldASCII(s, "infinity")
+}
+
+func equalFoldASCII(b []byte, lower string) bool {
+	if len(b) != len(lower) {
+		return false
+	}
+	for i := range b {
+		c := b[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// parseRFC3339 parses an RFC 3339 date-time (as Go's time.RFC3339 accepts
+// it: "T" and "Z" upper case, an optional fraction after ".") into epoch
+// milliseconds, rounding toward negative infinity. It does not allocate.
+func parseRFC3339(s []byte) (float64, bool) {
+	if len(s) < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
+		return 0, false
+	}
+	year, ok1 := digits(s[0:4])
+	month, ok2 := digits(s[5:7])
+	day, ok3 := digits(s[8:10])
+	hour, ok4 := digits(s[11:13])
+	minute, ok5 := digits(s[14:16])
+	sec, ok6 := digits(s[17:19])
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) {
+		return 0, false
+	}
+	if month < 1 || month > 12 || day < 1 || day > daysIn(month, year) || hour > 23 || minute > 59 || sec > 59 {
+		return 0, false
+	}
+	i := 19
+	ms := 0
+	if s[i] == '.' {
+		i++
+		start := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			if i-start < 3 {
+				ms = ms*10 + int(s[i]-'0')
+			}
+			i++
+		}
+		nd := i - start
+		if nd == 0 {
+			return 0, false
+		}
+		for ; nd < 3; nd++ {
+			ms *= 10
+		}
+	}
+	if i >= len(s) {
+		return 0, false
+	}
+	offset := 0
+	switch s[i] {
+	case 'Z':
+		i++
+	case '+', '-':
+		if len(s)-i != 6 || s[i+3] != ':' {
+			return 0, false
+		}
+		oh, okh := digits(s[i+1 : i+3])
+		om, okm := digits(s[i+4 : i+6])
+		if !okh || !okm || oh > 23 || om > 59 {
+			return 0, false
+		}
+		offset = oh*3600 + om*60
+		if s[i] == '-' {
+			offset = -offset
+		}
+		i += 6
+	default:
+		return 0, false
+	}
+	if i != len(s) {
+		return 0, false
+	}
+	days := daysFromCivil(year, month, day)
+	secs := days*86400 + int64(hour*3600+minute*60+sec-offset)
+	return float64(secs*1000 + int64(ms)), true
+}
+
+func digits(b []byte) (int, bool) {
+	v := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + int(c-'0')
+	}
+	return v, true
+}
+
+func daysIn(month, year int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// daysFromCivil is days since 1970-01-01 of a proleptic Gregorian date
+// (Howard Hinnant's algorithm).
+func daysFromCivil(y, m, d int) int64 {
+	if m <= 2 {
+		y--
+	}
+	era := y / 400
+	if y < 0 && y%400 != 0 {
+		era--
+	}
+	yoe := y - era*400
+	mp := (m + 9) % 12
+	doy := (153*mp+2)/5 + d - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return int64(era)*146097 + int64(doe) - 719468
+}
