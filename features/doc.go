@@ -1,0 +1,25 @@
+// Package features turns a bundle's declared inputs and feature spec into the
+// exact numeric vector the model was trained on.
+//
+// Training used a scikit-learn pipeline (imputers, scalers, encoders,
+// KBinsDiscretizer) plus a few pandas-style derived columns; this package
+// reproduces those transforms number for number, so serving and training agree.
+//
+// Lifecycle:
+//  1. NewLayout assigns every declared input a fixed slot in a Row.
+//  2. Compile checks the feature spec and compiles it into a Pipeline: one
+//     flat program of small instructions over row slots. Category tables,
+//     bucket edges and time zones are resolved here, once.
+//  3. Decoders fill a Row (package schemas on the stream; RowFromMap and
+//     SetText on the batch and test paths).
+//  4. Pipeline.Transform writes the model columns into a caller-owned slice.
+//     It does not allocate, takes no locks and never panics on record content;
+//     records that must go to the DLQ come back as a Reject with a reason.
+//
+// Concurrency: a Layout and a Pipeline are immutable after construction and
+// safe for concurrent use. A Row and a Counts belong to one goroutine. Counts
+// (out-of-range values and unknown categories per feature) are plain integers
+// that the owning worker increments and reads; the processor turns them into
+// metrics. This package emits no metrics itself and imports no Kafka,
+// Prometheus or configuration packages.
+package features

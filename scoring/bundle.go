@@ -1,0 +1,301 @@
+package scoring
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/streamscore/streamscore/features"
+)
+
+// Tasks a bundle can declare in output.task.
+const (
+	TaskBinary     = "binary"
+	TaskMulticlass = "multiclass"
+	TaskRegression = "regression"
+)
+
+// Bundle is a loaded, validated model bundle: input layout, compiled feature
+// pipeline, model and decision policy. It is immutable and safe for
+// concurrent use; per-goroutine state lives in a Scorer.
+type Bundle struct {
+	Name        string
+	Version     string
+	Description string
+	Manifest    *Manifest
+
+	layout   *features.Layout
+	pipe     *features.Pipeline
+	linear   *linearModel
+	xgb      *xgbModel
+	policy   policy
+	nOut     int // model outputs per row: classes for classifiers, 1 for regression
+	warnings []string
+}
+
+// Load reads the bundle in dir (bundle.json and the model file it names) and
+// validates everything: manifest, feature spec, model structure, and that the
+// pipeline's columns match what the model expects.
+func Load(dir string) (*Bundle, error) {
+	data, err := readLimited(dir, "bundle.json", MaxManifestBytes)
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s: %w", dir, err)
+	}
+	b, err := Parse(data, func(name string) ([]byte, error) { return readLimited(dir, name, MaxModelBytes) })
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s: %w", dir, err)
+	}
+	return b, nil
+}
+
+// readLimited reads a file inside dir without following paths out of it.
+func readLimited(dir, name string, limit int64) ([]byte, error) {
+	if !filepath.IsLocal(name) || strings.ContainsAny(name, `\`) {
+		return nil, fmt.Errorf("file %q must be a plain name inside the bundle directory", name)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	f, err := root.Open(name)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%s: no such file", name)
+		}
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s is larger than the limit of %d bytes", name, limit)
+	}
+	return data, nil
+}
+
+// Parse builds a bundle from manifest bytes; open returns the bytes of a file
+// the manifest names (the XGBoost model). It is Load without the file system,
+// for tests and fuzzing.
+func Parse(manifest []byte, open func(name string) ([]byte, error)) (*Bundle, error) {
+	m, err := ParseManifest(manifest)
+	if err != nil {
+		return nil, fmt.Errorf("bundle.json: %w", err)
+	}
+	b := &Bundle{Name: m.Name, Version: m.Version, Description: m.Description, Manifest: m}
+	if b.layout, err = features.NewLayout(m.Inputs); err != nil {
+		return nil, fmt.Errorf("bundle.json: inputs: %w", err)
+	}
+	if b.pipe, err = features.Compile(b.layout, m.Features); err != nil {
+		return nil, fmt.Errorf("bundle.json: %w", err)
+	}
+	width := b.pipe.Width()
+	switch m.Model.Kind {
+	case "linear":
+		if b.linear, err = newLinear(m.Model); err != nil {
+			return nil, fmt.Errorf("bundle.json: %w", err)
+		}
+		if b.linear.width != width {
+			return nil, fmt.Errorf("bundle.json: model has %d coefficients per row but the features produce %d columns", b.linear.width, width)
+		}
+	case "xgboost":
+		if m.Model.File == "" {
+			return nil, errors.New("bundle.json: model: xgboost needs \"file\"")
+		}
+		if m.Model.Link != "" || m.Model.Coef != nil || m.Model.Intercept != nil {
+			return nil, errors.New("bundle.json: model: xgboost takes only \"file\" (link, coef, intercept are for linear)")
+		}
+		data, err := open(m.Model.File)
+		if err != nil {
+			return nil, fmt.Errorf("model file: %w", err)
+		}
+		if b.xgb, err = parseXGBoost(data); err != nil {
+			return nil, fmt.Errorf("%s: %w", m.Model.File, err)
+		}
+		if b.xgb.nFeature != width {
+			return nil, fmt.Errorf("%s: model has num_feature %d but the features produce %d columns", m.Model.File, b.xgb.nFeature, width)
+		}
+		if names := b.xgb.featNames; len(names) > 0 {
+			cols := b.pipe.Columns()
+			if len(names) != len(cols) {
+				return nil, fmt.Errorf("%s: model has %d feature_names but the features produce %d columns", m.Model.File, len(names), len(cols))
+			}
+			for i := range names {
+				if names[i] != cols[i] {
+					b.warnings = append(b.warnings, fmt.Sprintf("model column %d is %q in the model file and %q in the manifest", i, names[i], cols[i]))
+					break
+				}
+			}
+		}
+	case "":
+		return nil, errors.New("bundle.json: model: missing kind")
+	default:
+		return nil, fmt.Errorf("bundle.json: model: unknown kind %q (want linear or xgboost)", m.Model.Kind)
+	}
+	if err := b.checkTask(); err != nil {
+		return nil, fmt.Errorf("bundle.json: output: %w", err)
+	}
+	return b, nil
+}
+
+// checkTask matches the declared task with what the model produces and sets
+// the decision policy.
+func (b *Bundle) checkTask() error {
+	o := b.Manifest.Output
+	var modelOut string // binary | multiclass:N | regression
+	var nClass int
+	if l := b.linear; l != nil {
+		switch l.link {
+		case "identity":
+			modelOut = TaskRegression
+		case "logistic":
+			modelOut, nClass = TaskBinary, 2
+		case "softmax":
+			modelOut, nClass = TaskMulticlass, len(l.coef)
+		}
+	} else {
+		x := b.xgb
+		switch x.obj {
+		case objSquaredError, objPoisson:
+			modelOut = TaskRegression
+		case objLogistic, objLogitRaw:
+			modelOut, nClass = TaskBinary, 2
+			if o.Task == TaskRegression {
+				modelOut = TaskRegression // reg:logistic or a raw margin scored as a number
+			}
+		case objSoftprob, objSoftmax:
+			modelOut, nClass = TaskMulticlass, x.nGroup
+		}
+	}
+	switch o.Task {
+	case TaskBinary, TaskMulticlass, TaskRegression:
+	default:
+		return fmt.Errorf("task %q (want binary, multiclass or regression)", o.Task)
+	}
+	if o.Task != modelOut {
+		return fmt.Errorf("task %q but the model is a %s model (%s)", o.Task, modelOut, b.ModelDescription())
+	}
+	for i, th := range o.Thresholds {
+		if !isFinite(th.Above) || th.Label == "" {
+			return fmt.Errorf("thresholds[%d]: above must be finite and label non-empty", i)
+		}
+	}
+	switch o.Task {
+	case TaskRegression:
+		if len(o.Classes) > 0 {
+			return errors.New("a regression task has no classes")
+		}
+		b.nOut = 1
+	case TaskBinary:
+		if len(o.Classes) != 2 {
+			return fmt.Errorf("a binary task needs 2 classes, got %d", len(o.Classes))
+		}
+		b.nOut = 2
+	case TaskMulticlass:
+		if len(o.Classes) != nClass {
+			return fmt.Errorf("the model has %d classes but %d are listed", nClass, len(o.Classes))
+		}
+		if len(o.Thresholds) > 0 || o.DefaultLabel != "" {
+			return errors.New("a multiclass task takes the most probable class; thresholds and default_label do not apply")
+		}
+		b.nOut = nClass
+	}
+	seen := map[string]bool{}
+	for _, c := range o.Classes {
+		if c == "" || seen[c] {
+			return fmt.Errorf("class names must be non-empty and unique (%q)", c)
+		}
+		seen[c] = true
+	}
+	b.policy = newPolicy(o)
+	if b.xgb != nil {
+		b.xgb.task = o.Task
+	}
+	return nil
+}
+
+// Layout is the row layout decoders must fill.
+func (b *Bundle) Layout() *features.Layout { return b.layout }
+
+// Pipeline is the compiled feature pipeline.
+func (b *Bundle) Pipeline() *features.Pipeline { return b.pipe }
+
+// Classes are the class labels in model output order (nil for regression).
+func (b *Bundle) Classes() []string { return b.Manifest.Output.Classes }
+
+// Task is binary, multiclass or regression.
+func (b *Bundle) Task() string { return b.Manifest.Output.Task }
+
+// FeatureNames are the model column names, in the order of the vectors that
+// Scorer.Features returns. Per-feature counts use Pipeline().Features().
+func (b *Bundle) FeatureNames() []string { return b.pipe.Columns() }
+
+// Warnings are non-fatal findings of Load (such as model feature names that
+// differ from the manifest's column names).
+func (b *Bundle) Warnings() []string { return b.warnings }
+
+// ModelDescription is a one-line description of the model.
+func (b *Bundle) ModelDescription() string {
+	if b.linear != nil {
+		return fmt.Sprintf("linear, link %s, %d output(s) x %d coefficients", b.linear.link, len(b.linear.coef), b.linear.width)
+	}
+	x := b.xgb
+	s := fmt.Sprintf("xgboost %s, %s, %d trees", x.version, x.objName, len(x.roots))
+	if x.bestIter >= 0 {
+		s += fmt.Sprintf(" (of %d, up to best_iteration %d)", x.totalTrees, x.bestIter)
+	}
+	return s
+}
+
+// policy turns model outputs into the score, label and probabilities.
+type policy struct {
+	task         string
+	classes      []string
+	thresholds   []Threshold
+	defaultLabel string
+}
+
+func newPolicy(o OutputSpec) policy {
+	p := policy{task: o.Task, classes: o.Classes, thresholds: o.Thresholds, defaultLabel: o.DefaultLabel}
+	if p.task == TaskBinary && p.defaultLabel == "" {
+		p.defaultLabel = p.classes[0]
+	}
+	return p
+}
+
+// decide fills score and label from the model outputs (the probabilities for
+// classifiers, [value] for regression). Labels point at the manifest's strings.
+func (p *policy) decide(out []float64) (score float64, label string) {
+	switch p.task {
+	case TaskMulticlass:
+		best := 0
+		for k, v := range out {
+			if v > out[best] {
+				best = k
+			}
+		}
+		return out[best], p.classes[best]
+	case TaskBinary:
+		score = out[1]
+		if len(p.thresholds) == 0 {
+			if score > 0.5 {
+				return score, p.classes[1]
+			}
+			return score, p.classes[0]
+		}
+	default:
+		score = out[0]
+	}
+	for i := range p.thresholds {
+		if score > p.thresholds[i].Above {
+			return score, p.thresholds[i].Label
+		}
+	}
+	return score, p.defaultLabel
+}

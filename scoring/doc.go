@@ -1,0 +1,25 @@
+// Package scoring loads model bundles and scores feature rows with them.
+//
+// A bundle (docs/bundle.md) is a directory with bundle.json (inputs, feature
+// spec, model, decision policy) and, for tree models, an XGBoost save_model
+// JSON file. Scoring reproduces the training library's own predictions:
+// scikit-learn's linear and logistic models in float64, XGBoost's gbtree
+// predictor in float32 with its base_score, default directions and objective
+// transforms.
+//
+// Lifecycle:
+//  1. Load (or Parse) reads and validates everything once: strict manifest
+//     decoding (unknown keys are errors), the feature pipeline, model
+//     structure (child indices, no cycles, finite values, bounded sizes) and
+//     that pipeline columns, model inputs and declared classes agree.
+//  2. Bundle.NewScorer makes a Scorer per goroutine.
+//  3. Scorer.ScoreBatch transforms rows, evaluates the model block-wise (64
+//     rows through one tree at a time over 16-byte packed nodes) and applies
+//     the decision policy. Records that cannot be scored come back with a DLQ
+//     reason instead of a score.
+//
+// Concurrency: a Bundle is immutable and safe for concurrent use. A Scorer
+// and its Counts belong to one goroutine. The package emits no metrics; the
+// caller reads Scorer.Counts and exports them. It imports no Kafka, Prometheus
+// or configuration packages.
+package scoring

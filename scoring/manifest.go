@@ -1,0 +1,315 @@
+package scoring
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+
+	"github.com/streamscore/streamscore/features"
+)
+
+// FormatVersion is the bundle format this package reads.
+const FormatVersion = 1
+
+// Manifest is bundle.json, decoded. See docs/bundle.md.
+type Manifest struct {
+	FormatVersion int                `json:"format_version"`
+	Name          string             `json:"name"`
+	Version       string             `json:"version"`
+	Description   string             `json:"description,omitempty"`
+	Inputs        []features.Input   `json:"inputs"`
+	Features      []features.Feature `json:"features"`
+	Model         ModelSpec          `json:"model"`
+	Output        OutputSpec         `json:"output"`
+}
+
+// ModelSpec is the manifest's "model" object.
+type ModelSpec struct {
+	Kind      string      `json:"kind"`                // linear | xgboost
+	Link      string      `json:"link,omitempty"`      // linear: identity | logistic | softmax
+	Coef      [][]float64 `json:"coef,omitempty"`      // linear: one row per output (sklearn coef_)
+	Intercept []float64   `json:"intercept,omitempty"` // linear: one value per row
+	File      string      `json:"file,omitempty"`      // xgboost: model file name inside the bundle
+}
+
+// OutputSpec is the manifest's "output" object: the decision policy.
+type OutputSpec struct {
+	Task         string      `json:"task"` // binary | multiclass | regression
+	Classes      []string    `json:"classes,omitempty"`
+	Thresholds   []Threshold `json:"thresholds,omitempty"`
+	DefaultLabel string      `json:"default_label,omitempty"`
+}
+
+// Threshold maps a score strictly above Above to Label.
+type Threshold struct {
+	Above float64 `json:"above"`
+	Label string  `json:"label"`
+}
+
+// Keys allowed in each manifest object; bundle.schema.json must agree (tested).
+var (
+	manifestKeys  = []string{"format_version", "name", "version", "description", "inputs", "features", "model", "output"}
+	inputKeys     = []string{"name", "type", "required", "path", "range", "categories"}
+	modelKeys     = []string{"kind", "link", "coef", "intercept", "file"}
+	outputKeys    = []string{"task", "classes", "thresholds", "default_label"}
+	thresholdKeys = []string{"above", "label"}
+)
+
+// Limits on the manifest itself.
+const (
+	MaxManifestBytes = 64 << 20
+	MaxInputs        = 100_000
+	MaxClasses       = 10_000
+	MaxThresholds    = 1_000
+)
+
+// ParseManifest decodes bundle.json strictly: unknown keys, missing required
+// keys and wrong types are errors that say where they are.
+func ParseManifest(data []byte) (*Manifest, error) {
+	if len(data) > MaxManifestBytes {
+		return nil, fmt.Errorf("manifest is %d bytes, more than the limit of %d", len(data), MaxManifestBytes)
+	}
+	top, err := object(data, manifestKeys, "manifest")
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range []string{"format_version", "name", "version", "inputs", "features", "model", "output"} {
+		if _, ok := top[k]; !ok {
+			return nil, fmt.Errorf("manifest: missing key %q", k)
+		}
+	}
+	m := &Manifest{}
+	if err := field(top, "format_version", &m.FormatVersion, "manifest"); err != nil {
+		return nil, err
+	}
+	if m.FormatVersion != FormatVersion {
+		return nil, fmt.Errorf("manifest: format_version %d is not supported (this build reads %d)", m.FormatVersion, FormatVersion)
+	}
+	for _, f := range []struct {
+		key string
+		dst *string
+	}{{"name", &m.Name}, {"version", &m.Version}, {"description", &m.Description}} {
+		if err := field(top, f.key, f.dst, "manifest"); err != nil {
+			return nil, err
+		}
+	}
+	if m.Name == "" || m.Version == "" {
+		return nil, errors.New("manifest: name and version must not be empty")
+	}
+
+	var rawInputs []json.RawMessage
+	if err := field(top, "inputs", &rawInputs, "manifest"); err != nil {
+		return nil, err
+	}
+	if len(rawInputs) > MaxInputs {
+		return nil, fmt.Errorf("manifest: %d inputs, more than the limit of %d", len(rawInputs), MaxInputs)
+	}
+	for i, raw := range rawInputs {
+		where := fmt.Sprintf("inputs[%d]", i)
+		obj, err := object(raw, inputKeys, where)
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range []string{"name", "type"} {
+			if _, ok := obj[k]; !ok {
+				return nil, fmt.Errorf("%s: missing key %q", where, k)
+			}
+		}
+		var in features.Input
+		if err := decodeInto(raw, &in); err != nil {
+			return nil, fmt.Errorf("%s: %w", where, err)
+		}
+		if in.Range != nil && (!isFinite(in.Range[0]) || !isFinite(in.Range[1])) {
+			return nil, fmt.Errorf("%s: range must be finite", where)
+		}
+		m.Inputs = append(m.Inputs, in)
+	}
+
+	var rawFeatures []json.RawMessage
+	if err := field(top, "features", &rawFeatures, "manifest"); err != nil {
+		return nil, err
+	}
+	if len(rawFeatures) > features.MaxFeatures {
+		return nil, fmt.Errorf("manifest: %d features, more than the limit of %d", len(rawFeatures), features.MaxFeatures)
+	}
+	for i, raw := range rawFeatures {
+		var f features.Feature
+		if err := f.UnmarshalJSON(raw); err != nil {
+			return nil, fmt.Errorf("features[%d]: %w", i, err)
+		}
+		m.Features = append(m.Features, f)
+	}
+
+	modelObj, err := object(top["model"], modelKeys, "model")
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := modelObj["kind"]; !ok {
+		return nil, errors.New("model: missing key \"kind\"")
+	}
+	if err := decodeInto(top["model"], &m.Model); err != nil {
+		return nil, fmt.Errorf("model: %w", err)
+	}
+
+	outObj, err := object(top["output"], outputKeys, "output")
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := outObj["task"]; !ok {
+		return nil, errors.New("output: missing key \"task\"")
+	}
+	if err := field(outObj, "task", &m.Output.Task, "output"); err != nil {
+		return nil, err
+	}
+	if err := field(outObj, "classes", &m.Output.Classes, "output"); err != nil {
+		return nil, err
+	}
+	if err := field(outObj, "default_label", &m.Output.DefaultLabel, "output"); err != nil {
+		return nil, err
+	}
+	if len(m.Output.Classes) > MaxClasses {
+		return nil, fmt.Errorf("output: %d classes, more than the limit of %d", len(m.Output.Classes), MaxClasses)
+	}
+	if raw, ok := outObj["thresholds"]; ok && !isNull(raw) {
+		var rawTh []json.RawMessage
+		if err := decodeInto(raw, &rawTh); err != nil {
+			return nil, fmt.Errorf("output: key \"thresholds\": %w", err)
+		}
+		if len(rawTh) > MaxThresholds {
+			return nil, fmt.Errorf("output: %d thresholds, more than the limit of %d", len(rawTh), MaxThresholds)
+		}
+		for i, r := range rawTh {
+			where := fmt.Sprintf("output.thresholds[%d]", i)
+			obj, err := object(r, thresholdKeys, where)
+			if err != nil {
+				return nil, err
+			}
+			for _, k := range thresholdKeys {
+				if _, ok := obj[k]; !ok {
+					return nil, fmt.Errorf("%s: missing key %q", where, k)
+				}
+			}
+			var th Threshold
+			if err := decodeInto(r, &th); err != nil {
+				return nil, fmt.Errorf("%s: %w", where, err)
+			}
+			m.Output.Thresholds = append(m.Output.Thresholds, th)
+		}
+	}
+	return m, nil
+}
+
+// object decodes a JSON object into its members and rejects keys outside allowed.
+func object(data []byte, allowed []string, where string) (map[string]json.RawMessage, error) {
+	if isNull(data) {
+		return nil, fmt.Errorf("%s: want an object, got null", where)
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(data, &obj); err != nil {
+		return nil, fmt.Errorf("%s: %w", where, jsonError(err, data))
+	}
+	var bad []string
+	for k := range obj {
+		if !contains(allowed, k) {
+			bad = append(bad, k)
+		}
+	}
+	if len(bad) > 0 {
+		sort.Strings(bad)
+		return nil, fmt.Errorf("%s: unknown key %q (allowed: %s)", where, bad[0], strings.Join(allowed, ", "))
+	}
+	return obj, nil
+}
+
+// field decodes obj[key] into dst when present.
+func field(obj map[string]json.RawMessage, key string, dst any, where string) error {
+	raw, ok := obj[key]
+	if !ok || isNull(raw) {
+		return nil
+	}
+	if err := decodeInto(raw, dst); err != nil {
+		return fmt.Errorf("%s: key %q: %w", where, key, err)
+	}
+	return nil
+}
+
+// decodeInto decodes with unknown fields disallowed and readable errors.
+func decodeInto(raw []byte, dst any) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return jsonError(err, raw)
+	}
+	return nil
+}
+
+// jsonError rewrites encoding/json errors into one short line that names the
+// key or the offset.
+func jsonError(err error, data []byte) error {
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &te):
+		if te.Field != "" {
+			return fmt.Errorf("key %q: got JSON %s, want %s", te.Field, te.Value, goTypeName(te.Type.String()))
+		}
+		return fmt.Errorf("got JSON %s, want %s", te.Value, goTypeName(te.Type.String()))
+	case errors.As(err, &se):
+		line, col := position(data, se.Offset)
+		return fmt.Errorf("invalid JSON at line %d column %d: %v", line, col, se)
+	}
+	msg := err.Error()
+	if rest, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
+		return fmt.Errorf("unknown key %s", rest)
+	}
+	if msg == "EOF" || msg == "unexpected EOF" {
+		return errors.New("invalid JSON: unexpected end of input")
+	}
+	return errors.New(strings.TrimPrefix(msg, "json: "))
+}
+
+func goTypeName(t string) string {
+	switch {
+	case strings.HasPrefix(t, "float"), strings.HasPrefix(t, "int"), strings.HasPrefix(t, "uint"):
+		return "a number"
+	case t == "string", strings.HasSuffix(t, "InputType"):
+		return "a string"
+	case t == "bool":
+		return "true or false"
+	case strings.HasPrefix(t, "[]"), strings.HasPrefix(t, "["):
+		return "an array"
+	case strings.HasPrefix(t, "map"), strings.Contains(t, "."):
+		return "an object"
+	}
+	return t
+}
+
+func position(data []byte, off int64) (line, col int) {
+	line, col = 1, 1
+	for i := int64(0); i < off && i < int64(len(data)); i++ {
+		if data[i] == '\n' {
+			line++
+			col = 1
+		} else {
+			col++
+		}
+	}
+	return line, col
+}
+
+func isNull(raw []byte) bool { return bytes.Equal(bytes.TrimSpace(raw), []byte("null")) }
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func isFinite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }

@@ -1,0 +1,540 @@
+package scoring
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// Limits on an XGBoost model, so a hostile or broken file is an error and not
+// an out-of-memory kill or a hang.
+const (
+	MaxModelBytes   = 512 << 20
+	MaxTrees        = 100_000
+	MaxNodesPerTree = 1 << 20
+	MaxTotalNodes   = 32 << 20
+	MaxDepth        = 256
+	MaxModelColumns = 1 << 20
+)
+
+// xgbJSON is the part of Booster.save_model JSON that prediction needs.
+// Unknown keys are ignored on purpose: XGBoost adds keys between versions and
+// the file is not ours to police, only to read exactly.
+type xgbJSON struct {
+	Version []int `json:"version"`
+	Learner *struct {
+		Attributes      map[string]string `json:"attributes"`
+		FeatureNames    []string          `json:"feature_names"`
+		GradientBooster *struct {
+			Name  string     `json:"name"`
+			Model *xgbGBTree `json:"model"`
+		} `json:"gradient_booster"`
+		LearnerModelParam *struct {
+			BaseScore  string `json:"base_score"`
+			NumClass   string `json:"num_class"`
+			NumFeature string `json:"num_feature"`
+			NumTarget  string `json:"num_target"`
+		} `json:"learner_model_param"`
+		Objective *struct {
+			Name string `json:"name"`
+		} `json:"objective"`
+	} `json:"learner"`
+}
+
+type xgbGBTree struct {
+	Param struct {
+		NumTrees        string `json:"num_trees"`
+		NumParallelTree string `json:"num_parallel_tree"`
+	} `json:"gbtree_model_param"`
+	IterationIndptr []int64   `json:"iteration_indptr"`
+	TreeInfo        []int64   `json:"tree_info"`
+	Trees           []xgbTree `json:"trees"`
+}
+
+type xgbTree struct {
+	Param struct {
+		NumNodes       string `json:"num_nodes"`
+		SizeLeafVector string `json:"size_leaf_vector"`
+	} `json:"tree_param"`
+	LeftChildren    []int64    `json:"left_children"`
+	RightChildren   []int64    `json:"right_children"`
+	SplitIndices    []int64    `json:"split_indices"`
+	SplitConditions []float32  `json:"split_conditions"` // float32 parse, as XGBoost reads them
+	DefaultLeft     []flexBool `json:"default_left"`
+	SplitType       []int64    `json:"split_type"`
+}
+
+// flexBool reads default_left entries, which are 0/1 integers in current
+// XGBoost and true/false in some older writers.
+type flexBool bool
+
+func (b *flexBool) UnmarshalJSON(data []byte) error {
+	switch string(bytes.TrimSpace(data)) {
+	case "1", "true":
+		*b = true
+	case "0", "false":
+		*b = false
+	default:
+		return fmt.Errorf("default_left entry %s is not 0, 1, true or false", data)
+	}
+	return nil
+}
+
+// objective is the XGBoost objective's prediction transform.
+type objective uint8
+
+const (
+	objSquaredError objective = iota
+	objLogistic               // reg:logistic, binary:logistic
+	objLogitRaw               // binary:logitraw
+	objPoisson                // count:poisson
+	objSoftprob               // multi:softprob
+	objSoftmax                // multi:softmax
+)
+
+var objectives = map[string]objective{
+	"reg:squarederror": objSquaredError,
+	"reg:logistic":     objLogistic,
+	"binary:logistic":  objLogistic,
+	"binary:logitraw":  objLogitRaw,
+	"count:poisson":    objPoisson,
+	"multi:softprob":   objSoftprob,
+	"multi:softmax":    objSoftmax,
+}
+
+// node is one tree node packed in 16 bytes. Trees are laid out depth-first
+// (left child right after its parent) in one array for cache locality.
+type node struct {
+	value float32 // split condition, or the leaf value
+	feat  uint32  // split feature; bit 31 set = missing goes left
+	left  int32   // absolute index of the left child; -1 for a leaf
+	right int32
+}
+
+const (
+	defaultLeftBit = 1 << 31
+	featMask       = defaultLeftBit - 1
+)
+
+// xgbModel is a compiled gbtree ensemble.
+type xgbModel struct {
+	obj        objective
+	objName    string
+	nFeature   int
+	nGroup     int       // outputs before the transform: num_class, or 1
+	base       []float32 // per group, already in margin space
+	baseRaw    []float32 // as written in the file (for summaries)
+	roots      []int32
+	group      []int32 // group of each tree
+	nodes      []node
+	maxDepth   int
+	version    string
+	bestIter   int // -1 when all trees are used
+	totalTrees int // trees in the file
+	featNames  []string
+	task       string // decided by the manifest: binary | multiclass | regression
+}
+
+// parseXGBoost reads and validates a save_model JSON document.
+func parseXGBoost(data []byte) (*xgbModel, error) {
+	if len(data) > MaxModelBytes {
+		return nil, fmt.Errorf("model file is %d bytes, more than the limit of %d", len(data), MaxModelBytes)
+	}
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return nil, errors.New("not an XGBoost JSON model (save the model with a .json name; UBJSON is not supported)")
+	}
+	var f xgbJSON
+	if err := json.Unmarshal(data, &f); err != nil {
+		return nil, jsonError(err, data)
+	}
+	l := f.Learner
+	if l == nil {
+		return nil, errors.New("missing \"learner\"")
+	}
+	if l.GradientBooster == nil || l.Objective == nil || l.LearnerModelParam == nil {
+		return nil, errors.New("learner: missing gradient_booster, objective or learner_model_param")
+	}
+	if name := l.GradientBooster.Name; name != "gbtree" {
+		return nil, fmt.Errorf("booster %q is not supported (only gbtree)", name)
+	}
+	gb := l.GradientBooster.Model
+	if gb == nil {
+		return nil, errors.New("gradient_booster: missing \"model\"")
+	}
+	m := &xgbModel{objName: l.Objective.Name, bestIter: -1, featNames: l.FeatureNames}
+	if len(f.Version) == 3 {
+		m.version = fmt.Sprintf("%d.%d.%d", f.Version[0], f.Version[1], f.Version[2])
+	}
+	obj, ok := objectives[m.objName]
+	if !ok {
+		return nil, fmt.Errorf("objective %q is not supported (want one of reg:squarederror, reg:logistic, binary:logistic, binary:logitraw, multi:softprob, multi:softmax, count:poisson)", m.objName)
+	}
+	m.obj = obj
+
+	p := l.LearnerModelParam
+	nFeature, err := atoiParam("num_feature", p.NumFeature, 0, MaxModelColumns)
+	if err != nil {
+		return nil, err
+	}
+	nClass, err := atoiParam("num_class", p.NumClass, 0, MaxClasses)
+	if err != nil {
+		return nil, err
+	}
+	if p.NumTarget != "" {
+		nTarget, err := atoiParam("num_target", p.NumTarget, 0, MaxClasses)
+		if err != nil {
+			return nil, err
+		}
+		if nTarget > 1 {
+			return nil, fmt.Errorf("multi-target models (num_target %d) are not supported", nTarget)
+		}
+	}
+	m.nFeature = nFeature
+	m.nGroup = max(nClass, 1)
+	multi := obj == objSoftprob || obj == objSoftmax
+	if multi && nClass < 2 {
+		return nil, fmt.Errorf("objective %s needs num_class >= 2, got %d", m.objName, nClass)
+	}
+	if !multi && nClass > 1 {
+		return nil, fmt.Errorf("objective %s with num_class %d is not supported", m.objName, nClass)
+	}
+	if m.baseRaw, err = parseBaseScore(p.BaseScore, m.nGroup); err != nil {
+		return nil, err
+	}
+	if m.base, err = probToMargin(obj, m.baseRaw); err != nil {
+		return nil, err
+	}
+
+	// Trees to use: all, or up to best_iteration as the scikit-learn wrapper does.
+	nTrees := len(gb.Trees)
+	m.totalTrees = nTrees
+	if nTrees > MaxTrees {
+		return nil, fmt.Errorf("%d trees, more than the limit of %d", nTrees, MaxTrees)
+	}
+	if nTrees == 0 {
+		return nil, errors.New("model has no trees")
+	}
+	if len(gb.TreeInfo) != nTrees {
+		return nil, fmt.Errorf("tree_info has %d entries for %d trees", len(gb.TreeInfo), nTrees)
+	}
+	if s, ok := l.Attributes["best_iteration"]; ok {
+		best, err := strconv.Atoi(s)
+		if err != nil || best < 0 {
+			return nil, fmt.Errorf("attribute best_iteration %q is not a non-negative integer", s)
+		}
+		use, err := treesUpTo(gb, best, m.nGroup)
+		if err != nil {
+			return nil, err
+		}
+		m.bestIter = best
+		nTrees = use
+	}
+
+	total := 0
+	for t := 0; t < nTrees; t++ {
+		tr := &gb.Trees[t]
+		g := gb.TreeInfo[t]
+		if g < 0 || g >= int64(m.nGroup) {
+			return nil, fmt.Errorf("tree %d: tree_info group %d out of range [0, %d)", t, g, m.nGroup)
+		}
+		n := len(tr.LeftChildren)
+		total += n
+		if total > MaxTotalNodes {
+			return nil, fmt.Errorf("more than %d nodes in total", MaxTotalNodes)
+		}
+		root, depth, err := m.addTree(tr)
+		if err != nil {
+			return nil, fmt.Errorf("tree %d: %w", t, err)
+		}
+		m.roots = append(m.roots, root)
+		m.group = append(m.group, int32(g))
+		m.maxDepth = max(m.maxDepth, depth)
+	}
+	return m, nil
+}
+
+// treesUpTo returns how many trees make up iterations 0..best.
+func treesUpTo(gb *xgbGBTree, best, nGroup int) (int, error) {
+	if len(gb.IterationIndptr) > 0 {
+		if best+1 >= len(gb.IterationIndptr) {
+			return 0, fmt.Errorf("best_iteration %d beyond the %d iterations in iteration_indptr", best, len(gb.IterationIndptr)-1)
+		}
+		n := gb.IterationIndptr[best+1]
+		if n <= 0 || n > int64(len(gb.Trees)) {
+			return 0, fmt.Errorf("iteration_indptr[%d] = %d out of range", best+1, n)
+		}
+		return int(n), nil
+	}
+	par := 1
+	if s := gb.Param.NumParallelTree; s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 1 || v > MaxTrees {
+			return 0, fmt.Errorf("num_parallel_tree %q is not a positive integer", s)
+		}
+		par = v
+	}
+	n := (best + 1) * par * nGroup
+	if n > len(gb.Trees) || n <= 0 {
+		return 0, fmt.Errorf("best_iteration %d needs %d trees, the model has %d", best, n, len(gb.Trees))
+	}
+	return n, nil
+}
+
+func atoiParam(name, s string, lo, hi int) (int, error) {
+	if s == "" {
+		return 0, fmt.Errorf("learner_model_param: missing %s", name)
+	}
+	v, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil || v < lo || v > hi {
+		return 0, fmt.Errorf("learner_model_param: %s %q is not an integer in [%d, %d]", name, s, lo, hi)
+	}
+	return v, nil
+}
+
+// parseBaseScore reads learner_model_param.base_score: a float string ("5E-1",
+// XGBoost < 3.1) or a bracketed list ("[4.9E-1]", "[a,b,c]" per class since
+// 3.1). A single value is broadcast to every output, as XGBoost does for old
+// models. Values are parsed as float32, the type XGBoost keeps them in.
+func parseBaseScore(s string, n int) ([]float32, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil, errors.New("learner_model_param: missing base_score")
+	}
+	inner := s
+	if strings.HasPrefix(s, "[") {
+		if !strings.HasSuffix(s, "]") {
+			return nil, fmt.Errorf("base_score %q: unterminated list", s)
+		}
+		inner = s[1 : len(s)-1]
+	}
+	parts := strings.Split(inner, ",")
+	if len(parts) != 1 && len(parts) != n {
+		return nil, fmt.Errorf("base_score %q has %d values, want 1 or %d", s, len(parts), n)
+	}
+	vals := make([]float32, 0, n)
+	for _, p := range parts {
+		v, err := strconv.ParseFloat(strings.TrimSpace(p), 32)
+		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil, fmt.Errorf("base_score %q: %q is not a finite number", s, p)
+		}
+		vals = append(vals, float32(v))
+	}
+	for len(vals) < n {
+		vals = append(vals, vals[0])
+	}
+	return vals, nil
+}
+
+// probToMargin applies the objective's link to the intercept, as
+// ObjFunction::ProbToMargin does when XGBoost loads a model (in float32).
+// Softmax objectives store the intercept in margin space already.
+func probToMargin(obj objective, base []float32) ([]float32, error) {
+	out := make([]float32, len(base))
+	for i, v := range base {
+		switch obj {
+		case objLogistic, objLogitRaw:
+			if !(v > 0 && v < 1) {
+				return nil, fmt.Errorf("base_score %g must be in (0, 1) for a logistic objective", v)
+			}
+			out[i] = -logf(1/v - 1)
+		case objPoisson:
+			if !(v > 0) {
+				return nil, fmt.Errorf("base_score %g must be positive for count:poisson", v)
+			}
+			out[i] = logf(v)
+		default:
+			out[i] = v
+		}
+	}
+	return out, nil
+}
+
+// addTree validates one tree and appends it depth-first to m.nodes. A tree
+// must be a tree: every child index in range, no node reached twice (so no
+// cycles), finite thresholds and leaves, split features below num_feature.
+func (m *xgbModel) addTree(tr *xgbTree) (root int32, depth int, err error) {
+	n := len(tr.LeftChildren)
+	if n == 0 {
+		return 0, 0, errors.New("no nodes")
+	}
+	if n > MaxNodesPerTree {
+		return 0, 0, fmt.Errorf("%d nodes, more than the limit of %d", n, MaxNodesPerTree)
+	}
+	if len(tr.RightChildren) != n || len(tr.SplitIndices) != n || len(tr.SplitConditions) != n || len(tr.DefaultLeft) != n {
+		return 0, 0, fmt.Errorf("node arrays differ in length (left_children %d, right_children %d, split_indices %d, split_conditions %d, default_left %d)",
+			n, len(tr.RightChildren), len(tr.SplitIndices), len(tr.SplitConditions), len(tr.DefaultLeft))
+	}
+	if s := tr.Param.NumNodes; s != "" && s != strconv.Itoa(n) {
+		return 0, 0, fmt.Errorf("tree_param.num_nodes %q but %d nodes", s, n)
+	}
+	switch tr.Param.SizeLeafVector {
+	case "", "0", "1":
+	default:
+		return 0, 0, fmt.Errorf("vector leaves (size_leaf_vector %s) are not supported", tr.Param.SizeLeafVector)
+	}
+	for i, st := range tr.SplitType {
+		if st != 0 && tr.LeftChildren[i] != -1 {
+			return 0, 0, fmt.Errorf("node %d: categorical splits are not supported; one-hot encode in the feature spec", i)
+		}
+	}
+	// Depth-first walk with an explicit stack; new index = position in m.nodes.
+	base := int32(len(m.nodes))
+	seen := make([]bool, n)
+	type item struct {
+		old    int
+		parent int32 // new index of the parent, -1 for the root
+		right  bool
+		depth  int
+	}
+	stack := []item{{old: 0, parent: -1, depth: 0}}
+	for len(stack) > 0 {
+		it := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		i := it.old
+		if seen[i] {
+			return 0, 0, fmt.Errorf("node %d is reached twice (cycle or shared child)", i)
+		}
+		seen[i] = true
+		depth = max(depth, it.depth)
+		self := int32(len(m.nodes))
+		if it.parent >= 0 {
+			if it.right {
+				m.nodes[it.parent].right = self
+			} else {
+				m.nodes[it.parent].left = self
+			}
+		}
+		l, r := tr.LeftChildren[i], tr.RightChildren[i]
+		v := tr.SplitConditions[i]
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return 0, 0, fmt.Errorf("node %d: value %v is not finite", i, v)
+		}
+		if l == -1 {
+			if r != -1 {
+				return 0, 0, fmt.Errorf("node %d: left child -1 but right child %d", i, r)
+			}
+			m.nodes = append(m.nodes, node{value: v, left: -1, right: -1})
+			continue
+		}
+		if l <= 0 || l >= int64(n) || r <= 0 || r >= int64(n) || l == r {
+			return 0, 0, fmt.Errorf("node %d: children %d, %d out of range [1, %d)", i, l, r, n)
+		}
+		if it.depth+1 > MaxDepth {
+			return 0, 0, fmt.Errorf("deeper than the limit of %d", MaxDepth)
+		}
+		fi := tr.SplitIndices[i]
+		if fi < 0 || fi >= int64(m.nFeature) {
+			return 0, 0, fmt.Errorf("node %d: split feature %d out of range [0, %d)", i, fi, m.nFeature)
+		}
+		feat := uint32(fi)
+		if tr.DefaultLeft[i] {
+			feat |= defaultLeftBit
+		}
+		m.nodes = append(m.nodes, node{value: v, feat: feat, left: -1, right: -1})
+		// push right first so the left subtree is laid out right after the parent
+		stack = append(stack, item{old: int(r), parent: self, right: true, depth: it.depth + 1},
+			item{old: int(l), parent: self, depth: it.depth + 1})
+	}
+	return base, depth, nil
+}
+
+// predict adds the trees' leaf values of rows x (float32, row-major,
+// nFeature columns, n rows) to margin (n × nGroup), block-wise: one tree at a
+// time over all rows of the block, so the tree's nodes stay in cache.
+// Accumulation is float32 in tree order, as XGBoost's CPU predictor does.
+func (m *xgbModel) predict(x []float32, n int, margin []float32) {
+	w := m.nFeature
+	G := m.nGroup
+	for r := 0; r < n; r++ {
+		copy(margin[r*G:r*G+G], m.base)
+	}
+	nodes := m.nodes
+	for t, root := range m.roots {
+		g := int(m.group[t])
+		for r := 0; r < n; r++ {
+			row := x[r*w : r*w+w]
+			i := root
+			for {
+				nd := &nodes[i]
+				if nd.left < 0 {
+					break
+				}
+				v := row[nd.feat&featMask]
+				switch {
+				case v < nd.value:
+					i = nd.left
+				case v != v: // missing: the node's default direction
+					if nd.feat&defaultLeftBit != 0 {
+						i = nd.left
+					} else {
+						i = nd.right
+					}
+				default:
+					i = nd.right
+				}
+			}
+			margin[r*G+g] += nodes[i].value
+		}
+	}
+}
+
+// transform turns margins into the objective's output, in float32 as XGBoost
+// does. binaryTask applies a sigmoid to binary:logitraw margins so that the
+// score of a binary task is always a probability.
+func (m *xgbModel) transform(margin []float32, binaryTask bool) {
+	switch m.obj {
+	case objLogistic:
+		for i, v := range margin {
+			margin[i] = sigmoidf(v)
+		}
+	case objLogitRaw:
+		if binaryTask {
+			for i, v := range margin {
+				margin[i] = sigmoidf(v)
+			}
+		}
+	case objPoisson:
+		for i, v := range margin {
+			margin[i] = expf(v)
+		}
+	case objSoftprob, objSoftmax:
+		G := m.nGroup
+		for r := 0; r+G <= len(margin); r += G {
+			softmaxf(margin[r : r+G])
+		}
+	}
+}
+
+func expf(x float32) float32 { return float32(math.Exp(float64(x))) }
+func logf(x float32) float32 { return float32(math.Log(float64(x))) }
+
+// sigmoidf is common::Sigmoid(float) of XGBoost: the exponent is capped at
+// 88.7 to avoid overflow and the sum is done in float32.
+func sigmoidf(x float32) float32 {
+	e := min(-x, 88.7)
+	denom := expf(e) + 1 // + 1e-16f in XGBoost, which cannot change a float32 >= 1
+	return 1 / denom
+}
+
+// softmaxf is common::Softmax: float32 exponentials, a float64 sum.
+func softmaxf(v []float32) {
+	wmax := v[0]
+	for _, x := range v[1:] {
+		wmax = max(wmax, x)
+	}
+	var sum float64
+	for i, x := range v {
+		e := expf(x - wmax)
+		v[i] = e
+		sum += float64(e)
+	}
+	s := float32(sum)
+	for i := range v {
+		v[i] /= s
+	}
+}
