@@ -30,7 +30,7 @@ func (r Reject) OK() bool { return r.Reason == "" }
 // Scorer); it is written without locks, and read by its owner, which exports
 // the numbers as metrics. Index i is the i-th entry of the bundle's features.
 type Counts struct {
-	Features   []string // feature names, shared with the pipeline; do not modify
+	Names      []string // feature names, shared with the pipeline; do not modify
 	OutOfRange []uint64
 	Unknown    []uint64
 }
@@ -150,7 +150,7 @@ func (p *Pipeline) Layout() *Layout { return p.layout }
 
 // NewCounts returns zeroed counters for this pipeline.
 func (p *Pipeline) NewCounts() *Counts {
-	return &Counts{Features: p.names, OutOfRange: make([]uint64, len(p.names)), Unknown: make([]uint64, len(p.names))}
+	return &Counts{Names: p.names, OutOfRange: make([]uint64, len(p.names)), Unknown: make([]uint64, len(p.names))}
 }
 
 // Transform runs the pipeline on one row and writes Width() values to out.

@@ -229,6 +229,31 @@ func (b *Bundle) Pipeline() *features.Pipeline { return b.pipe }
 // Classes are the class labels in model output order (nil for regression).
 func (b *Bundle) Classes() []string { return b.Manifest.Output.Classes }
 
+// Labels are every label the decision policy can give, each once, in a
+// stable order (classes, then threshold labels, then the default label), so a
+// caller can create one metric series per label up front.
+func (b *Bundle) Labels() []string {
+	o := b.Manifest.Output
+	var out []string
+	add := func(l string) {
+		if l != "" && !contains(out, l) {
+			out = append(out, l)
+		}
+	}
+	if o.Task != TaskBinary || len(o.Thresholds) == 0 {
+		for _, c := range o.Classes {
+			add(c)
+		}
+	}
+	for _, t := range o.Thresholds {
+		add(t.Label)
+	}
+	if o.Task != TaskMulticlass && (o.Task == TaskRegression || len(o.Thresholds) > 0) {
+		add(b.policy.defaultLabel)
+	}
+	return out
+}
+
 // Task is binary, multiclass or regression.
 func (b *Bundle) Task() string { return b.Manifest.Output.Task }
 
