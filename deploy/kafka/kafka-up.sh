@@ -34,8 +34,10 @@ fetch_libs() {
 	command -v mvn >/dev/null || die "mvn not found (run scripts/install-deps.sh)"
 	log "fetching Apache Kafka jars with Maven into $KAFKA_LIBS (once)"
 	rm -rf "$KAFKA_LIBS.tmp"
+	# (sed drops the colour escapes Debian's Maven prints even in batch mode)
 	mvn -B -q -Dstyle.color=never -f "$KAFKA_DIR/pom.xml" dependency:copy-dependencies \
-		-DincludeScope=runtime -DoutputDirectory="$KAFKA_LIBS.tmp" >&2 ||
+		-DincludeScope=runtime -DoutputDirectory="$KAFKA_LIBS.tmp" 2>&1 |
+		sed -e 's/\x1b\[[0-9;]*m//g' -e '/^$/d' >&2 ||
 		die "Maven could not fetch the jars listed in $KAFKA_DIR/pom.xml"
 	echo "$want" >"$KAFKA_LIBS.tmp/.pom.sha256"
 	rm -rf "$KAFKA_LIBS"
@@ -81,6 +83,12 @@ default.replication.factor=1
 # Tests create their topics explicitly; no join delay for the first group member.
 auto.create.topics.enable=false
 group.initial.rebalance.delay.ms=0
+
+# Restart after SIGKILL: the controller keeps the dead broker's registration
+# until its session times out (default 9s) and only then lets the new process
+# register. A shorter session makes crash restarts in fault tests faster.
+broker.session.timeout.ms=4000
+broker.heartbeat.interval.ms=500
 
 # Small machine (2 cores shared): few threads, small buffers.
 num.network.threads=2

@@ -3,7 +3,7 @@
 //
 // One attempt: list the brokers (Metadata), ask every broker for its API
 // versions (ApiVersions), create a probe topic, wait until it has a leader,
-// delete it. Attempts repeat until one passes or the deadline (-timeout)
+// delete it, then find the group and transaction coordinators. Attempts repeat until one passes or the deadline (-timeout)
 // passes. A bare TCP connect is not enough: a KRaft broker opens its client
 // listener before it is unfenced and can serve requests.
 //
@@ -40,6 +40,7 @@ type options struct {
 	pid            int
 	release        string
 	probe          bool
+	coordinators   bool
 	quiet          bool
 }
 
@@ -57,6 +58,7 @@ func run(args []string) int {
 	pid := fs.Int("pid", 0, "if set, stop early (exit 3) when this process no longer exists")
 	release := fs.String("release", "", "Apache Kafka release to report (e.g. from the jar name)")
 	probe := fs.Bool("probe", true, "create and delete a probe topic")
+	coordinators := fs.Bool("coordinators", true, "wait until the group and transaction coordinators are available")
 	quiet := fs.Bool("quiet", false, "print only the final line")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -68,6 +70,7 @@ func run(args []string) int {
 		pid:            *pid,
 		release:        *release,
 		probe:          *probe,
+		coordinators:   *coordinators,
 		quiet:          *quiet,
 	}
 	if len(o.brokers) == 0 {
@@ -155,14 +158,39 @@ func attemptOnce(parent context.Context, o options) (string, error) {
 		}
 	}
 
+	coords := "not checked"
+	if o.coordinators {
+		if coords, err = findCoordinators(ctx, adm); err != nil {
+			return "", err
+		}
+	}
+
 	release := o.release
 	if release == "" {
 		release = "unknown (not carried by the protocol)"
 	} else {
 		release += " (from the jar name)"
 	}
-	return fmt.Sprintf("brokers=[%s] cluster=%s controller=%d apache-kafka=%s protocol-guess=%q metadata.version=%s",
-		strings.Join(bs, " "), md.Cluster, md.Controller, release, guess, mdVersion), nil
+	return fmt.Sprintf("brokers=[%s] cluster=%s controller=%d coordinators=%s apache-kafka=%s protocol-guess=%q metadata.version=%s",
+		strings.Join(bs, " "), md.Cluster, md.Controller, coords, release, guess, mdVersion), nil
+}
+
+// findCoordinators asks for the coordinator of a probe group and a probe
+// transactional id. On a fresh broker the first such request creates
+// __consumer_offsets / __transaction_state; until their partitions have a
+// leader the answer is COORDINATOR_NOT_AVAILABLE. Waiting here spares every
+// test's first group or transaction that transient error.
+func findCoordinators(ctx context.Context, adm *kadm.Client) (string, error) {
+	const key = "kafkacheck-probe"
+	g := adm.FindGroupCoordinators(ctx, key)[key]
+	if g.Err != nil {
+		return "", fmt.Errorf("group coordinator: %w", g.Err)
+	}
+	x := adm.FindTxnCoordinators(ctx, key)[key]
+	if x.Err != nil {
+		return "", fmt.Errorf("transaction coordinator: %w", x.Err)
+	}
+	return fmt.Sprintf("group:%d,txn:%d", g.NodeID, x.NodeID), nil
 }
 
 // probeTopic creates a one-partition topic, waits until it has a leader and
