@@ -257,7 +257,7 @@ func (c *compiler) step(fi int32, name string, k kind, st Step) (kind, error) {
 		}
 		return kindNum, nil
 	case "standard", "robust":
-		if err := needs(k, kindNum); err != nil {
+		if err := needs(k, kindNum, kindTime); err != nil { // a timestamp is epoch milliseconds
 			return k, err
 		}
 		center := st.Mean
@@ -270,7 +270,7 @@ func (c *compiler) step(fi int32, name string, k kind, st Step) (kind, error) {
 		c.emit(instr{op: opCenterScale, feat: fi, f1: center, f2: st.Scale})
 		return kindNum, nil
 	case "minmax":
-		if err := needs(k, kindNum); err != nil {
+		if err := needs(k, kindNum, kindTime); err != nil { // a timestamp is epoch milliseconds
 			return k, err
 		}
 		if !finite(st.Scale, st.Offset, st.DataMin, st.DataMax) || st.DataMin > st.DataMax {
@@ -302,13 +302,13 @@ func (c *compiler) step(fi int32, name string, k kind, st Step) (kind, error) {
 		c.emit(instr{op: opMinMax, mode: mode, feat: fi, a: int32(len(p.minmax) - 1), f1: st.Scale, f2: st.Offset})
 		return kindNum, nil
 	case "log1p":
-		if err := needs(k, kindNum); err != nil {
+		if err := needs(k, kindNum, kindTime); err != nil { // a timestamp is epoch milliseconds
 			return k, err
 		}
 		c.emit(instr{op: opLog1p, feat: fi})
 		return kindNum, nil
 	case "bucketize":
-		if err := needs(k, kindNum); err != nil {
+		if err := needs(k, kindNum, kindTime); err != nil { // a timestamp is epoch milliseconds
 			return k, err
 		}
 		if len(st.Edges) > MaxEdges {
