@@ -170,14 +170,13 @@ func (p *avroPlan) startupCheck(ft fieldTree) error {
 // avroRunner executes plans. It is embedded by both Avro decoders.
 type avroRunner struct {
 	fieldTree
-	scratch []byte
-	depth   int
+	arena arena
+	depth int
 }
 
 var errAvroEOF = errors.New("unexpected end of avro data")
 
 func (r *avroRunner) run(p *avroPlan, b []byte) (Meta, error) {
-	r.scratch = r.scratch[:0]
 	r.depth = 0
 	pos, err := r.exec(p.root, b, 0)
 	if err != nil {
@@ -264,9 +263,10 @@ func (r *avroRunner) leaf(o *aop, b []byte, pos int) (int, error) {
 			tg := &n.targets[k]
 			switch {
 			case tg.isEventID() || tg.typ == features.Category:
-				mark := len(r.scratch)
-				r.scratch = strconv.AppendInt(r.scratch, v, 10)
-				if err := r.setText(tg, r.scratch[mark:len(r.scratch):len(r.scratch)], ""); err != nil {
+				r.arena.reserve(20)
+				mark := len(r.arena.buf)
+				r.arena.buf = strconv.AppendInt(r.arena.buf, v, 10)
+				if err := r.setText(tg, r.arena.since(mark), ""); err != nil {
 					return pos, err
 				}
 			case tg.typ == features.Timestamp:

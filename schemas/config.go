@@ -16,9 +16,9 @@ const (
 
 // Defaults applied by InputConfig.WithDefaults (zero means "use the default").
 const (
-	DefaultMaxRecordBytes = 1 << 20 // 1 MiB
-	DefaultMaxDepth       = 64
-	DefaultMaxFields      = 10000
+	DefaultMaxRecordBytes  = 1 << 20 // 1 MiB
+	DefaultMaxDepth        = 64
+	DefaultMaxFields       = 10000
 	DefaultRegistryTimeout = 5 * time.Second
 )
 

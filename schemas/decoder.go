@@ -13,8 +13,9 @@ import (
 // A Decoder owns scratch memory and is not safe for concurrent use: make one
 // per worker goroutine. Decode resets the row first, then fills the slots of
 // the declared inputs. Category bytes written into the row and Meta.EventID
-// may alias value or the decoder's scratch: they stay valid until the next
-// Decode call on the same decoder, and as long as value is not modified.
+// alias value, or bytes the decoder made (unescaped strings, integer text)
+// that it never overwrites: they stay valid as long as value is not
+// modified, so a whole batch can be decoded before any row is used.
 //
 // A *DecodeError means the record is poison (send it to the DLQ). Any other
 // error is transient (the schema registry could not be reached): the same
@@ -84,7 +85,39 @@ func (t *target) isEventID() bool { return t.input < 0 }
 type fieldNode struct {
 	path     string
 	children map[string]*fieldNode
+	list     []childEntry // children as a list, searched when short
 	targets  []target
+}
+
+type childEntry struct {
+	name string
+	node *fieldNode
+}
+
+// child finds the child named key. A short list compared by length first
+// beats hashing for the handful of fields an event declares.
+func (n *fieldNode) child(key []byte) *fieldNode {
+	if n.list == nil {
+		return n.children[string(key)]
+	}
+	for i := range n.list {
+		if e := &n.list[i]; len(e.name) == len(key) && e.name == string(key) {
+			return e.node
+		}
+	}
+	return nil
+}
+
+func (n *fieldNode) index() {
+	if len(n.children) <= 32 {
+		n.list = make([]childEntry, 0, len(n.children))
+		for name, c := range n.children {
+			n.list = append(n.list, childEntry{name, c})
+		}
+	}
+	for _, c := range n.children {
+		c.index()
+	}
 }
 
 func (n *fieldNode) hasRowTarget() bool {
@@ -153,6 +186,7 @@ func newFieldTree(cfg InputConfig, layout *features.Layout) (fieldTree, error) {
 			return fieldTree{}, fmt.Errorf("event id field: %w", err)
 		}
 	}
+	ft.root.index()
 	return ft, nil
 }
 

@@ -26,9 +26,9 @@ type embeddedSchema struct {
 }
 
 var embedded struct {
-	once  sync.Once
+	once   sync.Once
 	byName map[string]*embeddedSchema
-	err   error
+	err    error
 }
 
 // loadEmbedded parses every embedded .avsc and builds its goavro codec, once

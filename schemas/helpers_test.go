@@ -1,8 +1,11 @@
 package schemas
 
 import (
+	"time"
+
 	"flag"
 	"fmt"
+	"github.com/linkedin/goavro/v2"
 	"math"
 	"os"
 	"path/filepath"
@@ -72,7 +75,7 @@ func fraudAvro(t testing.TB) []byte {
 }
 
 // rowText renders a row by input name, one "name=value" per line, for
-// comparisons and golden files: numbers with strconv 'g' -1, NaN as
+// comparisons and golden files: numbers with strconv 'f' -1, NaN as
 // "missing", categories quoted.
 func rowText(l *features.Layout, r *features.Row) string {
 	var b strings.Builder
@@ -88,7 +91,7 @@ func rowText(l *features.Layout, r *features.Row) string {
 		} else if v := r.Num[l.Slot(i)]; math.IsNaN(v) {
 			b.WriteString("missing")
 		} else {
-			b.WriteString(strconv.FormatFloat(v, 'g', -1, 64))
+			b.WriteString(strconv.FormatFloat(v, 'f', -1, 64))
 		}
 		b.WriteByte('\n')
 	}
@@ -125,4 +128,63 @@ func describeErr(err error) string {
 		return fmt.Sprintf("%s field=%q", r, de.Field)
 	}
 	return "transient: " + err.Error()
+}
+
+func samplePrediction() *Prediction {
+	return &Prediction{
+		Key:          []byte("card-42"),
+		EventID:      []byte("tx-000123"),
+		EventTime:    time.UnixMilli(1773480413589).UTC(),
+		ScoredTime:   time.UnixMilli(1773480413601).UTC(),
+		Model:        "fraud",
+		ModelVersion: "1.0.0",
+		Score:        0.9312345678901234,
+		Label:        "High Risk",
+		Classes:      []string{"Low Risk", "High Risk"},
+		Probs:        []float64{0.06876543210987657, 0.9312345678901234},
+		FeatureNames: []string{"amount_scaled", "amount_ratio", "hour", "merchant_grocery", "merchant_travel", "card_present"},
+		Features:     []float64{0.8631, 2.4974093264248705, 9, 0, 1, math.NaN()},
+	}
+}
+
+// predictionNative is p as goavro native data for prediction.avsc: the
+// reference the hand-written Avro encoder is checked against.
+func predictionNative(p *Prediction, echo bool) map[string]any {
+	optString := func(b []byte, present bool) any {
+		if !present {
+			return nil
+		}
+		return goavro.Union("string", strings.ToValidUTF8(string(b), "\uFFFD"))
+	}
+	m := map[string]any{
+		"key":           optString(p.Key, p.Key != nil),
+		"event_id":      optString(p.EventID, p.EventID != nil),
+		"event_time":    nil,
+		"scored_time":   p.ScoredTime.UnixMilli(),
+		"model":         strings.ToValidUTF8(p.Model, "\uFFFD"),
+		"model_version": strings.ToValidUTF8(p.ModelVersion, "\uFFFD"),
+		"score":         p.Score,
+		"label":         optString([]byte(p.Label), p.Label != ""),
+		"features":      nil,
+	}
+	if !p.EventTime.IsZero() {
+		m["event_time"] = goavro.Union("long.timestamp-millis", p.EventTime.UnixMilli())
+	}
+	probs := make([]any, len(p.Classes))
+	for i, c := range p.Classes {
+		probs[i] = map[string]any{"class": strings.ToValidUTF8(c, "\uFFFD"), "probability": p.Probs[i]}
+	}
+	m["probabilities"] = probs
+	if echo && p.FeatureNames != nil {
+		fs := make([]any, len(p.FeatureNames))
+		for i, n := range p.FeatureNames {
+			var v any
+			if finite(p.Features[i]) {
+				v = goavro.Union("double", p.Features[i])
+			}
+			fs[i] = map[string]any{"name": strings.ToValidUTF8(n, "\uFFFD"), "value": v}
+		}
+		m["features"] = goavro.Union("array", fs)
+	}
+	return m
 }

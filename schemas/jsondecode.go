@@ -1,6 +1,8 @@
 package schemas
 
 import (
+	"encoding/binary"
+	"math/bits"
 	"unicode/utf16"
 	"unicode/utf8"
 
@@ -11,11 +13,12 @@ import (
 // the whole text, materialises only the declared fields and writes them
 // straight into the row: no maps, no interface values, no allocation on the
 // success path. Strings with escapes are unescaped into scratch; strings
-// without escapes alias the input.
+// without escapes alias the input.  Neither is ever overwritten by a later
+// Decode.
 type jsonDecoder struct {
 	fieldTree
-	scratch []byte
-	fields  int
+	arena  arena
+	fields int
 }
 
 func (d *jsonDecoder) Decode(b []byte, row *features.Row) (Meta, error) {
@@ -23,7 +26,6 @@ func (d *jsonDecoder) Decode(b []byte, row *features.Row) (Meta, error) {
 	if len(b) > d.maxBytes {
 		return Meta{}, tooLarge("record is %d bytes, limit %d", len(b), d.maxBytes)
 	}
-	d.scratch = d.scratch[:0]
 	d.fields = 0
 	i := skipWS(b, 0)
 	if i >= len(b) || b[i] != '{' {
@@ -40,6 +42,9 @@ func (d *jsonDecoder) Decode(b []byte, row *features.Row) (Meta, error) {
 }
 
 func skipWS(b []byte, i int) int {
+	if i < len(b) && b[i] > ' ' {
+		return i // the common case: no whitespace at all
+	}
 	for i < len(b) {
 		switch b[i] {
 		case ' ', '\t', '\n', '\r':
@@ -77,12 +82,13 @@ func (d *jsonDecoder) object(b []byte, i int, n *fieldNode, depth int) (int, err
 		if n != nil && n.children != nil {
 			key := b[i+1 : end-1]
 			if esc {
-				mark := len(d.scratch)
-				d.scratch = appendUnescaped(d.scratch, key)
-				child = n.children[string(d.scratch[mark:])]
-				d.scratch = d.scratch[:mark]
+				d.arena.reserve(len(key))
+				mark := len(d.arena.buf)
+				d.arena.buf = appendUnescaped(d.arena.buf, key)
+				child = n.child(d.arena.buf[mark:])
+				d.arena.buf = d.arena.buf[:mark] // the key is not kept
 			} else {
-				child = n.children[string(key)]
+				child = n.child(key)
 			}
 		}
 		i = skipWS(b, end)
@@ -147,9 +153,10 @@ func (d *jsonDecoder) value(b []byte, i int, n *fieldNode, depth int) (int, erro
 		}
 		s := b[i+1 : end-1]
 		if esc {
-			mark := len(d.scratch)
-			d.scratch = appendUnescaped(d.scratch, s)
-			s = d.scratch[mark:len(d.scratch):len(d.scratch)]
+			d.arena.reserve(len(s)) // unescaped text is never longer
+			mark := len(d.arena.buf)
+			d.arena.buf = appendUnescaped(d.arena.buf, s)
+			s = d.arena.since(mark)
 		}
 		for k := range n.targets {
 			if err := d.setText(&n.targets[k], s, "a string"); err != nil {
@@ -240,7 +247,7 @@ func (d *jsonDecoder) setNumberLiteral(t *target, lit []byte, isInt bool) error 
 	}
 	switch t.typ {
 	case features.Number, features.Timestamp:
-		return d.setFloat(t, parseFloatBytes(lit))
+		return d.setFloat(t, parseNumberLiteral(lit))
 	}
 	return wrongType(t, "a number where a bool is expected")
 }
@@ -315,9 +322,24 @@ func literal(b []byte, i int, lit string) (int, error) {
 // scanString checks the string starting at b[i] == '"' and returns the index
 // after the closing quote, and whether it holds escapes. Control characters
 // are rejected; bytes >= 0x80 pass unchecked (strings are not UTF-8
-// validated).
+// validated). Plain bytes are skipped eight at a time.
 func scanString(b []byte, i int) (end int, esc bool, ok bool) {
-	for j := i + 1; j < len(b); j++ {
+	j := i + 1
+	for {
+		for len(b)-j >= 8 {
+			m := specialMask(binary.LittleEndian.Uint64(b[j:]))
+			if m != 0 {
+				j += bits.TrailingZeros64(m) >> 3
+				break
+			}
+			j += 8
+		}
+		for j < len(b) && !isSpecial(b[j]) {
+			j++
+		}
+		if j >= len(b) {
+			return len(b), esc, false
+		}
 		switch c := b[j]; {
 		case c == '"':
 			return j + 1, esc, true
@@ -337,11 +359,27 @@ func scanString(b []byte, i int) (end int, esc bool, ok bool) {
 			default:
 				return j, esc, false
 			}
-		case c < 0x20:
+			j++
+		default: // control character
 			return j, esc, false
 		}
 	}
-	return len(b), esc, false
+}
+
+func isSpecial(c byte) bool { return c == '"' || c == '\\' || c < 0x20 }
+
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// specialMask has the high bit set in the lowest byte of x that is '"',
+// '\\' or below 0x20 (higher bits may be set spuriously by borrows, never
+// lower ones, so the lowest set bit is exact); zero when there is none.
+func specialMask(x uint64) uint64 {
+	q := x ^ (lsb * '"')
+	bs := x ^ (lsb * '\\')
+	return ((q-lsb)&^q | (bs-lsb)&^bs | (x-lsb*0x20)&^x) & msb
 }
 
 func isHex4(b []byte) bool {

@@ -69,6 +69,45 @@ func parseFloatBytes(b []byte) float64 {
 	return v
 }
 
+var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
+
+// parseNumberLiteral parses a validated JSON number literal. Literals with at
+// most 15 significant digits and a small decimal exponent take the exact fast
+// path (an integer below 2^53 times or divided by an exact power of ten is
+// correctly rounded by one IEEE operation, as in strconv); the rest go to
+// strconv.ParseFloat.
+func parseNumberLiteral(b []byte) float64 {
+	i, neg := 0, false
+	if len(b) > 0 && b[0] == '-' {
+		neg, i = true, 1
+	}
+	var mant uint64
+	nd, exp := 0, 0
+	for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+		mant = mant*10 + uint64(b[i]-'0')
+		nd++
+	}
+	if i < len(b) && b[i] == '.' {
+		for i++; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+			mant = mant*10 + uint64(b[i]-'0')
+			nd++
+			exp--
+		}
+	}
+	if i != len(b) || nd > 15 || exp < -22 { // exponent part, too many digits or too small
+		return parseFloatBytes(b)
+	}
+	f := float64(mant)
+	if exp < 0 {
+		f /= pow10[-exp]
+	}
+	if neg {
+		f = -f
+	}
+	return f
+}
+
 // numericText parses a string that should hold a number (NumericStrings).
 // It returns notFinite for NaN/Inf spellings and for overflow, ok=false for
 // anything that is not a JSON number literal.
@@ -80,7 +119,7 @@ func numericText(s []byte) (v float64, ok, notFinite bool) {
 	if !valid || end != len(s) {
 		return 0, false, false
 	}
-	v = parseFloatBytes(s)
+	v = parseNumberLiteral(s)
 	if math.IsInf(v, 0) || math.IsNaN(v) {
 		return 0, false, true
 	}

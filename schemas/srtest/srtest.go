@@ -43,9 +43,9 @@ type Server struct {
 	mu       sync.Mutex
 	nextID   int
 	byID     map[int]*stored
-	byKey    map[string]int      // schema type + canonical text -> id
-	subjects map[string][]int    // subject -> ids, version n at index n-1
-	requests map[string]int      // route pattern -> count
+	byKey    map[string]int   // schema type + canonical text -> id
+	subjects map[string][]int // subject -> ids, version n at index n-1
+	requests map[string]int   // route pattern -> count
 	user     string
 	pass     string
 	failNext int
