@@ -24,13 +24,18 @@ java_major() {
 # fetch_libs: copy the broker jars into the cache once. The copy is marked
 # complete with the POM's checksum, so a second run starts no Maven at all and
 # a changed POM (new Kafka version) fetches again.
+pom_sum() { sha256sum "$KAFKA_DIR/pom.xml" | awk '{print $1}'; }
+
+libs_current() {
+	[[ -f "$KAFKA_LIBS/.pom.sha256" && "$(cat "$KAFKA_LIBS/.pom.sha256")" == "$(pom_sum)" ]]
+}
+
 fetch_libs() {
-	local want have=""
-	want="$(sha256sum "$KAFKA_DIR/pom.xml" | awk '{print $1}')"
-	[[ -f "$KAFKA_LIBS/.pom.sha256" ]] && have="$(cat "$KAFKA_LIBS/.pom.sha256")"
-	if [[ "$want" == "$have" ]]; then
+	if libs_current; then
 		return 0
 	fi
+	local want
+	want="$(pom_sum)"
 	command -v mvn >/dev/null || die "mvn not found (run scripts/install-deps.sh)"
 	log "fetching Apache Kafka jars with Maven into $KAFKA_LIBS (once)"
 	rm -rf "$KAFKA_LIBS.tmp"
@@ -151,18 +156,23 @@ main() {
 	major="$(java_major)"
 	[[ "$major" =~ ^[0-9]+$ && "$major" -ge 17 ]] || die "Kafka 4.x needs Java 17 or newer, found '${major:-?}'"
 
-	fetch_libs
 	build_kafkacheck
-	local release
-	release="$(kafka_release)" || die "no kafka_2.13-*.jar in $KAFKA_LIBS"
 
-	local pid
+	local pid release
 	if pid="$(running_pid)"; then
+		# Never swap the jars under a running broker.
+		release="$(kafka_release)" || die "no kafka_2.13-*.jar in $KAFKA_LIBS"
+		if ! libs_current; then
+			log "WARNING: pom.xml changed since the running broker's jars were fetched; restart to use it (kafka-down.sh, then kafka-up.sh)"
+		fi
 		log "broker already running (pid $pid), checking it answers"
 		wait_ready "$pid" "$release" || die "running broker pid $pid does not answer; see $KAFKA_LOG (stop it with kafka-down.sh)"
 		cat "$KAFKA_BOOTSTRAP_FILE" 2>/dev/null || echo "$KAFKA_HOST:$KAFKA_PORT" | tee "$KAFKA_BOOTSTRAP_FILE"
 		return 0
 	fi
+
+	fetch_libs
+	release="$(kafka_release)" || die "no kafka_2.13-*.jar in $KAFKA_LIBS"
 
 	local p
 	for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Run an Apache Kafka command-line tool from the cached broker jars (no
+# Kafka installation needed). kafka-up.sh must have fetched the jars once.
+#
+#   bash deploy/kafka/kafka-tool.sh topics          --bootstrap-server 127.0.0.1:19092 --list
+#   bash deploy/kafka/kafka-tool.sh consumer-groups --bootstrap-server 127.0.0.1:19092 --describe --group G
+#   bash deploy/kafka/kafka-tool.sh transactions    --bootstrap-server 127.0.0.1:19092 list
+#   bash deploy/kafka/kafka-tool.sh org.apache.kafka.tools.SomeOtherCommand ...
+#
+# Tools log at WARN only, so stdout holds just the tool's answer.
+set -euo pipefail
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+[[ $# -ge 1 ]] || die "usage: kafka-tool.sh topics|consumer-groups|transactions|<main class> [args...]"
+tool="$1"
+shift
+case "$tool" in
+topics) class=org.apache.kafka.tools.TopicCommand ;;
+consumer-groups) class=org.apache.kafka.tools.consumer.group.ConsumerGroupCommand ;;
+transactions) class=org.apache.kafka.tools.TransactionsCommand ;;
+get-offsets) class=org.apache.kafka.tools.GetOffsetShell ;;
+*.*) class="$tool" ;;
+*) die "unknown tool '$tool' (topics, consumer-groups, transactions, get-offsets, or a main class)" ;;
+esac
+
+compgen -G "$KAFKA_LIBS/kafka-tools-*.jar" >/dev/null || die "no Kafka jars in $KAFKA_LIBS; run deploy/kafka/kafka-up.sh once"
+
+tools_log4j="$KAFKA_RUN/tools-log4j2.xml"
+if [[ ! -f "$tools_log4j" ]]; then
+	mkdir -p "$KAFKA_RUN"
+	cat >"$tools_log4j" <<'XML'
+<?xml version="1.0" encoding="UTF-8"?>
+<Configuration status="WARN">
+  <Appenders>
+    <Console name="stderr" target="SYSTEM_ERR"><PatternLayout pattern="[%d] %p %m (%c)%n"/></Console>
+  </Appenders>
+  <Loggers><Root level="WARN"><AppenderRef ref="stderr"/></Root></Loggers>
+</Configuration>
+XML
+fi
+
+exec java -Xmx256m -XX:+UseSerialGC "-Dlog4j2.configurationFile=file:$tools_log4j" \
+	-cp "$KAFKA_LIBS/*" "$class" "$@"
