@@ -56,20 +56,25 @@ func Compile(layout *Layout, specs []Feature) (*Pipeline, error) {
 	}
 	c := &compiler{p: &Pipeline{layout: layout}, colSeen: map[string]bool{}, locIdx: map[string]int32{}}
 	p := c.p
+	p.numIn = make([]int32, layout.nNum)
+	p.catIn = make([]int32, layout.nCat)
 	for i, in := range layout.Inputs {
 		p.inputs = append(p.inputs, in.Name)
 		slot := int32(layout.slots[i])
-		numeric := in.Type != Category
-		if in.Required {
-			op := opRequireCat
-			if numeric {
-				op = opRequireNum
+		if in.Type == Category {
+			p.catIn[slot] = int32(i)
+			if in.Required {
+				p.reqCat = append(p.reqCat, slot)
 			}
-			p.prog = append(p.prog, instr{op: op, a: slot, b: int32(i)})
+		} else {
+			p.numIn[slot] = int32(i)
+			if in.Required {
+				p.reqNum = append(p.reqNum, slot)
+			}
 		}
-		if numeric {
-			p.prog = append(p.prog, instr{op: opFiniteNum, a: slot, b: int32(i)})
-		}
+	}
+	if len(p.reqNum)+len(p.reqCat) > 0 {
+		c.emit(instr{op: opRequire, feat: -1})
 	}
 	seen := map[string]bool{}
 	for i, f := range specs {
@@ -97,7 +102,7 @@ func Compile(layout *Layout, specs []Feature) (*Pipeline, error) {
 type compiler struct {
 	p       *Pipeline
 	colSeen map[string]bool
-	locIdx  map[string]int32
+	locIdx  map[string]int32 // zone name -> index in p.zones
 	nCats   int
 }
 
@@ -113,7 +118,27 @@ func (c *compiler) column(name string) (int32, error) {
 	return int32(len(c.p.columns) - 1), nil
 }
 
-func (c *compiler) emit(in instr) { c.p.prog = append(c.p.prog, in) }
+func (c *compiler) emit(in instr) {
+	in.st = -1
+	c.p.prog = append(c.p.prog, in)
+}
+
+// last returns the feature's last instruction if it is a load or derive that
+// a directly following impute can be folded into.
+func (c *compiler) fusableSource(fi int32) *instr {
+	if len(c.p.prog) == 0 {
+		return nil
+	}
+	in := &c.p.prog[len(c.p.prog)-1]
+	if in.feat != fi || in.flags&flagImpute != 0 {
+		return nil
+	}
+	switch in.op {
+	case opLoadNum, opLoadCat, opRatio, opDifference, opProduct:
+		return in
+	}
+	return nil
+}
 
 // feature compiles one entry and returns a short description of its source.
 func (c *compiler) feature(fi int32, f Feature) (string, error) {
@@ -142,7 +167,7 @@ func (c *compiler) feature(fi int32, f Feature) (string, error) {
 			}
 			ld := instr{op: opLoadNum, feat: fi, a: slot}
 			if in.Type == Number && in.Range != nil {
-				ld.mode, ld.f1, ld.f2 = 1, in.Range[0], in.Range[1]
+				ld.flags, ld.f1, ld.f2 = flagRange, in.Range[0], in.Range[1]
 			}
 			c.emit(ld)
 		}
@@ -201,7 +226,7 @@ func (c *compiler) feature(fi int32, f Feature) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		c.emit(instr{op: opStore, feat: fi, b: col})
+		c.p.prog[len(c.p.prog)-1].st = col // every chain ends in a value op: it stores
 	}
 	return src, nil
 }
@@ -240,13 +265,23 @@ func (c *compiler) step(fi int32, name string, k kind, st Step) (kind, error) {
 				return k, fmt.Errorf("value for a category must be a string, got %T", st.Value)
 			}
 			p.strs = append(p.strs, []byte(s))
-			c.emit(instr{op: opImputeCat, feat: fi, a: int32(len(p.strs) - 1)})
+			if src := c.fusableSource(fi); src != nil && src.op == opLoadCat {
+				src.flags |= flagImpute
+				src.b = int32(len(p.strs) - 1)
+			} else {
+				c.emit(instr{op: opImputeCat, feat: fi, a: int32(len(p.strs) - 1)})
+			}
 		default:
 			v, ok := st.Value.(float64)
 			if !ok || !finite(v) {
 				return k, fmt.Errorf("value for a %s must be a finite number, got %v", k, st.Value)
 			}
-			c.emit(instr{op: opImputeNum, feat: fi, f1: v})
+			if src := c.fusableSource(fi); src != nil && src.op != opLoadCat {
+				src.flags |= flagImpute
+				src.f3 = v
+			} else {
+				c.emit(instr{op: opImputeNum, feat: fi, f1: v})
+			}
 		}
 		return k, nil
 	case "indicator":
@@ -459,8 +494,8 @@ func (c *compiler) step(fi int32, name string, k kind, st Step) (kind, error) {
 			if err != nil || tz == "Local" {
 				return k, fmt.Errorf("time zone %q: not an IANA zone name", tz)
 			}
-			p.locs = append(p.locs, loc)
-			li = int32(len(p.locs) - 1)
+			p.zones = append(p.zones, newZone(loc))
+			li = int32(len(p.zones) - 1)
 			c.locIdx[tz] = li
 		}
 		c.emit(instr{op: opDatepart, feat: fi, mode: part, a: li})

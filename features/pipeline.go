@@ -2,7 +2,6 @@ package features
 
 import (
 	"math"
-	"time"
 )
 
 // DLQ reasons a pipeline (and scoring) can give for a record. They are the
@@ -53,16 +52,17 @@ func (c *Counts) Add(other *Counts) {
 	}
 }
 
-// opcode is one instruction of the compiled program.
+// opcode is one instruction of the compiled program. Loads carry their
+// range check, finiteness check and a directly following impute; every value
+// op carries the store of the feature's last value (instr.st), so a typical
+// feature is two instructions.
 type opcode uint8
 
 const (
-	opRequireNum   opcode = iota // prologue: Num[a] missing -> reject missing_field (input name)
-	opRequireCat                 // prologue: Cat[a] missing -> reject missing_field
-	opFiniteNum                  // prologue: Num[a] is ±Inf -> reject not_finite
-	opLoadNum                    // x = Num[a]; mode 1: count x outside [f1, f2]
-	opLoadCat                    // c = Cat[a]
-	opRatio                      // x = Num[a] / Num[b]; b == 0 -> f1
+	opRequire      opcode = iota // prologue: required inputs missing -> reject missing_field
+	opLoadNum                    // x = Num[a]; ±Inf -> reject not_finite; flagRange: count x outside [f1, f2]; flagImpute: NaN -> f3
+	opLoadCat                    // c = Cat[a]; flagImpute: nil -> strs[b]
+	opRatio                      // x = Num[a] / Num[b]; b == 0 -> f1; flagImpute: NaN -> f3
 	opDifference                 // x = Num[a] - Num[b]
 	opProduct                    // x = Num[a] * Num[b]
 	opImputeNum                  // NaN -> f1
@@ -73,11 +73,16 @@ const (
 	opMinMax                     // x = x*f1 + f2 with minmax[a]; mode = out_of_range policy
 	opLog1p                      // x = log1p(x)
 	opBucket                     // x = #edges[a] <= x (sklearn searchsorted right); NaN -> reject
-	opBucketOneHot               // out[b + bucket] = 1 over n = len(edges[a])+1 columns; terminal
+	opBucketOneHot               // out[b + bucket] = 1 over len(edges[a])+1 columns; terminal
 	opOneHot                     // tables[a] -> out[b...]; mode = unknown policy; terminal
 	opOrdinal                    // tables[a] -> x; mode = unknown policy; f1 = unknown value
-	opDatepart                   // x = part(mode) of time x in locs[a]
-	opStore                      // out[b] = x; ±Inf -> reject not_finite; terminal
+	opDatepart                   // x = part(mode) of time x in zones[a]
+)
+
+// instr flags
+const (
+	flagRange  uint8 = 1 << iota // opLoadNum: count values outside [f1, f2]
+	flagImpute                   // loads and derives: impute missing with f3 (numbers) or strs[b] (categories)
 )
 
 // Unknown-category and out-of-range policies (instr.mode).
@@ -102,14 +107,17 @@ const (
 	partMinute
 )
 
-// instr is 32 bytes; the program is one flat slice of them.
+// instr is 48 bytes; the program is one flat slice of them.
 type instr struct {
-	op   opcode
-	mode uint8
-	feat int32 // feature index (counts, reject name)
-	a, b int32
-	f1   float64
-	f2   float64
+	op    opcode
+	mode  uint8
+	flags uint8
+	feat  int32 // feature index (counts, reject name)
+	a, b  int32
+	st    int32 // >= 0: store x to out[st] after the op (the feature's last value)
+	f1    float64
+	f2    float64
+	f3    float64
 }
 
 type minmaxParams struct {
@@ -126,10 +134,14 @@ type Pipeline struct {
 	tables  []catTable
 	edges   [][]float64
 	minmax  []minmaxParams
-	locs    []*time.Location
+	zones   []zone
 	strs    [][]byte
+	reqNum  []int32  // slots of required number/timestamp/bool inputs
+	reqCat  []int32  // slots of required category inputs
+	numIn   []int32  // input index of each Num slot (reject names)
+	catIn   []int32  // input index of each Cat slot
 	names   []string // feature entry names (Counts, rejects)
-	inputs  []string // input names, for prologue rejects
+	inputs  []string // input names
 	columns []string // output column names
 	srcs    []string // per feature: its source description (for summaries)
 	width   int
@@ -167,48 +179,64 @@ func (p *Pipeline) Transform(row *Row, out []float64, c *Counts) Reject {
 		cv       []byte
 		oor, unk bool
 	)
-	prog := p.prog
-	for pc := range prog {
-		in := &prog[pc]
+	for pc := range p.prog {
+		in := &p.prog[pc]
 		switch in.op {
-		case opRequireNum:
-			if v := num[in.a]; v != v {
-				return Reject{ReasonMissingField, p.inputs[in.b]}
+		case opRequire:
+			for _, s := range p.reqNum {
+				if v := num[s]; v != v {
+					return Reject{ReasonMissingField, p.inputs[p.numIn[s]]}
+				}
 			}
-		case opRequireCat:
-			if cat[in.a] == nil {
-				return Reject{ReasonMissingField, p.inputs[in.b]}
+			for _, s := range p.reqCat {
+				if cat[s] == nil {
+					return Reject{ReasonMissingField, p.inputs[p.catIn[s]]}
+				}
 			}
-		case opFiniteNum:
-			if math.IsInf(num[in.a], 0) {
-				return Reject{ReasonNotFinite, p.inputs[in.b]}
-			}
+			continue
 		case opLoadNum:
 			x = num[in.a]
 			oor, unk = false, false
-			if in.mode == 1 && (x < in.f1 || x > in.f2) {
+			if x-x != 0 { // NaN or ±Inf
+				if x == x {
+					return Reject{ReasonNotFinite, p.inputs[p.numIn[in.a]]}
+				}
+				if in.flags&flagImpute != 0 {
+					x = in.f3
+				}
+			} else if in.flags&flagRange != 0 && (x < in.f1 || x > in.f2) {
 				oor = true
 			}
 		case opLoadCat:
 			cv = cat[in.a]
 			oor, unk = false, false
-		case opRatio:
+			if cv == nil && in.flags&flagImpute != 0 {
+				cv = p.strs[in.b]
+			}
+		case opRatio, opDifference, opProduct:
 			oor, unk = false, false
 			a, b := num[in.a], num[in.b]
+			if a-a != 0 && a == a {
+				return Reject{ReasonNotFinite, p.inputs[p.numIn[in.a]]}
+			}
+			if b-b != 0 && b == b {
+				return Reject{ReasonNotFinite, p.inputs[p.numIn[in.b]]}
+			}
 			switch {
 			case a != a || b != b:
 				x = math.NaN()
+			case in.op == opDifference:
+				x = a - b
+			case in.op == opProduct:
+				x = a * b
 			case b == 0:
 				x = in.f1
 			default:
 				x = a / b
 			}
-		case opDifference:
-			oor, unk = false, false
-			x = num[in.a] - num[in.b]
-		case opProduct:
-			oor, unk = false, false
-			x = num[in.a] * num[in.b]
+			if x != x && in.flags&flagImpute != 0 {
+				x = in.f3
+			}
 		case opImputeNum:
 			if x != x {
 				x = in.f1
@@ -238,7 +266,7 @@ func (p *Pipeline) Transform(row *Row, out []float64, c *Counts) Reject {
 			if outside {
 				oor = true
 				if in.mode == modeRejectRange {
-					c.countOOR(in.feat)
+					c.count(in.feat, oor, unk)
 					return Reject{ReasonOutOfRange, p.names[in.feat]}
 				}
 			}
@@ -262,7 +290,10 @@ func (p *Pipeline) Transform(row *Row, out []float64, c *Counts) Reject {
 			cols := out[in.b : int(in.b)+len(e)+1]
 			clear(cols)
 			cols[searchRight(e, x)] = 1
-			c.count(in.feat, oor, unk)
+			if oor || unk {
+				c.count(in.feat, oor, unk)
+			}
+			continue
 		case opOneHot:
 			t := &p.tables[in.a]
 			idx := t.lookup(cv)
@@ -280,7 +311,10 @@ func (p *Pipeline) Transform(row *Row, out []float64, c *Counts) Reject {
 			} else if col := t.col[idx]; col >= 0 {
 				cols[col] = 1
 			}
-			c.count(in.feat, oor, unk)
+			if oor || unk {
+				c.count(in.feat, oor, unk)
+			}
+			continue
 		case opOrdinal:
 			idx := p.tables[in.a].lookup(cv)
 			if idx < 0 {
@@ -295,15 +329,18 @@ func (p *Pipeline) Transform(row *Row, out []float64, c *Counts) Reject {
 			}
 		case opDatepart:
 			if x == x {
-				x = datepart(x, p.locs[in.a], in.mode)
+				x = p.zones[in.a].part(x, in.mode)
 			}
-		case opStore:
-			if math.IsInf(x, 0) {
+		}
+		if in.st >= 0 {
+			if x-x != 0 && x == x {
 				c.count(in.feat, oor, unk)
 				return Reject{ReasonNotFinite, p.names[in.feat]}
 			}
-			out[in.b] = x
-			c.count(in.feat, oor, unk)
+			out[in.st] = x
+			if oor || unk {
+				c.count(in.feat, oor, unk)
+			}
 		}
 	}
 	return Reject{}
@@ -318,12 +355,6 @@ func (c *Counts) count(feat int32, oor, unk bool) {
 	}
 	if unk {
 		c.Unknown[feat]++
-	}
-}
-
-func (c *Counts) countOOR(feat int32) {
-	if c != nil {
-		c.OutOfRange[feat]++
 	}
 }
 
@@ -343,25 +374,46 @@ func searchRight(edges []float64, x float64) int {
 	return lo
 }
 
-// datepart extracts a calendar part of an epoch-milliseconds time in loc,
-// with pandas' conventions (weekday Monday=0, month 1-12, dayofyear 1-366).
-func datepart(ms float64, loc *time.Location, part uint8) float64 {
-	if ms > 9.2e18 || ms < -9.2e18 {
-		return math.NaN()
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if (a%b != 0) && ((a < 0) != (b < 0)) {
+		q--
 	}
-	t := time.UnixMilli(int64(math.Floor(ms))).In(loc)
-	switch part {
-	case partHour:
-		return float64(t.Hour())
-	case partWeekday:
-		return float64((int(t.Weekday()) + 6) % 7)
-	case partMonth:
-		return float64(t.Month())
-	case partDayOfYear:
-		return float64(t.YearDay())
-	default:
-		return float64(t.Minute())
+	return q
+}
+
+func floorMod(a, b int64) int64 { return a - floorDiv(a, b)*b }
+
+// civil converts days since 1970-01-01 to a proleptic Gregorian date
+// (Howard Hinnant's civil_from_days).
+func civil(z int64) (y, m, d int64) {
+	z += 719468
+	era := floorDiv(z, 146097)
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	y = yoe + era*400
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	d = doy - (153*mp+2)/5 + 1
+	if mp < 10 {
+		m = mp + 3
+	} else {
+		m = mp - 9
 	}
+	if m <= 2 {
+		y++
+	}
+	return y, m, d
+}
+
+var daysBefore = [...]int64{0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334}
+
+func dayOfYear(y, m, d int64) int64 {
+	n := daysBefore[m-1] + d
+	if m > 2 && y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+		n++
+	}
+	return n
 }
 
 // catTable maps category bytes to an index without allocating: a linear scan
@@ -374,7 +426,7 @@ type catTable struct {
 	width int     // onehot: number of output columns
 }
 
-const linearScanMax = 8
+const linearScanMax = 16
 
 func newCatTable(cats []string) catTable {
 	t := catTable{cats: cats}

@@ -5,6 +5,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 )
 
 // fraudInputs and fraudFeatures are a card-fraud style spec with every kind
@@ -329,5 +330,31 @@ func BenchmarkFraudPipeline(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		p.Transform(row, out, c)
+	}
+}
+
+// TestDatepartMatchesTime checks the arithmetic datepart against the time
+// package over two centuries, in zones with DST, half-hour and 45-minute
+// offsets.
+func TestDatepartMatchesTime(t *testing.T) {
+	zones := []string{"UTC", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe", "Pacific/Chatham", "Europe/Paris"}
+	seed := uint64(42)
+	for _, z := range zones {
+		loc, err := time.LoadLocation(z)
+		if err != nil {
+			t.Fatal(err)
+		}
+		zn := newZone(loc)
+		for i := 0; i < 20000; i++ {
+			seed = seed*6364136223846793005 + 1442695040888963407
+			ms := int64(seed>>1)%(600*365*86400000) - 270*365*86400000 // 1700..2300: table and fallbacks
+			tt := time.UnixMilli(ms).In(loc)
+			want := [...]float64{float64(tt.Hour()), float64((int(tt.Weekday()) + 6) % 7), float64(tt.Month()), float64(tt.YearDay()), float64(tt.Minute())}
+			for part := partHour; part <= partMinute; part++ {
+				if got := zn.part(float64(ms), part); got != want[part] {
+					t.Fatalf("%s %v part %d: got %v, want %v", z, tt, part, got, want[part])
+				}
+			}
+		}
 	}
 }
