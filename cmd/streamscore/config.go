@@ -44,7 +44,7 @@ var settings = []setting{
 	{key: "input.avro_schema", def: "", help: "writer schema for input.format=avro: a .avsc path or an embedded name (fraud_transaction, iris, churn)"},
 	{key: "input.numeric_strings", def: false, help: `accept numbers sent as JSON strings ("12.5")`},
 	{key: "input.max_record_bytes", def: 1 << 20, help: "larger events go to the DLQ as too_large"},
-	{key: "input.event_id_field", def: "", help: "event field echoed as event_id in the prediction (empty: none)"},
+	{key: "input.event_id_field", def: "transaction_id", help: "event field echoed as event_id in the prediction (empty: none)"},
 
 	{key: "output.topic", def: "predictions", help: "topic the predictions are written to, keyed like the input"},
 	{key: "output.format", def: "json", help: "prediction encoding: json, avro or confluent"},
@@ -219,7 +219,10 @@ func loadConfig(fs *pflag.FlagSet) (*Config, error) {
 		)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("configuration: %w", err)
+		// mapstructure lists its errors over several lines; keep one.
+		msg := strings.Join(strings.Fields(err.Error()), " ")
+		msg = strings.TrimPrefix(msg, "decoding failed due to the following error(s): ")
+		return nil, fmt.Errorf("configuration: %s", msg)
 	}
 	return &c, nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -150,7 +151,7 @@ func (s *sampleBuffer) consume(ctx context.Context, cfg *Config, brokers string)
 		fs := cl.PollFetches(ctx)
 		fs.EachRecord(func(r *kgo.Record) {
 			s.mu.Lock()
-			s.last = append(s.last, string(r.Key)+" -> "+string(r.Value))
+			s.last = append(s.last, sampleLine(r))
 			if len(s.last) > s.max {
 				s.last = s.last[len(s.last)-s.max:]
 			}
@@ -158,6 +159,19 @@ func (s *sampleBuffer) consume(ctx context.Context, cfg *Config, brokers string)
 		})
 	}
 	return nil
+}
+
+// sampleLine shows a JSON prediction compactly; other formats by size.
+func sampleLine(r *kgo.Record) string {
+	var p struct {
+		EventID any     `json:"event_id"`
+		Score   float64 `json:"score"`
+		Label   string  `json:"label"`
+	}
+	if err := json.Unmarshal(r.Value, &p); err != nil {
+		return fmt.Sprintf("%s -> %d bytes", r.Key, len(r.Value))
+	}
+	return fmt.Sprintf("%-10s %-14v -> %-10s score %.4f", r.Key, p.EventID, p.Label, p.Score)
 }
 
 func (s *sampleBuffer) take() []string {

@@ -122,6 +122,7 @@ func startService(ctx context.Context, cfg *Config, log *slog.Logger) (_ *servic
 			s.closeBroker()
 		}
 	}()
+	pcfg := cfg.ProcessorConfig() // before the embedded address replaces "embedded"
 	if cfg.Kafka.IsEmbedded() {
 		e := cfg.Kafka.Embedded
 		s.broker, err = embedded.Start(embedded.Config{DataDir: e.DataDir, Port: e.Port, Partitions: e.Partitions})
@@ -165,7 +166,7 @@ func startService(ctx context.Context, cfg *Config, log *slog.Logger) (_ *servic
 		EchoFeatures: cfg.Output.EchoFeatures,
 	}
 	kp := kprom.NewMetrics("streamscore", kprom.Registerer(reg), kprom.Gatherer(reg))
-	s.proc, err = processor.New(ctx, cfg.ProcessorConfig(), cfg.Kafka, pipe, metrics, log, kgo.WithHooks(kp))
+	s.proc, err = processor.New(ctx, pcfg, cfg.Kafka, pipe, metrics, log, kgo.WithHooks(kp))
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,288 @@
+package processor_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/goleak"
+
+	"github.com/streamscore/streamscore/internal/gen"
+	"github.com/streamscore/streamscore/internal/kafkatest"
+	"github.com/streamscore/streamscore/processor"
+	"github.com/streamscore/streamscore/schemas"
+	"github.com/streamscore/streamscore/scoring"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// kfake clusters and franz-go clients closed by t.Cleanup may
+		// leave these winding down for a moment.
+		goleak.IgnoreTopFunction("github.com/twmb/franz-go/pkg/kgo.(*Client).updateMetadataLoop"),
+		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+	)
+}
+
+type env struct {
+	brokers      []string
+	in, out, dlq string
+	bundle       *scoring.Bundle
+	reg          *prometheus.Registry
+	metrics      *processor.Metrics
+}
+
+func newEnv(t *testing.T, partitions int32) *env {
+	t.Helper()
+	brokers := kafkatest.Brokers(t)
+	big := map[string]string{"max.message.bytes": strconv.Itoa(4 << 20)}
+	b, err := scoring.Load("../examples/fraud")
+	if err != nil {
+		t.Fatalf("load fraud bundle: %v", err)
+	}
+	reg := prometheus.NewRegistry()
+	return &env{
+		brokers: brokers,
+		in:      kafkatest.TopicWithConfigs(t, brokers, partitions, big),
+		out:     kafkatest.Topic(t, brokers, partitions),
+		dlq:     kafkatest.TopicWithConfigs(t, brokers, 1, big),
+		bundle:  b, reg: reg, metrics: processor.NewMetrics(reg),
+	}
+}
+
+func (e *env) config(delivery, group string) processor.Config {
+	return processor.Config{
+		InputTopic: e.in, OutputTopic: e.out, DLQTopic: e.dlq, Group: group, Delivery: delivery,
+		SessionTimeout: 10 * time.Second, CommitInterval: 200 * time.Millisecond, ShutdownTimeout: 20 * time.Second,
+		TransactionTimeout: 10 * time.Second, BatchMaxRecords: 200, MaxInflightRecords: 5000,
+		MaxInflightBytes: 32 << 20, MaxRecordBytes: 4 << 20, Compression: "lz4", Linger: time.Millisecond,
+		TopicPartitions: 3, LagRefresh: 500 * time.Millisecond,
+	}
+}
+
+func (e *env) pipeline() *processor.Pipeline {
+	in := schemas.InputConfig{Format: "json", MaxRecordBytes: 1 << 20, EventIDField: "transaction_id"}
+	enc, err := schemas.NewEncoder(context.Background(), schemas.OutputConfig{Format: "json", Topic: e.out}, nil)
+	return &processor.Pipeline{
+		Bundle:     e.bundle,
+		NewDecoder: func() (processor.Decoder, error) { return schemas.NewDecoder(in, e.bundle.Layout(), nil) },
+		NewEncoder: func() (processor.Encoder, error) { return enc, err },
+	}
+}
+
+// start runs a processor until the test ends; stop() stops it gracefully
+// and returns Run's error.
+func (e *env) start(t *testing.T, cfg processor.Config) (p *processor.Processor, stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	p, err := processor.New(ctx, cfg, processor.KafkaConfig{Brokers: strings.Join(e.brokers, ","), ClientID: "test"},
+		e.pipeline(), e.metrics, log)
+	if err != nil {
+		cancel()
+		t.Fatalf("processor.New: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	var stopped bool
+	var runErr error
+	stop = func() error {
+		if !stopped {
+			stopped = true
+			cancel()
+			runErr = <-done
+		}
+		return runErr
+	}
+	t.Cleanup(func() { stop() })
+	return p, stop
+}
+
+// inputs produces n fraud events with every poison kind mixed in and
+// returns the poison reasons by transaction position.
+func produceInputs(t *testing.T, e *env, n int) (valid int, poison map[string]int) {
+	t.Helper()
+	g := gen.NewFraud(42, 300)
+	poison = make(map[string]int)
+	now := time.Now()
+	var recs []*kgo.Record
+	for i := 0; i < n; i++ {
+		var k, v []byte
+		if i%50 == 7 {
+			kind := gen.PoisonKinds[(i/50)%len(gen.PoisonKinds)]
+			k, v = g.Poison(kind, now, 2<<20)
+			poison[kind]++
+		} else {
+			k, v = g.Next(nil, now)
+			valid++
+		}
+		recs = append(recs, &kgo.Record{Topic: e.in, Key: k, Value: v, Timestamp: now})
+	}
+	kafkatest.ProduceRecords(t, e.brokers, recs, kafkatest.WithProducerOpts(
+		kgo.ProducerBatchMaxBytes(5<<20), kgo.BrokerMaxWriteBytes(16<<20)))
+	return valid, poison
+}
+
+type prediction struct {
+	Key   string  `json:"key"`
+	ID    string  `json:"event_id"`
+	Score float64 `json:"score"`
+	Label string  `json:"label"`
+}
+
+func checkOutputs(t *testing.T, e *env, valid int, poison map[string]int, readCommitted bool) (dups int) {
+	t.Helper()
+	var opts []kafkatest.ConsumeOption
+	if readCommitted {
+		opts = append(opts, kafkatest.ReadCommitted())
+	}
+	outs := kafkatest.ConsumeN(t, e.brokers, e.out, valid, opts...)
+	seen := make(map[string]int)
+	for _, r := range outs {
+		var p prediction
+		if err := json.Unmarshal(r.Value, &p); err != nil {
+			t.Fatalf("prediction is not JSON: %v: %s", err, r.Value)
+		}
+		if p.Label != "High Risk" && p.Label != "Low Risk" {
+			t.Errorf("prediction %s: label %q", p.ID, p.Label)
+		}
+		if p.Score < 0 || p.Score > 1 {
+			t.Errorf("prediction %s: score %v outside [0,1]", p.ID, p.Score)
+		}
+		if string(r.Key) != p.Key && p.Key != "" {
+			t.Errorf("prediction key %q, record key %q", p.Key, r.Key)
+		}
+		if h := header(r, processor.HeaderModel); h != e.bundle.Name+"@"+e.bundle.Version {
+			t.Errorf("model header %q", h)
+		}
+		seen[p.ID]++
+	}
+	for id, c := range seen {
+		if c > 1 {
+			dups += c - 1
+		}
+		_ = id
+	}
+	if len(seen) != valid {
+		t.Errorf("distinct predictions = %d, want %d (one per valid input)", len(seen), valid)
+	}
+	wantDLQ := 0
+	for _, c := range poison {
+		wantDLQ += c
+	}
+	dlq := kafkatest.ConsumeN(t, e.brokers, e.dlq, wantDLQ, opts...)
+	got := make(map[string]int)
+	offsets := make(map[string]bool)
+	for _, r := range dlq {
+		got[header(r, processor.HeaderDLQReason)]++
+		offsets[header(r, processor.HeaderDLQPartition)+"/"+header(r, processor.HeaderDLQOffset)] = true
+		if header(r, processor.HeaderDLQTopic) != e.in {
+			t.Errorf("dlq source topic %q", header(r, processor.HeaderDLQTopic))
+		}
+	}
+	for kind, want := range poison {
+		if got[kind] < want {
+			t.Errorf("dlq reason %s: %d records, want %d (all reasons: %v)", kind, got[kind], want, got)
+		}
+	}
+	if len(offsets) != wantDLQ {
+		t.Errorf("distinct DLQ source offsets = %d, want %d", len(offsets), wantDLQ)
+	}
+	return dups
+}
+
+func header(r *kgo.Record, key string) string {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+// waitCommitted waits until the group committed every input offset.
+func waitCommitted(t *testing.T, e *env, group string) {
+	t.Helper()
+	end := kafkatest.EndOffsets(t, e.brokers, e.in, false)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got := kafkatest.GroupOffsets(t, e.brokers, group, e.in)
+		ok := true
+		for p, o := range end {
+			if got[p] < o {
+				ok = false
+			}
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("committed offsets %v, want at least the end offsets %v", got, end)
+		}
+		time.Sleep(50 * time.Millisecond) // polling a condition with a deadline
+	}
+}
+
+func TestDeliveryModes(t *testing.T) {
+	for _, mode := range []string{processor.AtLeastOnce, processor.ExactlyOnce} {
+		t.Run(mode, func(t *testing.T) {
+			e := newEnv(t, 3)
+			valid, poison := produceInputs(t, e, 1500)
+			group := kafkatest.UniqueName(t, "g")
+			_, stop := e.start(t, e.config(mode, group))
+			dups := checkOutputs(t, e, valid, poison, mode == processor.ExactlyOnce)
+			waitCommitted(t, e, group)
+			if err := stop(); err != nil {
+				t.Fatalf("Run returned %v, want nil after a graceful stop", err)
+			}
+			if mode == processor.ExactlyOnce && dups != 0 {
+				t.Errorf("exactly-once: %d duplicates, want 0", dups)
+			}
+			if got := testutil.ToFloat64(e.metrics.PredictionsProduced.WithLabelValues(e.out)); got < float64(valid) {
+				t.Errorf("predictions_produced_total = %v, want >= %d", got, valid)
+			}
+			t.Logf("%s: %d valid, poison %v, %d duplicates", mode, valid, poison, dups)
+		})
+	}
+}
+
+func TestMissingTopicIsAClearError(t *testing.T) {
+	e := newEnv(t, 1)
+	cfg := e.config(processor.AtLeastOnce, "g")
+	cfg.OutputTopic = kafkatest.UniqueName(t, "does-not-exist")
+	_, err := processor.New(context.Background(), cfg, processor.KafkaConfig{Brokers: strings.Join(e.brokers, ",")},
+		e.pipeline(), e.metrics, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err == nil || !strings.Contains(err.Error(), cfg.OutputTopic) || !strings.Contains(err.Error(), "does not exist") {
+		t.Fatalf("got %v, want an error naming the missing topic", err)
+	}
+}
+
+// TestHandOverBetweenInstances runs two instances in one group, stops one
+// mid-stream, and checks nothing is lost: its partitions move to the other.
+func TestHandOverBetweenInstances(t *testing.T) {
+	e := newEnv(t, 4)
+	group := kafkatest.UniqueName(t, "g")
+	valid, poison := produceInputs(t, e, 800)
+	_, stopA := e.start(t, e.config(processor.AtLeastOnce, group))
+	_, stopB := e.start(t, e.config(processor.AtLeastOnce, group))
+	if err := stopA(); err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("instance A: %v", err)
+	}
+	v2, p2 := produceInputs(t, e, 800)
+	for k, c := range p2 {
+		poison[k] += c
+	}
+	checkOutputs(t, e, valid+v2, poison, false)
+	waitCommitted(t, e, group)
+	if err := stopB(); err != nil {
+		t.Fatalf("instance B: %v", err)
+	}
+}
