@@ -1,0 +1,688 @@
+#!/usr/bin/env python3
+"""Train the example models and write the example bundles under examples/<name>/.
+
+    python train/make_examples.py                 # all examples
+    python train/make_examples.py fraud iris      # some
+    python train/make_examples.py --out /tmp/ex   # elsewhere
+
+Every example writes bundle.json (+ model.json for XGBoost), reference.jsonl and
+README.md. Everything is seeded and single-threaded, so a rerun writes the same
+bytes. Before writing, each bundle is checked against its own sklearn pipeline
+with an independent numpy implementation of the format
+(streamscore_export.evaluate): same rejects, same features, same scores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import numpy as np  # noqa: E402
+import xgboost as xgb  # noqa: E402
+from sklearn import datasets  # noqa: E402
+from sklearn.compose import ColumnTransformer  # noqa: E402
+from sklearn.impute import SimpleImputer  # noqa: E402
+from sklearn.linear_model import LinearRegression, LogisticRegression  # noqa: E402
+from sklearn.metrics import accuracy_score, mean_absolute_error, roc_auc_score  # noqa: E402
+from sklearn.pipeline import Pipeline  # noqa: E402
+from sklearn.preprocessing import (  # noqa: E402
+    FunctionTransformer,
+    KBinsDiscretizer,
+    MinMaxScaler,
+    OneHotEncoder,
+    OrdinalEncoder,
+    RobustScaler,
+    StandardScaler,
+)
+
+import churn_data  # noqa: E402
+import fraud_data  # noqa: E402
+from streamscore_export import (  # noqa: E402
+    Schema,
+    boolean,
+    category,
+    derive,
+    evaluate,
+    export_bundle,
+    number,
+    policy,
+    reference_rows,
+    timestamp,
+    write_jsonl,
+)
+from streamscore_export.jsonfmt import pretty  # noqa: E402
+
+REPO = HERE.parent
+warnings.filterwarnings("ignore", category=RuntimeWarning)  # log1p of negatives etc. in edge rows
+
+
+@dataclass
+class Example:
+    name: str
+    description: str
+    model: Any
+    schema: Schema
+    output: policy.Output
+    train_frame: Any
+    events: list
+    notes: list
+    readme: str  # body of README.md after the generated header
+    metrics: dict = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------
+# edge-case events
+
+
+def edge_events(base: dict, schema: Schema, unseen: dict[str, str], rng: np.random.Generator,
+                train_frame) -> tuple[list[dict], list[str]]:
+    """Rows that exercise missing values, unseen categories and out-of-range numbers."""
+    evs, notes = [], []
+
+    def add(ev, note):
+        evs.append(ev)
+        notes.append(note)
+
+    add(dict(base), "base row, complete")
+    for inp in schema.inputs:
+        e = dict(base)
+        e.pop(inp.name, None)
+        add(e, f"{inp.name} absent")
+        e = dict(base)
+        e[inp.name] = None
+        add(e, f"{inp.name} null")
+    e = {k: v for k, v in base.items() if k not in schema.names}
+    add(e, "every model input absent")
+    add({k: (None if k in schema.names else v) for k, v in base.items()}, "every model input null")
+    for name, value in unseen.items():
+        e = dict(base)
+        e[name] = value
+        add(e, f"{name} unseen category {value!r}")
+        e = dict(base)
+        e[name] = ""
+        add(e, f"{name} empty string (unseen)")
+    for inp in schema.inputs:
+        if inp.type != "number":
+            continue
+        col = train_frame[inp.name].to_numpy(dtype=np.float64)
+        lo, hi = float(np.nanmin(col)), float(np.nanmax(col))
+        for v, what in ((hi * 10 + 1, "10x above training max"), (lo - (hi - lo) - 1, "below training min"),
+                        (0.0, "zero"), (-1.0, "minus one"), (1e12, "1e12"), (lo, "training min"),
+                        (hi, "training max")):
+            e = dict(base)
+            e[inp.name] = v
+            add(e, f"{inp.name} {what}")
+    return evs, notes
+
+
+def perturbed(rows: list[dict], schema: Schema, n: int, seed: int, miss_rate=0.05, extreme_rate=0.03):
+    """n events sampled from rows, with noise, missing fields and extreme values."""
+    rng = np.random.default_rng(seed)
+    out = []
+    nums = [i.name for i in schema.inputs if i.type == "number"]
+    for _ in range(n):
+        ev = dict(rows[int(rng.integers(0, len(rows)))])
+        for f in nums:
+            if f in ev and isinstance(ev[f], (int, float)):
+                v = float(ev[f]) * float(np.exp(rng.normal(0.0, 0.1)))
+                if rng.random() < extreme_rate:
+                    v = v * float(rng.choice([-3.0, 10.0, 100.0]))
+                ev[f] = round(v, 4)
+            r = rng.random()
+            if r < miss_rate / 2:
+                ev.pop(f, None)
+            elif r < miss_rate:
+                ev[f] = None
+        out.append(ev)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# examples
+
+
+def fraud() -> Example:
+    train_events, y = fraud_data.generate(20000, seed=1)
+    train_events = fraud_data.blank_some(train_events, seed=2)
+    test_events, y_test = fraud_data.generate(3000, seed=3, first_id=20000)
+
+    schema = Schema([
+        number("amount"),
+        number("avg_amount_30d"),
+        category("merchant_category"),
+        category("country"),
+        boolean("card_present"),
+        number("distance_from_home_km"),
+        number("txn_count_24h"),
+        timestamp("timestamp"),
+    ])
+    X = schema.frame(train_events)
+    num = ["amount", "amount_ratio", "txn_count_24h"]
+    model = Pipeline([
+        ("amount_ratio", derive.ratio("amount", "avg_amount_30d", name="amount_ratio")),
+        ("hour", derive.datepart("timestamp", "hour", tz="UTC", name="hour")),
+        ("prep", ColumnTransformer([
+            ("num", Pipeline([("impute", SimpleImputer(strategy="median", add_indicator=True)),
+                              ("scale", StandardScaler())]), num),
+            ("distance", Pipeline([("impute", SimpleImputer(strategy="median", add_indicator=True)),
+                                   ("log", FunctionTransformer(np.log1p)),
+                                   ("scale", StandardScaler())]), ["distance_from_home_km"]),
+            ("hour", SimpleImputer(strategy="most_frequent"), ["hour"]),
+            ("card_present", SimpleImputer(strategy="most_frequent"), ["card_present"]),
+            ("cat", Pipeline([("impute", SimpleImputer(strategy="constant", fill_value="missing")),
+                              ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False))]),
+             ["merchant_category", "country"]),
+        ], remainder="drop", sparse_threshold=0.0)),
+        ("model", xgb.XGBClassifier(n_estimators=100, max_depth=6, learning_rate=0.1, objective="binary:logistic",
+                                    tree_method="hist", n_jobs=1, random_state=0, eval_metric="logloss")),
+    ])
+    model.fit(X, y)
+    p = model.predict_proba(schema.frame(test_events))[:, 1]
+    metrics = {"test_rows": len(test_events), "test_fraud_rate": round(float(y_test.mean()), 4),
+               "test_auc": round(float(roc_auc_score(y_test, p)), 4),
+               "flagged_at_0.5": int((p > 0.5).sum())}
+
+    rng = np.random.default_rng(4)
+    base = dict(test_events[0])
+    evs, notes = edge_events(base, schema, {"merchant_category": "jewelry", "country": "ZZ"}, rng, X)
+    hot = dict(base, merchant_category="electronics", timestamp="2026-02-03T03:12:00Z", card_present=False,
+               amount=round(base["avg_amount_30d"] * 10, 2), distance_from_home_km=2000.0, txn_count_24h=14,
+               country="NG")
+    more = [
+        (hot, "several fraud triggers at once (expect High Risk)"),
+        (dict(base, avg_amount_30d=0.0), "avg_amount_30d zero: ratio on_zero nan -> imputed"),
+        (dict(base, amount=0.0, avg_amount_30d=0.0), "0/0 ratio -> on_zero"),
+        (dict(base, timestamp="2026-03-01T01:30:00+05:00"), "timestamp with +05:00 offset (UTC hour 20)"),
+        (dict(base, timestamp="2026-03-01T23:59:59.999-01:00"), "fractional seconds, -01:00 offset"),
+        (dict(base, timestamp=1767225600000), "timestamp as epoch milliseconds (2026-01-01T00:00:00Z)"),
+        (dict(base, timestamp=1767239999999), "epoch ms, last ms of hour 3"),
+        (dict(base, timestamp="1999-12-31T23:00:00Z"), "timestamp far before training"),
+        (dict(base, distance_from_home_km=-5.0), "negative distance: log1p(-5) is NaN -> missing for XGBoost"),
+        (dict(base, distance_from_home_km=-1.0), "distance -1: log1p(-1) is -inf"),
+        (dict(base, card_present=True), "card present"),
+        (dict(base, merchant_category="missing"), "category literally 'missing' (the imputer's fill value)"),
+        (dict(base, merchant_category="Grocery"), "case differs from training category"),
+        ({"card_id": "card-00001"}, "only the key"),
+        ({}, "empty event"),
+    ]
+    for e, n in more:
+        evs.append(e)
+        notes.append(n)
+    ref = fraud_data.blank_some(test_events, seed=5, rate=0.03)
+    events = evs + ref
+    notes = notes + [None] * len(ref)
+
+    readme = f"""Synthetic card transactions scored for fraud. The event generator and the fraud
+rule are in `train/fraud_data.py` (the Go demo generator produces the same event schema).
+
+## Event
+
+`transaction_id` (string), `card_id` (string, the Kafka key), `amount` (number),
+`avg_amount_30d` (number), `merchant_category` (grocery, restaurant, travel, electronics,
+fuel, online, pharmacy, entertainment), `country` (US, GB, DE, FR, CA, IN, BR, NG),
+`card_present` (bool), `distance_from_home_km` (number), `txn_count_24h` (number),
+`timestamp` (RFC 3339 UTC string).
+
+## The fraud rule (how the labels were made)
+
+Add up a risk score: start at -6.0; +2.5 if amount / avg_amount_30d > 3, and another +1.5 if
+it is > 8; +1.5 if the UTC hour of the timestamp is 0-5; +1.5 if the merchant category is
+electronics, travel or online; +1.0 if the card is not present; +2.0 if the distance from
+home is over 500 km; +1.5 if there were 10 or more transactions in the last 24 h; +1.0 if
+the country is NG or BR. The transaction is fraud with probability 1 / (1 + exp(-score))
+(about 4 % of transactions). An event that hits most triggers at once (electronics at
+03:00 UTC, card not present, 10x the usual amount, 2,000 km from home, 14 transactions
+today, country NG) scores well above the threshold.
+
+## Features (in model column order, see bundle.json)
+
+amount, amount_ratio (= amount / avg_amount_30d, missing when avg is 0 or missing) and
+txn_count_24h: median-imputed then standard-scaled; missing indicators for the ones that had
+missing values in training; distance_from_home_km: median-imputed, log1p, standard-scaled, plus
+its missing indicator; hour of day (UTC) from the timestamp, most-frequent imputed;
+card_present (1/0), most-frequent imputed; merchant_category and country: missing -> "missing",
+then one-hot (unknown -> all zeros).
+
+## Model
+
+XGBoost `binary:logistic`, 100 trees, max depth 6, learning rate 0.1, trained on 20,000
+synthetic transactions (seed 1, 2 % of some fields blanked). Held-out 3,000 transactions:
+fraud rate {metrics['test_fraud_rate']}, ROC AUC {metrics['test_auc']}.
+
+Decision: score (probability of fraud) > 0.5 -> "High Risk", else "Low Risk".
+"""
+    return Example(
+        "fraud", "card-transaction fraud, XGBoost binary:logistic on a sklearn feature pipeline",
+        model, schema,
+        policy.binary(["Low Risk", "High Risk"], [(0.5, "High Risk")], "Low Risk"),
+        X, events, notes, readme, metrics)
+
+
+IRIS_CLASSES = ["setosa", "versicolor", "virginica"]
+IRIS_COLS = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+
+
+def _iris_rows():
+    d = datasets.load_iris()
+    rows = [dict(zip(IRIS_COLS, (float(v) for v in x))) for x in d.data]
+    return rows, d.target
+
+
+def _iris_events(schema, frame, rows, seed):
+    base = dict(rows[75])
+    evs, notes = edge_events(base, schema, {}, np.random.default_rng(seed), frame)
+    evs += rows
+    notes += [None] * len(rows)
+    pert = perturbed(rows, schema, 2000 - len(evs), seed=seed)
+    return evs + pert, notes + [None] * len(pert)
+
+
+def iris() -> Example:
+    rows, y = _iris_rows()
+    schema = Schema([number(c) for c in IRIS_COLS])
+    X = schema.frame(rows)
+    model = Pipeline([
+        ("impute", SimpleImputer(strategy="mean")),
+        ("scale", StandardScaler()),
+        ("model", LogisticRegression(C=1.0, max_iter=1000)),
+    ]).fit(X, y)
+    acc = accuracy_score(y, model.predict(X))
+    events, notes = _iris_events(schema, X, rows, seed=10)
+    readme = f"""scikit-learn's bundled iris data (150 flowers, 4 measurements in cm, 3 species).
+Pipeline: SimpleImputer(mean) -> StandardScaler -> LogisticRegression (lbfgs, multinomial,
+C=1). Training accuracy {acc:.4f}.
+
+Output: per-class probabilities for setosa, versicolor, virginica (softmax); the label is
+the most probable class.
+
+Reference rows: the 150 original flowers, edge cases (missing, null, out-of-range values)
+and perturbed copies (noise, missing fields, extreme values).
+"""
+    return Example("iris", "iris species, multinomial logistic regression", model, schema,
+                   policy.multiclass(IRIS_CLASSES), X, events, notes, readme, {"train_accuracy": round(acc, 4)})
+
+
+def iris_xgb() -> Example:
+    rows, y = _iris_rows()
+    schema = Schema([number(c) for c in IRIS_COLS])
+    X = schema.frame(rows)
+    model = Pipeline([
+        ("model", xgb.XGBClassifier(objective="multi:softprob", n_estimators=20, max_depth=3, learning_rate=0.3,
+                                    tree_method="hist", n_jobs=1, random_state=0)),
+    ]).fit(X, y)
+    acc = accuracy_score(y, model.predict(X))
+    events, notes = _iris_events(schema, X, rows, seed=11)
+    readme = f"""scikit-learn's bundled iris data, XGBoost `multi:softprob` straight on the raw
+measurements (no preprocessing; missing values go to XGBoost as NaN and follow each node's
+default direction). 20 rounds x 3 classes = 60 trees, max depth 3. Training accuracy {acc:.4f}.
+
+Small bundle to test the multi:softprob objective.
+"""
+    return Example("iris-xgb", "iris species, XGBoost multi:softprob", model, schema,
+                   policy.multiclass(IRIS_CLASSES), X, events, notes, readme, {"train_accuracy": round(acc, 4)})
+
+
+def breast_cancer() -> Example:
+    d = datasets.load_breast_cancer()
+    cols = [n.replace(" ", "_") for n in d.feature_names]
+    rows = [dict(zip(cols, (float(v) for v in x))) for x in d.data]
+    y = 1 - d.target  # 1 = malignant
+    schema = Schema([number(c) for c in cols])
+    X = schema.frame(rows)
+    rng = np.random.default_rng(20)
+    test = rng.random(len(rows)) < 0.25
+    model = Pipeline([
+        ("scale", StandardScaler()),
+        ("model", xgb.XGBClassifier(n_estimators=100, max_depth=4, learning_rate=0.1, objective="binary:logistic",
+                                    tree_method="hist", n_jobs=1, random_state=0)),
+    ])
+    model.fit(X[~test], y[~test])
+    auc = roc_auc_score(y[test], model.predict_proba(X[test])[:, 1])
+    model.fit(X, y)
+    base = dict(rows[0])
+    evs, notes = edge_events(base, schema, {}, rng, X)
+    evs += rows
+    notes += [None] * len(rows)
+    pert = perturbed(rows, schema, 2000 - len(evs), seed=21)
+    readme = f"""scikit-learn's bundled Wisconsin breast-cancer data (569 samples, 30 numeric
+features; field names are sklearn's feature names with spaces replaced by underscores).
+Pipeline: StandardScaler -> XGBoost `binary:logistic` (100 trees, max depth 4, learning
+rate 0.1). No imputer: a missing value stays NaN through the scaler and XGBoost sends it
+along each node's default direction. Held-out AUC (25 % split, seed 20) {auc:.4f}; the
+exported model is refit on all 569 rows.
+
+Classes: ["benign", "malignant"]; score = probability of malignant; > 0.5 -> "malignant".
+"""
+    return Example("breast-cancer", "breast cancer diagnosis, StandardScaler + XGBoost binary:logistic", model,
+                   schema, policy.binary(["benign", "malignant"]), X, evs + pert, notes + [None] * len(pert),
+                   readme, {"holdout_auc": round(auc, 4)})
+
+
+def churn() -> Example:
+    train_events, y = churn_data.generate(8000, seed=30)
+    train_events = churn_data.blank_some(train_events, seed=31)
+    test_events, y_test = churn_data.generate(2000, seed=32)
+    schema = Schema([
+        number("tenure_months"),
+        number("monthly_charges", required=True),
+        number("total_charges"),
+        category("contract", required=True),
+        category("internet_service"),
+        category("payment_method"),
+        boolean("senior_citizen"),
+        number("support_calls"),
+        timestamp("last_payment"),
+    ])
+    X = schema.frame(train_events)
+    model = Pipeline([
+        ("charge_per_month", derive.ratio("total_charges", "tenure_months", name="charge_per_month", on_zero=0.0)),
+        ("expected_total", derive.product("tenure_months", "monthly_charges", name="expected_total")),
+        ("weekday", derive.datepart("last_payment", "weekday", tz="Europe/Berlin", name="payment_weekday")),
+        ("prep", ColumnTransformer([
+            ("tenure_bins", Pipeline([("impute", SimpleImputer(strategy="median")),
+                                      ("bins", KBinsDiscretizer(n_bins=4, encode="onehot-dense",
+                                                                strategy="quantile"))]), ["tenure_months"]),
+            ("tenure", Pipeline([("impute", SimpleImputer(strategy="median", add_indicator=True)),
+                                 ("minmax", MinMaxScaler(clip=True))]), ["tenure_months"]),
+            ("charges", Pipeline([("impute", SimpleImputer(strategy="mean")), ("robust", RobustScaler())]),
+             ["monthly_charges", "charge_per_month"]),
+            ("total", Pipeline([("impute", SimpleImputer(strategy="median", add_indicator=True)),
+                                ("log", FunctionTransformer(np.log1p)), ("scale", StandardScaler())]),
+             ["total_charges", "expected_total"]),
+            ("contract", OneHotEncoder(handle_unknown="error", drop="first", sparse_output=False), ["contract"]),
+            ("internet", Pipeline([("impute", SimpleImputer(strategy="most_frequent")),
+                                   ("ordinal", OrdinalEncoder(handle_unknown="use_encoded_value",
+                                                              unknown_value=-1))]), ["internet_service"]),
+            ("payment", OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=0.03,
+                                      sparse_output=False), ["payment_method"]),
+            ("calls", Pipeline([("impute", SimpleImputer(strategy="constant", fill_value=0.0)),
+                                ("scale", StandardScaler())]), ["support_calls"]),
+            ("weekday", Pipeline([("impute", SimpleImputer(strategy="most_frequent")),
+                                  ("bins", KBinsDiscretizer(n_bins=3, encode="ordinal", strategy="uniform"))]),
+             ["payment_weekday"]),
+            ("senior", SimpleImputer(strategy="most_frequent"), ["senior_citizen"]),
+        ], remainder="drop", sparse_threshold=0.0)),
+        ("model", LogisticRegression(C=1.0, max_iter=2000)),
+    ])
+    model.fit(X, y)
+    p = model.predict_proba(schema.frame(test_events))[:, 1]
+    auc = roc_auc_score(y_test, p)
+
+    base = dict(test_events[0])
+    evs, notes = edge_events(base, schema, {"contract": "three-year", "internet_service": "satellite",
+                                            "payment_method": "cash"}, np.random.default_rng(33), X)
+    more = [
+        (dict(base, payment_method="crypto"), "infrequent payment method (shares the unknown column)"),
+        (dict(base, payment_method="voucher"), "infrequent payment method"),
+        (dict(base, tenure_months=0, total_charges=0.0), "tenure 0: total/tenure ratio on_zero -> 0"),
+        (dict(base, tenure_months=500), "tenure above minmax data_max: clipped to 1"),
+        (dict(base, tenure_months=-12), "negative tenure: clipped to 0"),
+        (dict(base, contract="two-year", tenure_months=72, support_calls=0), "loyal customer"),
+        (dict(base, contract="month-to-month", tenure_months=1, support_calls=9, internet_service="fiber",
+              payment_method="electronic-check", monthly_charges=110.0), "likely churner"),
+        (dict(base, last_payment="2026-03-29T00:30:00Z"), "DST day in Europe/Berlin (Sunday 02:30 local)"),
+        (dict(base, last_payment="2026-03-22T23:30:00Z"), "Sunday 23:30 UTC = Monday in Berlin"),
+    ]
+    for e, n in more:
+        evs.append(e)
+        notes.append(n)
+    ref = churn_data.blank_some(test_events, seed=34, rate=0.03,
+                                fields=churn_data.BLANKABLE + ["payment_method", "last_payment", "monthly_charges"])
+    readme = f"""Synthetic telco customers (generator and churn rule in `train/churn_data.py`).
+Logistic regression on a feature pipeline that uses most step kinds of the bundle format:
+derived ratio (total_charges / tenure_months, 0 when tenure is 0) and product
+(tenure_months * monthly_charges), weekday of the last payment in Europe/Berlin, median /
+mean / most-frequent / constant imputation with missing indicators, quantile buckets
+(one-hot) and uniform buckets (ordinal), min-max scaling with clipping, robust and standard
+scaling, log1p, one-hot with drop='first' and handle_unknown='error', one-hot with an
+infrequent-categories column, ordinal encoding with unknown_value=-1.
+
+Required inputs: monthly_charges and contract (missing or null -> DLQ `missing_field`).
+An unseen contract type is refused by sklearn (handle_unknown='error') -> DLQ
+`unknown_category`. Unknown or missing payment methods land in the infrequent column.
+
+Trained on 8,000 customers (seed 30, 3 % of some fields blanked); held-out AUC on 2,000:
+{auc:.4f}.
+
+Classes ["Stay", "Churn"]; score = probability of churn; score > 0.6 -> "Churn", else "Stay".
+"""
+    return Example("churn", "telco churn, logistic regression on a mixed feature pipeline", model, schema,
+                   policy.binary(["Stay", "Churn"], [(0.6, "Churn")], "Stay"), X, evs + ref,
+                   notes + [None] * len(ref), readme, {"holdout_auc": round(auc, 4)})
+
+
+def risk_rule() -> Example:
+    schema = Schema([number("value", required=True)])
+    xs = [{"value": float(v)} for v in range(0, 101)]
+    X = schema.frame(xs)
+    yv = 2.0 * X["value"].to_numpy() + 10.0
+    lr = LinearRegression().fit(X, yv)
+    exact = float(lr.coef_[0]) == 2.0 and float(lr.intercept_) == 10.0
+    if not exact:  # lstsq may land one ulp away; the rule is exact by definition
+        lr.coef_ = np.array([2.0])
+        lr.intercept_ = 10.0
+    model = Pipeline([("model", lr)])
+    edge = [45.0, 45.0 + 1e-9, 45.000001, 44.999999, math.nextafter(45.0, 100.0), math.nextafter(45.0, 0.0),
+            0.0, -5.0, -1e9, 1e9, 1e200, -1e200, 100.0, 1e-300, 5e-324]
+    evs = [{"value": v} for v in edge]
+    notes = ["boundary: 2*45+10 = 100 is not > 100"] + [None] * (len(edge) - 1)
+    evs += [{"id": "r-1"}, {"value": None}, {}]
+    notes += ["value absent: required -> DLQ", "value null: required -> DLQ", "empty event"]
+    rng = np.random.default_rng(40)
+    for v in rng.uniform(-50, 150, 1000):
+        evs.append({"value": round(float(v), 3)})
+        notes.append(None)
+    for v in range(-10, 111):
+        evs.append({"value": v})
+        notes.append(None)
+    readme = f"""A bundle that exactly encodes the rule "value * 2 + 10 > 100 -> High Risk, else
+Low Risk" as a linear regression: coef [[2.0]], intercept [10.0], no feature steps,
+regression task with one threshold (score > 100). The LinearRegression was fitted on
+value = 0..100 with target 2*value+10 (exact fit: {exact}; the coefficients are set to
+exactly 2 and 10 otherwise), and the reference scores come from its `predict`.
+
+`value` is required: an event without it (absent or null) goes to the DLQ
+(`missing_field`). Note the boundary: value 45 gives exactly 100, which is *not* above
+the threshold -> "Low Risk".
+"""
+    return Example("risk-rule", "value*2+10 > 100 -> High Risk, as a linear bundle", model, schema,
+                   policy.regression([(100.0, "High Risk")], "Low Risk"), X, evs, notes, readme,
+                   {"exact_fit": exact})
+
+
+def diabetes_xgb() -> Example:
+    d = datasets.load_diabetes()
+    cols = list(d.feature_names)
+    rows = [dict(zip(cols, (float(v) for v in x))) for x in d.data]
+    schema = Schema([number(c) for c in cols])
+    X = schema.frame(rows)
+    model = Pipeline([
+        ("minmax", MinMaxScaler(clip=True)),
+        ("model", xgb.XGBRegressor(objective="reg:squarederror", n_estimators=50, max_depth=4, learning_rate=0.1,
+                                   tree_method="hist", n_jobs=1, random_state=0)),
+    ]).fit(X, d.target)
+    mae = mean_absolute_error(d.target, model.predict(X))
+    base = dict(rows[0])
+    evs, notes = edge_events(base, schema, {}, np.random.default_rng(50), X)
+    evs += rows
+    notes += [None] * len(rows)
+    pert = perturbed(rows, schema, 1200 - len(evs), seed=51)
+    readme = f"""scikit-learn's bundled diabetes data (442 patients, 10 standardized features, target
+= disease progression after one year). Pipeline: MinMaxScaler(clip=True) -> XGBoost
+`reg:squarederror` (50 trees, max depth 4). Training MAE {mae:.2f}. Values outside the
+training range are clipped to [0, 1] before the trees.
+
+Small bundle to test the reg:squarederror objective and minmax clipping. Decision:
+prediction > 200 -> "high progression", else "low progression".
+"""
+    return Example("diabetes-xgb", "diabetes progression, XGBoost reg:squarederror", model, schema,
+                   policy.regression([(200.0, "high progression")], "low progression"), X,
+                   evs + pert, notes + [None] * len(pert), readme, {"train_mae": round(mae, 2)})
+
+
+def support_calls_poisson() -> Example:
+    rng = np.random.default_rng(60)
+    plans = ["basic", "plus", "pro"]
+    rows, y = [], []
+    for i in range(3000):
+        plan = plans[int(rng.integers(0, 3))]
+        tenure = int(rng.integers(0, 61))
+        usage = round(float(rng.gamma(2.0, 20.0)), 1)
+        bill = round(20.0 + 0.5 * usage + {"basic": 0, "plus": 15, "pro": 40}[plan], 2)
+        prev = round(bill * float(rng.uniform(0.8, 1.1)), 2)
+        lam = math.exp(-0.5 + 0.015 * usage - 0.02 * tenure + 0.04 * (bill - prev)
+                       + {"basic": 0.3, "plus": 0.0, "pro": -0.3}[plan])
+        rows.append({"account_id": f"acct-{i:05d}", "plan": plan, "tenure_months": tenure, "usage_gb": usage,
+                     "bill_amount": bill, "previous_bill_amount": prev})
+        y.append(int(rng.poisson(lam)))
+    rows_blank = churn_data.blank_some(rows, seed=61, rate=0.03, fields=["usage_gb", "previous_bill_amount"])
+    schema = Schema([category("plan"), number("tenure_months"), number("usage_gb"), number("bill_amount"),
+                     number("previous_bill_amount")])
+    X = schema.frame(rows_blank)
+    model = Pipeline([
+        ("bill_change", derive.difference("bill_amount", "previous_bill_amount", name="bill_change")),
+        ("prep", ColumnTransformer([
+            ("num", SimpleImputer(strategy="median"), ["tenure_months", "usage_gb", "bill_change"]),
+            ("plan", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1), ["plan"]),
+        ], remainder="drop")),
+        ("model", xgb.XGBRegressor(objective="count:poisson", n_estimators=30, max_depth=3, learning_rate=0.2,
+                                   tree_method="hist", n_jobs=1, random_state=0)),
+    ]).fit(X, np.asarray(y))
+    base = dict(rows[0])
+    evs, notes = edge_events(base, schema, {"plan": "enterprise"}, rng, X)
+    evs += rows_blank[:1000]
+    notes += [None] * 1000
+    readme = """Synthetic support-call counts per account and month (generator in
+`train/make_examples.py`, function support_calls_poisson): calls ~ Poisson(exp(-0.5 +
+0.015*usage_gb - 0.02*tenure_months + 0.04*(bill_amount - previous_bill_amount) + plan
+effect)). Pipeline: derived difference bill_amount - previous_bill_amount, median
+imputation, plan ordinal-encoded (unknown -> -1), XGBoost `count:poisson` (30 trees, max
+depth 3). The score is the expected number of calls (exp of the margin).
+
+Small bundle to test the count:poisson objective and the difference derive.
+Decision: expected calls > 3 -> "follow up", else "ok".
+"""
+    return Example("support-calls-poisson", "support calls per month, XGBoost count:poisson", model, schema,
+                   policy.regression([(3.0, "follow up")], "ok"), X, evs, notes, readme)
+
+
+EXAMPLES: dict[str, Callable[[], Example]] = {
+    "fraud": fraud,
+    "iris": iris,
+    "iris-xgb": iris_xgb,
+    "breast-cancer": breast_cancer,
+    "churn": churn,
+    "risk-rule": risk_rule,
+    "diabetes-xgb": diabetes_xgb,
+    "support-calls-poisson": support_calls_poisson,
+}
+
+
+# ---------------------------------------------------------------------------
+
+
+def self_check(ex: Example, manifest: dict, rows: list[dict], out: Path) -> dict:
+    """The bundle, evaluated by streamscore_export.evaluate, must reproduce the reference rows."""
+    X, rejects = evaluate.features(manifest, [r["event"] for r in rows])
+    ok = [i for i, r in enumerate(rows) if "reject" not in r]
+    for i, r in enumerate(rows):
+        if r.get("reject") != rejects[i]:
+            raise AssertionError(f"{ex.name} row {i}: reference reject={r.get('reject')!r}, "
+                                 f"bundle reject={rejects[i]!r} ({r.get('note')})")
+    F = np.array([rows[i]["features"] for i in ok], dtype=np.float64)
+    Xb = X[ok]
+    same_nan = np.array_equal(np.isnan(F), np.isnan(Xb))
+    feat_diff = float(np.nanmax(np.abs(F - Xb))) if F.size else 0.0
+    if not same_nan or feat_diff != 0.0:
+        bad = np.argwhere(~((F == Xb) | (np.isnan(F) & np.isnan(Xb))))[:5]
+        raise AssertionError(f"{ex.name}: bundle features differ from sklearn transform at {bad.tolist()} "
+                             f"(max diff {feat_diff})")
+    S = np.array([rows[i]["scores"] for i in ok], dtype=np.float64)
+    P = evaluate.predict(manifest, Xb, out)
+    score_diff = float(np.max(np.abs(S - P)))
+    tol = 0.0 if manifest["model"]["kind"] == "xgboost" else 1e-12
+    if score_diff > tol:
+        raise AssertionError(f"{ex.name}: bundle scores differ from the library's by {score_diff}")
+    return {"rows": len(rows), "rejects": len(rows) - len(ok), "feature_max_abs_diff": feat_diff,
+            "score_max_abs_diff": score_diff}
+
+
+def build(name: str, out_root: Path) -> dict:
+    t0 = time.time()
+    ex = EXAMPLES[name]()
+    out = out_root / name
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in ("bundle.json", "model.json", "reference.jsonl", "README.md"):
+        (out / stale).unlink(missing_ok=True)
+    manifest = export_bundle(ex.model, out, name=ex.name, schema=ex.schema, output=ex.output,
+                             description=ex.description, train_frame=ex.train_frame)
+    rows = reference_rows(ex.model, ex.schema, ex.output, ex.events, ex.notes)
+    check = self_check(ex, manifest, rows, out)
+    write_jsonl(rows, out / "reference.jsonl")
+    n_cols = sum(len(r["features"]) for r in rows[:0]) or next(len(r["features"]) for r in rows if "features" in r)
+    labels: dict[str, int] = {}
+    for r in rows:
+        if "label" in r:
+            labels[str(r["label"])] = labels.get(str(r["label"]), 0) + 1
+    m = manifest["model"]
+    model_desc = (f"linear, link {m['link']}" if m["kind"] == "linear"
+                  else f"XGBoost {json.loads(xgb.Booster(model_file=str(out / 'model.json')).save_config())['learner']['objective']['name']}")
+    header = f"""# {ex.name}
+
+{ex.description}.
+
+| | |
+|---|---|
+| bundle | `bundle.json`{' + `model.json`' if m['kind'] == 'xgboost' else ''} (format_version {manifest['format_version']}) |
+| model | {model_desc} |
+| inputs | {', '.join(i['name'] for i in manifest['inputs'])} |
+| model columns | {n_cols} (from {len(manifest['features'])} feature entries) |
+| reference rows | {check['rows']} ({check['rejects']} rejected by the bundle) |
+| reference labels | {', '.join(f'{k}: {v}' for k, v in sorted(labels.items()))} |
+| regenerate | `python train/make_examples.py {ex.name}` (seeded, deterministic) |
+
+"""
+    footer = """
+## Reference rows
+
+`reference.jsonl`: one JSON object per line: `event` (raw event as a producer sends it;
+fields may be absent or null), `scores` (the training library's own output for that row,
+called on that one row: `predict_proba` for classifiers, `predict` for regressors; full
+float64 repr; XGBoost outputs are float32 values), `label` (the bundle's decision policy
+applied to those scores), `features` (the sklearn pipeline's transform output for the
+row, i.e. the model's input columns; NaN as null), `note` (edge cases), or `reject` (the
+DLQ reason) instead of scores/label/features.
+"""
+    (out / "README.md").write_text(header + ex.readme + footer)
+    summary = {"example": name, **check, "model_columns": n_cols, **ex.metrics, "labels": labels,
+               "seconds": round(time.time() - t0, 1)}
+    return summary
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("names", nargs="*", help=f"examples to build (default all: {', '.join(EXAMPLES)})")
+    ap.add_argument("--out", default=str(REPO / "examples"), help="output root (default examples/)")
+    args = ap.parse_args(argv)
+    names = args.names or list(EXAMPLES)
+    for n in names:
+        if n not in EXAMPLES:
+            ap.error(f"unknown example {n!r}; known: {', '.join(EXAMPLES)}")
+    for n in names:
+        print(json.dumps(build(n, Path(args.out))), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,185 @@
+"""Derived features that train in sklearn and export to the bundle.
+
+Each helper is a small sklearn transformer that takes the raw-input DataFrame
+(see :meth:`streamscore_export.Schema.frame`) and returns it with one column
+appended. Put them first in the Pipeline, before the ColumnTransformer that
+selects columns by name::
+
+    Pipeline([
+        ("amount_ratio", derive.ratio("amount", "avg_amount_30d", name="amount_ratio")),
+        ("hour", derive.datepart("timestamp", "hour", name="hour")),
+        ("prep", ColumnTransformer([...])),
+        ("model", XGBClassifier(...)),
+    ])
+
+The exporter turns them into bundle entries: ``ratio`` / ``difference`` /
+``product`` into a ``derive`` source, ``datepart`` into a ``datepart`` step on the
+timestamp input. The numbers computed here are the definition the Go side
+implements:
+
+* ratio(a, b): missing if a or b is missing; else ``on_zero`` if b == 0
+  (``"nan"`` = missing); else a / b (float64).
+* difference(a, b) = a - b, product(a, b) = a * b; missing if either is missing.
+* datepart(ts, part, tz): ts is epoch milliseconds (floored to whole ms); the
+  part of that instant in zone ``tz``: hour 0-23, minute 0-59, weekday
+  Monday=0..Sunday=6, month 1-12, dayofyear 1-366; missing ts -> missing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from .errors import ExportError
+
+DATEPARTS = ("hour", "minute", "weekday", "month", "dayofyear")
+
+
+class _AppendColumn(TransformerMixin, BaseEstimator):
+    def _sources(self) -> list[str]:
+        raise NotImplementedError
+
+    def _out_name(self) -> str:
+        raise NotImplementedError
+
+    def _compute(self, X: pd.DataFrame) -> np.ndarray:
+        raise NotImplementedError
+
+    def fit(self, X, y=None):
+        if not isinstance(X, pd.DataFrame):
+            raise ExportError(f"{type(self).__name__} needs a pandas DataFrame (Schema.frame), got {type(X).__name__}")
+        for c in self._sources():
+            if c not in X.columns:
+                raise ExportError(f"{type(self).__name__}: column {c!r} not in the input frame")
+        if self._out_name() in X.columns:
+            raise ExportError(f"{type(self).__name__}: output column {self._out_name()!r} already exists")
+        self.feature_names_in_ = np.asarray(list(X.columns), dtype=object)
+        self.n_features_in_ = len(X.columns)
+        return self
+
+    def transform(self, X):
+        if not isinstance(X, pd.DataFrame):
+            raise ExportError(f"{type(self).__name__} needs a pandas DataFrame, got {type(X).__name__}")
+        out = X.copy()
+        out[self._out_name()] = self._compute(X)
+        return out
+
+    def get_feature_names_out(self, input_features=None):
+        names = list(self.feature_names_in_ if input_features is None else input_features)
+        return np.asarray(names + [self._out_name()], dtype=object)
+
+
+def _num(X: pd.DataFrame, name: str) -> np.ndarray:
+    return X[name].to_numpy(dtype=np.float64)
+
+
+class Ratio(_AppendColumn):
+    def __init__(self, a: str, b: str, name: str | None = None, on_zero="nan"):
+        self.a = a
+        self.b = b
+        self.name = name
+        self.on_zero = on_zero
+
+    def _sources(self):
+        return [self.a, self.b]
+
+    def _out_name(self):
+        return self.name or f"{self.a}_over_{self.b}"
+
+    def _on_zero_value(self) -> float:
+        if isinstance(self.on_zero, str):
+            if self.on_zero != "nan":
+                raise ExportError(f"ratio on_zero must be 'nan' or a number, got {self.on_zero!r}")
+            return np.nan
+        v = float(self.on_zero)
+        if not np.isfinite(v):
+            raise ExportError(f"ratio on_zero must be 'nan' or a finite number, got {self.on_zero!r}")
+        return v
+
+    def _compute(self, X):
+        a, b = _num(X, self.a), _num(X, self.b)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            r = a / b
+        r = np.where(b == 0, self._on_zero_value(), r)
+        return np.where(np.isnan(a) | np.isnan(b), np.nan, r)
+
+
+class Difference(_AppendColumn):
+    def __init__(self, a: str, b: str, name: str | None = None):
+        self.a = a
+        self.b = b
+        self.name = name
+
+    def _sources(self):
+        return [self.a, self.b]
+
+    def _out_name(self):
+        return self.name or f"{self.a}_minus_{self.b}"
+
+    def _compute(self, X):
+        with np.errstate(over="ignore", invalid="ignore"):
+            return _num(X, self.a) - _num(X, self.b)
+
+
+class Product(_AppendColumn):
+    def __init__(self, a: str, b: str, name: str | None = None):
+        self.a = a
+        self.b = b
+        self.name = name
+
+    def _sources(self):
+        return [self.a, self.b]
+
+    def _out_name(self):
+        return self.name or f"{self.a}_times_{self.b}"
+
+    def _compute(self, X):
+        with np.errstate(over="ignore", invalid="ignore"):
+            return _num(X, self.a) * _num(X, self.b)
+
+
+class DatePart(_AppendColumn):
+    def __init__(self, input: str, part: str = "hour", tz: str = "UTC", name: str | None = None):
+        self.input = input
+        self.part = part
+        self.tz = tz
+        self.name = name
+
+    def _sources(self):
+        return [self.input]
+
+    def _out_name(self):
+        return self.name or f"{self.input}_{self.part}"
+
+    def _compute(self, X):
+        if self.part not in DATEPARTS:
+            raise ExportError(f"datepart part must be one of {DATEPARTS}, got {self.part!r}")
+        ms = _num(X, self.input)
+        out = np.full(ms.shape, np.nan)
+        ok = ~np.isnan(ms)
+        if ok.any():
+            idx = pd.to_datetime(np.floor(ms[ok]).astype(np.int64), unit="ms", utc=True)
+            if self.tz != "UTC":
+                idx = idx.tz_convert(self.tz)
+            attr = {"weekday": "dayofweek"}.get(self.part, self.part)
+            out[ok] = np.asarray(getattr(idx, attr), dtype=np.float64)
+        return out
+
+
+def ratio(a: str, b: str, name: str | None = None, on_zero="nan") -> Ratio:
+    """a / b as a new column (see module doc for missing and zero handling)."""
+    return Ratio(a, b, name=name, on_zero=on_zero)
+
+
+def difference(a: str, b: str, name: str | None = None) -> Difference:
+    return Difference(a, b, name=name)
+
+
+def product(a: str, b: str, name: str | None = None) -> Product:
+    return Product(a, b, name=name)
+
+
+def datepart(input: str, part: str = "hour", tz: str = "UTC", name: str | None = None) -> DatePart:
+    """The ``part`` of timestamp input ``input`` in zone ``tz`` as a new column."""
+    return DatePart(input, part=part, tz=tz, name=name)
