@@ -86,6 +86,8 @@ func Compile(layout *Layout, specs []Feature) (*Pipeline, error) {
 		}
 		seen[f.Name] = true
 		p.names = append(p.names, f.Name)
+		c.cur = int32(i)
+		p.featStart = append(p.featStart, int32(len(p.prog)))
 		src, err := c.feature(int32(i), f)
 		if err != nil {
 			return nil, fmt.Errorf("features[%d] %q: %w", i, f.Name, err)
@@ -104,6 +106,7 @@ type compiler struct {
 	colSeen map[string]bool
 	locIdx  map[string]int32 // zone name -> index in p.zones
 	nCats   int
+	cur     int32 // feature being compiled
 }
 
 func (c *compiler) column(name string) (int32, error) {
@@ -115,6 +118,7 @@ func (c *compiler) column(name string) (int32, error) {
 	}
 	c.colSeen[name] = true
 	c.p.columns = append(c.p.columns, name)
+	c.p.colFeat = append(c.p.colFeat, c.cur)
 	return int32(len(c.p.columns) - 1), nil
 }
 
@@ -512,4 +516,24 @@ func (p *Pipeline) Describe() []string {
 		out[i] = fmt.Sprintf("%s <- %s", n, p.srcs[i])
 	}
 	return out
+}
+
+// ColumnFeature returns the index of the feature entry that writes model
+// column j.
+func (p *Pipeline) ColumnFeature(j int) int { return int(p.colFeat[j]) }
+
+// SourceMissing reports whether the source of feature f (its input, or either
+// operand of its derive) is missing in row. Scoring uses it to tell a missing
+// field from a value the pipeline made non-finite.
+func (p *Pipeline) SourceMissing(row *Row, f int) bool {
+	in := &p.prog[p.featStart[f]]
+	switch in.op {
+	case opLoadNum:
+		return row.Num[in.a] != row.Num[in.a]
+	case opLoadCat:
+		return row.Cat[in.a] == nil
+	case opRatio, opDifference, opProduct:
+		return row.Num[in.a] != row.Num[in.a] || row.Num[in.b] != row.Num[in.b]
+	}
+	return false
 }

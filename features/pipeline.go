@@ -129,22 +129,24 @@ type minmaxParams struct {
 // one Layout. It holds no per-record state and is safe for concurrent use;
 // each caller passes its own output slice and Counts.
 type Pipeline struct {
-	layout  *Layout
-	prog    []instr
-	tables  []catTable
-	edges   [][]float64
-	minmax  []minmaxParams
-	zones   []zone
-	strs    [][]byte
-	reqNum  []int32  // slots of required number/timestamp/bool inputs
-	reqCat  []int32  // slots of required category inputs
-	numIn   []int32  // input index of each Num slot (reject names)
-	catIn   []int32  // input index of each Cat slot
-	names   []string // feature entry names (Counts, rejects)
-	inputs  []string // input names
-	columns []string // output column names
-	srcs    []string // per feature: its source description (for summaries)
-	width   int
+	layout    *Layout
+	prog      []instr
+	tables    []catTable
+	edges     [][]float64
+	minmax    []minmaxParams
+	zones     []zone
+	strs      [][]byte
+	reqNum    []int32  // slots of required number/timestamp/bool inputs
+	reqCat    []int32  // slots of required category inputs
+	numIn     []int32  // input index of each Num slot (reject names)
+	catIn     []int32  // input index of each Cat slot
+	names     []string // feature entry names (Counts, rejects)
+	inputs    []string // input names
+	columns   []string // output column names
+	srcs      []string // per feature: its source description (for summaries)
+	featStart []int32  // per feature: index of its first instruction (load or derive)
+	colFeat   []int32  // per column: the feature that writes it
+	width     int
 }
 
 // Width is the number of model columns the pipeline writes.

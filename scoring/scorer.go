@@ -111,8 +111,13 @@ func (s *Scorer) ScoreBatch(rows []*features.Row, out []Prediction) {
 			}
 			if needFinite {
 				// scikit-learn's linear models refuse NaN input, so do we.
+				// A NaN from a missing input is a missing field; one the pipeline
+				// computed (log1p of a value below -1) is not finite.
 				if j := firstNaN(x); j >= 0 {
-					out[i].Reject, out[i].RejectFeature = features.ReasonMissingField, cols[j]
+					out[i].Reject, out[i].RejectFeature = features.ReasonNotFinite, cols[j]
+					if pipe.SourceMissing(rows[i], pipe.ColumnFeature(j)) {
+						out[i].Reject = features.ReasonMissingField
+					}
 					continue
 				}
 			}

@@ -331,16 +331,21 @@ func parseBaseScore(s string, n int) ([]float32, error) {
 }
 
 // probToMargin applies the objective's link to the intercept, as
-// ObjFunction::ProbToMargin does when XGBoost loads a model (in float32).
-// Softmax objectives store the intercept in margin space already.
+// ObjFunction::ProbToMargin does when XGBoost (>= 2) loads a model, in
+// float32. binary:logitraw and the softmax objectives keep the intercept as
+// it is (it is a margin already); XGBoost 1.x applied the logit to logitraw.
 func probToMargin(obj objective, base []float32) ([]float32, error) {
 	out := make([]float32, len(base))
 	for i, v := range base {
 		switch obj {
-		case objLogistic, objLogitRaw:
-			if !(v > 0 && v < 1) {
-				return nil, fmt.Errorf("base_score %g must be in (0, 1) for a logistic objective", v)
+		case objLogistic:
+			// XGBoost accepts [0, 1] (all-one-label training data) and clamps to
+			// [1e-6, 1-1e-6] before the logit; inside that range this is its
+			// float32 -log(1/p - 1).
+			if !(v >= 0 && v <= 1) {
+				return nil, fmt.Errorf("base_score %g must be in [0, 1] for a logistic objective", v)
 			}
+			v = min(max(v, 1e-6), 1-1e-6)
 			out[i] = -logf(1/v - 1)
 		case objPoisson:
 			if !(v > 0) {
