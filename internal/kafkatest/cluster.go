@@ -229,8 +229,9 @@ func newAdmin(t testing.TB, brokers []string) *kadm.Client {
 	return kadm.NewClient(cl)
 }
 
-// waitTopicReady polls metadata until the topic shows all partitions with a
-// leader. Real Kafka answers CreateTopics before every broker has the topic.
+// waitTopicReady polls until the topic shows all partitions with a leader in
+// metadata and every leader answers for its partition. Real Kafka answers
+// CreateTopics before the brokers serve the topic.
 func waitTopicReady(ctx context.Context, adm *kadm.Client, name string, partitions int32) error {
 	var last error
 	for attempt := 1; ; attempt++ {
@@ -250,7 +251,14 @@ func waitTopicReady(ctx context.Context, adm *kadm.Client, name string, partitio
 					}
 				}
 				if ready {
-					return nil
+					// Metadata can name the leader before that broker's replica
+					// manager has taken the partition: a produce then gets
+					// NOT_LEADER_FOR_PARTITION and franz-go waits out its 5s
+					// metadata min age. ListOffsets goes to the leader itself.
+					last = leadersServe(ctx, adm, name)
+					if last == nil {
+						return nil
+					}
 				}
 			}
 		}
@@ -258,6 +266,15 @@ func waitTopicReady(ctx context.Context, adm *kadm.Client, name string, partitio
 			return fmt.Errorf("not ready: %w (last: %v)", err, last)
 		}
 	}
+}
+
+// leadersServe asks every partition leader of topic for its end offset.
+func leadersServe(ctx context.Context, adm *kadm.Client, topic string) error {
+	listed, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return err
+	}
+	return listed.Error()
 }
 
 func deleteTopic(brokers []string, name string) error {
