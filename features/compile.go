@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 	_ "time/tzdata" // datepart zones must load on minimal images without /usr/share/zoneinfo
 )
@@ -91,6 +92,13 @@ func Compile(layout *Layout, specs []Feature) (*Pipeline, error) {
 		src, err := c.feature(int32(i), f)
 		if err != nil {
 			return nil, fmt.Errorf("features[%d] %q: %w", i, f.Name, err)
+		}
+		if len(f.Steps) > 0 {
+			ops := make([]string, len(f.Steps))
+			for j, st := range f.Steps {
+				ops[j] = st.Op
+			}
+			src += ": " + strings.Join(ops, ", ")
 		}
 		p.srcs = append(p.srcs, src)
 		if len(p.prog) > maxProgram {
@@ -511,9 +519,16 @@ func (c *compiler) step(fi int32, name string, k kind, st Step) (kind, error) {
 // Describe returns one line per feature: name, source and output columns, for
 // summaries such as `streamscore validate`.
 func (p *Pipeline) Describe() []string {
+	ncol := make([]int, len(p.names))
+	for _, f := range p.colFeat {
+		ncol[f]++
+	}
 	out := make([]string, len(p.names))
 	for i, n := range p.names {
 		out[i] = fmt.Sprintf("%s <- %s", n, p.srcs[i])
+		if ncol[i] != 1 {
+			out[i] += fmt.Sprintf(" (%d columns)", ncol[i])
+		}
 	}
 	return out
 }

@@ -346,7 +346,7 @@ func probToMargin(obj objective, base []float32) ([]float32, error) {
 				return nil, fmt.Errorf("base_score %g must be in [0, 1] for a logistic objective", v)
 			}
 			v = min(max(v, 1e-6), 1-1e-6)
-			out[i] = -logf(1/v - 1)
+			out[i] = -logf(1/v-1) + 0 // + 0: print 0, not -0, for p = 0.5
 		case objPoisson:
 			if !(v > 0) {
 				return nil, fmt.Errorf("base_score %g must be positive for count:poisson", v)

@@ -1,0 +1,147 @@
+package scoring
+
+import (
+	"bytes"
+	"flag"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/streamscore/streamscore/features"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files in testdata/")
+
+func loadFixture(t testing.TB, name string) *Bundle {
+	t.Helper()
+	b, err := Load(filepath.Join("testdata", "bundles", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// fixtureRows returns the reference events of a bundle decoded into rows.
+func fixtureRows(t testing.TB, dir string, b *Bundle) []*features.Row {
+	t.Helper()
+	tt, ok := t.(*testing.T)
+	var refs []referenceRow
+	if ok {
+		refs = readReference(tt, dir)
+	} else {
+		refs = readReference(&testing.T{}, dir)
+	}
+	var rows []*features.Row
+	for _, r := range refs {
+		row, err := features.RowFromMap(b.Layout(), r.Event)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+// TestBatchEqualsSingle: block-wise batch scoring gives exactly the
+// single-row results, for batches that span several blocks and rejects.
+func TestBatchEqualsSingle(t *testing.T) {
+	for _, name := range []string{"gen-xgb-softmax", "gen-xgb-early", "hand-linear", "gen-xgb-poisson-vecbase"} {
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join("testdata", "bundles", name)
+			b := loadFixture(t, name)
+			rows := fixtureRows(t, dir, b)
+			for len(rows) < 3*blockRows+5 {
+				rows = append(rows, rows...)
+			}
+			s := b.NewScorer()
+			out := make([]Prediction, len(rows))
+			s.ScoreBatch(rows, out)
+			one := b.NewScorer()
+			for i, r := range rows {
+				p := one.ScoreOne(r)
+				q := out[i]
+				if p.Score != q.Score && !(math.IsNaN(p.Score) && math.IsNaN(q.Score)) || p.Label != q.Label || p.Reject != q.Reject || len(p.Probs) != len(q.Probs) {
+					t.Fatalf("row %d: batch %+v, single %+v", i, q, p)
+				}
+				for k := range p.Probs {
+					if p.Probs[k] != q.Probs[k] {
+						t.Fatalf("row %d class %d: batch %v, single %v", i, k, q.Probs[k], p.Probs[k])
+					}
+				}
+				if f := s.Features(i); q.Reject == "" && len(f) != len(b.FeatureNames()) {
+					t.Fatalf("row %d: Features has %d values, want %d", i, len(f), len(b.FeatureNames()))
+				}
+			}
+			if s.Features(len(rows)) != nil || s.Features(-1) != nil {
+				t.Error("Features out of range: got a slice, want nil")
+			}
+		})
+	}
+}
+
+func TestScoreBatchDoesNotAllocate(t *testing.T) {
+	for _, name := range []string{"gen-xgb-softmax", "hand-linear", "hand-xgb-binary"} {
+		t.Run(name, func(t *testing.T) {
+			b := loadFixture(t, name)
+			rows := fixtureRows(t, filepath.Join("testdata", "bundles", name), b)
+			s := b.NewScorer()
+			out := make([]Prediction, len(rows))
+			s.ScoreBatch(rows, out) // grows the buffers once
+			if n := testing.AllocsPerRun(50, func() { s.ScoreBatch(rows, out) }); n != 0 {
+				t.Errorf("got %v allocations per ScoreBatch, want 0", n)
+			}
+			if n := testing.AllocsPerRun(50, func() { s.ScoreOne(rows[0]) }); n != 0 {
+				t.Errorf("got %v allocations per ScoreOne, want 0", n)
+			}
+		})
+	}
+}
+
+func TestScorerCountsAndNilRows(t *testing.T) {
+	b := loadFixture(t, "hand-linear")
+	l := b.Layout()
+	known, _ := features.RowFromMap(l, map[string]any{"a": 1.0, "b": 2.0, "c": "u"})
+	unknown, _ := features.RowFromMap(l, map[string]any{"a": 1.0, "b": 2.0, "c": "zzz"})
+	s := b.NewScorer()
+	out := make([]Prediction, 4)
+	s.ScoreBatch([]*features.Row{known, unknown, nil, unknown}, out)
+	if out[0].Reject != "" || out[1].Reject != features.ReasonUnknownCategory || out[1].RejectFeature != "c" ||
+		out[2].Reject != features.ReasonMissingField || out[3].Reject != features.ReasonUnknownCategory {
+		t.Errorf("got %+v", out)
+	}
+	if out[1].Probs != nil || out[1].Label != "" || out[1].Score != 0 {
+		t.Errorf("rejected row carries a result: %+v", out[1])
+	}
+	c := s.Counts()
+	if c.Names[2] != "c" || c.Unknown[2] != 2 || c.Unknown[0] != 0 {
+		t.Errorf("counts: got names %v unknown %v, want 2 unknowns on c", c.Names, c.Unknown)
+	}
+}
+
+func TestSummaryGolden(t *testing.T) {
+	for _, name := range []string{"hand-xgb-binary", "hand-linear", "hand-xgb-multi-old"} {
+		t.Run(name, func(t *testing.T) {
+			var buf bytes.Buffer
+			if err := loadFixture(t, name).WriteSummary(&buf); err != nil {
+				t.Fatal(err)
+			}
+			golden := filepath.Join("testdata", "summary", name+".txt")
+			if *update {
+				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create it)", err)
+			}
+			if got := buf.String(); got != string(want) {
+				t.Errorf("summary:\n got:\n%s\nwant:\n%s", got, want)
+			}
+		})
+	}
+}
