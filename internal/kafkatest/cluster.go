@@ -111,7 +111,7 @@ func logOnce(t testing.TB, format string, args ...any) {
 func checkReal(brokers []string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DialTimeout(5*time.Second))
+	cl, err := kgo.NewClient(append(helperOpts(brokers), kgo.DialTimeout(5*time.Second))...)
 	if err != nil {
 		return "", err
 	}
@@ -129,6 +129,14 @@ func checkReal(brokers []string) (string, error) {
 		parts = append(parts, fmt.Sprintf("node %d: %s", v.NodeID, v.VersionGuess()))
 	}
 	return strings.Join(parts, ", "), nil
+}
+
+// helperOpts are the options of the clients the helpers use internally. A
+// short metadata min age: when a fresh partition answers NOT_LEADER (its
+// leader is named in metadata before it serves), franz-go retries after the
+// next metadata refresh, by default at most every 5s.
+func helperOpts(brokers []string) []kgo.Opt {
+	return []kgo.Opt{kgo.SeedBrokers(brokers...), kgo.MetadataMinAge(100 * time.Millisecond)}
 }
 
 // Client returns a franz-go client seeded with brokers and opts, closed in t.Cleanup.
@@ -222,7 +230,7 @@ func TopicWithConfigs(t testing.TB, brokers []string, partitions int32, configs 
 
 func newAdmin(t testing.TB, brokers []string) *kadm.Client {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	cl, err := kgo.NewClient(helperOpts(brokers)...)
 	if err != nil {
 		t.Fatalf("kafkatest: new client: %v", err)
 	}
@@ -278,7 +286,7 @@ func leadersServe(ctx context.Context, adm *kadm.Client, topic string) error {
 }
 
 func deleteTopic(brokers []string, name string) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	cl, err := kgo.NewClient(helperOpts(brokers)...)
 	if err != nil {
 		return err
 	}

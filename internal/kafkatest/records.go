@@ -90,7 +90,7 @@ func ProduceRecords(t testing.TB, brokers []string, recs []*kgo.Record, opts ...
 }
 
 func produce(brokers []string, recs []*kgo.Record, cfg produceConfig, txnID string) error {
-	opts := []kgo.Opt{kgo.SeedBrokers(brokers...)}
+	opts := helperOpts(brokers)
 	if cfg.txn {
 		opts = append(opts, kgo.TransactionalID(txnID))
 	}
@@ -218,12 +218,11 @@ func consume(brokers []string, topic string, cfg consumeConfig, done func([]*kgo
 	if done(got, pos) {
 		return got, nil
 	}
-	opts := []kgo.Opt{
-		kgo.SeedBrokers(brokers...),
+	opts := append(helperOpts(brokers),
 		kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.KeepControlRecords(),
-	}
+	)
 	if cfg.readCommitted {
 		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	}
@@ -298,7 +297,7 @@ func endKind(readCommitted bool) offsetKind {
 
 // listOffsets lists one kind of offset for every partition of topic.
 func listOffsets(brokers []string, topic string, kind offsetKind) (map[int32]int64, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	cl, err := kgo.NewClient(helperOpts(brokers)...)
 	if err != nil {
 		return nil, err
 	}
