@@ -7,7 +7,7 @@
 #
 # The downloaded jars (libs/) are always kept. Exits 0 when nothing runs.
 set -euo pipefail
-# shellcheck source=lib.sh
+# shellcheck source=lib.sh source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 signal=TERM

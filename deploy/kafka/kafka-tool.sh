@@ -9,7 +9,7 @@
 #
 # Tools log at WARN only, so stdout holds just the tool's answer.
 set -euo pipefail
-# shellcheck source=lib.sh
+# shellcheck source=lib.sh source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 [[ $# -ge 1 ]] || die "usage: kafka-tool.sh topics|consumer-groups|transactions|<main class> [args...]"

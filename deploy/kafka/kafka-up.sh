@@ -11,7 +11,7 @@
 # STREAMSCORE_KAFKA_PORT (19092), STREAMSCORE_KAFKA_CONTROLLER_PORT (port+1),
 # STREAMSCORE_KAFKA_HEAP (512m), STREAMSCORE_KAFKA_READY_TIMEOUT (60s).
 set -euo pipefail
-# shellcheck source=lib.sh
+# shellcheck source=lib.sh source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 command -v java >/dev/null || die "java not found (Kafka 4.x needs Java 17+; run scripts/install-deps.sh)"

@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # variables are used by the scripts that source this file
 # Shared settings and helpers for kafka-up.sh, kafka-down.sh and kafka-restart.sh.
 # Sourced, not run. Everything the broker writes lives under $KAFKA_CACHE:
 #   libs/            broker jars copied by Maven from pom.xml (libs/.pom.sha256 marks a complete copy)
