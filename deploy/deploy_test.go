@@ -964,6 +964,118 @@ func quantityBytes(t *testing.T, q string) int64 {
 	return n * mult
 }
 
+// ---------------------------------------------------------------- the service's own config loader
+
+// buildService builds cmd/streamscore once per test binary run.
+func buildService(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "streamscore")
+	if out, err := run(t, "..", "go", "build", "-o", bin, "./cmd/streamscore"); err != nil {
+		t.Fatalf("go build ./cmd/streamscore: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// effectiveConfig runs `streamscore config` the way a deployment starts the
+// service (config file and/or environment) and returns what it resolved. The
+// loader rejects unknown keys and bad values, so this proves the deploy files
+// speak the service's configuration language.
+func effectiveConfig(t *testing.T, bin string, env map[string]string, args ...string) map[string]any {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"config"}, args...)...)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "STREAMSCORE_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("streamscore config %v with %v: %v\n%s", args, env, err, stderr.String())
+	}
+	var cfg map[string]any
+	if err := yaml.Unmarshal(stdout.Bytes(), &cfg); err != nil {
+		t.Fatalf("streamscore config output: %v", err)
+	}
+	return cfg
+}
+
+func TestServiceAcceptsDeployConfig(t *testing.T) {
+	bin := buildService(t)
+
+	// Kubernetes: the ConfigMap's file plus the StatefulSet's environment.
+	ms := loadManifests(t)
+	file := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(file, []byte(str(at(ms["ConfigMap"], "data", "config.yaml"))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{}
+	for _, e := range asSlice(at(ms["StatefulSet"], "spec", "template", "spec", "containers", 0, "env")) {
+		name := str(at(e, "name"))
+		if !strings.HasPrefix(name, "STREAMSCORE_") {
+			continue
+		}
+		switch {
+		case at(e, "value") != nil:
+			env[name] = str(at(e, "value"))
+		case at(e, "valueFrom", "fieldRef", "fieldPath") == "metadata.name":
+			env[name] = "streamscore-0"
+		case at(e, "valueFrom", "secretKeyRef") != nil:
+			env[name] = "secret"
+		}
+	}
+	k8s := effectiveConfig(t, bin, env, "--config", file)
+	if got := at(k8s, "processor", "instance_id"); got != "streamscore-0" {
+		t.Errorf("Kubernetes: processor.instance_id = %v, want the pod name", got)
+	}
+	shutdown, err := time.ParseDuration(str(at(k8s, "processor", "shutdown_timeout")))
+	if err != nil {
+		t.Fatalf("effective processor.shutdown_timeout: %v", err)
+	}
+	grace, _ := at(ms["StatefulSet"], "spec", "template", "spec", "terminationGracePeriodSeconds").(int)
+	if time.Duration(grace)*time.Second <= shutdown {
+		t.Errorf("Kubernetes: terminationGracePeriodSeconds %ds must exceed the effective shutdown_timeout %s", grace, shutdown)
+	}
+	if h := str(at(k8s, "http", "listen")); !strings.HasPrefix(h, "0.0.0.0:") {
+		t.Errorf("Kubernetes: http.listen %q is not reachable from outside the pod", h)
+	}
+	t.Logf("Kubernetes config accepted: brokers %v, topics %v -> %v / %v, group %v",
+		at(k8s, "kafka", "brokers"), at(k8s, "input", "topic"), at(k8s, "output", "topic"), at(k8s, "dlq", "topic"), at(k8s, "input", "group"))
+
+	// Compose: the streamscore and loadgen services' environment; the topics
+	// they use are the ones kafka-init creates.
+	var compose struct {
+		Services map[string]struct {
+			Environment map[string]string `yaml:"environment"`
+			Command     any               `yaml:"command"`
+		} `yaml:"services"`
+		Rest map[string]any `yaml:",inline"`
+	}
+	b, err := os.ReadFile("../docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(b, &compose); err != nil {
+		t.Fatal(err)
+	}
+	initCmd := fmt.Sprint(compose.Services["kafka-init"].Command)
+	for _, svc := range []string{"streamscore", "loadgen"} {
+		cfg := effectiveConfig(t, bin, compose.Services[svc].Environment)
+		if h := str(at(cfg, "http", "listen")); !strings.HasPrefix(h, "0.0.0.0:") {
+			t.Errorf("compose %s: http.listen %q is not reachable from other containers", svc, h)
+		}
+		for _, k := range [][]string{{"input", "topic"}, {"output", "topic"}, {"dlq", "topic"}} {
+			topic := str(at(cfg, k[0], k[1]))
+			if !strings.Contains(initCmd, "--topic "+topic+" ") {
+				t.Errorf("compose %s: %s.%s %q is not created by kafka-init", svc, k[0], k[1], topic)
+			}
+		}
+	}
+}
+
 // ---------------------------------------------------------------- Compose
 
 func checkCompose(t *testing.T, file string) (string, error) {
