@@ -21,7 +21,7 @@ event to an output topic. Records it cannot score go to a dead-letter topic.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newRunCmd(), newDemoCmd(), newConfigCmd(), newVersionCmd(), newProduceCmd())
+	root.AddCommand(newRunCmd(), newDemoCmd(), newConfigCmd(), newVersionCmd(), newProduceCmd(), newBenchCmd())
 	root.AddCommand(newScoreCmd(), newValidateCmd())
 	return root
 }

@@ -1,0 +1,407 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime/pprof"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/streamscore/streamscore/internal/embedded"
+	"github.com/streamscore/streamscore/internal/gen"
+	"github.com/streamscore/streamscore/processor"
+	"github.com/streamscore/streamscore/schemas"
+	"github.com/streamscore/streamscore/scoring"
+)
+
+type benchOptions struct {
+	events     int
+	rate       int
+	latencyFor time.Duration
+	modes      []string
+	partitions int32
+	cpuProfile string
+	keepTopics bool
+}
+
+func newBenchCmd() *cobra.Command {
+	var o benchOptions
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "End-to-end benchmark: passthrough vs full pipeline, then latency at a fixed rate",
+		Long: `bench loads --events synthetic card transactions into a fresh input topic, then
+in one run measures:
+  1. passthrough: a bare franz-go consume -> produce copy with the same client
+     settings and no decode or scoring (the baseline);
+  2. the full pipeline (decode, features, fraud model, encode, produce, commit)
+     in each --modes delivery mode, on the same events;
+  3. end-to-end latency (event timestamp to prediction acknowledged) at --rate
+     events/s offered for --latency-for;
+and prints throughputs, their ratio, p50/p99/p99.9 latency and peak RSS.
+It uses the embedded broker unless kafka.brokers names a cluster.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cmd.Flags())
+			if err != nil {
+				return err
+			}
+			cfg.Log.Level = "warn"
+			return runBench(cmd.Context(), cmd.OutOrStdout(), cfg, o)
+		},
+	}
+	addConfigFlags(cmd.Flags())
+	f := cmd.Flags()
+	f.IntVar(&o.events, "events", 1_000_000, "events loaded and processed by each throughput phase")
+	f.IntVar(&o.rate, "rate", 20000, "offered events/s in the latency phase")
+	f.DurationVar(&o.latencyFor, "latency-for", 15*time.Second, "length of the latency phase (0: skip)")
+	f.StringSliceVar(&o.modes, "modes", []string{processor.AtLeastOnce}, "delivery modes to measure: at-least-once,exactly-once")
+	f.Int32Var(&o.partitions, "partitions", 6, "partitions of the bench topics")
+	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the pipeline phases to this file")
+	return cmd
+}
+
+func runBench(ctx context.Context, out io.Writer, cfg *Config, o benchOptions) error {
+	log, err := newLogger(cfg, os.Stderr)
+	if err != nil {
+		return err
+	}
+	brokerKind := "Apache Kafka (or compatible) at " + cfg.Kafka.Brokers
+	if cfg.Kafka.IsEmbedded() {
+		b, err := embedded.Start(embedded.Config{Partitions: o.partitions}) // memory only: no disk in the figures
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		cfg.Kafka.Brokers = b.Addr()
+		brokerKind = "embedded broker (kfake, in this process)"
+	}
+	bundle, err := scoring.Load(cfg.Model.Bundle)
+	if err != nil {
+		return fmt.Errorf("model bundle %s: %w", cfg.Model.Bundle, err)
+	}
+	opts, err := processor.ClientOpts(cfg.Kafka)
+	if err != nil {
+		return err
+	}
+	admCl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return err
+	}
+	defer admCl.Close()
+	adm := kadm.NewClient(admCl)
+	run := fmt.Sprintf("bench-%d", time.Now().UnixNano())
+	topic := func(s string) string { return run + "-" + s }
+	var topics []string
+	mk := func(name string) (string, error) {
+		t := topic(name)
+		maxBytes := fmt.Sprint(cfg.Processor.MaxRecordBytes + 4096)
+		r, err := adm.CreateTopic(ctx, o.partitions, -1, map[string]*string{"max.message.bytes": &maxBytes}, t)
+		if err == nil {
+			err = r.Err
+		}
+		topics = append(topics, t)
+		return t, err
+	}
+	defer func() {
+		dctx, c := context.WithTimeout(context.Background(), 10*time.Second)
+		defer c()
+		adm.DeleteTopics(dctx, topics...)
+	}()
+	in, err := mk("in")
+	if err != nil {
+		return fmt.Errorf("create bench topic: %w", err)
+	}
+
+	fmt.Fprintf(out, "streamscore bench: %d events, %d partitions, %s, model %s@%s\n",
+		o.events, o.partitions, brokerKind, bundle.Name, bundle.Version)
+	loadStart := time.Now()
+	if err := loadEvents(ctx, opts, in, o.events); err != nil {
+		return fmt.Errorf("load events: %w", err)
+	}
+	fmt.Fprintf(out, "loaded %d events in %s\n", o.events, time.Since(loadStart).Round(time.Millisecond))
+
+	pcfg := cfg.ProcessorConfig()
+	// 1. passthrough baseline.
+	ptOut, err := mk("passthrough")
+	if err != nil {
+		return err
+	}
+	ptDur, err := passthrough(ctx, opts, pcfg, in, ptOut, o.events)
+	if err != nil {
+		return fmt.Errorf("passthrough: %w", err)
+	}
+	ptRate := float64(o.events) / ptDur.Seconds()
+	fmt.Fprintf(out, "passthrough (consume -> produce, no decode/score): %10.0f events/s  (%s)\n", ptRate, ptDur.Round(time.Millisecond))
+
+	var prof *os.File
+	if o.cpuProfile != "" {
+		if prof, err = os.Create(o.cpuProfile); err != nil {
+			return err
+		}
+		defer prof.Close()
+		if err := pprof.StartCPUProfile(prof); err != nil {
+			return err
+		}
+	}
+	// 2. full pipeline per mode; the first one stays up for the latency phase.
+	var live *benchProcessor
+	for i, mode := range o.modes {
+		outT, err := mk("out-" + mode)
+		if err != nil {
+			return err
+		}
+		dlqT, err := mk("dlq-" + mode)
+		if err != nil {
+			return err
+		}
+		c := pcfg
+		c.InputTopic, c.OutputTopic, c.DLQTopic, c.Group, c.Delivery = in, outT, dlqT, topic("g-"+mode), mode
+		bp, err := startBenchProcessor(ctx, c, cfg, bundle, log)
+		if err != nil {
+			return err
+		}
+		d, err := bp.waitFor(ctx, uint64(o.events))
+		if err != nil {
+			bp.stop()
+			return fmt.Errorf("pipeline %s: %w", mode, err)
+		}
+		r := float64(o.events) / d.Seconds()
+		fmt.Fprintf(out, "pipeline %-13s (decode, features, score, encode, produce, commit): %10.0f events/s  (%s)  ratio %.2fx passthrough\n",
+			mode, r, d.Round(time.Millisecond), r/ptRate)
+		if i == 0 {
+			live = bp
+		} else {
+			bp.stop()
+		}
+	}
+	if prof != nil {
+		pprof.StopCPUProfile()
+		fmt.Fprintf(out, "cpu profile of the pipeline phases: %s (go tool pprof -top %s)\n", o.cpuProfile, o.cpuProfile)
+	}
+	// 3. latency at a fixed offered rate.
+	if live != nil && o.latencyFor > 0 {
+		before := live.p.Stats()
+		lctx, cancel := context.WithTimeout(ctx, o.latencyFor)
+		sent, err := offer(lctx, opts, in, o.rate)
+		cancel()
+		if err != nil {
+			live.stop()
+			return fmt.Errorf("latency phase: %w", err)
+		}
+		if _, err := live.waitFor(ctx, before.Produced+before.DLQ+uint64(sent)); err != nil {
+			live.stop()
+			return err
+		}
+		lat := live.p.Stats().Latency.Sub(before.Latency)
+		fmt.Fprintf(out, "latency at %d events/s offered for %s (%s): p50 %s  p99 %s  p99.9 %s  (%d events)\n",
+			o.rate, o.latencyFor, live.mode, lat.Quantile(0.5), lat.Quantile(0.99), lat.Quantile(0.999), lat.Count())
+	}
+	if live != nil {
+		live.stop()
+	}
+	fmt.Fprintf(out, "peak RSS: %s\n", peakRSS())
+	return nil
+}
+
+// loadEvents writes n synthetic events as fast as the broker takes them.
+func loadEvents(ctx context.Context, opts []kgo.Opt, topic string, n int) error {
+	cl, err := kgo.NewClient(append(opts, kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(5*time.Millisecond),
+		kgo.ProducerBatchCompression(kgo.Lz4Compression()))...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	g := gen.NewFraud(7, 10000)
+	var failed atomic.Pointer[error]
+	now := time.Now()
+	for i := 0; i < n && ctx.Err() == nil; i++ {
+		k, v := g.Next(nil, now)
+		cl.Produce(ctx, &kgo.Record{Key: k, Value: v, Timestamp: now}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				failed.CompareAndSwap(nil, &err)
+			}
+		})
+	}
+	if err := cl.Flush(ctx); err != nil {
+		return err
+	}
+	if e := failed.Load(); e != nil {
+		return *e
+	}
+	return ctx.Err()
+}
+
+// passthrough copies n records from in to out with the processor's client
+// settings, measuring from the first record fetched to the last acknowledged.
+func passthrough(ctx context.Context, opts []kgo.Opt, c processor.Config, in, out string, n int) (time.Duration, error) {
+	cl, err := kgo.NewClient(append(opts,
+		kgo.ConsumeTopics(in), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.DefaultProduceTopic(out), kgo.ProducerLinger(c.Linger),
+		kgo.ProducerBatchCompression(compressionOf(c.Compression)),
+		kgo.MaxBufferedRecords(c.MaxInflightRecords), kgo.MaxBufferedBytes(c.MaxInflightBytes))...)
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	var acked atomic.Int64
+	done := make(chan struct{})
+	var first time.Time
+	got := 0
+	for got < n {
+		fs := cl.PollRecords(ctx, c.BatchMaxRecords*4)
+		if err := fs.Err0(); err != nil {
+			return 0, err
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if first.IsZero() {
+				first = time.Now()
+			}
+			got++
+			cl.Produce(ctx, &kgo.Record{Key: r.Key, Value: r.Value, Timestamp: r.Timestamp}, func(_ *kgo.Record, err error) {
+				if err == nil && acked.Add(1) == int64(n) {
+					close(done)
+				}
+			})
+		})
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	return time.Since(first), nil
+}
+
+func compressionOf(name string) kgo.CompressionCodec {
+	switch strings.ToLower(name) {
+	case "gzip":
+		return kgo.GzipCompression()
+	case "snappy":
+		return kgo.SnappyCompression()
+	case "lz4":
+		return kgo.Lz4Compression()
+	case "zstd":
+		return kgo.ZstdCompression()
+	}
+	return kgo.NoCompression()
+}
+
+type benchProcessor struct {
+	p      *processor.Processor
+	mode   string
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startBenchProcessor(ctx context.Context, c processor.Config, cfg *Config, bundle *scoring.Bundle, logger *slog.Logger) (*benchProcessor, error) {
+	inCfg := schemas.InputConfig{Format: cfg.Input.Format, MaxRecordBytes: cfg.Input.MaxRecordBytes, EventIDField: cfg.Input.EventIDField,
+		NumericStrings: cfg.Input.NumericStrings, AvroSchema: cfg.Input.AvroSchema}
+	enc, err := schemas.NewEncoder(ctx, schemas.OutputConfig{Format: cfg.Output.Format, Topic: c.OutputTopic}, nil)
+	if err != nil {
+		return nil, err
+	}
+	pipe := &processor.Pipeline{
+		Bundle:     bundle,
+		NewDecoder: func() (processor.Decoder, error) { return schemas.NewDecoder(inCfg, bundle.Layout(), nil) },
+		NewEncoder: func() (processor.Encoder, error) { return enc, nil },
+	}
+	pctx, cancel := context.WithCancel(ctx)
+	p, err := processor.New(pctx, c, cfg.Kafka, pipe, processor.NewMetrics(prometheus.NewRegistry()), logger)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	bp := &benchProcessor{p: p, mode: c.Delivery, cancel: cancel, done: make(chan error, 1)}
+	go func() { bp.done <- p.Run(pctx) }()
+	return bp, nil
+}
+
+// waitFor waits until n records were acknowledged (predictions + DLQ) and
+// returns the time from the first record consumed.
+func (bp *benchProcessor) waitFor(ctx context.Context, n uint64) (time.Duration, error) {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	var first time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case err := <-bp.done:
+			return 0, fmt.Errorf("processor stopped: %v", err)
+		case now := <-t.C:
+			st := bp.p.Stats()
+			if first.IsZero() && st.Consumed > 0 {
+				first = now
+			}
+			if st.Produced+st.DLQ >= n {
+				return now.Sub(first), nil
+			}
+		}
+	}
+}
+
+func (bp *benchProcessor) stop() {
+	bp.cancel()
+	<-bp.done
+}
+
+// offer produces events at rate/s until ctx ends and returns how many were acknowledged.
+func offer(ctx context.Context, opts []kgo.Opt, topic string, rate int) (int, error) {
+	cl, err := kgo.NewClient(append(opts, kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(0))...)
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	g := gen.NewFraud(11, 10000)
+	var acked atomic.Int64
+	start := time.Now()
+	sent := 0
+	t := time.NewTicker(time.Millisecond)
+	defer t.Stop()
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case now := <-t.C:
+			for due := int(now.Sub(start).Seconds() * float64(rate)); sent < due; sent++ {
+				k, v := g.Next(nil, now)
+				cl.Produce(context.Background(), &kgo.Record{Key: k, Value: v, Timestamp: time.Now()}, func(_ *kgo.Record, err error) {
+					if err == nil {
+						acked.Add(1)
+					}
+				})
+			}
+		}
+	}
+	fctx, c := context.WithTimeout(context.Background(), 30*time.Second)
+	defer c()
+	if err := cl.Flush(fctx); err != nil {
+		return int(acked.Load()), err
+	}
+	return int(acked.Load()), nil
+}
+
+// peakRSS is the process's high-water resident set size (Linux VmHWM).
+func peakRSS() string {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return "unknown"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			return strings.TrimSpace(strings.TrimPrefix(line, "VmHWM:"))
+		}
+	}
+	return "unknown"
+}
