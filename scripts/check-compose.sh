@@ -49,28 +49,25 @@ if command -v docker >/dev/null 2>&1 && docker compose version >/dev/null 2>&1; 
 fi
 log "the Docker Compose plugin is not installed; falling back to the schema check"
 
-python=python3
 if ! command -v python3 >/dev/null 2>&1; then
 	log "python3 is needed for the schema check"
 	exit 2
 fi
-if ! python3 -c 'import jsonschema, yaml' >/dev/null 2>&1; then
-	venv="${XDG_CACHE_HOME:-$HOME/.cache}/streamscore/check-compose-venv"
-	if [[ ! -x "$venv/bin/python" ]] || ! "$venv/bin/python" -c 'import jsonschema, yaml' >/dev/null 2>&1; then
-		log "installing jsonschema==$JSONSCHEMA_VERSION PyYAML==$PYYAML_VERSION into $venv"
-		python3 -m venv "$venv" >&2
-		"$venv/bin/pip" install --quiet "jsonschema==$JSONSCHEMA_VERSION" "PyYAML==$PYYAML_VERSION" >&2
-	fi
-	python="$venv/bin/python"
-fi
 
-exec "$python" - "$file" "$schema" <<'PY'
+# The checker exits 3 when jsonschema or PyYAML cannot be imported; then it
+# runs again from a venv with pinned versions.
+checker="$(mktemp)"
+trap 'rm -f "$checker"' EXIT
+cat > "$checker" <<'PY'
 import os
 import re
 import sys
 
-import jsonschema
-import yaml
+try:
+    import jsonschema
+    import yaml
+except ImportError:
+    sys.exit(3)
 
 path, schema_path = sys.argv[1], sys.argv[2]
 base = os.path.dirname(os.path.abspath(path))
@@ -196,3 +193,17 @@ if problems:
     sys.exit(1)
 print(f"check-compose: ok (schema check, compose-spec from compose-go v2.16.2) {path}")
 PY
+
+status=0
+python3 "$checker" "$file" "$schema" || status=$?
+if [[ $status -eq 3 ]]; then
+	venv="${XDG_CACHE_HOME:-$HOME/.cache}/streamscore/check-compose-venv"
+	if [[ ! -x "$venv/bin/python" ]] || ! "$venv/bin/python" -c 'import jsonschema, yaml' >/dev/null 2>&1; then
+		log "installing jsonschema==$JSONSCHEMA_VERSION PyYAML==$PYYAML_VERSION into $venv"
+		python3 -m venv "$venv" >&2
+		"$venv/bin/pip" install --quiet "jsonschema==$JSONSCHEMA_VERSION" "PyYAML==$PYYAML_VERSION" >&2
+	fi
+	status=0
+	"$venv/bin/python" "$checker" "$file" "$schema" || status=$?
+fi
+exit "$status"
