@@ -94,7 +94,7 @@ func checkJSONRoundTrip(t *testing.T, p *Prediction, echo bool) {
 		if b == nil {
 			return nil
 		}
-		s := string(bytes.ToValidUTF8(b, []byte("\uFFFD")))
+		s := perByteValidUTF8(b)
 		return &s
 	}
 	eqStr := func(field string, got, want *string) {

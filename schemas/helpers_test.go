@@ -154,15 +154,15 @@ func predictionNative(p *Prediction, echo bool) map[string]any {
 		if !present {
 			return nil
 		}
-		return goavro.Union("string", strings.ToValidUTF8(string(b), "\uFFFD"))
+		return goavro.Union("string", perByteValidUTF8(b))
 	}
 	m := map[string]any{
 		"key":           optString(p.Key, p.Key != nil),
 		"event_id":      optString(p.EventID, p.EventID != nil),
 		"event_time":    nil,
 		"scored_time":   p.ScoredTime.UnixMilli(),
-		"model":         strings.ToValidUTF8(p.Model, "\uFFFD"),
-		"model_version": strings.ToValidUTF8(p.ModelVersion, "\uFFFD"),
+		"model":         perByteValidUTF8([]byte(p.Model)),
+		"model_version": perByteValidUTF8([]byte(p.ModelVersion)),
 		"score":         p.Score,
 		"label":         optString([]byte(p.Label), p.Label != ""),
 		"features":      nil,
@@ -172,7 +172,7 @@ func predictionNative(p *Prediction, echo bool) map[string]any {
 	}
 	probs := make([]any, len(p.Classes))
 	for i, c := range p.Classes {
-		probs[i] = map[string]any{"class": strings.ToValidUTF8(c, "\uFFFD"), "probability": p.Probs[i]}
+		probs[i] = map[string]any{"class": perByteValidUTF8([]byte(c)), "probability": p.Probs[i]}
 	}
 	m["probabilities"] = probs
 	if echo && p.FeatureNames != nil {
@@ -182,7 +182,7 @@ func predictionNative(p *Prediction, echo bool) map[string]any {
 			if finite(p.Features[i]) {
 				v = goavro.Union("double", p.Features[i])
 			}
-			fs[i] = map[string]any{"name": strings.ToValidUTF8(n, "\uFFFD"), "value": v}
+			fs[i] = map[string]any{"name": perByteValidUTF8([]byte(n)), "value": v}
 		}
 		m["features"] = goavro.Union("array", fs)
 	}
