@@ -382,6 +382,9 @@ func (m *xgbModel) addTree(tr *xgbTree) (root int32, depth int, err error) {
 	default:
 		return 0, 0, fmt.Errorf("vector leaves (size_leaf_vector %s) are not supported", tr.Param.SizeLeafVector)
 	}
+	if len(tr.SplitType) != 0 && len(tr.SplitType) != n {
+		return 0, 0, fmt.Errorf("split_type has %d entries for %d nodes", len(tr.SplitType), n)
+	}
 	for i, st := range tr.SplitType {
 		if st != 0 && tr.LeftChildren[i] != -1 {
 			return 0, 0, fmt.Errorf("node %d: categorical splits are not supported; one-hot encode in the feature spec", i)
