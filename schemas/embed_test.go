@@ -52,22 +52,22 @@ func TestFraudSchemaFields(t *testing.T) {
 	want := map[string]string{
 		"transaction_id":        `"string"`,
 		"card_id":               `"string"`,
-		"amount":                `"double"`,
+		"amount":                `["null", "double"]`,
 		"avg_amount_30d":        `["null", "double"]`,
 		"merchant_category":     `["null", "string"]`,
 		"country":               `["null", "string"]`,
 		"card_present":          `["null", "boolean"]`,
 		"distance_from_home_km": `["null", "double"]`,
 		"txn_count_24h":         `["null", "double"]`,
-		"timestamp":             `"string"`,
+		"timestamp":             `["null", "string"]`,
 	}
 	if got := fieldTypes(t, "fraud_transaction"); !reflect.DeepEqual(got, want) {
 		t.Errorf("fraud_transaction fields:\n%v\nwant:\n%v", got, want)
 	}
 	iris := fieldTypes(t, "iris")
 	for _, f := range []string{"sepal_length", "sepal_width", "petal_length", "petal_width"} {
-		if iris[f] != `"double"` {
-			t.Errorf("iris %s = %s, want double", f, iris[f])
+		if iris[f] != `["null", "double"]` {
+			t.Errorf("iris %s = %s, want nullable double", f, iris[f])
 		}
 	}
 }
