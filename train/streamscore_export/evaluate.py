@@ -74,7 +74,7 @@ def _apply(feature: Mapping, x: np.ndarray, reject: list) -> np.ndarray:
         op = st["op"]
         if op in INF_REJECTING and x.dtype != object:
             for i in np.flatnonzero(np.isinf(x)):
-                reject[i] = reject[i] or "invalid_feature"
+                reject[i] = reject[i] or "not_finite"
         if op == "impute":
             if x.dtype == object:
                 x = np.array([st["value"] if _missing_cat(v) else v for v in x], dtype=object)
@@ -107,6 +107,8 @@ def _apply(feature: Mapping, x: np.ndarray, reject: list) -> np.ndarray:
         elif op == "bucketize":
             edges = np.asarray(st["edges"], dtype=np.float64)
             b = np.searchsorted(edges, x, side="right").astype(np.float64)
+            for i in np.flatnonzero(np.isnan(x)):
+                reject[i] = reject[i] or "missing_field"  # KBinsDiscretizer raises on NaN
             b[np.isnan(x)] = np.nan
             if st["encode"] == "ordinal":
                 x = b
@@ -139,7 +141,8 @@ def _apply(feature: Mapping, x: np.ndarray, reject: list) -> np.ndarray:
                 if not _missing_cat(v) and v in pos:
                     y[i] = pos[v]
                 elif st["unknown"] == "value":
-                    y[i] = float(st["unknown_value"])
+                    uv = st["unknown_value"]
+                    y[i] = np.nan if uv is None or uv == "nan" else float(uv)
                 else:
                     y[i] = np.nan
                     reject[i] = reject[i] or "unknown_category"
@@ -163,15 +166,24 @@ def features(manifest: Mapping, events: Sequence[Mapping[str, Any]]) -> tuple[np
             rows.append([np.nan] * len(schema.inputs))
             reject.append(r.reason)
     frame = schema.frame_from_rows(rows)
-    blocks = []
-    for f in manifest["features"]:
-        x = _apply(f, _source(f, frame), reject)
-        blocks.append(x.reshape(len(events), -1))
+    blocks, col_feature, src_missing = [], [], []
+    for k, f in enumerate(manifest["features"]):
+        src = _source(f, frame)
+        src_missing.append(np.array([_missing_cat(v) for v in src]) if src.dtype == object else np.isnan(src))
+        x = _apply(f, src, reject).reshape(len(events), -1)
+        blocks.append(x)
+        col_feature += [k] * x.shape[1]
     X = np.hstack(blocks) if blocks else np.zeros((len(events), 0))
+    # a feature value that is +-Inf rejects the record
+    for i in np.flatnonzero(np.isinf(X).any(axis=1)):
+        reject[i] = reject[i] or "not_finite"
     if manifest["model"]["kind"] == "linear":
-        # sklearn's linear models refuse NaN and +-Inf input
-        for i in np.flatnonzero(~np.isfinite(X).all(axis=1)):
-            reject[i] = reject[i] or "invalid_feature"
+        # sklearn's linear models refuse NaN: the first NaN column decides the reason, missing_field
+        # when its feature's source is missing, not_finite when the pipeline computed the NaN
+        for i in np.flatnonzero(np.isnan(X).any(axis=1)):
+            j = int(np.flatnonzero(np.isnan(X[i]))[0])
+            why = "missing_field" if src_missing[col_feature[j]][i] else "not_finite"
+            reject[i] = reject[i] or why
     for i, r in enumerate(reject):
         if r:
             X[i] = np.nan
@@ -196,7 +208,9 @@ def predict(manifest: Mapping, X: np.ndarray, bundle_dir: str | Path | None = No
 
     bst = xgb.Booster(model_file=str(Path(bundle_dir) / m["file"]))
     bst.set_param({"nthread": 1})
-    p = np.asarray(bst.inplace_predict(X))  # float32, as XGBoost computes it
+    best = bst.attr("best_iteration")  # early stopping: predict with trees 0..best_iteration
+    rng = (0, int(best) + 1) if best is not None else (0, 0)
+    p = np.asarray(bst.inplace_predict(X, iteration_range=rng))  # float32, as XGBoost computes it
     if manifest["output"]["task"] == "binary":
         p = p.reshape(-1)
         # XGBClassifier.predict_proba computes the negative class as 1 - p in float32

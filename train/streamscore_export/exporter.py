@@ -293,8 +293,7 @@ class Tracer:
                                   "data_min": float(sc.data_min_[i]), "data_max": float(sc.data_max_[i])}
             if sc.clip:
                 op["out_of_range"] = "clip"
-            if fr != [0.0, 1.0]:
-                op["feature_range"] = fr
+            op["feature_range"] = fr  # the clip range; the default derived from data_min/max may be 1 ulp off
             out.append(c.step(where, op, kind=NUMBER))
         return out
 
@@ -371,12 +370,8 @@ class Tracer:
                 op["unknown"] = "reject"
             else:
                 uv = enc.unknown_value
-                if uv is None or _is_nan(uv):
-                    raise UnsupportedStepError(
-                        f"{where}: OrdinalEncoder(unknown_value=nan) is not expressible (the bundle's "
-                        f"unknown_value is a number); use e.g. unknown_value=-1")
                 op["unknown"] = "value"
-                op["unknown_value"] = float(uv)
+                op["unknown_value"] = None if uv is None or _is_nan(uv) else float(uv)  # null = missing
             out.append(c.step(where, op, kind=NUMBER))
         return out
 
@@ -489,7 +484,25 @@ def columns_to_features(cols: list[Col]) -> list[dict]:
             e["derive"] = json.loads(c.source[1])
         e["steps"] = list(c.steps)
         feats.append(e)
+    cols = [n for f in feats for n in column_names(f)]
+    dup = sorted({n for n in cols if cols.count(n) > 1})
+    if dup:
+        raise ExportError(f"model column names are not unique: {dup}; rename a derived feature")
     return feats
+
+
+def column_names(feature: dict) -> list[str]:
+    """Model column names of one features entry, as docs/bundle.md names them."""
+    name, steps = feature["name"], feature["steps"]
+    last = steps[-1] if steps else {"op": ""}
+    if last["op"] == "onehot":
+        cols = [f"{name}_{c}" for c in last["categories"] if c != last.get("drop")]
+        if last["unknown"] == "column":
+            cols.append(f"{name}__unknown")
+        return cols
+    if last["op"] == "bucketize" and last["encode"] == "onehot":
+        return [f"{name}_{b}" for b in range(len(last["edges"]) + 1)]
+    return [name]
 
 
 def feature_width(feature: dict) -> int:
@@ -551,15 +564,9 @@ def _linear(where: str, est, n_cols: int, output: Output) -> dict:
 def _xgboost(where: str, est, n_cols: int, output: Output, out_dir: Path | None, model_file: str) -> dict:
     import xgboost as xgb
 
-    if isinstance(est, xgb.Booster):
-        booster = est
-        best = None
-    else:
-        booster = est.get_booster()
-        try:
-            best = est.best_iteration  # set only when early stopping was used; predict() then stops there
-        except AttributeError:
-            best = None
+    # With early stopping the model keeps all trees and records learner.attributes.best_iteration;
+    # the sklearn wrapper predicts with trees 0..best_iteration and so does the Go side (docs/bundle.md).
+    booster = est if isinstance(est, xgb.Booster) else est.get_booster()
     cfg = json.loads(booster.save_config())
     learner = cfg["learner"]
     gb = learner["gradient_booster"]["name"]
@@ -585,8 +592,6 @@ def _xgboost(where: str, est, n_cols: int, output: Output, out_dir: Path | None,
     if booster.num_features() != n_cols:
         raise ExportError(f"{where}: XGBoost model has {booster.num_features()} features, "
                           f"the pipeline gives {n_cols} columns")
-    if best is not None and best + 1 < booster.num_boosted_rounds():
-        booster = booster[: best + 1]
     if out_dir is not None:
         booster.save_model(os.fspath(out_dir / model_file))
     return {"kind": "xgboost", "file": model_file}

@@ -21,15 +21,32 @@ def rejection_reason(err: ValueError) -> str | None:
 
     * ``unknown_category``: OneHotEncoder / OrdinalEncoder with handle_unknown='error'
       met a category not seen in training ("Found unknown categories").
-    * ``invalid_feature``: a transformer got +-Inf (e.g. log1p(-1) into StandardScaler, an
-      overflowing ratio), or a linear model got NaN / +-Inf ("Input X contains ...").
+    * ``not_finite``: a step got +-Inf (e.g. log1p(-1) into StandardScaler, an overflowing
+      ratio): "Input X contains infinity".
+    * ``nan``: a NaN reached a step that refuses it (a linear model, KBinsDiscretizer):
+      "Input X contains NaN". The bundle's rules name the reason (missing_field when the
+      value's source input is missing or it enters bucketize, not_finite when the pipeline
+      computed it, e.g. log1p(-2)); :func:`reference_rows` asks the bundle evaluator.
     """
     msg = str(err).lower()
     if "unknown categor" in msg:
         return "unknown_category"
-    if "contains infinity" in msg or "contains nan" in msg:
-        return "invalid_feature"
+    if "contains infinity" in msg:
+        return "not_finite"
+    if "contains nan" in msg:
+        return "nan"
     return None
+
+
+def _bundle_reason(model, schema: Schema, output: Output, event) -> str:
+    from . import evaluate
+    from .exporter import build_manifest
+
+    manifest = build_manifest(model, name="reference", schema=schema, output=output)
+    _, rejects = evaluate.features(manifest, [event])
+    if rejects[0] not in ("missing_field", "not_finite"):
+        raise ValueError(f"sklearn refused a NaN in {event!r}, but the bundle would give {rejects[0]!r}")
+    return rejects[0]
 
 
 def _library_scores(model, frame, output: Output) -> np.ndarray:
@@ -69,10 +86,14 @@ def reference_rows(model, schema: Schema, output: Output, events: Sequence[Mappi
                 reason = rejection_reason(e)
                 if reason is None:
                     raise
+                if reason == "nan":
+                    reason = _bundle_reason(model, schema, output, ev)
                 r["reject"] = reason
             else:
                 r["scores"] = [float(v) for v in s]
-                r["label"] = output.label(s)
+                label = output.label(s)
+                if label is not None:
+                    r["label"] = label
                 decoded.append((i, dec))
         if notes[i]:
             r["note"] = notes[i]
