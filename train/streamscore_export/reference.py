@@ -50,68 +50,97 @@ def _bundle_reason(model, schema: Schema, output: Output, event) -> str:
 
 
 def _library_scores(model, frame, output: Output) -> np.ndarray:
-    if output.task in ("binary", "multiclass"):
-        return np.asarray(model.predict_proba(frame))[0]
-    return np.atleast_1d(np.asarray(model.predict(frame))[0])
+    """(n, k) scores from the fitted pipeline itself."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if output.task in ("binary", "multiclass"):
+            return np.asarray(model.predict_proba(frame), dtype=np.float64)
+        return np.asarray(model.predict(frame), dtype=np.float64).reshape(len(frame), -1)
+
+
+def _score_or_reason(model, schema: Schema, output: Output, events, decoded: list) -> list:
+    """Per row: scores array, or the DLQ reason (str) when sklearn refuses the row.
+
+    Rows go through the pipeline in blocks (like a batch scorer); a block that sklearn
+    refuses is redone row by row, so one bad row rejects only itself.
+    """
+    out: list = [None] * len(decoded)
+    block = 128
+
+    def one(k: int):
+        try:
+            out[k] = _library_scores(model, schema.frame_from_rows([decoded[k][1]]), output)[0]
+        except ValueError as e:
+            reason = rejection_reason(e)
+            if reason is None:
+                raise
+            if reason == "nan":
+                reason = _bundle_reason(model, schema, output, events[decoded[k][0]])
+            out[k] = reason
+
+    for start in range(0, len(decoded), block):
+        ks = range(start, min(start + block, len(decoded)))
+        try:
+            S = _library_scores(model, schema.frame_from_rows([decoded[k][1] for k in ks]), output)
+        except ValueError:
+            for k in ks:
+                one(k)
+        else:
+            for k, srow in zip(ks, S):
+                out[k] = srow
+    return out
 
 
 def reference_rows(model, schema: Schema, output: Output, events: Sequence[Mapping[str, Any]],
                    notes: Sequence[str | None] | None = None, with_features: bool = True) -> list[dict]:
     """One dict per event.
 
-    ``scores`` come from the fitted pipeline itself, called on that one row:
-    ``predict_proba`` (all classes) for classifiers, ``predict`` for regressors.
-    Rows the bundle must send to the DLQ get ``reject``: ``missing_field`` for a
-    missing/null required input (decided by the schema), or the reason from
-    :func:`rejection_reason` when sklearn itself refuses the row. ``features`` is the pipeline's transform output for
-    the row (the model input columns, NaN as null).
+    ``scores`` come from the fitted pipeline itself: ``predict_proba`` (all classes)
+    for classifiers, ``predict`` for regressors, called on blocks of rows (a block
+    sklearn refuses is redone row by row). Rows the bundle must send to the DLQ get
+    ``reject``: ``missing_field`` for a missing/null required input (decided by the
+    schema), or the reason from :func:`rejection_reason` when sklearn itself refuses
+    the row. ``features`` is the pipeline's transform output for the row (the model
+    input columns, NaN as null).
     """
+    events = list(events)
     notes = list(notes) if notes is not None else [None] * len(events)
     steps, _, _ = split_pipeline(model)
-    rows: list[dict] = []
+    rows: list[dict] = [{"event": ev} for ev in events]
     decoded: list[tuple[int, list]] = []
     for i, ev in enumerate(events):
-        r: dict[str, Any] = {"event": ev}
         try:
-            dec = schema.decode(ev)
+            decoded.append((i, schema.decode(ev)))
         except RejectedEvent as rej:
-            r["reject"] = rej.reason
-        else:
-            frame = schema.frame_from_rows([dec])
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    s = _library_scores(model, frame, output)
-            except ValueError as e:
-                reason = rejection_reason(e)
-                if reason is None:
-                    raise
-                if reason == "nan":
-                    reason = _bundle_reason(model, schema, output, ev)
-                r["reject"] = reason
-            else:
-                r["scores"] = [float(v) for v in s]
-                label = output.label(s)
-                if label is not None:
-                    r["label"] = label
-                decoded.append((i, dec))
-        if notes[i]:
-            r["note"] = notes[i]
-        rows.append(r)
-    if with_features and decoded and steps:
+            rows[i]["reject"] = rej.reason
+    results = _score_or_reason(model, schema, output, events, decoded)
+    scored: list[tuple[int, list]] = []
+    for (i, dec), res in zip(decoded, results):
+        if isinstance(res, str):
+            rows[i]["reject"] = res
+            continue
+        rows[i]["scores"] = [float(v) for v in res]
+        label = output.label(res)
+        if label is not None:
+            rows[i]["label"] = label
+        scored.append((i, dec))
+    if with_features and scored and steps:
         prep = model[:-1]  # the fitted transformer steps, as one Pipeline
-        frame = schema.frame_from_rows([d for _, d in decoded])
+        frame = schema.frame_from_rows([d for _, d in scored])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             X = prep.transform(frame)
         if hasattr(X, "toarray"):
             X = X.toarray()
         X = np.asarray(X, dtype=np.float64)
-        for (i, _), x in zip(decoded, X):
+        for (i, _), x in zip(scored, X):
             rows[i]["features"] = [float(v) for v in x]
     elif with_features:
-        for i, dec in decoded:
+        for i, dec in scored:
             rows[i]["features"] = [float(v) for v in dec]
+    for i, n in enumerate(notes):
+        if n:
+            rows[i]["note"] = n
     # key order: event, scores | reject, label, features, note
     order = ("event", "scores", "reject", "label", "features", "note")
     return [{k: r[k] for k in order if k in r} for r in rows]
