@@ -85,7 +85,8 @@ func (t *target) isEventID() bool { return t.input < 0 }
 type fieldNode struct {
 	path     string
 	children map[string]*fieldNode
-	list     []childEntry // children as a list, searched when short
+	table    []childEntry // open-addressing table over children, by keyHash
+	mask     uint32
 	targets  []target
 }
 
@@ -94,28 +95,45 @@ type childEntry struct {
 	node *fieldNode
 }
 
-// child finds the child named key. A short list compared by length first
-// beats hashing for the handful of fields an event declares.
-func (n *fieldNode) child(key []byte) *fieldNode {
-	if n.list == nil {
-		return n.children[string(key)]
+// keyHash mixes a key's length and its first, middle and last bytes: cheap,
+// and enough to spread the few field names of an event over a sparse table
+// (collisions are resolved by probing and a full comparison).
+func keyHash(key []byte) uint32 {
+	n := uint32(len(key))
+	if n == 0 {
+		return 0
 	}
-	for i := range n.list {
-		if e := &n.list[i]; len(e.name) == len(key) && e.name == string(key) {
+	h := n*0x9E3779B1 ^ uint32(key[0])*0x85EBCA6B ^ uint32(key[n-1])*0xC2B2AE35 ^ uint32(key[n/2])*0x27D4EB2F
+	return h ^ h>>15
+}
+
+// child finds the child named key without allocating.
+func (n *fieldNode) child(key []byte) *fieldNode {
+	for i := keyHash(key) & n.mask; ; i = (i + 1) & n.mask {
+		e := &n.table[i]
+		if e.node == nil {
+			return nil
+		}
+		if len(e.name) == len(key) && e.name == string(key) {
 			return e.node
 		}
 	}
-	return nil
 }
 
+// index builds the lookup tables of n and its descendants.
 func (n *fieldNode) index() {
-	if len(n.children) <= 32 {
-		n.list = make([]childEntry, 0, len(n.children))
-		for name, c := range n.children {
-			n.list = append(n.list, childEntry{name, c})
-		}
+	size := uint32(8)
+	for size < 4*uint32(len(n.children)) {
+		size *= 2
 	}
-	for _, c := range n.children {
+	n.table = make([]childEntry, size)
+	n.mask = size - 1
+	for name, c := range n.children {
+		i := keyHash([]byte(name)) & n.mask
+		for n.table[i].node != nil {
+			i = (i + 1) & n.mask
+		}
+		n.table[i] = childEntry{name, c}
 		c.index()
 	}
 }
