@@ -54,14 +54,14 @@ func TestJSONEncoderGolden(t *testing.T) {
 
 // jsonPrediction is what a consumer decodes the JSON output into.
 type jsonPrediction struct {
-	Key           *string  `json:"key"`
-	EventID       *string  `json:"event_id"`
-	EventTime     *int64   `json:"event_time"`
-	ScoredTime    int64    `json:"scored_time"`
-	Model         string   `json:"model"`
-	ModelVersion  string   `json:"model_version"`
-	Score         float64  `json:"score"`
-	Label         *string  `json:"label"`
+	Key           *string `json:"key"`
+	EventID       *string `json:"event_id"`
+	EventTime     *int64  `json:"event_time"`
+	ScoredTime    int64   `json:"scored_time"`
+	Model         string  `json:"model"`
+	ModelVersion  string  `json:"model_version"`
+	Score         float64 `json:"score"`
+	Label         *string `json:"label"`
 	Probabilities []struct {
 		Class       string  `json:"class"`
 		Probability float64 `json:"probability"`

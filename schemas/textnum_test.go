@@ -2,8 +2,8 @@ package schemas
 
 import (
 	"math"
-	"strconv"
 	"regexp"
+	"strconv"
 	"testing"
 	"time"
 )
