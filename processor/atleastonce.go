@@ -50,7 +50,9 @@ func (p *Processor) pollLoop(ctx context.Context) error {
 			w := p.workers[topicPartition{fp.Topic, fp.Partition}]
 			p.mu.Unlock()
 			if w == nil {
-				return // not ours any more; uncommitted, so the new owner reads it
+				// Not ours any more; uncommitted, so the new owner reads it.
+				p.log.Debug("dropping records of a partition we no longer own", "topic", fp.Topic, "partition", fp.Partition, "records", len(fp.Records))
+				return
 			}
 			select {
 			case w.in <- fp.Records:

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -30,6 +32,14 @@ func TestMain(m *testing.M) {
 		goleak.IgnoreTopFunction("github.com/twmb/franz-go/pkg/kgo.(*Client).updateMetadataLoop"),
 		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
 	)
+}
+
+// testLogger discards logs unless STREAMSCORE_TEST_LOG is set.
+func testLogger(t *testing.T) *slog.Logger {
+	if os.Getenv("STREAMSCORE_TEST_LOG") == "" {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("test", t.Name())
 }
 
 type env struct {
@@ -83,9 +93,8 @@ func (e *env) pipeline() *processor.Pipeline {
 func (e *env) start(t *testing.T, cfg processor.Config) (p *processor.Processor, stop func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	p, err := processor.New(ctx, cfg, processor.KafkaConfig{Brokers: strings.Join(e.brokers, ","), ClientID: "test"},
-		e.pipeline(), e.metrics, log)
+		e.pipeline(), e.metrics, testLogger(t).With("instance", fmt.Sprintf("%p", &cancel)))
 	if err != nil {
 		cancel()
 		t.Fatalf("processor.New: %v", err)
@@ -108,9 +117,9 @@ func (e *env) start(t *testing.T, cfg processor.Config) (p *processor.Processor,
 
 // inputs produces n fraud events with every poison kind mixed in and
 // returns the poison reasons by transaction position.
-func produceInputs(t *testing.T, e *env, n int) (valid int, poison map[string]int) {
+func produceInputs(t *testing.T, e *env, n int, seed uint64) (valid int, poison map[string]int) {
 	t.Helper()
-	g := gen.NewFraud(42, 300)
+	g := gen.NewFraud(seed, 300) // the seed names the transaction ids: distinct seeds, distinct ids
 	poison = make(map[string]int)
 	now := time.Now()
 	var recs []*kgo.Record
@@ -235,7 +244,7 @@ func TestDeliveryModes(t *testing.T) {
 	for _, mode := range []string{processor.AtLeastOnce, processor.ExactlyOnce} {
 		t.Run(mode, func(t *testing.T) {
 			e := newEnv(t, 3)
-			valid, poison := produceInputs(t, e, 1500)
+			valid, poison := produceInputs(t, e, 1500, 1)
 			group := kafkatest.UniqueName(t, "g")
 			_, stop := e.start(t, e.config(mode, group))
 			dups := checkOutputs(t, e, valid, poison, mode == processor.ExactlyOnce)
@@ -270,13 +279,13 @@ func TestMissingTopicIsAClearError(t *testing.T) {
 func TestHandOverBetweenInstances(t *testing.T) {
 	e := newEnv(t, 4)
 	group := kafkatest.UniqueName(t, "g")
-	valid, poison := produceInputs(t, e, 800)
+	valid, poison := produceInputs(t, e, 800, 1)
 	_, stopA := e.start(t, e.config(processor.AtLeastOnce, group))
 	_, stopB := e.start(t, e.config(processor.AtLeastOnce, group))
 	if err := stopA(); err != nil && !errors.Is(err, context.Canceled) {
 		t.Fatalf("instance A: %v", err)
 	}
-	v2, p2 := produceInputs(t, e, 800)
+	v2, p2 := produceInputs(t, e, 800, 2)
 	for k, c := range p2 {
 		poison[k] += c
 	}
