@@ -170,6 +170,34 @@ func checkParity(t *testing.T, dir string) {
 			fail(i, r, "got label %q, want %q (score %v)", p.Label, *r.Label, p.Score)
 		}
 	}
+	// The same rows in one batch (block-wise, lock-step kernels) must give
+	// exactly the single-row results checked above.
+	var rows []*features.Row
+	var single []Prediction
+	for _, r := range refs {
+		row, err := features.RowFromMap(b.Layout(), r.Event)
+		if err != nil {
+			continue
+		}
+		rows = append(rows, row)
+		p := s.ScoreOne(row)
+		p.Probs = append([]float64(nil), p.Probs...)
+		single = append(single, p)
+	}
+	batch := make([]Prediction, len(rows))
+	b.NewScorer().ScoreBatch(rows, batch)
+	for i := range rows {
+		p, q := single[i], batch[i]
+		same := p.Score == q.Score && p.Label == q.Label && p.Reject == q.Reject && len(p.Probs) == len(q.Probs)
+		for k := 0; same && k < len(p.Probs); k++ {
+			same = p.Probs[k] == q.Probs[k]
+		}
+		if !same {
+			failures++
+			t.Errorf("row %d: batch %+v differs from single %+v", i+1, q, p)
+			break
+		}
+	}
 	if failures > 10 {
 		t.Errorf("... %d failures in all", failures)
 	}

@@ -147,17 +147,19 @@ func (s *Scorer) scoreBlock(out []Prediction) {
 		}
 	} else {
 		m := s.b.xgb
+		hasNaN := false
 		for r, i := range s.idx {
 			src := s.x[i*w : (i+1)*w]
 			dst := s.x32[r*w : (r+1)*w]
 			for j, v := range src {
 				dst[j] = float32(v)
+				hasNaN = hasNaN || v != v
 			}
 		}
 		nb := len(s.idx)
 		G := m.nGroup
 		margin := s.margin[:nb*G]
-		m.predict(s.x32, nb, margin)
+		m.predict(s.x32[:nb*w], nb, margin, hasNaN)
 		m.transform(margin, s.b.policy.task == TaskBinary)
 		for r, i := range s.idx {
 			p := s.probs[i*k : (i+1)*k]

@@ -8,6 +8,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"unsafe"
 )
 
 // Limits on an XGBoost model, so a hostile or broken file is an error and not
@@ -106,18 +107,23 @@ var objectives = map[string]objective{
 	"multi:softmax":    objSoftmax,
 }
 
-// node is one tree node packed in 16 bytes. Trees are laid out depth-first
-// (left child right after its parent) in one array for cache locality.
+// node is one tree node packed in 16 bytes. Children are adjacent (right =
+// left + 1), so a step is branch-free: next = left + (v >= cond). A leaf has
+// cond NaN (every comparison false) and points at itself, so extra steps stay
+// on it; that lets several rows (or trees) walk in lock-step for a fixed
+// number of levels, which keeps the CPU busy instead of waiting on each
+// node load in turn.
 type node struct {
-	value float32 // split condition, or the leaf value
-	feat  uint32  // split feature; bit 31 set = missing goes left
-	left  int32   // absolute index of the left child; -1 for a leaf
-	right int32
+	cond float32 // split condition; NaN for a leaf
+	feat uint32  // split feature; bit 31 set = a missing value goes right
+	left int32   // index of the left child (right is left+1); a leaf's own index
+	leaf float32 // leaf value
 }
 
 const (
-	defaultLeftBit = 1 << 31
-	featMask       = defaultLeftBit - 1
+	missingRightBit = 1 << 31
+	featMask        = missingRightBit - 1
+	lanes           = 8 // rows (or trees) walked in lock-step
 )
 
 // xgbModel is a compiled gbtree ensemble.
@@ -129,6 +135,7 @@ type xgbModel struct {
 	base       []float32 // per group, already in margin space
 	baseRaw    []float32 // as written in the file (for summaries)
 	roots      []int32
+	depth      []int32 // levels of each tree (steps from the root to its deepest leaf)
 	group      []int32 // group of each tree
 	nodes      []node
 	maxDepth   int
@@ -252,6 +259,7 @@ func parseXGBoost(data []byte) (*xgbModel, error) {
 			return nil, fmt.Errorf("tree %d: %w", t, err)
 		}
 		m.roots = append(m.roots, root)
+		m.depth = append(m.depth, int32(depth))
 		m.group = append(m.group, int32(g))
 		m.maxDepth = max(m.maxDepth, depth)
 	}
@@ -390,33 +398,24 @@ func (m *xgbModel) addTree(tr *xgbTree) (root int32, depth int, err error) {
 			return 0, 0, fmt.Errorf("node %d: categorical splits are not supported; one-hot encode in the feature spec", i)
 		}
 	}
-	// Depth-first walk with an explicit stack; new index = position in m.nodes.
+	// Breadth-first walk; each internal node gets its two children allocated
+	// side by side. Marking nodes when their slot is allocated catches cycles
+	// and shared children.
 	base := int32(len(m.nodes))
 	seen := make([]bool, n)
 	type item struct {
-		old    int
-		parent int32 // new index of the parent, -1 for the root
-		right  bool
-		depth  int
+		old   int   // index in the file
+		slot  int32 // index in m.nodes
+		depth int
 	}
-	stack := []item{{old: 0, parent: -1, depth: 0}}
-	for len(stack) > 0 {
-		it := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
+	seen[0] = true
+	m.nodes = append(m.nodes, node{})
+	queue := []item{{old: 0, slot: base}}
+	for len(queue) > 0 {
+		it := queue[0]
+		queue = queue[1:]
 		i := it.old
-		if seen[i] {
-			return 0, 0, fmt.Errorf("node %d is reached twice (cycle or shared child)", i)
-		}
-		seen[i] = true
 		depth = max(depth, it.depth)
-		self := int32(len(m.nodes))
-		if it.parent >= 0 {
-			if it.right {
-				m.nodes[it.parent].right = self
-			} else {
-				m.nodes[it.parent].left = self
-			}
-		}
 		l, r := tr.LeftChildren[i], tr.RightChildren[i]
 		v := tr.SplitConditions[i]
 		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
@@ -426,12 +425,16 @@ func (m *xgbModel) addTree(tr *xgbTree) (root int32, depth int, err error) {
 			if r != -1 {
 				return 0, 0, fmt.Errorf("node %d: left child -1 but right child %d", i, r)
 			}
-			m.nodes = append(m.nodes, node{value: v, left: -1, right: -1})
+			m.nodes[it.slot] = node{cond: float32(math.NaN()), left: it.slot, leaf: v}
 			continue
 		}
 		if l <= 0 || l >= int64(n) || r <= 0 || r >= int64(n) || l == r {
 			return 0, 0, fmt.Errorf("node %d: children %d, %d out of range [1, %d)", i, l, r, n)
 		}
+		if seen[l] || seen[r] {
+			return 0, 0, fmt.Errorf("node %d: a child is reached twice (cycle or shared child)", i)
+		}
+		seen[l], seen[r] = true, true
 		if it.depth+1 > MaxDepth {
 			return 0, 0, fmt.Errorf("deeper than the limit of %d", MaxDepth)
 		}
@@ -440,55 +443,192 @@ func (m *xgbModel) addTree(tr *xgbTree) (root int32, depth int, err error) {
 			return 0, 0, fmt.Errorf("node %d: split feature %d out of range [0, %d)", i, fi, m.nFeature)
 		}
 		feat := uint32(fi)
-		if tr.DefaultLeft[i] {
-			feat |= defaultLeftBit
+		if !tr.DefaultLeft[i] {
+			feat |= missingRightBit
 		}
-		m.nodes = append(m.nodes, node{value: v, feat: feat, left: -1, right: -1})
-		// push right first so the left subtree is laid out right after the parent
-		stack = append(stack, item{old: int(r), parent: self, right: true, depth: it.depth + 1},
-			item{old: int(l), parent: self, depth: it.depth + 1})
+		left := int32(len(m.nodes))
+		m.nodes = append(m.nodes, node{}, node{})
+		m.nodes[it.slot] = node{cond: v, feat: feat, left: left}
+		queue = append(queue, item{old: int(l), slot: left, depth: it.depth + 1},
+			item{old: int(r), slot: left + 1, depth: it.depth + 1})
 	}
 	return base, depth, nil
 }
 
 // predict adds the trees' leaf values of rows x (float32, row-major,
-// nFeature columns, n rows) to margin (n × nGroup), block-wise: one tree at a
-// time over all rows of the block, so the tree's nodes stay in cache.
-// Accumulation is float32 in tree order, as XGBoost's CPU predictor does.
-func (m *xgbModel) predict(x []float32, n int, margin []float32) {
-	w := m.nFeature
-	G := m.nGroup
+// nFeature columns, n rows) to margin (n × nGroup) after setting it to the
+// base score. Block-wise: one tree at a time over all rows, lanes rows in
+// lock-step; with fewer rows than lanes, lanes trees of one row in lock-step.
+// Each row's margin is summed in float32 in tree order, as XGBoost's CPU
+// predictor does, so results match it bit for bit. hasNaN says whether any
+// of the rows has a missing value (the kernel skips the check otherwise).
+func (m *xgbModel) predict(x []float32, n int, margin []float32, hasNaN bool) {
+	w, G := m.nFeature, m.nGroup
 	for r := 0; r < n; r++ {
 		copy(margin[r*G:r*G+G], m.base)
 	}
-	nodes := m.nodes
-	for t, root := range m.roots {
-		g := int(m.group[t])
+	if n < lanes {
 		for r := 0; r < n; r++ {
-			row := x[r*w : r*w+w]
-			i := root
-			for {
-				nd := &nodes[i]
-				if nd.left < 0 {
-					break
-				}
-				v := row[nd.feat&featMask]
-				switch {
-				case v < nd.value:
-					i = nd.left
-				case v != v: // missing: the node's default direction
-					if nd.feat&defaultLeftBit != 0 {
-						i = nd.left
-					} else {
-						i = nd.right
-					}
-				default:
-					i = nd.right
-				}
+			m.predictRow(x[r*w:(r+1)*w], margin[r*G:(r+1)*G])
+		}
+		return
+	}
+	nodes := m.nodes
+	nb := unsafe.Pointer(unsafe.SliceData(nodes))
+	rowBytes := uintptr(w) * 4
+	for t, root := range m.roots {
+		g, depth := int(m.group[t]), int(m.depth[t])
+		r0 := 0
+		for ; r0+lanes <= n; r0 += lanes {
+			x0 := unsafe.Pointer(&x[r0*w])
+			var i [lanes]int32
+			if hasNaN {
+				i = walk8NaN(nb, x0, rowBytes, root, depth)
+			} else {
+				i = walk8(nb, x0, rowBytes, root, depth)
 			}
-			margin[r*G+g] += nodes[i].value
+			for k := range i {
+				margin[(r0+k)*G+g] += nodes[i[k]].leaf
+			}
+		}
+		for ; r0 < n; r0++ {
+			margin[r0*G+g] += nodes[m.walk(root, depth, x[r0*w:(r0+1)*w])].leaf
 		}
 	}
+}
+
+// The lock-step kernels below use unsafe indexing: parseXGBoost has checked
+// that every child index is inside m.nodes and every split feature is below
+// nFeature, and callers pass lanes full rows of nFeature values, so no index
+// can leave its slice. Bounds checks here cost more than the comparisons.
+
+// step moves one row one level down from node i.
+func step(nb, row unsafe.Pointer, i int32) int32 {
+	nd := (*node)(unsafe.Add(nb, uintptr(i)*unsafe.Sizeof(node{})))
+	v := *(*float32)(unsafe.Add(row, uintptr(nd.feat&featMask)*4))
+	var s int32
+	if v >= nd.cond {
+		s = 1
+	}
+	return nd.left + s
+}
+
+// stepNaN is step with missing values: NaN takes the node's default direction.
+func stepNaN(nb, row unsafe.Pointer, i int32) int32 {
+	nd := (*node)(unsafe.Add(nb, uintptr(i)*unsafe.Sizeof(node{})))
+	v := *(*float32)(unsafe.Add(row, uintptr(nd.feat&featMask)*4))
+	var s int32
+	if v >= nd.cond {
+		s = 1
+	}
+	if v != v {
+		s = int32(nd.feat >> 31)
+	}
+	return nd.left + s
+}
+
+// walk8 walks 8 consecutive rows (rowBytes apart) through one tree.
+func walk8(nb, x unsafe.Pointer, rowBytes uintptr, root int32, depth int) [lanes]int32 {
+	x1 := unsafe.Add(x, rowBytes)
+	x2 := unsafe.Add(x1, rowBytes)
+	x3 := unsafe.Add(x2, rowBytes)
+	x4 := unsafe.Add(x3, rowBytes)
+	x5 := unsafe.Add(x4, rowBytes)
+	x6 := unsafe.Add(x5, rowBytes)
+	x7 := unsafe.Add(x6, rowBytes)
+	i0, i1, i2, i3, i4, i5, i6, i7 := root, root, root, root, root, root, root, root
+	for d := 0; d < depth; d++ {
+		i0 = step(nb, x, i0)
+		i1 = step(nb, x1, i1)
+		i2 = step(nb, x2, i2)
+		i3 = step(nb, x3, i3)
+		i4 = step(nb, x4, i4)
+		i5 = step(nb, x5, i5)
+		i6 = step(nb, x6, i6)
+		i7 = step(nb, x7, i7)
+	}
+	return [lanes]int32{i0, i1, i2, i3, i4, i5, i6, i7}
+}
+
+// walk8NaN is walk8 for rows that may hold missing values.
+func walk8NaN(nb, x unsafe.Pointer, rowBytes uintptr, root int32, depth int) [lanes]int32 {
+	x1 := unsafe.Add(x, rowBytes)
+	x2 := unsafe.Add(x1, rowBytes)
+	x3 := unsafe.Add(x2, rowBytes)
+	x4 := unsafe.Add(x3, rowBytes)
+	x5 := unsafe.Add(x4, rowBytes)
+	x6 := unsafe.Add(x5, rowBytes)
+	x7 := unsafe.Add(x6, rowBytes)
+	i0, i1, i2, i3, i4, i5, i6, i7 := root, root, root, root, root, root, root, root
+	for d := 0; d < depth; d++ {
+		i0 = stepNaN(nb, x, i0)
+		i1 = stepNaN(nb, x1, i1)
+		i2 = stepNaN(nb, x2, i2)
+		i3 = stepNaN(nb, x3, i3)
+		i4 = stepNaN(nb, x4, i4)
+		i5 = stepNaN(nb, x5, i5)
+		i6 = stepNaN(nb, x6, i6)
+		i7 = stepNaN(nb, x7, i7)
+	}
+	return [lanes]int32{i0, i1, i2, i3, i4, i5, i6, i7}
+}
+
+// predictRow walks 8 trees of one row in lock-step (single-row scoring).
+func (m *xgbModel) predictRow(row []float32, margin []float32) {
+	nodes := m.nodes
+	nb := unsafe.Pointer(unsafe.SliceData(nodes))
+	x := unsafe.Pointer(unsafe.SliceData(row))
+	nt := len(m.roots)
+	t0 := 0
+	for ; t0+lanes <= nt; t0 += lanes {
+		r := m.roots[t0 : t0+lanes : t0+lanes]
+		i0, i1, i2, i3, i4, i5, i6, i7 := r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]
+		depth := int32(0)
+		for _, d := range m.depth[t0 : t0+lanes] {
+			depth = max(depth, d)
+		}
+		for d := int32(0); d < depth; d++ {
+			i0 = stepNaN(nb, x, i0)
+			i1 = stepNaN(nb, x, i1)
+			i2 = stepNaN(nb, x, i2)
+			i3 = stepNaN(nb, x, i3)
+			i4 = stepNaN(nb, x, i4)
+			i5 = stepNaN(nb, x, i5)
+			i6 = stepNaN(nb, x, i6)
+			i7 = stepNaN(nb, x, i7)
+		}
+		g := m.group[t0 : t0+lanes : t0+lanes]
+		// in tree order: the float32 sum must match XGBoost's
+		margin[g[0]] += nodes[i0].leaf
+		margin[g[1]] += nodes[i1].leaf
+		margin[g[2]] += nodes[i2].leaf
+		margin[g[3]] += nodes[i3].leaf
+		margin[g[4]] += nodes[i4].leaf
+		margin[g[5]] += nodes[i5].leaf
+		margin[g[6]] += nodes[i6].leaf
+		margin[g[7]] += nodes[i7].leaf
+	}
+	for ; t0 < nt; t0++ {
+		margin[m.group[t0]] += nodes[m.walk(m.roots[t0], int(m.depth[t0]), row)].leaf
+	}
+}
+
+// walk returns the leaf one row reaches in one tree.
+func (m *xgbModel) walk(i int32, depth int, row []float32) int32 {
+	nodes := m.nodes
+	for d := 0; d < depth; d++ {
+		nd := &nodes[i]
+		v := row[nd.feat&featMask]
+		var s int32
+		if v >= nd.cond {
+			s = 1
+		}
+		if v != v {
+			s = int32(nd.feat >> 31)
+		}
+		i = nd.left + s
+	}
+	return i
 }
 
 // transform turns margins into the objective's output, in float32 as XGBoost

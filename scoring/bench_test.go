@@ -1,0 +1,166 @@
+package scoring
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/streamscore/streamscore/features"
+)
+
+// Benchmarks over the example bundles (examples/), the ones the stream runs.
+// Batched benchmarks report ns/row: one op is one row, scored in batches of
+// benchBatch through ScoreBatch (or the model alone, for comparison with
+// XGBoost's inplace_predict, which also starts from the feature matrix).
+//
+//	go test -run XXX -bench . -benchmem -count 10 ./scoring/ | tee new.txt
+//	go run golang.org/x/perf/cmd/benchstat@latest new.txt
+
+const benchBatch = 256
+
+func benchBundle(b *testing.B, name string) (*Bundle, []*features.Row) {
+	b.Helper()
+	dir := filepath.Join("..", "examples", name)
+	bd, err := Load(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	refs := readReferenceB(b, dir)
+	var rows []*features.Row
+	for _, r := range refs {
+		if r.Reject != "" {
+			continue
+		}
+		row, err := features.RowFromMap(bd.Layout(), r.Event)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rows = append(rows, row)
+		if len(rows) == benchBatch {
+			break
+		}
+	}
+	for len(rows) < benchBatch {
+		rows = append(rows, rows[:min(len(rows), benchBatch-len(rows))]...)
+	}
+	return bd, rows
+}
+
+// readReferenceB adapts readReference (which wants a *testing.T) for benchmarks.
+func readReferenceB(b *testing.B, dir string) []referenceRow {
+	var refs []referenceRow
+	t := &testing.T{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		refs = readReference(t, dir)
+	}()
+	<-done
+	if t.Failed() || len(refs) == 0 {
+		b.Fatalf("%s: cannot read reference rows", dir)
+	}
+	return refs
+}
+
+// benchRows scores b.N rows in batches and reports ns/row.
+func benchRows(b *testing.B, bd *Bundle, rows []*features.Row) {
+	s := bd.NewScorer()
+	out := make([]Prediction, len(rows))
+	s.ScoreBatch(rows, out)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	n := 0
+	for n < b.N {
+		k := min(len(rows), b.N-n)
+		s.ScoreBatch(rows[:k], out[:k])
+		n += k
+	}
+	b.ReportMetric(float64(time.Since(start).Nanoseconds())/float64(n), "ns/row")
+}
+
+// BenchmarkFraudScoreBatch: features + XGBoost + decision, per row, batched.
+func BenchmarkFraudScoreBatch(b *testing.B) {
+	bd, rows := benchBundle(b, "fraud")
+	benchRows(b, bd, rows)
+}
+
+// BenchmarkFraudXGBoostBatched: the XGBoost model alone on precomputed
+// float32 features, per row, in blocks of 64 rows (what inplace_predict does).
+func BenchmarkFraudXGBoostBatched(b *testing.B) {
+	bd, rows := benchBundle(b, "fraud")
+	m := bd.xgb
+	w := bd.pipe.Width()
+	x32 := make([]float32, len(rows)*w)
+	tmp := make([]float64, w)
+	for i, r := range rows {
+		if rej := bd.pipe.Transform(r, tmp, nil); !rej.OK() {
+			b.Fatalf("row %d rejected: %+v", i, rej)
+		}
+		for j, v := range tmp {
+			x32[i*w+j] = float32(v)
+		}
+	}
+	margin := make([]float32, blockRows*m.nGroup)
+	hasNaN := false
+	for _, v := range x32 {
+		hasNaN = hasNaN || v != v
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	n := 0
+	for n < b.N {
+		for blk := 0; blk < len(rows) && n < b.N; blk += blockRows {
+			k := min(blockRows, len(rows)-blk, b.N-n)
+			m.predict(x32[blk*w:(blk+k)*w], k, margin[:k*m.nGroup], hasNaN)
+			m.transform(margin[:k*m.nGroup], true)
+			n += k
+		}
+	}
+	b.ReportMetric(float64(time.Since(start).Nanoseconds())/float64(n), "ns/row")
+}
+
+// BenchmarkFraudScoreOne: one row end to end (features, model, decision).
+func BenchmarkFraudScoreOne(b *testing.B) {
+	bd, rows := benchBundle(b, "fraud")
+	s := bd.NewScorer()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		s.ScoreOne(rows[i%len(rows)])
+		i++
+	}
+}
+
+// BenchmarkFraudPipeline: the fraud example's feature pipeline alone, per record.
+func BenchmarkFraudPipeline(b *testing.B) {
+	bd, rows := benchBundle(b, "fraud")
+	p := bd.Pipeline()
+	out := make([]float64, p.Width())
+	c := p.NewCounts()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		p.Transform(rows[i%len(rows)], out, c)
+		i++
+	}
+}
+
+// BenchmarkLinearScoreBatch: linear regression (risk-rule), per row, batched.
+func BenchmarkLinearScoreBatch(b *testing.B) {
+	bd, rows := benchBundle(b, "risk-rule")
+	benchRows(b, bd, rows)
+}
+
+// BenchmarkLogisticScoreBatch: binary logistic regression (churn), per row, batched.
+func BenchmarkLogisticScoreBatch(b *testing.B) {
+	bd, rows := benchBundle(b, "churn")
+	benchRows(b, bd, rows)
+}
+
+// BenchmarkSoftmaxScoreBatch: multinomial logistic regression (iris), per row, batched.
+func BenchmarkSoftmaxScoreBatch(b *testing.B) {
+	bd, rows := benchBundle(b, "iris")
+	benchRows(b, bd, rows)
+}
