@@ -162,7 +162,7 @@ class DatePart(_AppendColumn):
             idx = pd.to_datetime(np.floor(ms[ok]).astype(np.int64), unit="ms", utc=True)
             if self.tz != "UTC":
                 idx = idx.tz_convert(self.tz)
-            attr = {"weekday": "dayofweek"}.get(self.part, self.part)
+            attr = {"weekday": "day_of_week", "dayofyear": "day_of_year"}.get(self.part, self.part)
             out[ok] = np.asarray(getattr(idx, attr), dtype=np.float64)
         return out
 

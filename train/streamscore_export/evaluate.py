@@ -20,8 +20,8 @@ import pandas as pd
 from .errors import RejectedEvent
 from .schema import Input, Schema
 
-DATEPART_ATTR = {"hour": "hour", "minute": "minute", "weekday": "dayofweek", "month": "month",
-                 "dayofyear": "dayofyear"}
+DATEPART_ATTR = {"hour": "hour", "minute": "minute", "weekday": "day_of_week", "month": "month",
+                 "dayofyear": "day_of_year"}
 
 
 # sklearn validates its input with ensure_all_finite="allow-nan" in these steps: +-Inf is refused.

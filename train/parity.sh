@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Regenerate the example bundles and check Go scoring against them.
+#
+#   train/parity.sh        (what `make parity` runs)
+#
+# 1. ensure the pinned Python venv (train/venv.sh; $STREAMSCORE_VENV to move it)
+# 2. python train/make_examples.py: retrain (seeded) and rewrite examples/*/
+# 3. go test ./scoring/ -run Parity -count=1: Go must reproduce every reference row
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+cd "$root"
+
+venv="$("$here/venv.sh" | tail -n 1)"
+echo "parity: venv $venv" >&2
+
+echo "parity: python train/make_examples.py" >&2
+"$venv/bin/python" "$here/make_examples.py"
+
+if command -v git >/dev/null 2>&1 && git -C "$root" rev-parse --git-dir >/dev/null 2>&1; then
+  changed="$(git -C "$root" status --porcelain -- examples | wc -l)"
+  if [[ "$changed" -gt 0 ]]; then
+    echo "parity: note: $changed path(s) under examples/ differ from git (regenerated output changed)" >&2
+  fi
+fi
+
+echo "parity: go test ./scoring/ -run Parity -count=1" >&2
+exec go test ./scoring/ -run Parity -count=1
