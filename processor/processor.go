@@ -151,15 +151,36 @@ func (p *Processor) checkTopics(ctx context.Context) error {
 	c := p.cfg
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	topics, err := p.adm.ListTopics(ctx, c.InputTopic, c.OutputTopic, c.DLQTopic)
-	if err != nil {
-		return fmt.Errorf("kafka %s unreachable: %w", p.kcfg.Brokers, err)
+	var topics kadm.TopicDetails
+	// A topic created a moment ago may not be in every broker's metadata
+	// yet: look a few times before calling it missing.
+	for attempt := 0; ; attempt++ {
+		var err error
+		topics, err = p.adm.ListTopics(ctx, c.InputTopic, c.OutputTopic, c.DLQTopic)
+		if err != nil {
+			return fmt.Errorf("kafka %s unreachable: %w", p.kcfg.Brokers, err)
+		}
+		missing := false
+		for _, t := range []string{c.InputTopic, c.OutputTopic, c.DLQTopic} {
+			missing = missing || !topics.Has(t) || topics[t].Err != nil
+		}
+		if !missing || c.CreateTopics || attempt == 20 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("kafka %s: listing topics: %w", p.kcfg.Brokers, ctx.Err())
+		case <-time.After(500 * time.Millisecond):
+		}
 	}
 	for _, t := range []string{c.InputTopic, c.OutputTopic, c.DLQTopic} {
 		if topics.Has(t) && topics[t].Err == nil {
 			continue
 		}
 		if !c.CreateTopics {
+			if topics.Has(t) {
+				return fmt.Errorf("topic %q: %w", t, topics[t].Err)
+			}
 			return fmt.Errorf("topic %q does not exist: create it, or set processor.create_topics: true", t)
 		}
 		maxBytes := strconv.Itoa(c.MaxRecordBytes + 4096)

@@ -1,0 +1,35 @@
+// Package processor is the streaming engine: it consumes an input topic in a
+// consumer group, runs each micro-batch through decode -> features -> score
+// -> encode, and produces one prediction per record to the output topic (or
+// the original record to the dead-letter topic, with the reason in headers).
+//
+// Lifecycle:
+//  1. New builds the franz-go client for the delivery mode and checks that
+//     the input, output and DLQ topics exist (or creates them when asked).
+//  2. Run joins the group and processes until its context ends or a fatal
+//     error happens (a record the broker refuses to take, a failed
+//     transaction end). It then stops fetching, lets in-flight batches
+//     finish, commits (or ends the transaction) and leaves the group, within
+//     Config.ShutdownTimeout.
+//
+// Delivery: at-least-once commits a partition's offset only past records
+// whose outputs the broker acknowledged (see tracker); exactly-once puts the
+// outputs and the offsets in one transaction per poll.
+//
+// Concurrency: one goroutine per assigned partition (at-least-once) or per
+// CPU (exactly-once); a partition's records are always handled in order by
+// one goroutine. Ready, Stats and Lag are safe to call from any goroutine.
+//
+// Metrics (all prefixed streamscore_, see NewMetrics):
+//
+//	records_consumed_total{topic}          predictions_produced_total{topic}
+//	dlq_records_total{reason,stage}        produce_errors_total{topic}
+//	stage_duration_seconds{stage}          end_to_end_latency_seconds
+//	batch_records                          inflight_records
+//	consumer_lag_records{topic,partition}  last_processed_timestamp_seconds
+//	model_info{model,version}              model_loaded_timestamp_seconds
+//	model_load_failures_total              feature_out_of_range_total{feature}
+//	feature_unknown_category_total{feature} prediction_score
+//	predictions_by_label_total{label}      transactions_aborted_total
+//	backpressure                           assigned_partitions
+package processor
