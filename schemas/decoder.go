@@ -88,6 +88,40 @@ type fieldNode struct {
 	table    []childEntry // open-addressing table over children, by keyHash
 	mask     uint32
 	targets  []target
+	order    []predicted // keys in the order the last object had them (JSON)
+}
+
+// predicted remembers the key seen at one position of an object, declared
+// or not, so the next object from the same producer can be matched with one
+// comparison. Keys are kept in fixed buffers: learning never allocates.
+type predicted struct {
+	name [maxPredictedKey]byte
+	n    uint8
+	node *fieldNode // nil for an undeclared key
+}
+
+const (
+	maxPredictedKey  = 48
+	maxPredictedKeys = 64
+)
+
+// matches reports whether b[i:] starts with this key in quotes.
+func (p *predicted) matches(b []byte, i int) bool {
+	n := int(p.n)
+	if n == 0 || len(b)-i < n+2 || b[i+1+n] != '"' {
+		return false
+	}
+	return string(b[i+1:i+1+n]) == string(p.name[:n])
+}
+
+// learn records key (unescaped, found by a full scan) at position k.
+func (n *fieldNode) learn(k int, key []byte, child *fieldNode) {
+	if k >= len(n.order) || len(key) > maxPredictedKey || len(key) == 0 {
+		return
+	}
+	p := &n.order[k]
+	p.n = uint8(copy(p.name[:], key))
+	p.node = child
 }
 
 type childEntry struct {
@@ -128,6 +162,9 @@ func (n *fieldNode) index() {
 	}
 	n.table = make([]childEntry, size)
 	n.mask = size - 1
+	if len(n.children) > 0 {
+		n.order = make([]predicted, maxPredictedKeys)
+	}
 	for name, c := range n.children {
 		i := keyHash([]byte(name)) & n.mask
 		for n.table[i].node != nil {

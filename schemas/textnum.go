@@ -57,6 +57,80 @@ func scanNumber(b []byte, i int) (end int, isInt bool, ok bool) {
 	return i, isInt, true
 }
 
+// scanNumberValue is scanNumber that also computes the value on the way:
+// literals of at most 15 digits with no exponent take the exact fast path of
+// parseNumberLiteral; others are handed to strconv.
+func scanNumberValue(b []byte, i int) (end int, isInt bool, v float64, ok bool) {
+	start := i
+	n := len(b)
+	neg := false
+	if i < n && b[i] == '-' {
+		neg = true
+		i++
+	}
+	if i >= n {
+		return i, false, 0, false
+	}
+	var mant uint64
+	nd := 0
+	switch c := b[i]; {
+	case c == '0':
+		i++
+		nd = 1
+	case c >= '1' && c <= '9':
+		for i < n && b[i] >= '0' && b[i] <= '9' {
+			mant = mant*10 + uint64(b[i]-'0')
+			nd++
+			i++
+		}
+	default:
+		return i, false, 0, false
+	}
+	isInt = true
+	frac := 0
+	if i < n && b[i] == '.' {
+		isInt = false
+		i++
+		fs := i
+		for i < n && b[i] >= '0' && b[i] <= '9' {
+			mant = mant*10 + uint64(b[i]-'0')
+			nd++
+			i++
+		}
+		frac = i - fs
+		if frac == 0 {
+			return i, false, 0, false
+		}
+	}
+	slow := nd > 15 || frac > 22
+	if i < n && (b[i] == 'e' || b[i] == 'E') {
+		isInt = false
+		slow = true
+		i++
+		if i < n && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		es := i
+		for i < n && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == es {
+			return i, false, 0, false
+		}
+	}
+	if slow {
+		return i, isInt, parseFloatBytes(b[start:i]), true
+	}
+	v = float64(mant)
+	if frac > 0 {
+		v /= pow10[frac]
+	}
+	if neg {
+		v = -v
+	}
+	return i, isInt, v, true
+}
+
 // parseFloatBytes parses a validated JSON number literal without allocating.
 // Overflow gives ±Inf, which callers report as not_finite.
 func parseFloatBytes(b []byte) float64 {

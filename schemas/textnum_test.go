@@ -43,6 +43,9 @@ func TestParseNumberLiteral(t *testing.T) {
 		if got := parseNumberLiteral([]byte(s)); math.Float64bits(got) != math.Float64bits(want) {
 			t.Errorf("parseNumberLiteral(%s) = %v, want %v", s, got, want)
 		}
+		if _, _, got, ok := scanNumberValue([]byte(s), 0); !ok || math.Float64bits(got) != math.Float64bits(want) {
+			t.Errorf("scanNumberValue(%s) = %v, want %v", s, got, want)
+		}
 	}
 }
 
@@ -87,6 +90,11 @@ func FuzzParseNumber(f *testing.F) {
 		want, _ := strconv.ParseFloat(s, 64)
 		if got := parseNumberLiteral([]byte(s)); math.Float64bits(got) != math.Float64bits(want) {
 			t.Fatalf("parseNumberLiteral(%q) = %v, want %v", s, got, want)
+		}
+		vend, visInt, v, vok := scanNumberValue([]byte(s), 0)
+		_, isInt, _ := scanNumber([]byte(s), 0)
+		if !vok || vend != end || visInt != isInt || math.Float64bits(v) != math.Float64bits(want) {
+			t.Fatalf("scanNumberValue(%q) = %d %v %v %v, want %d %v %v", s, vend, visInt, v, vok, end, isInt, want)
 		}
 	})
 }
