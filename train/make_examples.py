@@ -426,6 +426,8 @@ def churn() -> Example:
         (dict(base, payment_method="crypto"), "infrequent payment method (shares the unknown column)"),
         (dict(base, payment_method="voucher"), "infrequent payment method"),
         (dict(base, tenure_months=0, total_charges=0.0), "tenure 0: total/tenure ratio on_zero -> 0"),
+        (dict(base, tenure_months=0, total_charges=None), "tenure 0 and total null: missing operand wins over on_zero"),
+        (dict(base, tenure_months=0, total_charges=-2.0), "total_charges -2: log1p(-2) is a computed NaN -> not_finite"),
         (dict(base, tenure_months=500), "tenure above minmax data_max: clipped to 1"),
         (dict(base, tenure_months=-12), "negative tenure: clipped to 0"),
         (dict(base, contract="two-year", tenure_months=72, support_calls=0), "loyal customer"),
