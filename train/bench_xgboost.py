@@ -51,10 +51,6 @@ def load(bundle: Path) -> tuple[xgb.Booster, np.ndarray, np.ndarray, dict]:
     return bst, X, np.array(scores), manifest
 
 
-def positive(pred: np.ndarray, task: str) -> np.ndarray:
-    return pred.reshape(len(pred), -1)
-
-
 def time_batch(bst, X, repeats: int) -> list[float]:
     out = []
     for _ in range(repeats):
