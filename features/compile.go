@@ -12,12 +12,11 @@ import (
 // Limits on a feature spec, so a hostile bundle cannot make Compile (or the
 // per-record program) arbitrarily large.
 const (
-	MaxFeatures   = 100_000   // entries in "features"
-	MaxColumns    = 1 << 20   // model columns in total
-	MaxCategories = 1 << 20   // categories over all onehot/ordinal steps
-	MaxEdges      = 1 << 16   // edges of one bucketize step
-	MaxSteps      = 64        // steps in one chain
-	maxProgram    = 4_000_000 // instructions
+	MaxFeatures   = 100_000 // entries in "features"
+	MaxColumns    = 1 << 20 // model columns in total
+	MaxCategories = 1 << 20 // categories over all onehot/ordinal steps
+	MaxEdges      = 1 << 16 // edges of one bucketize step
+	MaxSteps      = 64      // steps in one chain
 )
 
 // value kinds flowing through a chain
@@ -74,9 +73,6 @@ func Compile(layout *Layout, specs []Feature) (*Pipeline, error) {
 			}
 		}
 	}
-	if len(p.reqNum)+len(p.reqCat) > 0 {
-		c.emit(instr{op: opRequire, feat: -1})
-	}
 	seen := map[string]bool{}
 	for i, f := range specs {
 		if f.Name == "" {
@@ -88,7 +84,6 @@ func Compile(layout *Layout, specs []Feature) (*Pipeline, error) {
 		seen[f.Name] = true
 		p.names = append(p.names, f.Name)
 		c.cur = int32(i)
-		p.featStart = append(p.featStart, int32(len(p.prog)))
 		src, err := c.feature(int32(i), f)
 		if err != nil {
 			return nil, fmt.Errorf("features[%d] %q: %w", i, f.Name, err)
@@ -101,9 +96,6 @@ func Compile(layout *Layout, specs []Feature) (*Pipeline, error) {
 			src += ": " + strings.Join(ops, ", ")
 		}
 		p.srcs = append(p.srcs, src)
-		if len(p.prog) > maxProgram {
-			return nil, fmt.Errorf("feature program larger than %d instructions", maxProgram)
-		}
 	}
 	p.width = len(p.columns)
 	return p, nil
@@ -130,31 +122,11 @@ func (c *compiler) column(name string) (int32, error) {
 	return int32(len(c.p.columns) - 1), nil
 }
 
-func (c *compiler) emit(in instr) {
-	in.st = -1
-	c.p.prog = append(c.p.prog, in)
-}
-
-// last returns the feature's last instruction if it is a load or derive that
-// a directly following impute can be folded into.
-func (c *compiler) fusableSource(fi int32) *instr {
-	if len(c.p.prog) == 0 {
-		return nil
-	}
-	in := &c.p.prog[len(c.p.prog)-1]
-	if in.feat != fi || in.flags&flagImpute != 0 {
-		return nil
-	}
-	switch in.op {
-	case opLoadNum, opLoadCat, opRatio, opDifference, opProduct:
-		return in
-	}
-	return nil
-}
-
-// feature compiles one entry and returns a short description of its source.
+// feature compiles one entry into c.f and returns a short description of
+// its source.
 func (c *compiler) feature(fi int32, f Feature) (string, error) {
 	l := c.p.layout
+	ft := feat{st: -1}
 	var k kind
 	var src string
 	switch {
@@ -166,33 +138,31 @@ func (c *compiler) feature(fi int32, f Feature) (string, error) {
 			return "", fmt.Errorf("input %q is not declared in inputs", f.Input)
 		}
 		in := l.Inputs[ii]
-		slot := int32(l.slots[ii])
+		ft.a = int32(l.slots[ii])
 		src = f.Input
 		switch in.Type {
 		case Category:
 			k = kindCat
-			c.emit(instr{op: opLoadCat, feat: fi, a: slot})
+			ft.src = srcCat
 		default:
 			k = kindNum
 			if in.Type == Timestamp {
 				k = kindTime
 			}
-			ld := instr{op: opLoadNum, feat: fi, a: slot}
+			ft.src = srcNum
 			if in.Type == Number && in.Range != nil {
-				ld.flags, ld.f1, ld.f2 = flagRange, in.Range[0], in.Range[1]
+				ft.flags, ft.lo, ft.hi = flagRange, in.Range[0], in.Range[1]
 			}
-			c.emit(ld)
 		}
 	case f.Derive != nil:
 		d := f.Derive
-		var op opcode
 		switch d.Op {
 		case "ratio":
-			op = opRatio
+			ft.src = srcRatio
 		case "difference":
-			op = opDifference
+			ft.src = srcDifference
 		case "product":
-			op = opProduct
+			ft.src = srcProduct
 		default:
 			return "", fmt.Errorf("derive: unknown op %q (want ratio, difference or product)", d.Op)
 		}
@@ -207,10 +177,10 @@ func (c *compiler) feature(fi int32, f Feature) (string, error) {
 			}
 			slots[j] = int32(l.slots[ii])
 		}
-		if op == opRatio && math.IsInf(d.OnZero, 0) {
+		if ft.src == srcRatio && math.IsInf(d.OnZero, 0) {
 			return "", fmt.Errorf("derive: on_zero must be finite or nan")
 		}
-		c.emit(instr{op: op, feat: fi, a: slots[0], b: slots[1], f1: d.OnZero})
+		ft.a, ft.b, ft.aux = slots[0], slots[1], d.OnZero
 		k = kindNum
 		src = fmt.Sprintf("%s(%s, %s)", d.Op, d.A, d.B)
 	default:
@@ -223,7 +193,7 @@ func (c *compiler) feature(fi int32, f Feature) (string, error) {
 		if k == kindDone {
 			return "", fmt.Errorf("steps[%d] (%s): follows a step that already wrote the columns", si, st.Op)
 		}
-		nk, err := c.step(fi, f.Name, k, st)
+		nk, err := c.step(&ft, f.Name, k, st)
 		if err != nil {
 			return "", fmt.Errorf("steps[%d] (%s): %w", si, st.Op, err)
 		}
@@ -238,8 +208,9 @@ func (c *compiler) feature(fi int32, f Feature) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		c.p.prog[len(c.p.prog)-1].st = col // every chain ends in a value op: it stores
+		ft.st = col
 	}
+	c.p.feats = append(c.p.feats, ft)
 	return src, nil
 }
 
@@ -261,7 +232,7 @@ func finite(vals ...float64) bool {
 	return true
 }
 
-func (c *compiler) step(fi int32, name string, k kind, st Step) (kind, error) {
+func (c *compiler) step(ft *feat, name string, k kind, st Step) (kind, error) {
 	p := c.p
 	switch st.Op {
 	case "impute":
@@ -276,31 +247,29 @@ func (c *compiler) step(fi int32, name string, k kind, st Step) (kind, error) {
 			if !ok {
 				return k, fmt.Errorf("value for a category must be a string, got %T", st.Value)
 			}
-			p.strs = append(p.strs, []byte(s))
-			if src := c.fusableSource(fi); src != nil && src.op == opLoadCat {
-				src.flags |= flagImpute
-				src.b = int32(len(p.strs) - 1)
-			} else {
-				c.emit(instr{op: opImputeCat, feat: fi, a: int32(len(p.strs) - 1)})
+			if ft.flags&flagImpute == 0 { // a later impute of a category cannot apply
+				p.strs = append(p.strs, []byte(s))
+				ft.flags |= flagImpute
+				ft.b = int32(len(p.strs) - 1)
 			}
 		default:
 			v, ok := st.Value.(float64)
 			if !ok || !finite(v) {
 				return k, fmt.Errorf("value for a %s must be a finite number, got %v", k, st.Value)
 			}
-			if src := c.fusableSource(fi); src != nil && src.op != opLoadCat {
-				src.flags |= flagImpute
-				src.f3 = v
+			if ft.src != srcCat && len(ft.steps) == 0 && ft.flags&flagImpute == 0 {
+				ft.flags |= flagImpute // folded into the source
+				ft.imp = v
 			} else {
-				c.emit(instr{op: opImputeNum, feat: fi, f1: v})
+				ft.steps = append(ft.steps, step{op: opImputeNum, f1: v})
 			}
 		}
 		return k, nil
 	case "indicator":
 		if k == kindCat {
-			c.emit(instr{op: opIndicatorCat, feat: fi})
+			ft.catOp = catIndicator
 		} else {
-			c.emit(instr{op: opIndicatorNum, feat: fi})
+			ft.steps = append(ft.steps, step{op: opIndicatorNum})
 		}
 		return kindNum, nil
 	case "standard", "robust":
@@ -314,7 +283,7 @@ func (c *compiler) step(fi int32, name string, k kind, st Step) (kind, error) {
 		if !finite(center, st.Scale) || st.Scale == 0 {
 			return k, fmt.Errorf("center/mean and scale must be finite and scale non-zero (sklearn stores a zero scale as 1)")
 		}
-		c.emit(instr{op: opCenterScale, feat: fi, f1: center, f2: st.Scale})
+		ft.steps = append(ft.steps, step{op: opCenterScale, f1: center, f2: st.Scale})
 		return kindNum, nil
 	case "minmax":
 		if err := needs(k, kindNum, kindTime); err != nil { // a timestamp is epoch milliseconds
@@ -346,13 +315,13 @@ func (c *compiler) step(fi int32, name string, k kind, st Step) (kind, error) {
 			return k, fmt.Errorf("feature_range must be finite")
 		}
 		p.minmax = append(p.minmax, mm)
-		c.emit(instr{op: opMinMax, mode: mode, feat: fi, a: int32(len(p.minmax) - 1), f1: st.Scale, f2: st.Offset})
+		ft.steps = append(ft.steps, step{op: opMinMax, mode: mode, a: int32(len(p.minmax) - 1), f1: st.Scale, f2: st.Offset})
 		return kindNum, nil
 	case "log1p":
 		if err := needs(k, kindNum, kindTime); err != nil { // a timestamp is epoch milliseconds
 			return k, err
 		}
-		c.emit(instr{op: opLog1p, feat: fi})
+		ft.steps = append(ft.steps, step{op: opLog1p})
 		return kindNum, nil
 	case "bucketize":
 		if err := needs(k, kindNum, kindTime); err != nil { // a timestamp is epoch milliseconds
@@ -373,7 +342,7 @@ func (c *compiler) step(fi int32, name string, k kind, st Step) (kind, error) {
 		ei := int32(len(p.edges) - 1)
 		switch st.Encode {
 		case "", "ordinal":
-			c.emit(instr{op: opBucket, feat: fi, a: ei})
+			ft.steps = append(ft.steps, step{op: opBucket, a: ei})
 			return kindNum, nil
 		case "onehot":
 			var first int32
@@ -386,7 +355,7 @@ func (c *compiler) step(fi int32, name string, k kind, st Step) (kind, error) {
 					first = col
 				}
 			}
-			c.emit(instr{op: opBucketOneHot, feat: fi, a: ei, b: first})
+			ft.steps = append(ft.steps, step{op: opBucketOneHot, a: ei, b: first})
 			return kindDone, nil
 		default:
 			return k, fmt.Errorf("encode %q (want ordinal or onehot)", st.Encode)
@@ -411,11 +380,11 @@ func (c *compiler) step(fi int32, name string, k kind, st Step) (kind, error) {
 		}
 		t := newCatTable(st.Categories)
 		if st.Op == "ordinal" {
-			in := instr{op: opOrdinal, feat: fi, mode: modeReject}
+			ft.catOp, ft.mode = catOrdinal, modeReject
 			switch st.Unknown {
 			case "", "reject":
 			case "value":
-				in.mode, in.f1 = modeValue, st.UnknownValue
+				ft.mode, ft.aux = modeValue, st.UnknownValue
 				if math.IsInf(st.UnknownValue, 0) {
 					return k, fmt.Errorf("unknown_value must be finite or nan")
 				}
@@ -426,17 +395,16 @@ func (c *compiler) step(fi int32, name string, k kind, st Step) (kind, error) {
 				return k, fmt.Errorf("drop applies to onehot only")
 			}
 			p.tables = append(p.tables, t)
-			in.a = int32(len(p.tables) - 1)
-			c.emit(in)
+			ft.table = int32(len(p.tables) - 1)
 			return kindNum, nil
 		}
-		in := instr{op: opOneHot, feat: fi, mode: modeReject}
+		ft.catOp, ft.mode = catOneHot, modeReject
 		switch st.Unknown {
 		case "", "reject":
 		case "zeros":
-			in.mode = modeZeros
+			ft.mode = modeZeros
 		case "column":
-			in.mode = modeColumn
+			ft.mode = modeColumn
 		default:
 			return k, fmt.Errorf("unknown %q (want zeros, column or reject)", st.Unknown)
 		}
@@ -460,7 +428,7 @@ func (c *compiler) step(fi int32, name string, k kind, st Step) (kind, error) {
 			t.col[i] = col - first
 			t.width++
 		}
-		if in.mode == modeColumn {
+		if ft.mode == modeColumn {
 			col, err := c.column(name + "__unknown")
 			if err != nil {
 				return k, err
@@ -474,8 +442,7 @@ func (c *compiler) step(fi int32, name string, k kind, st Step) (kind, error) {
 			first = int32(len(p.columns)) // only a dropped category: no columns
 		}
 		p.tables = append(p.tables, t)
-		in.a, in.b = int32(len(p.tables)-1), first
-		c.emit(in)
+		ft.table, ft.col = int32(len(p.tables)-1), first
 		return kindDone, nil
 	case "datepart":
 		if err := needs(k, kindTime); err != nil {
@@ -510,7 +477,7 @@ func (c *compiler) step(fi int32, name string, k kind, st Step) (kind, error) {
 			li = int32(len(p.zones) - 1)
 			c.locIdx[tz] = li
 		}
-		c.emit(instr{op: opDatepart, feat: fi, mode: part, a: li})
+		ft.steps = append(ft.steps, step{op: opDatepart, mode: part, a: li})
 		return kindNum, nil
 	}
 	return k, fmt.Errorf("unknown op %q", st.Op)
@@ -541,14 +508,12 @@ func (p *Pipeline) ColumnFeature(j int) int { return int(p.colFeat[j]) }
 // operand of its derive) is missing in row. Scoring uses it to tell a missing
 // field from a value the pipeline made non-finite.
 func (p *Pipeline) SourceMissing(row *Row, f int) bool {
-	in := &p.prog[p.featStart[f]]
-	switch in.op {
-	case opLoadNum:
-		return row.Num[in.a] != row.Num[in.a]
-	case opLoadCat:
-		return row.Cat[in.a] == nil
-	case opRatio, opDifference, opProduct:
-		return row.Num[in.a] != row.Num[in.a] || row.Num[in.b] != row.Num[in.b]
+	ft := &p.feats[f]
+	switch ft.src {
+	case srcNum:
+		return row.Num[ft.a] != row.Num[ft.a]
+	case srcCat:
+		return row.Cat[ft.a] == nil
 	}
-	return false
+	return row.Num[ft.a] != row.Num[ft.a] || row.Num[ft.b] != row.Num[ft.b]
 }

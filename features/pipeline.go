@@ -52,40 +52,47 @@ func (c *Counts) Add(other *Counts) {
 	}
 }
 
-// opcode is one instruction of the compiled program. Loads carry their
-// range check, finiteness check and a directly following impute; every value
-// op carries the store of the feature's last value (instr.st), so a typical
-// feature is two instructions.
-type opcode uint8
+// The compiled program is one record per feature: how to get its source
+// value (a number input, a category input, or a derived pair), what a
+// category turns into, then a short list of numeric steps and the store. Only
+// the feature's own value is live while it runs, which keeps the hot loop in
+// registers.
 
+// feature sources
 const (
-	opRequire      opcode = iota // prologue: required inputs missing -> reject missing_field
-	opLoadNum                    // x = Num[a]; ±Inf -> reject not_finite; flagRange: count x outside [f1, f2]; flagImpute: NaN -> f3
-	opLoadCat                    // c = Cat[a]; flagImpute: nil -> strs[b]
-	opRatio                      // x = Num[a] / Num[b]; b == 0 -> f1; flagImpute: NaN -> f3
-	opDifference                 // x = Num[a] - Num[b]
-	opProduct                    // x = Num[a] * Num[b]
-	opImputeNum                  // NaN -> f1
-	opImputeCat                  // nil -> strs[a]
-	opIndicatorNum               // x = 1 if NaN else 0
-	opIndicatorCat               // x = 1 if c == nil else 0
-	opCenterScale                // x = (x - f1) / f2 (standard, robust)
-	opMinMax                     // x = x*f1 + f2 with minmax[a]; mode = out_of_range policy
-	opLog1p                      // x = log1p(x)
-	opBucket                     // x = #edges[a] <= x (sklearn searchsorted right); NaN -> reject
-	opBucketOneHot               // out[b + bucket] = 1 over len(edges[a])+1 columns; terminal
-	opOneHot                     // tables[a] -> out[b...]; mode = unknown policy; terminal
-	opOrdinal                    // tables[a] -> x; mode = unknown policy; f1 = unknown value
-	opDatepart                   // x = part(mode) of time x in zones[a]
+	srcNum        uint8 = iota // Num[a]; ±Inf rejects; flagRange counts outside [lo, hi]; flagImpute: NaN -> imp
+	srcCat                     // Cat[a]; flagImpute: nil -> strs[b]; then catOp
+	srcRatio                   // Num[a] / Num[b]; b == 0 -> aux; flagImpute: NaN -> imp
+	srcDifference              // Num[a] - Num[b]
+	srcProduct                 // Num[a] * Num[b]
 )
 
-// instr flags
+// what a category source becomes
 const (
-	flagRange  uint8 = 1 << iota // opLoadNum: count values outside [f1, f2]
-	flagImpute                   // loads and derives: impute missing with f3 (numbers) or strs[b] (categories)
+	catIndicator uint8 = iota // 1 if missing else 0
+	catOrdinal                // index in tables[table]; unknown -> aux or reject (mode)
+	catOneHot                 // columns from col on; terminal
 )
 
-// Unknown-category and out-of-range policies (instr.mode).
+// numeric steps
+const (
+	opImputeNum    uint8 = iota // NaN -> f1
+	opIndicatorNum              // 1 if NaN else 0
+	opCenterScale               // (x - f1) / f2: standard, robust
+	opMinMax                    // x*f1 + f2 with minmax[a]; mode = out_of_range policy
+	opLog1p                     // log1p(x)
+	opBucket                    // #edges[a] <= x (sklearn searchsorted right); NaN rejects
+	opBucketOneHot              // out[b + bucket] = 1 over len(edges[a])+1 columns; terminal
+	opDatepart                  // part (mode) of time x in zones[a]
+)
+
+// feature flags
+const (
+	flagRange  uint8 = 1 << iota // srcNum: count values outside [lo, hi]
+	flagImpute                   // sources: impute a missing value (imp, or strs[b] for categories)
+)
+
+// Unknown-category and out-of-range policies (mode).
 const (
 	modeZeros uint8 = iota
 	modeColumn
@@ -107,17 +114,22 @@ const (
 	partMinute
 )
 
-// instr is 48 bytes; the program is one flat slice of them.
-type instr struct {
-	op    opcode
-	mode  uint8
-	flags uint8
-	feat  int32 // feature index (counts, reject name)
-	a, b  int32
-	st    int32 // >= 0: store x to out[st] after the op (the feature's last value)
-	f1    float64
-	f2    float64
-	f3    float64
+type feat struct {
+	src, flags, catOp, mode uint8
+	a, b                    int32 // source slots; srcCat with flagImpute: b = strs index
+	table                   int32 // catOrdinal, catOneHot
+	col                     int32 // catOneHot: first column
+	st                      int32 // column of the final value; -1 when a terminal step wrote the columns
+	lo, hi                  float64
+	imp                     float64
+	aux                     float64 // srcRatio: on_zero; catOrdinal: unknown value
+	steps                   []step
+}
+
+type step struct {
+	op, mode uint8
+	a, b     int32
+	f1, f2   float64
 }
 
 type minmaxParams struct {
@@ -129,24 +141,23 @@ type minmaxParams struct {
 // one Layout. It holds no per-record state and is safe for concurrent use;
 // each caller passes its own output slice and Counts.
 type Pipeline struct {
-	layout    *Layout
-	prog      []instr
-	tables    []catTable
-	edges     [][]float64
-	minmax    []minmaxParams
-	zones     []zone
-	strs      [][]byte
-	reqNum    []int32  // slots of required number/timestamp/bool inputs
-	reqCat    []int32  // slots of required category inputs
-	numIn     []int32  // input index of each Num slot (reject names)
-	catIn     []int32  // input index of each Cat slot
-	names     []string // feature entry names (Counts, rejects)
-	inputs    []string // input names
-	columns   []string // output column names
-	srcs      []string // per feature: its source description (for summaries)
-	featStart []int32  // per feature: index of its first instruction (load or derive)
-	colFeat   []int32  // per column: the feature that writes it
-	width     int
+	layout  *Layout
+	feats   []feat
+	tables  []catTable
+	edges   [][]float64
+	minmax  []minmaxParams
+	zones   []zone
+	strs    [][]byte
+	reqNum  []int32  // slots of required number/timestamp/bool inputs
+	reqCat  []int32  // slots of required category inputs
+	numIn   []int32  // input index of each Num slot (reject names)
+	catIn   []int32  // input index of each Cat slot
+	names   []string // feature entry names (Counts, rejects)
+	inputs  []string // input names
+	columns []string // output column names
+	srcs    []string // per feature: its source description (for summaries)
+	colFeat []int32  // per column: the feature that writes it
+	width   int
 }
 
 // Width is the number of model columns the pipeline writes.
@@ -176,179 +187,165 @@ func (p *Pipeline) Transform(row *Row, out []float64, c *Counts) Reject {
 		return Reject{Reason: ReasonMissingField, Feature: "row does not match the bundle layout"}
 	}
 	num, cat := row.Num, row.Cat
-	var (
-		x        float64
-		cv       []byte
-		oor, unk bool
-	)
-	for pc := range p.prog {
-		in := &p.prog[pc]
-		switch in.op {
-		case opRequire:
-			for _, s := range p.reqNum {
-				if v := num[s]; v != v {
-					return Reject{ReasonMissingField, p.inputs[p.numIn[s]]}
-				}
-			}
-			for _, s := range p.reqCat {
-				if cat[s] == nil {
-					return Reject{ReasonMissingField, p.inputs[p.catIn[s]]}
-				}
-			}
-			continue
-		case opLoadNum:
-			x = num[in.a]
-			oor, unk = false, false
+	for _, s := range p.reqNum {
+		if v := num[s]; v != v {
+			return Reject{ReasonMissingField, p.inputs[p.numIn[s]]}
+		}
+	}
+	for _, s := range p.reqCat {
+		if cat[s] == nil {
+			return Reject{ReasonMissingField, p.inputs[p.catIn[s]]}
+		}
+	}
+	for fi := range p.feats {
+		f := &p.feats[fi]
+		var x float64
+		var oor, unk bool
+		switch f.src {
+		case srcNum:
+			x = num[f.a]
 			if x-x != 0 { // NaN or ±Inf
 				if x == x {
-					return Reject{ReasonNotFinite, p.inputs[p.numIn[in.a]]}
+					return Reject{ReasonNotFinite, p.inputs[p.numIn[f.a]]}
 				}
-				if in.flags&flagImpute != 0 {
-					x = in.f3
+				if f.flags&flagImpute != 0 {
+					x = f.imp
 				}
-			} else if in.flags&flagRange != 0 && (x < in.f1 || x > in.f2) {
+			} else if f.flags&flagRange != 0 && (x < f.lo || x > f.hi) {
 				oor = true
 			}
-		case opLoadCat:
-			cv = cat[in.a]
-			oor, unk = false, false
-			if cv == nil && in.flags&flagImpute != 0 {
-				cv = p.strs[in.b]
+		case srcCat:
+			cv := cat[f.a]
+			if cv == nil && f.flags&flagImpute != 0 {
+				cv = p.strs[f.b]
 			}
-		case opRatio, opDifference, opProduct:
-			oor, unk = false, false
-			a, b := num[in.a], num[in.b]
+			switch f.catOp {
+			case catIndicator:
+				x = 0
+				if cv == nil {
+					x = 1
+				}
+			case catOrdinal:
+				idx := p.tables[f.table].lookup(cv)
+				if idx < 0 {
+					unk = true
+					if f.mode == modeReject {
+						c.count(fi, false, true)
+						return Reject{ReasonUnknownCategory, p.names[fi]}
+					}
+					x = f.aux
+				} else {
+					x = float64(idx)
+				}
+			default: // catOneHot
+				t := &p.tables[f.table]
+				idx := t.lookup(cv)
+				cols := out[f.col : int(f.col)+t.width]
+				clear(cols)
+				if idx < 0 {
+					if f.mode == modeReject {
+						c.count(fi, false, true)
+						return Reject{ReasonUnknownCategory, p.names[fi]}
+					}
+					if f.mode == modeColumn {
+						cols[t.width-1] = 1
+					}
+					c.count(fi, false, true)
+				} else if col := t.col[idx]; col >= 0 {
+					cols[col] = 1
+				}
+				continue
+			}
+		default: // derived
+			a, b := num[f.a], num[f.b]
 			if a-a != 0 && a == a {
-				return Reject{ReasonNotFinite, p.inputs[p.numIn[in.a]]}
+				return Reject{ReasonNotFinite, p.inputs[p.numIn[f.a]]}
 			}
 			if b-b != 0 && b == b {
-				return Reject{ReasonNotFinite, p.inputs[p.numIn[in.b]]}
+				return Reject{ReasonNotFinite, p.inputs[p.numIn[f.b]]}
 			}
 			switch {
 			case a != a || b != b:
 				x = math.NaN()
-			case in.op == opDifference:
+			case f.src == srcDifference:
 				x = a - b
-			case in.op == opProduct:
+			case f.src == srcProduct:
 				x = a * b
 			case b == 0:
-				x = in.f1
+				x = f.aux
 			default:
 				x = a / b
 			}
-			if x != x && in.flags&flagImpute != 0 {
-				x = in.f3
-			}
-		case opImputeNum:
-			if x != x {
-				x = in.f1
-			}
-		case opImputeCat:
-			if cv == nil {
-				cv = p.strs[in.a]
-			}
-		case opIndicatorNum:
-			if x != x {
-				x = 1
-			} else {
-				x = 0
-			}
-		case opIndicatorCat:
-			if cv == nil {
-				x = 1
-			} else {
-				x = 0
-			}
-		case opCenterScale:
-			x = (x - in.f1) / in.f2
-		case opMinMax:
-			mm := &p.minmax[in.a]
-			outside := x < mm.dataMin || x > mm.dataMax
-			x = x*in.f1 + in.f2
-			if outside {
-				oor = true
-				if in.mode == modeRejectRange {
-					c.count(in.feat, oor, unk)
-					return Reject{ReasonOutOfRange, p.names[in.feat]}
-				}
-			}
-			if in.mode == modeClip {
-				// sklearn clips every value, not only those outside the data range:
-				// rounding can push data_max a hair past the feature range.
-				x = min(max(x, mm.lo), mm.hi)
-			}
-		case opLog1p:
-			x = math.Log1p(x)
-		case opBucket:
-			if x != x {
-				return Reject{ReasonMissingField, p.names[in.feat]}
-			}
-			x = float64(searchRight(p.edges[in.a], x))
-		case opBucketOneHot:
-			if x != x {
-				return Reject{ReasonMissingField, p.names[in.feat]}
-			}
-			e := p.edges[in.a]
-			cols := out[in.b : int(in.b)+len(e)+1]
-			clear(cols)
-			cols[searchRight(e, x)] = 1
-			if oor || unk {
-				c.count(in.feat, oor, unk)
-			}
-			continue
-		case opOneHot:
-			t := &p.tables[in.a]
-			idx := t.lookup(cv)
-			cols := out[in.b : int(in.b)+t.width]
-			clear(cols)
-			if idx < 0 {
-				unk = true
-				switch in.mode {
-				case modeReject:
-					c.count(in.feat, oor, unk)
-					return Reject{ReasonUnknownCategory, p.names[in.feat]}
-				case modeColumn:
-					cols[t.width-1] = 1
-				}
-			} else if col := t.col[idx]; col >= 0 {
-				cols[col] = 1
-			}
-			if oor || unk {
-				c.count(in.feat, oor, unk)
-			}
-			continue
-		case opOrdinal:
-			idx := p.tables[in.a].lookup(cv)
-			if idx < 0 {
-				unk = true
-				if in.mode == modeReject {
-					c.count(in.feat, oor, unk)
-					return Reject{ReasonUnknownCategory, p.names[in.feat]}
-				}
-				x = in.f1
-			} else {
-				x = float64(idx)
-			}
-		case opDatepart:
-			if x == x {
-				x = p.zones[in.a].part(x, in.mode)
+			if x != x && f.flags&flagImpute != 0 {
+				x = f.imp
 			}
 		}
-		if in.st >= 0 {
+		for si := range f.steps {
+			s := &f.steps[si]
+			switch s.op {
+			case opImputeNum:
+				if x != x {
+					x = s.f1
+				}
+			case opIndicatorNum:
+				if x != x {
+					x = 1
+				} else {
+					x = 0
+				}
+			case opCenterScale:
+				x = (x - s.f1) / s.f2
+			case opMinMax:
+				mm := &p.minmax[s.a]
+				if x < mm.dataMin || x > mm.dataMax {
+					oor = true
+					if s.mode == modeRejectRange {
+						c.count(fi, true, unk)
+						return Reject{ReasonOutOfRange, p.names[fi]}
+					}
+				}
+				x = x*s.f1 + s.f2
+				if s.mode == modeClip {
+					// sklearn clips every value, not only those outside the data range:
+					// rounding can push data_max a hair past the feature range.
+					x = min(max(x, mm.lo), mm.hi)
+				}
+			case opLog1p:
+				x = math.Log1p(x)
+			case opBucket:
+				if x != x {
+					return Reject{ReasonMissingField, p.names[fi]}
+				}
+				x = float64(searchRight(p.edges[s.a], x))
+			case opBucketOneHot:
+				if x != x {
+					return Reject{ReasonMissingField, p.names[fi]}
+				}
+				e := p.edges[s.a]
+				cols := out[s.b : int(s.b)+len(e)+1]
+				clear(cols)
+				cols[searchRight(e, x)] = 1
+			case opDatepart:
+				if x == x {
+					x = p.zones[s.a].part(x, s.mode)
+				}
+			}
+		}
+		if f.st >= 0 {
 			if x-x != 0 && x == x {
-				c.count(in.feat, oor, unk)
-				return Reject{ReasonNotFinite, p.names[in.feat]}
+				c.count(fi, oor, unk)
+				return Reject{ReasonNotFinite, p.names[fi]}
 			}
-			out[in.st] = x
-			if oor || unk {
-				c.count(in.feat, oor, unk)
-			}
+			out[f.st] = x
+		}
+		if oor || unk {
+			c.count(fi, oor, unk)
 		}
 	}
 	return Reject{}
 }
 
-func (c *Counts) count(feat int32, oor, unk bool) {
+func (c *Counts) count(feat int, oor, unk bool) {
 	if c == nil {
 		return
 	}
@@ -418,27 +415,54 @@ func dayOfYear(y, m, d int64) int64 {
 	return n
 }
 
-// catTable maps category bytes to an index without allocating: a linear scan
-// for small sets (faster than hashing), a map lookup with the
-// m[string(b)] form (which the compiler does not allocate for) otherwise.
+// catTable maps category bytes to an index without allocating: a small
+// open-addressing table keyed by a cheap hash of length and three bytes (one
+// string comparison per lookup in the usual case), or, for large sets, a Go
+// map with the m[string(b)] form, which the compiler does not allocate for.
 type catTable struct {
 	cats  []string
+	slots []int32 // index+1 into cats, 0 = empty; len is a power of two
 	index map[string]int32
 	col   []int32 // onehot: output column of each category, -1 for the dropped one
 	width int     // onehot: number of output columns
 }
 
-const linearScanMax = 16
+const smallTableMax = 256
 
 func newCatTable(cats []string) catTable {
 	t := catTable{cats: cats}
-	if len(cats) > linearScanMax {
+	if len(cats) > smallTableMax {
 		t.index = make(map[string]int32, len(cats))
 		for i, c := range cats {
 			t.index[c] = int32(i)
 		}
+		return t
+	}
+	size := 4
+	for size < 2*len(cats) {
+		size *= 2
+	}
+	t.slots = make([]int32, size)
+	mask := uint32(size - 1)
+	for i, c := range cats {
+		j := catHash([]byte(c)) & mask
+		for t.slots[j] != 0 {
+			j = (j + 1) & mask
+		}
+		t.slots[j] = int32(i + 1)
 	}
 	return t
+}
+
+func catHash(b []byte) uint32 {
+	n := len(b)
+	h := uint32(n) * 0x9E3779B1
+	if n > 0 {
+		h ^= uint32(b[0]) * 0x85EBCA6B
+		h ^= uint32(b[n-1]) * 0xC2B2AE35
+		h ^= uint32(b[n/2]) * 0x27D4EB2F
+	}
+	return h ^ h>>15
 }
 
 func (t *catTable) lookup(b []byte) int {
@@ -451,10 +475,14 @@ func (t *catTable) lookup(b []byte) int {
 		}
 		return -1
 	}
-	for i, c := range t.cats {
-		if string(b) == c {
-			return i
+	mask := uint32(len(t.slots) - 1)
+	for j := catHash(b) & mask; ; j = (j + 1) & mask {
+		s := t.slots[j]
+		if s == 0 {
+			return -1
+		}
+		if string(b) == t.cats[s-1] {
+			return int(s - 1)
 		}
 	}
-	return -1
 }

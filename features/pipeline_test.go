@@ -255,7 +255,7 @@ func TestTransformDoesNotAllocate(t *testing.T) {
 		t.Fatal(err)
 	}
 	// large category table: map lookup path
-	cats := make([]string, 100)
+	cats := make([]string, 300)
 	for i := range cats {
 		cats[i] = "c" + string(rune('A'+i%26)) + string(rune('a'+i/26))
 	}
@@ -355,6 +355,32 @@ func TestDatepartMatchesTime(t *testing.T) {
 					t.Fatalf("%s %v part %d: got %v, want %v", z, tt, part, got, want[part])
 				}
 			}
+		}
+	}
+}
+
+// TestCatTable checks lookups for every member and some non-members, for
+// table sizes on both sides of the small-table limit and for names that
+// collide in the cheap hash (same length, same first, middle and last byte).
+func TestCatTable(t *testing.T) {
+	for _, n := range []int{1, 2, 3, 8, 9, 17, 100, smallTableMax, smallTableMax + 1, 1000} {
+		cats := make([]string, n)
+		for i := range cats {
+			cats[i] = "a" + string(rune('A'+i%26)) + string(rune('A'+i/26%26)) + string(rune('A'+i/676)) + "a" // collide on first/last byte
+		}
+		tb := newCatTable(cats)
+		for i, c := range cats {
+			if got := tb.lookup([]byte(c)); got != i {
+				t.Fatalf("n=%d: lookup(%q) = %d, want %d", n, c, got, i)
+			}
+		}
+		for _, miss := range []string{"", "a", "zzz", "aAAAb", cats[0] + "x"} {
+			if got := tb.lookup([]byte(miss)); got != -1 && cats[got] != miss {
+				t.Fatalf("n=%d: lookup(%q) = %d, want -1", n, miss, got)
+			}
+		}
+		if tb.lookup(nil) != -1 {
+			t.Fatalf("n=%d: lookup(nil) found something", n)
 		}
 	}
 }
