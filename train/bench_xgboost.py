@@ -11,9 +11,11 @@ NaN for missing; XGBoost casts to float32 as the Go side does). Before timing it
 checks that the predictions equal the reference scores, so the matrix and the
 model are the ones the parity test uses.
 
-Two figures, as ns per row (min and median over repeats):
-  batch       all rows in one call
-  single_row  one call per row (a (1, n_features) array), all rows in turn
+Figures, as ns per row over repeats (min and median of wall time, and of this
+process's CPU time, which is steadier on a shared machine):
+  batch                all rows (float64, as the pipeline outputs them) in one call
+  batch_float32_input  the same matrix cast to float32 first (XGBoost's own type)
+  single_row           one call per row (a (1, n_features) array), all rows in turn
 
 Prints one JSON object.
 """
@@ -51,24 +53,36 @@ def load(bundle: Path) -> tuple[xgb.Booster, np.ndarray, np.ndarray, dict]:
     return bst, X, np.array(scores), manifest
 
 
-def time_batch(bst, X, repeats: int) -> list[float]:
-    out = []
+def _timed(fn, n_rows: int, repeats: int) -> tuple[list[float], list[float]]:
+    """(wall ns/row, process CPU ns/row) per repeat."""
+    wall, cpu = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter_ns()
-        bst.inplace_predict(X)
-        out.append((time.perf_counter_ns() - t0) / len(X))
-    return out
+        c0, t0 = time.process_time_ns(), time.perf_counter_ns()
+        fn()
+        t1, c1 = time.perf_counter_ns(), time.process_time_ns()
+        wall.append((t1 - t0) / n_rows)
+        cpu.append((c1 - c0) / n_rows)
+    return wall, cpu
 
 
-def time_single(bst, X, repeats: int) -> list[float]:
+def time_batch(bst, X, repeats: int):
+    return _timed(lambda: bst.inplace_predict(X), len(X), repeats)
+
+
+def time_single(bst, X, repeats: int):
     rows = [X[i:i + 1] for i in range(len(X))]
-    out = []
-    for _ in range(repeats):
-        t0 = time.perf_counter_ns()
+
+    def run():
         for r in rows:
             bst.inplace_predict(r)
-        out.append((time.perf_counter_ns() - t0) / len(X))
-    return out
+
+    return _timed(run, len(X), repeats)
+
+
+def summary(t: tuple[list[float], list[float]]) -> dict:
+    wall, cpu = t
+    return {"min": round(min(wall), 1), "median": round(statistics.median(wall), 1),
+            "cpu_min": round(min(cpu), 1), "cpu_median": round(statistics.median(cpu), 1), "repeats": len(wall)}
 
 
 def main(argv=None) -> int:
@@ -101,12 +115,10 @@ def main(argv=None) -> int:
         "rows": int(X.shape[0]),
         "features": int(X.shape[1]),
         "predictions_match_reference": True,
-        "batch_ns_per_row": {"min": round(min(batch), 1), "median": round(statistics.median(batch), 1),
-                             "repeats": len(batch)},
-        "batch_float32_input_ns_per_row": {"min": round(min(batch32), 1),
-                                           "median": round(statistics.median(batch32), 1)},
-        "single_row_ns_per_row": {"min": round(min(single), 1), "median": round(statistics.median(single), 1),
-                                  "repeats": len(single)},
+        "batch_ns_per_row": summary(batch),
+        "batch_float32_input_ns_per_row": summary(batch32),
+        "single_row_ns_per_row": summary(single),
+        "load_average_1m": round(os.getloadavg()[0], 2),
         "python": platform.python_version(),
         "machine": platform.machine(),
         "cpus": os.cpu_count(),
