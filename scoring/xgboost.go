@@ -575,6 +575,10 @@ func walk8NaN(nb, x unsafe.Pointer, rowBytes uintptr, root int32, depth int) [la
 
 // predictRow walks 8 trees of one row in lock-step (single-row scoring).
 func (m *xgbModel) predictRow(row []float32, margin []float32) {
+	hasNaN := false
+	for _, v := range row {
+		hasNaN = hasNaN || v != v
+	}
 	nodes := m.nodes
 	nb := unsafe.Pointer(unsafe.SliceData(nodes))
 	x := unsafe.Pointer(unsafe.SliceData(row))
@@ -587,15 +591,28 @@ func (m *xgbModel) predictRow(row []float32, margin []float32) {
 		for _, d := range m.depth[t0 : t0+lanes] {
 			depth = max(depth, d)
 		}
-		for d := int32(0); d < depth; d++ {
-			i0 = stepNaN(nb, x, i0)
-			i1 = stepNaN(nb, x, i1)
-			i2 = stepNaN(nb, x, i2)
-			i3 = stepNaN(nb, x, i3)
-			i4 = stepNaN(nb, x, i4)
-			i5 = stepNaN(nb, x, i5)
-			i6 = stepNaN(nb, x, i6)
-			i7 = stepNaN(nb, x, i7)
+		if hasNaN {
+			for d := int32(0); d < depth; d++ {
+				i0 = stepNaN(nb, x, i0)
+				i1 = stepNaN(nb, x, i1)
+				i2 = stepNaN(nb, x, i2)
+				i3 = stepNaN(nb, x, i3)
+				i4 = stepNaN(nb, x, i4)
+				i5 = stepNaN(nb, x, i5)
+				i6 = stepNaN(nb, x, i6)
+				i7 = stepNaN(nb, x, i7)
+			}
+		} else {
+			for d := int32(0); d < depth; d++ {
+				i0 = step(nb, x, i0)
+				i1 = step(nb, x, i1)
+				i2 = step(nb, x, i2)
+				i3 = step(nb, x, i3)
+				i4 = step(nb, x, i4)
+				i5 = step(nb, x, i5)
+				i6 = step(nb, x, i6)
+				i7 = step(nb, x, i7)
+			}
 		}
 		g := m.group[t0 : t0+lanes : t0+lanes]
 		// in tree order: the float32 sum must match XGBoost's
