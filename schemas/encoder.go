@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // Prediction is one scored event, as the processor hands it to an Encoder.
@@ -157,8 +158,13 @@ func (e *JSONEncoder) Append(dst []byte, p *Prediction) ([]byte, error) {
 	return b, nil
 }
 
-// appendJSONFloat writes a finite float64 so that it parses back exactly.
+// appendJSONFloat writes a finite float64 so that it parses back exactly:
+// strconv's shortest 'g' form. Small integers (one-hot columns, counts) are
+// written by AppendInt, which gives the same text faster.
 func appendJSONFloat(b []byte, v float64) []byte {
+	if v > -1e6 && v < 1e6 && v == float64(int64(v)) && (v != 0 || !math.Signbit(v)) {
+		return strconv.AppendInt(b, int64(v), 10)
+	}
 	return strconv.AppendFloat(b, v, 'g', -1, 64)
 }
 
@@ -166,17 +172,33 @@ func appendJSONBytesOrNull(b, s []byte) []byte {
 	if s == nil {
 		return append(b, "null"...)
 	}
-	return appendJSONString(b, s)
+	return appendJSONString(b, bytesString(s))
+}
+
+// bytesString views b as a string without copying; the string must not
+// outlive the call it is passed to.
+func bytesString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
 }
 
 const hexDigits = "0123456789abcdef"
 
 // appendJSONString writes s as a JSON string. Invalid UTF-8 becomes U+FFFD
 // (as encoding/json does); control characters, U+2028 and U+2029 are escaped.
-func appendJSONString[S string | []byte](b []byte, s S) []byte {
+// Runs of plain ASCII are copied eight bytes at a time.
+func appendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		for len(s)-i >= 8 && !needsEscape(load64(s, i)) {
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {
@@ -200,7 +222,7 @@ func appendJSONString[S string | []byte](b []byte, s S) []byte {
 			start = i
 			continue
 		}
-		r, size := decodeRune(s[i:])
+		r, size := utf8.DecodeRuneInString(s[i:])
 		if r == utf8.RuneError && size == 1 {
 			b = append(b, s[start:i]...)
 			b = append(b, `\ufffd`...)
@@ -221,14 +243,17 @@ func appendJSONString[S string | []byte](b []byte, s S) []byte {
 	return append(b, '"')
 }
 
-func decodeRune[S string | []byte](s S) (rune, int) {
-	switch v := any(s).(type) {
-	case string:
-		return utf8.DecodeRuneInString(v)
-	case []byte:
-		return utf8.DecodeRune(v)
-	}
-	return utf8.RuneError, 1
+// load64 reads eight bytes little-endian (the compiler merges the loads).
+func load64(s string, i int) uint64 {
+	_ = s[i+7]
+	return uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+}
+
+// needsEscape reports whether any byte of x is '"', '\\', below 0x20 or
+// not ASCII.
+func needsEscape(x uint64) bool {
+	return specialMask(x)|x&msb != 0
 }
 
 // AvroEncoder writes the prediction as Avro binary of prediction.avsc,
@@ -253,8 +278,8 @@ func (e *AvroEncoder) Append(dst []byte, p *Prediction) ([]byte, error) {
 		b = append(b, 0)
 		b = binary.BigEndian.AppendUint32(b, e.id)
 	}
-	b = appendAvroOptString(b, p.Key, p.Key != nil)
-	b = appendAvroOptString(b, p.EventID, p.EventID != nil)
+	b = appendAvroOptString(b, bytesString(p.Key), p.Key != nil)
+	b = appendAvroOptString(b, bytesString(p.EventID), p.EventID != nil)
 	if p.EventTime.IsZero() {
 		b = append(b, 0)
 	} else {
@@ -304,16 +329,16 @@ func appendAvroLong(b []byte, v int64) []byte {
 	return append(b, byte(u))
 }
 
-// appendAvroString writes an Avro string; invalid UTF-8 is replaced by U+FFFD
-// so every Avro reader accepts it.
-func appendAvroString[S string | []byte](b []byte, s S) []byte {
-	if isValidUTF8(s) {
+// appendAvroString writes an Avro string; invalid UTF-8 bytes are replaced
+// by U+FFFD (one each, as in the JSON output) so every Avro reader accepts it.
+func appendAvroString(b []byte, s string) []byte {
+	if utf8.ValidString(s) {
 		b = appendAvroLong(b, int64(len(s)))
 		return append(b, s...)
 	}
 	fixed := []byte(nil)
 	for i := 0; i < len(s); {
-		r, size := decodeRune(s[i:])
+		r, size := utf8.DecodeRuneInString(s[i:])
 		fixed = utf8.AppendRune(fixed, r)
 		i += size
 	}
@@ -321,17 +346,7 @@ func appendAvroString[S string | []byte](b []byte, s S) []byte {
 	return append(b, fixed...)
 }
 
-func isValidUTF8[S string | []byte](s S) bool {
-	switch v := any(s).(type) {
-	case string:
-		return utf8.ValidString(v)
-	case []byte:
-		return utf8.Valid(v)
-	}
-	return false
-}
-
-func appendAvroOptString[S string | []byte](b []byte, s S, present bool) []byte {
+func appendAvroOptString(b []byte, s string, present bool) []byte {
 	if !present {
 		return append(b, 0)
 	}

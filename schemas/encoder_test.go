@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"strconv"
 	"testing"
 	"time"
 
@@ -230,6 +231,33 @@ func TestEncoderZeroAllocs(t *testing.T) {
 		buf, _ := e.Append(nil, p)
 		if a := testing.AllocsPerRun(100, func() { buf, _ = e.Append(buf[:0], p) }); a != 0 {
 			t.Errorf("%s encode: %v allocs per prediction, want 0", format, a)
+		}
+	}
+}
+
+func TestAppendJSONFloat(t *testing.T) {
+	vals := []float64{0, math.Copysign(0, -1), 1, -1, 9, 999999, -999999, 1e6, 123456.5, 1e21, 5e-324,
+		0.1, 1.0 / 3, math.MaxFloat64, -math.SmallestNonzeroFloat64, 4503599627370496.5, 1e-7}
+	for _, v := range vals {
+		got := string(appendJSONFloat(nil, v))
+		want := strconv.FormatFloat(v, 'g', -1, 64)
+		if got != want {
+			t.Errorf("appendJSONFloat(%v) = %s, want %s", v, got, want)
+		}
+	}
+}
+
+func TestAppendJSONStringMatchesEncodingJSON(t *testing.T) {
+	for _, s := range []string{"", "plain ascii text of some length", "tab\there", "quote\"back\\slash",
+		"ctl\x01\x1f", "é ü 😀 mixed with ascii after eight bytes", "bad \xff\xfe utf8", "\u2028\u2029",
+		"exactly8", "sixteen bytes!!!", "trailing\x00"} {
+		got := appendJSONString(nil, s)
+		var back string
+		if err := json.Unmarshal(got, &back); err != nil {
+			t.Fatalf("appendJSONString(%q) = %s: not JSON: %v", s, got, err)
+		}
+		if want := perByteValidUTF8([]byte(s)); back != want {
+			t.Errorf("appendJSONString(%q) reads back as %q, want %q", s, back, want)
 		}
 	}
 }
