@@ -157,15 +157,17 @@ def fraud() -> Example:
     train_events = fraud_data.blank_some(train_events, seed=2)
     test_events, y_test = fraud_data.generate(3000, seed=3, first_id=20000)
 
+    # A transaction without an amount or a time is broken upstream: the DLQ
+    # (missing_field) is the honest answer, not an imputed guess.
     schema = Schema([
-        number("amount"),
+        number("amount", required=True),
         number("avg_amount_30d"),
         category("merchant_category"),
         category("country"),
         boolean("card_present"),
         number("distance_from_home_km"),
         number("txn_count_24h"),
-        timestamp("timestamp"),
+        timestamp("timestamp", required=True),
     ])
     X = schema.frame(train_events)
     num = ["amount", "amount_ratio", "txn_count_24h"]
@@ -232,7 +234,9 @@ rule are in `train/fraud_data.py` (the Go demo generator produces the same event
 `avg_amount_30d` (number), `merchant_category` (grocery, restaurant, travel, electronics,
 fuel, online, pharmacy, entertainment), `country` (US, GB, DE, FR, CA, IN, BR, NG),
 `card_present` (bool), `distance_from_home_km` (number), `txn_count_24h` (number),
-`timestamp` (RFC 3339 UTC string).
+`timestamp` (RFC 3339 UTC string). `amount` and `timestamp` are required: an event
+without them (absent or null) goes to the DLQ with reason `missing_field`; every other
+field may be missing and is imputed as below.
 
 ## The fraud rule (how the labels were made)
 
