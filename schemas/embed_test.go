@@ -52,14 +52,14 @@ func TestFraudSchemaFields(t *testing.T) {
 	want := map[string]string{
 		"transaction_id":        `"string"`,
 		"card_id":               `"string"`,
-		"amount":                `["null", "double"]`,
+		"amount":                `"double"`,
 		"avg_amount_30d":        `["null", "double"]`,
 		"merchant_category":     `["null", "string"]`,
 		"country":               `["null", "string"]`,
 		"card_present":          `["null", "boolean"]`,
 		"distance_from_home_km": `["null", "double"]`,
 		"txn_count_24h":         `["null", "double"]`,
-		"timestamp":             `["null", "string"]`,
+		"timestamp":             `"string"`,
 	}
 	if got := fieldTypes(t, "fraud_transaction"); !reflect.DeepEqual(got, want) {
 		t.Errorf("fraud_transaction fields:\n%v\nwant:\n%v", got, want)

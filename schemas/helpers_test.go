@@ -50,14 +50,14 @@ func fraudNative() map[string]any {
 	return map[string]any{
 		"transaction_id":        "tx-000123",
 		"card_id":               "card-42",
-		"amount":                map[string]any{"double": 120.5},
+		"amount":                120.5,
 		"avg_amount_30d":        map[string]any{"double": 48.25},
 		"merchant_category":     map[string]any{"string": "electronics"},
 		"country":               map[string]any{"string": "DE"},
 		"card_present":          map[string]any{"boolean": false},
 		"distance_from_home_km": map[string]any{"double": 523.7},
 		"txn_count_24h":         map[string]any{"double": 7.0},
-		"timestamp":             map[string]any{"string": "2026-03-14T09:26:53.589Z"},
+		"timestamp":             "2026-03-14T09:26:53.589Z",
 	}
 }
 

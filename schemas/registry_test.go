@@ -45,13 +45,13 @@ const fraudV2 = `{"type":"record","name":"FraudTransaction","namespace":"io.stre
  {"name":"transaction_id","type":"string"},
  {"name":"card_id","type":"string"},
  {"name":"device","type":["null","string"],"default":null},
- {"name":"amount","type":["null","double"]},
+ {"name":"amount","type":"double"},
  {"name":"avg_amount_30d","type":["null","double"],"default":null},
  {"name":"merchant_category","type":["null","string"],"default":null},
  {"name":"card_present","type":["null","boolean"],"default":null},
  {"name":"distance_from_home_km","type":["null","double"],"default":null},
  {"name":"txn_count_24h","type":["null","double"],"default":null},
- {"name":"timestamp","type":["null","string"]}
+ {"name":"timestamp","type":"string"}
 ]}`
 
 func fraudV2Native() map[string]any {
