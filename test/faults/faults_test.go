@@ -196,6 +196,9 @@ func finish(t *testing.T, s *scenario, faults []*fault, extra string) *result {
 	if extra != "" {
 		extra = " " + extra
 	}
+	if len(s.exits) > 0 {
+		extra += fmt.Sprintf(" UNEXPECTED_EXITS=[%s]", strings.Join(s.exits, " "))
+	}
 	t.Logf("SUMMARY scenario=%s mode=%s inputs=%d valid=%d predictions=%d duplicates=%d (%.2f%%) lost=%d dlq=%d dlq_by_reason=%s dlq_dups=%d dlq_lost=%d missing_field_scored=%d recovery=%s steady_lag_max=%d drain=%.1fs%s",
 		s.name, s.mode, r.inputs, r.valid, r.predictions, r.dups, r.dupPercent(), r.lost+r.dlqLost, r.dlq, reasons(r.dlqByReason), r.dlqDups, r.dlqLost,
 		map[bool]int{true: 0, false: r.missingKind}[r.missingDLQ], "["+strings.Join(fs, " ")+"]", baseline, drain.Seconds(), extra)

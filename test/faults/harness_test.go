@@ -137,14 +137,16 @@ type scenario struct {
 	producer *proc
 	prodAt   time.Time
 	mon      *monitor
+	exits    []string // unexpected instance exits: name@time in the stream
 }
 
 // service is one `streamscore run` instance; restarts keep its instance id.
 type service struct {
-	id       string
-	cfgPath  string
-	p        *proc
-	restarts int
+	id         string
+	cfgPath    string
+	p          *proc
+	restarts   int
+	unexpected int // exits nobody asked for
 }
 
 func newScenario(t *testing.T, name, mode string, events int, poison float64, seedOffset uint64) *scenario {
@@ -186,11 +188,21 @@ func (s *scenario) cleanup() {
 			p.stop(syscall.SIGKILL, 10*time.Second)
 		}
 	}
+	if dir := os.Getenv(envTrace); dir != "" {
+		dst := filepath.Join(dir, strings.NewReplacer("/", "_").Replace(s.t.Name()))
+		if err := os.MkdirAll(dst, 0o755); err == nil {
+			for _, p := range procs {
+				if b, err := os.ReadFile(p.logPath); err == nil {
+					os.WriteFile(filepath.Join(dst, filepath.Base(p.logPath)), b, 0o644)
+				}
+			}
+		}
+	}
 	if !s.t.Failed() {
 		return
 	}
 	for _, p := range procs {
-		s.t.Logf("----- log of %s (%s), last 60 lines -----\n%s", p.name, p.logPath, p.logTail(60))
+		s.t.Logf("----- log of %s (%s), last 60 lines (lag-refresh warnings left out) -----\n%s", p.name, p.logPath, nonNoise(p.logTail(5000), 60))
 	}
 	if b, err := os.ReadFile(filepath.Join(suite.cache, "run", "kafka.log")); err == nil {
 		s.t.Logf("----- dedicated broker log, last 30 lines -----\n%s", tail(string(b), 30))
@@ -293,16 +305,47 @@ func (s *scenario) terminate(svc *service, d time.Duration) {
 	}
 }
 
-// checkLive fails the test if an instance that should run has exited.
+// checkLive deals with an instance that should run but exited by itself:
+// that fails the test (t.Errorf, with the end of its log), and, like a
+// supervisor would, the instance is started again so the scenario runs to
+// its end and the checker still counts every record. After maxRestarts
+// such exits of one instance it gives up with an error.
 func (s *scenario) checkLive() error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	var dead []*service
 	for _, svc := range s.live {
 		if svc.p.exited() {
-			return fmt.Errorf("instance %s exited by itself (%v):\n%s", svc.p.name, svc.p.err, svc.p.logTail(40))
+			dead = append(dead, svc)
 		}
 	}
+	s.mu.Unlock()
+	for _, svc := range dead {
+		s.exits = append(s.exits, fmt.Sprintf("%s@%s", svc.p.name, time.Since(s.prodAt).Round(10*time.Millisecond)))
+		lines := nonNoise(svc.p.logTail(400), 15)
+		if svc.unexpected++; svc.unexpected > maxRestarts {
+			return fmt.Errorf("instance %s exited by itself (%v) for the %d. time; giving up:\n%s", svc.p.name, svc.p.err, svc.unexpected, lines)
+		}
+		s.t.Errorf("instance %s exited by itself (%v) at %s of the stream; restarting it as a supervisor would. Its log ends:\n%s",
+			svc.p.name, svc.p.err, time.Since(s.prodAt).Round(10*time.Millisecond), lines)
+		s.restart(svc)
+	}
 	return nil
+}
+
+const maxRestarts = 3
+
+// nonNoise keeps the last n lines of log that are not repeated lag-refresh warnings.
+func nonNoise(log string, n int) string {
+	var keep []string
+	for _, l := range strings.Split(log, "\n") {
+		if !strings.Contains(l, "consumer lag refresh failed") {
+			keep = append(keep, l)
+		}
+	}
+	if len(keep) > n {
+		keep = keep[len(keep)-n:]
+	}
+	return strings.Join(keep, "\n")
 }
 
 // httpAddr reads the HTTP address from the "streamscore running" log line.
@@ -475,6 +518,30 @@ func (s *scenario) startMonitor() {
 func (m *monitor) stop() {
 	m.cancel()
 	<-m.done
+	if dir := os.Getenv(envTrace); dir != "" {
+		m.writeTrace(dir)
+	}
+}
+
+// writeTrace writes the lag samples as CSV (seconds since the producer
+// started, input end, committed, lag) to dir, for a look at a run.
+func (m *monitor) writeTrace(dir string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var b strings.Builder
+	b.WriteString("t,end,committed,lag,ok\n")
+	for _, smp := range m.samples {
+		var end, com int64
+		for p, e := range smp.end {
+			end += e
+			com += smp.committed[p]
+		}
+		fmt.Fprintf(&b, "%.2f,%d,%d,%d,%v\n", smp.at.Sub(m.s.prodAt).Seconds(), end, com, smp.lag, smp.ok)
+	}
+	name := filepath.Join(dir, strings.NewReplacer("/", "_").Replace(m.s.t.Name())+".csv")
+	if err := os.MkdirAll(dir, 0o755); err == nil {
+		os.WriteFile(name, []byte(b.String()), 0o644)
+	}
 }
 
 func (m *monitor) last() sample {

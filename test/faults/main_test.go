@@ -28,6 +28,7 @@ const (
 	envFaultPort  = "STREAMSCORE_FAULTS_KAFKA_PORT"  // dedicated broker's port (default 19192, controller port+1)
 	envSeed       = "STREAMSCORE_FAULTS_SEED"        // base seed of fault times and generated events (default 1)
 	envKeep       = "STREAMSCORE_FAULTS_KEEP_BROKER" // "1": leave the dedicated broker running after the suite
+	envTrace      = "STREAMSCORE_FAULTS_TRACE_DIR"   // write each scenario's lag samples there as CSV
 )
 
 // suite is the state TestMain sets up for every test.
