@@ -48,7 +48,9 @@ type Processor struct {
 	produced prometheus.Counter // predictions_produced_total for the output topic
 	latency  LatencyRecorder
 	stats    struct{ consumed, produced, dlq atomic.Uint64 }
-	ready    atomic.Bool
+	joined   atomic.Bool  // in the group with a generation, as of the last lag refresh
+	lastOK   atomic.Int64 // unix nanos of the last successful lag refresh (broker reachable)
+	stopped  atomic.Bool
 	fatalErr chan error
 	lag      atomic.Int64 // total lag of owned partitions, for the demo summary
 }
@@ -197,7 +199,12 @@ func (p *Processor) checkTopics(ctx context.Context) error {
 }
 
 // Ready reports whether the processor joined its group and reached the broker.
-func (p *Processor) Ready() bool { return p.ready.Load() }
+// One slow or failed refresh does not flip it: the broker must have been
+// unreachable for three refresh intervals.
+func (p *Processor) Ready() bool {
+	last := time.Unix(0, p.lastOK.Load())
+	return !p.stopped.Load() && p.joined.Load() && time.Since(last) < 3*p.cfg.LagRefresh
+}
 
 // Stats are running totals since start, for the demo and bench summaries.
 type Stats struct {
@@ -260,7 +267,7 @@ func (p *Processor) Run(ctx context.Context) error {
 	}
 	p.cancelProduce()
 	wg.Wait()
-	p.ready.Store(false)
+	p.stopped.Store(true)
 	select {
 	case ferr := <-p.fatalErr:
 		if err == nil {
@@ -291,17 +298,17 @@ func (p *Processor) refreshLag(ctx context.Context) {
 	defer cancel()
 	lags, err := p.adm.Lag(ctx, p.cfg.Group)
 	if err != nil {
-		p.ready.Store(false)
 		p.log.Warn("consumer lag refresh failed", "err", err)
 		return
 	}
 	gl, ok := lags[p.cfg.Group]
 	if !ok || gl.Error() != nil {
-		p.ready.Store(false)
+		p.log.Warn("consumer lag refresh failed", "err", gl.Error())
 		return
 	}
+	p.lastOK.Store(time.Now().UnixNano())
 	_, gen := p.cl.GroupMetadata()
-	p.ready.Store(gen > 0)
+	p.joined.Store(gen > 0)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var total int64

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"sort"
 	"strings"
@@ -267,7 +268,20 @@ func effectiveYAML(fs *pflag.FlagSet) ([]byte, error) {
 		return nil, err
 	}
 	normalize(tree)
+	if r, ok := tree["registry"].(map[string]any); ok {
+		r["url"] = redactURL(fmt.Sprint(r["url"]))
+	}
 	return yaml.Marshal(tree)
+}
+
+// redactURL hides credentials written into a URL (https://user:pw@host),
+// which Go's HTTP client would use for basic auth.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	return u.Redacted()
 }
 
 // normalize turns typed leaves into printable ones: durations as "10s",

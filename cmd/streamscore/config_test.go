@@ -82,12 +82,13 @@ func TestConfigErrors(t *testing.T) {
 func TestConfigRedactsSecrets(t *testing.T) {
 	t.Setenv("STREAMSCORE_KAFKA_SASL_PASSWORD", "hunter2")
 	t.Setenv("STREAMSCORE_REGISTRY_PASSWORD", "s3cret")
+	t.Setenv("STREAMSCORE_REGISTRY_URL", "https://alice:pw-in-url@registry.example:8081")
 	out, err := effectiveYAML(flags(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := string(out)
-	if strings.Contains(s, "hunter2") || strings.Contains(s, "s3cret") {
+	if strings.Contains(s, "hunter2") || strings.Contains(s, "s3cret") || strings.Contains(s, "pw-in-url") {
 		t.Fatalf("secret printed:\n%s", s)
 	}
 	for _, want := range []string{"password: '[redacted]'", "commit_interval: 1s", "brokers: embedded"} {

@@ -116,13 +116,43 @@ func startService(ctx context.Context, cfg *Config, log *slog.Logger) (_ *servic
 	metrics.ModelLoaded.SetToCurrentTime()
 	log = log.With("model", bundle.Name+"@"+bundle.Version)
 
+	// Validate everything before starting anything (the embedded broker
+	// writes to disk): a wrong setting is one clear line and no side effects.
+	pcfg := cfg.ProcessorConfig()
+	if err := pcfg.Validate(); err != nil {
+		return nil, err
+	}
+	inCfg := schemas.InputConfig{Format: cfg.Input.Format, AvroSchema: cfg.Input.AvroSchema,
+		NumericStrings: cfg.Input.NumericStrings, MaxRecordBytes: cfg.Input.MaxRecordBytes, EventIDField: cfg.Input.EventIDField}
+	if err := inCfg.Validate(); err != nil {
+		return nil, err
+	}
+	outCfg := schemas.OutputConfig{Format: cfg.Output.Format, Subject: cfg.Output.Subject, Topic: cfg.Output.Topic,
+		EchoFeatures: cfg.Output.EchoFeatures}
+	if err := outCfg.Validate(); err != nil {
+		return nil, err
+	}
+	reg2, err := schemas.NewRegistry(schemas.RegistryConfig{URL: cfg.Registry.URL, Username: cfg.Registry.Username,
+		Password: schemas.Secret(cfg.Registry.Password)})
+	if err != nil {
+		return nil, fmt.Errorf("schema registry: %w", err)
+	}
+	// Build one decoder and encoder now, so a bad schema or an unreachable
+	// registry is a start-up error rather than a worker failure.
+	if _, err := schemas.NewDecoder(inCfg, bundle.Layout(), reg2); err != nil {
+		return nil, fmt.Errorf("input decoder: %w", err)
+	}
+	enc, err := schemas.NewEncoder(ctx, outCfg, reg2)
+	if err != nil {
+		return nil, fmt.Errorf("output encoder: %w", err)
+	}
+
 	s := &service{bundle: bundle, reg: reg, done: make(chan struct{}), log: log}
 	defer func() {
 		if err != nil {
 			s.closeBroker()
 		}
 	}()
-	pcfg := cfg.ProcessorConfig() // before the embedded address replaces "embedded"
 	if cfg.Kafka.IsEmbedded() {
 		e := cfg.Kafka.Embedded
 		s.broker, err = embedded.Start(embedded.Config{DataDir: e.DataDir, Port: e.Port, Partitions: e.Partitions})
@@ -135,30 +165,6 @@ func startService(ctx context.Context, cfg *Config, log *slog.Logger) (_ *servic
 	}
 	s.brokers = cfg.Kafka.Brokers
 
-	reg2, err := schemas.NewRegistry(schemas.RegistryConfig{URL: cfg.Registry.URL, Username: cfg.Registry.Username,
-		Password: schemas.Secret(cfg.Registry.Password)})
-	if err != nil {
-		return nil, fmt.Errorf("schema registry: %w", err)
-	}
-	inCfg := schemas.InputConfig{Format: cfg.Input.Format, AvroSchema: cfg.Input.AvroSchema,
-		NumericStrings: cfg.Input.NumericStrings, MaxRecordBytes: cfg.Input.MaxRecordBytes, EventIDField: cfg.Input.EventIDField}
-	if err := inCfg.Validate(); err != nil {
-		return nil, err
-	}
-	outCfg := schemas.OutputConfig{Format: cfg.Output.Format, Subject: cfg.Output.Subject, Topic: cfg.Output.Topic,
-		EchoFeatures: cfg.Output.EchoFeatures}
-	if err := outCfg.Validate(); err != nil {
-		return nil, err
-	}
-	// Build one decoder and encoder now, so a bad schema or an unreachable
-	// registry is a start-up error rather than a worker failure.
-	if _, err := schemas.NewDecoder(inCfg, bundle.Layout(), reg2); err != nil {
-		return nil, fmt.Errorf("input decoder: %w", err)
-	}
-	enc, err := schemas.NewEncoder(ctx, outCfg, reg2)
-	if err != nil {
-		return nil, fmt.Errorf("output encoder: %w", err)
-	}
 	pipe := &processor.Pipeline{
 		Bundle:       bundle,
 		NewDecoder:   func() (processor.Decoder, error) { return schemas.NewDecoder(inCfg, bundle.Layout(), reg2) },
