@@ -115,9 +115,11 @@ func BenchmarkFraudXGBoostBatched(b *testing.B) {
 		}
 	}
 	margin := make([]float32, blockRows*m.nGroup)
-	hasNaN := false
-	for _, v := range x32 {
-		hasNaN = hasNaN || v != v
+	blockNaN := make([]bool, (len(rows)+blockRows-1)/blockRows) // per block, as the Scorer decides
+	for i, v := range x32 {
+		if v != v {
+			blockNaN[i/w/blockRows] = true
+		}
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -126,7 +128,7 @@ func BenchmarkFraudXGBoostBatched(b *testing.B) {
 	for n < b.N {
 		for blk := 0; blk < len(rows) && n < b.N; blk += blockRows {
 			k := min(blockRows, len(rows)-blk, b.N-n)
-			m.predict(x32[blk*w:(blk+k)*w], k, margin[:k*m.nGroup], hasNaN)
+			m.predict(x32[blk*w:(blk+k)*w], k, margin[:k*m.nGroup], blockNaN[blk/blockRows])
 			m.transform(margin[:k*m.nGroup], true)
 			n += k
 		}
