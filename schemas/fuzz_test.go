@@ -42,6 +42,7 @@ func FuzzJSONDecode(f *testing.F) {
 		`{"req":"1e3","n":"NaN","c":5411,"card":null,"id":"\u0069d"}`,
 		`{"c":"a\"b\\c\/d\n\u00e9\ud83d\ude00\ud800x","req":-0,"x":[[[{"y":[]}]]]}`,
 		`{"req":1e400}`, `[]`, `{"req":1,}`, `{"a":tru}`,
+		`{"req":1,"card":{"country":"DE"},"card":{}}`, `{"card":{"country":"DE"},"card":null,"req":1,"req":2}`,
 	} {
 		f.Add([]byte(s), false)
 	}

@@ -142,6 +142,7 @@ func (d *jsonDecoder) value(b []byte, i int, n *fieldNode, depth int) (int, erro
 			return i, wrongType(firstRowTarget(n), "an object where a "+string(firstRowTarget(n).typ)+" is expected")
 		}
 		if n.children != nil {
+			d.clear(n) // a repeated key replaces the whole object, as in encoding/json
 			return d.object(b, i, n, depth+1)
 		}
 		return d.skip(b, i, depth)
@@ -188,9 +189,7 @@ func (d *jsonDecoder) value(b []byte, i int, n *fieldNode, depth int) (int, erro
 			return i, malformed("bad literal at offset %d", i)
 		}
 		if c == 'n' {
-			for k := range n.targets {
-				d.setNull(&n.targets[k])
-			}
+			d.clear(n)
 			return i + len(lit), nil
 		}
 		if n.children != nil && len(n.targets) == 0 {
@@ -219,6 +218,16 @@ func (d *jsonDecoder) value(b []byte, i int, n *fieldNode, depth int) (int, erro
 		return end, nil
 	}
 	return i, malformed("unexpected byte %q at offset %d", c, i)
+}
+
+// clear marks every input at or below n missing.
+func (d *jsonDecoder) clear(n *fieldNode) {
+	for k := range n.targets {
+		d.setNull(&n.targets[k])
+	}
+	for _, c := range n.children {
+		d.clear(c)
+	}
 }
 
 var (
