@@ -1,6 +1,7 @@
 package schemas
 
 import (
+	"bytes"
 	"errors"
 	"math"
 	"os"
@@ -130,6 +131,10 @@ func TestAvroDecode(t *testing.T) {
 			raw: []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, wantErr: `malformed field=""`},
 		{name: "int out of range", schema: `{"type":"record","name":"R","fields":[{"name":"req","type":"int"}]}`,
 			raw: []byte{0xfe, 0xff, 0xff, 0xff, 0x7f}, wantErr: `malformed field=""`},
+		{name: "recursive writer schema nested too deep", schema: `{"type":"record","name":"R","fields":[{"name":"req","type":"long"},{"name":"next","type":["null","R"]}]}`,
+			raw: append(append([]byte{2}, bytes.Repeat([]byte{2, 2}, 100)...), 0), wantErr: `too_large field=""`},
+		{name: "recursive writer schema within the depth limit", schema: `{"type":"record","name":"R","fields":[{"name":"req","type":"long"},{"name":"next","type":["null","R"]}]}`,
+			raw: append(append([]byte{2}, bytes.Repeat([]byte{2, 2}, 10)...), 0), want: "n=missing\nc=missing\nb=missing\nts=missing\ncountry=missing\nreq=1\n", wantErr: "ok"},
 		{name: "too large", cfg: InputConfig{MaxRecordBytes: 4}, schema: `{"type":"record","name":"R","fields":[{"name":"req","type":"double"}]}`,
 			native: map[string]any{"req": 1.0}, wantErr: `too_large field=""`},
 	}
