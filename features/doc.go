@@ -7,9 +7,11 @@
 //
 // Lifecycle:
 //  1. NewLayout assigns every declared input a fixed slot in a Row.
-//  2. Compile checks the feature spec and compiles it into a Pipeline: one
-//     flat program of small instructions over row slots. Category tables,
-//     bucket edges and time zones are resolved here, once.
+//  2. Compile checks the feature spec and compiles it into a Pipeline: a flat
+//     program over row slots, one small record per feature (source slot,
+//     category encoding, a short list of numeric steps, output column).
+//     Category hash tables, bucket edges and time-zone transition tables are
+//     built here, once.
 //  3. Decoders fill a Row (package schemas on the stream; RowFromMap and
 //     SetText on the batch and test paths).
 //  4. Pipeline.Transform writes the model columns into a caller-owned slice.
