@@ -231,15 +231,21 @@ func parseRFC3339(s []byte) (float64, bool) {
 	if len(s) < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
 		return 0, false
 	}
-	year, ok1 := digits(s[0:4])
-	month, ok2 := digits(s[5:7])
-	day, ok3 := digits(s[8:10])
-	hour, ok4 := digits(s[11:13])
-	minute, ok5 := digits(s[14:16])
-	sec, ok6 := digits(s[17:19])
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) {
+	d := func(i int) (int, bool) { // two digits at s[i:]
+		a, b := s[i]-'0', s[i+1]-'0'
+		return int(a)*10 + int(b), a <= 9 && b <= 9
+	}
+	y1, ok1 := d(0)
+	y2, ok2 := d(2)
+	month, ok3 := d(5)
+	day, ok4 := d(8)
+	hour, ok5 := d(11)
+	minute, ok6 := d(14)
+	sec, ok7 := d(17)
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7) {
 		return 0, false
 	}
+	year := y1*100 + y2
 	if month < 1 || month > 12 || day < 1 || day > daysIn(month, year) || hour > 23 || minute > 59 || sec > 59 {
 		return 0, false
 	}
