@@ -1,26 +1,3 @@
-// Package srtest is an in-process fake of the Confluent Schema Registry,
-// for tests. No Confluent-compatible registry can be installed from the
-// package registries this project uses (Confluent's own is not published
-// there, Karapace is not on the Python index), so tests of the registry
-// client run against this server instead. It implements the documented REST
-// subset that franz-go's pkg/sr client uses for streamscore:
-//
-//	GET  /schemas/ids/{id}                  schema by global id
-//	GET  /schemas/ids/{id}/versions         subject/version pairs using an id
-//	GET  /subjects                          subject names
-//	GET  /subjects/{subject}/versions       version numbers
-//	GET  /subjects/{subject}/versions/{v}   one version, or "latest"
-//	POST /subjects/{subject}/versions       register (same schema, same id)
-//	POST /subjects/{subject}                look up a schema under a subject
-//
-// Avro schemas are validated with goavro and compared in Parsing Canonical
-// Form, so the same schema text gets the same id under every subject, as
-// the real registry does. Compatibility rules, modes, contexts, deletes and
-// references are not implemented. Errors use the registry's JSON shape and
-// codes (40401 subject, 40402 version, 40403 schema not found, 42201 invalid
-// schema). The server listens on 127.0.0.1 only.
-//
-// A Server is safe for concurrent use.
 package srtest
 
 import (
