@@ -55,7 +55,7 @@ func Load(dir string) (*Bundle, error) {
 // readLimited reads a file inside dir without following paths out of it.
 func readLimited(dir, name string, limit int64) ([]byte, error) {
 	if !filepath.IsLocal(name) || strings.ContainsAny(name, `\`) {
-		return nil, fmt.Errorf("file %q must be a plain name inside the bundle directory", name)
+		return nil, fmt.Errorf("file %q must be a relative path inside the bundle directory", name)
 	}
 	root, err := os.OpenRoot(dir)
 	if err != nil {

@@ -64,7 +64,7 @@ func TestLoadManifestErrors(t *testing.T) {
 		{"binary classes", manifest, func(m map[string]any) { obj(m["output"])["classes"] = []any{"a", "b", "c"} }, "needs 2 classes"},
 		{"duplicate classes", manifest, func(m map[string]any) { obj(m["output"])["classes"] = []any{"a", "a"} }, "non-empty and unique"},
 		{"width mismatch", manifest, func(m map[string]any) { m["features"] = arr(m["features"])[:1] }, "num_feature 2 but the features produce 1 columns"},
-		{"model file escapes", manifest, func(m map[string]any) { obj(m["model"])["file"] = "../x.json" }, "plain name inside the bundle"},
+		{"model file escapes", manifest, func(m map[string]any) { obj(m["model"])["file"] = "../x.json" }, "relative path inside the bundle"},
 		{"unknown kind", manifest, func(m map[string]any) { obj(m["model"])["kind"] = "lightgbm" }, `unknown kind "lightgbm"`},
 		{"xgboost with coef", manifest, func(m map[string]any) { obj(m["model"])["coef"] = []any{[]any{1.0}} }, "xgboost takes only"},
 		{"regression classes", linear, func(m map[string]any) { obj(m["output"])["classes"] = []any{"a"} }, "regression task has no classes"},
@@ -90,7 +90,7 @@ func TestLoadManifestErrors(t *testing.T) {
 			}
 			_, err := Parse(data, func(name string) ([]byte, error) {
 				if name != "model.json" {
-					return nil, errors.New("file " + name + " must be a plain name inside the bundle directory")
+					return nil, errors.New("file " + name + " must be a relative path inside the bundle directory")
 				}
 				return model, nil
 			})
@@ -171,6 +171,15 @@ func TestLoadFromDisk(t *testing.T) {
 	}
 	if got, want := strings.Join(b.Labels(), ","), "High,Low"; got != want {
 		t.Errorf("labels: got %s, want %s", got, want)
+	}
+	// a model file outside the bundle directory is refused by Load itself
+	dir := t.TempDir()
+	m := edit(t, readFixture(t, "hand-xgb-binary", "bundle.json"), func(m map[string]any) { obj(m["model"])["file"] = "../model.json" })
+	if err := os.WriteFile(filepath.Join(dir, "bundle.json"), m, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), "relative path inside the bundle directory") {
+		t.Errorf("model file ../model.json: got %v, want an error about the path", err)
 	}
 	_, err = Load(filepath.Join("testdata", "bundles", "does-not-exist"))
 	if err == nil || !strings.Contains(err.Error(), "does-not-exist") {

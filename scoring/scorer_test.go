@@ -145,3 +145,50 @@ func TestSummaryGolden(t *testing.T) {
 		})
 	}
 }
+
+// TestBundleConcurrentScorers: one Bundle shared by several goroutines, each
+// with its own Scorer, gives every goroutine the single-threaded results
+// (run with -race to check the Bundle is only read).
+func TestBundleConcurrentScorers(t *testing.T) {
+	name := "gen-xgb-softmax"
+	b := loadFixture(t, name)
+	rows := fixtureRows(t, filepath.Join("testdata", "bundles", name), b)
+	want := make([]Prediction, len(rows))
+	b.NewScorer().ScoreBatch(rows, want)
+	wantProbs := make([][]float64, len(rows))
+	for i := range want {
+		wantProbs[i] = append([]float64(nil), want[i].Probs...)
+	}
+	const workers = 4
+	errs := make(chan string, workers)
+	done := make(chan struct{})
+	for w := 0; w < workers; w++ {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			s := b.NewScorer()
+			out := make([]Prediction, len(rows))
+			for range 20 {
+				s.ScoreBatch(rows, out)
+				for i := range out {
+					if out[i].Label != want[i].Label || out[i].Score != want[i].Score || out[i].Reject != want[i].Reject {
+						errs <- "row " + want[i].Label + " differs"
+						return
+					}
+					for k := range out[i].Probs {
+						if out[i].Probs[k] != wantProbs[i][k] {
+							errs <- "probabilities differ"
+							return
+						}
+					}
+				}
+			}
+		}()
+	}
+	for w := 0; w < workers; w++ {
+		<-done
+	}
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+}
