@@ -209,6 +209,14 @@ func (c *compiler) feature(fi int32, f Feature) (string, error) {
 			return "", err
 		}
 		ft.st = col
+		if n := len(ft.steps); n > 0 && ft.steps[n-1].op == opCenterScale {
+			last := ft.steps[n-1]
+			ft.steps = ft.steps[:n-1]
+			ft.scaled, ft.center, ft.scale = true, last.f1, last.f2
+		}
+	}
+	if len(ft.steps) == 0 {
+		ft.steps = nil
 	}
 	c.p.feats = append(c.p.feats, ft)
 	return src, nil

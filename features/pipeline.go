@@ -124,6 +124,10 @@ type feat struct {
 	imp                     float64
 	aux                     float64 // srcRatio: on_zero; catOrdinal: unknown value
 	steps                   []step
+	// A chain's last standard/robust step, folded in: x = (x - center) / scale
+	// after the steps. Most features end with one, and most have no other step.
+	scaled        bool
+	center, scale float64
 }
 
 type step struct {
@@ -241,7 +245,7 @@ func (p *Pipeline) Transform(row *Row, out []float64, c *Counts) Reject {
 				t := &p.tables[f.table]
 				idx := t.lookup(cv)
 				cols := out[f.col : int(f.col)+t.width]
-				clear(cols)
+				zero(cols)
 				if idx < 0 {
 					if f.mode == modeReject {
 						c.count(fi, false, true)
@@ -280,7 +284,7 @@ func (p *Pipeline) Transform(row *Row, out []float64, c *Counts) Reject {
 				x = f.imp
 			}
 		}
-		for si := range f.steps {
+		for si := 0; si < len(f.steps); si++ {
 			s := &f.steps[si]
 			switch s.op {
 			case opImputeNum:
@@ -323,13 +327,16 @@ func (p *Pipeline) Transform(row *Row, out []float64, c *Counts) Reject {
 				}
 				e := p.edges[s.a]
 				cols := out[s.b : int(s.b)+len(e)+1]
-				clear(cols)
+				zero(cols)
 				cols[searchRight(e, x)] = 1
 			case opDatepart:
 				if x == x {
 					x = p.zones[s.a].part(x, s.mode)
 				}
 			}
+		}
+		if f.scaled {
+			x = (x - f.center) / f.scale
 		}
 		if f.st >= 0 {
 			if x-x != 0 && x == x {
@@ -343,6 +350,14 @@ func (p *Pipeline) Transform(row *Row, out []float64, c *Counts) Reject {
 		}
 	}
 	return Reject{}
+}
+
+// zero clears a few one-hot columns in line; clear() would call memclr,
+// whose call costs more than the stores for the usual handful of columns.
+func zero(cols []float64) {
+	for i := 0; i < len(cols); i++ {
+		cols[i] = 0
+	}
 }
 
 func (c *Counts) count(feat int, oor, unk bool) {
