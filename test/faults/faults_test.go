@@ -19,6 +19,7 @@ const (
 	eventsBroker = 100_000 // (b) 20 s
 	eventsScale  = 150_000 // (c) 30 s
 	eventsPoison = 50_000  // (d) 10 s, ~500 poison records, ~100 of them 2 MB
+	eventsBurst  = 250     // (d) all poison: ~50 records of 2 MB back to back
 )
 
 var modes = []string{"at-least-once", "exactly-once"}
@@ -161,6 +162,28 @@ func TestPoison(t *testing.T) {
 			}
 			if r.missingKind == 0 {
 				t.Errorf("no missing_field poison record in the stream: the scenario did not exercise it")
+			}
+		})
+	}
+}
+
+// (d, burst) Only poison records, back to back: several 2 MB DLQ copies in a
+// row for the one DLQ partition, as after an upstream bug.
+func TestPoisonBurst(t *testing.T) {
+	for i, mode := range modes {
+		t.Run(mode, func(t *testing.T) {
+			s := newScenario(t, "poison-burst", mode, eventsBurst, 1, uint64(50+i))
+			// Uncompressed, so two 2 MB DLQ copies in one producer batch
+			// really are 4 MB on the wire (lz4 squeezes the padding away).
+			// A short shutdown timeout bounds each crash-loop round should
+			// the service die on a DLQ write.
+			s.extraProcessor = "  compression: none\n  shutdown_timeout: 5s\n"
+			s.startInstance("i1", true)
+			s.startMonitor()
+			s.startProducer()
+			r := finish(t, s, nil, "")
+			if r.poison["too_large"] < 2 {
+				t.Errorf("only %d too_large records in the burst: the scenario did not exercise back-to-back 2 MB DLQ records", r.poison["too_large"])
 			}
 		})
 	}

@@ -138,6 +138,8 @@ type scenario struct {
 	prodAt   time.Time
 	mon      *monitor
 	exits    []string // unexpected instance exits: name@time in the stream
+	// extraProcessor holds more "  key: value" lines for the processor section.
+	extraProcessor string
 }
 
 // service is one `streamscore run` instance; restarts keep its instance id.
@@ -232,12 +234,12 @@ processor:
   delivery: %s
   instance_id: %q
   lag_refresh: 1s
-http:
+%shttp:
   listen: 127.0.0.1:0
 log:
   format: json
   level: info
-`, suite.brokers, name, s.input, s.group, s.output, s.dlq, suite.bundle, s.mode, id)
+`, suite.brokers, name, s.input, s.group, s.output, s.dlq, suite.bundle, s.mode, id, s.extraProcessor)
 	path := filepath.Join(s.dir, name+".yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		s.t.Fatalf("write config: %v", err)
