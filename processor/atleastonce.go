@@ -265,9 +265,9 @@ func (p *Processor) runWorker(w *partitionWorker) {
 
 func (p *Processor) runBatch(w *partitionWorker, wk *worker, recs []*kgo.Record) {
 	ack := w.tracker.add(recs[len(recs)-1], len(recs))
-	wk.process(recs, func(o output) {
-		p.produce(w.ctx, o, ack)
-	})
+	if !wk.process(recs, w.quit, func(o output) { p.produce(w.ctx, o, ack) }) {
+		return // abandoned: the batch never completes, so its offsets are never committed
+	}
 	ack.done()
 	p.m.LastProcessed.Set(float64(recs[len(recs)-1].Timestamp.UnixMilli()) / 1e3)
 }

@@ -73,7 +73,7 @@ func (p *Processor) transactLoop(ctx context.Context) error {
 					p.stats.consumed.Add(uint64(len(fp.Records)))
 					for recs := fp.Records; len(recs) > 0; {
 						n := min(len(recs), p.cfg.BatchMaxRecords)
-						slots[s].process(recs[:n], func(o output) {
+						ok := slots[s].process(recs[:n], ctx.Done(), func(o output) {
 							p.sess.Produce(p.produceCtx, o.rec, func(_ *kgo.Record, err error) {
 								mu.Lock()
 								defer mu.Unlock()
@@ -86,6 +86,10 @@ func (p *Processor) transactLoop(ctx context.Context) error {
 								acked = append(acked, o)
 							})
 						})
+						if !ok {
+							failed.Store(true) // shutting down mid-transaction: abort it
+							return
+						}
 						recs = recs[n:]
 					}
 				}
@@ -105,6 +109,10 @@ func (p *Processor) transactLoop(ctx context.Context) error {
 			return fmt.Errorf("end transaction: %w", err)
 		}
 		mu.Lock()
+		if failed.Load() && ctx.Err() != nil {
+			mu.Unlock()
+			return nil // stopping: the aborted batch is redone after restart
+		}
 		if failed.Load() {
 			// The client already retried; a record the broker refuses
 			// (too large, not authorized) would fail again on every redo.

@@ -2,6 +2,7 @@ package processor
 
 import (
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,12 +34,14 @@ type Pipeline struct {
 	EchoFeatures bool
 
 	modelRef []byte // name@version, the streamscore-model header
+	log      *slog.Logger
 	labels   map[string]prometheus.Counter
 	m        *Metrics
 }
 
-func (p *Pipeline) init(m *Metrics) {
+func (p *Pipeline) init(m *Metrics, log *slog.Logger) {
 	p.m = m
+	p.log = log
 	p.modelRef = []byte(p.Bundle.Name + "@" + p.Bundle.Version)
 	p.labels = make(map[string]prometheus.Counter)
 	for _, l := range p.Bundle.Labels() {
@@ -106,11 +109,17 @@ func (w *worker) grow(n int) {
 	}
 }
 
+// errAborted: the batch was abandoned (partition released or shutdown)
+// while a record waited for a transient failure to pass.
+var errAborted = errors.New("batch aborted")
+
 // process runs one micro-batch and calls emit once per input record, in
-// input order, with its prediction or its DLQ copy.
-func (w *worker) process(recs []*kgo.Record, emit func(output)) {
+// input order, with its prediction or its DLQ copy. It returns false if
+// abort closed while a record could not be decoded for a transient reason;
+// then nothing was emitted and the batch must not be committed.
+func (w *worker) process(recs []*kgo.Record, abort <-chan struct{}, emit func(output)) bool {
 	if len(recs) == 0 {
-		return
+		return true
 	}
 	m := w.p.m
 	m.BatchRecords.Observe(float64(len(recs)))
@@ -122,16 +131,15 @@ func (w *worker) process(recs []*kgo.Record, emit func(output)) {
 	w.failAt = w.failAt[:0]
 	n := 0
 	for i, r := range recs {
-		meta, err := w.dec.Decode(r.Value, w.rows[n])
+		meta, err := w.decode(r, n, abort)
+		if errors.Is(err, errAborted) {
+			return false
+		}
 		if err != nil {
-			reason := string(schemas.ReasonMalformed)
-			var de *schemas.DecodeError
-			if errors.As(err, &de) {
-				reason = string(de.Reason)
-			}
+			reason, _ := schemas.IsPoison(err)
 			w.failAt = append(w.failAt, i)
-			w.fails = append(w.fails, output{src: r, dlq: true, reason: reason, stage: StageDecode,
-				rec: dlqRecord(w.p.DLQTopic, string(w.p.modelRef), r, StageDecode, reason, err.Error(), now)})
+			w.fails = append(w.fails, output{src: r, dlq: true, reason: string(reason), stage: StageDecode,
+				rec: dlqRecord(w.p.DLQTopic, string(w.p.modelRef), r, StageDecode, string(reason), err.Error(), now)})
 			continue
 		}
 		w.metas[n] = meta
@@ -160,6 +168,29 @@ func (w *worker) process(recs []*kgo.Record, emit func(output)) {
 		emit(w.fails[f])
 	}
 	m.StageDuration.WithLabelValues(StageEncode).Observe(time.Since(t2).Seconds())
+	return true
+}
+
+// decode decodes record r into row n. Only a schemas.DecodeError means the
+// record itself is bad; any other error (the schema registry unreachable)
+// is transient: the same record will decode later, so it is retried with
+// backoff rather than sent to the DLQ, holding up its partition meanwhile.
+func (w *worker) decode(r *kgo.Record, n int, abort <-chan struct{}) (schemas.Meta, error) {
+	backoff := 100 * time.Millisecond
+	for {
+		meta, err := w.dec.Decode(r.Value, w.rows[n])
+		if _, poison := schemas.IsPoison(err); err == nil || poison {
+			return meta, err
+		}
+		w.p.log.Warn("transient decode failure; retrying", "topic", r.Topic, "partition", r.Partition,
+			"offset", r.Offset, "retry_in", backoff, "err", err)
+		select {
+		case <-abort:
+			return meta, errAborted
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
 }
 
 func (w *worker) encode(src *kgo.Record, j int, now time.Time) output {

@@ -62,7 +62,7 @@ func New(ctx context.Context, cfg Config, kcfg KafkaConfig, pipe *Pipeline, m *M
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	pipe.init(m)
+	pipe.init(m, log)
 	pipe.OutputTopic, pipe.DLQTopic = cfg.OutputTopic, cfg.DLQTopic
 	produced := m.PredictionsProduced.WithLabelValues(cfg.OutputTopic)
 	p := &Processor{cfg: cfg, kcfg: kcfg, pipe: pipe, m: m, log: log,

@@ -26,6 +26,7 @@ type Server struct {
 	user     string
 	pass     string
 	failNext int
+	failed   int
 }
 
 type stored struct {
@@ -83,6 +84,13 @@ func (s *Server) FailNext(n int) {
 	s.failNext = n
 }
 
+// Failed returns how many requests FailNext failed so far.
+func (s *Server) Failed() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failed
+}
+
 // Requests returns how many requests matched a route pattern, for example
 // "GET /schemas/ids/{id}".
 func (s *Server) Requests(pattern string) int {
@@ -116,6 +124,9 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			}
 		}
 		if fail {
+			s.mu.Lock()
+			s.failed++
+			s.mu.Unlock()
 			writeErr(w, http.StatusInternalServerError, 50001, "injected failure")
 			return
 		}
