@@ -64,13 +64,23 @@ func TestBrokerKill(t *testing.T) {
 			at := s.plan(1, 4*time.Second, 8*time.Second)[0]
 			s.at(at)
 			f := s.newFault("SIGKILL of the broker")
+			// Whatever happens below, leave a running broker to the next tests.
+			t.Cleanup(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+				defer cancel()
+				if _, err := brokerScript(ctx, "kafka-up.sh"); err != nil {
+					t.Errorf("bringing the broker back for the next tests: %v", err)
+				}
+			})
 			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-			_, err := brokerScript(ctx, "kafka-restart.sh") // SIGKILL, start on the same data dir, wait until it answers
+			portHeld, err := restartBroker(ctx) // SIGKILL, start on the same data dir, wait until it answers
 			cancel()
 			if err != nil {
 				t.Fatalf("broker restart: %v", err)
 			}
 			down := time.Since(f.at)
+			t.Logf("broker: SIGKILLed, its ports stayed open %s after kafka-down.sh --kill returned, answering again %.2fs after the kill",
+				portHeld.Round(time.Millisecond), down.Seconds())
 			s.waitCaughtUp(f, 3*time.Minute, nil)
 			f.note = fmt.Sprintf("broker answering again %.2fs after the kill", down.Seconds())
 			t.Logf("recovery: %s at %s of the stream: broker back after %.2fs, output caught up %.2fs after the kill (%.2fs after the broker was back)",

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -259,6 +260,40 @@ func brokerScript(ctx context.Context, name string, args ...string) (string, err
 		return stdout.String(), fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, tail(stderr.String(), 40))
 	}
 	return stdout.String(), nil
+}
+
+// restartBroker SIGKILLs the dedicated broker and starts it again on the
+// same data dir, like deploy/kafka/kafka-restart.sh, but waits in between
+// until the killed broker's ports are closed: kafka-down.sh treats a zombie
+// as gone, and a SIGKILLed JVM's main thread turns zombie while its other
+// threads still hold the listening sockets, so kafka-up.sh right after it
+// can find the port "in use by another process" and refuse to start (seen
+// here once in a few runs). It returns how long the ports stayed open.
+func restartBroker(ctx context.Context) (portHeld time.Duration, err error) {
+	if _, err := brokerScript(ctx, "kafka-down.sh", "--kill"); err != nil {
+		return 0, err
+	}
+	gone := time.Now()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for _, port := range []int{suite.port, suite.port + 1} {
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		for {
+			c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+			if err != nil {
+				break
+			}
+			c.Close()
+			select {
+			case <-ctx.Done():
+				return time.Since(gone), fmt.Errorf("port %s still open %s after the broker was SIGKILLed", addr, time.Since(gone))
+			case <-tick.C:
+			}
+		}
+	}
+	portHeld = time.Since(gone)
+	_, err = brokerScript(ctx, "kafka-up.sh")
+	return portHeld, err
 }
 
 // newerSource names a Go file of the service newer than t, if any.
