@@ -1,0 +1,86 @@
+// Package interop checks streamscore against third-party Kafka clients: the
+// events are written and the predictions read by kcat (librdkafka's command
+// line tool) and by Python (confluent-kafka + fastavro), never by franz-go,
+// so the wire formats are checked by independent implementations.
+//
+//   - kcat_test.go: JSON events from kcat, scored and read back by kcat against
+//     XGBoost's own reference scores (examples/fraud/reference.jsonl); DLQ
+//     records read by kcat with their headers.
+//   - avro_test.go: Confluent-Avro events from Python through the in-process
+//     schema registry (schemas/srtest), a second schema version registered
+//     mid-stream, predictions in Confluent Avro read back by Python and by kcat.
+//
+// Every test runs the built binary (`streamscore run --config FILE`) as a
+// subprocess: STREAMSCORE_BIN when set (`make test` builds it), otherwise a
+// `go build` into a temporary directory once per run.
+//
+// Kafka is the real broker named by STREAMSCORE_TEST_BROKERS (`make test`
+// starts it with `make kafka-up`). Without it the tests use an in-process kfake
+// cluster (internal/kafkatest), which kcat and confluent-kafka talk to as well
+// for everything used here (produce, fetch, read_committed, headers). The tools
+// are required: a missing kcat fails the test (scripts/install-deps.sh installs
+// it); the Python venv is made by train/venv.sh when it is missing (about 1.5
+// minutes the first time). Nothing is skipped.
+package interop
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+var (
+	// bin is the streamscore binary under test.
+	bin string
+	// repoRoot is the module root (go.mod), absolute.
+	repoRoot string
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err == nil {
+		_, err = os.Stat(filepath.Join(root, "go.mod"))
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "interop: cannot find the repository root: %v\n", err)
+		return 1
+	}
+	repoRoot = root
+
+	if b := os.Getenv("STREAMSCORE_BIN"); b != "" {
+		abs, err := filepath.Abs(b)
+		if err == nil {
+			_, err = os.Stat(abs)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "interop: STREAMSCORE_BIN=%s: %v\n", b, err)
+			return 1
+		}
+		bin = abs
+		return m.Run()
+	}
+
+	dir, err := os.MkdirTemp("", "streamscore-interop-bin-")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "interop: %v\n", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	bin = filepath.Join(dir, "streamscore")
+	start := time.Now()
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/streamscore")
+	cmd.Dir = repoRoot
+	if out, err := cmd.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "interop: STREAMSCORE_BIN is not set and `go build ./cmd/streamscore` failed: %v\n%s", err, out)
+		return 1
+	}
+	fmt.Fprintf(os.Stderr, "interop: STREAMSCORE_BIN not set; built %s in %.1fs\n", bin, time.Since(start).Seconds())
+	return m.Run()
+}

@@ -1,0 +1,120 @@
+"""Read a topic of Confluent-Avro records with confluent-kafka and fastavro.
+
+Used by the Go tests in test/interop (see avro_test.go); not a tool for users.
+
+    consume_avro.py --bootstrap HOST:PORT --registry URL --topic T [--timeout SECONDS]
+
+Assigns every partition of T from the beginning (isolation.level
+read_committed) and reads until the end of each partition. For every record it
+checks the framing (magic byte 0, 4-byte schema id), fetches the writer schema
+by id from the registry (GET /schemas/ids/{id}, plain urllib, cached), decodes
+the body with fastavro and checks that the body was consumed exactly. Prints
+one JSON line per record:
+
+    {"partition", "offset", "timestamp", "key", "schema_id", "value_hex", "record"}
+
+timestamp-millis values are printed as epoch milliseconds. Exits non-zero on
+any error or if the end of some partition is not reached within the timeout.
+"""
+
+import argparse
+import datetime
+import io
+import json
+import struct
+import sys
+import time
+import urllib.request
+
+import confluent_kafka
+import fastavro
+
+EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+
+
+def plain(v):
+    if isinstance(v, datetime.datetime):
+        return (v - EPOCH) // datetime.timedelta(milliseconds=1)
+    if isinstance(v, dict):
+        return {k: plain(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [plain(x) for x in v]
+    return v
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bootstrap", required=True)
+    ap.add_argument("--registry", required=True)
+    ap.add_argument("--topic", required=True)
+    ap.add_argument("--timeout", type=float, default=60)
+    args = ap.parse_args()
+
+    schemas = {}
+
+    def writer_schema(sid):
+        if sid not in schemas:
+            url = "%s/schemas/ids/%d" % (args.registry.rstrip("/"), sid)
+            with urllib.request.urlopen(url, timeout=10) as resp:
+                schemas[sid] = fastavro.parse_schema(json.loads(json.load(resp)["schema"]))
+        return schemas[sid]
+
+    c = confluent_kafka.Consumer({
+        "bootstrap.servers": args.bootstrap,
+        "group.id": "interop-consume-avro",  # required by the client; no offsets are committed
+        "enable.auto.commit": False,
+        "isolation.level": "read_committed",
+        "enable.partition.eof": True,
+    })
+    try:
+        md = c.list_topics(args.topic, timeout=10)
+        tm = md.topics.get(args.topic)
+        if tm is None or tm.error is not None or not tm.partitions:
+            raise SystemExit("consume_avro: topic %s: %s" % (args.topic, tm.error if tm else "not found"))
+        parts = sorted(tm.partitions)
+        c.assign([confluent_kafka.TopicPartition(args.topic, p, confluent_kafka.OFFSET_BEGINNING) for p in parts])
+        at_end = set()
+        n = 0
+        deadline = time.monotonic() + args.timeout
+        while len(at_end) < len(parts):
+            if time.monotonic() > deadline:
+                raise SystemExit("consume_avro: end of partitions %s not reached within %ss (%d records read)"
+                                 % (sorted(set(parts) - at_end), args.timeout, n))
+            msg = c.poll(0.5)
+            if msg is None:
+                continue
+            if msg.error():
+                if msg.error().code() == confluent_kafka.KafkaError._PARTITION_EOF:
+                    at_end.add(msg.partition())
+                    continue
+                raise SystemExit("consume_avro: %s" % msg.error())
+            at_end.discard(msg.partition())
+            value = msg.value() or b""
+            if len(value) < 5 or value[0] != 0:
+                raise SystemExit("consume_avro: partition %d offset %d: not Confluent framing: %r"
+                                 % (msg.partition(), msg.offset(), value[:8]))
+            sid = struct.unpack(">I", value[1:5])[0]
+            body = io.BytesIO(value[5:])
+            rec = fastavro.schemaless_reader(body, writer_schema(sid), None)
+            if body.tell() != len(value) - 5:
+                raise SystemExit("consume_avro: partition %d offset %d: %d trailing bytes after the Avro body"
+                                 % (msg.partition(), msg.offset(), len(value) - 5 - body.tell()))
+            key = msg.key()
+            print(json.dumps({
+                "partition": msg.partition(),
+                "offset": msg.offset(),
+                "timestamp": msg.timestamp()[1],
+                "key": None if key is None else key.decode("utf-8"),
+                "schema_id": sid,
+                "value_hex": value.hex(),
+                "record": plain(rec),
+            }, sort_keys=True))
+            n += 1
+        print("consume_avro: %d records from %d partitions, schema ids %s" % (n, len(parts), sorted(schemas)),
+              file=sys.stderr)
+    finally:
+        c.close()
+
+
+if __name__ == "__main__":
+    main()
