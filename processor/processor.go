@@ -303,7 +303,11 @@ func (p *Processor) refreshLag(ctx context.Context) {
 	}
 	gl, ok := lags[p.cfg.Group]
 	if !ok || gl.Error() != nil {
-		p.log.Warn("consumer lag refresh failed", "err", gl.Error())
+		if errors.Is(gl.Error(), kerr.GroupIDNotFound) {
+			p.log.Debug("group not created yet; lag unknown", "group", p.cfg.Group)
+		} else {
+			p.log.Warn("consumer lag refresh failed", "err", gl.Error())
+		}
 		return
 	}
 	p.lastOK.Store(time.Now().UnixNano())
