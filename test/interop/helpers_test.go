@@ -36,7 +36,7 @@ const (
 	stopTimeout  = 30 * time.Second // SIGTERM -> exit, before SIGKILL
 	startTimeout = 30 * time.Second // service start -> "streamscore running"
 	flowTimeout  = 90 * time.Second // records in -> predictions out
-	venvTimeout  = 10 * time.Minute // train/venv.sh on a machine without the venv
+	venvTimeout  = 6 * time.Minute  // train/venv.sh on a machine without the venv (fits go test's default 10m)
 	pollEvery    = 100 * time.Millisecond
 
 	probTol = 1e-6 // as scoring/parity_test.go: XGBoost computes in float32
@@ -590,7 +590,7 @@ func ensureVenv() (string, error) {
 		return "", err
 	}
 	out, err := exec.CommandContext(ctx, py, "-c",
-		"import confluent_kafka, fastavro; print(confluent_kafka.version()[0], fastavro.__version__)").CombinedOutput()
+		"import confluent_kafka, fastavro; print(confluent_kafka.__version__, fastavro.__version__)").CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("%s cannot import confluent_kafka and fastavro: %v\n%s", py, err, out)
 	}
@@ -836,4 +836,6 @@ func (l *errorList) done() {
 	}
 }
 
-func newErrorList(t testing.TB, what string) *errorList { return &errorList{t: t, what: what, limit: 10} }
+func newErrorList(t testing.TB, what string) *errorList {
+	return &errorList{t: t, what: what, limit: 10}
+}

@@ -149,7 +149,7 @@ def main():
         "produced": produced,
         "acked": acked[0],
         "ids": {str(n): s["id"] for n, s in schemas.items()},
-        "confluent_kafka": confluent_kafka.version()[0],
+        "confluent_kafka": confluent_kafka.__version__,
         "librdkafka": confluent_kafka.libversion()[0],
         "fastavro": fastavro.__version__,
     })
