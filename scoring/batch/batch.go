@@ -1,8 +1,3 @@
-// Package batch scores files with a bundle: CSV (with a header) or JSON Lines
-// in, JSON Lines or CSV out, rejected rows to a separate writer. It uses the
-// same features and scoring code as the stream, so the two never disagree.
-//
-// Run is synchronous and single-goroutine; it checks ctx between batches.
 package batch
 
 import (
