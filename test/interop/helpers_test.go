@@ -689,6 +689,7 @@ func loadFraud(t testing.TB) *scoring.Bundle {
 // expected is what a prediction must say.
 type expected struct {
 	key     string
+	keyNull bool // the input had no key: the prediction's key is null
 	eventID *string
 	probs   []float64 // per class, bundle order
 	label   string
@@ -764,7 +765,11 @@ func mapKeys[V any](m map[string]V) func(func(string) bool) {
 func (e expected) check(b *scoring.Bundle, p prediction, recordTs int64) error {
 	var errs []string
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
-	if p.Key == nil || *p.Key != e.key {
+	if e.keyNull {
+		if p.Key != nil {
+			bad("key %s, want null", strp(p.Key))
+		}
+	} else if p.Key == nil || *p.Key != e.key {
 		bad("key %s, want %q", strp(p.Key), e.key)
 	}
 	if (p.EventID == nil) != (e.eventID == nil) || (p.EventID != nil && *p.EventID != *e.eventID) {

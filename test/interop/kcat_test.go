@@ -134,13 +134,16 @@ func TestKcatJSONReferenceScores(t *testing.T) {
 	t.Logf("kcat: %d events in, %d predictions (XGBoost reference within %g), %d DLQ records", len(refs), len(preds), probTol, len(dlqs))
 }
 
-// TestKcatMalformedToDLQ: records kcat writes that are not JSON objects land
-// in the DLQ with reason malformed; kcat (-J) reads the DLQ headers: the
-// original headers first (as kcat wrote them), then streamscore-dlq-reason,
-// -stage, -error, -source-topic/-partition/-offset (those of the input record
-// as kcat reads it), -model and -time; key, value and timestamp unchanged. A
-// good record sent in the same batch is scored, and its trace header is
-// carried over to the prediction.
+// TestKcatMalformedToDLQ: records kcat writes that are not JSON objects
+// (including an empty value and a null value, `kcat -Z`) land in the DLQ with
+// reason malformed; kcat (-J) reads the DLQ headers: the original headers first
+// (as kcat wrote them), then streamscore-dlq-reason, -stage, -error,
+// -source-topic/-partition/-offset (those of the input record as kcat reads
+// it), -model and -time; key, value (null stays null) and timestamp
+// unchanged. Good records sent alongside are scored: one with a key, one with
+// an empty key and one without a key (the prediction's key field is "" and
+// null, the Kafka key empty and null); the input's trace header is carried
+// over to the predictions, other headers are not.
 func TestKcatMalformedToDLQ(t *testing.T) {
 	t.Parallel()
 	kcatPath(t)
@@ -152,29 +155,46 @@ func TestKcatMalformedToDLQ(t *testing.T) {
 		Extra: map[string]any{"input.format": "json", "output.format": "json"}})
 	counter := newRecordCounter(t, brokers, out, dlq)
 
-	bad := map[string]string{
-		"bad-truncated": `{"amount": 12.5, "timestamp": "2026-02-07T19:26:47Z"`,
-		"bad-text":      `not json at all`,
-		"bad-array":     `["amount", 12.5]`,
-		"bad-trailing":  `{"amount": 12.5, "timestamp": "2026-02-07T19:26:47Z"} {}`,
-		"bad-string":    `"just a string"`,
+	str := func(s string) *string { return &s }
+	bad := map[string]*string{ // key -> value (nil: null value)
+		"bad-truncated": str(`{"amount": 12.5, "timestamp": "2026-02-07T19:26:47Z"`),
+		"bad-text":      str(`not json at all`),
+		"bad-array":     str(`["amount", 12.5]`),
+		"bad-trailing":  str(`{"amount": 12.5, "timestamp": "2026-02-07T19:26:47Z"} {}`),
+		"bad-string":    str(`"just a string"`),
+		"bad-empty":     str(""),
+		"bad-null":      nil,
 	}
 	good := refs[0]
 	if good.Reject != "" {
 		t.Fatal("reference row 1 is not a scored row")
 	}
-	lines := []string{"good-1|" + string(good.Event)}
-	for k, v := range bad {
-		lines = append(lines, k+"|"+v)
-	}
 	const traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
-	kcatProduce(t, brokers, in, lines, "-H", "origin=kcat-interop", "-H", "traceparent="+traceparent)
-	counter.waitFor(t, "prediction and DLQ records", map[string]int{out: 1, dlq: len(bad)}, svc.proc)
+	headers := []string{"-H", "origin=kcat-interop", "-H", "traceparent=" + traceparent}
+	lines := []string{"good-1|" + string(good.Event), "|" + string(good.Event)} // the second has an empty key
+	for k, v := range bad {
+		if v != nil {
+			lines = append(lines, k+"|"+*v)
+		}
+	}
+	kcatProduce(t, brokers, in, lines, headers...)
+	kcatProduce(t, brokers, in, []string{"bad-null|"}, append(headers, "-Z")...) // -Z: empty value -> null
+	// Without -K: the line is the value, the record has no key.
+	runTool(t, append(append([]byte(nil), good.Event...), '\n'), nil, kcatPath(t),
+		append([]string{"-P", "-b", strings.Join(brokers, ","), "-t", in, "-X", "acks=all"}, headers...)...)
+	counter.waitFor(t, "predictions and DLQ records", map[string]int{out: 3, dlq: len(bad)}, svc.proc)
 	svc.stopAndCheck(t)
 
-	inputs := map[string]kcatMsg{}
+	inputs := map[string]kcatMsg{} // by key; "<null>" for the keyless one
 	for _, m := range kcatConsumeJSON(t, brokers, in) {
-		inputs[*m.Key] = m
+		k := "<null>"
+		if m.Key != nil {
+			k = *m.Key
+		}
+		inputs[k] = m
+	}
+	if len(inputs) != len(bad)+3 {
+		t.Fatalf("kcat reads %d distinct keys from the input topic, want %d", len(inputs), len(bad)+3)
 	}
 
 	dlqs := kcatConsumeJSON(t, brokers, dlq)
@@ -183,14 +203,18 @@ func TestKcatMalformedToDLQ(t *testing.T) {
 	}
 	seen := map[string]bool{}
 	for _, m := range dlqs {
-		if m.Key == nil || bad[*m.Key] == "" || seen[*m.Key] {
+		v, ok := (*string)(nil), false
+		if m.Key != nil {
+			v, ok = bad[*m.Key]
+		}
+		if !ok || seen[*m.Key] {
 			t.Errorf("DLQ record %d/%d: unexpected key %s", m.Partition, m.Offset, strp(m.Key))
 			continue
 		}
 		key := *m.Key
 		seen[key] = true
-		if m.Payload == nil || *m.Payload != bad[key] {
-			t.Errorf("%s: DLQ value %s, want the original %q", key, strp(m.Payload), bad[key])
+		if (m.Payload == nil) != (v == nil) || (v != nil && *m.Payload != *v) {
+			t.Errorf("%s: DLQ value %s, want the original %s", key, strp(m.Payload), strp(v))
 		}
 		if err := checkDLQHeaders(m, inputs[key], "malformed", b.Name+"@"+b.Version); err != nil {
 			t.Errorf("%s: %v", key, err)
@@ -209,23 +233,43 @@ func TestKcatMalformedToDLQ(t *testing.T) {
 	}
 
 	preds := kcatConsumeJSON(t, brokers, out)
-	if len(preds) != 1 || preds[0].Key == nil || *preds[0].Key != "good-1" || preds[0].Payload == nil {
-		t.Fatalf("kcat read predictions %+v, want one for good-1", preds)
+	if len(preds) != 3 {
+		t.Errorf("kcat read %d predictions, want 3", len(preds))
 	}
-	m := preds[0]
-	p, err := decodePrediction([]byte(*m.Payload))
-	if err != nil {
-		t.Fatalf("prediction %s: %v", *m.Payload, err)
+	seenPred := map[string]bool{}
+	for _, m := range preds {
+		k := "<null>"
+		if m.Key != nil {
+			k = *m.Key
+		}
+		if inputs[k].Payload == nil || *inputs[k].Payload != string(good.Event) || seenPred[k] || m.Payload == nil {
+			t.Errorf("prediction %d/%d: unexpected key %s or null value", m.Partition, m.Offset, strp(m.Key))
+			continue
+		}
+		seenPred[k] = true
+		p, err := decodePrediction([]byte(*m.Payload))
+		if err != nil {
+			t.Errorf("prediction %s: %v", *m.Payload, err)
+			continue
+		}
+		want := expected{key: k, keyNull: m.Key == nil, eventID: eventID(good.ev), probs: good.Scores, label: *good.Label}
+		if err := want.check(b, p, m.Ts); err != nil {
+			t.Errorf("key %s: %v", strp(m.Key), err)
+		}
+		if m.Ts != inputs[k].Ts {
+			t.Errorf("key %s: record timestamp %d, input's %d", strp(m.Key), m.Ts, inputs[k].Ts)
+		}
+		if h := m.header("traceparent"); len(h) != 1 || h[0] != traceparent {
+			t.Errorf("key %s: prediction traceparent headers %q, want the input's %q", strp(m.Key), h, traceparent)
+		}
+		if h := m.header("origin"); len(h) != 0 {
+			t.Errorf("key %s: prediction carries the input's non-trace header origin=%q", strp(m.Key), h)
+		}
 	}
-	want := expected{key: "good-1", eventID: eventID(good.ev), probs: good.Scores, label: *good.Label}
-	if err := want.check(b, p, m.Ts); err != nil {
-		t.Errorf("good-1: %v", err)
-	}
-	if h := m.header("traceparent"); len(h) != 1 || h[0] != traceparent {
-		t.Errorf("prediction traceparent headers %q, want the input's %q", h, traceparent)
-	}
-	if h := m.header("origin"); len(h) != 0 {
-		t.Errorf("prediction carries the input's non-trace header origin=%q", h)
+	for _, k := range []string{"good-1", "", "<null>"} {
+		if !seenPred[k] {
+			t.Errorf("no prediction for the input with key %q", k)
+		}
 	}
 }
 
