@@ -72,8 +72,14 @@ type worker struct {
 	preds  []scoring.Prediction
 	fails  []output // decode failures of the current batch, by batch index
 	failAt []int
-	buf    []byte
-	pred   schemas.Prediction
+	// Per-batch slabs for the output records, their headers and values: a
+	// few allocations per batch instead of three per record. A slab lives
+	// until every record carved from it was acknowledged.
+	recSlab []kgo.Record
+	hdrSlab []kgo.RecordHeader
+	valSlab []byte
+	avgLen  int // recent encoded size, to size the value slab
+	pred    schemas.Prediction
 
 	seenOOR, seenUnknown []uint64 // feature counters already exported
 }
@@ -154,7 +160,11 @@ func (w *worker) process(recs []*kgo.Record, abort <-chan struct{}, emit func(ou
 	m.StageDuration.WithLabelValues("score").Observe(t2.Sub(t1).Seconds())
 	w.exportFeatureCounts()
 
-	// Encode in input order, merging the decode failures back in.
+	// Encode in input order, merging the decode failures back in. Fresh
+	// slabs: the previous batch's records may still wait for their acks.
+	w.recSlab = make([]kgo.Record, n)
+	w.hdrSlab = make([]kgo.RecordHeader, 0, n+n/4+1)
+	w.valSlab = make([]byte, 0, n*(w.avgLen+w.avgLen/8+16))
 	f := 0
 	for j := 0; j < n; j++ {
 		i := w.srcIdx[j]
@@ -179,7 +189,10 @@ func (w *worker) decode(r *kgo.Record, n int, abort <-chan struct{}) (schemas.Me
 	backoff := 100 * time.Millisecond
 	for {
 		meta, err := w.dec.Decode(r.Value, w.rows[n])
-		if _, poison := schemas.IsPoison(err); err == nil || poison {
+		if err == nil {
+			return meta, nil
+		}
+		if _, poison := schemas.IsPoison(err); poison {
 			return meta, err
 		}
 		w.p.log.Warn("transient decode failure; retrying", "topic", r.Topic, "partition", r.Partition,
@@ -214,25 +227,32 @@ func (w *worker) encode(src *kgo.Record, j int, now time.Time) output {
 	if w.p.EchoFeatures {
 		p.Features = w.scorer.Features(j)
 	}
+	start := len(w.valSlab)
 	var err error
-	w.buf, err = w.enc.Append(w.buf[:0], p)
+	w.valSlab, err = w.enc.Append(w.valSlab, p)
 	if err != nil {
+		w.valSlab = w.valSlab[:start]
 		return output{src: src, dlq: true, reason: "encode_failed", stage: StageEncode,
 			rec: dlqRecord(w.p.DLQTopic, string(w.p.modelRef), src, StageEncode, "encode_failed", err.Error(), now)}
 	}
+	// Cap the value at its own end, so no later append can write into it
+	// (a grown slab moves on; earlier values keep the old array alive).
+	value := w.valSlab[start:len(w.valSlab):len(w.valSlab)]
+	w.avgLen = (w.avgLen*7 + len(value)) / 8
 	w.p.m.PredictionScore.Observe(pr.Score)
 	if c := w.p.labels[pr.Label]; c != nil {
 		c.Inc()
 	}
-	value := make([]byte, len(w.buf))
-	copy(value, w.buf)
-	rec := &kgo.Record{Topic: w.p.OutputTopic, Key: src.Key, Value: value, Timestamp: src.Timestamp}
-	rec.Headers = append(make([]kgo.RecordHeader, 0, 2), kgo.RecordHeader{Key: HeaderModel, Value: w.p.modelRef})
-	for _, h := range src.Headers {
-		if copiedHeaders[h.Key] {
-			rec.Headers = append(rec.Headers, h)
+	rec := &w.recSlab[j]
+	*rec = kgo.Record{Topic: w.p.OutputTopic, Key: src.Key, Value: value, Timestamp: src.Timestamp}
+	h := len(w.hdrSlab)
+	w.hdrSlab = append(w.hdrSlab, kgo.RecordHeader{Key: HeaderModel, Value: w.p.modelRef})
+	for _, hd := range src.Headers {
+		if copiedHeaders[hd.Key] {
+			w.hdrSlab = append(w.hdrSlab, hd)
 		}
 	}
+	rec.Headers = w.hdrSlab[h:len(w.hdrSlab):len(w.hdrSlab)]
 	return output{rec: rec, src: src}
 }
 

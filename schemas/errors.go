@@ -49,6 +49,9 @@ func (e *DecodeError) Unwrap() error { return e.Err }
 
 // IsPoison reports whether err is (or wraps) a *DecodeError, and its reason.
 func IsPoison(err error) (Reason, bool) {
+	if err == nil {
+		return "", false // no allocation on the hot path
+	}
 	var de *DecodeError
 	if errors.As(err, &de) {
 		return de.Reason, true
