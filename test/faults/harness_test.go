@@ -240,6 +240,19 @@ log:
   format: json
   level: info
 `, suite.brokers, name, s.input, s.group, s.output, s.dlq, suite.bundle, s.mode, id, s.extraProcessor)
+	if extra := os.Getenv(envProcessor); extra != "" && id != "" {
+		// Experiments only: more processor keys for every instance, e.g.
+		// STREAMSCORE_FAULTS_PROCESSOR="commit_interval=250ms".
+		var lines strings.Builder
+		for _, kv := range strings.Split(extra, ",") {
+			k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
+			if !ok {
+				s.t.Fatalf("%s: %q is not key=value", envProcessor, kv)
+			}
+			fmt.Fprintf(&lines, "  %s: %s\n", k, v)
+		}
+		cfg = strings.Replace(cfg, "  lag_refresh: 1s\n", "  lag_refresh: 1s\n"+lines.String(), 1)
+	}
 	path := filepath.Join(s.dir, name+".yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		s.t.Fatalf("write config: %v", err)

@@ -30,6 +30,7 @@ const (
 	envSeed       = "STREAMSCORE_FAULTS_SEED"        // base seed of fault times and generated events (default 1)
 	envKeep       = "STREAMSCORE_FAULTS_KEEP_BROKER" // "1": leave the dedicated broker running after the suite
 	envTrace      = "STREAMSCORE_FAULTS_TRACE_DIR"   // write each scenario's lag samples there as CSV
+	envProcessor  = "STREAMSCORE_FAULTS_PROCESSOR"   // experiments: "key=value,..." added to every instance's processor section
 )
 
 // suite is the state TestMain sets up for every test.
