@@ -2,6 +2,7 @@ package processor
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -115,6 +116,63 @@ func (w *worker) grow(n int) {
 	}
 }
 
+// ReasonInternal labels a record the service could not handle because of a
+// bug (a recovered panic). It goes to the DLQ like any bad record, so one
+// record never stops the stream; the panic text is in its error header.
+const ReasonInternal = "internal_error"
+
+// errPanic carries a recovered panic as a poison decode error.
+func errPanic(v any) error {
+	return &schemas.DecodeError{Reason: ReasonInternal, Err: fmt.Errorf("recovered panic: %v", v)}
+}
+
+// safeDecode is Decode with a recover: a decoder bug on one record becomes
+// that record's DLQ entry, not a crash loop on the same offset.
+func (w *worker) safeDecode(value []byte, n int) (meta schemas.Meta, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			w.rows[n].Reset()
+			err = errPanic(v)
+		}
+	}()
+	return w.dec.Decode(value, w.rows[n])
+}
+
+// scoreBatch scores rows[:n]. Should scoring panic (a bug), the batch is
+// scored again row by row so only the offending rows are rejected.
+func (w *worker) scoreBatch(n int) {
+	if w.tryScore(0, n) {
+		return
+	}
+	for j := 0; j < n; j++ {
+		if !w.tryScore(j, j+1) {
+			w.preds[j] = scoring.Prediction{Reject: ReasonInternal, RejectFeature: "scoring panicked"}
+		}
+	}
+}
+
+func (w *worker) tryScore(from, to int) (ok bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			w.p.log.Error("scoring panicked; rejecting the rows involved", "panic", fmt.Sprint(v))
+			ok = false
+		}
+	}()
+	w.scorer.ScoreBatch(w.rows[from:to], w.preds[from:to])
+	return true
+}
+
+// safeEncode is encode with a recover, for the same reason as safeDecode.
+func (w *worker) safeEncode(src *kgo.Record, j int, now time.Time) (o output) {
+	defer func() {
+		if v := recover(); v != nil {
+			o = output{src: src, dlq: true, reason: ReasonInternal, stage: StageEncode,
+				rec: dlqRecord(w.p.DLQTopic, string(w.p.modelRef), src, StageEncode, ReasonInternal, fmt.Sprintf("recovered panic: %v", v), now)}
+		}
+	}()
+	return w.encode(src, j, now)
+}
+
 // errAborted: the batch was abandoned (partition released or shutdown)
 // while a record waited for a transient failure to pass.
 var errAborted = errors.New("batch aborted")
@@ -155,7 +213,7 @@ func (w *worker) process(recs []*kgo.Record, abort <-chan struct{}, emit func(ou
 	t1 := time.Now()
 	m.StageDuration.WithLabelValues(StageDecode).Observe(t1.Sub(now).Seconds())
 
-	w.scorer.ScoreBatch(w.rows[:n], w.preds[:n])
+	w.scoreBatch(n)
 	t2 := time.Now()
 	m.StageDuration.WithLabelValues("score").Observe(t2.Sub(t1).Seconds())
 	w.exportFeatureCounts()
@@ -172,7 +230,7 @@ func (w *worker) process(recs []*kgo.Record, abort <-chan struct{}, emit func(ou
 			emit(w.fails[f])
 			f++
 		}
-		emit(w.encode(recs[i], j, t2))
+		emit(w.safeEncode(recs[i], j, t2))
 	}
 	for ; f < len(w.fails); f++ {
 		emit(w.fails[f])
@@ -188,7 +246,7 @@ func (w *worker) process(recs []*kgo.Record, abort <-chan struct{}, emit func(ou
 func (w *worker) decode(r *kgo.Record, n int, abort <-chan struct{}) (schemas.Meta, error) {
 	backoff := 100 * time.Millisecond
 	for {
-		meta, err := w.dec.Decode(r.Value, w.rows[n])
+		meta, err := w.safeDecode(r.Value, n)
 		if err == nil {
 			return meta, nil
 		}
