@@ -119,7 +119,9 @@ func (p *Processor) release(ctx context.Context, parts map[string][]int32, commi
 	p.m.AssignedPartitions.Set(float64(len(p.owned)))
 	p.mu.Unlock()
 	p.stopWorkers(ctx, ws, commit)
-	p.log.Info("partitions released", "partitions", fmt.Sprint(parts), "committed", commit)
+	if len(parts) > 0 {
+		p.log.Info("partitions released", "partitions", fmt.Sprint(parts), "committed", commit)
+	}
 }
 
 // stopAll stops every worker; used on shutdown.
@@ -165,7 +167,11 @@ func (p *Processor) stopWorkers(ctx context.Context, ws []*partitionWorker, comm
 		}
 	}
 commit:
-	p.commit(wait, ws)
+	// A fresh deadline: wait may have ended, and the acknowledged offsets
+	// must still be committed.
+	cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer ccancel()
+	p.commit(cctx, ws)
 	for _, w := range ws {
 		w.cancel()
 	}

@@ -2,6 +2,7 @@ package processor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"sync"
@@ -10,6 +11,46 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
+
+// sessionError is a failure of the transactional session itself (broker
+// gone past the client's retries, fenced, transaction timed out). franz-go
+// says the session cannot be used after it, but a new one can: the open
+// transaction is aborted by the broker and its records are processed again.
+type sessionError struct{ err error }
+
+func (e *sessionError) Error() string { return e.err.Error() }
+func (e *sessionError) Unwrap() error { return e.err }
+
+// runTransactional runs transactLoop, replacing the session after a session
+// failure (with backoff) instead of exiting: a broker restart must not stop
+// the service. Other errors (a record the broker refuses) are returned.
+func (p *Processor) runTransactional(ctx context.Context) error {
+	for {
+		err := p.transactLoop(ctx)
+		var se *sessionError
+		if !errors.As(err, &se) || ctx.Err() != nil {
+			return err
+		}
+		p.m.TransactionsAborted.Inc()
+		p.log.Warn("transactional session failed; replacing it (the open transaction is aborted and redone)", "err", se.err)
+		p.sess.Close()
+		p.clMu.Lock()
+		p.sess = nil // Run must not close it again
+		p.clMu.Unlock()
+		for backoff := 500 * time.Millisecond; ; backoff = min(2*backoff, 10*time.Second) {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(backoff):
+			}
+			if err := p.connect(ctx); err != nil {
+				p.log.Warn("new transactional session failed; retrying", "err", err, "retry_in", backoff)
+				continue
+			}
+			break
+		}
+	}
+}
 
 // transactLoop is the exactly-once engine: each poll becomes one Kafka
 // transaction holding the predictions, the DLQ copies and the consumed
@@ -47,7 +88,7 @@ func (p *Processor) transactLoop(ctx context.Context) error {
 			continue
 		}
 		if err := p.sess.Begin(); err != nil {
-			return fmt.Errorf("begin transaction: %w", err)
+			return &sessionError{fmt.Errorf("begin transaction: %w", err)}
 		}
 		acked, firstErr = acked[:0], nil
 		failed.Store(false)
@@ -106,7 +147,7 @@ func (p *Processor) transactLoop(ctx context.Context) error {
 		cancel()
 		p.sess.AllowRebalance()
 		if err != nil {
-			return fmt.Errorf("end transaction: %w", err)
+			return &sessionError{fmt.Errorf("end transaction: %w", err)}
 		}
 		mu.Lock()
 		if failed.Load() && ctx.Err() != nil {

@@ -32,6 +32,8 @@ type Processor struct {
 	m    *Metrics
 	log  *slog.Logger
 
+	opts []kgo.Opt
+	clMu sync.RWMutex // guards cl, sess and adm, which exactly-once replaces after a session failure
 	cl   *kgo.Client
 	sess *kgo.GroupTransactSession // exactly-once only
 	adm  *kadm.Client
@@ -69,31 +71,110 @@ func New(ctx context.Context, cfg Config, kcfg KafkaConfig, pipe *Pipeline, m *M
 		workers: make(map[topicPartition]*partitionWorker), owned: make(map[topicPartition]bool), fatalErr: make(chan error, 1), produced: produced}
 	p.produceCtx, p.cancelProduce = context.WithCancel(context.Background())
 
-	opts, err := p.clientOpts()
+	// A bootstrap client checks (or creates) the topics and reads their size
+	// limits first: the real client's producer batch limit depends on them.
+	bootOpts, err := ClientOpts(kcfg)
 	if err != nil {
 		return nil, err
 	}
-	opts = append(opts, extra...)
-	if cfg.Delivery == ExactlyOnce {
-		p.sess, err = kgo.NewGroupTransactSession(opts...)
-		if err == nil {
-			p.cl = p.sess.Client()
-		}
-	} else {
-		p.cl, err = kgo.NewClient(opts...)
-	}
+	boot, err := kgo.NewClient(bootOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
-	p.adm = kadm.NewClient(p.cl)
-	if err := p.checkTopics(ctx); err != nil {
-		p.cl.Close()
+	defer boot.Close()
+	bootAdm := kadm.NewClient(boot)
+	if err := p.checkTopics(ctx, bootAdm); err != nil {
+		return nil, err
+	}
+	batchMax, err := p.batchLimits(ctx, bootAdm)
+	if err != nil {
+		return nil, err
+	}
+	if p.opts, err = p.clientOpts(batchMax); err != nil {
+		return nil, err
+	}
+	p.opts = append(p.opts, extra...)
+	if err := p.connect(ctx); err != nil {
 		return nil, err
 	}
 	return p, nil
 }
 
-func (p *Processor) clientOpts() ([]kgo.Opt, error) {
+// connect builds the consuming/producing client (or transactional session).
+func (p *Processor) connect(ctx context.Context) error {
+	var (
+		cl   *kgo.Client
+		sess *kgo.GroupTransactSession
+		err  error
+	)
+	if p.cfg.Delivery == ExactlyOnce {
+		if sess, err = kgo.NewGroupTransactSession(p.opts...); err != nil {
+			return fmt.Errorf("kafka client: %w", err)
+		}
+		cl = sess.Client()
+		// Initialise the transactional producer now: that fences a dead
+		// predecessor with the same transactional id and aborts its open
+		// transaction, before we fetch offsets its pending commit would block.
+		ictx, cancel := context.WithTimeout(ctx, p.cfg.SessionTimeout)
+		_, _, err = cl.ProducerID(ictx)
+		cancel()
+		if err != nil {
+			sess.Close()
+			return fmt.Errorf("init transactional producer %s: %w", p.transactionalID(), err)
+		}
+	} else if cl, err = kgo.NewClient(p.opts...); err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	p.clMu.Lock()
+	p.cl, p.sess, p.adm = cl, sess, kadm.NewClient(cl)
+	p.clMu.Unlock()
+	return nil
+}
+
+// clients returns the current client and admin (exactly-once may replace them).
+func (p *Processor) clients() (*kgo.Client, *kadm.Client) {
+	p.clMu.RLock()
+	defer p.clMu.RUnlock()
+	return p.cl, p.adm
+}
+
+// batchLimits gives the producer's batch size limit per topic: no larger
+// than what the topic accepts (max.message.bytes), so a batch of several
+// large DLQ copies is split instead of refused. It fails when the DLQ
+// accepts less than the input topic, since an input record that fits one
+// could then never be dead-lettered.
+func (p *Processor) batchLimits(ctx context.Context, adm *kadm.Client) (func(string) int32, error) {
+	c := p.cfg
+	def := int32(c.MaxRecordBytes) + 4096
+	limits := map[string]int32{}
+	rcs, err := adm.DescribeTopicConfigs(ctx, c.InputTopic, c.OutputTopic, c.DLQTopic)
+	if err != nil {
+		p.log.Warn("cannot read topic size limits; using processor.max_record_bytes", "err", err)
+	}
+	for _, rc := range rcs {
+		for _, cfg := range rc.Configs {
+			if cfg.Key == "max.message.bytes" && cfg.Value != nil {
+				if v, err := strconv.ParseInt(*cfg.Value, 10, 32); err == nil && v > 0 {
+					limits[rc.Name] = min(int32(v), def)
+				}
+			}
+		}
+	}
+	in, dlq := limits[c.InputTopic], limits[c.DLQTopic]
+	if in > 0 && dlq > 0 && dlq < in {
+		return nil, fmt.Errorf("dlq.topic %q accepts records up to %d bytes (max.message.bytes, capped by processor.max_record_bytes) "+
+			"but input.topic %q up to %d: a large input could never be dead-lettered; raise the DLQ topic's max.message.bytes",
+			c.DLQTopic, dlq, c.InputTopic, in)
+	}
+	return func(topic string) int32 {
+		if v, ok := limits[topic]; ok {
+			return v
+		}
+		return def
+	}, nil
+}
+
+func (p *Processor) clientOpts(batchMax func(string) int32) ([]kgo.Opt, error) {
 	c := p.cfg
 	codec, err := compressionCodec(c.Compression)
 	if err != nil {
@@ -120,7 +201,10 @@ func (p *Processor) clientOpts() ([]kgo.Opt, error) {
 		kgo.ProducerLinger(c.Linger),
 		kgo.MaxBufferedRecords(c.MaxInflightRecords),
 		kgo.MaxBufferedBytes(c.MaxInflightBytes),
-		kgo.ProducerBatchMaxBytes(int32(c.MaxRecordBytes)+4096),
+		kgo.ProducerBatchMaxBytesFn(batchMax),
+		// A produce refused with CONCURRENT_TRANSACTIONS or a moved leader
+		// waits for a metadata refresh: keep that wait short (default 5s).
+		kgo.MetadataMinAge(250*time.Millisecond),
 		kgo.BrokerMaxWriteBytes(int32(c.MaxRecordBytes)*2+1<<20),
 		kgo.FetchMaxPartitionBytes(int32(max(c.MaxRecordBytes, 1<<20))),
 	)
@@ -149,7 +233,7 @@ func (p *Processor) transactionalID() string {
 }
 
 // checkTopics fails fast on a missing topic, unless creation is configured.
-func (p *Processor) checkTopics(ctx context.Context) error {
+func (p *Processor) checkTopics(ctx context.Context, adm *kadm.Client) error {
 	c := p.cfg
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
@@ -158,7 +242,7 @@ func (p *Processor) checkTopics(ctx context.Context) error {
 	// yet: look a few times before calling it missing.
 	for attempt := 0; ; attempt++ {
 		var err error
-		topics, err = p.adm.ListTopics(ctx, c.InputTopic, c.OutputTopic, c.DLQTopic)
+		topics, err = adm.ListTopics(ctx, c.InputTopic, c.OutputTopic, c.DLQTopic)
 		if err != nil {
 			return fmt.Errorf("kafka %s unreachable: %w", p.kcfg.Brokers, err)
 		}
@@ -186,7 +270,7 @@ func (p *Processor) checkTopics(ctx context.Context) error {
 			return fmt.Errorf("topic %q does not exist: create it, or set processor.create_topics: true", t)
 		}
 		maxBytes := strconv.Itoa(c.MaxRecordBytes + 4096)
-		resp, err := p.adm.CreateTopic(ctx, c.TopicPartitions, -1, map[string]*string{"max.message.bytes": &maxBytes}, t)
+		resp, err := adm.CreateTopic(ctx, c.TopicPartitions, -1, map[string]*string{"max.message.bytes": &maxBytes}, t)
 		if err == nil {
 			err = resp.Err
 		}
@@ -242,8 +326,8 @@ func (p *Processor) Run(ctx context.Context) error {
 
 	loopErr := make(chan error, 1)
 	go func() {
-		if p.sess != nil {
-			loopErr <- p.transactLoop(runCtx)
+		if p.cfg.Delivery == ExactlyOnce {
+			loopErr <- p.runTransactional(runCtx)
 		} else {
 			loopErr <- p.pollLoop(runCtx)
 		}
@@ -254,13 +338,18 @@ func (p *Processor) Run(ctx context.Context) error {
 	case err = <-loopErr:
 		cancel()
 	case err = <-p.fatalErr:
+		// Nothing more will be acknowledged for sure: do not wait the
+		// shutdown timeout for it, commit what was acknowledged and go.
+		p.cancelProduce()
 		cancel()
 		<-loopErr
 	}
 	stopTimer := time.AfterFunc(p.cfg.ShutdownTimeout, p.cancelProduce)
 	defer stopTimer.Stop()
-	if p.sess != nil {
-		p.sess.Close()
+	if p.cfg.Delivery == ExactlyOnce {
+		if p.sess != nil {
+			p.sess.Close()
+		}
 	} else {
 		p.stopAll(true)
 		p.cl.Close()
@@ -284,7 +373,8 @@ func (p *Processor) lagLoop(ctx context.Context) {
 	defer t.Stop()
 	for {
 		p.refreshLag(ctx)
-		p.m.InflightRecords.Set(float64(p.cl.BufferedProduceRecords()))
+		cl, _ := p.clients()
+		p.m.InflightRecords.Set(float64(cl.BufferedProduceRecords()))
 		select {
 		case <-ctx.Done():
 			return
@@ -296,7 +386,8 @@ func (p *Processor) lagLoop(ctx context.Context) {
 func (p *Processor) refreshLag(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.LagRefresh)
 	defer cancel()
-	lags, err := p.adm.Lag(ctx, p.cfg.Group)
+	cl, adm := p.clients()
+	lags, err := adm.Lag(ctx, p.cfg.Group)
 	if err != nil {
 		p.log.Warn("consumer lag refresh failed", "err", err)
 		return
@@ -311,7 +402,7 @@ func (p *Processor) refreshLag(ctx context.Context) {
 		return
 	}
 	p.lastOK.Store(time.Now().UnixNano())
-	_, gen := p.cl.GroupMetadata()
+	_, gen := cl.GroupMetadata()
 	p.joined.Store(gen > 0)
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -63,7 +63,7 @@ var settings = []setting{
 	{key: "processor.delivery", def: processor.AtLeastOnce, help: "at-least-once or exactly-once (transactions; readers use read_committed)"},
 	{key: "processor.instance_id", def: "", help: "static group member id (KIP-345): a restarted instance gets its partitions back without a rebalance; unique per instance"},
 	{key: "processor.session_timeout", def: 10 * time.Second, help: "group session timeout: how fast a dead instance's partitions move"},
-	{key: "processor.commit_interval", def: time.Second, help: "how often acknowledged offsets are committed (bounds the replay window)"},
+	{key: "processor.commit_interval", def: 250 * time.Millisecond, help: "how often acknowledged offsets are committed (bounds the replay window, so the duplicates after a crash)"},
 	{key: "processor.shutdown_timeout", def: 30 * time.Second, help: "graceful stop: finish in-flight work and commit within this"},
 	{key: "processor.transaction_timeout", def: 10 * time.Second, help: "exactly-once transaction timeout (at most session_timeout)"},
 	{key: "processor.batch_max_records", def: 500, help: "largest micro-batch through decode, features and scoring"},

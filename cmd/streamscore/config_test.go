@@ -91,7 +91,7 @@ func TestConfigRedactsSecrets(t *testing.T) {
 	if strings.Contains(s, "hunter2") || strings.Contains(s, "s3cret") || strings.Contains(s, "pw-in-url") {
 		t.Fatalf("secret printed:\n%s", s)
 	}
-	for _, want := range []string{"password: '[redacted]'", "commit_interval: 1s", "brokers: embedded"} {
+	for _, want := range []string{"password: '[redacted]'", "commit_interval: 250ms", "brokers: embedded"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("effective config lacks %q:\n%s", want, s)
 		}
