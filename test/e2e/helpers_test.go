@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,217 +23,22 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/streamscore/streamscore/internal/proctest"
 )
 
-// Bounds for subprocesses and waits. They are deadlines for conditions, not
-// assertions about speed: a healthy run meets them with a wide margin.
-const (
-	procMaxLife  = 4 * time.Minute  // a subprocess is SIGKILLed after this, whatever happens
-	stopTimeout  = 30 * time.Second // SIGTERM -> exit, before SIGKILL
-	startTimeout = 30 * time.Second // service start -> "streamscore running" / ready
-	pollEvery    = 100 * time.Millisecond
-)
-
-// ---------------------------------------------------------------------------
-// output buffers
-
-// logBuffer collects a subprocess's output; safe for concurrent use.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *logBuffer) Lines() []string {
-	s := strings.TrimRight(b.String(), "\n")
-	if s == "" {
-		return nil
-	}
-	return strings.Split(s, "\n")
-}
-
-// ---------------------------------------------------------------------------
-// subprocesses
-
-// proc is a subprocess that the test's cleanup stops (SIGTERM, then SIGKILL)
-// and whose output is printed when the test fails.
-type proc struct {
-	t      testing.TB
-	name   string
-	cmd    *exec.Cmd
-	stdout *logBuffer
-	stderr *logBuffer // the same buffer as stdout when started with combined output
-	done   chan struct{}
-	err    error // Wait's result, valid once done is closed
-	start  time.Time
-}
-
-// cleanEnv is the test's environment without STREAMSCORE_* variables, so
-// the subprocess's configuration is exactly what the test passes.
-func cleanEnv(extra ...string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "STREAMSCORE_") {
-			env = append(env, kv)
-		}
-	}
-	return append(env, extra...)
-}
-
-type procOpts struct {
-	dir      string   // working directory (default: a fresh temp dir)
-	env      []string // extra environment, KEY=VALUE
-	separate bool     // keep stdout and stderr apart (default: combined)
-}
-
-// startProc starts path with args. The process is bounded: SIGKILLed after
-// procMaxLife, and stopped in t.Cleanup if still running.
-func startProc(t testing.TB, name string, o procOpts, path string, args ...string) *proc {
-	t.Helper()
-	p := &proc{t: t, name: name, stdout: &logBuffer{}, done: make(chan struct{})}
-	p.stderr = p.stdout
-	if o.separate {
-		p.stderr = &logBuffer{}
-	}
-	if o.dir == "" {
-		o.dir = t.TempDir()
-	}
-	cmd := exec.Command(path, args...)
-	cmd.Dir = o.dir
-	cmd.Env = cleanEnv(o.env...)
-	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
-	// Die with the test binary if it is killed before its cleanups run.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	p.cmd = cmd
-	// Registered before the stop cleanup, so it runs after it (LIFO) and
-	// prints the complete output.
-	t.Cleanup(func() {
-		if t.Failed() {
-			p.dumpOutput()
-		}
-	})
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s (%s %s): %v", name, path, strings.Join(args, " "), err)
-	}
-	p.start = time.Now()
-	t.Logf("started %s: pid %d: %s %s", name, cmd.Process.Pid, filepath.Base(path), strings.Join(args, " "))
-	killer := time.AfterFunc(procMaxLife, func() {
-		t.Errorf("%s still running after %s: SIGKILL", name, procMaxLife)
-		_ = cmd.Process.Kill()
-	})
-	go func() {
-		p.err = cmd.Wait()
-		killer.Stop()
-		close(p.done)
-	}()
-	t.Cleanup(func() { p.stopQuietly() })
-	return p
-}
-
-func (p *proc) pid() int { return p.cmd.Process.Pid }
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// exitCode is the exit status once the process ended (-1: killed by a signal).
-func (p *proc) exitCode() int {
-	<-p.done
-	if p.cmd.ProcessState == nil {
-		return -1
-	}
-	return p.cmd.ProcessState.ExitCode()
-}
-
-// wait waits up to d for the process to exit by itself and returns its exit
-// code; on timeout it fails the test (the cleanup kills the process).
-func (p *proc) wait(d time.Duration) int {
-	p.t.Helper()
-	select {
-	case <-p.done:
-		return p.exitCode()
-	case <-time.After(d):
-		p.t.Fatalf("%s (pid %d) did not exit within %s", p.name, p.pid(), d)
-		return -1
-	}
-}
-
-// stop sends SIGTERM and waits up to stopTimeout for the exit; it returns
-// the exit code, or fails the test and SIGKILLs the process on timeout.
-func (p *proc) stop() int {
-	p.t.Helper()
-	if p.exited() {
-		return p.exitCode()
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-		return p.exitCode()
-	case <-time.After(stopTimeout):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		p.t.Errorf("%s (pid %d) did not exit within %s of SIGTERM; SIGKILLed", p.name, p.pid(), stopTimeout)
-		return -1
-	}
-}
-
-func (p *proc) stopQuietly() {
-	if p.exited() {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(stopTimeout):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-func (p *proc) dumpOutput() {
-	const max = 200
-	dump := func(what string, lines []string) {
-		if len(lines) > max {
-			p.t.Logf("---- %s %s (last %d of %d lines)", p.name, what, max, len(lines))
-			lines = lines[len(lines)-max:]
-		} else {
-			p.t.Logf("---- %s %s (%d lines)", p.name, what, len(lines))
-		}
-		for _, l := range lines {
-			p.t.Logf("  | %s", l)
-		}
-	}
-	if p.stderr == p.stdout {
-		dump("output", p.stdout.Lines())
-		return
-	}
-	dump("stdout", p.stdout.Lines())
-	dump("stderr", p.stderr.Lines())
-}
+// Bounds for waits. They are deadlines for conditions, not assertions about
+// speed: a healthy run meets them with a wide margin. (The subprocess bounds
+// are internal/proctest's.)
+const startTimeout = 30 * time.Second // service start -> "streamscore running" / ready
 
 // runCLI runs the binary to completion (bounded by limit) and returns
 // stdout, stderr and the exit code.
 func runCLI(t testing.TB, limit time.Duration, env []string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	p := startProc(t, "streamscore "+args[0], procOpts{env: env, separate: true}, bin, args...)
-	code = p.wait(limit)
-	return p.stdout.String(), p.stderr.String(), code
+	p := proctest.Start(t, "streamscore "+args[0], proctest.Options{Env: env, Separate: true}, bin, args...)
+	code = p.Wait(limit)
+	return p.Stdout.String(), p.Stderr.String(), code
 }
 
 // ---------------------------------------------------------------------------
@@ -314,7 +118,7 @@ func (c serviceConfig) yaml(t testing.TB) []byte {
 
 // service is a running `streamscore run`.
 type service struct {
-	*proc
+	*proctest.Proc
 	http    string // host:port of /metrics
 	brokers string // the brokers it uses (the embedded broker's address when embedded)
 }
@@ -328,9 +132,9 @@ func startService(t testing.TB, name string, cfg serviceConfig) *service {
 	if err := os.WriteFile(path, cfg.yaml(t), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p := startProc(t, name, procOpts{dir: dir}, bin, "run", "--config", path)
-	s := &service{proc: p, http: cfg.HTTP}
-	line := p.waitLogLine(t, startTimeout, func(l logLine) bool { return l.Msg == "streamscore running" })
+	p := proctest.Start(t, name, proctest.Options{Dir: dir}, bin, "run", "--config", path)
+	s := &service{Proc: p, http: cfg.HTTP}
+	line := waitLogLine(t, p, startTimeout, func(l logLine) bool { return l.Msg == "streamscore running" })
 	s.brokers, _ = line.Fields["brokers"].(string)
 	if s.brokers == "" {
 		t.Fatalf("%s: no brokers in the start line %v", name, line.Fields)
@@ -361,48 +165,22 @@ func parseLogLine(s string) (logLine, bool) {
 
 // waitLogLine polls the process's output for a JSON log line matching
 // match; it fails the test if the process exits or the deadline passes.
-func (p *proc) waitLogLine(t testing.TB, d time.Duration, match func(logLine) bool) logLine {
+func waitLogLine(t testing.TB, p *proctest.Proc, d time.Duration, match func(logLine) bool) logLine {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for {
-		for _, s := range p.stderr.Lines() {
+		for _, s := range p.Stderr.Lines() {
 			if l, ok := parseLogLine(s); ok && match(l) {
 				return l
 			}
 		}
-		if p.exited() {
-			t.Fatalf("%s exited (code %d) before the expected log line", p.name, p.exitCode())
+		if p.Exited() {
+			t.Fatalf("%s exited (code %d) before the expected log line", p.Name, p.ExitCode())
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: expected log line not seen within %s", p.name, d)
+			t.Fatalf("%s: expected log line not seen within %s", p.Name, d)
 		}
-		time.Sleep(pollEvery)
-	}
-}
-
-// ---------------------------------------------------------------------------
-// polling
-
-// eventually polls cond every pollEvery until it returns nil or d passes;
-// then it fails the test with the last error. It stops early when a
-// watched process exits.
-func eventually(t testing.TB, d time.Duration, what string, cond func() error, watch ...*proc) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	var last error
-	for {
-		if last = cond(); last == nil {
-			return
-		}
-		for _, p := range watch {
-			if p.exited() {
-				t.Fatalf("%s: %s exited (code %d) while waiting; last: %v", what, p.name, p.exitCode(), last)
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s; last: %v", what, d, last)
-		}
-		time.Sleep(pollEvery)
+		time.Sleep(proctest.PollEvery)
 	}
 }
 
@@ -535,7 +313,7 @@ func kafkaConsumerGroups(t testing.TB, brokers, group, topic string) map[int32]g
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", filepath.Join(repoRoot, "deploy", "kafka", "kafka-tool.sh"),
 		"consumer-groups", "--bootstrap-server", brokers, "--describe", "--group", group)
-	cmd.Env = cleanEnv("STREAMSCORE_KAFKA_CACHE=" + kafkaCache())
+	cmd.Env = proctest.CleanEnv("STREAMSCORE_KAFKA_CACHE=" + kafkaCache())
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -543,7 +321,7 @@ func kafkaConsumerGroups(t testing.TB, brokers, group, topic string) map[int32]g
 	err := cmd.Run()
 	t.Logf("kafka-consumer-groups --describe --group %s (%.1fs):\n%s", group, time.Since(start).Seconds(), strings.TrimSpace(stdout.String()))
 	if err != nil || strings.Contains(stdout.String()+stderr.String(), "Error:") {
-		t.Fatalf("kafka-consumer-groups --describe: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), lastLines(stderr.String(), 30))
+		t.Fatalf("kafka-consumer-groups --describe: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), proctest.LastLines(stderr.String(), 30))
 	}
 	rows, perr := parseGroupTool(stdout.String(), group, topic)
 	if perr != nil {
@@ -611,12 +389,4 @@ func kafkaCache() string {
 		return c
 	}
 	return filepath.Join(repoRoot, ".cache", "kafka")
-}
-
-func lastLines(s string, n int) string {
-	l := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(l) > n {
-		l = l[len(l)-n:]
-	}
-	return strings.Join(l, "\n")
 }

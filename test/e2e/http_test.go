@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/streamscore/streamscore/internal/kafkatest"
+	"github.com/streamscore/streamscore/internal/proctest"
 )
 
 // wantStatus checks GET http://addr+path answers code.
@@ -70,23 +71,23 @@ func TestHealthAndReadiness(t *testing.T) {
 		Brokers: c.ListenAddrs()[0], Input: "in", Output: "out", DLQ: "dlq", Group: "g",
 		HTTP: addr, LagRefresh: "200ms",
 	})
-	eventually(t, startTimeout, "/healthz 200", func() error { return wantStatus(addr, "/healthz", 200) }, svc.proc)
+	proctest.Eventually(t, startTimeout, "/healthz 200", func() error { return wantStatus(addr, "/healthz", 200) }, svc.Proc)
 
 	// Hold the join until the service tried to join and refreshed its
 	// readiness at least twice since: it must say "not ready".
-	eventually(t, startTimeout, "the service tries to join the group", func() error {
+	proctest.Eventually(t, startTimeout, "the service tries to join the group", func() error {
 		if joins.Load() == 0 {
 			return fmt.Errorf("no JoinGroup yet")
 		}
 		return nil
-	}, svc.proc)
+	}, svc.Proc)
 	d0 := describes.Load()
-	eventually(t, startTimeout, "two readiness refreshes while the join is held", func() error {
+	proctest.Eventually(t, startTimeout, "two readiness refreshes while the join is held", func() error {
 		if d := describes.Load(); d < d0+2 {
 			return fmt.Errorf("%d DescribeGroups since the join was held", d-d0)
 		}
 		return nil
-	}, svc.proc)
+	}, svc.Proc)
 	if err := wantStatus(addr, "/readyz", http.StatusServiceUnavailable); err != nil {
 		t.Fatalf("group not joined: %v", err)
 	}
@@ -105,9 +106,9 @@ func TestHealthAndReadiness(t *testing.T) {
 	}
 
 	close(release)
-	eventually(t, startTimeout, "/readyz 200 once the group is joined", func() error {
+	proctest.Eventually(t, startTimeout, "/readyz 200 once the group is joined", func() error {
 		return wantStatus(addr, "/readyz", 200)
-	}, svc.proc)
+	}, svc.Proc)
 	fams, err = scrape(addr)
 	if err != nil {
 		t.Fatal(err)
@@ -118,13 +119,13 @@ func TestHealthAndReadiness(t *testing.T) {
 
 	// The broker goes away: not ready, but alive.
 	c.Close()
-	eventually(t, startTimeout, "/readyz 503 once the broker is gone", func() error {
+	proctest.Eventually(t, startTimeout, "/readyz 503 once the broker is gone", func() error {
 		return wantStatus(addr, "/readyz", http.StatusServiceUnavailable)
-	}, svc.proc)
+	}, svc.Proc)
 	if err := wantStatus(addr, "/healthz", 200); err != nil {
 		t.Errorf("broker gone: %v", err)
 	}
-	code := svc.stop()
+	code := svc.Stop()
 	t.Logf("SIGTERM with the broker gone: exit code %d", code)
 }
 
@@ -133,7 +134,7 @@ func TestHealthAndReadiness(t *testing.T) {
 func TestPprof(t *testing.T) {
 	addr := freeAddr(t)
 	svc := startService(t, "streamscore run", serviceConfig{Brokers: "embedded", HTTP: addr, Pprof: true})
-	eventually(t, startTimeout, "/debug/pprof/ 200", func() error {
+	proctest.Eventually(t, startTimeout, "/debug/pprof/ 200", func() error {
 		code, body, err := httpGet("http://" + addr + "/debug/pprof/")
 		if err != nil {
 			return err
@@ -142,14 +143,14 @@ func TestPprof(t *testing.T) {
 			return fmt.Errorf("HTTP %d: %.200s", code, body)
 		}
 		return nil
-	}, svc.proc)
+	}, svc.Proc)
 	if err := wantStatus(addr, "/debug/pprof/cmdline", 200); err != nil {
 		t.Error(err)
 	}
 	if err := wantStatus(addr, "/metrics", 200); err != nil {
 		t.Error(err)
 	}
-	if code := svc.stop(); code != 0 {
+	if code := svc.Stop(); code != 0 {
 		t.Errorf("exit code %d after SIGTERM, want 0", code)
 	}
 }
@@ -173,11 +174,11 @@ func TestDemo(t *testing.T) {
 	// From the repository root, where the default model.bundle
 	// (examples/fraud) resolves; the broker's data goes to a temp dir rather
 	// than .streamscore/ in the checkout.
-	p := startProc(t, "streamscore demo", procOpts{dir: repoRoot, separate: true}, bin, "demo",
+	p := proctest.Start(t, "streamscore demo", proctest.Options{Dir: repoRoot, Separate: true}, bin, "demo",
 		"--duration", "20s", "--http.listen", addr, "--kafka.embedded.data_dir", filepath.Join(t.TempDir(), "kafka"))
 
 	var consumed float64
-	eventually(t, 25*time.Second, "demo /metrics: records consumed and a lag series per partition", func() error {
+	proctest.Eventually(t, 25*time.Second, "demo /metrics: records consumed and a lag series per partition", func() error {
 		fams, err := scrape(addr)
 		if err != nil {
 			return err
@@ -199,10 +200,10 @@ func TestDemo(t *testing.T) {
 	}, p)
 	t.Logf("demo /metrics during the run: %g records consumed", consumed)
 
-	if code := p.wait(60 * time.Second); code != 0 {
+	if code := p.Wait(60 * time.Second); code != 0 {
 		t.Fatalf("demo exited %d, want 0", code)
 	}
-	lines := p.stdout.Lines()
+	lines := p.Stdout.Lines()
 	if len(lines) == 0 || !strings.HasPrefix(lines[0], "streamscore demo: model fraud@1.0.0") ||
 		!strings.Contains(lines[0], "metrics http://"+addr+"/metrics") {
 		t.Errorf("first line %q: want the banner with the model and the metrics URL", first(lines))
@@ -234,7 +235,7 @@ func TestDemo(t *testing.T) {
 	} else if n, _ := strconv.Atoi(stopped[1]); n <= 0 {
 		t.Errorf("final line %q: want events consumed", stopped[0])
 	}
-	if se := p.stderr.String(); strings.Contains(se, "panic") || strings.Contains(se, "goroutine ") {
+	if se := p.Stderr.String(); strings.Contains(se, "panic") || strings.Contains(se, "goroutine ") {
 		t.Errorf("demo stderr has a panic or stack trace")
 	}
 	t.Logf("demo: %d summary lines (%d busy), %d sample predictions; %s", summaries, busy, samples, last(lines))

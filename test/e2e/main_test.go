@@ -15,10 +15,9 @@ package e2e
 import (
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
-	"time"
+
+	"github.com/streamscore/streamscore/internal/proctest"
 )
 
 var (
@@ -33,48 +32,18 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err == nil {
-		_, err = os.Stat(filepath.Join(root, "go.mod"))
-	}
+	root, err := proctest.RepoRoot()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: cannot find the repository root from %s: %v\n", mustWd(), err)
+		fmt.Fprintf(os.Stderr, "e2e: cannot find the repository root: %v\n", err)
 		return 1
 	}
 	repoRoot = root
-
-	if b := os.Getenv("STREAMSCORE_BIN"); b != "" {
-		abs, err := filepath.Abs(b)
-		if err == nil {
-			_, err = os.Stat(abs)
-		}
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "e2e: STREAMSCORE_BIN=%s: %v\n", b, err)
-			return 1
-		}
-		bin = abs
-		return m.Run()
-	}
-
-	dir, err := os.MkdirTemp("", "streamscore-e2e-bin-")
+	b, cleanup, err := proctest.Binary(repoRoot)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	bin = filepath.Join(dir, "streamscore")
-	start := time.Now()
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/streamscore")
-	cmd.Dir = repoRoot
-	if out, err := cmd.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: STREAMSCORE_BIN is not set and `go build ./cmd/streamscore` failed: %v\n%s", err, out)
-		return 1
-	}
-	fmt.Fprintf(os.Stderr, "e2e: STREAMSCORE_BIN not set; built %s in %.1fs\n", bin, time.Since(start).Seconds())
+	defer cleanup()
+	bin = b
 	return m.Run()
-}
-
-func mustWd() string {
-	wd, _ := os.Getwd()
-	return wd
 }

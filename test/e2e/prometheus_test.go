@@ -19,13 +19,14 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/streamscore/streamscore/internal/kafkatest"
+	"github.com/streamscore/streamscore/internal/proctest"
 )
 
 // ---------------------------------------------------------------------------
 // a real Prometheus
 
 type promServer struct {
-	*proc
+	*proctest.Proc
 	url string
 }
 
@@ -68,14 +69,14 @@ scrape_configs:
 		t.Fatal(err)
 	}
 	addr := freeAddr(t)
-	p := startProc(t, "prometheus", procOpts{dir: dir}, binPath,
+	p := proctest.Start(t, "prometheus", proctest.Options{Dir: dir}, binPath,
 		"--config.file="+cfgPath,
 		"--storage.tsdb.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+addr,
 		"--storage.tsdb.retention.time=1h",
 	)
-	s := &promServer{proc: p, url: "http://" + addr}
-	eventually(t, startTimeout, "prometheus /-/ready", func() error {
+	s := &promServer{Proc: p, url: "http://" + addr}
+	proctest.Eventually(t, startTimeout, "prometheus /-/ready", func() error {
 		code, body, err := httpGet(s.url + "/-/ready")
 		if err != nil {
 			return err
@@ -341,20 +342,20 @@ func sum(m map[int32]int64) int64 {
 
 // produce runs `streamscore produce` against brokers and waits for it: count
 // synthetic fraud events at rate/s (0: unthrottled).
-func produce(t testing.TB, brokers, topic string, count, rate int, seed uint64) *proc {
+func produce(t testing.TB, brokers, topic string, count, rate int, seed uint64) *proctest.Proc {
 	t.Helper()
-	return startProc(t, "streamscore produce", procOpts{}, bin, "produce",
+	return proctest.Start(t, "streamscore produce", proctest.Options{}, bin, "produce",
 		"--kafka.brokers", brokers, "--input.topic", topic,
 		"--count", strconv.Itoa(count), "--rate", strconv.Itoa(rate), "--seed", strconv.FormatUint(seed, 10))
 }
 
-func waitProduced(t testing.TB, p *proc, count int, topic string) {
+func waitProduced(t testing.TB, p *proctest.Proc, count int, topic string) {
 	t.Helper()
-	if code := p.wait(2 * time.Minute); code != 0 {
+	if code := p.Wait(2 * time.Minute); code != 0 {
 		t.Fatalf("streamscore produce exited %d", code)
 	}
 	want := fmt.Sprintf("produced %d records to %s", count, topic)
-	if !strings.Contains(p.stdout.String(), want) {
+	if !strings.Contains(p.Stdout.String(), want) {
 		t.Fatalf("streamscore produce: want %q in its output", want)
 	}
 }
@@ -384,7 +385,7 @@ func TestPrometheusScrapesService(t *testing.T) {
 	// ---- phase 1: a stream of n1 events, then rest.
 	prod := produce(t, svc.brokers, k.in, n1, rate1, 1)
 	in := fmt.Sprintf("{topic=%q}", k.in)
-	eventually(t, 60*time.Second, "rate(streamscore_records_consumed_total) > 0 in Prometheus", func() error {
+	proctest.Eventually(t, 60*time.Second, "rate(streamscore_records_consumed_total) > 0 in Prometheus", func() error {
 		v, err := prom.single("rate(streamscore_records_consumed_total" + in + "[5s])")
 		if err != nil {
 			return err
@@ -394,10 +395,10 @@ func TestPrometheusScrapesService(t *testing.T) {
 		}
 		t.Logf("Prometheus: consumption rate %.0f records/s", v)
 		return nil
-	}, svc.proc, prom.proc)
+	}, svc.Proc, prom.Proc)
 	for _, q := range []float64{0.5, 0.99} {
 		expr := fmt.Sprintf("histogram_quantile(%g, sum by (le) (rate(streamscore_end_to_end_latency_seconds_bucket[10s])))", q)
-		eventually(t, 30*time.Second, "end-to-end latency quantile", func() error {
+		proctest.Eventually(t, 30*time.Second, "end-to-end latency quantile", func() error {
 			v, err := prom.single(expr)
 			if err != nil {
 				return err
@@ -407,15 +408,15 @@ func TestPrometheusScrapesService(t *testing.T) {
 			}
 			t.Logf("Prometheus: end-to-end latency p%g = %.4fs", q*100, v)
 			return nil
-		}, svc.proc, prom.proc)
+		}, svc.Proc, prom.Proc)
 	}
 	waitProduced(t, prod, n1, k.in)
 
-	eventually(t, 60*time.Second, "Prometheus sees every record consumed and predicted, and zero lag on every partition", func() error {
+	proctest.Eventually(t, 60*time.Second, "Prometheus sees every record consumed and predicted, and zero lag on every partition", func() error {
 		return checkTotals(t, prom, k, n1, func(p int32) int64 { return 0 })
-	}, svc.proc, prom.proc)
-	eventually(t, 30*time.Second, "target up, model and build info", func() error { return checkInfo(prom, httpAddr) }, svc.proc, prom.proc)
-	eventually(t, 30*time.Second, "alert rules loaded and healthy, none firing", func() error { return checkRules(prom, wantRules) }, prom.proc)
+	}, svc.Proc, prom.Proc)
+	proctest.Eventually(t, 30*time.Second, "target up, model and build info", func() error { return checkInfo(prom, httpAddr) }, svc.Proc, prom.Proc)
+	proctest.Eventually(t, 30*time.Second, "alert rules loaded and healthy, none firing", func() error { return checkRules(prom, wantRules) }, prom.Proc)
 
 	// The broker's view at rest: everything committed, so lag 0 everywhere.
 	rest := brokerOffsets(t, svc.brokers, k.grp, k.in)
@@ -436,7 +437,7 @@ func TestPrometheusScrapesService(t *testing.T) {
 	// acknowledged) but their offsets are committed only at shutdown: the
 	// lag stays exactly what was produced during the run, and the exported
 	// value, the broker's and the tool's must agree on it.
-	if code := svc.stop(); code != 0 {
+	if code := svc.Stop(); code != 0 {
 		t.Fatalf("streamscore run #1 exited %d after SIGTERM, want 0", code)
 	}
 	cfg.CommitInterval = "1h"
@@ -447,7 +448,7 @@ func TestPrometheusScrapesService(t *testing.T) {
 	}
 	prod = produce(t, svc.brokers, k.in, n2, 0, 2)
 	waitProduced(t, prod, n2, k.in)
-	eventually(t, 60*time.Second, "run #2 consumed and predicted every new record (its own /metrics)", func() error {
+	proctest.Eventually(t, 60*time.Second, "run #2 consumed and predicted every new record (its own /metrics)", func() error {
 		fams, err := scrape(httpAddr)
 		if err != nil {
 			return err
@@ -458,16 +459,16 @@ func TestPrometheusScrapesService(t *testing.T) {
 			return fmt.Errorf("consumed %g, predictions %g, want %d each", c, pr, n2)
 		}
 		return nil
-	}, svc.proc)
+	}, svc.Proc)
 	lagged := brokerOffsets(t, svc.brokers, k.grp, k.in)
 	if fmt.Sprint(lagged.committed) != fmt.Sprint(rest.committed) || sum(lagged.end) != n1+n2 {
 		t.Fatalf("want the phase 1 commits and %d records in the topic; broker says %s", n1+n2, lagged)
 	}
 	t.Logf("broker view with uncommitted work: %s", lagged)
-	eventually(t, 30*time.Second, "Prometheus's per-partition lag equals the broker's end - committed", func() error {
+	proctest.Eventually(t, 30*time.Second, "Prometheus's per-partition lag equals the broker's end - committed", func() error {
 		return checkTotals(t, prom, k, -1, lagged.lag)
-	}, svc.proc, prom.proc)
-	eventually(t, 30*time.Second, "recording rule topic:streamscore_consumer_lag_records:sum", func() error {
+	}, svc.Proc, prom.Proc)
+	proctest.Eventually(t, 30*time.Second, "recording rule topic:streamscore_consumer_lag_records:sum", func() error {
 		v, err := prom.single("topic:streamscore_consumer_lag_records:sum" + in)
 		if err != nil {
 			return err
@@ -476,17 +477,17 @@ func TestPrometheusScrapesService(t *testing.T) {
 			return fmt.Errorf("= %g, want %d", v, n2)
 		}
 		return nil
-	}, svc.proc, prom.proc)
+	}, svc.Proc, prom.Proc)
 	if k.real {
 		compareGroupTool(t, k, lagged, true)
 	}
 	if err := checkRules(prom, wantRules); err != nil {
 		// The restart gap may leave InstanceDown pending for a moment: give it time.
-		eventually(t, 30*time.Second, "alert rules after the restart", func() error { return checkRules(prom, wantRules) }, prom.proc)
+		proctest.Eventually(t, 30*time.Second, "alert rules after the restart", func() error { return checkRules(prom, wantRules) }, prom.Proc)
 	}
 
 	// A graceful stop commits what was processed: lag 0 at the broker.
-	if code := svc.stop(); code != 0 {
+	if code := svc.Stop(); code != 0 {
 		t.Fatalf("streamscore run #2 exited %d after SIGTERM, want 0", code)
 	}
 	if k.real { // the embedded broker stopped with the service
@@ -502,7 +503,7 @@ func TestPrometheusScrapesService(t *testing.T) {
 // waitReady polls /readyz until 200.
 func waitReady(t testing.TB, s *service) {
 	t.Helper()
-	eventually(t, startTimeout, s.name+" /readyz 200", func() error {
+	proctest.Eventually(t, startTimeout, s.Name+" /readyz 200", func() error {
 		code, body, err := httpGet("http://" + s.http + "/readyz")
 		if err != nil {
 			return err
@@ -511,7 +512,7 @@ func waitReady(t testing.TB, s *service) {
 			return fmt.Errorf("HTTP %d %s", code, strings.TrimSpace(body))
 		}
 		return nil
-	}, s.proc)
+	}, s.Proc)
 }
 
 // checkTotals checks in Prometheus: one lag series per input partition with

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/streamscore/streamscore/internal/kafkatest"
+	"github.com/streamscore/streamscore/internal/proctest"
 	"github.com/streamscore/streamscore/schemas/srtest"
 )
 
@@ -155,11 +156,11 @@ func TestConfluentAvroPythonSchemaEvolution(t *testing.T) {
 	counter := newRecordCounter(t, brokers, out, dlq)
 
 	inSubject := in + "-value"
-	prod := startProc(t, "produce_avro.py", dir, true, py, pyScript("produce_avro.py"),
+	prod := proctest.Start(t, "produce_avro.py", proctest.Options{Dir: dir, Separate: true, Stdin: true}, py, pyScript("produce_avro.py"),
 		"--bootstrap", strings.Join(brokers, ","), "--registry", reg.URL(), "--topic", in, "--subject", inSubject,
 		"--schema", "1="+v1Path, "--schema", "2="+v2Path, "--events", eventsPath)
 	statusLine := func(field string) (map[string]any, error) {
-		for _, l := range prod.stdout.Lines() {
+		for _, l := range prod.Stdout.Lines() {
 			var m map[string]any
 			if json.Unmarshal([]byte(l), &m) == nil && m[field] != nil {
 				return m, nil
@@ -167,17 +168,17 @@ func TestConfluentAvroPythonSchemaEvolution(t *testing.T) {
 		}
 		return nil, fmt.Errorf("produce_avro.py printed no %q line yet", field)
 	}
-	eventually(t, flowTimeout, "phase 1 produced", func() error { _, err := statusLine("paused"); return err }, prod)
-	counter.waitFor(t, "v1 predictions", map[string]int{out: phase1}, svc.proc, prod)
+	proctest.Eventually(t, flowTimeout, "phase 1 produced", func() error { _, err := statusLine("paused"); return err }, prod)
+	counter.waitFor(t, "v1 predictions", map[string]int{out: phase1}, svc.Proc, prod)
 	if got := subjectVersions(t, reg, inSubject); len(got) != 1 {
 		t.Fatalf("%s has versions %v before the pause ended, want [1]", inSubject, got)
 	}
 
 	// Mid-stream: the producer registers v2 and goes on.
-	if _, err := io.WriteString(prod.stdin, "continue\n"); err != nil {
+	if _, err := io.WriteString(prod.Stdin, "continue\n"); err != nil {
 		t.Fatalf("write to produce_avro.py: %v", err)
 	}
-	if code := prod.wait(toolTimeout); code != 0 {
+	if code := prod.Wait(toolTimeout); code != 0 {
 		t.Fatalf("produce_avro.py exited %d", code)
 	}
 	done, err := statusLine("done")
@@ -192,7 +193,7 @@ func TestConfluentAvroPythonSchemaEvolution(t *testing.T) {
 	if got := subjectVersions(t, reg, inSubject); !reflect.DeepEqual(got, []int{1, 2}) {
 		t.Errorf("%s versions %v, want [1 2]", inSubject, got)
 	}
-	counter.waitFor(t, "all predictions", map[string]int{out: total}, svc.proc)
+	counter.waitFor(t, "all predictions", map[string]int{out: total}, svc.Proc)
 	svc.stopAndCheck(t)
 	// The service fetched both writer schemas by id (and nothing else has
 	// read the registry by id yet).

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"os/exec"
@@ -25,200 +24,24 @@ import (
 
 	"github.com/streamscore/streamscore/features"
 	"github.com/streamscore/streamscore/internal/kafkatest"
+	"github.com/streamscore/streamscore/internal/proctest"
 	"github.com/streamscore/streamscore/scoring"
 )
 
-// Bounds for subprocesses and waits. They are deadlines for conditions, not
-// assertions about speed: a healthy run meets them with a wide margin.
+// Bounds for tools and waits. They are deadlines for conditions, not
+// assertions about speed: a healthy run meets them with a wide margin. (The
+// subprocess bounds are internal/proctest's.)
 const (
-	procMaxLife  = 4 * time.Minute  // a subprocess is SIGKILLed after this, whatever happens
 	toolTimeout  = 60 * time.Second // one kcat or Python run
-	stopTimeout  = 30 * time.Second // SIGTERM -> exit, before SIGKILL
 	startTimeout = 30 * time.Second // service start -> "streamscore running"
 	flowTimeout  = 90 * time.Second // records in -> predictions out
 	venvTimeout  = 6 * time.Minute  // train/venv.sh on a machine without the venv (fits go test's default 10m)
-	pollEvery    = 100 * time.Millisecond
 
 	probTol = 1e-6 // as scoring/parity_test.go: XGBoost computes in float32
 )
 
 // ---------------------------------------------------------------------------
 // subprocesses
-
-// logBuffer collects a subprocess's output; safe for concurrent use.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *logBuffer) Lines() []string {
-	s := strings.TrimRight(b.String(), "\n")
-	if s == "" {
-		return nil
-	}
-	return strings.Split(s, "\n")
-}
-
-// proc is a long-running subprocess that the test's cleanup stops (SIGTERM,
-// then SIGKILL) and whose output is printed when the test fails.
-type proc struct {
-	t      testing.TB
-	name   string
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser // nil unless started with withStdin
-	stdout *logBuffer
-	stderr *logBuffer
-	done   chan struct{}
-}
-
-// cleanEnv is the test's environment without STREAMSCORE_* variables, so a
-// subprocess's configuration is exactly what the test passes.
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "STREAMSCORE_") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
-
-// startProc starts path with args in dir. The process is bounded: SIGKILLed
-// after procMaxLife, and stopped in t.Cleanup if still running.
-func startProc(t testing.TB, name, dir string, withStdin bool, path string, args ...string) *proc {
-	t.Helper()
-	p := &proc{t: t, name: name, stdout: &logBuffer{}, stderr: &logBuffer{}, done: make(chan struct{})}
-	cmd := exec.Command(path, args...)
-	cmd.Dir = dir
-	cmd.Env = cleanEnv()
-	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
-	// Die with the test binary if it is killed before its cleanups run.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if withStdin {
-		w, err := cmd.StdinPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		p.stdin = w
-	}
-	p.cmd = cmd
-	// Registered before the stop cleanup, so it runs after it (LIFO) and
-	// prints the complete output.
-	t.Cleanup(func() {
-		if t.Failed() {
-			p.dumpOutput()
-		}
-	})
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s (%s %s): %v", name, path, strings.Join(args, " "), err)
-	}
-	t.Logf("started %s: pid %d: %s %s", name, cmd.Process.Pid, filepath.Base(path), strings.Join(args, " "))
-	killer := time.AfterFunc(procMaxLife, func() {
-		t.Errorf("%s still running after %s: SIGKILL", name, procMaxLife)
-		_ = cmd.Process.Kill()
-	})
-	go func() {
-		_ = cmd.Wait()
-		killer.Stop()
-		close(p.done)
-	}()
-	t.Cleanup(p.stopQuietly)
-	return p
-}
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// exitCode is the exit status once the process ended (-1: killed by a signal).
-func (p *proc) exitCode() int {
-	<-p.done
-	return p.cmd.ProcessState.ExitCode()
-}
-
-// wait waits up to d for the process to exit by itself and returns its exit
-// code; on timeout it fails the test (the cleanup kills the process).
-func (p *proc) wait(d time.Duration) int {
-	p.t.Helper()
-	select {
-	case <-p.done:
-		return p.exitCode()
-	case <-time.After(d):
-		p.t.Fatalf("%s (pid %d) did not exit within %s", p.name, p.cmd.Process.Pid, d)
-		return -1
-	}
-}
-
-// stop sends SIGTERM and waits up to stopTimeout for the exit; it returns the
-// exit code, or fails the test and SIGKILLs the process on timeout.
-func (p *proc) stop() int {
-	p.t.Helper()
-	if p.exited() {
-		return p.exitCode()
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-		return p.exitCode()
-	case <-time.After(stopTimeout):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		p.t.Errorf("%s (pid %d) did not exit within %s of SIGTERM; SIGKILLed", p.name, p.cmd.Process.Pid, stopTimeout)
-		return -1
-	}
-}
-
-func (p *proc) stopQuietly() {
-	if p.stdin != nil {
-		_ = p.stdin.Close()
-	}
-	if p.exited() {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(stopTimeout):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-func (p *proc) dumpOutput() {
-	const max = 150
-	for _, o := range []struct {
-		what string
-		buf  *logBuffer
-	}{{"stdout", p.stdout}, {"stderr", p.stderr}} {
-		lines := o.buf.Lines()
-		if len(lines) > max {
-			p.t.Logf("---- %s %s (last %d of %d lines)", p.name, o.what, max, len(lines))
-			lines = lines[len(lines)-max:]
-		} else {
-			p.t.Logf("---- %s %s (%d lines)", p.name, o.what, len(lines))
-		}
-		for _, l := range lines {
-			p.t.Logf("  | %s", l)
-		}
-	}
-}
 
 // runTool runs a short-lived command to completion within toolTimeout, with
 // stdin, and fails the test if it does not exit 0. It returns stdout and
@@ -231,7 +54,7 @@ func runTool(t testing.TB, stdin []byte, env []string, path string, args ...stri
 	cmd.Dir = repoRoot
 	cmd.Env = env
 	if cmd.Env == nil {
-		cmd.Env = cleanEnv()
+		cmd.Env = proctest.CleanEnv()
 	}
 	cmd.Stdin = bytes.NewReader(stdin)
 	var out, errb bytes.Buffer
@@ -241,40 +64,9 @@ func runTool(t testing.TB, stdin []byte, env []string, path string, args ...stri
 	err := cmd.Run()
 	if err != nil {
 		t.Fatalf("%s %s: %v (after %.1fs)\nstderr:\n%s\nstdout (last lines):\n%s", filepath.Base(path), strings.Join(args, " "),
-			err, time.Since(start).Seconds(), lastLines(errb.String(), 40), lastLines(out.String(), 10))
+			err, time.Since(start).Seconds(), proctest.LastLines(errb.String(), 40), proctest.LastLines(out.String(), 10))
 	}
 	return out.Bytes(), errb.Bytes()
-}
-
-func lastLines(s string, n int) string {
-	l := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(l) > n {
-		l = l[len(l)-n:]
-	}
-	return strings.Join(l, "\n")
-}
-
-// eventually polls cond every pollEvery until it returns nil or d passes; then
-// it fails the test with the last error. It stops early when a watched process
-// exits.
-func eventually(t testing.TB, d time.Duration, what string, cond func() error, watch ...*proc) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		last := cond()
-		if last == nil {
-			return
-		}
-		for _, p := range watch {
-			if p.exited() {
-				t.Fatalf("%s: %s exited (code %d) while waiting; last: %v", what, p.name, p.exitCode(), last)
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s; last: %v", what, d, last)
-		}
-		time.Sleep(pollEvery)
-	}
 }
 
 // ---------------------------------------------------------------------------
@@ -282,7 +74,7 @@ func eventually(t testing.TB, d time.Duration, what string, cond func() error, w
 
 // service is a running `streamscore run`.
 type service struct {
-	*proc
+	*proctest.Proc
 	http string // host:port it serves /metrics on
 }
 
@@ -337,10 +129,10 @@ func startService(t testing.TB, c serviceConfig) *service {
 		t.Fatal(err)
 	}
 	t.Logf("streamscore config:\n%s", doc)
-	p := startProc(t, "streamscore", dir, false, bin, "run", "--config", path)
-	s := &service{proc: p}
-	eventually(t, startTimeout, "streamscore start", func() error {
-		for _, l := range p.stderr.Lines() {
+	p := proctest.Start(t, "streamscore", proctest.Options{Dir: dir, Separate: true}, bin, "run", "--config", path)
+	s := &service{Proc: p}
+	proctest.Eventually(t, startTimeout, "streamscore start", func() error {
+		for _, l := range p.Stderr.Lines() {
 			var m map[string]any
 			if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == "streamscore running" {
 				s.http, _ = m["http"].(string)
@@ -359,10 +151,10 @@ func startService(t testing.TB, c serviceConfig) *service {
 // log lines.
 func (s *service) stopAndCheck(t testing.TB) {
 	t.Helper()
-	if code := s.stop(); code != 0 {
+	if code := s.Stop(); code != 0 {
 		t.Fatalf("streamscore exited %d after SIGTERM, want 0", code)
 	}
-	for _, l := range s.stderr.Lines() {
+	for _, l := range s.Stderr.Lines() {
 		var m map[string]any
 		if json.Unmarshal([]byte(l), &m) == nil && m["level"] == "ERROR" {
 			t.Errorf("streamscore logged an error: %s", l)
@@ -402,9 +194,9 @@ func (c *recordCounter) poll() error {
 }
 
 // waitFor waits until at least want[topic] records reached every topic.
-func (c *recordCounter) waitFor(t testing.TB, what string, want map[string]int, watch ...*proc) {
+func (c *recordCounter) waitFor(t testing.TB, what string, want map[string]int, watch ...*proctest.Proc) {
 	t.Helper()
-	eventually(t, flowTimeout, what, func() error {
+	proctest.Eventually(t, flowTimeout, what, func() error {
 		if err := c.poll(); err != nil {
 			return err
 		}
@@ -436,7 +228,7 @@ func kcatProduce(t testing.TB, brokers []string, topic string, lines []string, e
 	args := append([]string{"-P", "-b", strings.Join(brokers, ","), "-t", topic, "-K", "|", "-X", "acks=all"}, extra...)
 	_, stderr := runTool(t, []byte(strings.Join(lines, "\n")+"\n"), nil, kcatPath(t), args...)
 	if s := strings.TrimSpace(string(stderr)); s != "" {
-		t.Fatalf("kcat -P wrote to stderr (delivery failures?):\n%s", lastLines(s, 20))
+		t.Fatalf("kcat -P wrote to stderr (delivery failures?):\n%s", proctest.LastLines(s, 20))
 	}
 }
 
@@ -577,12 +369,12 @@ func ensureVenv() (string, error) {
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		return "", fmt.Errorf("`bash train/venv.sh` failed after %.0fs: %v\n%s\n(run it by hand to see why; it needs python3 >= 3.11 and access to the Python package index)",
-			time.Since(start).Seconds(), err, lastLines(stderr.String(), 30))
+			time.Since(start).Seconds(), err, proctest.LastLines(stderr.String(), 30))
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		fmt.Fprintf(os.Stderr, "interop: train/venv.sh made the venv in %.0fs\n", d.Seconds())
 	}
-	venv := strings.TrimSpace(lastLines(stdout.String(), 1))
+	venv := strings.TrimSpace(proctest.LastLines(stdout.String(), 1))
 	py := filepath.Join(venv, "bin", "python")
 
 	want, err := pinnedVersions("confluent-kafka", "fastavro")

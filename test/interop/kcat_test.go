@@ -44,7 +44,7 @@ func TestKcatJSONReferenceScores(t *testing.T) {
 		}
 	}
 	kcatProduce(t, brokers, in, lines)
-	counter.waitFor(t, "predictions and DLQ records", map[string]int{out: scored, dlq: rejected}, svc.proc)
+	counter.waitFor(t, "predictions and DLQ records", map[string]int{out: scored, dlq: rejected}, svc.Proc)
 	svc.stopAndCheck(t)
 
 	// What kcat wrote, as kcat reads it back: key -> input record.
@@ -182,7 +182,7 @@ func TestKcatMalformedToDLQ(t *testing.T) {
 	// Without -K: the line is the value, the record has no key.
 	runTool(t, append(append([]byte(nil), good.Event...), '\n'), nil, kcatPath(t),
 		append([]string{"-P", "-b", strings.Join(brokers, ","), "-t", in, "-X", "acks=all"}, headers...)...)
-	counter.waitFor(t, "predictions and DLQ records", map[string]int{out: 3, dlq: len(bad)}, svc.proc)
+	counter.waitFor(t, "predictions and DLQ records", map[string]int{out: 3, dlq: len(bad)}, svc.Proc)
 	svc.stopAndCheck(t)
 
 	inputs := map[string]kcatMsg{} // by key; "<null>" for the keyless one

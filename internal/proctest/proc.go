@@ -1,0 +1,231 @@
+package proctest
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Bounds for subprocesses and waits. They are deadlines for conditions, not
+// assertions about speed: a healthy run meets them with a wide margin.
+const (
+	MaxLife     = 4 * time.Minute  // a subprocess is SIGKILLed after this, whatever happens
+	StopTimeout = 30 * time.Second // SIGTERM -> exit, before SIGKILL
+	PollEvery   = 100 * time.Millisecond
+
+	dumpLines = 200 // output lines printed per stream when a test fails
+)
+
+// LogBuffer collects a subprocess's output; safe for concurrent use.
+type LogBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *LogBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *LogBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Lines is the output split into lines, without the final newline; nil when
+// there is no output.
+func (b *LogBuffer) Lines() []string {
+	s := strings.TrimRight(b.String(), "\n")
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
+}
+
+// CleanEnv is the test's environment without STREAMSCORE_* variables, plus
+// extra (KEY=VALUE), so a subprocess's configuration is exactly what the test
+// passes.
+func CleanEnv(extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "STREAMSCORE_") {
+			env = append(env, kv)
+		}
+	}
+	return append(env, extra...)
+}
+
+// Options are how Start runs a process.
+type Options struct {
+	Dir      string   // working directory (default: a fresh t.TempDir())
+	Env      []string // extra environment, KEY=VALUE, on top of CleanEnv
+	Separate bool     // keep stdout and stderr apart (default: combined in Stdout)
+	Stdin    bool     // give the process a stdin pipe (Proc.Stdin); default: no input
+}
+
+// Proc is a subprocess that the test's cleanup stops (SIGTERM, then SIGKILL)
+// and whose output is printed when the test fails.
+type Proc struct {
+	Name   string
+	Cmd    *exec.Cmd
+	Stdin  io.WriteCloser // nil unless started with Options.Stdin
+	Stdout *LogBuffer
+	Stderr *LogBuffer // the same buffer as Stdout unless Options.Separate
+
+	t    testing.TB
+	done chan struct{} // closed once Wait returned
+}
+
+// Start starts path with args. The process is bounded: SIGKILLed after
+// MaxLife, and stopped in t.Cleanup if still running. It dies with the test
+// binary if that is killed before its cleanups run.
+func Start(t testing.TB, name string, o Options, path string, args ...string) *Proc {
+	t.Helper()
+	p := &Proc{t: t, Name: name, Stdout: &LogBuffer{}, done: make(chan struct{})}
+	p.Stderr = p.Stdout
+	if o.Separate {
+		p.Stderr = &LogBuffer{}
+	}
+	if o.Dir == "" {
+		o.Dir = t.TempDir()
+	}
+	cmd := exec.Command(path, args...)
+	cmd.Dir = o.Dir
+	cmd.Env = CleanEnv(o.Env...)
+	cmd.Stdout, cmd.Stderr = p.Stdout, p.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if o.Stdin {
+		w, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Stdin = w
+	}
+	p.Cmd = cmd
+	// Registered before the stop cleanup, so it runs after it (LIFO) and
+	// prints the complete output.
+	t.Cleanup(func() {
+		if t.Failed() {
+			p.DumpOutput()
+		}
+	})
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s (%s %s): %v", name, path, strings.Join(args, " "), err)
+	}
+	t.Logf("started %s: pid %d: %s %s", name, cmd.Process.Pid, filepath.Base(path), strings.Join(args, " "))
+	killer := time.AfterFunc(MaxLife, func() {
+		t.Errorf("%s still running after %s: SIGKILL", name, MaxLife)
+		_ = cmd.Process.Kill()
+	})
+	go func() {
+		_ = cmd.Wait()
+		killer.Stop()
+		close(p.done)
+	}()
+	t.Cleanup(p.StopQuietly)
+	return p
+}
+
+// Pid is the process id.
+func (p *Proc) Pid() int { return p.Cmd.Process.Pid }
+
+// Exited reports whether the process has ended.
+func (p *Proc) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// ExitCode waits for the process to end and returns its exit status (-1:
+// killed by a signal).
+func (p *Proc) ExitCode() int {
+	<-p.done
+	if p.Cmd.ProcessState == nil {
+		return -1
+	}
+	return p.Cmd.ProcessState.ExitCode()
+}
+
+// Wait waits up to d for the process to exit by itself and returns its exit
+// code; on timeout it fails the test (the cleanup kills the process).
+func (p *Proc) Wait(d time.Duration) int {
+	p.t.Helper()
+	select {
+	case <-p.done:
+		return p.ExitCode()
+	case <-time.After(d):
+		p.t.Fatalf("%s (pid %d) did not exit within %s", p.Name, p.Pid(), d)
+		return -1
+	}
+}
+
+// Stop sends SIGTERM and waits up to StopTimeout for the exit; it returns the
+// exit code, or fails the test and SIGKILLs the process on timeout.
+func (p *Proc) Stop() int {
+	p.t.Helper()
+	if p.Exited() {
+		return p.ExitCode()
+	}
+	_ = p.Cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+		return p.ExitCode()
+	case <-time.After(StopTimeout):
+		_ = p.Cmd.Process.Kill()
+		<-p.done
+		p.t.Errorf("%s (pid %d) did not exit within %s of SIGTERM; SIGKILLed", p.Name, p.Pid(), StopTimeout)
+		return -1
+	}
+}
+
+// StopQuietly closes stdin (if any), then stops the process like Stop but
+// without failing the test. The cleanup Start registers calls it.
+func (p *Proc) StopQuietly() {
+	if p.Stdin != nil {
+		_ = p.Stdin.Close()
+	}
+	if p.Exited() {
+		return
+	}
+	_ = p.Cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(StopTimeout):
+		_ = p.Cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// DumpOutput logs the last lines of the process's output (stdout and stderr
+// separately when they are kept apart).
+func (p *Proc) DumpOutput() {
+	dump := func(what string, lines []string) {
+		if len(lines) > dumpLines {
+			p.t.Logf("---- %s %s (last %d of %d lines)", p.Name, what, dumpLines, len(lines))
+			lines = lines[len(lines)-dumpLines:]
+		} else {
+			p.t.Logf("---- %s %s (%d lines)", p.Name, what, len(lines))
+		}
+		for _, l := range lines {
+			p.t.Logf("  | %s", l)
+		}
+	}
+	if p.Stderr == p.Stdout {
+		dump("output", p.Stdout.Lines())
+		return
+	}
+	dump("stdout", p.Stdout.Lines())
+	dump("stderr", p.Stderr.Lines())
+}
