@@ -304,8 +304,7 @@ type benchProcessor struct {
 }
 
 func startBenchProcessor(ctx context.Context, c processor.Config, cfg *Config, bundle *scoring.Bundle, logger *slog.Logger) (*benchProcessor, error) {
-	inCfg := schemas.InputConfig{Format: cfg.Input.Format, MaxRecordBytes: cfg.Input.MaxRecordBytes, EventIDField: cfg.Input.EventIDField,
-		NumericStrings: cfg.Input.NumericStrings, AvroSchema: cfg.Input.AvroSchema}
+	inCfg := cfg.InputConfig()
 	enc, err := schemas.NewEncoder(ctx, schemas.OutputConfig{Format: cfg.Output.Format, Topic: c.OutputTopic}, nil)
 	if err != nil {
 		return nil, err

@@ -15,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/streamscore/streamscore/processor"
+	"github.com/streamscore/streamscore/schemas"
 )
 
 // setting is one configuration key: its default, whether it is a secret,
@@ -45,6 +46,8 @@ var settings = []setting{
 	{key: "input.avro_schema", def: "", help: "writer schema for input.format=avro: a .avsc path or an embedded name (fraud_transaction, iris, churn)"},
 	{key: "input.numeric_strings", def: false, help: `accept numbers sent as JSON strings ("12.5")`},
 	{key: "input.max_record_bytes", def: 1 << 20, help: "larger events go to the DLQ as too_large"},
+	{key: "input.max_depth", def: 64, help: "JSON nesting deeper than this is too_large"},
+	{key: "input.max_fields", def: 10000, help: "JSON events with more keys than this (all levels) are too_large"},
 	{key: "input.event_id_field", def: "transaction_id", help: "event field echoed as event_id in the prediction (empty: none)"},
 
 	{key: "output.topic", def: "predictions", help: "topic the predictions are written to, keyed like the input"},
@@ -94,6 +97,8 @@ type Config struct {
 		AvroSchema     string `mapstructure:"avro_schema"`
 		NumericStrings bool   `mapstructure:"numeric_strings"`
 		MaxRecordBytes int    `mapstructure:"max_record_bytes"`
+		MaxDepth       int    `mapstructure:"max_depth"`
+		MaxFields      int    `mapstructure:"max_fields"`
 		EventIDField   string `mapstructure:"event_id_field"`
 	} `mapstructure:"input"`
 	Output struct {
@@ -138,6 +143,13 @@ type Config struct {
 		Level  string `mapstructure:"level"`
 		Format string `mapstructure:"format"`
 	} `mapstructure:"log"`
+}
+
+// InputConfig maps the input section onto the decoders' config.
+func (c *Config) InputConfig() schemas.InputConfig {
+	in := c.Input
+	return schemas.InputConfig{Format: in.Format, AvroSchema: in.AvroSchema, NumericStrings: in.NumericStrings,
+		MaxRecordBytes: in.MaxRecordBytes, MaxDepth: in.MaxDepth, MaxFields: in.MaxFields, EventIDField: in.EventIDField}
 }
 
 // ProcessorConfig maps the file's sections onto the processor's own config.

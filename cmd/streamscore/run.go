@@ -122,8 +122,7 @@ func startService(ctx context.Context, cfg *Config, log *slog.Logger) (_ *servic
 	if err := pcfg.Validate(); err != nil {
 		return nil, err
 	}
-	inCfg := schemas.InputConfig{Format: cfg.Input.Format, AvroSchema: cfg.Input.AvroSchema,
-		NumericStrings: cfg.Input.NumericStrings, MaxRecordBytes: cfg.Input.MaxRecordBytes, EventIDField: cfg.Input.EventIDField}
+	inCfg := cfg.InputConfig()
 	if err := inCfg.Validate(); err != nil {
 		return nil, err
 	}
