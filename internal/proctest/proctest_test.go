@@ -226,3 +226,14 @@ func TestRepoRootAndBinary(t *testing.T) {
 		t.Errorf("missing STREAMSCORE_BIN: err %v", err)
 	}
 }
+
+func TestConfigYAML(t *testing.T) {
+	got, err := ConfigYAML(map[string]any{"input.topic": "in", "input.group": "g", "kafka.sasl.username": "u", "log": "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "input:\n    group: g\n    topic: in\nkafka:\n    sasl:\n        username: u\nlog: x\n"
+	if string(got) != want {
+		t.Fatalf("got\n%s\nwant\n%s", got, want)
+	}
+}

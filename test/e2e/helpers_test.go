@@ -22,7 +22,6 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/streamscore/streamscore/internal/proctest"
 )
@@ -95,21 +94,7 @@ func (c serviceConfig) yaml(t testing.TB) []byte {
 	for k, v := range c.Extra {
 		kv[k] = v
 	}
-	tree := map[string]any{}
-	for k, v := range kv {
-		parts := strings.Split(k, ".")
-		m := tree
-		for _, p := range parts[:len(parts)-1] {
-			sub, ok := m[p].(map[string]any)
-			if !ok {
-				sub = map[string]any{}
-				m[p] = sub
-			}
-			m = sub
-		}
-		m[parts[len(parts)-1]] = v
-	}
-	out, err := yaml.Marshal(tree)
+	out, err := proctest.ConfigYAML(kv)
 	if err != nil {
 		t.Fatalf("config yaml: %v", err)
 	}

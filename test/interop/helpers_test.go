@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/streamscore/streamscore/features"
 	"github.com/streamscore/streamscore/internal/kafkatest"
@@ -105,21 +104,7 @@ func startService(t testing.TB, c serviceConfig) *service {
 	for k, v := range c.Extra {
 		kv[k] = v
 	}
-	tree := map[string]any{}
-	for k, v := range kv {
-		parts := strings.Split(k, ".")
-		m := tree
-		for _, p := range parts[:len(parts)-1] {
-			sub, ok := m[p].(map[string]any)
-			if !ok {
-				sub = map[string]any{}
-				m[p] = sub
-			}
-			m = sub
-		}
-		m[parts[len(parts)-1]] = v
-	}
-	doc, err := yaml.Marshal(tree)
+	doc, err := proctest.ConfigYAML(kv)
 	if err != nil {
 		t.Fatal(err)
 	}
