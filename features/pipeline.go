@@ -1,24 +1,16 @@
 package features
 
 import (
+	"github.com/streamscore/streamscore/reject"
 	"math"
-)
-
-// DLQ reasons a pipeline (and scoring) can give for a record. They are the
-// values of Reject.Reason and end up in the DLQ record's headers.
-const (
-	ReasonOutOfRange      = "out_of_range"
-	ReasonUnknownCategory = "unknown_category"
-	ReasonMissingField    = "missing_field"
-	ReasonNotFinite       = "not_finite"
 )
 
 // Reject says why a record cannot be scored. The zero value means "scored".
 // Both strings point at the compiled pipeline's own strings, so returning a
 // Reject never allocates.
 type Reject struct {
-	Reason  string // one of the Reason* constants, "" when the record is fine
-	Feature string // the feature or input that caused it
+	Reason  reject.Reason // "" when the record is fine
+	Feature string        // the feature or input that caused it
 }
 
 // OK reports whether the record passed.
@@ -188,17 +180,17 @@ func (p *Pipeline) NewCounts() *Counts {
 // the returned Reject (out is then partially written). c may be nil.
 func (p *Pipeline) Transform(row *Row, out []float64, c *Counts) Reject {
 	if len(out) < p.width || len(row.Num) < p.layout.nNum || len(row.Cat) < p.layout.nCat {
-		return Reject{Reason: ReasonMissingField, Feature: "row does not match the bundle layout"}
+		return Reject{Reason: reject.MissingField, Feature: "row does not match the bundle layout"}
 	}
 	num, cat := row.Num, row.Cat
 	for _, s := range p.reqNum {
 		if v := num[s]; v != v {
-			return Reject{ReasonMissingField, p.inputs[p.numIn[s]]}
+			return Reject{reject.MissingField, p.inputs[p.numIn[s]]}
 		}
 	}
 	for _, s := range p.reqCat {
 		if cat[s] == nil {
-			return Reject{ReasonMissingField, p.inputs[p.catIn[s]]}
+			return Reject{reject.MissingField, p.inputs[p.catIn[s]]}
 		}
 	}
 	for fi := range p.feats {
@@ -210,7 +202,7 @@ func (p *Pipeline) Transform(row *Row, out []float64, c *Counts) Reject {
 			x = num[f.a]
 			if x-x != 0 { // NaN or ±Inf
 				if x == x {
-					return Reject{ReasonNotFinite, p.inputs[p.numIn[f.a]]}
+					return Reject{reject.NotFinite, p.inputs[p.numIn[f.a]]}
 				}
 				if f.flags&flagImpute != 0 {
 					x = f.imp
@@ -235,7 +227,7 @@ func (p *Pipeline) Transform(row *Row, out []float64, c *Counts) Reject {
 					unk = true
 					if f.mode == modeReject {
 						c.count(fi, false, true)
-						return Reject{ReasonUnknownCategory, p.names[fi]}
+						return Reject{reject.UnknownCategory, p.names[fi]}
 					}
 					x = f.aux
 				} else {
@@ -249,7 +241,7 @@ func (p *Pipeline) Transform(row *Row, out []float64, c *Counts) Reject {
 				if idx < 0 {
 					if f.mode == modeReject {
 						c.count(fi, false, true)
-						return Reject{ReasonUnknownCategory, p.names[fi]}
+						return Reject{reject.UnknownCategory, p.names[fi]}
 					}
 					if f.mode == modeColumn {
 						cols[t.width-1] = 1
@@ -263,10 +255,10 @@ func (p *Pipeline) Transform(row *Row, out []float64, c *Counts) Reject {
 		default: // derived
 			a, b := num[f.a], num[f.b]
 			if a-a != 0 && a == a {
-				return Reject{ReasonNotFinite, p.inputs[p.numIn[f.a]]}
+				return Reject{reject.NotFinite, p.inputs[p.numIn[f.a]]}
 			}
 			if b-b != 0 && b == b {
-				return Reject{ReasonNotFinite, p.inputs[p.numIn[f.b]]}
+				return Reject{reject.NotFinite, p.inputs[p.numIn[f.b]]}
 			}
 			switch {
 			case a != a || b != b:
@@ -305,7 +297,7 @@ func (p *Pipeline) Transform(row *Row, out []float64, c *Counts) Reject {
 					oor = true
 					if s.mode == modeRejectRange {
 						c.count(fi, true, unk)
-						return Reject{ReasonOutOfRange, p.names[fi]}
+						return Reject{reject.OutOfRange, p.names[fi]}
 					}
 				}
 				x = x*s.f1 + s.f2
@@ -318,12 +310,12 @@ func (p *Pipeline) Transform(row *Row, out []float64, c *Counts) Reject {
 				x = math.Log1p(x)
 			case opBucket:
 				if x != x {
-					return Reject{ReasonMissingField, p.names[fi]}
+					return Reject{reject.MissingField, p.names[fi]}
 				}
 				x = float64(searchRight(p.edges[s.a], x))
 			case opBucketOneHot:
 				if x != x {
-					return Reject{ReasonMissingField, p.names[fi]}
+					return Reject{reject.MissingField, p.names[fi]}
 				}
 				e := p.edges[s.a]
 				cols := out[s.b : int(s.b)+len(e)+1]
@@ -341,7 +333,7 @@ func (p *Pipeline) Transform(row *Row, out []float64, c *Counts) Reject {
 		if f.st >= 0 {
 			if x-x != 0 && x == x {
 				c.count(fi, oor, unk)
-				return Reject{ReasonNotFinite, p.names[fi]}
+				return Reject{reject.NotFinite, p.names[fi]}
 			}
 			out[f.st] = x
 		}

@@ -2,6 +2,7 @@ package features
 
 import (
 	"encoding/json"
+	"github.com/streamscore/streamscore/reject"
 	"math"
 	"strings"
 	"testing"
@@ -101,18 +102,18 @@ func TestRejectsAndCounts(t *testing.T) {
 		name        string
 		feat        Feature
 		event       map[string]any
-		wantReason  string
+		wantReason  reject.Reason
 		wantFeature string
 		wantOOR     uint64
 		wantUnknown uint64
 		wantOut     []float64
 	}{
-		{"required number missing", Feature{Name: "f", Input: "x"}, map[string]any{"rc": "a"}, ReasonMissingField, "req", 0, 0, nil},
-		{"required category missing", Feature{Name: "f", Input: "x"}, map[string]any{"req": 1.0}, ReasonMissingField, "rc", 0, 0, nil},
+		{"required number missing", Feature{Name: "f", Input: "x"}, map[string]any{"rc": "a"}, reject.MissingField, "req", 0, 0, nil},
+		{"required category missing", Feature{Name: "f", Input: "x"}, map[string]any{"req": 1.0}, reject.MissingField, "rc", 0, 0, nil},
 		{"declared range counted", Feature{Name: "f", Input: "x"}, map[string]any{"x": 150.0, "req": 1.0, "rc": "a"}, "", "", 1, 0, []float64{150}},
 		{"missing is not out of range", Feature{Name: "f", Input: "x"}, map[string]any{"req": 1.0, "rc": "a"}, "", "", 0, 0, []float64{math.NaN()}},
 		{"minmax reject", Feature{Name: "f", Input: "req", Steps: []Step{{Op: "minmax", Scale: 1, DataMin: 0, DataMax: 10, OutOfRange: "reject"}}},
-			map[string]any{"req": 11.0, "rc": "a"}, ReasonOutOfRange, "f", 1, 0, nil},
+			map[string]any{"req": 11.0, "rc": "a"}, reject.OutOfRange, "f", 1, 0, nil},
 		{"minmax extrapolate counts", Feature{Name: "f", Input: "req", Steps: []Step{{Op: "minmax", Scale: 0.1, Offset: 0, DataMin: 0, DataMax: 10}}},
 			map[string]any{"req": 20.0, "rc": "a"}, "", "", 1, 0, []float64{2}},
 		{"minmax clip", Feature{Name: "f", Input: "req", Steps: []Step{{Op: "minmax", Scale: 0.1, Offset: 0, DataMin: 0, DataMax: 10, OutOfRange: "clip"}}},
@@ -120,9 +121,9 @@ func TestRejectsAndCounts(t *testing.T) {
 		{"range and minmax count once", Feature{Name: "f", Input: "x", Steps: []Step{{Op: "minmax", Scale: 0.1, Offset: 0, DataMin: 0, DataMax: 10}}},
 			map[string]any{"x": 200.0, "req": 1.0, "rc": "a"}, "", "", 1, 0, []float64{20}},
 		{"onehot reject unknown", Feature{Name: "f", Input: "c", Steps: []Step{{Op: "onehot", Categories: cats, Unknown: "reject"}}},
-			map[string]any{"c": "z", "req": 1.0, "rc": "a"}, ReasonUnknownCategory, "f", 0, 1, nil},
+			map[string]any{"c": "z", "req": 1.0, "rc": "a"}, reject.UnknownCategory, "f", 0, 1, nil},
 		{"onehot default is reject", Feature{Name: "f", Input: "c", Steps: []Step{{Op: "onehot", Categories: cats}}},
-			map[string]any{"req": 1.0, "rc": "a"}, ReasonUnknownCategory, "f", 0, 1, nil},
+			map[string]any{"req": 1.0, "rc": "a"}, reject.UnknownCategory, "f", 0, 1, nil},
 		{"onehot unknown column", Feature{Name: "f", Input: "c", Steps: []Step{{Op: "onehot", Categories: cats, Unknown: "column"}}},
 			map[string]any{"c": "z", "req": 1.0, "rc": "a"}, "", "", 0, 1, []float64{0, 0, 1}},
 		{"onehot known in column mode", Feature{Name: "f", Input: "c", Steps: []Step{{Op: "onehot", Categories: cats, Unknown: "column"}}},
@@ -130,13 +131,13 @@ func TestRejectsAndCounts(t *testing.T) {
 		{"onehot dropped category", Feature{Name: "f", Input: "c", Steps: []Step{{Op: "onehot", Categories: cats, Unknown: "zeros", Drop: ptr("a")}}},
 			map[string]any{"c": "a", "req": 1.0, "rc": "a"}, "", "", 0, 0, []float64{0}},
 		{"ordinal reject", Feature{Name: "f", Input: "c", Steps: []Step{{Op: "ordinal", Categories: cats}}},
-			map[string]any{"c": "q", "req": 1.0, "rc": "a"}, ReasonUnknownCategory, "f", 0, 1, nil},
+			map[string]any{"c": "q", "req": 1.0, "rc": "a"}, reject.UnknownCategory, "f", 0, 1, nil},
 		{"ordinal nan value", Feature{Name: "f", Input: "c", Steps: []Step{{Op: "ordinal", Categories: cats, Unknown: "value", UnknownValue: math.NaN()}}},
 			map[string]any{"c": "q", "req": 1.0, "rc": "a"}, "", "", 0, 1, []float64{math.NaN()}},
 		{"bucketize missing rejects", Feature{Name: "f", Input: "x", Steps: []Step{{Op: "bucketize", Edges: []float64{1, 2}}}},
-			map[string]any{"req": 1.0, "rc": "a"}, ReasonMissingField, "f", 0, 0, nil},
-		{"infinite input", Feature{Name: "f", Input: "x"}, map[string]any{"x": math.Inf(1), "req": 1.0, "rc": "a"}, ReasonNotFinite, "x", 0, 0, nil},
-		{"infinite feature", Feature{Name: "f", Input: "x", Steps: []Step{{Op: "log1p"}}}, map[string]any{"x": -1.0, "req": 1.0, "rc": "a"}, ReasonNotFinite, "f", 1, 0, nil},
+			map[string]any{"req": 1.0, "rc": "a"}, reject.MissingField, "f", 0, 0, nil},
+		{"infinite input", Feature{Name: "f", Input: "x"}, map[string]any{"x": math.Inf(1), "req": 1.0, "rc": "a"}, reject.NotFinite, "x", 0, 0, nil},
+		{"infinite feature", Feature{Name: "f", Input: "x", Steps: []Step{{Op: "log1p"}}}, map[string]any{"x": -1.0, "req": 1.0, "rc": "a"}, reject.NotFinite, "f", 1, 0, nil},
 		{"log1p below -1 is missing", Feature{Name: "f", Input: "req", Steps: []Step{{Op: "log1p"}}}, map[string]any{"req": -2.0, "rc": "a"}, "", "", 0, 0, []float64{math.NaN()}},
 		{"indicator of category", Feature{Name: "f", Input: "c", Steps: []Step{{Op: "indicator"}}}, map[string]any{"req": 1.0, "rc": "a"}, "", "", 0, 0, []float64{1}},
 		{"ratio on zero nan", Feature{Name: "f", Derive: &Derive{Op: "ratio", A: "x", B: "req", OnZero: math.NaN()}}, map[string]any{"x": 1.0, "req": 0.0, "rc": "a"}, "", "", 0, 0, []float64{math.NaN()}},

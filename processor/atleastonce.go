@@ -298,7 +298,7 @@ func (p *Processor) produce(ctx context.Context, o output, ack *batchAck) {
 
 func (p *Processor) observeAck(o output, now time.Time) {
 	if o.dlq {
-		p.m.DLQRecords.WithLabelValues(o.reason, o.stage).Inc()
+		p.m.DLQRecords.WithLabelValues(string(o.reason), string(o.stage)).Inc()
 		p.stats.dlq.Add(1)
 	} else {
 		p.produced.Inc()

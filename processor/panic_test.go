@@ -3,6 +3,7 @@ package processor
 import (
 	"bytes"
 	"context"
+	"github.com/streamscore/streamscore/reject"
 	"io"
 	"log/slog"
 	"testing"
@@ -76,8 +77,8 @@ func TestPanicOnOneRecordGoesToDLQ(t *testing.T) {
 			t.Errorf("output %d is for offset %d: order lost", i, o.src.Offset)
 		}
 		wantDLQ := i == 2
-		if o.dlq != wantDLQ || (wantDLQ && o.reason != ReasonInternal) {
-			t.Errorf("output %d: dlq=%v reason=%q, want dlq=%v reason %q", i, o.dlq, o.reason, wantDLQ, ReasonInternal)
+		if o.dlq != wantDLQ || (wantDLQ && o.reason != reject.Internal) {
+			t.Errorf("output %d: dlq=%v reason=%q, want dlq=%v reason %q", i, o.dlq, o.reason, wantDLQ, reject.Internal)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"github.com/streamscore/streamscore/reject"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -55,8 +56,8 @@ type output struct {
 	rec    *kgo.Record
 	src    *kgo.Record
 	dlq    bool
-	reason string
-	stage  string
+	reason reject.Reason
+	stage  reject.Stage
 }
 
 // worker runs micro-batches through decode -> features+score -> encode. It
@@ -116,14 +117,9 @@ func (w *worker) grow(n int) {
 	}
 }
 
-// ReasonInternal labels a record the service could not handle because of a
-// bug (a recovered panic). It goes to the DLQ like any bad record, so one
-// record never stops the stream; the panic text is in its error header.
-const ReasonInternal = "internal_error"
-
 // errPanic carries a recovered panic as a poison decode error.
 func errPanic(v any) error {
-	return &schemas.DecodeError{Reason: ReasonInternal, Err: fmt.Errorf("recovered panic: %v", v)}
+	return &reject.Error{Reason: reject.Internal, Err: fmt.Errorf("recovered panic: %v", v)}
 }
 
 // safeDecode is Decode with a recover: a decoder bug on one record becomes
@@ -146,7 +142,7 @@ func (w *worker) scoreBatch(n int) {
 	}
 	for j := 0; j < n; j++ {
 		if !w.tryScore(j, j+1) {
-			w.preds[j] = scoring.Prediction{Reject: ReasonInternal, RejectFeature: "scoring panicked"}
+			w.preds[j] = scoring.Prediction{Reject: reject.Internal, RejectFeature: "scoring panicked"}
 		}
 	}
 }
@@ -166,8 +162,8 @@ func (w *worker) tryScore(from, to int) (ok bool) {
 func (w *worker) safeEncode(src *kgo.Record, j int, now time.Time) (o output) {
 	defer func() {
 		if v := recover(); v != nil {
-			o = output{src: src, dlq: true, reason: ReasonInternal, stage: StageEncode,
-				rec: dlqRecord(w.p.DLQTopic, string(w.p.modelRef), src, StageEncode, ReasonInternal, fmt.Sprintf("recovered panic: %v", v), now)}
+			o = output{src: src, dlq: true, reason: reject.Internal, stage: reject.StageEncode,
+				rec: dlqRecord(w.p.DLQTopic, string(w.p.modelRef), src, reject.StageEncode, reject.Internal, fmt.Sprintf("recovered panic: %v", v), now)}
 		}
 	}()
 	return w.encode(src, j, now)
@@ -200,10 +196,10 @@ func (w *worker) process(recs []*kgo.Record, abort <-chan struct{}, emit func(ou
 			return false
 		}
 		if err != nil {
-			reason, _ := schemas.IsPoison(err)
+			reason, _ := reject.Of(err)
 			w.failAt = append(w.failAt, i)
-			w.fails = append(w.fails, output{src: r, dlq: true, reason: string(reason), stage: StageDecode,
-				rec: dlqRecord(w.p.DLQTopic, string(w.p.modelRef), r, StageDecode, string(reason), err.Error(), now)})
+			w.fails = append(w.fails, output{src: r, dlq: true, reason: reason, stage: reject.StageDecode,
+				rec: dlqRecord(w.p.DLQTopic, string(w.p.modelRef), r, reject.StageDecode, reason, err.Error(), now)})
 			continue
 		}
 		w.metas[n] = meta
@@ -211,7 +207,7 @@ func (w *worker) process(recs []*kgo.Record, abort <-chan struct{}, emit func(ou
 		n++
 	}
 	t1 := time.Now()
-	m.StageDuration.WithLabelValues(StageDecode).Observe(t1.Sub(now).Seconds())
+	m.StageDuration.WithLabelValues(string(reject.StageDecode)).Observe(t1.Sub(now).Seconds())
 
 	w.scoreBatch(n)
 	t2 := time.Now()
@@ -235,11 +231,11 @@ func (w *worker) process(recs []*kgo.Record, abort <-chan struct{}, emit func(ou
 	for ; f < len(w.fails); f++ {
 		emit(w.fails[f])
 	}
-	m.StageDuration.WithLabelValues(StageEncode).Observe(time.Since(t2).Seconds())
+	m.StageDuration.WithLabelValues(string(reject.StageEncode)).Observe(time.Since(t2).Seconds())
 	return true
 }
 
-// decode decodes record r into row n. Only a schemas.DecodeError means the
+// decode decodes record r into row n. Only a reject.Error means the
 // record itself is bad; any other error (the schema registry unreachable)
 // is transient: the same record will decode later, so it is retried with
 // backoff rather than sent to the DLQ, holding up its partition meanwhile.
@@ -250,7 +246,7 @@ func (w *worker) decode(r *kgo.Record, n int, abort <-chan struct{}) (schemas.Me
 		if err == nil {
 			return meta, nil
 		}
-		if _, poison := schemas.IsPoison(err); poison {
+		if _, poison := reject.Of(err); poison {
 			return meta, err
 		}
 		w.p.log.Warn("transient decode failure; retrying", "topic", r.Topic, "partition", r.Partition,
@@ -271,8 +267,8 @@ func (w *worker) encode(src *kgo.Record, j int, now time.Time) output {
 		if pr.RejectFeature != "" {
 			msg += ": " + pr.RejectFeature
 		}
-		return output{src: src, dlq: true, reason: pr.Reject, stage: StageFeatures,
-			rec: dlqRecord(w.p.DLQTopic, string(w.p.modelRef), src, StageFeatures, pr.Reject, msg, now)}
+		return output{src: src, dlq: true, reason: pr.Reject, stage: reject.StageFeatures,
+			rec: dlqRecord(w.p.DLQTopic, string(w.p.modelRef), src, reject.StageFeatures, pr.Reject, msg, now)}
 	}
 	p := &w.pred
 	p.Key = src.Key
@@ -290,8 +286,8 @@ func (w *worker) encode(src *kgo.Record, j int, now time.Time) output {
 	w.valSlab, err = w.enc.Append(w.valSlab, p)
 	if err != nil {
 		w.valSlab = w.valSlab[:start]
-		return output{src: src, dlq: true, reason: "encode_failed", stage: StageEncode,
-			rec: dlqRecord(w.p.DLQTopic, string(w.p.modelRef), src, StageEncode, "encode_failed", err.Error(), now)}
+		return output{src: src, dlq: true, reason: reject.EncodeFailed, stage: reject.StageEncode,
+			rec: dlqRecord(w.p.DLQTopic, string(w.p.modelRef), src, reject.StageEncode, reject.EncodeFailed, err.Error(), now)}
 	}
 	// Cap the value at its own end, so no later append can write into it
 	// (a grown slab moves on; earlier values keep the old array alive).

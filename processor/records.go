@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"github.com/streamscore/streamscore/reject"
 	"strconv"
 	"time"
 
@@ -21,20 +22,13 @@ const (
 	HeaderDLQTime      = "streamscore-dlq-time"
 )
 
-// Stages a record can fail in; they label DLQ records and metrics.
-const (
-	StageDecode   = "decode"
-	StageFeatures = "features"
-	StageEncode   = "encode"
-)
-
 // copiedHeaders are passed from the input record to its prediction so a
 // trace continues downstream.
 var copiedHeaders = map[string]bool{"traceparent": true, "tracestate": true, "b3": true, "uber-trace-id": true}
 
 // dlqRecord keeps the original key, value and headers unchanged and adds the
 // reason headers.
-func dlqRecord(topic, model string, src *kgo.Record, stage, reason, errText string, now time.Time) *kgo.Record {
+func dlqRecord(topic, model string, src *kgo.Record, stage reject.Stage, reason reject.Reason, errText string, now time.Time) *kgo.Record {
 	h := make([]kgo.RecordHeader, 0, len(src.Headers)+8)
 	h = append(h, src.Headers...)
 	h = append(h,

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/streamscore/streamscore/reject"
 	"math"
 	"strconv"
 	"strings"
@@ -227,7 +228,7 @@ func (r *avroRunner) exec(o *aop, b []byte, pos int) (int, error) {
 		if t := firstRowTarget(o.node); t != nil {
 			field = t.path
 		}
-		return pos, &DecodeError{Reason: ReasonWrongType, Field: field, Err: errorString(o.wrong)}
+		return pos, &reject.Error{Reason: reject.WrongType, Field: field, Err: errorString(o.wrong)}
 	}
 	return r.leaf(o, b, pos)
 }

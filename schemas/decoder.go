@@ -2,6 +2,7 @@ package schemas
 
 import (
 	"fmt"
+	"github.com/streamscore/streamscore/reject"
 	"math"
 	"strings"
 
@@ -17,7 +18,7 @@ import (
 // that it never overwrites: they stay valid as long as value is not
 // modified, so a whole batch can be decoded before any row is used.
 //
-// A *DecodeError means the record is poison (send it to the DLQ). Any other
+// A *reject.Error means the record is poison (send it to the DLQ). Any other
 // error is transient (the schema registry could not be reached): the same
 // record may decode later.
 type Decoder interface {
@@ -257,10 +258,10 @@ func (ft *fieldTree) finish() (Meta, error) {
 		t := &ft.required[i]
 		if t.typ == features.Category {
 			if ft.row.Cat[t.slot] == nil {
-				return Meta{}, &DecodeError{Reason: ReasonMissingField, Field: t.path, Err: errMissing}
+				return Meta{}, &reject.Error{Reason: reject.MissingField, Field: t.path, Err: errMissing}
 			}
 		} else if math.IsNaN(ft.row.Num[t.slot]) {
-			return Meta{}, &DecodeError{Reason: ReasonMissingField, Field: t.path, Err: errMissing}
+			return Meta{}, &reject.Error{Reason: reject.MissingField, Field: t.path, Err: errMissing}
 		}
 	}
 	return Meta{EventID: ft.evid}, nil
@@ -286,7 +287,7 @@ func (ft *fieldTree) setNull(t *target) {
 // setFloat stores a number for a number or timestamp (epoch ms) input.
 func (ft *fieldTree) setFloat(t *target, v float64) error {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return &DecodeError{Reason: ReasonNotFinite, Field: t.path, Err: errNotFinite}
+		return &reject.Error{Reason: reject.NotFinite, Field: t.path, Err: errNotFinite}
 	}
 	ft.row.Num[t.slot] = v
 	return nil
@@ -314,7 +315,7 @@ func (ft *fieldTree) setText(t *target, s []byte, what string) error {
 		}
 		v, ok, nf := numericText(s)
 		if nf {
-			return &DecodeError{Reason: ReasonNotFinite, Field: t.path, Err: errNotFinite}
+			return &reject.Error{Reason: reject.NotFinite, Field: t.path, Err: errNotFinite}
 		}
 		if !ok {
 			return wrongType(t, what+" that is not a number")
@@ -331,7 +332,7 @@ func (ft *fieldTree) setText(t *target, s []byte, what string) error {
 				ft.row.Num[t.slot] = v
 				return nil
 			} else if nf {
-				return &DecodeError{Reason: ReasonNotFinite, Field: t.path, Err: errNotFinite}
+				return &reject.Error{Reason: reject.NotFinite, Field: t.path, Err: errNotFinite}
 			}
 		}
 		return wrongType(t, what+" that is not an RFC 3339 time")
@@ -354,14 +355,14 @@ func (ft *fieldTree) setBool(t *target, v bool) error {
 	return nil
 }
 
-func wrongType(t *target, msg string) *DecodeError {
-	return &DecodeError{Reason: ReasonWrongType, Field: t.path, Err: fmt.Errorf("%s", msg)}
+func wrongType(t *target, msg string) *reject.Error {
+	return &reject.Error{Reason: reject.WrongType, Field: t.path, Err: fmt.Errorf("%s", msg)}
 }
 
-func tooLarge(format string, args ...any) *DecodeError {
-	return &DecodeError{Reason: ReasonTooLarge, Err: fmt.Errorf(format, args...)}
+func tooLarge(format string, args ...any) *reject.Error {
+	return &reject.Error{Reason: reject.TooLarge, Err: fmt.Errorf(format, args...)}
 }
 
-func malformed(format string, args ...any) *DecodeError {
-	return &DecodeError{Reason: ReasonMalformed, Err: fmt.Errorf(format, args...)}
+func malformed(format string, args ...any) *reject.Error {
+	return &reject.Error{Reason: reject.Malformed, Err: fmt.Errorf(format, args...)}
 }

@@ -28,7 +28,7 @@
 // Concurrency: a Decoder owns scratch memory and serves one goroutine. The
 // Registry and the Encoders are safe for concurrent use.
 //
-// Errors: Decode returns *DecodeError (with a Reason) for poison records and
+// Errors: Decode returns *reject.Error (with a Reason) for poison records and
 // other errors for transient failures (the registry could not be reached).
 // The package emits no metrics and starts no goroutines; it must not know
 // about models or Kafka clients (only franz-go's pkg/sr registry client).

@@ -2,65 +2,11 @@ package schemas
 
 import (
 	"errors"
-	"strings"
+	"github.com/streamscore/streamscore/reject"
 )
 
-// Reason classifies why a record could not be decoded. The processor copies
-// it into the DLQ record's reason header and uses it as a metric label, so the
-// set is small and stable.
-type Reason string
-
-// The reasons a decoder reports. Every one of them is a property of the
-// record (poison): retrying the same bytes gives the same answer.
-const (
-	ReasonMissingField    Reason = "missing_field"     // a required input is absent or null
-	ReasonWrongType       Reason = "wrong_type"        // a value cannot fill the declared input type
-	ReasonNotFinite       Reason = "not_finite"        // a number is NaN or ±Inf (or overflows float64)
-	ReasonUnknownSchemaID Reason = "unknown_schema_id" // Confluent framing names a schema id the registry does not have (or not an Avro one)
-	ReasonMalformed       Reason = "malformed"         // not valid JSON / Avro / Confluent framing
-	ReasonTooLarge        Reason = "too_large"         // over MaxRecordBytes, MaxDepth or MaxFields
-)
-
-// DecodeError is the error a Decoder returns for a record that can never be
-// decoded (poison). Any other error from Decode is transient (for example the
-// schema registry could not be reached) and the same record may succeed later.
-type DecodeError struct {
-	Reason Reason
-	Field  string // dotted path of the field at fault; empty when the fault is not in one field
-	Err    error
-}
-
-// Error reads like "wrong_type: field amount: string is not a number".
-func (e *DecodeError) Error() string {
-	var b strings.Builder
-	b.WriteString(string(e.Reason))
-	if e.Field != "" {
-		b.WriteString(": field ")
-		b.WriteString(e.Field)
-	}
-	if e.Err != nil {
-		b.WriteString(": ")
-		b.WriteString(e.Err.Error())
-	}
-	return b.String()
-}
-
-func (e *DecodeError) Unwrap() error { return e.Err }
-
-// IsPoison reports whether err is (or wraps) a *DecodeError, and its reason.
-func IsPoison(err error) (Reason, bool) {
-	if err == nil {
-		return "", false // no allocation on the hot path
-	}
-	var de *DecodeError
-	if errors.As(err, &de) {
-		return de.Reason, true
-	}
-	return "", false
-}
-
-func decErr(r Reason, field string, msg string) *DecodeError {
-	return &DecodeError{Reason: r, Field: field, Err: errors.New(msg)}
+func decErr(r reject.Reason, field string, msg string) *reject.Error {
+	return &reject.Error{Reason: r, Field: field, Err: errors.New(msg)}
 }
 
 // Errors returned by Encoder.Append. They are properties of the prediction,

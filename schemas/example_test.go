@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/streamscore/streamscore/reject"
 	"time"
 
 	"github.com/streamscore/streamscore/features"
@@ -28,7 +29,7 @@ func ExampleNewDecoder() {
 	fmt.Println(string(meta.EventID), row.Num[layout.Slot(0)], string(row.Cat[layout.Slot(1)]), row.Num[layout.Slot(2)], err)
 
 	_, err = dec.Decode([]byte(`{"amount":"12.5"}`), row)
-	var de *schemas.DecodeError
+	var de *reject.Error
 	if errors.As(err, &de) {
 		fmt.Println(de.Reason, de.Field)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"github.com/streamscore/streamscore/reject"
 	"math"
 	"runtime"
 	"strconv"
@@ -62,7 +63,7 @@ func FuzzJSONDecode(f *testing.F) {
 		if n := allocatedBy(func() { _, err = d.Decode(data, row) }); n > allocBound(len(data)) {
 			t.Fatalf("Decode of %d bytes allocated %d bytes", len(data), n)
 		}
-		reason, _ := IsPoison(err)
+		reason, _ := reject.Of(err)
 		if err != nil && reason == "" {
 			t.Fatalf("non-poison error from the JSON decoder: %v", err)
 		}
@@ -70,7 +71,7 @@ func FuzzJSONDecode(f *testing.F) {
 		if err == nil && !valid {
 			t.Fatalf("decoded %q, which encoding/json rejects", data)
 		}
-		if valid && reason == ReasonMalformed {
+		if valid && reason == reject.Malformed {
 			t.Fatalf("malformed %q, which encoding/json accepts: %v", data, err)
 		}
 		if err != nil {
@@ -195,7 +196,7 @@ func FuzzAvroDecode(f *testing.F) {
 		if n := allocatedBy(func() { _, err = d.Decode(data, row) }); n > allocBound(len(data)) {
 			t.Fatalf("Decode of %d bytes allocated %d bytes", len(data), n)
 		}
-		reason, poison := IsPoison(err)
+		reason, poison := reject.Of(err)
 		if err != nil && !poison {
 			t.Fatalf("non-poison error from the Avro decoder: %v", err)
 		}
@@ -203,7 +204,7 @@ func FuzzAvroDecode(f *testing.F) {
 		if gerr != nil || len(rest) != 0 {
 			return
 		}
-		if reason == ReasonMalformed || reason == ReasonTooLarge {
+		if reason == reject.Malformed || reason == reject.TooLarge {
 			t.Fatalf("%s for % x, which goavro reads as %v: %v", reason, data, native, err)
 		}
 		if err != nil {
@@ -256,7 +257,7 @@ func FuzzConfluentDecode(f *testing.F) {
 		row := l.NewRow()
 		_, err := d.Decode(data, row) // may fetch a schema: not measured
 		if err != nil {
-			if _, poison := IsPoison(err); !poison {
+			if _, poison := reject.Of(err); !poison {
 				t.Fatalf("non-poison error with a healthy registry: %v", err)
 			}
 		}

@@ -1,6 +1,7 @@
 package schemas
 
 import (
+	"github.com/streamscore/streamscore/reject"
 	"time"
 
 	"flag"
@@ -123,8 +124,8 @@ func describeErr(err error) string {
 	if err == nil {
 		return "ok"
 	}
-	if r, ok := IsPoison(err); ok {
-		de := err.(*DecodeError)
+	if r, ok := reject.Of(err); ok {
+		de := err.(*reject.Error)
 		return fmt.Sprintf("%s field=%q", r, de.Field)
 	}
 	return "transient: " + err.Error()

@@ -2,6 +2,7 @@ package schemas
 
 import (
 	"encoding/binary"
+	"github.com/streamscore/streamscore/reject"
 	"math/bits"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -151,7 +152,7 @@ func (d *jsonDecoder) value(b []byte, i int, n *fieldNode, depth int) (int, erro
 			return i, wrongType(firstRowTarget(n), "an array where a "+string(firstRowTarget(n).typ)+" is expected")
 		}
 		if n.children != nil {
-			return i, &DecodeError{Reason: ReasonWrongType, Field: n.path, Err: errWantObject}
+			return i, &reject.Error{Reason: reject.WrongType, Field: n.path, Err: errWantObject}
 		}
 		return d.skip(b, i, depth)
 	case c == '"':
@@ -160,7 +161,7 @@ func (d *jsonDecoder) value(b []byte, i int, n *fieldNode, depth int) (int, erro
 			return i, malformed("bad string at offset %d", i)
 		}
 		if n.children != nil && len(n.targets) == 0 {
-			return i, &DecodeError{Reason: ReasonWrongType, Field: n.path, Err: errWantObject}
+			return i, &reject.Error{Reason: reject.WrongType, Field: n.path, Err: errWantObject}
 		}
 		s := b[i+1 : end-1]
 		if esc {
@@ -193,7 +194,7 @@ func (d *jsonDecoder) value(b []byte, i int, n *fieldNode, depth int) (int, erro
 			return i + len(lit), nil
 		}
 		if n.children != nil && len(n.targets) == 0 {
-			return i, &DecodeError{Reason: ReasonWrongType, Field: n.path, Err: errWantObject}
+			return i, &reject.Error{Reason: reject.WrongType, Field: n.path, Err: errWantObject}
 		}
 		for k := range n.targets {
 			if err := d.setBool(&n.targets[k], c == 't'); err != nil {
@@ -207,7 +208,7 @@ func (d *jsonDecoder) value(b []byte, i int, n *fieldNode, depth int) (int, erro
 			return i, malformed("bad number at offset %d", i)
 		}
 		if n.children != nil && len(n.targets) == 0 {
-			return i, &DecodeError{Reason: ReasonWrongType, Field: n.path, Err: errWantObject}
+			return i, &reject.Error{Reason: reject.WrongType, Field: n.path, Err: errWantObject}
 		}
 		lit := b[i:end]
 		for k := range n.targets {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/streamscore/streamscore/reject"
 	"net/http"
 	"sync"
 	"time"
@@ -246,12 +247,12 @@ func (d *confluentDecoder) Decode(b []byte, row *features.Row) (Meta, error) {
 
 func (d *confluentDecoder) compile(id uint32) (*avroPlan, error) {
 	if id > 1<<31-1 {
-		return nil, &DecodeError{Reason: ReasonUnknownSchemaID, Err: fmt.Errorf("schema id %d out of range", id)}
+		return nil, &reject.Error{Reason: reject.UnknownSchemaID, Err: fmt.Errorf("schema id %d out of range", id)}
 	}
 	ws, err := d.reg.writerSchema(context.Background(), int(id))
 	if err != nil {
 		if errors.Is(err, ErrSchemaNotFound) || errors.Is(err, ErrNotAvro) {
-			return nil, &DecodeError{Reason: ReasonUnknownSchemaID, Err: err}
+			return nil, &reject.Error{Reason: reject.UnknownSchemaID, Err: err}
 		}
 		return nil, fmt.Errorf("decode confluent record: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"github.com/streamscore/streamscore/reject"
 	"reflect"
 	"sync"
 	"testing"
@@ -227,7 +228,7 @@ func TestConfluentDecodeTransient(t *testing.T) {
 	if err == nil {
 		t.Fatal("Decode with the registry failing succeeded")
 	}
-	if r, poison := IsPoison(err); poison {
+	if r, poison := reject.Of(err); poison {
 		t.Fatalf("registry failure reported as poison %s: %v", r, err)
 	}
 	if !errors.Is(err, ErrRegistryRequest) {

@@ -134,7 +134,7 @@ func checkParity(t *testing.T, dir string) {
 		p := s.ScoreOne(row)
 		if r.Reject != "" {
 			rejected++
-			if p.Reject != r.Reject {
+			if string(p.Reject) != r.Reject {
 				fail(i, r, "got reject %q (%s) score %v, want reject %q", p.Reject, p.RejectFeature, p.Score, r.Reject)
 			}
 			continue

@@ -1,6 +1,7 @@
 package scoring
 
 import (
+	"github.com/streamscore/streamscore/reject"
 	"math"
 
 	"github.com/streamscore/streamscore/features"
@@ -13,11 +14,11 @@ const blockRows = 64
 
 // Prediction is the result for one row.
 type Prediction struct {
-	Score         float64   // positive-class probability (binary), top probability (multiclass), value (regression)
-	Label         string    // from the decision policy; points at the bundle's strings
-	Probs         []float64 // per-class probabilities (nil for regression); the Scorer's buffer, valid until the next ScoreBatch
-	Reject        string    // "" when scored; else the DLQ reason (out_of_range, unknown_category, missing_field, not_finite)
-	RejectFeature string    // the feature, input or model column that caused the reject
+	Score         float64       // positive-class probability (binary), top probability (multiclass), value (regression)
+	Label         string        // from the decision policy; points at the bundle's strings
+	Probs         []float64     // per-class probabilities (nil for regression); the Scorer's buffer, valid until the next ScoreBatch
+	Reject        reject.Reason // "" when scored; else why (out_of_range, unknown_category, missing_field, not_finite)
+	RejectFeature string        // the feature, input or model column that caused the reject
 }
 
 // Scorer scores rows with one bundle. It owns its scratch buffers and
@@ -100,7 +101,7 @@ func (s *Scorer) ScoreBatch(rows []*features.Row, out []Prediction) {
 		for i := start; i < end; i++ {
 			out[i] = Prediction{}
 			if rows[i] == nil {
-				out[i].Reject, out[i].RejectFeature = features.ReasonMissingField, "record"
+				out[i].Reject, out[i].RejectFeature = reject.MissingField, "record"
 				continue
 			}
 			x := s.x[i*w : (i+1)*w]
@@ -114,9 +115,9 @@ func (s *Scorer) ScoreBatch(rows []*features.Row, out []Prediction) {
 				// A NaN from a missing input is a missing field; one the pipeline
 				// computed (log1p of a value below -1) is not finite.
 				if j := firstNaN(x); j >= 0 {
-					out[i].Reject, out[i].RejectFeature = features.ReasonNotFinite, cols[j]
+					out[i].Reject, out[i].RejectFeature = reject.NotFinite, cols[j]
 					if pipe.SourceMissing(rows[i], pipe.ColumnFeature(j)) {
-						out[i].Reject = features.ReasonMissingField
+						out[i].Reject = reject.MissingField
 					}
 					continue
 				}
@@ -177,7 +178,7 @@ func (s *Scorer) scoreBlock(out []Prediction) {
 	for _, i := range s.idx {
 		p := s.probs[i*k : (i+1)*k : (i+1)*k]
 		if !allFinite(p) {
-			out[i].Reject, out[i].RejectFeature = features.ReasonNotFinite, "model output"
+			out[i].Reject, out[i].RejectFeature = reject.NotFinite, "model output"
 			continue
 		}
 		out[i].Score, out[i].Label = pol.decide(p)

@@ -3,6 +3,7 @@ package scoring
 import (
 	"bytes"
 	"flag"
+	"github.com/streamscore/streamscore/reject"
 	"math"
 	"os"
 	"path/filepath"
@@ -106,8 +107,8 @@ func TestScorerCountsAndNilRows(t *testing.T) {
 	s := b.NewScorer()
 	out := make([]Prediction, 4)
 	s.ScoreBatch([]*features.Row{known, unknown, nil, unknown}, out)
-	if out[0].Reject != "" || out[1].Reject != features.ReasonUnknownCategory || out[1].RejectFeature != "c" ||
-		out[2].Reject != features.ReasonMissingField || out[3].Reject != features.ReasonUnknownCategory {
+	if out[0].Reject != "" || out[1].Reject != reject.UnknownCategory || out[1].RejectFeature != "c" ||
+		out[2].Reject != reject.MissingField || out[3].Reject != reject.UnknownCategory {
 		t.Errorf("got %+v", out)
 	}
 	if out[1].Probs != nil || out[1].Label != "" || out[1].Score != 0 {

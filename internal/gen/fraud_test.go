@@ -1,6 +1,7 @@
 package gen_test
 
 import (
+	"github.com/streamscore/streamscore/reject"
 	"testing"
 	"time"
 
@@ -52,7 +53,7 @@ func TestEventsFitTheFraudBundle(t *testing.T) {
 		_, v := g.Poison(kind, now, 2<<20)
 		row := b.Layout().NewRow()
 		_, err := dec.Decode(v, row) // too_large: 2 MiB against the 1 MiB limit
-		reason, poison := schemas.IsPoison(err)
+		reason, poison := reject.Of(err)
 		if !poison {
 			t.Errorf("poison %s: decoded without a poison error (err %v)", kind, err)
 			continue

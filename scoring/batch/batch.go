@@ -1,6 +1,7 @@
 package batch
 
 import (
+	"github.com/streamscore/streamscore/reject"
 	"bufio"
 	"bytes"
 	"context"
@@ -22,9 +23,6 @@ const (
 	CSV   = "csv"
 	JSONL = "jsonl"
 )
-
-// ReasonMalformed is the reject reason of a row that could not be decoded.
-const ReasonMalformed = "malformed"
 
 // Options control Run.
 type Options struct {
@@ -134,7 +132,7 @@ func Run(ctx context.Context, b *scoring.Bundle, in io.Reader, out io.Writer, re
 			switch {
 			case errs[i] != "":
 				st.Rejected++
-				err = writeReject(sink, rej, nums[i], ReasonMalformed, "", errs[i])
+				err = writeReject(sink, rej, nums[i], reject.Malformed, "", errs[i])
 			case p.Reject != "":
 				st.Rejected++
 				err = writeReject(sink, rej, nums[i], p.Reject, p.RejectFeature, "")
@@ -161,11 +159,11 @@ func Run(ctx context.Context, b *scoring.Bundle, in io.Reader, out io.Writer, re
 	return st, nil
 }
 
-func writeReject(s sink, rej *jsonSink, row int64, reason, feature, msg string) error {
+func writeReject(s sink, rej *jsonSink, row int64, reason reject.Reason, feature, msg string) error {
 	if rej != nil {
-		return rej.rejected(row, reason, feature, msg)
+		return rej.rejected(row, string(reason), feature, msg)
 	}
-	return s.rejected(row, reason, feature, msg)
+	return s.rejected(row, string(reason), feature, msg)
 }
 
 // decodeError marks a row that could not be read; the run goes on.

@@ -480,7 +480,7 @@ func goExpected(t testing.TB, b *scoring.Bundle, ev map[string]any) (probs []flo
 		t.Fatalf("RowFromMap(%v): %v", ev, err)
 	}
 	p := b.NewScorer().ScoreOne(row)
-	return append([]float64(nil), p.Probs...), p.Label, p.Reject
+	return append([]float64(nil), p.Probs...), p.Label, string(p.Reject)
 }
 
 // prediction is the record of schemas/avro/prediction.avsc as JSON (the json
