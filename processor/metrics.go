@@ -14,7 +14,7 @@ type Metrics struct {
 	RecordsConsumed     *prometheus.CounterVec   // topic
 	PredictionsProduced *prometheus.CounterVec   // topic
 	DLQRecords          *prometheus.CounterVec   // reason, stage
-	StageDuration       *prometheus.HistogramVec // stage: decode, features, score, encode, produce_ack (seconds per batch)
+	StageDuration       *prometheus.HistogramVec // stage: decode, features (features + model + policy), encode; seconds per batch
 	EndToEndLatency     prometheus.Histogram     // record timestamp -> prediction acknowledged
 	BatchRecords        prometheus.Histogram
 	InflightRecords     prometheus.Gauge
@@ -25,6 +25,7 @@ type Metrics struct {
 	ModelLoadFailures   prometheus.Counter
 	FeatureOutOfRange   *prometheus.CounterVec // feature
 	FeatureUnknown      *prometheus.CounterVec // feature
+	InputMissing        *prometheus.CounterVec // input
 	PredictionScore     prometheus.Histogram
 	PredictionLabels    *prometheus.CounterVec // label
 	ProduceErrors       *prometheus.CounterVec // topic
@@ -95,6 +96,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Namespace: namespace, Name: "feature_unknown_category_total",
 			Help: "Categories never seen in training, per feature.",
 		}, []string{"feature"}),
+		InputMissing: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "input_missing_total",
+			Help: "Decoded events in which a bundle input was absent or null, per input (a renamed upstream field shows here).",
+		}, []string{"input"}),
 		PredictionScore: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "prediction_score",
 			Help:    "Distribution of prediction scores.",
@@ -123,7 +128,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	reg.MustRegister(m.RecordsConsumed, m.PredictionsProduced, m.DLQRecords, m.StageDuration,
 		m.EndToEndLatency, m.BatchRecords, m.InflightRecords, m.ConsumerLag, m.LastProcessed,
-		m.ModelInfo, m.ModelLoaded, m.ModelLoadFailures, m.FeatureOutOfRange, m.FeatureUnknown,
+		m.ModelInfo, m.ModelLoaded, m.ModelLoadFailures, m.FeatureOutOfRange, m.FeatureUnknown, m.InputMissing,
 		m.PredictionScore, m.PredictionLabels, m.ProduceErrors, m.TransactionsAborted,
 		m.Backpressure, m.AssignedPartitions)
 	return m

@@ -3,7 +3,6 @@ package processor
 import (
 	"bytes"
 	"context"
-	"github.com/streamscore/streamscore/reject"
 	"io"
 	"log/slog"
 	"testing"
@@ -14,13 +13,15 @@ import (
 
 	"github.com/streamscore/streamscore/features"
 	"github.com/streamscore/streamscore/internal/gen"
+	"github.com/streamscore/streamscore/predict"
+	"github.com/streamscore/streamscore/reject"
 	"github.com/streamscore/streamscore/schemas"
 	"github.com/streamscore/streamscore/scoring"
 )
 
 // bugDecoder wraps the real JSON decoder and panics on values containing
 // "boom", standing in for a decoder bug on one odd record.
-type bugDecoder struct{ Decoder }
+type bugDecoder struct{ schemas.Decoder }
 
 func (d bugDecoder) Decode(v []byte, row *features.Row) (schemas.Meta, error) {
 	if bytes.Contains(v, []byte("boom")) {
@@ -42,15 +43,11 @@ func TestPanicOnOneRecordGoesToDLQ(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Pipeline{
-		Bundle: bundle,
-		NewDecoder: func() (Decoder, error) {
-			d, err := schemas.NewDecoder(in, bundle.Layout(), nil)
-			return bugDecoder{d}, err
-		},
-		NewEncoder:  func() (Encoder, error) { return enc, nil },
-		OutputTopic: "out", DLQTopic: "dlq",
+	newDecoder := func() (schemas.Decoder, error) {
+		d, err := schemas.NewDecoder(in, bundle.Layout(), nil)
+		return bugDecoder{d}, err
 	}
+	p := &Pipeline{Path: predict.New(bundle, newDecoder, enc, false), OutputTopic: "out", DLQTopic: "dlq"}
 	p.init(NewMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	w, err := newWorker(p)
 	if err != nil {

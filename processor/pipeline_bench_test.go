@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/streamscore/streamscore/internal/gen"
+	"github.com/streamscore/streamscore/predict"
 	"github.com/streamscore/streamscore/schemas"
 	"github.com/streamscore/streamscore/scoring"
 )
@@ -29,12 +30,8 @@ func BenchmarkWorkerProcess(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	p := &Pipeline{
-		Bundle:      bundle,
-		NewDecoder:  func() (Decoder, error) { return schemas.NewDecoder(in, bundle.Layout(), nil) },
-		NewEncoder:  func() (Encoder, error) { return enc, nil },
-		OutputTopic: "out", DLQTopic: "dlq",
-	}
+	newDecoder := func() (schemas.Decoder, error) { return schemas.NewDecoder(in, bundle.Layout(), nil) }
+	p := &Pipeline{Path: predict.New(bundle, newDecoder, enc, false), OutputTopic: "out", DLQTopic: "dlq"}
 	p.init(NewMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	w, err := newWorker(p)
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/streamscore/streamscore/internal/gen"
 	"github.com/streamscore/streamscore/internal/kafkatest"
+	"github.com/streamscore/streamscore/predict"
 	"github.com/streamscore/streamscore/processor"
 	"github.com/streamscore/streamscore/schemas"
 	"github.com/streamscore/streamscore/scoring"
@@ -80,12 +81,15 @@ func (e *env) config(delivery, group string) processor.Config {
 
 func (e *env) pipeline() *processor.Pipeline {
 	in := schemas.InputConfig{Format: "json", MaxRecordBytes: 1 << 20, EventIDField: "transaction_id"}
+	return e.pipelineWith(func() (schemas.Decoder, error) { return schemas.NewDecoder(in, e.bundle.Layout(), nil) })
+}
+
+func (e *env) pipelineWith(newDecoder func() (schemas.Decoder, error)) *processor.Pipeline {
 	enc, err := schemas.NewEncoder(context.Background(), schemas.OutputConfig{Format: "json", Topic: e.out}, nil)
-	return &processor.Pipeline{
-		Bundle:     e.bundle,
-		NewDecoder: func() (processor.Decoder, error) { return schemas.NewDecoder(in, e.bundle.Layout(), nil) },
-		NewEncoder: func() (processor.Encoder, error) { return enc, err },
+	if err != nil {
+		panic(err) // the JSON encoder needs no registry: a bug
 	}
+	return &processor.Pipeline{Path: predict.New(e.bundle, newDecoder, enc, false)}
 }
 
 // start runs a processor until the test ends; stop() stops it gracefully

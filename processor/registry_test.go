@@ -59,9 +59,8 @@ func TestRegistryOutageIsNotPoison(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.FailNext(3) // the first schema fetches answer 500
-	pipe := e.pipeline()
 	in := schemas.InputConfig{Format: "confluent", MaxRecordBytes: 1 << 20, EventIDField: "transaction_id"}
-	pipe.NewDecoder = func() (processor.Decoder, error) { return schemas.NewDecoder(in, e.bundle.Layout(), reg) }
+	pipe := e.pipelineWith(func() (schemas.Decoder, error) { return schemas.NewDecoder(in, e.bundle.Layout(), reg) })
 	cfg := e.config(processor.AtLeastOnce, kafkatest.UniqueName(t, "g"))
 	p, err := processor.New(context.Background(), cfg, processor.KafkaConfig{Brokers: e.brokers[0]}, pipe, e.metrics, testLogger(t))
 	if err != nil {

@@ -366,3 +366,11 @@ func tooLarge(format string, args ...any) *reject.Error {
 func malformed(format string, args ...any) *reject.Error {
 	return &reject.Error{Reason: reject.Malformed, Err: fmt.Errorf(format, args...)}
 }
+
+// FieldReporter is implemented by decoders that keep track of the fields of
+// their input that the bundle does not read (the first few distinct ones),
+// so a file door can name them once: a typo in a CSV header, or events
+// nested one level deeper than the bundle expects.
+type FieldReporter interface {
+	UnknownFields() []string
+}

@@ -186,6 +186,10 @@ func bytesString(b []byte) string {
 
 const hexDigits = "0123456789abcdef"
 
+// AppendJSONString appends s as a JSON string, as the JSON encoder writes
+// every string of a prediction; the file door's reject lines use it too.
+func AppendJSONString(b []byte, s string) []byte { return appendJSONString(b, s) }
+
 // appendJSONString writes s as a JSON string. Invalid UTF-8 becomes U+FFFD
 // (as encoding/json does); control characters, U+2028 and U+2029 are escaped.
 // Runs of plain ASCII are copied eight bytes at a time.

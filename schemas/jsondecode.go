@@ -18,8 +18,29 @@ import (
 // Decode.
 type jsonDecoder struct {
 	fieldTree
-	arena  arena
-	fields int
+	arena   arena
+	fields  int
+	unknown []string // top-level keys the bundle does not read (first maxUnknown distinct)
+}
+
+const maxUnknown = 32
+
+// UnknownFields returns top-level keys of the events that no input reads, in
+// the order first seen. Only keys met on the scan path are seen (a key at a
+// position learned from an earlier event is not looked at again), which is
+// enough to name each unknown key once per producer layout.
+func (d *jsonDecoder) UnknownFields() []string { return d.unknown }
+
+func (d *jsonDecoder) noteUnknown(key []byte) {
+	if len(d.unknown) >= maxUnknown {
+		return
+	}
+	for _, u := range d.unknown {
+		if u == string(key) {
+			return
+		}
+	}
+	d.unknown = append(d.unknown, string(key))
 }
 
 func (d *jsonDecoder) Decode(b []byte, row *features.Row) (Meta, error) {
@@ -99,6 +120,9 @@ func (d *jsonDecoder) object(b []byte, i int, n *fieldNode, depth int) (int, err
 				} else {
 					child = n.child(key)
 					n.learn(k, key, child)
+				}
+				if child == nil && n == d.root {
+					d.noteUnknown(key)
 				}
 			}
 		}

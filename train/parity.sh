@@ -5,7 +5,8 @@
 #
 # 1. ensure the pinned Python venv (train/venv.sh; $STREAMSCORE_VENV to move it)
 # 2. python train/make_examples.py: retrain (seeded) and rewrite examples/*/
-# 3. go test ./scoring/ -run Parity -count=1: Go must reproduce every reference row
+# 3. go test ./predict/ -run Parity -count=1: every reference event, as bytes through the
+#    stream's decoder, features, model and encoder, must give the reference outputs
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -25,5 +26,5 @@ if command -v git >/dev/null 2>&1 && git -C "$root" rev-parse --git-dir >/dev/nu
   fi
 fi
 
-echo "parity: go test ./scoring/ -run Parity -count=1" >&2
-exec go test ./scoring/ -run Parity -count=1
+echo "parity: go test ./predict/ -run Parity -count=1" >&2
+exec go test ./predict/ -run Parity -count=1

@@ -18,6 +18,7 @@ import (
 
 	"github.com/streamscore/streamscore/internal/embedded"
 	"github.com/streamscore/streamscore/internal/gen"
+	"github.com/streamscore/streamscore/predict"
 	"github.com/streamscore/streamscore/processor"
 	"github.com/streamscore/streamscore/schemas"
 	"github.com/streamscore/streamscore/scoring"
@@ -309,11 +310,8 @@ func startBenchProcessor(ctx context.Context, c processor.Config, cfg *Config, b
 	if err != nil {
 		return nil, err
 	}
-	pipe := &processor.Pipeline{
-		Bundle:     bundle,
-		NewDecoder: func() (processor.Decoder, error) { return schemas.NewDecoder(inCfg, bundle.Layout(), nil) },
-		NewEncoder: func() (processor.Encoder, error) { return enc, nil },
-	}
+	newDecoder := func() (schemas.Decoder, error) { return schemas.NewDecoder(inCfg, bundle.Layout(), nil) }
+	pipe := &processor.Pipeline{Path: predict.New(bundle, newDecoder, enc, false)}
 	pctx, cancel := context.WithCancel(ctx)
 	p, err := processor.New(pctx, c, cfg.Kafka, pipe, processor.NewMetrics(prometheus.NewRegistry()), logger)
 	if err != nil {

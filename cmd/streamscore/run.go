@@ -22,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/plugin/kprom"
 
 	"github.com/streamscore/streamscore/internal/embedded"
+	"github.com/streamscore/streamscore/predict"
 	"github.com/streamscore/streamscore/processor"
 	"github.com/streamscore/streamscore/schemas"
 	"github.com/streamscore/streamscore/scoring"
@@ -164,12 +165,8 @@ func startService(ctx context.Context, cfg *Config, log *slog.Logger) (_ *servic
 	}
 	s.brokers = cfg.Kafka.Brokers
 
-	pipe := &processor.Pipeline{
-		Bundle:       bundle,
-		NewDecoder:   func() (processor.Decoder, error) { return schemas.NewDecoder(inCfg, bundle.Layout(), reg2) },
-		NewEncoder:   func() (processor.Encoder, error) { return enc, nil },
-		EchoFeatures: cfg.Output.EchoFeatures,
-	}
+	newDecoder := func() (schemas.Decoder, error) { return schemas.NewDecoder(inCfg, bundle.Layout(), reg2) }
+	pipe := &processor.Pipeline{Path: predict.New(bundle, newDecoder, enc, cfg.Output.EchoFeatures)}
 	kp := kprom.NewMetrics("streamscore", kprom.Registerer(reg), kprom.Gatherer(reg))
 	s.proc, err = processor.New(ctx, pcfg, cfg.Kafka, pipe, metrics, log, kgo.WithHooks(kp))
 	if err != nil {

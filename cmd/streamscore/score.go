@@ -1,30 +1,54 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/streamscore/streamscore/batch"
+	"github.com/streamscore/streamscore/schemas"
 	"github.com/streamscore/streamscore/scoring"
-	"github.com/streamscore/streamscore/scoring/batch"
 )
 
 func newScoreCmd() *cobra.Command {
 	var bundleDir, inPath, outPath, rejectsPath, inFormat string
 	cmd := &cobra.Command{
-		Use:   "score --bundle DIR --in FILE [--out FILE] [--rejects FILE]",
-		Short: "Score a CSV or JSON Lines file with a bundle",
-		Long: `score runs the bundle's features and model over a file, with the same code as
-the stream. Input is CSV with a header (*.csv) or JSON Lines (anything else, or
---format); "-" reads stdin. Output is JSON Lines, or CSV when --out ends in .csv;
-default stdout. Rows that cannot be scored go to --rejects (JSON Lines with row
-number, reason and feature) or, without it, into the output.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			b, err := scoring.Load(bundleDir)
+		Use:   "score [BUNDLE] --in FILE [--out FILE] [--rejects FILE]",
+		Short: "Score a CSV or JSON Lines file with a bundle, as the stream would",
+		Long: `score runs a file through the stream's own code path: the stream's decoders
+(JSON Lines: one event per line; CSV with a header: the CSV decoder with the
+same type rules), features, model, policy and the stream's JSON prediction
+encoder, with the same input.* settings (--config, flags, environment). It
+writes one prediction record per scored row, byte for byte what the stream
+would produce for the same event, apart from key, event_time and scored_time,
+which a file does not carry. "-" reads stdin; output defaults to stdout.
+
+Rows that cannot be scored go to --rejects as JSON lines with their row number,
+stage, reason (the stream's DLQ reasons) and detail, or, without --rejects,
+inline into the output, so the output has one line per input row.
+
+On stderr, score names once the fields the bundle does not read and, per
+input, how many rows lacked it; it fails when no row carries any input.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := loadConfig(cmd.Flags())
+			if err != nil {
+				return err
+			}
+			dir, err := scoreBundleDir(args, bundleDir, cfg.Model.Bundle, cmd.Flags().Changed("model.bundle"))
+			if err != nil {
+				return err
+			}
+			b, err := scoring.Load(dir)
+			if err != nil {
+				return err
+			}
+			enc, err := schemas.NewEncoder(cmd.Context(), schemas.OutputConfig{Format: schemas.FormatJSON, EchoFeatures: cfg.Output.EchoFeatures}, nil)
 			if err != nil {
 				return err
 			}
@@ -48,40 +72,80 @@ number, reason and feature) or, without it, into the output.`,
 					return err
 				}
 			}
-			opt := batch.Options{InFormat: inFormat, OutFormat: batch.FormatOf(outPath)}
+			opt := batch.Options{InFormat: inFormat}
+			stderr := cmd.ErrOrStderr()
 			start := time.Now()
-			tty := scoreIsTerminal(os.Stderr)
+			tty := scoreIsTerminal(stderr)
 			var last time.Time
 			if tty {
 				opt.Progress = func(st batch.Stats) {
 					if now := time.Now(); now.Sub(last) >= 250*time.Millisecond {
 						last = now
-						fmt.Fprintf(os.Stderr, "\rscored %d rows (%d rejected), %.0f rows/s ", st.Rows, st.Rejected, scoreRate(st.Rows, now.Sub(start)))
+						fmt.Fprintf(stderr, "\rscored %d rows (%d rejected), %.0f rows/s ", st.Rows, st.Rejected, scoreRate(st.Rows, now.Sub(start)))
 					}
 				}
 			}
-			st, runErr := batch.Run(cmd.Context(), b, in, out, rejects, opt)
+			st, runErr := batch.Run(cmd.Context(), b, cfg.InputConfig(), enc, cfg.Output.EchoFeatures, in, out, rejects, opt)
 			errOut, errRej := closeOut(), closeRej()
 			if tty {
-				fmt.Fprintf(os.Stderr, "\rscored %d rows (%d rejected), %.0f rows/s\n", st.Rows, st.Rejected, scoreRate(st.Rows, time.Since(start)))
+				fmt.Fprintf(stderr, "\rscored %d rows (%d rejected), %.0f rows/s\n", st.Rows, st.Rejected, scoreRate(st.Rows, time.Since(start)))
 			}
-			for _, err := range []error{runErr, errOut, errRej} {
-				if err != nil {
-					return err
-				}
+			var noInputs *batch.NoInputsError
+			if runErr == nil || errors.As(runErr, &noInputs) {
+				writeInputReport(stderr, b, st)
 			}
-			return nil
+			return errors.Join(runErr, errOut, errRej)
 		},
 	}
+	addConfigFlags(cmd.Flags())
 	f := cmd.Flags()
-	f.StringVar(&bundleDir, "bundle", "", "bundle directory (required)")
+	f.StringVar(&bundleDir, "bundle", "", "bundle directory (or give it as the argument, or model.bundle)")
 	f.StringVar(&inPath, "in", "", `input file, CSV or JSON Lines; "-" for stdin (required)`)
-	f.StringVar(&outPath, "out", "", "output file (JSON Lines, or CSV for *.csv); default stdout")
-	f.StringVar(&rejectsPath, "rejects", "", "file for rejected rows (JSON Lines); default: into the output")
+	f.StringVar(&outPath, "out", "", "output file (JSON Lines); default stdout")
+	f.StringVar(&rejectsPath, "rejects", "", "file for rejected rows (JSON Lines); default: inline into the output")
 	f.StringVar(&inFormat, "format", "", "input format: csv or jsonl (default: from the --in extension)")
-	_ = cmd.MarkFlagRequired("bundle")
 	_ = cmd.MarkFlagRequired("in")
 	return cmd
+}
+
+// scoreBundleDir picks the bundle: the argument, --bundle, or model.bundle
+// when it was set; two different ones are an error.
+func scoreBundleDir(args []string, flag, configured string, configuredSet bool) (string, error) {
+	var got []string
+	if len(args) == 1 {
+		got = append(got, args[0])
+	}
+	if flag != "" {
+		got = append(got, flag)
+	}
+	if len(got) == 0 && configured != "" && configuredSet {
+		got = append(got, configured)
+	}
+	switch {
+	case len(got) == 0:
+		return "", errors.New("no bundle: give it as the argument (score BUNDLE --in FILE) or with --bundle")
+	case len(got) == 2 && got[0] != got[1]:
+		return "", fmt.Errorf("two bundles given (%s and %s): give one", got[0], got[1])
+	}
+	return got[0], nil
+}
+
+// writeInputReport names the fields the bundle does not read and, per
+// input, the rows that lacked it.
+func writeInputReport(w io.Writer, b *scoring.Bundle, st batch.Stats) {
+	if len(st.UnknownFields) > 0 {
+		fmt.Fprintf(w, "score: fields the bundle does not read: %s\n", strings.Join(st.UnknownFields, ", "))
+	}
+	c := st.Inputs
+	if c.Events == 0 {
+		return
+	}
+	for i, in := range b.Layout().Inputs {
+		if n := c.Missing[i]; n > 0 {
+			fmt.Fprintf(w, "score: input %s missing (absent or null) in %d of %d rows (%.1f%%)\n",
+				in.Name, n, c.Events, 100*float64(n)/float64(c.Events))
+		}
+	}
 }
 
 func scoreRate(n int64, d time.Duration) float64 {
@@ -113,9 +177,13 @@ func scoreCreateOut(stdout io.Writer, path string) (io.Writer, func() error, err
 	return f, f.Close, nil
 }
 
-// scoreIsTerminal reports whether f is a character device (a terminal), without a
-// dependency on x/term.
-func scoreIsTerminal(f *os.File) bool {
+// scoreIsTerminal reports whether w is a character device (a terminal),
+// without a dependency on x/term.
+func scoreIsTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

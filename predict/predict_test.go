@@ -1,0 +1,164 @@
+package predict
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/streamscore/streamscore/features"
+	"github.com/streamscore/streamscore/internal/gen"
+	"github.com/streamscore/streamscore/reject"
+	"github.com/streamscore/streamscore/schemas"
+	"github.com/streamscore/streamscore/scoring"
+)
+
+// flakyDecoder fails transiently the first fails times, then decodes.
+type flakyDecoder struct {
+	schemas.Decoder
+	fails int
+}
+
+func (d *flakyDecoder) Decode(v []byte, row *features.Row) (schemas.Meta, error) {
+	if d.fails > 0 {
+		d.fails--
+		return schemas.Meta{}, errors.New("registry unreachable")
+	}
+	return d.Decoder.Decode(v, row)
+}
+
+func fraudPath(t testing.TB, wrap func(schemas.Decoder) schemas.Decoder) *Path {
+	t.Helper()
+	b, err := scoring.Load("../examples/fraud")
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := schemas.NewEncoder(t.Context(), schemas.OutputConfig{Format: schemas.FormatJSON}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := schemas.InputConfig{Format: schemas.FormatJSON, EventIDField: "transaction_id"}
+	return New(b, func() (schemas.Decoder, error) {
+		d, err := schemas.NewDecoder(in, b.Layout(), nil)
+		if wrap != nil {
+			d = wrap(d)
+		}
+		return d, err
+	}, enc, false)
+}
+
+func fraudEvents(n int) []Event {
+	g := gen.NewFraud(3, 100)
+	now := time.Now()
+	ev := make([]Event, n)
+	for i := range ev {
+		k, v := g.Next(nil, now)
+		ev[i] = Event{Value: v, Key: k, Time: now}
+	}
+	return ev
+}
+
+func TestRunResultsInOrder(t *testing.T) {
+	b := fraudPath(t, nil).mustBatch(t)
+	ev := fraudEvents(5)
+	ev[1].Value = []byte(`{"amount": "12"}`)
+	ev[3].Value = []byte(`not json`)
+	out := make([]Result, len(ev))
+	if err := b.Run(ev, out, time.Now(), nil); err != nil {
+		t.Fatal(err)
+	}
+	want := []reject.Reason{"", reject.WrongType, "", reject.Malformed, ""}
+	for i, r := range out {
+		if r.Reject != want[i] {
+			t.Errorf("event %d: got reject %q (%s), want %q", i, r.Reject, r.Err, want[i])
+		}
+		if (r.Value != nil) != (want[i] == "") {
+			t.Errorf("event %d: value %q with reject %q", i, r.Value, r.Reject)
+		}
+		if r.Reject != "" && (r.Stage != reject.StageDecode || !strings.HasPrefix(r.Err, string(r.Reject)+":")) {
+			t.Errorf("event %d: stage %q err %q, want decode and the reason first", i, r.Stage, r.Err)
+		}
+	}
+	if got := string(out[0].Value); !strings.Contains(got, `"key":"`+string(ev[0].Key)+`"`) {
+		t.Errorf("prediction %s does not carry the event's key %s", got, ev[0].Key)
+	}
+}
+
+func TestTransientDecodeFailureWaits(t *testing.T) {
+	flaky := &flakyDecoder{fails: 2}
+	b := fraudPath(t, func(d schemas.Decoder) schemas.Decoder { flaky.Decoder = d; return flaky }).mustBatch(t)
+	ev := fraudEvents(3)
+	out := make([]Result, len(ev))
+	var waits []int
+	err := b.Run(ev, out, time.Now(), func(i int, err error) bool { waits = append(waits, i); return true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(waits) != 2 || waits[0] != 0 || waits[1] != 0 {
+		t.Errorf("waits = %v, want [0 0] (event 0 retried twice)", waits)
+	}
+	for i, r := range out {
+		if r.Reject != "" {
+			t.Errorf("event %d rejected %q: a transient failure is not the record's fault", i, r.Reject)
+		}
+	}
+
+	flaky.fails = 1
+	if err := b.Run(ev, out, time.Now(), func(int, error) bool { return false }); !errors.Is(err, ErrAbandoned) {
+		t.Errorf("wait giving up: got %v, want ErrAbandoned", err)
+	}
+	flaky.fails = 1
+	if err := b.Run(ev, out, time.Now(), nil); err != nil || out[0].Reject != reject.Internal {
+		t.Errorf("no wait: got err %v reject %q, want the record rejected as internal_error", err, out[0].Reject)
+	}
+}
+
+func TestInputCounts(t *testing.T) {
+	b := fraudPath(t, nil).mustBatch(t)
+	ev := fraudEvents(3)
+	ev[0].Value = []byte(`{"amount": 10, "country": null}`)
+	ev[1].Value = []byte(`{"event": {"amount": 10}}`) // amount is required: missing_field, still counted
+	out := make([]Result, len(ev))
+	if err := b.Run(ev, out, time.Now(), nil); err != nil {
+		t.Fatal(err)
+	}
+	c := b.Inputs()
+	if c.Events != 3 || c.Empty != 1 {
+		t.Errorf("events %d empty %d, want 3 and 1", c.Events, c.Empty)
+	}
+	l := b.p.Bundle().Layout()
+	if got := c.Missing[l.Index("country")]; got != 2 {
+		t.Errorf("country missing in %d events, want 2", got)
+	}
+	if got := c.Missing[l.Index("amount")]; got != 1 {
+		t.Errorf("amount missing in %d events, want 1", got)
+	}
+	if got := b.UnknownFields(); !slices.Contains(got, "event") || slices.Contains(got, "amount") {
+		t.Errorf("unknown fields %v, want event among them and no input", got)
+	}
+}
+
+func TestRunAllocations(t *testing.T) {
+	b := fraudPath(t, nil).mustBatch(t)
+	ev := fraudEvents(500)
+	out := make([]Result, len(ev))
+	now := time.Now()
+	_ = b.Run(ev, out, now, nil) // grow the buffers
+	allocs := testing.AllocsPerRun(20, func() { _ = b.Run(ev, out, now, nil) })
+	if allocs > 1 {
+		t.Errorf("Run allocates %.0f times per batch of 500, want 1 (the value slab)", allocs)
+	}
+}
+
+func BenchmarkRunFraud(b *testing.B) {
+	batch := fraudPath(b, nil).mustBatch(b)
+	ev := fraudEvents(500)
+	out := make([]Result, len(ev))
+	now := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = batch.Run(ev, out, now, nil)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(ev)), "ns/record")
+}
