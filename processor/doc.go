@@ -28,8 +28,8 @@
 //	batch_records                          inflight_records
 //	consumer_lag_records{topic,partition}  last_processed_timestamp_seconds
 //	model_info{model,version}              model_loaded_timestamp_seconds
-//	model_load_failures_total              feature_out_of_range_total{feature}
-//	feature_unknown_category_total{feature} prediction_score
+//	feature_out_of_range_total{feature}    feature_unknown_category_total{feature}
+//	input_missing_total{input}             prediction_score
 //	predictions_by_label_total{label}      transactions_aborted_total
 //	backpressure                           assigned_partitions
 package processor

@@ -22,7 +22,6 @@ type Metrics struct {
 	LastProcessed       prometheus.Gauge     // unix seconds of the newest processed record's timestamp
 	ModelInfo           *prometheus.GaugeVec // model, version
 	ModelLoaded         prometheus.Gauge     // unix seconds when the bundle was loaded
-	ModelLoadFailures   prometheus.Counter
 	FeatureOutOfRange   *prometheus.CounterVec // feature
 	FeatureUnknown      *prometheus.CounterVec // feature
 	InputMissing        *prometheus.CounterVec // input
@@ -84,10 +83,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Namespace: namespace, Name: "model_loaded_timestamp_seconds",
 			Help: "When the model bundle was loaded.",
 		}),
-		ModelLoadFailures: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: namespace, Name: "model_load_failures_total",
-			Help: "Bundle loads that failed.",
-		}),
 		FeatureOutOfRange: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "feature_out_of_range_total",
 			Help: "Values outside the training range, per feature.",
@@ -128,7 +123,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	reg.MustRegister(m.RecordsConsumed, m.PredictionsProduced, m.DLQRecords, m.StageDuration,
 		m.EndToEndLatency, m.BatchRecords, m.InflightRecords, m.ConsumerLag, m.LastProcessed,
-		m.ModelInfo, m.ModelLoaded, m.ModelLoadFailures, m.FeatureOutOfRange, m.FeatureUnknown, m.InputMissing,
+		m.ModelInfo, m.ModelLoaded, m.FeatureOutOfRange, m.FeatureUnknown, m.InputMissing,
 		m.PredictionScore, m.PredictionLabels, m.ProduceErrors, m.TransactionsAborted,
 		m.Backpressure, m.AssignedPartitions)
 	return m

@@ -110,7 +110,6 @@ func startService(ctx context.Context, cfg *Config, log *slog.Logger) (_ *servic
 
 	bundle, err := scoring.Load(cfg.Model.Bundle)
 	if err != nil {
-		metrics.ModelLoadFailures.Inc()
 		return nil, fmt.Errorf("model bundle %s: %w", cfg.Model.Bundle, err)
 	}
 	metrics.ModelInfo.WithLabelValues(bundle.Name, bundle.Version).Set(1)
