@@ -18,10 +18,10 @@ type Metrics struct {
 	EndToEndLatency     prometheus.Histogram     // record timestamp -> prediction acknowledged
 	BatchRecords        prometheus.Histogram
 	InflightRecords     prometheus.Gauge
-	ConsumerLag         *prometheus.GaugeVec // topic, partition
-	LastProcessed       prometheus.Gauge     // unix seconds of the newest processed record's timestamp
-	ModelInfo           *prometheus.GaugeVec // model, version
-	ModelLoaded         prometheus.Gauge     // unix seconds when the bundle was loaded
+	ConsumerLag         *prometheus.GaugeVec   // topic, partition
+	LastProcessed       prometheus.Gauge       // unix seconds of the newest processed record's timestamp
+	ModelInfo           *prometheus.GaugeVec   // model, version
+	ModelLoaded         prometheus.Gauge       // unix seconds when the bundle was loaded
 	FeatureOutOfRange   *prometheus.CounterVec // feature
 	FeatureUnknown      *prometheus.CounterVec // feature
 	InputMissing        *prometheus.CounterVec // input
