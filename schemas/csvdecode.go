@@ -276,13 +276,14 @@ func splitCSV(rec []byte, cells []csvCell, limit int) ([]csvCell, error) {
 			continue
 		}
 		c := csvCell{start: i}
-		for ; i < n && rec[i] != ','; i++ {
-			switch rec[i] {
-			case '"':
+		for i < n && !csvSpecial[rec[i]] {
+			i++
+		}
+		if i < n && rec[i] != ',' {
+			if rec[i] == '"' {
 				return cells, malformed("field %d: a quote inside an unquoted field", f)
-			case '\n':
-				return cells, malformed("field %d: a line break outside quotes", f)
 			}
+			return cells, malformed("field %d: a line break outside quotes", f)
 		}
 		c.end = i
 		cells = append(cells, c)
@@ -292,3 +293,6 @@ func splitCSV(rec []byte, cells []csvCell, limit int) ([]csvCell, error) {
 		i++ // the comma
 	}
 }
+
+// csvSpecial marks the bytes that end or break an unquoted field.
+var csvSpecial = [256]bool{',': true, '"': true, '\n': true}

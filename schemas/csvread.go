@@ -144,21 +144,32 @@ func (r *CSVReader) Next() (record []byte, line int, err error) {
 		c := r.buf[i]
 		switch st {
 		case fieldStart, unquoted:
-			switch {
-			case c == ',':
-				st = fieldStart
-			case c == '\n':
-				end, next = i, i+1
-			case c == '"':
-				if st == fieldStart {
+			// Only a quote or a line break changes anything here; a comma
+			// matters only for whether a quote starts a field.
+			seg := r.buf[i:]
+			j := bytes.IndexByte(seg, '\n')
+			if j >= 0 {
+				seg = seg[:j]
+			}
+			if q := bytes.IndexByte(seg, '"'); q >= 0 {
+				if q == 0 && st == fieldStart || q > 0 && seg[q-1] == ',' {
 					st = quoted
 				} else {
 					st = bad
 				}
-			default:
+				i += q + 1
+				continue
+			}
+			if j >= 0 {
+				end, next = i+j, i+j+1
+				continue
+			}
+			if c := seg[len(seg)-1]; c == ',' {
+				st = fieldStart
+			} else {
 				st = unquoted
 			}
-			i++
+			i = len(r.buf)
 		case quoted:
 			j := bytes.IndexByte(r.buf[i:], '"')
 			if j < 0 {
