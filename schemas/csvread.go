@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/streamscore/streamscore/reject"
 )
 
 // CSVReader splits CSV text (RFC 4180) into records: it reads the header
@@ -58,7 +60,10 @@ func NewCSVReader(src io.Reader, cfg InputConfig) (*CSVReader, error) {
 		return nil, fmt.Errorf("input max_record_bytes: %w", ErrNegativeLimit)
 	}
 	r := &CSVReader{src: src, max: cfg.MaxRecordBytes, chunk: csvChunk, line: 1}
-	return r, r.readHeader()
+	if err := r.readHeader(); err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
 func (r *CSVReader) readHeader() error {
@@ -232,9 +237,8 @@ var newline = []byte{'\n'}
 var errTooLarge = errors.New("record too large")
 
 func tooLargeRecord(n, limit int) error {
-	e := tooLarge("record is %d bytes, limit %d", n, limit)
-	e.Err = fmt.Errorf("%w: %d bytes, limit %d (input.max_record_bytes)", errTooLarge, n, limit)
-	return e
+	return &reject.Error{Reason: reject.TooLarge,
+		Err: fmt.Errorf("%w: %d bytes, limit %d (input.max_record_bytes)", errTooLarge, n, limit)}
 }
 
 // skipEmptyLines steps over LF and CRLF lines (and a lone CR at the end of
