@@ -3,7 +3,9 @@ package schemas
 import (
 	"context"
 	"encoding/binary"
+	"encoding/csv"
 	"encoding/json"
+	"io"
 	"testing"
 
 	"github.com/streamscore/streamscore/features"
@@ -71,6 +73,10 @@ func BenchmarkDecode(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+	})
+	b.Run("csv", func(b *testing.B) {
+		d, l := newFraudCSVDecoder(b)
+		runDecode(b, d, l.NewRow(), []byte(fraudCSV))
 	})
 	b.Run("avro", func(b *testing.B) {
 		d, row := benchDecoder(b, FormatAvro, nil)
@@ -194,6 +200,70 @@ func BenchmarkEncode(b *testing.B) {
 				v.Features = append(v.Features, f)
 			}
 			if _, err := json.Marshal(&v); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// endlessCSV is a CSV file of the header and then record, repeated forever.
+type endlessCSV struct {
+	header, record []byte
+	off            int
+}
+
+func (e *endlessCSV) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		if len(e.header) > 0 {
+			c := copy(p[n:], e.header)
+			e.header = e.header[c:]
+			n += c
+			continue
+		}
+		c := copy(p[n:], e.record[e.off:])
+		e.off = (e.off + c) % len(e.record)
+		n += c
+	}
+	return n, nil
+}
+
+// BenchmarkCSVFile reads and decodes the fraud event from a CSV file, one
+// record per op: CSVReader.Next and CSVDecoder.Decode, next to encoding/csv
+// splitting the same record into strings (no typed values).
+func BenchmarkCSVFile(b *testing.B) {
+	file := func() io.Reader {
+		return &endlessCSV{header: []byte(fraudCSVHeader + "\n"), record: []byte(fraudCSV + "\r\n")}
+	}
+	b.Run("reader_and_decoder", func(b *testing.B) {
+		d, l := newFraudCSVDecoder(b)
+		row := l.NewRow()
+		r, err := NewCSVReader(file(), InputConfig{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.SetBytes(int64(len(fraudCSV) + 2))
+		b.ReportAllocs()
+		for b.Loop() {
+			rec, _, err := r.Next()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := d.Decode(rec, row); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("baseline_encoding_csv", func(b *testing.B) {
+		r := csv.NewReader(file())
+		r.ReuseRecord = true
+		if _, err := r.Read(); err != nil {
+			b.Fatal(err)
+		}
+		b.SetBytes(int64(len(fraudCSV) + 2))
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := r.Read(); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -227,9 +227,8 @@ func newFieldTree(cfg InputConfig, layout *features.Layout) (fieldTree, error) {
 		return nil
 	}
 	for i, in := range layout.Inputs {
-		path := in.FieldPath()
-		t := target{input: i, slot: layout.Slot(i), typ: in.Type, path: strings.Join(path, ".")}
-		if err := add(path, t); err != nil {
+		t := inputTarget(layout, i)
+		if err := add(in.FieldPath(), t); err != nil {
 			return fieldTree{}, fmt.Errorf("input %q: %w", in.Name, err)
 		}
 		if in.Required {
@@ -244,6 +243,12 @@ func newFieldTree(cfg InputConfig, layout *features.Layout) (fieldTree, error) {
 	}
 	ft.root.index()
 	return ft, nil
+}
+
+// inputTarget is where input i of layout goes, named by its dotted path.
+func inputTarget(layout *features.Layout, i int) target {
+	in := layout.Inputs[i]
+	return target{input: i, slot: layout.Slot(i), typ: in.Type, path: strings.Join(in.FieldPath(), ".")}
 }
 
 func (ft *fieldTree) begin(row *features.Row) {

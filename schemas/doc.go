@@ -12,6 +12,11 @@
 //     schema id, Avro binary); writer schemas come from a schema registry by
 //     id and are cached.
 //
+// CSV files (the batch door) are not a record format of the stream:
+// CSVReader splits a file into raw records after its header, and
+// CSVDecoder, built from that header, decodes each with the JSON decoder's
+// type rules and reasons.
+//
 // Avro writer schemas are compiled against the declared inputs into a plan
 // that matches fields by name, so producers may add fields or drop optional
 // ones. Output formats (OutputConfig.Format) are json, avro and confluent,
