@@ -11,7 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/streamscore/streamscore/features"
 	"github.com/streamscore/streamscore/predict"
+	"github.com/streamscore/streamscore/reject"
 	"github.com/streamscore/streamscore/schemas"
 	"github.com/streamscore/streamscore/scoring"
 )
@@ -118,6 +120,7 @@ func Run(ctx context.Context, b *scoring.Bundle, cfg schemas.InputConfig, enc sc
 	events := make([]predict.Event, opt.BatchSize)
 	results := make([]predict.Result, opt.BatchSize)
 	nums := make([]int64, opt.BatchSize)
+	pre := make([]*predict.Result, opt.BatchSize)
 	var st Stats
 	var line []byte
 	for done := false; !done; {
@@ -132,8 +135,15 @@ func Run(ctx context.Context, b *scoring.Bundle, cfg schemas.InputConfig, enc sc
 				done = true
 				break
 			}
+			pre[n] = nil
 			if err != nil {
-				return st, err
+				var re *reject.Error
+				if !errors.As(err, &re) {
+					return st, err
+				}
+				// rejected by the reader (too large to read): decoded as
+				// nothing, the reader's reason is what the row gets
+				pre[n] = &predict.Result{Reject: re.Reason, Stage: reject.StageDecode, Err: re.Error()}
 			}
 			events[n], nums[n] = predict.Event{Value: v}, num
 			n++
@@ -147,6 +157,9 @@ func Run(ctx context.Context, b *scoring.Bundle, cfg schemas.InputConfig, enc sc
 		for i := 0; i < n; i++ {
 			st.Rows++
 			r := &results[i]
+			if pre[i] != nil {
+				r = pre[i]
+			}
 			var err error
 			if r.Reject != "" {
 				st.Rejected++
@@ -265,14 +278,46 @@ func (s *lineSource) next() ([]byte, int64, error) {
 	}
 }
 
-// errCSV is a placeholder until the CSV decoder of package schemas lands.
-var errCSV = errors.New("CSV input is not wired yet")
-
-type csvSource struct{}
-
-func newCSVSource(io.Reader, schemas.InputConfig, *scoring.Bundle) (*csvSource, error) {
-	return nil, errCSV
+// csvSource reads CSV with a header through schemas.CSVReader; its
+// decoders are built from that header.
+type csvSource struct {
+	r      *schemas.CSVReader
+	cfg    schemas.InputConfig
+	layout *features.Layout
+	n      int64
 }
-func (*csvSource) next() ([]byte, int64, error)         { return nil, 0, errCSV }
-func (*csvSource) reset()                               {}
-func (*csvSource) newDecoder() (schemas.Decoder, error) { return nil, errCSV }
+
+func newCSVSource(in io.Reader, cfg schemas.InputConfig, b *scoring.Bundle) (*csvSource, error) {
+	r, err := schemas.NewCSVReader(in, cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &csvSource{r: r, cfg: cfg, layout: b.Layout()}
+	if _, err := s.newDecoder(); err != nil { // header errors before any output
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *csvSource) newDecoder() (schemas.Decoder, error) {
+	return schemas.NewCSVDecoder(s.cfg, s.layout, s.r.Header())
+}
+
+func (s *csvSource) reset() {}
+
+// next returns the next record. A record over the size limit comes back as
+// a *reject.Error (too_large): the row is rejected and reading goes on.
+func (s *csvSource) next() ([]byte, int64, error) {
+	rec, _, err := s.r.Next()
+	if err == io.EOF {
+		return nil, 0, io.EOF
+	}
+	s.n++
+	if err != nil {
+		if _, poison := reject.Of(err); poison {
+			return nil, s.n, err
+		}
+		return nil, 0, err
+	}
+	return rec, s.n, nil
+}

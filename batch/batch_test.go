@@ -111,6 +111,59 @@ not json
 	}
 }
 
+func TestRunCSV(t *testing.T) {
+	// the rows of TestRun's JSON Lines as CSV, plus a header typo (bb) and a short row
+	in := "a,bb,c,id\n1,2,u,r1\n50,0,v,\n,2,u,\nx,,,\n1,2,w,\n1,2\n"
+	var out bytes.Buffer
+	st, err := Run(context.Background(), load(t, "hand-linear"), schemas.InputConfig{EventIDField: "id"}, jsonEncoder(t), false,
+		strings.NewReader(in), &out, nil, Options{InFormat: CSV, BatchSize: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Rows != 6 || st.Rejected != 6 {
+		t.Errorf("stats %+v: want 6 rows, all rejected (b has no column, so bb is missing)", st)
+	}
+	if got := strings.Join(st.UnknownFields, ","); got != "bb" {
+		t.Errorf("unknown columns %q, want bb", got)
+	}
+	if st.Inputs.Missing[1] != st.Inputs.Events {
+		t.Errorf("input b missing in %d of %d rows, want all", st.Inputs.Missing[1], st.Inputs.Events)
+	}
+	golden(t, "csv-inline-rejects.out", out.Bytes())
+
+	in = "a,b,c\n1,2,u\n" + "1,2," + strings.Repeat("x", 2000) + "\n50,0,v\n"
+	out.Reset()
+	st, err = Run(context.Background(), load(t, "hand-linear"), schemas.InputConfig{MaxRecordBytes: 1024}, jsonEncoder(t), false,
+		strings.NewReader(in), &out, nil, Options{InFormat: CSV})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Rows != 3 || st.Rejected != 1 || !strings.Contains(out.String(), `{"row":2,"reject":"too_large"`) {
+		t.Errorf("stats %+v out %s: want row 2 too_large, rows 1 and 3 scored", st, out.String())
+	}
+}
+
+func TestRunCSVHeaderErrors(t *testing.T) {
+	b := load(t, "hand-linear")
+	for _, tt := range []struct{ name, in, want string }{
+		{"empty", "", "empty"},
+		{"no inputs", "p,q\n1,2\n", "names none of the bundle's inputs"},
+		{"required input without column", "b,c\n1,u\n", `no column for required input "a"`},
+		{"duplicate column", "a,a,b\n1,1,2\n", `column "a" appears twice`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			_, err := Run(context.Background(), b, schemas.InputConfig{}, jsonEncoder(t), false, strings.NewReader(tt.in), &out, nil, Options{InFormat: CSV})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got %v, want an error containing %q", err, tt.want)
+			}
+			if out.Len() != 0 {
+				t.Errorf("wrote %q before failing on the header", out.String())
+			}
+		})
+	}
+}
+
 func TestRunNoInputs(t *testing.T) {
 	b := load(t, "hand-linear")
 	in := `{"event": {"a": 1, "b": 2}}` + "\n" + `{"event": {"a": 2}}` + "\n"

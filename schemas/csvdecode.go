@@ -136,6 +136,9 @@ func (d *CSVDecoder) UnknownColumns() []string { return d.unknown }
 // in the bundle's order: they are missing in every record.
 func (d *CSVDecoder) MissingInputs() []string { return d.missing }
 
+// UnknownFields is UnknownColumns, for the FieldReporter interface.
+func (d *CSVDecoder) UnknownFields() []string { return d.unknown }
+
 // Decode reads one record: it must have as many fields as the header
 // (more or fewer is malformed), each cell read by its column's input type.
 func (d *CSVDecoder) Decode(value []byte, row *features.Row) (Meta, error) {

@@ -7,15 +7,22 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
 
 // TestScoreIrisMatchesSklearn runs `streamscore score` over the iris
-// reference events (JSON Lines, one raw event per line) and compares every
-// row's probabilities with scikit-learn's own predict_proba stored in the
-// reference file.
+// reference events, as JSON Lines (one raw event per line) and as CSV, and
+// compares every row's probabilities with scikit-learn's own predict_proba
+// stored in the reference file.
 func TestScoreIrisMatchesSklearn(t *testing.T) {
+	for _, format := range []string{"jsonl", "csv"} {
+		t.Run(format, func(t *testing.T) { scoreIris(t, format) })
+	}
+}
+
+func scoreIris(t *testing.T, format string) {
 	f, err := os.Open("../../examples/iris/reference.jsonl")
 	if err != nil {
 		t.Fatal(err)
@@ -36,15 +43,32 @@ func TestScoreIrisMatchesSklearn(t *testing.T) {
 		if ref.Scores == nil {
 			continue // a row the bundle rejects
 		}
-		events.Write(ref.Event)
-		events.WriteByte('\n')
+		if format == "csv" {
+			if events.Len() == 0 {
+				events.WriteString(strings.Join(irisColumns, ",") + "\n")
+			}
+			var ev map[string]*float64
+			if err := json.Unmarshal(ref.Event, &ev); err != nil {
+				continue // not expressible as CSV number cells
+			}
+			cells := make([]string, len(irisColumns))
+			for i, c := range irisColumns {
+				if v := ev[c]; v != nil {
+					cells[i] = strconv.FormatFloat(*v, 'g', -1, 64)
+				}
+			}
+			events.WriteString(strings.Join(cells, ",") + "\n")
+		} else {
+			events.Write(ref.Event)
+			events.WriteByte('\n')
+		}
 		want = append(want, ref.Scores)
 	}
 	if len(want) < 1500 {
 		t.Fatalf("only %d reference rows usable, want the bulk of the file", len(want))
 	}
 	dir := t.TempDir()
-	in, out := filepath.Join(dir, "iris.jsonl"), filepath.Join(dir, "scores.jsonl")
+	in, out := filepath.Join(dir, "iris."+format), filepath.Join(dir, "scores.jsonl")
 	if err := os.WriteFile(in, events.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -87,5 +111,7 @@ func TestScoreIrisMatchesSklearn(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d iris rows scored by `streamscore score`, worst |diff| vs sklearn predict_proba %.3g", len(lines), worst)
+	t.Logf("%d iris rows (%s) scored by `streamscore score`, worst |diff| vs sklearn predict_proba %.3g", len(lines), format, worst)
 }
+
+var irisColumns = []string{"sepal_length", "sepal_width", "petal_length", "petal_width"}
