@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -12,29 +12,75 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// partitionWorker owns one input partition in at-least-once mode: records of
-// the partition are processed in order by one goroutine; partitions run in
-// parallel.
+// atLeastOnce is the default engine: one worker goroutine per assigned
+// partition, outputs produced as they are scored, offsets committed by
+// franz-go's autocommit of marked offsets.
+//
+// Who keeps the books: each worker's tracker marks (MarkCommitOffsets) the
+// partition's acknowledged prefix, the offset past the last record whose
+// output, and every earlier record's, the broker acknowledged; franz-go's
+// autocommit loop commits the marks every CommitInterval and retries a
+// failed commit at the next tick (the marks stay uncommitted until one
+// succeeds).
+//
+// What is still written by hand, and why: the revoke callback. franz-go's
+// default revoke commits the marks at once, without waiting for outputs
+// still in flight, and stops marking nothing: an acknowledgement arriving
+// after the revoke would mark (and autocommit would commit) a partition
+// another member owns by then. Ours stops the partition's worker, waits for
+// its in-flight outputs (bounded by ShutdownTimeout), closes its tracker so
+// nothing marks it any more, then commits the marks (CommitMarkedOffsets)
+// before the rebalance goes on, so the next owner starts where we stopped.
+type atLeastOnce struct {
+	p  *Processor
+	cl *kgo.Client
+
+	mu      sync.Mutex // guards workers
+	workers map[topicPartition]*partitionWorker
+}
+
+// partitionWorker owns one input partition: its records are processed in
+// order by one goroutine; partitions run in parallel.
 type partitionWorker struct {
 	tp      topicPartition
 	in      chan []*kgo.Record
 	quit    chan struct{}
 	done    chan struct{}
 	tracker *tracker
-	ctx     context.Context // cancelled when the partition is lost
+	ctx     context.Context // cancelled when the partition is lost or released
 	cancel  context.CancelFunc
 }
 
-// pollLoop fetches and hands each partition's records to its worker. With
+func newAtLeastOnce(p *Processor, opts []kgo.Opt) (*atLeastOnce, error) {
+	e := &atLeastOnce{p: p, workers: make(map[topicPartition]*partitionWorker)}
+	opts = append(opts,
+		kgo.AutoCommitMarks(),
+		kgo.AutoCommitInterval(p.cfg.CommitInterval),
+		kgo.AutoCommitCallback(e.autocommitted),
+		kgo.OnPartitionsAssigned(e.assigned),
+		kgo.OnPartitionsRevoked(e.revoked),
+		kgo.OnPartitionsLost(e.lost),
+	)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	e.cl = cl
+	return e, nil
+}
+
+func (e *atLeastOnce) client() *kgo.Client { return e.cl }
+
+// run fetches and hands each partition's records to its worker. With
 // BlockRebalanceOnPoll, a rebalance runs only between two polls, so the
 // worker map is stable while we dispatch.
-func (p *Processor) pollLoop(ctx context.Context) error {
-	go p.commitLoop(ctx)
+func (e *atLeastOnce) run(ctx context.Context) error {
+	p := e.p
 	maxPoll := p.cfg.BatchMaxRecords * 4
 	for {
-		fetches := p.cl.PollRecords(ctx, maxPoll)
+		fetches := e.cl.PollRecords(ctx, maxPoll)
 		if fetches.IsClientClosed() || ctx.Err() != nil {
-			p.cl.AllowRebalance()
+			e.cl.AllowRebalance()
 			return nil
 		}
 		fetches.EachError(func(t string, part int32, err error) {
@@ -46,9 +92,9 @@ func (p *Processor) pollLoop(ctx context.Context) error {
 			}
 			p.m.RecordsConsumed.WithLabelValues(fp.Topic).Add(float64(len(fp.Records)))
 			p.stats.consumed.Add(uint64(len(fp.Records)))
-			p.mu.Lock()
-			w := p.workers[topicPartition{fp.Topic, fp.Partition}]
-			p.mu.Unlock()
+			e.mu.Lock()
+			w := e.workers[topicPartition{fp.Topic, fp.Partition}]
+			e.mu.Unlock()
 			if w == nil {
 				// Not ours any more; uncommitted, so the new owner reads it.
 				p.log.Debug("dropping records of a partition we no longer own", "topic", fp.Topic, "partition", fp.Partition, "records", len(fp.Records))
@@ -65,84 +111,87 @@ func (p *Processor) pollLoop(ctx context.Context) error {
 				p.m.Backpressure.Set(0)
 			}
 		})
-		p.cl.AllowRebalance()
+		e.cl.AllowRebalance()
 	}
 }
 
-func (p *Processor) assigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+// close stops every worker, waits for their in-flight outputs, commits the
+// marks and leaves the group.
+func (e *atLeastOnce) close() {
+	e.mu.Lock()
+	ws := make([]*partitionWorker, 0, len(e.workers))
+	for tp, w := range e.workers {
+		ws = append(ws, w)
+		delete(e.workers, tp)
+	}
+	e.mu.Unlock()
+	e.stopWorkers(e.p.produceCtx, ws, true)
+	e.cl.Close() // calls revoked with everything; nothing is left to commit then
+}
+
+func (e *atLeastOnce) assigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	e.mu.Lock()
 	for topic, parts := range assigned {
 		for _, part := range parts {
 			tp := topicPartition{topic, part}
-			p.owned[tp] = true
-			if p.sess != nil {
-				continue
-			}
 			w := &partitionWorker{tp: tp, in: make(chan []*kgo.Record, 2), quit: make(chan struct{}),
-				done: make(chan struct{}), tracker: newTracker()}
-			w.ctx, w.cancel = context.WithCancel(p.produceCtx)
-			p.workers[tp] = w
-			go p.runWorker(w)
+				done: make(chan struct{}), tracker: newTracker(e.marker(tp))}
+			w.ctx, w.cancel = context.WithCancel(e.p.produceCtx)
+			e.workers[tp] = w
+			go e.runWorker(w)
 		}
 	}
-	p.m.AssignedPartitions.Set(float64(len(p.owned)))
-	p.log.Info("partitions assigned", "partitions", fmt.Sprint(assigned))
+	e.mu.Unlock()
+	e.p.own(assigned)
 }
 
-func (p *Processor) revoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
-	p.release(ctx, revoked, true)
+// marker marks tp's acknowledged prefix for the next autocommit.
+func (e *atLeastOnce) marker(tp topicPartition) func(kgo.EpochOffset) {
+	return func(o kgo.EpochOffset) {
+		e.cl.MarkCommitOffsets(map[string]map[int32]kgo.EpochOffset{tp.topic: {tp.partition: o}})
+	}
 }
 
-func (p *Processor) lost(ctx context.Context, _ *kgo.Client, lost map[string][]int32) {
-	p.release(ctx, lost, false)
+func (e *atLeastOnce) revoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	e.release(ctx, revoked, true)
+}
+
+func (e *atLeastOnce) lost(ctx context.Context, _ *kgo.Client, lost map[string][]int32) {
+	e.release(ctx, lost, false)
 }
 
 // release stops the workers of partitions leaving this instance. On a revoke
-// the in-flight outputs are awaited and the final offsets committed, so the
+// the in-flight outputs are awaited and the final marks committed, so the
 // next owner starts exactly where we stopped; on a loss nothing can be
 // committed any more and the next owner replays the uncommitted window.
-func (p *Processor) release(ctx context.Context, parts map[string][]int32, commit bool) {
+func (e *atLeastOnce) release(ctx context.Context, parts map[string][]int32, commit bool) {
 	var ws []*partitionWorker
-	p.mu.Lock()
+	e.mu.Lock()
 	for topic, ps := range parts {
 		for _, part := range ps {
 			tp := topicPartition{topic, part}
-			delete(p.owned, tp)
-			p.m.ConsumerLag.DeleteLabelValues(topic, strconv.Itoa(int(part)))
-			if w := p.workers[tp]; w != nil {
-				delete(p.workers, tp)
+			if w := e.workers[tp]; w != nil {
+				delete(e.workers, tp)
 				ws = append(ws, w)
 			}
 		}
 	}
-	p.m.AssignedPartitions.Set(float64(len(p.owned)))
-	p.mu.Unlock()
-	p.stopWorkers(ctx, ws, commit)
-	if len(parts) > 0 {
-		p.log.Info("partitions released", "partitions", fmt.Sprint(parts), "committed", commit)
+	e.mu.Unlock()
+	e.p.disown(parts)
+	e.stopWorkers(ctx, ws, commit)
+	if len(ws) > 0 {
+		e.p.log.Info("partitions released", "partitions", fmt.Sprint(parts), "committed", commit)
 	}
 }
 
-// stopAll stops every worker; used on shutdown.
-func (p *Processor) stopAll(commit bool) {
-	p.mu.Lock()
-	ws := make([]*partitionWorker, 0, len(p.workers))
-	for tp, w := range p.workers {
-		ws = append(ws, w)
-		delete(p.workers, tp)
-	}
-	p.mu.Unlock()
-	p.stopWorkers(p.produceCtx, ws, commit)
-}
-
-func (p *Processor) stopWorkers(ctx context.Context, ws []*partitionWorker, commit bool) {
+func (e *atLeastOnce) stopWorkers(ctx context.Context, ws []*partitionWorker, commit bool) {
 	if len(ws) == 0 {
 		return
 	}
 	for _, w := range ws {
 		close(w.quit)
 		if !commit {
+			w.tracker.close()
 			w.cancel()
 		}
 	}
@@ -152,102 +201,62 @@ func (p *Processor) stopWorkers(ctx context.Context, ws []*partitionWorker, comm
 	if !commit {
 		return
 	}
-	// Wait for the outputs already handed to the producer, then commit.
-	wait, cancel := context.WithTimeout(ctx, p.cfg.ShutdownTimeout)
+	// Wait for the outputs already handed to the producer: each ack marks.
+	wait, cancel := context.WithTimeout(ctx, e.p.cfg.ShutdownTimeout)
 	defer cancel()
 	for _, w := range ws {
-		for w.tracker.pendingBatches() > 0 {
-			select {
-			case <-w.tracker.idle:
-			case <-wait.Done():
-				p.log.Warn("outputs not acknowledged before the deadline; their records will be replayed",
-					"topic", w.tp.topic, "partition", w.tp.partition)
-				goto commit
-			}
+		if !w.tracker.wait(wait) {
+			e.p.log.Warn("outputs not acknowledged before the deadline; their records will be replayed",
+				"topic", w.tp.topic, "partition", w.tp.partition)
 		}
 	}
-commit:
-	// A fresh deadline: wait may have ended, and the acknowledged offsets
-	// must still be committed.
-	cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer ccancel()
-	p.commit(cctx, ws)
 	for _, w := range ws {
+		w.tracker.close() // a later ack must not mark a partition we gave up
 		w.cancel()
 	}
-}
-
-// commitLoop commits acknowledged offsets every CommitInterval: batching
-// commits keeps the broker load low, the interval bounds the replay window.
-func (p *Processor) commitLoop(ctx context.Context) {
-	t := time.NewTicker(p.cfg.CommitInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			p.commit(ctx, nil)
-		}
+	// A fresh deadline: wait may have ended, and the marks must still be
+	// committed.
+	cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer ccancel()
+	if err := e.cl.CommitMarkedOffsets(cctx); err != nil {
+		e.commitFailed(err)
 	}
 }
 
-// commit commits the acknowledged offsets of ws (all workers when nil).
-func (p *Processor) commit(ctx context.Context, ws []*partitionWorker) {
-	if ws == nil {
-		p.mu.Lock()
-		for _, w := range p.workers {
-			ws = append(ws, w)
-		}
-		p.mu.Unlock()
-	}
-	offsets := make(map[string]map[int32]kgo.EpochOffset)
-	taken := make(map[*partitionWorker]kgo.EpochOffset)
-	for _, w := range ws {
-		o, ok := w.tracker.take()
-		if !ok {
-			continue
-		}
-		if offsets[w.tp.topic] == nil {
-			offsets[w.tp.topic] = make(map[int32]kgo.EpochOffset)
-		}
-		offsets[w.tp.topic][w.tp.partition] = o
-		taken[w] = o
-	}
-	if len(offsets) == 0 {
-		return
-	}
-	var commitErr error
-	p.cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
-		if err != nil {
-			commitErr = err
-			return
-		}
+// autocommitted is franz-go's callback after each autocommit.
+func (e *atLeastOnce) autocommitted(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+	if err == nil && resp != nil {
 		for _, t := range resp.Topics {
 			for _, pt := range t.Partitions {
-				if e := kerr.ErrorForCode(pt.ErrorCode); e != nil && commitErr == nil {
-					commitErr = fmt.Errorf("topic %s partition %d: %w", t.Topic, pt.Partition, e)
+				if perr := kerr.ErrorForCode(pt.ErrorCode); perr != nil && err == nil {
+					err = fmt.Errorf("topic %s partition %d: %w", t.Topic, pt.Partition, perr)
 				}
 			}
 		}
-	})
-	if commitErr != nil {
-		for w, o := range taken {
-			w.tracker.untake(o)
-		}
-		if !errors.Is(commitErr, context.Canceled) {
-			p.log.Warn("offset commit failed; will retry", "err", commitErr)
-		}
 	}
+	if err != nil {
+		e.commitFailed(err)
+	}
+}
+
+// commitFailed counts and logs a failed offset commit. The marks stay
+// uncommitted, so the next commit retries them; a cancelled commit (the
+// client closing) is no failure.
+func (e *atLeastOnce) commitFailed(err error) {
+	if errors.Is(err, context.Canceled) {
+		return
+	}
+	e.p.m.CommitFailures.Inc()
+	e.p.log.Warn("offset commit failed; will retry", "err", err)
 }
 
 // runWorker processes a partition's records in order and produces the
 // outputs. Offsets advance only as the broker acknowledges them.
-func (p *Processor) runWorker(w *partitionWorker) {
+func (e *atLeastOnce) runWorker(w *partitionWorker) {
 	defer close(w.done)
-	wk, err := newWorker(p.pipe)
+	wk, err := newWorker(e.p.pipe)
 	if err != nil {
-		p.fail(fmt.Errorf("partition %d worker: %w", w.tp.partition, err))
+		e.p.fail(fmt.Errorf("partition %d worker: %w", w.tp.partition, err))
 		return
 	}
 	for {
@@ -256,8 +265,10 @@ func (p *Processor) runWorker(w *partitionWorker) {
 			return
 		case recs := <-w.in:
 			for len(recs) > 0 {
-				n := min(len(recs), p.cfg.BatchMaxRecords)
-				p.runBatch(w, wk, recs[:n])
+				n := min(len(recs), e.p.cfg.BatchMaxRecords)
+				if !e.runBatch(w, wk, recs[:n]) {
+					return
+				}
 				recs = recs[n:]
 				select {
 				case <-w.quit:
@@ -269,20 +280,26 @@ func (p *Processor) runWorker(w *partitionWorker) {
 	}
 }
 
-func (p *Processor) runBatch(w *partitionWorker, wk *worker, recs []*kgo.Record) {
+// runBatch processes one micro-batch; false if it was abandoned (quit).
+func (e *atLeastOnce) runBatch(w *partitionWorker, wk *worker, recs []*kgo.Record) bool {
 	ack := w.tracker.add(recs[len(recs)-1], len(recs))
-	if !wk.process(recs, w.quit, func(o output) { p.produce(w.ctx, o, ack) }) {
-		return // abandoned: the batch never completes, so its offsets are never committed
+	if !wk.process(recs, w.quit, func(o output) { e.produce(w.ctx, o, ack) }) {
+		// Nothing was emitted: the batch never completes, so neither it nor
+		// anything after it is marked; the next owner reads it again.
+		w.tracker.abandon(ack)
+		return false
 	}
 	ack.done()
-	p.m.LastProcessed.Set(float64(recs[len(recs)-1].Timestamp.UnixMilli()) / 1e3)
+	e.p.m.LastProcessed.Set(float64(recs[len(recs)-1].Timestamp.UnixMilli()) / 1e3)
+	return true
 }
 
 // produce hands one output to the producer. A produce error that survives
 // the client's own retries is fatal: we stop rather than commit past a
 // record whose output was never written.
-func (p *Processor) produce(ctx context.Context, o output, ack *batchAck) {
-	p.cl.Produce(ctx, o.rec, func(r *kgo.Record, err error) {
+func (e *atLeastOnce) produce(ctx context.Context, o output, ack *batchAck) {
+	p := e.p
+	e.cl.Produce(ctx, o.rec, func(r *kgo.Record, err error) {
 		if err != nil {
 			if ctx.Err() != nil {
 				return // partition lost or hard stop: never acknowledged, so replayed
@@ -294,17 +311,4 @@ func (p *Processor) produce(ctx context.Context, o output, ack *batchAck) {
 		p.observeAck(o, time.Now())
 		ack.done()
 	})
-}
-
-func (p *Processor) observeAck(o output, now time.Time) {
-	if o.dlq {
-		p.m.DLQRecords.WithLabelValues(string(o.reason), string(o.stage)).Inc()
-		p.stats.dlq.Add(1)
-	} else {
-		p.produced.Inc()
-		p.stats.produced.Add(1)
-	}
-	lat := now.Sub(o.src.Timestamp)
-	p.m.EndToEndLatency.Observe(lat.Seconds())
-	p.latency.Observe(lat)
 }

@@ -7,14 +7,18 @@
 //  1. New builds the franz-go client for the delivery mode and checks that
 //     the input, output and DLQ topics exist (or creates them when asked).
 //  2. Run joins the group and processes until its context ends or a fatal
-//     error happens (a record the broker refuses to take, a failed
-//     transaction end). It then stops fetching, lets in-flight batches
-//     finish, commits (or ends the transaction) and leaves the group, within
-//     Config.ShutdownTimeout.
+//     error happens (a record the broker refuses to take; a failed
+//     transaction end only replaces the exactly-once session). It then stops
+//     fetching, lets in-flight batches finish, commits (or ends the
+//     transaction) and leaves the group, within Config.ShutdownTimeout.
 //
-// Delivery: at-least-once commits a partition's offset only past records
-// whose outputs the broker acknowledged (see tracker); exactly-once puts the
-// outputs and the offsets in one transaction per poll.
+// Delivery: two engines behind one small interface (engine, processor.go).
+// At-least-once (atleastonce.go) marks a partition's offset only past
+// records whose outputs the broker acknowledged (tracker.go) and lets
+// franz-go autocommit the marks every CommitInterval; its revoke callback
+// waits for in-flight outputs and commits the marks before the partition
+// moves. Exactly-once (exactlyonce.go) puts the outputs and the offsets in
+// one transaction per poll.
 //
 // Concurrency: one goroutine per assigned partition (at-least-once) or per
 // CPU (exactly-once); a partition's records are always handled in order by
@@ -31,5 +35,6 @@
 //	feature_out_of_range_total{feature}    feature_unknown_category_total{feature}
 //	input_missing_total{input}             prediction_score
 //	predictions_by_label_total{label}      transactions_aborted_total
-//	backpressure                           assigned_partitions
+//	commit_failures_total                  backpressure
+//	assigned_partitions
 package processor

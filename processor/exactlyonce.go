@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,29 +23,115 @@ type sessionError struct{ err error }
 func (e *sessionError) Error() string { return e.err.Error() }
 func (e *sessionError) Unwrap() error { return e.err }
 
-// runTransactional runs transactLoop, replacing the session after a session
-// failure (with backoff) instead of exiting: a broker restart must not stop
-// the service. Other errors (a record the broker refuses) are returned.
-func (p *Processor) runTransactional(ctx context.Context) error {
+// exactlyOnce is the transactional engine: each poll becomes one Kafka
+// transaction holding the predictions, the DLQ copies and the consumed
+// offsets (franz-go's GroupTransactSession).
+type exactlyOnce struct {
+	p    *Processor
+	opts []kgo.Opt
+
+	// mu guards sess and cl: run replaces them after a session failure
+	// while the lag loop reads the client.
+	mu   sync.RWMutex
+	sess *kgo.GroupTransactSession // nil while being replaced, and after close
+	cl   *kgo.Client               // the current (or last) session's client
+}
+
+func newExactlyOnce(ctx context.Context, p *Processor, opts []kgo.Opt) (*exactlyOnce, error) {
+	e := &exactlyOnce{p: p}
+	e.opts = append(opts,
+		kgo.TransactionalID(e.transactionalID()),
+		kgo.TransactionTimeout(p.cfg.TransactionTimeout),
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { p.own(m) }),
+		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { p.disown(m) }),
+		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { p.disown(m) }),
+	)
+	if err := e.connect(ctx); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// transactionalID must be unique per live instance; a stable one (from the
+// static member id) lets a restarted instance fence its dead predecessor at
+// once instead of waiting for the transaction timeout.
+func (e *exactlyOnce) transactionalID() string {
+	c := e.p.cfg
+	if c.InstanceID != "" {
+		return c.Group + "-" + c.InstanceID
+	}
+	host, _ := os.Hostname()
+	return c.Group + "-" + host + "-" + strconv.Itoa(os.Getpid())
+}
+
+// connect builds a transactional session.
+func (e *exactlyOnce) connect(ctx context.Context) error {
+	sess, err := kgo.NewGroupTransactSession(e.opts...)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	cl := sess.Client()
+	// Initialise the transactional producer now: that fences a dead
+	// predecessor with the same transactional id and aborts its open
+	// transaction, before we fetch offsets its pending commit would block.
+	ictx, cancel := context.WithTimeout(ctx, e.p.cfg.SessionTimeout)
+	_, _, err = cl.ProducerID(ictx)
+	cancel()
+	if err != nil {
+		sess.Close()
+		return fmt.Errorf("init transactional producer %s: %w", e.transactionalID(), err)
+	}
+	e.mu.Lock()
+	e.sess, e.cl = sess, cl
+	e.mu.Unlock()
+	return nil
+}
+
+func (e *exactlyOnce) client() *kgo.Client {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.cl
+}
+
+// closeSession closes the current session, if any, once.
+func (e *exactlyOnce) closeSession() {
+	e.mu.Lock()
+	sess := e.sess
+	e.sess = nil
+	e.mu.Unlock()
+	if sess != nil {
+		sess.Close()
+	}
+}
+
+// close ends the session: an open transaction is aborted (its batch is
+// redone by the next owner) and the group is left.
+func (e *exactlyOnce) close() { e.closeSession() }
+
+// run runs transactLoop, replacing the session after a session failure
+// (with backoff) instead of exiting: a broker restart must not stop the
+// service. Other errors (a record the broker refuses) are returned.
+func (e *exactlyOnce) run(ctx context.Context) error {
+	p := e.p
 	for {
-		err := p.transactLoop(ctx)
+		e.mu.RLock()
+		sess := e.sess
+		e.mu.RUnlock()
+		err := e.transactLoop(ctx, sess)
 		var se *sessionError
 		if !errors.As(err, &se) || ctx.Err() != nil {
 			return err
 		}
 		p.m.TransactionsAborted.Inc()
 		p.log.Warn("transactional session failed; replacing it (the open transaction is aborted and redone)", "err", se.err)
-		p.sess.Close()
-		p.clMu.Lock()
-		p.sess = nil // Run must not close it again
-		p.clMu.Unlock()
+		e.closeSession()
 		for backoff := 500 * time.Millisecond; ; backoff = min(2*backoff, 10*time.Second) {
 			select {
 			case <-ctx.Done():
 				return nil
 			case <-time.After(backoff):
 			}
-			if err := p.connect(ctx); err != nil {
+			if err := e.connect(ctx); err != nil {
 				p.log.Warn("new transactional session failed; retrying", "err", err, "retry_in", backoff)
 				continue
 			}
@@ -52,14 +140,15 @@ func (p *Processor) runTransactional(ctx context.Context) error {
 	}
 }
 
-// transactLoop is the exactly-once engine: each poll becomes one Kafka
-// transaction holding the predictions, the DLQ copies and the consumed
-// offsets. Partitions of a poll are processed in parallel (one goroutine per
-// slot, a partition always whole in one slot, so per-partition order holds).
+// transactLoop turns each poll into one Kafka transaction holding the
+// predictions, the DLQ copies and the consumed offsets. Partitions of a poll
+// are processed in parallel (one goroutine per slot, a partition always
+// whole in one slot, so per-partition order holds).
 // A rebalance or error aborts the transaction; the session rewinds to the
 // last committed offsets and the records are processed again, so readers
 // using read_committed see each input exactly once.
-func (p *Processor) transactLoop(ctx context.Context) error {
+func (e *exactlyOnce) transactLoop(ctx context.Context, sess *kgo.GroupTransactSession) error {
+	p := e.p
 	slots := make([]*worker, runtime.GOMAXPROCS(0))
 	maxPoll := p.cfg.BatchMaxRecords * 8
 	var (
@@ -69,9 +158,9 @@ func (p *Processor) transactLoop(ctx context.Context) error {
 		firstErr error
 	)
 	for {
-		fetches := p.sess.PollRecords(ctx, maxPoll)
+		fetches := sess.PollRecords(ctx, maxPoll)
 		if fetches.IsClientClosed() || ctx.Err() != nil {
-			p.sess.AllowRebalance()
+			sess.AllowRebalance()
 			return nil
 		}
 		fetches.EachError(func(t string, part int32, err error) {
@@ -84,10 +173,10 @@ func (p *Processor) transactLoop(ctx context.Context) error {
 			}
 		})
 		if len(parts) == 0 {
-			p.sess.AllowRebalance()
+			sess.AllowRebalance()
 			continue
 		}
-		if err := p.sess.Begin(); err != nil {
+		if err := sess.Begin(); err != nil {
 			return &sessionError{fmt.Errorf("begin transaction: %w", err)}
 		}
 		acked, firstErr = acked[:0], nil
@@ -115,7 +204,7 @@ func (p *Processor) transactLoop(ctx context.Context) error {
 					for recs := fp.Records; len(recs) > 0; {
 						n := min(len(recs), p.cfg.BatchMaxRecords)
 						ok := slots[s].process(recs[:n], ctx.Done(), func(o output) {
-							p.sess.Produce(p.produceCtx, o.rec, func(_ *kgo.Record, err error) {
+							sess.Produce(p.produceCtx, o.rec, func(_ *kgo.Record, err error) {
 								mu.Lock()
 								defer mu.Unlock()
 								if err != nil {
@@ -143,10 +232,13 @@ func (p *Processor) transactLoop(ctx context.Context) error {
 			try = kgo.TryAbort
 		}
 		endCtx, cancel := context.WithTimeout(p.produceCtx, p.cfg.TransactionTimeout)
-		committed, err := p.sess.End(endCtx, try)
+		committed, err := sess.End(endCtx, try)
 		cancel()
-		p.sess.AllowRebalance()
+		sess.AllowRebalance()
 		if err != nil {
+			if !errors.Is(err, context.Canceled) {
+				p.m.CommitFailures.Inc()
+			}
 			return &sessionError{fmt.Errorf("end transaction: %w", err)}
 		}
 		mu.Lock()

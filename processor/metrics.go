@@ -29,7 +29,8 @@ type Metrics struct {
 	PredictionLabels    *prometheus.CounterVec // label
 	ProduceErrors       *prometheus.CounterVec // topic
 	TransactionsAborted prometheus.Counter
-	Backpressure        prometheus.Gauge // 1 while produce buffers are full and fetching waits
+	CommitFailures      prometheus.Counter // offset commits (at-least-once) or transaction ends (exactly-once) that failed
+	Backpressure        prometheus.Gauge   // 1 while produce buffers are full and fetching waits
 	AssignedPartitions  prometheus.Gauge
 }
 
@@ -112,6 +113,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Namespace: namespace, Name: "transactions_aborted_total",
 			Help: "Exactly-once transactions aborted (rebalance or error); their batches are redone.",
 		}),
+		CommitFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "commit_failures_total",
+			Help: "Offset commits (at-least-once) or transaction ends (exactly-once) that failed; the offsets are committed again, or the batch redone.",
+		}),
 		Backpressure: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "backpressure",
 			Help: "1 while the in-flight limit is reached and fetching waits for acknowledgements.",
@@ -125,6 +130,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.EndToEndLatency, m.BatchRecords, m.InflightRecords, m.ConsumerLag, m.LastProcessed,
 		m.ModelInfo, m.ModelLoaded, m.FeatureOutOfRange, m.FeatureUnknown, m.InputMissing,
 		m.PredictionScore, m.PredictionLabels, m.ProduceErrors, m.TransactionsAborted,
-		m.Backpressure, m.AssignedPartitions)
+		m.CommitFailures, m.Backpressure, m.AssignedPartitions)
 	return m
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -22,6 +21,21 @@ type topicPartition struct {
 	partition int32
 }
 
+// engine is one delivery mode: it owns the consuming client, the group
+// callbacks and how offsets are committed. The Processor owns what both modes
+// share (topics, limits, lag, readiness, stats, metrics, the fatal error).
+type engine interface {
+	// run polls and processes until ctx ends (nil) or the mode cannot go
+	// on (the error).
+	run(ctx context.Context) error
+	// close is called once, after run returned: it lets in-flight outputs
+	// finish (until the processor's produce context ends), commits what it
+	// may and closes the client.
+	close()
+	// client is the current consuming client, for lag and in-flight metrics.
+	client() *kgo.Client
+}
+
 // Processor consumes the input topic in a consumer group and produces a
 // prediction (or a DLQ copy) per record. Build it with New, then Run it
 // once; Ready and Stats are safe to call from other goroutines.
@@ -31,21 +45,15 @@ type Processor struct {
 	pipe *Pipeline
 	m    *Metrics
 	log  *slog.Logger
-
-	opts []kgo.Opt
-	clMu sync.RWMutex // guards cl, sess and adm, which exactly-once replaces after a session failure
-	cl   *kgo.Client
-	sess *kgo.GroupTransactSession // exactly-once only
-	adm  *kadm.Client
+	eng  engine // atLeastOnce or exactlyOnce
 
 	// produceCtx outlives Run's ctx so in-flight batches can finish during a
 	// graceful stop; it is cancelled only when the shutdown timeout expires.
 	produceCtx    context.Context
 	cancelProduce context.CancelFunc
 
-	mu      sync.Mutex                          // guards workers and owned
-	workers map[topicPartition]*partitionWorker // at-least-once only
-	owned   map[topicPartition]bool
+	mu    sync.Mutex // guards owned
+	owned map[topicPartition]bool
 
 	produced prometheus.Counter // predictions_produced_total for the output topic
 	latency  LatencyRecorder
@@ -68,7 +76,7 @@ func New(ctx context.Context, cfg Config, kcfg KafkaConfig, pipe *Pipeline, m *M
 	pipe.OutputTopic, pipe.DLQTopic = cfg.OutputTopic, cfg.DLQTopic
 	produced := m.PredictionsProduced.WithLabelValues(cfg.OutputTopic)
 	p := &Processor{cfg: cfg, kcfg: kcfg, pipe: pipe, m: m, log: log,
-		workers: make(map[topicPartition]*partitionWorker), owned: make(map[topicPartition]bool), fatalErr: make(chan error, 1), produced: produced}
+		owned: make(map[topicPartition]bool), fatalErr: make(chan error, 1), produced: produced}
 	p.produceCtx, p.cancelProduce = context.WithCancel(context.Background())
 
 	// A bootstrap client checks (or creates) the topics and reads their size
@@ -90,52 +98,46 @@ func New(ctx context.Context, cfg Config, kcfg KafkaConfig, pipe *Pipeline, m *M
 	if err != nil {
 		return nil, err
 	}
-	if p.opts, err = p.clientOpts(batchMax); err != nil {
+	opts, err := p.clientOpts(batchMax)
+	if err != nil {
 		return nil, err
 	}
-	p.opts = append(p.opts, extra...)
-	if err := p.connect(ctx); err != nil {
+	opts = append(opts, extra...)
+	if cfg.Delivery == ExactlyOnce {
+		p.eng, err = newExactlyOnce(ctx, p, opts)
+	} else {
+		p.eng, err = newAtLeastOnce(p, opts)
+	}
+	if err != nil {
 		return nil, err
 	}
 	return p, nil
 }
 
-// connect builds the consuming/producing client (or transactional session).
-func (p *Processor) connect(ctx context.Context) error {
-	var (
-		cl   *kgo.Client
-		sess *kgo.GroupTransactSession
-		err  error
-	)
-	if p.cfg.Delivery == ExactlyOnce {
-		if sess, err = kgo.NewGroupTransactSession(p.opts...); err != nil {
-			return fmt.Errorf("kafka client: %w", err)
+// own and disown keep the set of owned partitions (for the lag metric);
+// both engines call them from their group callbacks.
+func (p *Processor) own(assigned map[string][]int32) {
+	p.mu.Lock()
+	for topic, parts := range assigned {
+		for _, part := range parts {
+			p.owned[topicPartition{topic, part}] = true
 		}
-		cl = sess.Client()
-		// Initialise the transactional producer now: that fences a dead
-		// predecessor with the same transactional id and aborts its open
-		// transaction, before we fetch offsets its pending commit would block.
-		ictx, cancel := context.WithTimeout(ctx, p.cfg.SessionTimeout)
-		_, _, err = cl.ProducerID(ictx)
-		cancel()
-		if err != nil {
-			sess.Close()
-			return fmt.Errorf("init transactional producer %s: %w", p.transactionalID(), err)
-		}
-	} else if cl, err = kgo.NewClient(p.opts...); err != nil {
-		return fmt.Errorf("kafka client: %w", err)
 	}
-	p.clMu.Lock()
-	p.cl, p.sess, p.adm = cl, sess, kadm.NewClient(cl)
-	p.clMu.Unlock()
-	return nil
+	p.m.AssignedPartitions.Set(float64(len(p.owned)))
+	p.mu.Unlock()
+	p.log.Info("partitions assigned", "partitions", fmt.Sprint(assigned))
 }
 
-// clients returns the current client and admin (exactly-once may replace them).
-func (p *Processor) clients() (*kgo.Client, *kadm.Client) {
-	p.clMu.RLock()
-	defer p.clMu.RUnlock()
-	return p.cl, p.adm
+func (p *Processor) disown(parts map[string][]int32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for topic, ps := range parts {
+		for _, part := range ps {
+			delete(p.owned, topicPartition{topic, part})
+			p.m.ConsumerLag.DeleteLabelValues(topic, strconv.Itoa(int(part)))
+		}
+	}
+	p.m.AssignedPartitions.Set(float64(len(p.owned)))
 }
 
 // batchLimits gives the producer's batch size limit per topic: no larger
@@ -174,6 +176,8 @@ func (p *Processor) batchLimits(ctx context.Context, adm *kadm.Client) (func(str
 	}, nil
 }
 
+// clientOpts are the options both delivery modes use; each engine adds its
+// own (commit mode, group callbacks, transactional id).
 func (p *Processor) clientOpts(batchMax func(string) int32) ([]kgo.Opt, error) {
 	c := p.cfg
 	codec, err := compressionCodec(c.Compression)
@@ -188,14 +192,10 @@ func (p *Processor) clientOpts(batchMax func(string) int32) ([]kgo.Opt, error) {
 		kgo.ConsumerGroup(c.Group),
 		kgo.ConsumeTopics(c.InputTopic),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
-		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.SessionTimeout(c.SessionTimeout),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.FetchMaxWait(500*time.Millisecond),
-		kgo.OnPartitionsAssigned(p.assigned),
-		kgo.OnPartitionsRevoked(p.revoked),
-		kgo.OnPartitionsLost(p.lost),
 		kgo.DefaultProduceTopic(c.OutputTopic),
 		kgo.ProducerBatchCompression(codec),
 		kgo.ProducerLinger(c.Linger),
@@ -211,25 +211,7 @@ func (p *Processor) clientOpts(batchMax func(string) int32) ([]kgo.Opt, error) {
 	if c.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(c.InstanceID))
 	}
-	if c.Delivery == ExactlyOnce {
-		opts = append(opts,
-			kgo.TransactionalID(p.transactionalID()),
-			kgo.TransactionTimeout(c.TransactionTimeout),
-			kgo.RequireStableFetchOffsets(),
-		)
-	}
 	return opts, nil
-}
-
-// transactionalID must be unique per live instance; a stable one (from the
-// static member id) lets a restarted instance fence its dead predecessor at
-// once instead of waiting for the transaction timeout.
-func (p *Processor) transactionalID() string {
-	if p.cfg.InstanceID != "" {
-		return p.cfg.Group + "-" + p.cfg.InstanceID
-	}
-	host, _ := os.Hostname()
-	return p.cfg.Group + "-" + host + "-" + strconv.Itoa(os.Getpid())
 }
 
 // checkTopics fails fast on a missing topic, unless creation is configured.
@@ -325,13 +307,7 @@ func (p *Processor) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); p.lagLoop(runCtx) }()
 
 	loopErr := make(chan error, 1)
-	go func() {
-		if p.cfg.Delivery == ExactlyOnce {
-			loopErr <- p.runTransactional(runCtx)
-		} else {
-			loopErr <- p.pollLoop(runCtx)
-		}
-	}()
+	go func() { loopErr <- p.eng.run(runCtx) }()
 
 	var err error
 	select {
@@ -346,14 +322,7 @@ func (p *Processor) Run(ctx context.Context) error {
 	}
 	stopTimer := time.AfterFunc(p.cfg.ShutdownTimeout, p.cancelProduce)
 	defer stopTimer.Stop()
-	if p.cfg.Delivery == ExactlyOnce {
-		if p.sess != nil {
-			p.sess.Close()
-		}
-	} else {
-		p.stopAll(true)
-		p.cl.Close()
-	}
+	p.eng.close()
 	p.cancelProduce()
 	wg.Wait()
 	p.stopped.Store(true)
@@ -367,14 +336,28 @@ func (p *Processor) Run(ctx context.Context) error {
 	return err
 }
 
+// observeAck counts one output the broker acknowledged (at-least-once) or
+// that a committed transaction holds (exactly-once).
+func (p *Processor) observeAck(o output, now time.Time) {
+	if o.dlq {
+		p.m.DLQRecords.WithLabelValues(string(o.reason), string(o.stage)).Inc()
+		p.stats.dlq.Add(1)
+	} else {
+		p.produced.Inc()
+		p.stats.produced.Add(1)
+	}
+	lat := now.Sub(o.src.Timestamp)
+	p.m.EndToEndLatency.Observe(lat.Seconds())
+	p.latency.Observe(lat)
+}
+
 // lagLoop refreshes consumer lag and readiness every LagRefresh.
 func (p *Processor) lagLoop(ctx context.Context) {
 	t := time.NewTicker(p.cfg.LagRefresh)
 	defer t.Stop()
 	for {
 		p.refreshLag(ctx)
-		cl, _ := p.clients()
-		p.m.InflightRecords.Set(float64(cl.BufferedProduceRecords()))
+		p.m.InflightRecords.Set(float64(p.eng.client().BufferedProduceRecords()))
 		select {
 		case <-ctx.Done():
 			return
@@ -386,8 +369,8 @@ func (p *Processor) lagLoop(ctx context.Context) {
 func (p *Processor) refreshLag(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.LagRefresh)
 	defer cancel()
-	cl, adm := p.clients()
-	lags, err := adm.Lag(ctx, p.cfg.Group)
+	cl := p.eng.client()
+	lags, err := kadm.NewClient(cl).Lag(ctx, p.cfg.Group)
 	if err != nil {
 		p.log.Warn("consumer lag refresh failed", "err", err)
 		return

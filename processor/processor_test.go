@@ -262,6 +262,9 @@ func TestDeliveryModes(t *testing.T) {
 			if got := testutil.ToFloat64(e.metrics.PredictionsProduced.WithLabelValues(e.out)); got < float64(valid) {
 				t.Errorf("predictions_produced_total = %v, want >= %d", got, valid)
 			}
+			if got := testutil.ToFloat64(e.metrics.CommitFailures); got != 0 {
+				t.Errorf("commit_failures_total = %v, want 0 (one instance, a healthy broker, a graceful stop)", got)
+			}
 			t.Logf("%s: %d valid, poison %v, %d duplicates", mode, valid, poison, dups)
 		})
 	}

@@ -11,9 +11,9 @@ import (
 	"net/http/pprof"
 	"os"
 	"runtime"
-	"sync"
 	"time"
 
+	rungroup "github.com/oklog/run" // package main has its own run()
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -81,8 +81,8 @@ func newLogger(cfg *Config, w io.Writer) (*slog.Logger, error) {
 }
 
 // service is a running streamscore: broker (when embedded), HTTP server and
-// processor, started together and stopped together. The first to fail stops
-// the others.
+// processor, run as one group (see start). The first to stop stops the
+// others.
 type service struct {
 	proc    *processor.Processor
 	bundle  *scoring.Bundle
@@ -91,8 +91,8 @@ type service struct {
 	reg     *prometheus.Registry
 	httpSrv *http.Server
 	httpLn  net.Listener
-	done    chan struct{}
-	err     error
+	done    chan struct{} // closed when every actor returned
+	err     error         // the first actor's error, set before done closes
 	log     *slog.Logger
 }
 
@@ -179,7 +179,7 @@ func startService(ctx context.Context, cfg *Config, log *slog.Logger) (_ *servic
 		}
 		s.httpSrv = &http.Server{Handler: s.routes(cfg.HTTP.Pprof), ReadHeaderTimeout: 5 * time.Second}
 	}
-	s.start(ctx, cfg.Processor.ShutdownTimeout)
+	s.start(ctx)
 	log.Info("streamscore running", "brokers", s.brokers, "input", cfg.Input.Topic, "output", cfg.Output.Topic,
 		"dlq", cfg.DLQ.Topic, "delivery", cfg.Processor.Delivery, "http", s.httpAddr())
 	return s, nil
@@ -213,44 +213,53 @@ func (s *service) routes(withPprof bool) http.Handler {
 	return mux
 }
 
-// start runs the processor and the HTTP server as one group.
-func (s *service) start(ctx context.Context, shutdownTimeout time.Duration) {
-	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	setErr := func(err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if err != nil && s.err == nil {
-			s.err = err
-		}
-		cancel()
-	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		setErr(s.proc.Run(ctx))
-	}()
+// start runs the components as one run group: each is an execute/interrupt
+// pair, the first to return interrupts the others, and wait returns its
+// error once all have returned. A new component is one more g.Add here.
+//
+//  1. processor: runs until the command's context ends (SIGINT/SIGTERM, the
+//     demo's --duration) or it fails; it then stops gracefully (in-flight
+//     outputs, final commit) before it returns.
+//  2. HTTP server: serves /metrics and /readyz until interrupted, then shuts
+//     down gracefully (open requests get 5s), so metrics stay scrapable
+//     while the processor drains.
+//  3. embedded broker: closed last, after the processor returned, because
+//     the processor's graceful stop still commits through it.
+func (s *service) start(ctx context.Context) {
+	var g rungroup.Group
+
+	pctx, cancel := context.WithCancel(ctx)
+	procDone := make(chan struct{})
+	g.Add(func() error {
+		defer close(procDone)
+		return s.proc.Run(pctx)
+	}, func(error) { cancel() })
+
 	if s.httpSrv != nil {
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			if err := s.httpSrv.Serve(s.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				setErr(fmt.Errorf("http server: %w", err))
+		g.Add(func() error {
+			if err := s.httpSrv.Serve(s.httpLn); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("http server: %w", err)
 			}
-		}()
-		go func() {
-			defer wg.Done()
-			<-ctx.Done()
+			return nil
+		}, func(error) {
 			sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
 			defer c()
-			s.httpSrv.Shutdown(sctx)
-		}()
+			if err := s.httpSrv.Shutdown(sctx); err != nil {
+				s.log.Warn("http server did not shut down cleanly", "err", err)
+			}
+		})
 	}
+
+	if s.broker != nil {
+		g.Add(func() error {
+			<-procDone // interrupted through the processor, which always returns
+			s.closeBroker()
+			return nil
+		}, func(error) {})
+	}
+
 	go func() {
-		wg.Wait()
-		cancel()
-		s.closeBroker()
+		s.err = g.Run()
 		close(s.done)
 	}()
 }
