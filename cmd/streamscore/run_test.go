@@ -17,6 +17,7 @@ import (
 	"github.com/streamscore/streamscore/internal/embedded"
 	"github.com/streamscore/streamscore/internal/gen"
 	"github.com/streamscore/streamscore/internal/kafkatest"
+	"github.com/streamscore/streamscore/predict"
 	"github.com/streamscore/streamscore/processor"
 	"github.com/streamscore/streamscore/schemas"
 	"github.com/streamscore/streamscore/scoring"
@@ -60,11 +61,8 @@ func startLifecycle(t *testing.T, dataDir string, events int64) *lifecycle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pipe := &processor.Pipeline{
-		Bundle:     bundle,
-		NewDecoder: func() (processor.Decoder, error) { return schemas.NewDecoder(in, bundle.Layout(), nil) },
-		NewEncoder: func() (processor.Encoder, error) { return enc, nil },
-	}
+	newDecoder := func() (schemas.Decoder, error) { return schemas.NewDecoder(in, bundle.Layout(), nil) }
+	pipe := &processor.Pipeline{Path: predict.New(bundle, newDecoder, enc, false)}
 	reg := prometheus.NewRegistry()
 	m := processor.NewMetrics(reg)
 	// A commit interval far longer than the test: the only commit that can
