@@ -289,9 +289,14 @@ func (e *atLeastOnce) runBatch(w *partitionWorker, wk *worker, recs []*kgo.Recor
 		w.tracker.abandon(ack)
 		return false
 	}
+	ack.handed, ack.acked = time.Now(), e.observeProduceAck
 	ack.done()
 	e.p.m.LastProcessed.Set(float64(recs[len(recs)-1].Timestamp.UnixMilli()) / 1e3)
 	return true
+}
+
+func (e *atLeastOnce) observeProduceAck(d time.Duration) {
+	e.p.m.StageDuration.WithLabelValues(stageProduceAck).Observe(d.Seconds())
 }
 
 // produce hands one output to the producer. A produce error that survives

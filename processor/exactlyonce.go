@@ -232,8 +232,10 @@ func (e *exactlyOnce) transactLoop(ctx context.Context, sess *kgo.GroupTransactS
 			try = kgo.TryAbort
 		}
 		endCtx, cancel := context.WithTimeout(p.produceCtx, p.cfg.TransactionTimeout)
+		handed := time.Now()
 		committed, err := sess.End(endCtx, try)
 		cancel()
+		p.m.StageDuration.WithLabelValues(stageProduceAck).Observe(time.Since(handed).Seconds())
 		sess.AllowRebalance()
 		if err != nil {
 			if !errors.Is(err, context.Canceled) {

@@ -14,7 +14,7 @@ type Metrics struct {
 	RecordsConsumed     *prometheus.CounterVec   // topic
 	PredictionsProduced *prometheus.CounterVec   // topic
 	DLQRecords          *prometheus.CounterVec   // reason, stage
-	StageDuration       *prometheus.HistogramVec // stage: decode, features (features + model + policy), encode; seconds per batch
+	StageDuration       *prometheus.HistogramVec // stage: decode, features (features + model + policy), encode, produce_ack; seconds per batch
 	EndToEndLatency     prometheus.Histogram     // record timestamp -> prediction acknowledged
 	BatchRecords        prometheus.Histogram
 	InflightRecords     prometheus.Gauge

@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
 
@@ -265,6 +266,12 @@ func TestDeliveryModes(t *testing.T) {
 			if got := testutil.ToFloat64(e.metrics.CommitFailures); got != 0 {
 				t.Errorf("commit_failures_total = %v, want 0 (one instance, a healthy broker, a graceful stop)", got)
 			}
+			// every documented stage emits its duration (docs/operations.md, dashboard)
+			for _, stage := range []string{"decode", "features", "encode", "produce_ack"} {
+				if n := histogramCount(t, e.metrics.StageDuration, stage); n == 0 {
+					t.Errorf("stage_duration_seconds{stage=%q} has no observations", stage)
+				}
+			}
 			t.Logf("%s: %d valid, poison %v, %d duplicates", mode, valid, poison, dups)
 		})
 	}
@@ -301,4 +308,14 @@ func TestHandOverBetweenInstances(t *testing.T) {
 	if err := stopB(); err != nil {
 		t.Fatalf("instance B: %v", err)
 	}
+}
+
+// histogramCount is the number of observations of vec's series for label.
+func histogramCount(t *testing.T, vec *prometheus.HistogramVec, label string) uint64 {
+	t.Helper()
+	var m dto.Metric
+	if err := vec.WithLabelValues(label).(prometheus.Metric).Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetHistogram().GetSampleCount()
 }

@@ -22,6 +22,13 @@ const (
 	HeaderDLQTime      = "streamscore-dlq-time"
 )
 
+// stageProduceAck labels the stage duration from handing a batch to the
+// producer until the broker acknowledged its last output (at-least-once),
+// or until its transaction ended (exactly-once: flush and commit of the
+// whole poll). The record stages (decode, features, encode) are reject.Stage
+// values.
+const stageProduceAck = "produce_ack"
+
 // copiedHeaders are passed from the input record to its prediction so a
 // trace continues downstream.
 var copiedHeaders = map[string]bool{"traceparent": true, "tracestate": true, "b3": true, "uber-trace-id": true}

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -16,11 +17,19 @@ type batchAck struct {
 	next    kgo.EpochOffset // offset to commit once done: last offset + 1
 	pending atomic.Int32
 	t       *tracker
+	// handed is when the whole batch was with the producer, written before
+	// the caller's own done; acked observes the wait from then to the last
+	// acknowledgement (the produce_ack stage).
+	handed time.Time
+	acked  func(time.Duration)
 }
 
 // done is called by produce promises; the last one completes the batch.
 func (b *batchAck) done() {
 	if b.pending.Add(-1) == 0 {
+		if b.acked != nil {
+			b.acked(time.Since(b.handed))
+		}
 		b.t.complete()
 	}
 }
