@@ -30,7 +30,6 @@ type benchOptions struct {
 	modes      []string
 	partitions int32
 	cpuProfile string
-	keepTopics bool
 }
 
 func newBenchCmd() *cobra.Command {

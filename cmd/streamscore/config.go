@@ -149,8 +149,8 @@ func (c *Config) resolve() {
 }
 
 // validate runs every section's Validate, in tree order (an embedded
-// struct's Validate is its section's unless the section has its own), and
-// returns the first error.
+// struct's Validate is its section's unless the section has its own), then
+// the checks across sections, and returns the first error.
 func (c *Config) validate() error {
 	_, sections := walkConfig(c)
 	for _, s := range sections {
@@ -158,6 +158,20 @@ func (c *Config) validate() error {
 			if err := v.Validate(); err != nil {
 				return err
 			}
+		}
+	}
+	return c.validateAcross()
+}
+
+// validateAcross checks what no single section can: the confluent formats
+// need a registry.
+func (c *Config) validateAcross() error {
+	if c.Registry.URL != "" {
+		return nil
+	}
+	for _, f := range []struct{ key, format string }{{"input.format", c.Input.Format}, {"output.format", c.Output.Format}} {
+		if f.format == schemas.FormatConfluent {
+			return fmt.Errorf("%s %q: needs registry.url (the Schema Registry)", f.key, f.format)
 		}
 	}
 	return nil

@@ -186,6 +186,7 @@ func TestConfigBad(t *testing.T) {
 		{name: "bad listen address", args: []string{"--http.listen", "9464"}, want: []string{`http.listen "9464"`}},
 		{name: "bad log level", args: []string{"--log.level", "loud"}, want: []string{`log.level "loud"`}},
 		{name: "bad registry url", args: []string{"--registry.url", "sr:8081"}, want: []string{`registry.url "sr:8081"`}},
+		{name: "confluent without a registry", args: []string{"--output.format", "confluent"}, want: []string{`output.format "confluent": needs registry.url`}},
 		{name: "bad embedded port", args: []string{"--kafka.embedded.port", "70000"}, want: []string{"kafka.embedded.port 70000"}},
 		{name: "misspelled environment variable", env: map[string]string{"STREAMSCORE_INPUT_TOPC": "x"},
 			want: []string{"STREAMSCORE_INPUT_TOPC", "did you mean STREAMSCORE_INPUT_TOPIC?", "STREAMSCORE_TEST_"}},
