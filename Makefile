@@ -6,7 +6,7 @@ SHELL := bash
 GO ?= go
 BIN := bin/streamscore
 KAFKA_CACHE ?= $(CURDIR)/.cache/kafka
-export STREAMSCORE_KAFKA_CACHE := $(KAFKA_CACHE)
+export STREAMSCORE_DEV_KAFKA_CACHE := $(KAFKA_CACHE)
 BROKERS = $$(cat $(KAFKA_CACHE)/run/bootstrap)
 DEMO_ARGS ?=
 
@@ -37,7 +37,7 @@ vet:
 ## test: everything, against a real Apache Kafka broker
 test: deps kafka-up vet build
 	@echo "== tests against Apache Kafka at $(BROKERS) =="
-	STREAMSCORE_TEST_BROKERS=$(BROKERS) STREAMSCORE_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 25m ./...
+	STREAMSCORE_TEST_BROKERS=$(BROKERS) STREAMSCORE_TEST_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 25m ./...
 	$(MAKE) --no-print-directory parity
 	$(MAKE) --no-print-directory test-faults
 
@@ -53,7 +53,7 @@ parity:
 test-faults: kafka-up build
 	@mkdir -p .cache
 	@echo "== fault tests (dedicated broker, built binary as subprocesses); full log in .cache/faults.log =="
-	STREAMSCORE_TEST_BROKERS=$(BROKERS) STREAMSCORE_BIN=$(CURDIR)/$(BIN) STREAMSCORE_KAFKA_CACHE=$(KAFKA_CACHE) \
+	STREAMSCORE_TEST_BROKERS=$(BROKERS) STREAMSCORE_TEST_BIN=$(CURDIR)/$(BIN) STREAMSCORE_DEV_KAFKA_CACHE=$(KAFKA_CACHE) \
 		$(GO) test -tags faults -count=1 -timeout 30m -v ./test/faults/ > .cache/faults.log 2>&1 \
 		&& status=0 || status=$$?; \
 	grep -E 'SUMMARY|counts:|recovery:|^(--- |ok |FAIL|PASS)' .cache/faults.log || true; \

@@ -6,38 +6,41 @@ import (
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 )
+
+// saslMechanisms are the kafka.sasl.mechanism values, upper case, and how
+// each authenticates. SASLConfig.Validate accepts exactly these.
+var saslMechanisms = map[string]func(user, pass string) sasl.Mechanism{
+	"PLAIN":         func(u, p string) sasl.Mechanism { return plain.Auth{User: u, Pass: p}.AsMechanism() },
+	"SCRAM-SHA-256": func(u, p string) sasl.Mechanism { return scram.Auth{User: u, Pass: p}.AsSha256Mechanism() },
+	"SCRAM-SHA-512": func(u, p string) sasl.Mechanism { return scram.Auth{User: u, Pass: p}.AsSha512Mechanism() },
+}
 
 // ClientOpts are the connection options every client of the service uses
 // (processor, demo generator, bench), so all of them reach the cluster the
 // same way.
 func ClientOpts(k KafkaConfig) ([]kgo.Opt, error) {
-	seeds := k.SeedBrokers()
-	if len(seeds) == 0 {
-		return nil, fmt.Errorf("kafka.brokers is empty")
+	if err := k.Validate(); err != nil {
+		return nil, err
 	}
-	opts := []kgo.Opt{kgo.SeedBrokers(seeds...), kgo.ClientID(k.ClientID)}
-	if k.TLS {
+	opts := []kgo.Opt{kgo.SeedBrokers(k.SeedBrokers()...), kgo.ClientID(k.ClientID)}
+	if k.TLS.Enabled {
 		opts = append(opts, kgo.DialTLSConfig(&tls.Config{MinVersion: tls.VersionTLS12}))
 	}
-	s := k.SASL
-	switch strings.ToUpper(s.Mechanism) {
-	case "":
-	case "PLAIN":
-		opts = append(opts, kgo.SASL(plain.Auth{User: s.Username, Pass: string(s.Password)}.AsMechanism()))
-	case "SCRAM-SHA-256":
-		opts = append(opts, kgo.SASL(scram.Auth{User: s.Username, Pass: string(s.Password)}.AsSha256Mechanism()))
-	case "SCRAM-SHA-512":
-		opts = append(opts, kgo.SASL(scram.Auth{User: s.Username, Pass: string(s.Password)}.AsSha512Mechanism()))
-	default:
-		return nil, fmt.Errorf("kafka.sasl.mechanism %q: want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", s.Mechanism)
+	if s := k.SASL; s.Mechanism != "" {
+		opts = append(opts, kgo.SASL(saslMechanisms[strings.ToUpper(s.Mechanism)](s.Username, string(s.Password))))
 	}
 	return opts, nil
 }
 
-func compressionCodec(name string) (kgo.CompressionCodec, error) {
+// compressionCodec is CompressionCodec under the name the engine uses.
+var compressionCodec = CompressionCodec
+
+// CompressionCodec is the producer codec named by processor.compression.
+func CompressionCodec(name string) (kgo.CompressionCodec, error) {
 	switch strings.ToLower(name) {
 	case "none", "":
 		return kgo.NoCompression(), nil

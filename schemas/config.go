@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/prometheus/common/config"
 )
 
 // Formats accepted by InputConfig.Format and OutputConfig.Format.
@@ -14,7 +16,8 @@ const (
 	FormatConfluent = "confluent" // magic byte 0, 4-byte big-endian schema id, Avro binary
 )
 
-// Defaults applied by InputConfig.WithDefaults (zero means "use the default").
+// Defaults of the limits, used by DefaultInputConfig and by WithDefaults
+// for zero fields.
 const (
 	DefaultMaxRecordBytes  = 1 << 20 // 1 MiB
 	DefaultMaxDepth        = 64
@@ -22,64 +25,87 @@ const (
 	DefaultRegistryTimeout = 5 * time.Second
 )
 
-// InputConfig says how the input topic's record values are decoded.
+// InputConfig says how the input topic's record values are decoded: the
+// decoder's part of the service's "input" section. Field tags name the keys
+// (`config`) and say what they do (`help`).
 type InputConfig struct {
-	Format         string // json | avro | confluent; empty means json
-	AvroSchema     string // format avro: writer schema, an embedded name (fraud_transaction) or a file path
-	NumericStrings bool   // number inputs also accept strings holding a number ("12.5")
-	MaxRecordBytes int    // larger values are too_large; 0 means DefaultMaxRecordBytes
-	MaxDepth       int    // JSON nesting deeper than this is too_large; 0 means DefaultMaxDepth
-	MaxFields      int    // JSON objects with more keys in all than this are too_large; 0 means DefaultMaxFields
-	EventIDField   string // dotted path of the event id (string or integer); empty means none
+	Format         string `config:"format" help:"event encoding: json, avro (raw, with input.avro_schema) or confluent (Schema Registry wire format)"`
+	AvroSchema     string `config:"avro_schema" help:"writer schema for input.format=avro: a .avsc path or an embedded name (fraud_transaction, iris, churn)"`
+	NumericStrings bool   `config:"numeric_strings" help:"accept numbers sent as JSON strings (\"12.5\")"`
+	MaxRecordBytes int    `config:"max_record_bytes" help:"larger events go to the DLQ as too_large"`
+	MaxDepth       int    `config:"max_depth" help:"JSON nesting deeper than this is too_large"`
+	MaxFields      int    `config:"max_fields" help:"JSON events with more keys than this (all levels) are too_large"`
+	EventIDField   string `config:"event_id_field" help:"event field (dotted path, string or integer) echoed as event_id in the prediction (empty: none)"`
 }
 
-// WithDefaults returns c with zero fields set to their defaults.
+// DefaultInputConfig is the input section's defaults.
+func DefaultInputConfig() InputConfig {
+	return InputConfig{Format: FormatJSON, MaxRecordBytes: DefaultMaxRecordBytes, MaxDepth: DefaultMaxDepth,
+		MaxFields: DefaultMaxFields, EventIDField: "transaction_id"}
+}
+
+// WithDefaults returns c with the zero fields whose zero value means "the
+// default" (format and limits) set from DefaultInputConfig. An empty
+// EventIDField stays empty: it means no event id.
 func (c InputConfig) WithDefaults() InputConfig {
+	d := DefaultInputConfig()
 	if c.Format == "" {
-		c.Format = FormatJSON
+		c.Format = d.Format
 	}
 	if c.MaxRecordBytes == 0 {
-		c.MaxRecordBytes = DefaultMaxRecordBytes
+		c.MaxRecordBytes = d.MaxRecordBytes
 	}
 	if c.MaxDepth == 0 {
-		c.MaxDepth = DefaultMaxDepth
+		c.MaxDepth = d.MaxDepth
 	}
 	if c.MaxFields == 0 {
-		c.MaxFields = DefaultMaxFields
+		c.MaxFields = d.MaxFields
 	}
 	return c
 }
 
-// Validate checks c (after defaults). Errors wrap the Err* values of this package.
+// Validate checks c (after defaults) and names the wrong key with its
+// value. Errors wrap the Err* values of this package.
 func (c InputConfig) Validate() error {
 	c = c.WithDefaults()
 	switch c.Format {
 	case FormatJSON, FormatConfluent:
 	case FormatAvro:
 		if c.AvroSchema == "" {
-			return fmt.Errorf("input: %w", ErrNoAvroSchema)
+			return fmt.Errorf("input.avro_schema is empty: %w", ErrNoAvroSchema)
 		}
 	default:
-		return fmt.Errorf("input format %q: %w", c.Format, ErrUnknownFormat)
+		return fmt.Errorf("input.format %q: %w", c.Format, ErrUnknownFormat)
 	}
-	if c.MaxRecordBytes < 0 || c.MaxDepth < 0 || c.MaxFields < 0 {
-		return fmt.Errorf("input max_record_bytes/max_depth/max_fields: %w", ErrNegativeLimit)
+	for _, l := range []struct {
+		key string
+		n   int
+	}{{"input.max_record_bytes", c.MaxRecordBytes}, {"input.max_depth", c.MaxDepth}, {"input.max_fields", c.MaxFields}} {
+		if l.n < 0 {
+			return fmt.Errorf("%s %d: %w", l.key, l.n, ErrNegativeLimit)
+		}
 	}
 	return nil
 }
 
-// OutputConfig says how predictions are encoded.
+// OutputConfig says how predictions are encoded: the "output" section.
 type OutputConfig struct {
-	Format       string // json | avro | confluent; empty means json
-	Subject      string // format confluent: registry subject; empty means Topic + "-value" (TopicNameStrategy)
-	Topic        string // output topic, used to derive Subject
-	EchoFeatures bool   // include the model's input columns in each prediction
+	Topic        string `config:"topic" help:"topic the predictions are written to, keyed like the input"`
+	Format       string `config:"format" help:"prediction encoding: json, avro or confluent"`
+	Subject      string `config:"subject" help:"Schema Registry subject for output.format=confluent (empty: <output.topic>-value)"`
+	EchoFeatures bool   `config:"echo_features" help:"include the computed feature vector in each prediction"`
 }
 
-// WithDefaults returns c with zero fields set to their defaults.
+// DefaultOutputConfig is the output section's defaults.
+func DefaultOutputConfig() OutputConfig {
+	return OutputConfig{Topic: "predictions", Format: FormatJSON}
+}
+
+// WithDefaults returns c with an empty format set to json and an empty
+// subject derived from the topic (TopicNameStrategy).
 func (c OutputConfig) WithDefaults() OutputConfig {
 	if c.Format == "" {
-		c.Format = FormatJSON
+		c.Format = DefaultOutputConfig().Format
 	}
 	if c.Subject == "" && c.Topic != "" {
 		c.Subject = c.Topic + "-value"
@@ -94,34 +120,55 @@ func (c OutputConfig) Validate() error {
 	case FormatJSON, FormatAvro:
 	case FormatConfluent:
 		if c.Subject == "" {
-			return fmt.Errorf("output: %w", ErrNoSubject)
+			return fmt.Errorf("output.subject is empty: %w", ErrNoSubject)
 		}
 	default:
-		return fmt.Errorf("output format %q: %w", c.Format, ErrUnknownFormat)
+		return fmt.Errorf("output.format %q: %w", c.Format, ErrUnknownFormat)
 	}
 	return nil
 }
 
-// RegistryConfig locates a Confluent-compatible schema registry.
+// RegistryConfig locates a Confluent-compatible schema registry: the
+// "registry" section.
 type RegistryConfig struct {
-	URL      string        // base URL; several may be given separated by commas; empty means no registry
-	Username string        // HTTP basic auth user; empty means no auth
-	Password Secret        // HTTP basic auth password
-	Timeout  time.Duration // per request; 0 means DefaultRegistryTimeout
+	URL      string        `config:"url" help:"Schema Registry URL, several separated by commas (needed for the confluent formats; empty: no registry)"`
+	Username string        `config:"username" help:"Schema Registry basic-auth user"`
+	Password config.Secret `config:"password" help:"Schema Registry basic-auth password"`
+	Timeout  time.Duration `config:"timeout" help:"per Schema Registry request"`
 }
 
-// Validate checks c.
+// DefaultRegistryConfig is the registry section's defaults: no registry.
+func DefaultRegistryConfig() RegistryConfig {
+	return RegistryConfig{Timeout: DefaultRegistryTimeout}
+}
+
+// Validate checks c. A zero Timeout means DefaultRegistryTimeout.
 func (c RegistryConfig) Validate() error {
 	if c.Timeout < 0 {
-		return fmt.Errorf("registry timeout: %w", ErrNegativeLimit)
+		return fmt.Errorf("registry.timeout %q: %w", c.Timeout, ErrNegativeLimit)
 	}
 	for _, u := range c.urls() {
 		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
-			return fmt.Errorf("registry url %q: want http:// or https://", u)
+			return fmt.Errorf("registry.url %q: want http:// or https://", withoutUserinfo(u))
 		}
 	}
 	return nil
 }
+
+// String keeps the password out of logs and error messages.
+func (c RegistryConfig) String() string {
+	pw := ""
+	if c.Password != "" {
+		pw = "[redacted]"
+	}
+	return fmt.Sprintf("{URL:%s Username:%s Password:%s Timeout:%s}", redactURLs(c.URL), c.Username, pw, c.Timeout)
+}
+
+// GoString is String, so %#v does not print the password either.
+func (c RegistryConfig) GoString() string { return c.String() }
+
+// LogValue is String, for log/slog.
+func (c RegistryConfig) LogValue() slog.Value { return slog.StringValue(c.String()) }
 
 func (c RegistryConfig) urls() []string {
 	var out []string
@@ -133,27 +180,24 @@ func (c RegistryConfig) urls() []string {
 	return out
 }
 
-// Secret is a string that never prints: fmt (every verb), encoding/json and
-// YAML (through MarshalText) and log/slog all show "[redacted]". Use Reveal
-// to get the value.
-type Secret string
+// withoutUserinfo drops "user:password@" from a URL-like string that may
+// not parse as a URL, so an error never shows a password written into it.
+func withoutUserinfo(u string) string {
+	if at := strings.LastIndex(u, "@"); at >= 0 {
+		scheme, _, ok := strings.Cut(u[:at], "://")
+		if ok {
+			return scheme + "://[redacted]@" + u[at+1:]
+		}
+		return "[redacted]@" + u[at+1:]
+	}
+	return u
+}
 
-const redacted = "[redacted]"
-
-// Reveal returns the secret value.
-func (s Secret) Reveal() string { return string(s) }
-
-func (s Secret) String() string   { return redacted }
-func (s Secret) GoString() string { return `"` + redacted + `"` }
-
-// Format makes every fmt verb (%d and %x included) print "[redacted]".
-func (s Secret) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(redacted)) }
-
-// MarshalText is used by encoding/json and YAML encoders.
-func (s Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
-
-// UnmarshalText keeps decoding from text configuration working.
-func (s *Secret) UnmarshalText(b []byte) error { *s = Secret(b); return nil }
-
-// LogValue keeps log/slog from printing the value.
-func (s Secret) LogValue() slog.Value { return slog.StringValue(redacted) }
+// redactURLs applies withoutUserinfo to each URL of a comma separated list.
+func redactURLs(list string) string {
+	parts := strings.Split(list, ",")
+	for i, u := range parts {
+		parts[i] = withoutUserinfo(u)
+	}
+	return strings.Join(parts, ",")
+}

@@ -70,34 +70,64 @@ func TestRegistryConfigValidate(t *testing.T) {
 	}
 }
 
-func TestSecretNeverPrints(t *testing.T) {
+func TestRegistryConfigNeverPrintsPassword(t *testing.T) {
 	const pw = "hunter2"
-	cfg := RegistryConfig{URL: "http://x", Username: "u", Password: Secret(pw)}
+	cfg := RegistryConfig{URL: "https://alice:pw-in-url@sr.example", Username: "u", Password: pw}
 	var outputs []string
-	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d"} {
-		outputs = append(outputs, fmt.Sprintf(verb, cfg), fmt.Sprintf(verb, cfg.Password))
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
+		outputs = append(outputs, fmt.Sprintf(verb, cfg), fmt.Sprintf(verb, &cfg))
 	}
+	var logs bytes.Buffer
+	slog.New(slog.NewJSONHandler(&logs, nil)).Info("cfg", "cfg", cfg)
+	slog.New(slog.NewTextHandler(&logs, nil)).Info("cfg", "cfg", cfg)
+	outputs = append(outputs, logs.String())
 	j, err := json.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	outputs = append(outputs, string(j))
-	var logs bytes.Buffer
-	slog.New(slog.NewJSONHandler(&logs, nil)).Info("cfg", "password", cfg.Password, "cfg", cfg)
-	outputs = append(outputs, logs.String())
+	if strings.Contains(string(j), pw) {
+		t.Errorf("json shows the password: %s", j)
+	}
 	for _, out := range outputs {
-		if strings.Contains(out, pw) || strings.Contains(out, fmt.Sprintf("%x", pw)) {
+		if strings.Contains(out, pw) || strings.Contains(out, "pw-in-url") {
 			t.Errorf("secret printed: %s", out)
 		}
 	}
-	if !strings.Contains(string(j), "[redacted]") {
-		t.Errorf("json %s does not say [redacted]", j)
+	if err := (RegistryConfig{URL: "alice:pw-in-url@sr.example"}).Validate(); err == nil || strings.Contains(err.Error(), "pw-in-url") {
+		t.Errorf("Validate of a URL without scheme: %v, want an error that does not show the password", err)
 	}
-	if cfg.Password.Reveal() != pw {
-		t.Errorf("Reveal() = %q", cfg.Password.Reveal())
+}
+
+func TestValidateShowsKeyAndValue(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"input format", InputConfig{Format: "xml"}.Validate(), `input.format "xml"`},
+		{"input limit", InputConfig{MaxDepth: -3}.Validate(), "input.max_depth -3"},
+		{"output format", OutputConfig{Format: "csv"}.Validate(), `output.format "csv"`},
+		{"registry url", RegistryConfig{URL: "ftp://x"}.Validate(), `registry.url "ftp://x"`},
+		{"registry timeout", RegistryConfig{Timeout: -time.Second}.Validate(), `registry.timeout "-1s"`},
+	} {
+		if tc.err == nil || !strings.Contains(tc.err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want an error containing %q", tc.name, tc.err, tc.want)
+		}
 	}
-	var back RegistryConfig
-	if err := json.Unmarshal([]byte(`{"Password":"p2"}`), &back); err != nil || back.Password.Reveal() != "p2" {
-		t.Errorf("unmarshal: %v %q", err, back.Password.Reveal())
+}
+
+func TestDefaultsAreValid(t *testing.T) {
+	if err := DefaultInputConfig().Validate(); err != nil {
+		t.Errorf("DefaultInputConfig: %v", err)
+	}
+	if err := DefaultOutputConfig().Validate(); err != nil {
+		t.Errorf("DefaultOutputConfig: %v", err)
+	}
+	if err := DefaultRegistryConfig().Validate(); err != nil {
+		t.Errorf("DefaultRegistryConfig: %v", err)
+	}
+	if got, want := (InputConfig{}).WithDefaults(), DefaultInputConfig(); got.Format != want.Format ||
+		got.MaxRecordBytes != want.MaxRecordBytes || got.MaxDepth != want.MaxDepth || got.MaxFields != want.MaxFields {
+		t.Errorf("InputConfig{}.WithDefaults() = %+v, want the limits and format of %+v", got, want)
 	}
 }

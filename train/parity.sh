@@ -3,7 +3,7 @@
 #
 #   train/parity.sh        (what `make parity` runs)
 #
-# 1. ensure the pinned Python venv (train/venv.sh; $STREAMSCORE_VENV to move it)
+# 1. ensure the pinned Python venv (train/venv.sh; $STREAMSCORE_DEV_VENV to move it)
 # 2. python train/make_examples.py: retrain (seeded) and rewrite examples/*/
 # 3. go test ./predict/ -run Parity -count=1: every reference event, as bytes through the
 #    stream's decoder, features, model and encoder, must give the reference outputs

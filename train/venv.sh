@@ -2,7 +2,7 @@
 # Create (or reuse) the Python venv for train/ and install train/requirements.txt.
 #
 #   train/venv.sh            # venv at <repo>/.venv
-#   STREAMSCORE_VENV=/x train/venv.sh
+#   STREAMSCORE_DEV_VENV=/x train/venv.sh
 #
 # Idempotent and fast when already done: a stamp file inside the venv holds the
 # sha256 of requirements.txt plus the interpreter version; when it matches,
@@ -11,9 +11,9 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
-venv="${STREAMSCORE_VENV:-$root/.venv}"
+venv="${STREAMSCORE_DEV_VENV:-$root/.venv}"
 req="$here/requirements.txt"
-python="${STREAMSCORE_PYTHON:-}"
+python="${STREAMSCORE_DEV_PYTHON:-}"
 
 if [[ -z "$python" ]]; then
   for c in python3.11 python3; do
@@ -21,7 +21,7 @@ if [[ -z "$python" ]]; then
   done
 fi
 if [[ -z "$python" ]]; then
-  echo "venv.sh: no python3 found (set STREAMSCORE_PYTHON)" >&2
+  echo "venv.sh: no python3 found (set STREAMSCORE_DEV_PYTHON)" >&2
   exit 1
 fi
 

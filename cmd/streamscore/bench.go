@@ -31,11 +31,13 @@ type benchOptions struct {
 	modes      []string
 	partitions int32
 	cpuProfile string
-	keepTopics bool
 }
 
 func newBenchCmd() *cobra.Command {
-	var o benchOptions
+	var (
+		o     benchOptions
+		flags *configFlags
+	)
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "End-to-end benchmark: passthrough vs full pipeline, then latency at a fixed rate",
@@ -48,18 +50,19 @@ in one run measures:
   3. end-to-end latency (event timestamp to prediction acknowledged) at --rate
      events/s offered for --latency-for;
 and prints throughputs, their ratio, p50/p99/p99.9 latency and peak RSS.
-It uses the embedded broker unless kafka.brokers names a cluster.`,
+It uses the embedded broker (in memory) unless kafka.brokers names a cluster,
+and the fraud bundle built into the binary unless model.bundle names another
+bundle of the same events.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(cmd.Flags())
+			cfg, err := flags.load()
 			if err != nil {
 				return err
 			}
-			cfg.Log.Level = "warn"
 			return runBench(cmd.Context(), cmd.OutOrStdout(), cfg, o)
 		},
 	}
-	addConfigFlags(cmd.Flags())
+	flags = addConfigFlags(cmd.Flags(), trialConfig())
 	f := cmd.Flags()
 	f.IntVar(&o.events, "events", 1_000_000, "events loaded and processed by each throughput phase")
 	f.IntVar(&o.rate, "rate", 20000, "offered events/s in the latency phase")
@@ -76,7 +79,7 @@ func runBench(ctx context.Context, out io.Writer, cfg *Config, o benchOptions) e
 		return err
 	}
 	brokerKind := "Apache Kafka (or compatible) at " + cfg.Kafka.Brokers
-	if cfg.Kafka.IsEmbedded() {
+	if cfg.Kafka.isEmbedded() {
 		b, err := embedded.Start(embedded.Config{Partitions: o.partitions}) // memory only: no disk in the figures
 		if err != nil {
 			return err
@@ -85,11 +88,11 @@ func runBench(ctx context.Context, out io.Writer, cfg *Config, o benchOptions) e
 		cfg.Kafka.Brokers = b.Addr()
 		brokerKind = "embedded broker (kfake, in this process)"
 	}
-	bundle, err := scoring.Load(cfg.Model.Bundle)
+	bundle, err := loadBundle(cfg.Model.Bundle)
 	if err != nil {
-		return fmt.Errorf("model bundle %s: %w", cfg.Model.Bundle, err)
+		return err
 	}
-	opts, err := processor.ClientOpts(cfg.Kafka)
+	opts, err := processor.ClientOpts(cfg.Kafka.KafkaConfig)
 	if err != nil {
 		return err
 	}
@@ -130,7 +133,7 @@ func runBench(ctx context.Context, out io.Writer, cfg *Config, o benchOptions) e
 	}
 	fmt.Fprintf(out, "loaded %d events in %s\n", o.events, time.Since(loadStart).Round(time.Millisecond))
 
-	pcfg := cfg.ProcessorConfig()
+	pcfg := cfg.Processor
 	// 1. passthrough baseline.
 	ptOut, err := mk("passthrough")
 	if err != nil {
@@ -244,11 +247,15 @@ func loadEvents(ctx context.Context, opts []kgo.Opt, topic string, n int) error 
 // passthrough copies n records from in to out with the processor's client
 // settings, measuring from the first record fetched to the last acknowledged.
 func passthrough(ctx context.Context, opts []kgo.Opt, c processor.Config, in, out string, n int) (time.Duration, error) {
+	codec, err := processor.CompressionCodec(c.Compression)
+	if err != nil {
+		return 0, err
+	}
 	cl, err := kgo.NewClient(append(opts,
 		kgo.ConsumeTopics(in), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.DefaultProduceTopic(out), kgo.ProducerLinger(c.Linger),
-		kgo.ProducerBatchCompression(compressionOf(c.Compression)),
+		kgo.ProducerBatchCompression(codec),
 		kgo.MaxBufferedRecords(c.MaxInflightRecords), kgo.MaxBufferedBytes(c.MaxInflightBytes))...)
 	if err != nil {
 		return 0, err
@@ -283,20 +290,6 @@ func passthrough(ctx context.Context, opts []kgo.Opt, c processor.Config, in, ou
 	return time.Since(first), nil
 }
 
-func compressionOf(name string) kgo.CompressionCodec {
-	switch strings.ToLower(name) {
-	case "gzip":
-		return kgo.GzipCompression()
-	case "snappy":
-		return kgo.SnappyCompression()
-	case "lz4":
-		return kgo.Lz4Compression()
-	case "zstd":
-		return kgo.ZstdCompression()
-	}
-	return kgo.NoCompression()
-}
-
 type benchProcessor struct {
 	p      *processor.Processor
 	mode   string
@@ -305,7 +298,7 @@ type benchProcessor struct {
 }
 
 func startBenchProcessor(ctx context.Context, c processor.Config, cfg *Config, bundle *scoring.Bundle, logger *slog.Logger) (*benchProcessor, error) {
-	inCfg := cfg.InputConfig()
+	inCfg := cfg.Input.InputConfig
 	enc, err := schemas.NewEncoder(ctx, schemas.OutputConfig{Format: cfg.Output.Format, Topic: c.OutputTopic}, nil)
 	if err != nil {
 		return nil, err
@@ -313,7 +306,7 @@ func startBenchProcessor(ctx context.Context, c processor.Config, cfg *Config, b
 	newDecoder := func() (schemas.Decoder, error) { return schemas.NewDecoder(inCfg, bundle.Layout(), nil) }
 	pipe := &processor.Pipeline{Path: predict.New(bundle, newDecoder, enc, false)}
 	pctx, cancel := context.WithCancel(ctx)
-	p, err := processor.New(pctx, c, cfg.Kafka, pipe, processor.NewMetrics(prometheus.NewRegistry()), logger)
+	p, err := processor.New(pctx, c, cfg.Kafka.KafkaConfig, pipe, processor.NewMetrics(prometheus.NewRegistry()), logger)
 	if err != nil {
 		cancel()
 		return nil, err

@@ -1,258 +1,333 @@
 package main
 
+//go:generate go test -run TestConfigurationDoc -update .
+
 import (
 	"errors"
 	"fmt"
-	"net/url"
+	"log/slog"
+	"net"
 	"os"
+	"slices"
 	"sort"
 	"strings"
-	"time"
 
-	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
-	"go.yaml.in/yaml/v3"
 
+	"github.com/streamscore/streamscore/examples"
+	"github.com/streamscore/streamscore/internal/embedded"
 	"github.com/streamscore/streamscore/processor"
 	"github.com/streamscore/streamscore/schemas"
+	"github.com/streamscore/streamscore/scoring"
 )
 
-// setting is one configuration key: its default, whether it is a secret,
-// and the help text shown by --help and docs/configuration.md.
-type setting struct {
-	key    string
-	def    any
-	help   string
-	secret bool
-}
+// embeddedName is the value of kafka.brokers and model.bundle that asks
+// for the in-process broker and the demo bundle built into the binary.
+const embeddedName = "embedded"
 
-// settings is the single place every key and default lives. Every key has a
-// default so viper sees its environment variable.
-var settings = []setting{
-	{key: "kafka.brokers", def: "embedded", help: `seed brokers "host:port,host:port", or "embedded" for the in-process broker (trying things out only)`},
-	{key: "kafka.client_id", def: "streamscore", help: "client id sent to the brokers"},
-	{key: "kafka.tls", def: false, help: "connect with TLS (system roots)"},
-	{key: "kafka.sasl.mechanism", def: "", help: "SASL mechanism: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (empty: none)"},
-	{key: "kafka.sasl.username", def: "", help: "SASL user"},
-	{key: "kafka.sasl.password", def: "", help: "SASL password", secret: true},
-	{key: "kafka.embedded.data_dir", def: ".streamscore/kafka", help: "where the embedded broker keeps its data (empty: memory only)"},
-	{key: "kafka.embedded.port", def: 0, help: "embedded broker port on 127.0.0.1 (0: any free port)"},
-	{key: "kafka.embedded.partitions", def: 6, help: "partitions of topics the embedded broker creates"},
-
-	{key: "input.topic", def: "transactions", help: "topic the events are read from"},
-	{key: "input.group", def: "streamscore", help: "consumer group; instances with the same group share the partitions"},
-	{key: "input.format", def: "json", help: "event encoding: json, avro (raw, with input.avro_schema) or confluent (Schema Registry wire format)"},
-	{key: "input.avro_schema", def: "", help: "writer schema for input.format=avro: a .avsc path or an embedded name (fraud_transaction, iris, churn)"},
-	{key: "input.numeric_strings", def: false, help: `accept numbers sent as JSON strings ("12.5")`},
-	{key: "input.max_record_bytes", def: 1 << 20, help: "larger events go to the DLQ as too_large"},
-	{key: "input.max_depth", def: 64, help: "JSON nesting deeper than this is too_large"},
-	{key: "input.max_fields", def: 10000, help: "JSON events with more keys than this (all levels) are too_large"},
-	{key: "input.event_id_field", def: "transaction_id", help: "event field echoed as event_id in the prediction (empty: none)"},
-
-	{key: "output.topic", def: "predictions", help: "topic the predictions are written to, keyed like the input"},
-	{key: "output.format", def: "json", help: "prediction encoding: json, avro or confluent"},
-	{key: "output.subject", def: "", help: "Schema Registry subject for output.format=confluent (default <output.topic>-value)"},
-	{key: "output.echo_features", def: false, help: "include the computed feature vector in each prediction"},
-
-	{key: "dlq.topic", def: "predictions-dlq", help: "dead-letter topic: original bytes plus reason headers"},
-
-	{key: "registry.url", def: "", help: "Schema Registry URL (needed for the confluent formats)"},
-	{key: "registry.username", def: "", help: "Schema Registry basic-auth user"},
-	{key: "registry.password", def: "", help: "Schema Registry basic-auth password", secret: true},
-
-	{key: "model.bundle", def: "examples/fraud", help: "model bundle directory (bundle.json + model files)"},
-
-	{key: "processor.delivery", def: processor.AtLeastOnce, help: "at-least-once or exactly-once (transactions; readers use read_committed)"},
-	{key: "processor.instance_id", def: "", help: "static group member id (KIP-345): a restarted instance gets its partitions back without a rebalance; unique per instance"},
-	{key: "processor.session_timeout", def: 10 * time.Second, help: "group session timeout: how fast a dead instance's partitions move"},
-	{key: "processor.commit_interval", def: 250 * time.Millisecond, help: "how often acknowledged offsets are committed (bounds the replay window, so the duplicates after a crash)"},
-	{key: "processor.shutdown_timeout", def: 30 * time.Second, help: "graceful stop: finish in-flight work and commit within this"},
-	{key: "processor.transaction_timeout", def: 10 * time.Second, help: "exactly-once transaction timeout (at most session_timeout)"},
-	{key: "processor.batch_max_records", def: 500, help: "largest micro-batch through decode, features and scoring"},
-	{key: "processor.max_inflight_records", def: 20000, help: "records produced but not yet acknowledged; past it consumption waits"},
-	{key: "processor.max_inflight_bytes", def: 64 << 20, help: "bytes produced but not yet acknowledged; past it consumption waits"},
-	{key: "processor.max_record_bytes", def: 4 << 20, help: "largest record written; must cover the largest input since the DLQ keeps it whole"},
-	{key: "processor.compression", def: "lz4", help: "output compression: none, gzip, snappy, lz4, zstd"},
-	{key: "processor.linger", def: 2 * time.Millisecond, help: "producer linger: latency against batching"},
-	{key: "processor.create_topics", def: false, help: "create missing topics at start instead of failing (always on with the embedded broker)"},
-	{key: "processor.topic_partitions", def: 6, help: "partitions of topics created by processor.create_topics"},
-	{key: "processor.lag_refresh", def: 5 * time.Second, help: "how often consumer lag is measured"},
-
-	{key: "http.listen", def: "127.0.0.1:9464", help: "address of /metrics, /healthz, /readyz (empty: off)"},
-	{key: "http.pprof", def: false, help: "serve /debug/pprof on the same listener"},
-
-	{key: "log.level", def: "info", help: "debug, info, warn or error"},
-	{key: "log.format", def: "auto", help: "json, text, or auto (text on a terminal, json otherwise)"},
-}
-
-// Config is the whole service configuration as loaded from defaults, the
-// file, STREAMSCORE_* environment variables and flags (later wins).
+// Config is the whole service configuration: one tree whose sections are
+// the config structs of the packages that use them (configtree.go says how
+// the tree is read). Sources, later wins: the command's defaults, the YAML
+// file named by --config, STREAMSCORE_* environment variables, flags.
 type Config struct {
-	Kafka processor.KafkaConfig `mapstructure:"kafka"`
-	Input struct {
-		Topic          string `mapstructure:"topic"`
-		Group          string `mapstructure:"group"`
-		Format         string `mapstructure:"format"`
-		AvroSchema     string `mapstructure:"avro_schema"`
-		NumericStrings bool   `mapstructure:"numeric_strings"`
-		MaxRecordBytes int    `mapstructure:"max_record_bytes"`
-		MaxDepth       int    `mapstructure:"max_depth"`
-		MaxFields      int    `mapstructure:"max_fields"`
-		EventIDField   string `mapstructure:"event_id_field"`
-	} `mapstructure:"input"`
-	Output struct {
-		Topic        string `mapstructure:"topic"`
-		Format       string `mapstructure:"format"`
-		Subject      string `mapstructure:"subject"`
-		EchoFeatures bool   `mapstructure:"echo_features"`
-	} `mapstructure:"output"`
-	DLQ struct {
-		Topic string `mapstructure:"topic"`
-	} `mapstructure:"dlq"`
-	Registry struct {
-		URL      string           `mapstructure:"url"`
-		Username string           `mapstructure:"username"`
-		Password processor.Secret `mapstructure:"password"`
-	} `mapstructure:"registry"`
-	Model struct {
-		Bundle string `mapstructure:"bundle"`
-	} `mapstructure:"model"`
-	Processor struct {
-		Delivery           string        `mapstructure:"delivery"`
-		InstanceID         string        `mapstructure:"instance_id"`
-		SessionTimeout     time.Duration `mapstructure:"session_timeout"`
-		CommitInterval     time.Duration `mapstructure:"commit_interval"`
-		ShutdownTimeout    time.Duration `mapstructure:"shutdown_timeout"`
-		TransactionTimeout time.Duration `mapstructure:"transaction_timeout"`
-		BatchMaxRecords    int           `mapstructure:"batch_max_records"`
-		MaxInflightRecords int           `mapstructure:"max_inflight_records"`
-		MaxInflightBytes   int           `mapstructure:"max_inflight_bytes"`
-		MaxRecordBytes     int           `mapstructure:"max_record_bytes"`
-		Compression        string        `mapstructure:"compression"`
-		Linger             time.Duration `mapstructure:"linger"`
-		CreateTopics       bool          `mapstructure:"create_topics"`
-		TopicPartitions    int32         `mapstructure:"topic_partitions"`
-		LagRefresh         time.Duration `mapstructure:"lag_refresh"`
-	} `mapstructure:"processor"`
-	HTTP struct {
-		Listen string `mapstructure:"listen"`
-		Pprof  bool   `mapstructure:"pprof"`
-	} `mapstructure:"http"`
-	Log struct {
-		Level  string `mapstructure:"level"`
-		Format string `mapstructure:"format"`
-	} `mapstructure:"log"`
+	Kafka     kafkaConfig            `config:"kafka"`
+	Input     inputConfig            `config:"input"`
+	Output    schemas.OutputConfig   `config:"output"`
+	DLQ       dlqConfig              `config:"dlq"`
+	Registry  schemas.RegistryConfig `config:"registry"`
+	Model     modelConfig            `config:"model"`
+	Processor processor.Config       `config:"processor"`
+	HTTP      httpConfig             `config:"http"`
+	Log       logConfig              `config:"log"`
 }
 
-// InputConfig maps the input section onto the decoders' config.
-func (c *Config) InputConfig() schemas.InputConfig {
-	in := c.Input
-	return schemas.InputConfig{Format: in.Format, AvroSchema: in.AvroSchema, NumericStrings: in.NumericStrings,
-		MaxRecordBytes: in.MaxRecordBytes, MaxDepth: in.MaxDepth, MaxFields: in.MaxFields, EventIDField: in.EventIDField}
+// kafkaConfig is the kafka section: the clients' settings and the embedded
+// broker's.
+type kafkaConfig struct {
+	processor.KafkaConfig
+	Embedded embedded.Config `config:"embedded"`
 }
 
-// ProcessorConfig maps the file's sections onto the processor's own config.
-func (c *Config) ProcessorConfig() processor.Config {
-	p := c.Processor
-	return processor.Config{
-		InputTopic: c.Input.Topic, OutputTopic: c.Output.Topic, DLQTopic: c.DLQ.Topic, Group: c.Input.Group,
-		Delivery: p.Delivery, InstanceID: p.InstanceID, SessionTimeout: p.SessionTimeout,
-		CommitInterval: p.CommitInterval, ShutdownTimeout: p.ShutdownTimeout, TransactionTimeout: p.TransactionTimeout,
-		BatchMaxRecords: p.BatchMaxRecords, MaxInflightRecords: p.MaxInflightRecords, MaxInflightBytes: p.MaxInflightBytes,
-		MaxRecordBytes: p.MaxRecordBytes, Compression: p.Compression, Linger: p.Linger,
-		CreateTopics: p.CreateTopics || c.Kafka.IsEmbedded(), TopicPartitions: p.TopicPartitions, LagRefresh: p.LagRefresh,
+// inputConfig is the input section: the topic and group the processor
+// consumes and the decoder's settings.
+type inputConfig struct {
+	Topic string `config:"topic" help:"topic the events are read from"`
+	Group string `config:"group" help:"consumer group; instances with the same group share the partitions"`
+	schemas.InputConfig
+}
+
+type dlqConfig struct {
+	Topic string `config:"topic" help:"dead-letter topic: original bytes plus reason headers"`
+}
+
+type modelConfig struct {
+	Bundle string `config:"bundle" help:"model bundle directory (bundle.json + model files); required by run; embedded: the demo's fraud bundle built into the binary"`
+}
+
+type httpConfig struct {
+	Listen string `config:"listen" help:"address of /metrics, /healthz, /readyz (empty: off)"`
+	Pprof  bool   `config:"pprof" help:"serve /debug/pprof on the same listener"`
+}
+
+type logConfig struct {
+	Level  string `config:"level" help:"debug, info, warn or error"`
+	Format string `config:"format" help:"json, text, or auto (text on a terminal, json otherwise)"`
+}
+
+// defaultConfig is what run, config and produce start from: every
+// section's own defaults plus the service's topics. kafka.brokers and
+// model.bundle have none.
+func defaultConfig() Config {
+	return Config{
+		Kafka:     kafkaConfig{KafkaConfig: processor.DefaultKafkaConfig(), Embedded: embedded.DefaultConfig()},
+		Input:     inputConfig{Topic: "transactions", Group: "streamscore", InputConfig: schemas.DefaultInputConfig()},
+		Output:    schemas.DefaultOutputConfig(),
+		DLQ:       dlqConfig{Topic: "predictions-dlq"},
+		Registry:  schemas.DefaultRegistryConfig(),
+		Processor: processor.DefaultConfig(),
+		HTTP:      httpConfig{Listen: "127.0.0.1:9464"},
+		Log:       logConfig{Level: "info", Format: "auto"},
 	}
 }
 
-// envName is the environment variable of a key: kafka.sasl.password ->
-// STREAMSCORE_KAFKA_SASL_PASSWORD.
-func envName(key string) string {
-	return "STREAMSCORE_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+// trialConfig is what demo and bench start from: the embedded broker, the
+// built-in bundle, and quiet logs so the terminal shows their figures.
+func trialConfig() Config {
+	c := defaultConfig()
+	c.Kafka.Brokers = embeddedName
+	c.Model.Bundle = embeddedName
+	c.Log.Level = "warn"
+	return c
 }
 
-// addConfigFlags registers one flag per key (same name as in the file) and
-// --config.
-func addConfigFlags(fs *pflag.FlagSet) {
-	fs.String("config", "", "YAML configuration file (keys as below; env STREAMSCORE_<SECTION>_<KEY> and flags override it)")
-	for _, s := range settings {
-		help := s.help + " [env " + envName(s.key) + "]"
-		switch d := s.def.(type) {
-		case string:
-			fs.String(s.key, d, help)
-		case bool:
-			fs.Bool(s.key, d, help)
-		case int:
-			fs.Int(s.key, d, help)
-		case time.Duration:
-			fs.Duration(s.key, d, help)
-		default:
-			panic(fmt.Sprintf("setting %s: unsupported default type %T", s.key, d)) // programming error, caught by tests
+// isEmbedded reports whether the in-process broker is asked for.
+func (k kafkaConfig) isEmbedded() bool { return strings.TrimSpace(k.Brokers) == embeddedName }
+
+// Validate adds to a missing broker list what to do about it.
+func (k kafkaConfig) Validate() error {
+	err := k.KafkaConfig.Validate()
+	if errors.Is(err, processor.ErrNoBrokers) {
+		return fmt.Errorf("%w: set it to the cluster's seed brokers (--kafka.brokers, %s or the config file), or try streamscore without a cluster: streamscore demo",
+			err, envName("kafka.brokers"))
+	}
+	return err
+}
+
+// Validate checks the listen address.
+func (h httpConfig) Validate() error {
+	if h.Listen == "" {
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(h.Listen); err != nil {
+		return fmt.Errorf("http.listen %q: want host:port (empty: off)", h.Listen)
+	}
+	return nil
+}
+
+// Validate checks the level and the format.
+func (l logConfig) Validate() error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(l.Level)); err != nil {
+		return fmt.Errorf("log.level %q: want debug, info, warn or error", l.Level)
+	}
+	if !slices.Contains([]string{"json", "text", "auto"}, l.Format) {
+		return fmt.Errorf("log.format %q: want json, text or auto", l.Format)
+	}
+	return nil
+}
+
+// resolve fills what one section takes from others, before validation:
+// the processor's topics and group, and topic creation with the embedded
+// broker. It is the only place sections are wired together.
+func (c *Config) resolve() {
+	p := &c.Processor
+	p.InputTopic, p.Group, p.OutputTopic, p.DLQTopic = c.Input.Topic, c.Input.Group, c.Output.Topic, c.DLQ.Topic
+	if c.Kafka.isEmbedded() {
+		p.CreateTopics = true
+	}
+}
+
+// validate runs the Validate of every section used (uses(key)), in tree
+// order (an embedded struct's Validate is its section's unless the section
+// has its own), then the checks across sections, and returns the first error.
+func (c *Config) validate(uses func(key string) bool) error {
+	_, sections := walkConfig(c)
+	for _, s := range sections {
+		if !uses(s.key) {
+			continue
+		}
+		if v, ok := s.v.Addr().Interface().(interface{ Validate() error }); ok {
+			if err := v.Validate(); err != nil {
+				return err
+			}
 		}
 	}
+	if !uses("registry") {
+		return nil
+	}
+	return c.validateAcross()
 }
 
-// loadConfig merges defaults, the file named by --config, the environment
-// and the flags that were set. Unknown keys in the file are errors.
-func loadConfig(fs *pflag.FlagSet) (*Config, error) {
-	v := viper.New()
-	known := make(map[string]bool, len(settings))
-	for _, s := range settings {
-		v.SetDefault(s.key, s.def)
-		known[s.key] = true
+// validateAcross checks what no single section can: the confluent formats
+// need a registry.
+func (c *Config) validateAcross() error {
+	if c.Registry.URL != "" {
+		return nil
 	}
-	v.SetEnvPrefix("STREAMSCORE")
+	for _, f := range []struct{ key, format string }{{"input.format", c.Input.Format}, {"output.format", c.Output.Format}} {
+		if f.format == schemas.FormatConfluent {
+			return fmt.Errorf("%s %q: needs registry.url (the Schema Registry)", f.key, f.format)
+		}
+	}
+	return nil
+}
+
+// checkRunnable is what run needs beyond a valid tree: a bundle to serve.
+// `streamscore config` checks it too, so it accepts what run accepts.
+func (c *Config) checkRunnable() error {
+	if strings.TrimSpace(c.Model.Bundle) == "" {
+		return fmt.Errorf("model.bundle is not set: set it to a bundle directory (--model.bundle, %s or the config file)", envName("model.bundle"))
+	}
+	return nil
+}
+
+// loadBundle loads the bundle model.bundle names: a directory, or
+// "embedded" for the demo's fraud bundle carried by the binary (copied to a
+// temporary directory for scoring.Load, removed once loaded).
+func loadBundle(name string) (*scoring.Bundle, error) {
+	dir := name
+	if strings.TrimSpace(name) == embeddedName {
+		tmp, err := os.MkdirTemp("", "streamscore-bundle-")
+		if err != nil {
+			return nil, fmt.Errorf("model bundle %s: %w", name, err)
+		}
+		defer os.RemoveAll(tmp)
+		if err := os.CopyFS(tmp, examples.Fraud()); err != nil {
+			return nil, fmt.Errorf("model bundle %s: %w", name, err)
+		}
+		dir = tmp
+	}
+	b, err := scoring.Load(dir)
+	if err != nil {
+		return nil, fmt.Errorf("model bundle %s: %w", name, err)
+	}
+	return b, nil
+}
+
+// configFlags is a command's view of the tree: its defaults, its flags and
+// the sections it uses.
+type configFlags struct {
+	fs       *pflag.FlagSet
+	defaults Config
+	only     []string // top-level sections the command uses; nil: all
+}
+
+// addConfigFlags registers --config and one flag per key (named like the
+// key, defaulting to the command's default). A command that uses only some
+// sections (score reads events but talks to no broker) names them: only
+// their keys get flags and are validated, while a shared file may still
+// hold the other sections' keys.
+func addConfigFlags(fs *pflag.FlagSet, defaults Config, only ...string) *configFlags {
+	fs.String("config", "", "YAML configuration file (keys as below; env STREAMSCORE_<SECTION>_<KEY> and flags override it)")
+	f := &configFlags{fs: fs, defaults: defaults, only: only}
+	leaves, _ := walkConfig(&defaults)
+	for _, l := range leaves {
+		if f.uses(l.key) {
+			l.addFlag(fs)
+		}
+	}
+	return f
+}
+
+// uses reports whether key is in a section the command uses.
+func (f *configFlags) uses(key string) bool {
+	if f.only == nil {
+		return true
+	}
+	top, _, _ := strings.Cut(key, ".")
+	return slices.Contains(f.only, top)
+}
+
+// load merges the defaults, the file named by --config, the environment and
+// the flags that were set, then resolves and validates the tree. Unknown
+// keys in the file and unknown STREAMSCORE_* variables are errors.
+func (f *configFlags) load() (*Config, error) {
+	c := f.defaults
+	leaves, sections := walkConfig(&c)
+	if err := checkEnv(leaves); err != nil {
+		return nil, err
+	}
+	v := viper.New()
+	v.SetEnvPrefix(strings.TrimSuffix(envPrefix, "_"))
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AllowEmptyEnv(true)
 	v.AutomaticEnv()
 
-	if path, _ := fs.GetString("config"); path != "" {
-		if err := checkFileKeys(path, known); err != nil {
+	path, _ := f.fs.GetString("config")
+	if path != "" {
+		if err := readConfigFile(v, path, leaves, sections); err != nil {
 			return nil, err
 		}
-		v.SetConfigFile(path)
-		if err := v.ReadInConfig(); err != nil {
-			return nil, fmt.Errorf("config file %s: %w", path, err)
+	}
+	for _, l := range leaves {
+		if fl := f.fs.Lookup(l.key); fl != nil && fl.Changed {
+			if err := v.BindPFlag(l.key, fl); err != nil {
+				return nil, err
+			}
 		}
 	}
-	var bindErr error
-	fs.VisitAll(func(f *pflag.Flag) {
-		if known[f.Name] && f.Changed {
-			bindErr = errors.Join(bindErr, v.BindPFlag(f.Name, f))
+	for _, l := range leaves {
+		if !v.IsSet(l.key) {
+			continue
 		}
-	})
-	if bindErr != nil {
-		return nil, bindErr
+		raw := v.Get(l.key)
+		if err := l.set(raw); err != nil {
+			return nil, fmt.Errorf("%s %s (from %s): %w", l.key, l.showRaw(raw), f.source(l.key, path), err)
+		}
 	}
-	var c Config
-	err := v.Unmarshal(&c, func(dc *mapstructure.DecoderConfig) {
-		dc.ErrorUnused = true
-		dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(
-			mapstructure.StringToTimeDurationHookFunc(),
-			mapstructure.StringToSliceHookFunc(","),
-		)
-	})
-	if err != nil {
-		// mapstructure lists its errors over several lines; keep one.
-		msg := strings.Join(strings.Fields(err.Error()), " ")
-		msg = strings.TrimPrefix(msg, "decoding failed due to the following error(s): ")
-		return nil, fmt.Errorf("configuration: %s", msg)
+	c.resolve()
+	if err := c.validate(f.uses); err != nil {
+		return nil, err
 	}
 	return &c, nil
 }
 
-// checkFileKeys reads the file alone and rejects keys no setting declares,
-// so a typo is an error that names the key instead of a silent default.
-func checkFileKeys(path string, known map[string]bool) error {
+// source names where the value of key came from, for error messages.
+func (f *configFlags) source(key, path string) string {
+	if fl := f.fs.Lookup(key); fl != nil && fl.Changed {
+		return "--" + key
+	}
+	if _, ok := os.LookupEnv(envName(key)); ok {
+		return envName(key)
+	}
+	return path
+}
+
+// readConfigFile reads the YAML file into v and rejects keys the tree does
+// not declare, so a typo names the key instead of leaving a silent default.
+func readConfigFile(v *viper.Viper, path string, leaves []leaf, sections []section) error {
 	if _, err := os.Stat(path); err != nil {
 		return fmt.Errorf("config file: %w", err)
 	}
-	fv := viper.New()
-	fv.SetConfigFile(path)
-	if err := fv.ReadInConfig(); err != nil {
-		return fmt.Errorf("config file %s: %w", path, err)
+	v.SetConfigFile(path)
+	v.SetConfigType("yaml")
+	if err := v.ReadInConfig(); err != nil {
+		return fmt.Errorf("config file %s: %s", path, strings.Join(strings.Fields(err.Error()), " "))
+	}
+	known := map[string]bool{}
+	for _, l := range leaves {
+		known[l.key] = true
+	}
+	isSection := map[string]bool{}
+	for _, s := range sections {
+		isSection[s.key] = true
 	}
 	var unknown []string
-	for _, k := range fv.AllKeys() {
+	for _, k := range v.AllKeys() { // only the file's so far: no defaults, flags are bound later
+		if isSection[k] {
+			return fmt.Errorf("config file %s: %q is a section, not a value (see docs/configuration.md)", path, k)
+		}
 		if !known[k] {
 			unknown = append(unknown, k)
 		}
@@ -264,55 +339,62 @@ func checkFileKeys(path string, known map[string]bool) error {
 	return nil
 }
 
-// effectiveYAML renders the configuration with secrets redacted.
-func effectiveYAML(fs *pflag.FlagSet) ([]byte, error) {
-	c, err := loadConfig(fs)
-	if err != nil {
-		return nil, err
+// checkEnv rejects STREAMSCORE_* variables that name no key, so a typo
+// (STREAMSCORE_INPUT_TOPC) is an error rather than a silent default.
+// Tooling variables (toolingEnvPrefixes) are not configuration.
+func checkEnv(leaves []leaf) error {
+	known := map[string]bool{}
+	for _, l := range leaves {
+		known[envName(l.key)] = true
 	}
-	// Round-trip through mapstructure to get a key tree from the typed config.
-	var tree map[string]any
-	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{Result: &tree})
-	if err != nil {
-		return nil, err
-	}
-	if err := dec.Decode(c); err != nil {
-		return nil, err
-	}
-	normalize(tree)
-	if r, ok := tree["registry"].(map[string]any); ok {
-		r["url"] = redactURL(fmt.Sprint(r["url"]))
-	}
-	return yaml.Marshal(tree)
-}
-
-// redactURL hides credentials written into a URL (https://user:pw@host),
-// which Go's HTTP client would use for basic auth.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
-	}
-	return u.Redacted()
-}
-
-// normalize turns typed leaves into printable ones: durations as "10s",
-// secrets redacted, nested structs as maps.
-func normalize(m map[string]any) {
-	for k, val := range m {
-		switch x := val.(type) {
-		case map[string]any:
-			normalize(x)
-		case time.Duration:
-			m[k] = x.String()
-		case processor.Secret:
-			m[k] = x.String()
-		default:
-			var sub map[string]any
-			if dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{Result: &sub}); err == nil && dec.Decode(val) == nil && sub != nil {
-				normalize(sub)
-				m[k] = sub
-			}
+	var unknown []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, envPrefix) && !known[name] && !isToolingEnv(name) {
+			unknown = append(unknown, name)
 		}
 	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	sort.Strings(unknown)
+	hint := ""
+	if near := closestEnv(unknown[0], known); near != "" {
+		hint = " (did you mean " + near + "?)"
+	}
+	return fmt.Errorf("unknown environment variable %s%s: configuration variables are STREAMSCORE_<SECTION>_<KEY> of a key in docs/configuration.md; tooling variables start with %s",
+		strings.Join(unknown, ", "), hint, strings.Join(toolingEnvPrefixes, " or "))
+}
+
+// closestEnv is the known name at the smallest edit distance from name,
+// if that distance is small enough to be a typo.
+func closestEnv(name string, known map[string]bool) string {
+	best, bestD := "", 3
+	for k := range known {
+		if d := editDistance(name, k); d < bestD || (d == bestD && best != "" && k < best) {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance of a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }

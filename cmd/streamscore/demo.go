@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"time"
 
@@ -21,25 +20,24 @@ func newDemoCmd() *cobra.Command {
 		rate     int
 		duration time.Duration
 		samples  int
+		flags    *configFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Score synthetic card transactions on an embedded broker, with a live summary",
 		Long: `demo starts the embedded broker (unless kafka.brokers names a cluster), a
 generator of synthetic card transactions at --rate events/s, and the processor
-scoring them with the fraud bundle. Once a second it prints throughput,
+scoring them with the fraud bundle built into the binary (unless model.bundle
+names another bundle of the same events). Once a second it prints throughput,
 end-to-end latency, consumer lag, DLQ count and a few predictions.
 Ctrl-C stops it; --duration stops it by itself.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(cmd.Flags())
+			cfg, err := flags.load()
 			if err != nil {
 				return err
 			}
-			if !cmd.Flags().Changed("log.level") && os.Getenv(envName("log.level")) == "" {
-				cfg.Log.Level = "warn" // keep the terminal for the summary
-			}
-			log, err := newLogger(cfg, os.Stderr)
+			log, err := newLogger(cfg, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -84,7 +82,7 @@ Ctrl-C stops it; --duration stops it by itself.`,
 			return werr
 		},
 	}
-	addConfigFlags(cmd.Flags())
+	flags = addConfigFlags(cmd.Flags(), trialConfig())
 	cmd.Flags().IntVar(&rate, "rate", 2000, "synthetic events per second")
 	cmd.Flags().DurationVar(&duration, "duration", 0, "stop after this long (0: until Ctrl-C)")
 	cmd.Flags().IntVar(&samples, "samples", 3, "predictions shown per summary")
@@ -93,7 +91,7 @@ Ctrl-C stops it; --duration stops it by itself.`,
 
 // generate produces synthetic fraud transactions at rate events/s until ctx ends.
 func generate(ctx context.Context, cfg *Config, brokers string, rate int) error {
-	k := cfg.Kafka
+	k := cfg.Kafka.KafkaConfig
 	k.Brokers = brokers
 	opts, err := processor.ClientOpts(k)
 	if err != nil {
@@ -135,7 +133,7 @@ func (s *sampleBuffer) consume(ctx context.Context, cfg *Config, brokers string)
 	if s.max <= 0 {
 		return nil
 	}
-	k := cfg.Kafka
+	k := cfg.Kafka.KafkaConfig
 	k.Brokers = brokers
 	opts, err := processor.ClientOpts(k)
 	if err != nil {

@@ -20,6 +20,7 @@ func newProduceCmd() *cobra.Command {
 		poison        float64
 		tooLargeBytes int
 		seed          uint64
+		flags         *configFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "produce",
@@ -31,11 +32,11 @@ fields, infinite numbers, wrong types, oversized values) that the service must
 send to the DLQ. It needs a real broker: kafka.brokers must name one.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(cmd.Flags())
+			cfg, err := flags.load()
 			if err != nil {
 				return err
 			}
-			if cfg.Kafka.IsEmbedded() {
+			if cfg.Kafka.isEmbedded() {
 				return fmt.Errorf("produce needs kafka.brokers (the embedded broker lives inside run/demo)")
 			}
 			if poison < 0 || poison > 1 {
@@ -46,7 +47,7 @@ send to the DLQ. It needs a real broker: kafka.brokers must name one.`,
 			return err
 		},
 	}
-	addConfigFlags(cmd.Flags())
+	flags = addConfigFlags(cmd.Flags(), defaultConfig())
 	cmd.Flags().IntVar(&rate, "rate", 5000, "events per second (0: unthrottled)")
 	cmd.Flags().IntVar(&count, "count", 0, "events in total (0: until Ctrl-C)")
 	cmd.Flags().Float64Var(&poison, "poison", 0, "fraction of bad records mixed in (0..1)")
@@ -58,7 +59,7 @@ send to the DLQ. It needs a real broker: kafka.brokers must name one.`,
 // produceLoad writes count events (0: until ctx ends) at rate events/s and
 // waits until the broker acknowledged all of them.
 func produceLoad(ctx context.Context, cfg *Config, rate, count int, poison float64, tooLargeBytes int, seed uint64) (int64, error) {
-	opts, err := processor.ClientOpts(cfg.Kafka)
+	opts, err := processor.ClientOpts(cfg.Kafka.KafkaConfig)
 	if err != nil {
 		return 0, err
 	}

@@ -27,12 +27,23 @@ event to an output topic. Records it cannot score go to a dead-letter topic.`,
 }
 
 func newConfigCmd() *cobra.Command {
+	var flags *configFlags
 	cmd := &cobra.Command{
 		Use:   "config",
-		Short: "Print the effective configuration (secrets redacted)",
-		Args:  cobra.NoArgs,
+		Short: "Check the configuration as run does and print it (secrets redacted)",
+		Long: `config loads and validates the configuration exactly as run does (defaults, the
+--config file, STREAMSCORE_* variables, flags) and prints the effective values
+as YAML, secrets redacted. A configuration run would reject is an error here.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			out, err := effectiveYAML(cmd.Flags())
+			cfg, err := flags.load()
+			if err != nil {
+				return err
+			}
+			if err := cfg.checkRunnable(); err != nil {
+				return err
+			}
+			out, err := configYAML(cfg)
 			if err != nil {
 				return err
 			}
@@ -40,7 +51,7 @@ func newConfigCmd() *cobra.Command {
 			return err
 		},
 	}
-	addConfigFlags(cmd.Flags())
+	flags = addConfigFlags(cmd.Flags(), defaultConfig())
 	return cmd
 }
 

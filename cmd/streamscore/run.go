@@ -29,19 +29,21 @@ import (
 )
 
 func newRunCmd() *cobra.Command {
+	var flags *configFlags
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Consume events, score them with the model bundle, produce predictions",
 		Long: `run joins the consumer group on input.topic, scores every event with the bundle
 in model.bundle and writes predictions to output.topic (records it cannot score
-go to dlq.topic). SIGINT/SIGTERM stops it gracefully; a second signal exits at once.`,
+go to dlq.topic). kafka.brokers and model.bundle must be set. SIGINT/SIGTERM
+stops it gracefully; a second signal exits at once.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(cmd.Flags())
+			cfg, err := flags.load()
 			if err != nil {
 				return err
 			}
-			log, err := newLogger(cfg, os.Stderr)
+			log, err := newLogger(cfg, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -52,15 +54,17 @@ go to dlq.topic). SIGINT/SIGTERM stops it gracefully; a second signal exits at o
 			return svc.wait()
 		},
 	}
-	addConfigFlags(cmd.Flags())
+	flags = addConfigFlags(cmd.Flags(), defaultConfig())
 	return cmd
 }
 
+// newLogger builds the logger log.level and log.format ask for.
 func newLogger(cfg *Config, w io.Writer) (*slog.Logger, error) {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(cfg.Log.Level)); err != nil {
-		return nil, fmt.Errorf("log.level %q: want debug, info, warn or error", cfg.Log.Level)
+	if err := cfg.Log.Validate(); err != nil {
+		return nil, err
 	}
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Log.Level)) // checked by Validate
 	opts := &slog.HandlerOptions{Level: level}
 	format := cfg.Log.Format
 	if format == "auto" {
@@ -71,13 +75,10 @@ func newLogger(cfg *Config, w io.Writer) (*slog.Logger, error) {
 			}
 		}
 	}
-	switch format {
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	case "text":
+	if format == "text" {
 		return slog.New(slog.NewTextHandler(w, opts)), nil
 	}
-	return nil, fmt.Errorf("log.format %q: want json, text or auto", cfg.Log.Format)
+	return slog.New(slog.NewJSONHandler(w, opts)), nil
 }
 
 // service is a running streamscore: broker (when embedded), HTTP server and
@@ -108,31 +109,25 @@ func startService(ctx context.Context, cfg *Config, log *slog.Logger) (_ *servic
 	buildInfo.WithLabelValues(version, revision(), runtime.Version()).Set(1)
 	reg.MustRegister(buildInfo)
 
-	bundle, err := scoring.Load(cfg.Model.Bundle)
+	// The tree was validated when it was loaded; what run needs beyond it
+	// is checked before anything starts (the embedded broker writes to
+	// disk): a wrong setting is one clear line and no side effects.
+	if err := cfg.checkRunnable(); err != nil {
+		return nil, err
+	}
+	bundle, err := loadBundle(cfg.Model.Bundle)
 	if err != nil {
-		return nil, fmt.Errorf("model bundle %s: %w", cfg.Model.Bundle, err)
+		return nil, err
 	}
 	metrics.ModelInfo.WithLabelValues(bundle.Name, bundle.Version).Set(1)
 	metrics.ModelLoaded.SetToCurrentTime()
 	log = log.With("model", bundle.Name+"@"+bundle.Version)
+	for _, w := range bundle.Warnings() {
+		log.Warn("bundle warning", "warning", w)
+	}
 
-	// Validate everything before starting anything (the embedded broker
-	// writes to disk): a wrong setting is one clear line and no side effects.
-	pcfg := cfg.ProcessorConfig()
-	if err := pcfg.Validate(); err != nil {
-		return nil, err
-	}
-	inCfg := cfg.InputConfig()
-	if err := inCfg.Validate(); err != nil {
-		return nil, err
-	}
-	outCfg := schemas.OutputConfig{Format: cfg.Output.Format, Subject: cfg.Output.Subject, Topic: cfg.Output.Topic,
-		EchoFeatures: cfg.Output.EchoFeatures}
-	if err := outCfg.Validate(); err != nil {
-		return nil, err
-	}
-	reg2, err := schemas.NewRegistry(schemas.RegistryConfig{URL: cfg.Registry.URL, Username: cfg.Registry.Username,
-		Password: schemas.Secret(cfg.Registry.Password)})
+	pcfg, inCfg := cfg.Processor, cfg.Input.InputConfig
+	reg2, err := schemas.NewRegistry(cfg.Registry)
 	if err != nil {
 		return nil, fmt.Errorf("schema registry: %w", err)
 	}
@@ -141,7 +136,7 @@ func startService(ctx context.Context, cfg *Config, log *slog.Logger) (_ *servic
 	if _, err := schemas.NewDecoder(inCfg, bundle.Layout(), reg2); err != nil {
 		return nil, fmt.Errorf("input decoder: %w", err)
 	}
-	enc, err := schemas.NewEncoder(ctx, outCfg, reg2)
+	enc, err := schemas.NewEncoder(ctx, cfg.Output, reg2)
 	if err != nil {
 		return nil, fmt.Errorf("output encoder: %w", err)
 	}
@@ -152,9 +147,9 @@ func startService(ctx context.Context, cfg *Config, log *slog.Logger) (_ *servic
 			s.closeBroker()
 		}
 	}()
-	if cfg.Kafka.IsEmbedded() {
+	if cfg.Kafka.isEmbedded() {
 		e := cfg.Kafka.Embedded
-		s.broker, err = embedded.Start(embedded.Config{DataDir: e.DataDir, Port: e.Port, Partitions: e.Partitions})
+		s.broker, err = embedded.Start(e)
 		if err != nil {
 			return nil, err
 		}
@@ -167,7 +162,7 @@ func startService(ctx context.Context, cfg *Config, log *slog.Logger) (_ *servic
 	newDecoder := func() (schemas.Decoder, error) { return schemas.NewDecoder(inCfg, bundle.Layout(), reg2) }
 	pipe := &processor.Pipeline{Path: predict.New(bundle, newDecoder, enc, cfg.Output.EchoFeatures)}
 	kp := kprom.NewMetrics("streamscore", kprom.Registerer(reg), kprom.Gatherer(reg))
-	s.proc, err = processor.New(ctx, pcfg, cfg.Kafka, pipe, metrics, log, kgo.WithHooks(kp))
+	s.proc, err = processor.New(ctx, pcfg, cfg.Kafka.KafkaConfig, pipe, metrics, log, kgo.WithHooks(kp))
 	if err != nil {
 		return nil, err
 	}
@@ -177,7 +172,7 @@ func startService(ctx context.Context, cfg *Config, log *slog.Logger) (_ *servic
 		if err != nil {
 			return nil, fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err)
 		}
-		s.httpSrv = &http.Server{Handler: s.routes(cfg.HTTP.Pprof), ReadHeaderTimeout: 5 * time.Second}
+		s.httpSrv = &http.Server{Handler: s.routes(cfg.HTTP.Pprof, s.broker != nil), ReadHeaderTimeout: 5 * time.Second}
 	}
 	s.start(ctx)
 	log.Info("streamscore running", "brokers", s.brokers, "input", cfg.Input.Topic, "output", cfg.Output.Topic,
@@ -192,7 +187,13 @@ func (s *service) httpAddr() string {
 	return s.httpLn.Addr().String()
 }
 
-func (s *service) routes(withPprof bool) http.Handler {
+// routes serves the metrics and probes. With the embedded broker, /readyz
+// says in its body that it is not a production broker.
+func (s *service) routes(withPprof, embeddedBroker bool) http.Handler {
+	ready := "ready\n"
+	if embeddedBroker {
+		ready = "ready (EMBEDDED broker: an in-process stand-in for trying things out, not a production broker)\n"
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
@@ -201,7 +202,7 @@ func (s *service) routes(withPprof bool) http.Handler {
 			http.Error(w, "not ready: group not joined or broker unreachable", http.StatusServiceUnavailable)
 			return
 		}
-		io.WriteString(w, "ready\n")
+		io.WriteString(w, ready)
 	})
 	if withPprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)

@@ -17,6 +17,7 @@ import (
 
 func newScoreCmd() *cobra.Command {
 	var bundleDir, inPath, outPath, rejectsPath, inFormat string
+	var flags *configFlags
 	cmd := &cobra.Command{
 		Use:   "score [BUNDLE] --in FILE [--out FILE] [--rejects FILE]",
 		Short: "Score a CSV or JSON Lines file with a bundle, as the stream would",
@@ -36,7 +37,7 @@ On stderr, score names once the fields the bundle does not read and, per
 input, how many rows lacked it; it fails when no row carries any input.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := loadConfig(cmd.Flags())
+			cfg, err := flags.load()
 			if err != nil {
 				return err
 			}
@@ -85,7 +86,7 @@ input, how many rows lacked it; it fails when no row carries any input.`,
 					}
 				}
 			}
-			st, runErr := batch.Run(cmd.Context(), b, cfg.InputConfig(), enc, cfg.Output.EchoFeatures, in, out, rejects, opt)
+			st, runErr := batch.Run(cmd.Context(), b, cfg.Input.InputConfig, enc, cfg.Output.EchoFeatures, in, out, rejects, opt)
 			errOut, errRej := closeOut(), closeRej()
 			if tty {
 				fmt.Fprintf(stderr, "\rscored %d rows (%d rejected), %.0f rows/s\n", st.Rows, st.Rejected, scoreRate(st.Rows, time.Since(start)))
@@ -97,7 +98,9 @@ input, how many rows lacked it; it fails when no row carries any input.`,
 			return errors.Join(runErr, errOut, errRej)
 		},
 	}
-	addConfigFlags(cmd.Flags())
+	// score reads events and writes predictions: the input and output
+	// settings are the stream's, the broker ones do not apply.
+	flags = addConfigFlags(cmd.Flags(), defaultConfig(), "input", "output", "model")
 	f := cmd.Flags()
 	f.StringVar(&bundleDir, "bundle", "", "bundle directory (or give it as the argument, or model.bundle)")
 	f.StringVar(&inPath, "in", "", `input file, CSV or JSON Lines; "-" for stdin (required)`)

@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Start (or find running) the single-node Apache Kafka test broker: KRaft,
-# combined broker+controller, client listener on 127.0.0.1:${STREAMSCORE_KAFKA_PORT:-19092}.
+# combined broker+controller, client listener on 127.0.0.1:${STREAMSCORE_DEV_KAFKA_PORT:-19092}.
 #
 #   bash deploy/kafka/kafka-up.sh                 # prints the bootstrap address on stdout
 #   export STREAMSCORE_TEST_BROKERS="$(bash deploy/kafka/kafka-up.sh)"
 #
 # Idempotent: if this cache's broker already runs and answers, it prints the
 # address and exits 0. Progress goes to stderr, the address alone to stdout.
-# Environment: STREAMSCORE_KAFKA_CACHE (default <repo>/.cache/kafka),
-# STREAMSCORE_KAFKA_PORT (19092), STREAMSCORE_KAFKA_CONTROLLER_PORT (port+1),
-# STREAMSCORE_KAFKA_HEAP (512m), STREAMSCORE_KAFKA_READY_TIMEOUT (60s).
+# Environment: STREAMSCORE_DEV_KAFKA_CACHE (default <repo>/.cache/kafka),
+# STREAMSCORE_DEV_KAFKA_PORT (19092), STREAMSCORE_DEV_KAFKA_CONTROLLER_PORT (port+1),
+# STREAMSCORE_DEV_KAFKA_HEAP (512m), STREAMSCORE_DEV_KAFKA_READY_TIMEOUT (60s).
 set -euo pipefail
 # shellcheck source=lib.sh source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -176,7 +176,7 @@ main() {
 
 	local p
 	for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do
-		port_in_use "$p" && die "port $KAFKA_HOST:$p is already in use by another process (set STREAMSCORE_KAFKA_PORT / STREAMSCORE_KAFKA_CONTROLLER_PORT)"
+		port_in_use "$p" && die "port $KAFKA_HOST:$p is already in use by another process (set STREAMSCORE_DEV_KAFKA_PORT / STREAMSCORE_DEV_KAFKA_CONTROLLER_PORT)"
 	done
 
 	write_config

@@ -12,11 +12,28 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 )
 
-// Config says where the broker keeps its data and how it listens.
+// Config says where the broker keeps its data and how it listens: the
+// service's "kafka.embedded" section.
 type Config struct {
-	DataDir    string // empty: memory only
-	Port       int    // 0: any free port on 127.0.0.1
-	Partitions int32  // default partitions of auto-created topics
+	DataDir    string `config:"data_dir" help:"where the embedded broker keeps its data (empty: memory only)"`
+	Port       int    `config:"port" help:"embedded broker port on 127.0.0.1 (0: any free port)"`
+	Partitions int32  `config:"partitions" help:"partitions of topics the embedded broker creates"`
+}
+
+// DefaultConfig is the kafka.embedded section's defaults.
+func DefaultConfig() Config {
+	return Config{DataDir: ".streamscore/kafka", Partitions: 6}
+}
+
+// Validate checks the port and the partitions.
+func (c Config) Validate() error {
+	if c.Port < 0 || c.Port > 65535 {
+		return fmt.Errorf("kafka.embedded.port %d: want 0..65535", c.Port)
+	}
+	if c.Partitions < 1 {
+		return fmt.Errorf("kafka.embedded.partitions %d: must be at least 1", c.Partitions)
+	}
+	return nil
 }
 
 // Broker is a running embedded broker. Close it once.

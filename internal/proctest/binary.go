@@ -29,18 +29,18 @@ func RepoRoot() (string, error) {
 }
 
 // Binary returns the streamscore binary under test, as an absolute path:
-// STREAMSCORE_BIN when set (it must exist), otherwise ./cmd/streamscore of
+// STREAMSCORE_TEST_BIN when set (it must exist), otherwise ./cmd/streamscore of
 // repoRoot built with `go build` into a new temporary directory. cleanup
-// removes what Binary made (nothing for STREAMSCORE_BIN); call it after
+// removes what Binary made (nothing for STREAMSCORE_TEST_BIN); call it after
 // m.Run. Messages go to stderr prefixed with the test binary's name.
 func Binary(repoRoot string) (bin string, cleanup func(), err error) {
-	if b := os.Getenv("STREAMSCORE_BIN"); b != "" {
+	if b := os.Getenv("STREAMSCORE_TEST_BIN"); b != "" {
 		abs, err := filepath.Abs(b)
 		if err == nil {
 			_, err = os.Stat(abs)
 		}
 		if err != nil {
-			return "", nil, fmt.Errorf("STREAMSCORE_BIN=%s: %w", b, err)
+			return "", nil, fmt.Errorf("STREAMSCORE_TEST_BIN=%s: %w", b, err)
 		}
 		return abs, func() {}, nil
 	}
@@ -56,9 +56,9 @@ func Binary(repoRoot string) (bin string, cleanup func(), err error) {
 	cmd.Dir = repoRoot
 	if out, err := cmd.CombinedOutput(); err != nil {
 		cleanup()
-		return "", nil, fmt.Errorf("STREAMSCORE_BIN is not set and `go build ./cmd/streamscore` failed: %w\n%s", err, out)
+		return "", nil, fmt.Errorf("STREAMSCORE_TEST_BIN is not set and `go build ./cmd/streamscore` failed: %w\n%s", err, out)
 	}
-	fmt.Fprintf(os.Stderr, "%s: STREAMSCORE_BIN not set; built %s in %.1fs\n", name, bin, time.Since(start).Seconds())
+	fmt.Fprintf(os.Stderr, "%s: STREAMSCORE_TEST_BIN not set; built %s in %.1fs\n", name, bin, time.Since(start).Seconds())
 	return bin, cleanup, nil
 }
 

@@ -3,7 +3,7 @@
 // tools around it as bounded child processes, collects their output, stops
 // them in t.Cleanup (SIGTERM, then SIGKILL) and prints their output when the
 // test fails. It also polls conditions with a deadline (Eventually) and finds
-// the binary under test (Binary: STREAMSCORE_BIN, or a one-off go build).
+// the binary under test (Binary: STREAMSCORE_TEST_BIN, or a one-off go build).
 //
 // It is a test helper for other packages' tests; production code must not
 // import it.

@@ -208,7 +208,7 @@ func TestRepoRootAndBinary(t *testing.T) {
 	if err := os.WriteFile("fake-bin", []byte("#!/bin/sh\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("STREAMSCORE_BIN", "fake-bin")
+	t.Setenv("STREAMSCORE_TEST_BIN", "fake-bin")
 	bin, cleanup, err := Binary(root)
 	if err != nil {
 		t.Fatal(err)
@@ -218,12 +218,12 @@ func TestRepoRootAndBinary(t *testing.T) {
 		t.Errorf("Binary = %s, want %s", bin, want)
 	}
 	if _, err := os.Stat(bin); err != nil {
-		t.Errorf("cleanup removed STREAMSCORE_BIN: %v", err)
+		t.Errorf("cleanup removed STREAMSCORE_TEST_BIN: %v", err)
 	}
 
-	t.Setenv("STREAMSCORE_BIN", "missing")
-	if _, _, err := Binary(root); err == nil || !strings.Contains(err.Error(), "STREAMSCORE_BIN=missing") {
-		t.Errorf("missing STREAMSCORE_BIN: err %v", err)
+	t.Setenv("STREAMSCORE_TEST_BIN", "missing")
+	if _, _, err := Binary(root); err == nil || !strings.Contains(err.Error(), "STREAMSCORE_TEST_BIN=missing") {
+		t.Errorf("missing STREAMSCORE_TEST_BIN: err %v", err)
 	}
 }
 

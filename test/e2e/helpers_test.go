@@ -298,7 +298,7 @@ func kafkaConsumerGroups(t testing.TB, brokers, group, topic string) map[int32]g
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", filepath.Join(repoRoot, "deploy", "kafka", "kafka-tool.sh"),
 		"consumer-groups", "--bootstrap-server", brokers, "--describe", "--group", group)
-	cmd.Env = proctest.CleanEnv("STREAMSCORE_KAFKA_CACHE=" + kafkaCache())
+	cmd.Env = proctest.CleanEnv("STREAMSCORE_DEV_KAFKA_CACHE=" + kafkaCache())
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -370,7 +370,7 @@ func parseGroupTool(out, group, topic string) (map[int32]groupToolRow, error) {
 
 // kafkaCache is where deploy/kafka keeps the broker jars.
 func kafkaCache() string {
-	if c := os.Getenv("STREAMSCORE_KAFKA_CACHE"); c != "" {
+	if c := os.Getenv("STREAMSCORE_DEV_KAFKA_CACHE"); c != "" {
 		return c
 	}
 	return filepath.Join(repoRoot, ".cache", "kafka")

@@ -3,7 +3,6 @@ package e2e
 import (
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -166,16 +165,28 @@ var stoppedLine = regexp.MustCompile(`^demo stopped: (\d+) events consumed, (\d+
 // TestDemo is the acceptance run of `streamscore demo --duration 20s`: it
 // exits 0, prints summaries with non-zero throughput and sample predictions,
 // and while it runs its /metrics shows records consumed and one lag series
-// per partition of the embedded broker's input topic (6 by default).
+// per partition of the embedded broker's input topic (6 by default), and
+// /readyz says the broker is not a production one.
 func TestDemo(t *testing.T) {
 	t.Parallel()
 	const partitions = 6
 	addr := freeAddr(t)
-	// From the repository root, where the default model.bundle
-	// (examples/fraud) resolves; the broker's data goes to a temp dir rather
-	// than .streamscore/ in the checkout.
-	p := proctest.Start(t, "streamscore demo", proctest.Options{Dir: repoRoot, Separate: true}, bin, "demo",
-		"--duration", "20s", "--http.listen", addr, "--kafka.embedded.data_dir", filepath.Join(t.TempDir(), "kafka"))
+	// From an empty directory (proctest's default): the broker and the
+	// bundle are the ones built into the binary; the broker's data goes to
+	// .streamscore/ there.
+	p := proctest.Start(t, "streamscore demo", proctest.Options{Separate: true}, bin, "demo",
+		"--duration", "20s", "--http.listen", addr)
+
+	proctest.Eventually(t, 25*time.Second, "demo /readyz 200 naming the embedded broker", func() error {
+		code, body, err := httpGet("http://" + addr + "/readyz")
+		if err != nil {
+			return err
+		}
+		if code != 200 || !strings.Contains(body, "not a production broker") {
+			return fmt.Errorf("HTTP %d %q, want 200 saying it is not a production broker", code, body)
+		}
+		return nil
+	}, p)
 
 	var consumed float64
 	proctest.Eventually(t, 25*time.Second, "demo /metrics: records consumed and a lag series per partition", func() error {

@@ -3,7 +3,7 @@
 // rules (with a real Prometheus), the HTTP endpoints, the demo and the
 // command line's behaviour on bad input.
 //
-// The binary is STREAMSCORE_BIN when set (`make test` builds it), otherwise it
+// The binary is STREAMSCORE_TEST_BIN when set (`make test` builds it), otherwise it
 // is built with `go build` into a temporary directory once per test run.
 // Kafka is the real broker named by STREAMSCORE_TEST_BROKERS when set,
 // otherwise the service's embedded broker or an in-process kfake cluster.

@@ -242,7 +242,7 @@ log:
 `, suite.brokers, name, s.input, s.group, s.output, s.dlq, suite.bundle, s.mode, id, s.extraProcessor)
 	if extra := os.Getenv(envProcessor); extra != "" && id != "" {
 		// Experiments only: more processor keys for every instance, e.g.
-		// STREAMSCORE_FAULTS_PROCESSOR="commit_interval=250ms".
+		// STREAMSCORE_TEST_FAULTS_PROCESSOR="commit_interval=250ms".
 		var lines strings.Builder
 		for _, kv := range strings.Split(extra, ",") {
 			k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")

@@ -19,18 +19,18 @@ import (
 	"time"
 )
 
-// Environment of the suite. STREAMSCORE_BIN and STREAMSCORE_KAFKA_CACHE come
+// Environment of the suite. STREAMSCORE_TEST_BIN and STREAMSCORE_DEV_KAFKA_CACHE come
 // from `make test-faults`; the others are optional overrides.
 const (
-	envBin        = "STREAMSCORE_BIN"                // the built binary (required)
-	envKafkaCache = "STREAMSCORE_KAFKA_CACHE"        // the shared broker's cache: its libs/ (jars) are reused
-	envTestBroker = "STREAMSCORE_TEST_BROKERS"       // the shared broker: never used nor touched here
-	envFaultCache = "STREAMSCORE_FAULTS_KAFKA_CACHE" // dedicated broker's cache (default <repo>/.cache/kafka-faults)
-	envFaultPort  = "STREAMSCORE_FAULTS_KAFKA_PORT"  // dedicated broker's port (default 19192, controller port+1)
-	envSeed       = "STREAMSCORE_FAULTS_SEED"        // base seed of fault times and generated events (default 1)
-	envKeep       = "STREAMSCORE_FAULTS_KEEP_BROKER" // "1": leave the dedicated broker running after the suite
-	envTrace      = "STREAMSCORE_FAULTS_TRACE_DIR"   // write each scenario's lag samples there as CSV
-	envProcessor  = "STREAMSCORE_FAULTS_PROCESSOR"   // experiments: "key=value,..." added to every instance's processor section
+	envBin        = "STREAMSCORE_TEST_BIN"                // the built binary (required)
+	envKafkaCache = "STREAMSCORE_DEV_KAFKA_CACHE"         // the shared broker's cache: its libs/ (jars) are reused
+	envTestBroker = "STREAMSCORE_TEST_BROKERS"            // the shared broker: never used nor touched here
+	envFaultCache = "STREAMSCORE_TEST_FAULTS_KAFKA_CACHE" // dedicated broker's cache (default <repo>/.cache/kafka-faults)
+	envFaultPort  = "STREAMSCORE_TEST_FAULTS_KAFKA_PORT"  // dedicated broker's port (default 19192, controller port+1)
+	envSeed       = "STREAMSCORE_TEST_FAULTS_SEED"        // base seed of fault times and generated events (default 1)
+	envKeep       = "STREAMSCORE_TEST_FAULTS_KEEP_BROKER" // "1": leave the dedicated broker running after the suite
+	envTrace      = "STREAMSCORE_TEST_FAULTS_TRACE_DIR"   // write each scenario's lag samples there as CSV
+	envProcessor  = "STREAMSCORE_TEST_FAULTS_PROCESSOR"   // experiments: "key=value,..." added to every instance's processor section
 )
 
 // suite is the state TestMain sets up for every test.
@@ -58,7 +58,7 @@ func runSuite(m *testing.M) int {
 	code := m.Run()
 	os.RemoveAll(filepath.Dir(suite.bundle))
 	if os.Getenv(envKeep) == "1" {
-		fmt.Fprintf(os.Stderr, "faults: %s=1: dedicated broker left running at %s (stop: STREAMSCORE_KAFKA_CACHE=%s STREAMSCORE_KAFKA_PORT=%d bash deploy/kafka/kafka-down.sh)\n",
+		fmt.Fprintf(os.Stderr, "faults: %s=1: dedicated broker left running at %s (stop: STREAMSCORE_DEV_KAFKA_CACHE=%s STREAMSCORE_DEV_KAFKA_PORT=%d bash deploy/kafka/kafka-down.sh)\n",
 			envKeep, suite.brokers, suite.cache, suite.port)
 		return code
 	}
@@ -227,10 +227,10 @@ func snapshotBundle(src string) error {
 func brokerEnv() []string {
 	env := cleanEnv()
 	return append(env,
-		"STREAMSCORE_KAFKA_CACHE="+suite.cache,
-		"STREAMSCORE_KAFKA_PORT="+strconv.Itoa(suite.port),
-		"STREAMSCORE_KAFKA_CONTROLLER_PORT="+strconv.Itoa(suite.port+1),
-		"STREAMSCORE_KAFKA_READY_TIMEOUT=180s", // a loaded 2-core machine: a fresh start took 27s once
+		"STREAMSCORE_DEV_KAFKA_CACHE="+suite.cache,
+		"STREAMSCORE_DEV_KAFKA_PORT="+strconv.Itoa(suite.port),
+		"STREAMSCORE_DEV_KAFKA_CONTROLLER_PORT="+strconv.Itoa(suite.port+1),
+		"STREAMSCORE_DEV_KAFKA_READY_TIMEOUT=180s", // a loaded 2-core machine: a fresh start took 27s once
 	)
 }
 

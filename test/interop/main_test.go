@@ -11,7 +11,7 @@
 //     mid-stream, predictions in Confluent Avro read back by Python and by kcat.
 //
 // Every test runs the built binary (`streamscore run --config FILE`) as a
-// subprocess: STREAMSCORE_BIN when set (`make test` builds it), otherwise a
+// subprocess: STREAMSCORE_TEST_BIN when set (`make test` builds it), otherwise a
 // `go build` into a temporary directory once per run.
 //
 // Kafka is the real broker named by STREAMSCORE_TEST_BROKERS (`make test`

@@ -52,7 +52,7 @@ func main() {
 
 func run(args []string) int {
 	fs := flag.NewFlagSet("kafkacheck", flag.ContinueOnError)
-	brokers := fs.String("brokers", envOr("STREAMSCORE_KAFKA_BOOTSTRAP", "127.0.0.1:19092"), "comma separated bootstrap brokers")
+	brokers := fs.String("brokers", envOr("STREAMSCORE_DEV_KAFKA_BOOTSTRAP", "127.0.0.1:19092"), "comma separated bootstrap brokers")
 	timeout := fs.Duration("timeout", 60*time.Second, "overall deadline")
 	attempt := fs.Duration("attempt-timeout", 10*time.Second, "deadline of one attempt")
 	pid := fs.Int("pid", 0, "if set, stop early (exit 3) when this process no longer exists")
