@@ -10,7 +10,7 @@ export STREAMSCORE_DEV_KAFKA_CACHE := $(KAFKA_CACHE)
 BROKERS = $$(cat $(KAFKA_CACHE)/run/bootstrap)
 DEMO_ARGS ?=
 
-.PHONY: all build demo test test-unit test-faults parity deps kafka-up kafka-down bench vet fuzz clean
+.PHONY: all build demo test test-unit test-integration test-faults parity deps lint kafka-up kafka-down bench fuzz clean
 
 all: build
 
@@ -31,17 +31,21 @@ kafka-up:
 kafka-down:
 	bash deploy/kafka/kafka-down.sh
 
-vet:
-	$(GO) vet ./...
+## lint: go mod tidy -diff, go vet and staticcheck (pinned; installed into .cache/bin)
+lint:
+	bash scripts/lint.sh
 
-## test: everything, against a real Apache Kafka broker
-test: deps kafka-up vet build
-	@echo "== tests against Apache Kafka at $(BROKERS) =="
-	STREAMSCORE_TEST_BROKERS=$(BROKERS) STREAMSCORE_TEST_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 25m ./...
+## test: every layer in turn: lint, integration (real Kafka), parity, faults
+test: deps lint test-integration
 	$(MAKE) --no-print-directory parity
 	$(MAKE) --no-print-directory test-faults
 
-## test-unit: quick tests with the in-process kfake broker instead of Kafka
+## test-integration: every Go test (unit, e2e, interop) against a real Apache Kafka broker
+test-integration: kafka-up build
+	@echo "== tests against Apache Kafka at $(BROKERS) =="
+	STREAMSCORE_TEST_BROKERS=$(BROKERS) STREAMSCORE_TEST_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 25m ./...
+
+## test-unit: every Go test with the in-process kfake broker instead of Kafka
 test-unit:
 	$(GO) test -count=1 ./...
 

@@ -15,7 +15,7 @@ import (
 
 func predictionCases() map[string]*Prediction {
 	full := samplePrediction()
-	minimal := &Prediction{ScoredTime: time.UnixMilli(0), Model: "m", ModelVersion: "v", Score: -0.0}
+	minimal := &Prediction{ScoredTime: time.UnixMilli(0), Model: "m", ModelVersion: "v", Score: 0}
 	regression := &Prediction{Key: []byte{}, ScoredTime: time.UnixMilli(-1), Model: "house", ModelVersion: "2",
 		Score: 1e21, Label: "expensive"}
 	awkward := &Prediction{Key: []byte("k\xff\x00\"\\\u2028</>"), EventID: []byte("é\t"),

@@ -1,13 +1,6 @@
 package schemas
 
-import (
-	"errors"
-	"github.com/streamscore/streamscore/reject"
-)
-
-func decErr(r reject.Reason, field string, msg string) *reject.Error {
-	return &reject.Error{Reason: r, Field: field, Err: errors.New(msg)}
-}
+import "errors"
 
 // Errors returned by Encoder.Append. They are properties of the prediction,
 // not of the output: the processor treats them as poison for that record.

@@ -154,6 +154,24 @@ func TestConsumeNStopsAtCount(t *testing.T) {
 	}
 }
 
+// TestEachRecordStopsAtEndOffsets: records written while EachRecord reads
+// (after it listed the end offsets) are not handed out.
+func TestEachRecordStopsAtEndOffsets(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	topic := kafkatest.Topic(t, brokers, 1)
+	kafkatest.Produce(t, brokers, topic, 10)
+	var offsets []int64
+	kafkatest.EachRecord(t, brokers, topic, func(r *kgo.Record) {
+		if len(offsets) == 0 {
+			kafkatest.Produce(t, brokers, topic, 5) // offsets 10..14, past the listed end
+		}
+		offsets = append(offsets, r.Offset)
+	})
+	if want := []int64{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}; !slices.Equal(offsets, want) {
+		t.Fatalf("EachRecord handed out offsets %v, want %v", offsets, want)
+	}
+}
+
 func TestConsumeAllOfEmptyTopic(t *testing.T) {
 	brokers := kafkatest.Brokers(t)
 	topic := kafkatest.Topic(t, brokers, 2)

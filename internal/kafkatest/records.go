@@ -161,8 +161,9 @@ func ConsumeN(t testing.TB, brokers []string, topic string, n int, opts ...Consu
 	for _, o := range opts {
 		o(&cfg)
 	}
-	recs, err := consume(brokers, topic, cfg, func(got []*kgo.Record, _ map[int32]int64) bool {
-		return len(got) >= n
+	var recs []*kgo.Record
+	err := consume(brokers, topic, cfg, func(r *kgo.Record) { recs = append(recs, r) }, func(map[int32]int64) bool {
+		return len(recs) >= n
 	})
 	if err != nil {
 		t.Fatalf("kafkatest: consume %d records from %s: got %d: %v", n, topic, len(recs), err)
@@ -172,10 +173,20 @@ func ConsumeN(t testing.TB, brokers []string, topic string, n int, opts ...Consu
 
 // ConsumeAll reads every record of topic: it takes the end offsets (high
 // watermarks; last stable offsets with ReadCommitted) when called and reads
-// all partitions from the start until each reaches its end offset. Records
-// produced after the call may or may not be included. Transaction markers are
-// not returned. The test fails if the end is not reached before the deadline.
+// all partitions from the start up to them. Records at or past those end
+// offsets (produced after the call) and transaction markers are not
+// returned. The test fails if the end is not reached before the deadline.
 func ConsumeAll(t testing.TB, brokers []string, topic string, opts ...ConsumeOption) []*kgo.Record {
+	t.Helper()
+	var recs []*kgo.Record
+	EachRecord(t, brokers, topic, func(r *kgo.Record) { recs = append(recs, r) }, opts...)
+	return recs
+}
+
+// EachRecord reads the records ConsumeAll returns and hands them to fn, in
+// order within each partition, instead of keeping them: for topics too large
+// to hold in memory.
+func EachRecord(t testing.TB, brokers []string, topic string, fn func(*kgo.Record), opts ...ConsumeOption) {
 	t.Helper()
 	cfg := consumeConfig{timeout: DefaultTimeout}
 	for _, o := range opts {
@@ -189,7 +200,14 @@ func ConsumeAll(t testing.TB, brokers []string, topic string, opts ...ConsumeOpt
 	if err != nil {
 		t.Fatalf("kafkatest: start offsets of %s: %v", topic, err)
 	}
-	done := func(_ []*kgo.Record, pos map[int32]int64) bool {
+	n := 0
+	below := func(r *kgo.Record) {
+		if r.Offset < ends[r.Partition] {
+			n++
+			fn(r)
+		}
+	}
+	done := func(pos map[int32]int64) bool {
 		for p, end := range ends {
 			at, ok := pos[p]
 			if !ok {
@@ -201,22 +219,19 @@ func ConsumeAll(t testing.TB, brokers []string, topic string, opts ...ConsumeOpt
 		}
 		return true
 	}
-	recs, err := consume(brokers, topic, cfg, done)
-	if err != nil {
-		t.Fatalf("kafkatest: consume all of %s up to end offsets %v: got %d records: %v", topic, ends, len(recs), err)
+	if err := consume(brokers, topic, cfg, below, done); err != nil {
+		t.Fatalf("kafkatest: consume all of %s up to end offsets %v: got %d records: %v", topic, ends, n, err)
 	}
-	return recs
 }
 
-// consume reads all partitions of topic from the start until done says so.
-// pos holds, per partition, the offset after the last record or transaction
-// marker seen (markers are kept from the client so that pos can pass them,
-// then dropped from the result).
-func consume(brokers []string, topic string, cfg consumeConfig, done func([]*kgo.Record, map[int32]int64) bool) ([]*kgo.Record, error) {
-	var got []*kgo.Record
+// consume reads all partitions of topic from the start and hands each
+// record to fn until done says so. pos holds, per partition, the offset
+// after the last record or transaction marker seen (markers are kept from
+// the client so that pos can pass them, then not handed to fn).
+func consume(brokers []string, topic string, cfg consumeConfig, fn func(*kgo.Record), done func(pos map[int32]int64) bool) error {
 	pos := make(map[int32]int64)
-	if done(got, pos) {
-		return got, nil
+	if done(pos) {
+		return nil
 	}
 	opts := append(helperOpts(brokers),
 		kgo.ConsumeTopics(topic),
@@ -229,7 +244,7 @@ func consume(brokers []string, topic string, cfg consumeConfig, done func([]*kgo
 	opts = append(opts, cfg.clientOpts...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer cl.Close()
 
@@ -246,18 +261,18 @@ func consume(brokers []string, topic string, cfg consumeConfig, done func([]*kgo
 		fs.EachRecord(func(r *kgo.Record) {
 			pos[r.Partition] = r.Offset + 1
 			if !r.Attrs.IsControl() {
-				got = append(got, r)
+				fn(r)
 			}
 		})
-		if done(got, pos) {
-			return got, nil
+		if done(pos) {
+			return nil
 		}
 		if ctx.Err() != nil {
 			msg := fmt.Sprintf("deadline %s passed at positions %v", cfg.timeout, pos)
 			if len(errs) > 0 {
 				msg += "; fetch errors: " + strings.Join(lastN(errs, 5), "; ")
 			}
-			return got, errors.New(msg)
+			return errors.New(msg)
 		}
 	}
 }

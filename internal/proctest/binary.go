@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"testing"
 	"time"
 )
 
@@ -65,4 +66,29 @@ func Binary(repoRoot string) (bin string, cleanup func(), err error) {
 // suiteName is the test binary's name without ".test" (e2e, interop).
 func suiteName() string {
 	return strings.TrimSuffix(filepath.Base(os.Args[0]), ".test")
+}
+
+// Main is the TestMain of a suite that runs the binary: it sets *root to the
+// repository root and *bin to the binary under test (Binary), runs the tests,
+// removes what Binary built and exits with m.Run's code, or with 1 and the
+// reason on stderr when the setup fails.
+func Main(m *testing.M, root, bin *string) {
+	os.Exit(runMain(m, root, bin))
+}
+
+func runMain(m *testing.M, root, bin *string) int {
+	name := suiteName()
+	r, err := RepoRoot()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: cannot find the repository root: %v\n", name, err)
+		return 1
+	}
+	b, cleanup, err := Binary(r)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		return 1
+	}
+	defer cleanup()
+	*root, *bin = r, b
+	return m.Run()
 }

@@ -2,6 +2,7 @@ package proctest
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"os"
 	"os/exec"
@@ -70,19 +71,30 @@ type Options struct {
 	Env      []string // extra environment, KEY=VALUE, on top of CleanEnv
 	Separate bool     // keep stdout and stderr apart (default: combined in Stdout)
 	Stdin    bool     // give the process a stdin pipe (Proc.Stdin); default: no input
+	// MaxLife bounds the process's life (default MaxLife); the fault suite's
+	// long scenarios set more.
+	MaxLife time.Duration
+	// StopTimeout is how long Stop and the cleanup wait after SIGTERM before
+	// SIGKILL (default StopTimeout).
+	StopTimeout time.Duration
+	// NoDump: do not print the output when the test fails (the caller
+	// prints what matters of it itself).
+	NoDump bool
 }
 
 // Proc is a subprocess that the test's cleanup stops (SIGTERM, then SIGKILL)
 // and whose output is printed when the test fails.
 type Proc struct {
-	Name   string
-	Cmd    *exec.Cmd
-	Stdin  io.WriteCloser // nil unless started with Options.Stdin
-	Stdout *LogBuffer
-	Stderr *LogBuffer // the same buffer as Stdout unless Options.Separate
+	Name    string
+	Cmd     *exec.Cmd
+	Stdin   io.WriteCloser // nil unless started with Options.Stdin
+	Stdout  *LogBuffer
+	Stderr  *LogBuffer // the same buffer as Stdout unless Options.Separate
+	Started time.Time  // right before the process was started
 
-	t    testing.TB
-	done chan struct{} // closed once Wait returned
+	t           testing.TB
+	stopTimeout time.Duration
+	done        chan struct{} // closed once Wait returned
 }
 
 // Start starts path with args. The process is bounded: SIGKILLed after
@@ -90,13 +102,19 @@ type Proc struct {
 // binary if that is killed before its cleanups run.
 func Start(t testing.TB, name string, o Options, path string, args ...string) *Proc {
 	t.Helper()
-	p := &Proc{t: t, Name: name, Stdout: &LogBuffer{}, done: make(chan struct{})}
+	p := &Proc{t: t, Name: name, Stdout: &LogBuffer{}, stopTimeout: o.StopTimeout, done: make(chan struct{})}
 	p.Stderr = p.Stdout
 	if o.Separate {
 		p.Stderr = &LogBuffer{}
 	}
 	if o.Dir == "" {
 		o.Dir = t.TempDir()
+	}
+	if o.MaxLife == 0 {
+		o.MaxLife = MaxLife
+	}
+	if p.stopTimeout == 0 {
+		p.stopTimeout = StopTimeout
 	}
 	cmd := exec.Command(path, args...)
 	cmd.Dir = o.Dir
@@ -114,16 +132,17 @@ func Start(t testing.TB, name string, o Options, path string, args ...string) *P
 	// Registered before the stop cleanup, so it runs after it (LIFO) and
 	// prints the complete output.
 	t.Cleanup(func() {
-		if t.Failed() {
+		if t.Failed() && !o.NoDump {
 			p.DumpOutput()
 		}
 	})
+	p.Started = time.Now()
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s (%s %s): %v", name, path, strings.Join(args, " "), err)
 	}
 	t.Logf("started %s: pid %d: %s %s", name, cmd.Process.Pid, filepath.Base(path), strings.Join(args, " "))
-	killer := time.AfterFunc(MaxLife, func() {
-		t.Errorf("%s still running after %s: SIGKILL", name, MaxLife)
+	killer := time.AfterFunc(o.MaxLife, func() {
+		t.Errorf("%s still running after %s: SIGKILL", name, o.MaxLife)
 		_ = cmd.Process.Kill()
 	})
 	go func() {
@@ -145,6 +164,38 @@ func (p *Proc) Exited() bool {
 		return true
 	default:
 		return false
+	}
+}
+
+// ExitedWithin waits up to d for the process to end and reports whether it
+// did. Unlike Wait it never fails the test, so any goroutine may call it.
+func (p *Proc) ExitedWithin(d time.Duration) bool {
+	if p.Exited() {
+		return true
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-p.done:
+		return true
+	case <-timer.C:
+		return false
+	}
+}
+
+// Status says how the process ended ("exit status 1", "signal: killed"), or
+// "running".
+func (p *Proc) Status() string {
+	if !p.Exited() || p.Cmd.ProcessState == nil {
+		return "running"
+	}
+	return p.Cmd.ProcessState.String()
+}
+
+// Signal sends sig to the process; once it has ended, that is a no-op.
+func (p *Proc) Signal(sig os.Signal) {
+	if !p.Exited() {
+		_ = p.Cmd.Process.Signal(sig)
 	}
 }
 
@@ -171,23 +222,16 @@ func (p *Proc) Wait(d time.Duration) int {
 	}
 }
 
-// Stop sends SIGTERM and waits up to StopTimeout for the exit; it returns the
-// exit code, or fails the test and SIGKILLs the process on timeout.
+// Stop sends SIGTERM and waits up to the stop timeout (Options.StopTimeout)
+// for the exit; it returns the exit code, or fails the test and SIGKILLs the
+// process on timeout.
 func (p *Proc) Stop() int {
 	p.t.Helper()
-	if p.Exited() {
-		return p.ExitCode()
-	}
-	_ = p.Cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-		return p.ExitCode()
-	case <-time.After(StopTimeout):
-		_ = p.Cmd.Process.Kill()
-		<-p.done
-		p.t.Errorf("%s (pid %d) did not exit within %s of SIGTERM; SIGKILLed", p.Name, p.Pid(), StopTimeout)
+	if !p.terminate() {
+		p.t.Errorf("%s (pid %d) did not exit within %s of SIGTERM; SIGKILLed", p.Name, p.Pid(), p.stopTimeout)
 		return -1
 	}
+	return p.ExitCode()
 }
 
 // StopQuietly closes stdin (if any), then stops the process like Stop but
@@ -196,16 +240,26 @@ func (p *Proc) StopQuietly() {
 	if p.Stdin != nil {
 		_ = p.Stdin.Close()
 	}
-	if p.Exited() {
-		return
+	p.terminate()
+}
+
+// terminate sends SIGTERM and waits up to the stop timeout; then it SIGKILLs
+// the process. It reports whether the process ended within the timeout.
+func (p *Proc) terminate() bool {
+	p.Signal(syscall.SIGTERM)
+	if p.ExitedWithin(p.stopTimeout) {
+		return true
 	}
-	_ = p.Cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(StopTimeout):
-		_ = p.Cmd.Process.Kill()
-		<-p.done
-	}
+	p.Kill()
+	return false
+}
+
+// Kill SIGKILLs the process (a crash, as far as it can tell) and waits until
+// it is gone (the kernel ends a SIGKILLed process); it returns the exit code
+// (-1 unless it had already ended).
+func (p *Proc) Kill() int {
+	p.Signal(syscall.SIGKILL)
+	return p.ExitCode()
 }
 
 // DumpOutput logs the last lines of the process's output (stdout and stderr
@@ -228,4 +282,16 @@ func (p *Proc) DumpOutput() {
 	}
 	dump("stdout", p.Stdout.Lines())
 	dump("stderr", p.Stderr.Lines())
+}
+
+// LogLine is the first JSON log line on the process's stderr (the service's
+// slog output) whose "msg" is msg, decoded; nil while there is none.
+func (p *Proc) LogLine(msg string) map[string]any {
+	for _, l := range p.Stderr.Lines() {
+		var m map[string]any
+		if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == msg {
+			return m
+		}
+	}
+	return nil
 }

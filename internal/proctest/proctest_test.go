@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -117,6 +119,89 @@ func TestCleanupStops(t *testing.T) {
 	}
 }
 
+func TestKillAndSignal(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		end    func(p *Proc) int
+		status string
+	}{
+		{"Kill", (*Proc).Kill, "signal: killed"},
+		{"Signal", func(p *Proc) int {
+			p.Signal(syscall.SIGTERM)
+			if !p.ExitedWithin(limit) {
+				t.Fatalf("not ended within %s of SIGTERM", limit)
+			}
+			return p.ExitCode()
+		}, "signal: terminated"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := Start(t, "sleep", Options{}, "/bin/sleep", "600")
+			if got := p.Status(); got != "running" {
+				t.Errorf("Status before the end = %q, want running", got)
+			}
+			if p.ExitedWithin(0) {
+				t.Fatal("ExitedWithin(0) true for a running sleep")
+			}
+			if code := c.end(p); code != -1 {
+				t.Errorf("exit code %d, want -1 (a signal)", code)
+			}
+			if got := p.Status(); got != c.status {
+				t.Errorf("Status = %q, want %q", got, c.status)
+			}
+			// Once ended, both are no-ops with the same result.
+			p.Signal(syscall.SIGTERM)
+			if code := p.Kill(); code != -1 || !p.ExitedWithin(0) {
+				t.Errorf("after the end: Kill %d, ExitedWithin(0) %v", code, p.ExitedWithin(0))
+			}
+		})
+	}
+}
+
+func TestStopTimeoutThenSIGKILL(t *testing.T) {
+	// The shell ignores SIGTERM, so only the SIGKILL after StopTimeout ends it.
+	p := Start(t, "sh", Options{StopTimeout: 50 * time.Millisecond}, "/bin/sh", "-c",
+		`trap '' TERM; echo ready; while :; do sleep 0.05; done`)
+	Eventually(t, limit, "trap set", func() error {
+		if p.Stdout.String() != "ready\n" {
+			return errors.New("not ready")
+		}
+		return nil
+	}, p)
+	p.StopQuietly()
+	if got := p.Status(); got != "signal: killed" {
+		t.Errorf("Status = %q, want signal: killed", got)
+	}
+}
+
+// errorTB records Errorf calls (from any goroutine) instead of failing the test.
+type errorTB struct {
+	testing.TB
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (e *errorTB) Errorf(format string, args ...any) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.msgs = append(e.msgs, fmt.Sprintf(format, args...))
+}
+
+func TestMaxLife(t *testing.T) {
+	tb := &errorTB{TB: t}
+	p := Start(tb, "sleep", Options{MaxLife: 50 * time.Millisecond}, "/bin/sleep", "600")
+	if !p.ExitedWithin(limit) {
+		t.Fatalf("sleep still running %s after its MaxLife", limit)
+	}
+	if got := p.Status(); got != "signal: killed" {
+		t.Errorf("Status = %q, want signal: killed", got)
+	}
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	if want := "sleep still running after 50ms: SIGKILL"; len(tb.msgs) != 1 || tb.msgs[0] != want {
+		t.Errorf("errors %q, want [%q]", tb.msgs, want)
+	}
+}
+
 // fatalTB records a Fatalf instead of failing the test; like testing.T it
 // ends the goroutine.
 type fatalTB struct {
@@ -179,6 +264,22 @@ func TestEventuallyWatchedExit(t *testing.T) {
 	}
 	if d := time.Since(start); d > limit {
 		t.Errorf("Eventually took %s: it did not stop at the exit", d)
+	}
+}
+
+func TestLogLine(t *testing.T) {
+	p := Start(t, "sh", Options{Separate: true}, "/bin/sh", "-c",
+		`echo '{"msg":"streamscore running","http":"on stdout"}'; echo 'not json' >&2; `+
+			`echo '{"msg":"other"}' >&2; echo '{"msg":"streamscore running","http":"127.0.0.1:1"}' >&2; `+
+			`echo '{"msg":"streamscore running","http":"second"}' >&2`)
+	if code := p.Wait(limit); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+	if got := p.LogLine("streamscore running"); got["http"] != "127.0.0.1:1" {
+		t.Errorf(`LogLine("streamscore running") = %v, want the first such line on stderr`, got)
+	}
+	if got := p.LogLine("absent"); got != nil {
+		t.Errorf(`LogLine("absent") = %v, want nil`, got)
 	}
 }
 

@@ -4,7 +4,6 @@ package faults
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
@@ -13,10 +12,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/streamscore/streamscore/internal/kafkatest"
 )
 
 // Header names the service writes on DLQ records (processor/records.go).
@@ -154,8 +155,6 @@ func reasons(m map[string]int) string {
 func (s *scenario) check(rules bundleRules) *result {
 	s.t.Helper()
 	r := &result{mode: s.mode, poison: make(map[string]int), dlqByReason: make(map[string]int), missingDLQ: rules.missingIsPoison}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
 	eos := s.mode == "exactly-once"
 
 	valid := make(map[string]*validInput)
@@ -163,7 +162,7 @@ func (s *scenario) check(rules bundleRules) *result {
 	var idBuf struct {
 		TransactionID *string `json:"transaction_id"`
 	}
-	_, _, err := readTopic(ctx, s.brokers, s.input, false, func(rec *kgo.Record) {
+	readTopic(s.t, s.brokers, s.input, false, func(rec *kgo.Record) {
 		r.inputs++
 		pos := srcPos{rec.Partition, rec.Offset}
 		addPoison := func(reason string) {
@@ -211,16 +210,13 @@ func (s *scenario) check(rules bundleRules) *result {
 			r.inputDups++
 		}
 	})
-	if err != nil {
-		s.t.Fatalf("reading input %s: %v", s.input, err)
-	}
 
 	// Predictions: event_id = the input's transaction_id.
 	got := make(map[string]int, len(valid))
 	var pred struct {
 		EventID *string `json:"event_id"`
 	}
-	r.outHWM, r.outLSO, err = readTopic(ctx, s.brokers, s.output, eos, func(rec *kgo.Record) {
+	r.outHWM, r.outLSO = readTopic(s.t, s.brokers, s.output, eos, func(rec *kgo.Record) {
 		r.predictions++
 		pred.EventID = nil
 		if err := json.Unmarshal(rec.Value, &pred); err != nil || pred.EventID == nil {
@@ -241,9 +237,6 @@ func (s *scenario) check(rules bundleRules) *result {
 			r.example("prediction for %s has key %q, input key %q", id, rec.Key, v.key)
 		}
 	})
-	if err != nil {
-		s.t.Fatalf("reading output %s: %v", s.output, err)
-	}
 	for id, v := range valid {
 		n := got[id]
 		switch {
@@ -262,7 +255,7 @@ func (s *scenario) check(rules bundleRules) *result {
 
 	// DLQ: every poison input once (exactly-once) or at least once, with its reason.
 	dlqGot := make(map[srcPos]int, len(poison))
-	r.dlqHWM, r.dlqLSO, err = readTopic(ctx, s.brokers, s.dlq, eos, func(rec *kgo.Record) {
+	r.dlqHWM, r.dlqLSO = readTopic(s.t, s.brokers, s.dlq, eos, func(rec *kgo.Record) {
 		r.dlq++
 		h := headers(rec)
 		reason := h[hdrReason]
@@ -293,9 +286,6 @@ func (s *scenario) check(rules bundleRules) *result {
 			}
 		}
 	})
-	if err != nil {
-		s.t.Fatalf("reading DLQ %s: %v", s.dlq, err)
-	}
 	for pos, want := range poison {
 		n := dlqGot[pos]
 		if n == 0 {
@@ -317,135 +307,54 @@ func headers(rec *kgo.Record) map[string]string {
 	return m
 }
 
-// readTopic reads every partition of topic from its start up to the end
-// offsets listed when called: the high watermarks, or with readCommitted the
-// last stable offsets (records of aborted transactions are then skipped).
-// It returns the summed high watermark and last stable offset.
-func readTopic(ctx context.Context, brokers []string, topic string, readCommitted bool, fn func(*kgo.Record)) (hwm, lso int64, err error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.MetadataMinAge(100*time.Millisecond))
-	if err != nil {
-		return 0, 0, err
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	hw, err := listOffsets(ctx, adm, topic, adm.ListEndOffsets)
-	if err != nil {
-		return 0, 0, fmt.Errorf("end offsets: %w", err)
-	}
-	ls, err := listOffsets(ctx, adm, topic, adm.ListCommittedOffsets)
-	if err != nil {
-		return 0, 0, fmt.Errorf("last stable offsets: %w", err)
-	}
-	for p := range hw {
-		hwm += hw[p]
-		lso += ls[p]
-	}
-	ends := hw
+// readTopic hands every record of topic below its end offsets (listed when
+// called: the high watermarks, or with readCommitted the last stable offsets,
+// so records of aborted transactions are skipped) to fn. It returns the
+// topic's summed high watermark and last stable offset.
+func readTopic(t testing.TB, brokers []string, topic string, readCommitted bool, fn func(*kgo.Record)) (hwm, lso int64) {
+	t.Helper()
+	hwm, lso = sum(kafkatest.EndOffsets(t, brokers, topic, false)), sum(kafkatest.EndOffsets(t, brokers, topic, true))
+	opts := []kafkatest.ConsumeOption{kafkatest.Timeout(5 * time.Minute),
+		kafkatest.WithConsumerOpts(kgo.FetchMaxBytes(64<<20), kgo.FetchMaxPartitionBytes(8<<20))}
 	if readCommitted {
-		ends = ls
+		opts = append(opts, kafkatest.ReadCommitted())
 	}
-	starts, err := listOffsets(ctx, adm, topic, adm.ListStartOffsets)
-	if err != nil {
-		return hwm, lso, fmt.Errorf("start offsets: %w", err)
-	}
-	pos := make(map[int32]int64, len(ends))
-	done := func() bool {
-		for p, e := range ends {
-			at, ok := pos[p]
-			if !ok {
-				at = starts[p]
-			}
-			if at < e {
-				return false
-			}
-		}
-		return true
-	}
-	if done() {
-		return hwm, lso, nil
-	}
-	opts := []kgo.Opt{kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.KeepControlRecords(),
-		kgo.FetchMaxBytes(64 << 20), kgo.FetchMaxPartitionBytes(8 << 20)}
-	if readCommitted {
-		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
-	}
-	rc, err := kgo.NewClient(opts...)
-	if err != nil {
-		return hwm, lso, err
-	}
-	defer rc.Close()
-	for !done() {
-		fs := rc.PollFetches(ctx)
-		if ctx.Err() != nil {
-			return hwm, lso, fmt.Errorf("reading %s up to %v: %w (at %v)", topic, ends, ctx.Err(), pos)
-		}
-		var ferr error
-		fs.EachError(func(_ string, p int32, err error) { ferr = fmt.Errorf("partition %d: %w", p, err) })
-		if ferr != nil {
-			return hwm, lso, ferr
-		}
-		fs.EachRecord(func(rec *kgo.Record) {
-			pos[rec.Partition] = rec.Offset + 1
-			if rec.Offset >= ends[rec.Partition] || rec.Attrs.IsControl() {
-				return // past the end listed at the start, or a transaction marker
-			}
-			fn(rec)
-		})
-	}
-	return hwm, lso, nil
+	kafkatest.EachRecord(t, brokers, topic, fn, opts...)
+	return hwm, lso
 }
 
-func listOffsets(ctx context.Context, adm *kadm.Client, topic string,
-	list func(context.Context, ...string) (kadm.ListedOffsets, error)) (map[int32]int64, error) {
-	listed, err := list(ctx, topic)
-	if err == nil {
-		err = listed.Error()
+func sum(offsets map[int32]int64) int64 {
+	var n int64
+	for _, o := range offsets {
+		n += o
 	}
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[int32]int64)
-	listed.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
-	if len(out) == 0 {
-		return nil, fmt.Errorf("topic %s: no partitions", topic)
-	}
-	return out, nil
+	return n
 }
 
 // verdict applies the pass criteria and fails the test on a violation.
 func (s *scenario) verdict(r *result) {
 	s.t.Helper()
 	var bad []string
-	if r.lost > 0 {
-		bad = append(bad, fmt.Sprintf("%d valid inputs have no prediction (lost)", r.lost))
-	}
-	if r.dlqLost > 0 {
-		bad = append(bad, fmt.Sprintf("%d poison inputs are not in the DLQ (lost)", r.dlqLost))
+	for _, c := range []struct {
+		n    int
+		what string
+	}{
+		{r.lost, "valid inputs have no prediction (lost)"},
+		{r.dlqLost, "poison inputs are not in the DLQ (lost)"},
+		{r.unknownPreds, "predictions match no input"},
+		{r.keyMismatch, "predictions carry another key than their input"},
+		{r.dlqWrongReason, "DLQ records have the wrong reason"},
+		{r.dlqBadValue, "DLQ records do not hold the original bytes"},
+		{r.dlqForValid, "valid inputs were dead-lettered"},
+		{r.dlqUnknown, "DLQ records name no input record"},
+		{r.poison["unclassified"], "inputs the checker cannot classify"},
+	} {
+		if c.n > 0 {
+			bad = append(bad, fmt.Sprintf("%d %s", c.n, c.what))
+		}
 	}
 	if r.mode == "exactly-once" && (r.dups > 0 || r.dlqDups > 0) {
 		bad = append(bad, fmt.Sprintf("exactly-once: %d duplicate predictions and %d duplicate DLQ records under read_committed", r.dups, r.dlqDups))
-	}
-	if r.unknownPreds > 0 {
-		bad = append(bad, fmt.Sprintf("%d predictions match no input", r.unknownPreds))
-	}
-	if r.keyMismatch > 0 {
-		bad = append(bad, fmt.Sprintf("%d predictions carry another key than their input", r.keyMismatch))
-	}
-	if r.dlqWrongReason > 0 {
-		bad = append(bad, fmt.Sprintf("%d DLQ records have the wrong reason", r.dlqWrongReason))
-	}
-	if r.dlqBadValue > 0 {
-		bad = append(bad, fmt.Sprintf("%d DLQ records do not hold the original bytes", r.dlqBadValue))
-	}
-	if r.dlqForValid > 0 {
-		bad = append(bad, fmt.Sprintf("%d valid inputs were dead-lettered", r.dlqForValid))
-	}
-	if r.dlqUnknown > 0 {
-		bad = append(bad, fmt.Sprintf("%d DLQ records name no input record", r.dlqUnknown))
-	}
-	if r.poison["unclassified"] > 0 {
-		bad = append(bad, fmt.Sprintf("%d inputs the checker cannot classify", r.poison["unclassified"]))
 	}
 	if r.inputs == 0 {
 		bad = append(bad, "no input records at all")

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/streamscore/streamscore/internal/proctest"
 )
 
 // Events per scenario at 5,000/s. Scenario (a) uses the 200k the issue asks
@@ -31,9 +33,7 @@ func TestServiceKill(t *testing.T) {
 	for i, mode := range modes {
 		t.Run(mode, func(t *testing.T) {
 			s := newScenario(t, "service-kill", mode, eventsKill, 0, uint64(10+i))
-			svc := s.startInstance("i1", true)
-			s.startMonitor()
-			s.startProducer()
+			svc := s.begin()
 			var faults []*fault
 			for n, at := range s.plan(3, 4*time.Second, streamTime(eventsKill)-4*time.Second) {
 				s.at(at)
@@ -58,9 +58,7 @@ func TestBrokerKill(t *testing.T) {
 	for i, mode := range modes {
 		t.Run(mode, func(t *testing.T) {
 			s := newScenario(t, "broker-kill", mode, eventsBroker, 0, uint64(20+i))
-			s.startInstance("i1", true)
-			s.startMonitor()
-			s.startProducer()
+			s.begin()
 			at := s.plan(1, 4*time.Second, 8*time.Second)[0]
 			s.at(at)
 			f := s.newFault("SIGKILL of the broker")
@@ -96,9 +94,7 @@ func TestScale(t *testing.T) {
 	for i, mode := range modes {
 		t.Run(mode, func(t *testing.T) {
 			s := newScenario(t, "scale", mode, eventsScale, 0, uint64(30+i))
-			s.startInstance("i1", true)
-			s.startMonitor()
-			s.startProducer()
+			s.begin()
 			plan := s.plan(2, 4*time.Second, streamTime(eventsScale)-8*time.Second)
 
 			s.at(plan[0])
@@ -112,20 +108,18 @@ func TestScale(t *testing.T) {
 			down := s.newFault("scale 3->1")
 			var wg sync.WaitGroup
 			for _, svc := range extra {
-				s.mu.Lock()
-				delete(s.live, svc.id)
-				s.mu.Unlock()
-				svc.p.cmd.Process.Signal(syscall.SIGTERM)
+				s.retire(svc)
+				svc.p.Signal(syscall.SIGTERM)
 			}
 			for _, svc := range extra {
 				wg.Add(1)
-				go func() { defer wg.Done(); svc.p.wait(60 * time.Second) }()
+				go func() { defer wg.Done(); svc.p.ExitedWithin(stopTimeout) }()
 			}
 			wg.Wait()
 			stopped := time.Since(down.at)
 			for _, svc := range extra {
-				if !svc.p.exited() || svc.p.err != nil {
-					t.Fatalf("%s did not exit cleanly within 60s of SIGTERM (exited %v, status %v):\n%s", svc.p.name, svc.p.exited(), svc.p.err, svc.p.logTail(30))
+				if !svc.p.Exited() || svc.p.ExitCode() != 0 {
+					t.Fatalf("%s did not exit cleanly within %s of SIGTERM (%s):\n%s", svc.p.Name, stopTimeout, svc.p.Status(), proctest.LastLines(svc.p.Stdout.String(), 30))
 				}
 			}
 			s.waitCaughtUp(down, 2*time.Minute, groupOf(s, 1))
@@ -157,9 +151,7 @@ func TestPoison(t *testing.T) {
 	for i, mode := range modes {
 		t.Run(mode, func(t *testing.T) {
 			s := newScenario(t, "poison", mode, eventsPoison, 0.01, uint64(40+i))
-			s.startInstance("i1", true)
-			s.startMonitor()
-			s.startProducer()
+			s.begin()
 			r := finish(t, s, nil, "")
 			want := []string{"malformed", "not_finite", "wrong_type", "too_large"}
 			if suite.rules.missingIsPoison {
@@ -187,10 +179,8 @@ func TestPoisonBurst(t *testing.T) {
 			// really are 4 MB on the wire (lz4 squeezes the padding away).
 			// A short shutdown timeout bounds each crash-loop round should
 			// the service die on a DLQ write.
-			s.extraProcessor = "  compression: none\n  shutdown_timeout: 5s\n"
-			s.startInstance("i1", true)
-			s.startMonitor()
-			s.startProducer()
+			s.extra = map[string]any{"processor.compression": "none", "processor.shutdown_timeout": "5s"}
+			s.begin()
 			r := finish(t, s, nil, "")
 			if r.poison["too_large"] < 2 {
 				t.Errorf("only %d too_large records in the burst: the scenario did not exercise back-to-back 2 MB DLQ records", r.poison["too_large"])

@@ -3,22 +3,18 @@
 package faults
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -26,92 +22,23 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/streamscore/streamscore/internal/kafkatest"
+	"github.com/streamscore/streamscore/internal/proctest"
 )
 
 const (
-	rate        = 5000 // events/s of the live stream
-	pollEvery   = 100 * time.Millisecond
+	rate        = 5000      // events/s of the live stream
 	maxMsgBytes = "4194304" // 4 MiB: input and DLQ topics (2 MB poison records)
 	// caughtUpLag is "the output caught up with the input": the group's
 	// committed offsets are within one second of input (at the stream's
 	// rate) of the input's end offsets, summed over partitions.
 	caughtUpLag = rate * 1
+
+	// Subprocess bounds (internal/proctest's defaults are for short e2e
+	// runs): an instance may live through a whole scenario, and SIGTERM ->
+	// exit must take at most stopTimeout (a clean exit is part of the test).
+	maxLife     = 20 * time.Minute
+	stopTimeout = 60 * time.Second
 )
-
-// ---------------------------------------------------------------------------
-// subprocesses
-
-// proc is one subprocess with its output in a log file.
-type proc struct {
-	name    string
-	logPath string
-	cmd     *exec.Cmd
-	done    chan struct{}
-	err     error // exit status, valid once done is closed
-	started time.Time
-}
-
-func startProc(logPath, name string, args ...string) (*proc, error) {
-	f, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(suite.bin, args...)
-	cmd.Env = cleanEnv()
-	cmd.Dir = suite.repo
-	cmd.Stdout, cmd.Stderr = f, f
-	// The subprocess dies with the test process, whatever happens to it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	p := &proc{name: name, logPath: logPath, cmd: cmd, done: make(chan struct{}), started: time.Now()}
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	go func() {
-		p.err = cmd.Wait()
-		f.Close()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// wait waits for the process to exit, at most d.
-func (p *proc) wait(d time.Duration) error {
-	select {
-	case <-p.done:
-		return nil
-	case <-time.After(d):
-		return fmt.Errorf("%s (pid %d) still running %s after the signal", p.name, p.cmd.Process.Pid, d)
-	}
-}
-
-// stop sends sig and waits up to d for the exit.
-func (p *proc) stop(sig syscall.Signal, d time.Duration) error {
-	if p.exited() {
-		return nil
-	}
-	if err := p.cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return err
-	}
-	return p.wait(d)
-}
-
-func (p *proc) logTail(n int) string {
-	b, err := os.ReadFile(p.logPath)
-	if err != nil {
-		return err.Error()
-	}
-	return tail(string(b), n)
-}
 
 // ---------------------------------------------------------------------------
 // scenario: topics, config, instances, producer, lag monitor
@@ -133,20 +60,20 @@ type scenario struct {
 	rng      *rand.Rand
 	mu       sync.Mutex
 	live     map[string]*service // instances expected to run
-	all      []*proc             // every subprocess started, for the failure logs
-	producer *proc
+	all      []*proctest.Proc    // every subprocess started, for the failure logs
+	producer *proctest.Proc
 	prodAt   time.Time
 	mon      *monitor
 	exits    []string // unexpected instance exits: name@time in the stream
-	// extraProcessor holds more "  key: value" lines for the processor section.
-	extraProcessor string
+	// extra holds more dotted config keys for the instances ("processor.compression").
+	extra map[string]any
 }
 
 // service is one `streamscore run` instance; restarts keep its instance id.
 type service struct {
 	id         string
 	cfgPath    string
-	p          *proc
+	p          *proctest.Proc
 	restarts   int
 	unexpected int // exits nobody asked for
 }
@@ -177,26 +104,20 @@ func newScenario(t *testing.T, name, mode string, events int, poison float64, se
 	return s
 }
 
-// cleanup kills what still runs and prints the logs of a failed test.
+// cleanup runs after the subprocesses were killed (see start): it keeps
+// their logs for a trace and prints them when the test failed.
 func (s *scenario) cleanup() {
 	if s.mon != nil {
 		s.mon.stop()
 	}
 	s.mu.Lock()
-	procs := append([]*proc(nil), s.all...)
+	procs := append([]*proctest.Proc(nil), s.all...)
 	s.mu.Unlock()
-	for _, p := range procs {
-		if !p.exited() {
-			p.stop(syscall.SIGKILL, 10*time.Second)
-		}
-	}
 	if dir := os.Getenv(envTrace); dir != "" {
 		dst := filepath.Join(dir, strings.NewReplacer("/", "_").Replace(s.t.Name()))
 		if err := os.MkdirAll(dst, 0o755); err == nil {
 			for _, p := range procs {
-				if b, err := os.ReadFile(p.logPath); err == nil {
-					os.WriteFile(filepath.Join(dst, filepath.Base(p.logPath)), b, 0o644)
-				}
+				os.WriteFile(filepath.Join(dst, p.Name+".log"), []byte(p.Stdout.String()), 0o644)
 			}
 		}
 	}
@@ -204,11 +125,27 @@ func (s *scenario) cleanup() {
 		return
 	}
 	for _, p := range procs {
-		s.t.Logf("----- log of %s (%s), last 60 lines (lag-refresh warnings left out) -----\n%s", p.name, p.logPath, nonNoise(p.logTail(5000), 60))
+		s.t.Logf("----- log of %s (%s), last 60 lines (lag-refresh warnings left out) -----\n%s", p.Name, p.Status(), nonNoise(p.Stdout.String(), 60))
 	}
 	if b, err := os.ReadFile(filepath.Join(suite.cache, "run", "kafka.log")); err == nil {
-		s.t.Logf("----- dedicated broker log, last 30 lines -----\n%s", tail(string(b), 30))
+		s.t.Logf("----- dedicated broker log, last 30 lines -----\n%s", proctest.LastLines(string(b), 30))
 	}
+}
+
+// start runs the binary with args as one of the scenario's subprocesses
+// (internal/proctest: output kept in memory, dies with the test process).
+// A scenario that ends early SIGKILLs what still runs: the cleanup
+// registered here runs before proctest's graceful stop (cleanups run last
+// first), and before s.cleanup prints the logs.
+func (s *scenario) start(name string, args ...string) *proctest.Proc {
+	s.t.Helper()
+	p := proctest.Start(s.t, name, proctest.Options{Dir: suite.repo, MaxLife: maxLife, StopTimeout: stopTimeout, NoDump: true},
+		suite.bin, args...)
+	s.t.Cleanup(func() { p.Kill() })
+	s.mu.Lock()
+	s.all = append(s.all, p)
+	s.mu.Unlock()
+	return p
 }
 
 // writeConfig writes the configuration of one instance (or of the producer
@@ -218,85 +155,79 @@ func (s *scenario) writeConfig(id string) string {
 	if id != "" {
 		name = id
 	}
-	cfg := fmt.Sprintf(`kafka:
-  brokers: %q
-  client_id: streamscore-faults-%s
-input:
-  topic: %q
-  group: %q
-output:
-  topic: %q
-dlq:
-  topic: %q
-model:
-  bundle: %q
-processor:
-  delivery: %s
-  instance_id: %q
-  lag_refresh: 1s
-%shttp:
-  listen: 127.0.0.1:0
-log:
-  format: json
-  level: info
-`, suite.brokers, name, s.input, s.group, s.output, s.dlq, suite.bundle, s.mode, id, s.extraProcessor)
+	kv := map[string]any{
+		"kafka.brokers":         suite.brokers,
+		"kafka.client_id":       "streamscore-faults-" + name,
+		"input.topic":           s.input,
+		"input.group":           s.group,
+		"output.topic":          s.output,
+		"dlq.topic":             s.dlq,
+		"model.bundle":          suite.bundle,
+		"processor.delivery":    s.mode,
+		"processor.instance_id": id,
+		"processor.lag_refresh": "1s",
+		"http.listen":           "127.0.0.1:0",
+		"log.format":            "json",
+		"log.level":             "info",
+	}
+	for k, v := range s.extra {
+		kv[k] = v
+	}
 	if extra := os.Getenv(envProcessor); extra != "" && id != "" {
 		// Experiments only: more processor keys for every instance, e.g.
 		// STREAMSCORE_TEST_FAULTS_PROCESSOR="commit_interval=250ms".
-		var lines strings.Builder
-		for _, kv := range strings.Split(extra, ",") {
-			k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		for _, kv1 := range strings.Split(extra, ",") {
+			k, v, ok := strings.Cut(strings.TrimSpace(kv1), "=")
 			if !ok {
-				s.t.Fatalf("%s: %q is not key=value", envProcessor, kv)
+				s.t.Fatalf("%s: %q is not key=value", envProcessor, kv1)
 			}
-			fmt.Fprintf(&lines, "  %s: %s\n", k, v)
+			kv["processor."+k] = v
 		}
-		cfg = strings.Replace(cfg, "  lag_refresh: 1s\n", "  lag_refresh: 1s\n"+lines.String(), 1)
+	}
+	cfg, err := proctest.ConfigYAML(kv)
+	if err != nil {
+		s.t.Fatalf("config yaml: %v", err)
 	}
 	path := filepath.Join(s.dir, name+".yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+	if err := os.WriteFile(path, cfg, 0o644); err != nil {
 		s.t.Fatalf("write config: %v", err)
 	}
 	return path
 }
 
-// startInstance starts `streamscore run` with instance id id and waits until
-// its /readyz says it joined the group.
+// startInstance starts `streamscore run` with instance id id and, with
+// waitReady, waits until its /readyz says it joined the group.
 func (s *scenario) startInstance(id string, waitReady bool) *service {
 	s.t.Helper()
 	svc := &service{id: id, cfgPath: s.writeConfig(id)}
 	s.launch(svc)
 	if waitReady {
-		if err := s.waitReady(svc, 90*time.Second); err != nil {
-			s.t.Fatalf("%v", err)
-		}
+		s.waitReady(svc, 90*time.Second)
 	}
 	return svc
 }
 
 func (s *scenario) launch(svc *service) {
 	s.t.Helper()
-	name := fmt.Sprintf("run-%s-%d", svc.id, svc.restarts)
-	p, err := startProc(filepath.Join(s.dir, name+".log"), name, "run", "--config", svc.cfgPath)
-	if err != nil {
-		s.t.Fatalf("%v", err)
-	}
-	svc.p = p
+	svc.p = s.start(fmt.Sprintf("run-%s-%d", svc.id, svc.restarts), "run", "--config", svc.cfgPath)
 	s.mu.Lock()
 	s.live[svc.id] = svc
-	s.all = append(s.all, p)
+	s.mu.Unlock()
+}
+
+// retire takes an instance out of the ones expected to run, before it is
+// stopped on purpose.
+func (s *scenario) retire(svc *service) {
+	s.mu.Lock()
+	delete(s.live, svc.id)
 	s.mu.Unlock()
 }
 
 // kill SIGKILLs an instance and waits until the process is gone.
 func (s *scenario) kill(svc *service) {
 	s.t.Helper()
-	s.mu.Lock()
-	delete(s.live, svc.id)
-	s.mu.Unlock()
-	if err := svc.p.stop(syscall.SIGKILL, 10*time.Second); err != nil {
-		s.t.Fatalf("SIGKILL %s: %v", svc.p.name, err)
-	}
+	s.retire(svc)
+	svc.p.Kill()
 }
 
 // restart starts the instance again with the same id and configuration.
@@ -306,17 +237,13 @@ func (s *scenario) restart(svc *service) {
 	s.launch(svc)
 }
 
-// terminate SIGTERMs an instance and requires a clean exit (status 0).
-func (s *scenario) terminate(svc *service, d time.Duration) {
+// terminate SIGTERMs an instance and requires a clean exit (status 0)
+// within stopTimeout.
+func (s *scenario) terminate(svc *service) {
 	s.t.Helper()
-	s.mu.Lock()
-	delete(s.live, svc.id)
-	s.mu.Unlock()
-	if err := svc.p.stop(syscall.SIGTERM, d); err != nil {
-		s.t.Fatalf("SIGTERM %s: %v", svc.p.name, err)
-	}
-	if svc.p.err != nil {
-		s.t.Fatalf("%s exited with %v after SIGTERM (want a clean exit):\n%s", svc.p.name, svc.p.err, svc.p.logTail(30))
+	s.retire(svc)
+	if code := svc.p.Stop(); code != 0 {
+		s.t.Fatalf("%s exited with %s after SIGTERM (want a clean exit within %s):\n%s", svc.p.Name, svc.p.Status(), stopTimeout, proctest.LastLines(svc.p.Stdout.String(), 30))
 	}
 }
 
@@ -329,25 +256,38 @@ func (s *scenario) checkLive() error {
 	s.mu.Lock()
 	var dead []*service
 	for _, svc := range s.live {
-		if svc.p.exited() {
+		if svc.p.Exited() {
 			dead = append(dead, svc)
 		}
 	}
 	s.mu.Unlock()
 	for _, svc := range dead {
-		s.exits = append(s.exits, fmt.Sprintf("%s@%s", svc.p.name, time.Since(s.prodAt).Round(10*time.Millisecond)))
-		lines := nonNoise(svc.p.logTail(400), 15)
+		s.exits = append(s.exits, fmt.Sprintf("%s@%s", svc.p.Name, time.Since(s.prodAt).Round(10*time.Millisecond)))
+		lines := nonNoise(svc.p.Stdout.String(), 15)
 		if svc.unexpected++; svc.unexpected > maxRestarts {
-			return fmt.Errorf("instance %s exited by itself (%v) for the %d. time; giving up:\n%s", svc.p.name, svc.p.err, svc.unexpected, lines)
+			return fmt.Errorf("instance %s exited by itself (%s) for the %d. time; giving up:\n%s", svc.p.Name, svc.p.Status(), svc.unexpected, lines)
 		}
-		s.t.Errorf("instance %s exited by itself (%v) at %s of the stream; restarting it as a supervisor would. Its log ends:\n%s",
-			svc.p.name, svc.p.err, time.Since(s.prodAt).Round(10*time.Millisecond), lines)
+		s.t.Errorf("instance %s exited by itself (%s) at %s of the stream; restarting it as a supervisor would. Its log ends:\n%s",
+			svc.p.Name, svc.p.Status(), time.Since(s.prodAt).Round(10*time.Millisecond), lines)
 		s.restart(svc)
 	}
 	return nil
 }
 
 const maxRestarts = 3
+
+// until polls cond like proctest.Eventually (every proctest.PollEvery, up
+// to d) and watches the instances meanwhile (checkLive): an instance that
+// gave up ends the test at once.
+func (s *scenario) until(d time.Duration, what string, cond func() error) {
+	s.t.Helper()
+	proctest.Eventually(s.t, d, what, func() error {
+		if err := s.checkLive(); err != nil {
+			s.t.Fatalf("%s: %v", what, err)
+		}
+		return cond()
+	})
+}
 
 // nonNoise keeps the last n lines of log that are not repeated lag-refresh warnings.
 func nonNoise(log string, n int) string {
@@ -363,52 +303,37 @@ func nonNoise(log string, n int) string {
 	return strings.Join(keep, "\n")
 }
 
-// httpAddr reads the HTTP address from the "streamscore running" log line.
-func httpAddr(p *proc) string {
-	f, err := os.Open(p.logPath)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		var line struct {
-			Msg  string `json:"msg"`
-			HTTP string `json:"http"`
+// waitReady polls /readyz (at the address of the "streamscore running" log
+// line) until the instance joined its group.
+func (s *scenario) waitReady(svc *service, d time.Duration) {
+	s.t.Helper()
+	hc := &http.Client{Timeout: time.Second}
+	proctest.Eventually(s.t, d, svc.p.Name+" ready", func() error {
+		addr, _ := svc.p.LogLine("streamscore running")["http"].(string)
+		if addr == "" {
+			return errors.New(`no "streamscore running" log line with the HTTP address yet`)
 		}
-		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "streamscore running" && line.HTTP != "" {
-			return line.HTTP
+		resp, err := hc.Get("http://" + addr + "/readyz")
+		if err != nil {
+			return err
 		}
-	}
-	return ""
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("/readyz: %s", resp.Status)
+		}
+		return nil
+	}, svc.p)
 }
 
-// waitReady polls /readyz until the instance joined its group.
-func (s *scenario) waitReady(svc *service, d time.Duration) error {
-	deadline := time.Now().Add(d)
-	tick := time.NewTicker(pollEvery)
-	defer tick.Stop()
-	hc := &http.Client{Timeout: time.Second}
-	for {
-		if svc.p.exited() {
-			return fmt.Errorf("%s exited before it was ready (%v):\n%s", svc.p.name, svc.p.err, svc.p.logTail(30))
-		}
-		if addr := httpAddr(svc.p); addr != "" {
-			resp, err := hc.Get("http://" + addr + "/readyz")
-			if err == nil {
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					return nil
-				}
-			}
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready within %s:\n%s", svc.p.name, d, svc.p.logTail(30))
-		}
-		<-tick.C
-	}
+// begin starts every scenario the same way: instance i1, once it is ready
+// the lag monitor, then the live stream. It returns i1.
+func (s *scenario) begin() *service {
+	s.t.Helper()
+	svc := s.startInstance("i1", true)
+	s.startMonitor()
+	s.startProducer()
+	return svc
 }
 
 // startProducer starts `streamscore produce` for the scenario's events.
@@ -420,50 +345,37 @@ func (s *scenario) startProducer() {
 	if s.poison > 0 {
 		args = append(args, "--poison", strconv.FormatFloat(s.poison, 'f', -1, 64))
 	}
-	p, err := startProc(filepath.Join(s.dir, "produce.log"), "produce", args...)
-	if err != nil {
-		s.t.Fatalf("%v", err)
-	}
-	s.mu.Lock()
-	s.all = append(s.all, p)
-	s.mu.Unlock()
-	s.producer, s.prodAt = p, p.started
+	s.producer = s.start("produce", args...)
+	s.prodAt = s.producer.Started
 }
 
 // waitProducer waits for the producer to finish and requires success.
 func (s *scenario) waitProducer() {
 	s.t.Helper()
 	d := time.Duration(s.events/rate)*time.Second + 3*time.Minute
-	deadline := time.Now().Add(d)
-	tick := time.NewTicker(pollEvery)
-	defer tick.Stop()
-	for !s.producer.exited() {
-		if err := s.checkLive(); err != nil {
-			s.t.Fatalf("while the producer runs: %v", err)
+	s.until(d, "producer finished", func() error {
+		if !s.producer.Exited() {
+			return fmt.Errorf("producer still running; its log ends:\n%s", proctest.LastLines(s.producer.Stdout.String(), 20))
 		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("producer still running after %s:\n%s", d, s.producer.logTail(20))
-		}
-		<-tick.C
+		return nil
+	})
+	if code := s.producer.ExitCode(); code != 0 {
+		s.t.Fatalf("producer failed (%s):\n%s", s.producer.Status(), proctest.LastLines(s.producer.Stdout.String(), 20))
 	}
-	if s.producer.err != nil {
-		s.t.Fatalf("producer failed (%v):\n%s", s.producer.err, s.producer.logTail(20))
-	}
-	s.t.Logf("producer done in %s: %s", time.Since(s.prodAt).Round(10*time.Millisecond), strings.TrimSpace(s.producer.logTail(1)))
+	s.t.Logf("producer done in %s: %s", time.Since(s.prodAt).Round(10*time.Millisecond), strings.TrimSpace(proctest.LastLines(s.producer.Stdout.String(), 1)))
 }
 
 // at waits until the producer has run for d (the planned moment of a
 // fault), watching the instances meanwhile.
 func (s *scenario) at(d time.Duration) {
 	s.t.Helper()
-	tick := time.NewTicker(pollEvery)
-	defer tick.Stop()
-	for time.Since(s.prodAt) < d {
-		if err := s.checkLive(); err != nil {
-			s.t.Fatalf("%v", err)
+	// The deadline is the moment itself (plus a poll): cond holds by then.
+	s.until(time.Until(s.prodAt.Add(d))+proctest.PollEvery, fmt.Sprintf("%s of the stream", d), func() error {
+		if since := time.Since(s.prodAt); since < d {
+			return fmt.Errorf("at %s", since.Round(10*time.Millisecond))
 		}
-		<-tick.C
-	}
+		return nil
+	})
 }
 
 // plan draws n fault times (seeded): one in each of n equal slices of the
@@ -499,7 +411,7 @@ func (s sample) covers(ends map[int32]int64) bool {
 	return true
 }
 
-// monitor polls the lag every pollEvery in the background.
+// monitor polls the lag every proctest.PollEvery (100 ms) in the background.
 type monitor struct {
 	s       *scenario
 	mu      sync.Mutex
@@ -514,7 +426,7 @@ func (s *scenario) startMonitor() {
 	s.mon = m
 	go func() {
 		defer close(m.done)
-		tick := time.NewTicker(pollEvery)
+		tick := time.NewTicker(proctest.PollEvery)
 		defer tick.Stop()
 		for {
 			smp := s.poll(ctx)
@@ -632,21 +544,14 @@ func (s *scenario) endOffsets(ctx context.Context) (map[int32]int64, error) {
 // (the broker may be restarting).
 func (s *scenario) inputEnds(d time.Duration) map[int32]int64 {
 	s.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	tick := time.NewTicker(pollEvery)
-	defer tick.Stop()
-	for {
-		ends, err := s.endOffsets(ctx)
-		if err == nil {
-			return ends
-		}
-		select {
-		case <-ctx.Done():
-			s.t.Fatalf("input end offsets: %v", err)
-		case <-tick.C:
-		}
-	}
+	var ends map[int32]int64
+	proctest.Eventually(s.t, d, "input end offsets", func() (err error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		ends, err = s.endOffsets(ctx)
+		return err
+	})
+	return ends
 }
 
 // fault is one injected fault and how long the output took to catch up.
@@ -673,38 +578,24 @@ func (s *scenario) newFault(what string) *fault {
 // recovery time is measured from the fault.
 func (s *scenario) waitCaughtUp(f *fault, d time.Duration, extra func() (bool, string)) {
 	s.t.Helper()
-	deadline := time.Now().Add(d)
-	tick := time.NewTicker(pollEvery)
-	defer tick.Stop()
-	var why string
-	for {
-		if err := s.checkLive(); err != nil {
-			s.t.Fatalf("after %s: %v", f.what, err)
-		}
+	s.until(d, "output caught up after "+f.what, func() error {
 		smp := s.mon.last()
 		switch {
 		case !smp.ok || smp.at.Before(f.at):
-			why = "no lag sample since the fault (broker unreachable?)"
+			return errors.New("no lag sample since the fault (broker unreachable?)")
 		case !smp.covers(f.endsAt):
-			why = fmt.Sprintf("committed %v has not passed the input end offsets at the fault %v", smp.committed, f.endsAt)
+			return fmt.Errorf("committed %v has not passed the input end offsets at the fault %v", smp.committed, f.endsAt)
 		case smp.lag > caughtUpLag:
-			why = fmt.Sprintf("lag %d > %d", smp.lag, caughtUpLag)
-		default:
-			ok, w := true, ""
-			if extra != nil {
-				ok, w = extra()
-			}
-			if ok {
-				f.recovery = smp.at.Sub(f.at)
-				return
-			}
-			why = w
+			return fmt.Errorf("lag %d > %d", smp.lag, caughtUpLag)
 		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("output did not catch up within %s after %s: %s", d, f.what, why)
+		if extra != nil {
+			if ok, why := extra(); !ok {
+				return errors.New(why)
+			}
 		}
-		<-tick.C
-	}
+		f.recovery = smp.at.Sub(f.at)
+		return nil
+	})
 }
 
 // waitDrained waits until the group committed every input record (lag 0),
@@ -713,22 +604,13 @@ func (s *scenario) waitDrained(d time.Duration) time.Duration {
 	s.t.Helper()
 	start := time.Now()
 	ends := s.inputEnds(30 * time.Second)
-	deadline := start.Add(d)
-	tick := time.NewTicker(pollEvery)
-	defer tick.Stop()
-	for {
-		if err := s.checkLive(); err != nil {
-			s.t.Fatalf("while draining: %v", err)
+	s.until(d, fmt.Sprintf("group %s committed up to the input's end %v", s.group, ends), func() error {
+		if smp := s.mon.last(); !smp.ok || !smp.at.After(start) || !smp.covers(ends) {
+			return fmt.Errorf("last committed %v", smp.committed)
 		}
-		smp := s.mon.last()
-		if smp.ok && smp.at.After(start) && smp.covers(ends) {
-			return time.Since(start)
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("group %s did not commit up to the input's end %v within %s (last committed %v)", s.group, ends, d, smp.committed)
-		}
-		<-tick.C
-	}
+		return nil
+	})
+	return time.Since(start)
 }
 
 // stopAll SIGTERMs every running instance; each must exit cleanly.
@@ -742,7 +624,7 @@ func (s *scenario) stopAll() {
 	s.mu.Unlock()
 	sort.Slice(svcs, func(i, j int) bool { return svcs[i].id < svcs[j].id })
 	for _, svc := range svcs {
-		s.terminate(svc, 60*time.Second)
+		s.terminate(svc)
 	}
 }
 
@@ -770,13 +652,4 @@ func (s *scenario) members() (total, assigned int, err error) {
 		}
 	}
 	return total, assigned, nil
-}
-
-// durations formats recovery times like [4.1s 3.8s].
-func durations(fs []*fault) string {
-	parts := make([]string, len(fs))
-	for i, f := range fs {
-		parts[i] = fmt.Sprintf("%.1fs", f.recovery.Seconds())
-	}
-	return "[" + strings.Join(parts, " ") + "]"
 }

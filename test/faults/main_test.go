@@ -17,12 +17,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/streamscore/streamscore/internal/proctest"
 )
 
 // Environment of the suite. STREAMSCORE_TEST_BIN and STREAMSCORE_DEV_KAFKA_CACHE come
 // from `make test-faults`; the others are optional overrides.
 const (
-	envBin        = "STREAMSCORE_TEST_BIN"                // the built binary (required)
+	envBin        = "STREAMSCORE_TEST_BIN"                // the built binary (default: built once by internal/proctest)
 	envKafkaCache = "STREAMSCORE_DEV_KAFKA_CACHE"         // the shared broker's cache: its libs/ (jars) are reused
 	envTestBroker = "STREAMSCORE_TEST_BROKERS"            // the shared broker: never used nor touched here
 	envFaultCache = "STREAMSCORE_TEST_FAULTS_KAFKA_CACHE" // dedicated broker's cache (default <repo>/.cache/kafka-faults)
@@ -51,10 +53,12 @@ func TestMain(m *testing.M) {
 }
 
 func runSuite(m *testing.M) int {
-	if err := setupSuite(); err != nil {
+	cleanup, err := setupSuite()
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: fault suite setup: %v\n", err)
 		return 1
 	}
+	defer cleanup()
 	code := m.Run()
 	os.RemoveAll(filepath.Dir(suite.bundle))
 	if os.Getenv(envKeep) == "1" {
@@ -81,31 +85,33 @@ func runSuite(m *testing.M) int {
 
 // setupSuite checks the prerequisites and starts the dedicated broker on a
 // freshly wiped data dir. A missing prerequisite is an error, never a skip.
-func setupSuite() error {
-	wd, err := os.Getwd()
-	if err != nil {
-		return err
-	}
-	suite.repo = filepath.Clean(filepath.Join(wd, "..", ".."))
-	if _, err := os.Stat(filepath.Join(suite.repo, "go.mod")); err != nil {
-		return fmt.Errorf("repository root not found from %s: %w", wd, err)
+// cleanup removes the binary it built (see proctest.Binary), if any.
+func setupSuite() (cleanup func(), err error) {
+	if suite.repo, err = proctest.RepoRoot(); err != nil {
+		return nil, err
 	}
 	if err := snapshotBundle(filepath.Join(suite.repo, "examples", "fraud")); err != nil {
-		return err
+		return nil, err
 	}
+	if suite.bin, cleanup, err = proctest.Binary(suite.repo); err != nil {
+		return nil, err
+	}
+	if os.Getenv(envBin) != "" {
+		if st, err := os.Stat(suite.bin); err == nil {
+			if newer := newerSource(st.ModTime()); newer != "" {
+				fmt.Fprintf(os.Stderr, "faults: WARNING: %s is older than %s; the tests run the old binary (rebuild: go build -o bin/streamscore ./cmd/streamscore)\n", suite.bin, newer)
+			}
+		}
+	}
+	if err := setupBroker(); err != nil {
+		cleanup()
+		return nil, err
+	}
+	return cleanup, nil
+}
 
-	suite.bin = os.Getenv(envBin)
-	if suite.bin == "" {
-		return fmt.Errorf("%s is not set: build the binary (go build -o bin/streamscore ./cmd/streamscore) and set %s=<repo>/bin/streamscore, or run `make test-faults`", envBin, envBin)
-	}
-	st, err := os.Stat(suite.bin)
-	if err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
-		return fmt.Errorf("%s=%s is not an executable file (build it with go build -o bin/streamscore ./cmd/streamscore): %v", envBin, suite.bin, err)
-	}
-	if newer := newerSource(st.ModTime()); newer != "" {
-		fmt.Fprintf(os.Stderr, "faults: WARNING: %s is older than %s; the tests run the old binary (rebuild: go build -o bin/streamscore ./cmd/streamscore)\n", suite.bin, newer)
-	}
-
+// setupBroker reads the broker settings and starts the dedicated broker.
+func setupBroker() (err error) {
 	suite.seed = 1
 	if s := os.Getenv(envSeed); s != "" {
 		if suite.seed, err = strconv.ParseUint(s, 10, 64); err != nil {
@@ -225,25 +231,12 @@ func snapshotBundle(src string) error {
 
 // brokerEnv is the environment of the deploy/kafka scripts for the dedicated broker.
 func brokerEnv() []string {
-	env := cleanEnv()
-	return append(env,
+	return proctest.CleanEnv(
 		"STREAMSCORE_DEV_KAFKA_CACHE="+suite.cache,
 		"STREAMSCORE_DEV_KAFKA_PORT="+strconv.Itoa(suite.port),
 		"STREAMSCORE_DEV_KAFKA_CONTROLLER_PORT="+strconv.Itoa(suite.port+1),
 		"STREAMSCORE_DEV_KAFKA_READY_TIMEOUT=180s", // a loaded 2-core machine: a fresh start took 27s once
 	)
-}
-
-// cleanEnv is the caller's environment without STREAMSCORE_* variables, so
-// a subprocess's configuration comes from its config file alone.
-func cleanEnv() []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "STREAMSCORE_") {
-			out = append(out, kv)
-		}
-	}
-	return out
 }
 
 // brokerScript runs deploy/kafka/<name> for the dedicated broker and
@@ -258,7 +251,7 @@ func brokerScript(ctx context.Context, name string, args ...string) (string, err
 		if ctx.Err() != nil {
 			err = errors.Join(err, ctx.Err())
 		}
-		return stdout.String(), fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, tail(stderr.String(), 40))
+		return stdout.String(), fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, proctest.LastLines(stderr.String(), 40))
 	}
 	return stdout.String(), nil
 }
@@ -320,13 +313,4 @@ func lastLine(s string) string {
 		return s[i+1:]
 	}
 	return s
-}
-
-// tail returns the last n lines of s.
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

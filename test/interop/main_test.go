@@ -24,37 +24,12 @@
 package interop
 
 import (
-	"fmt"
-	"os"
 	"testing"
 
 	"github.com/streamscore/streamscore/internal/proctest"
 )
 
-var (
-	// bin is the streamscore binary under test.
-	bin string
-	// repoRoot is the module root (go.mod), absolute.
-	repoRoot string
-)
+// bin is the streamscore binary under test, repoRoot the module root (go.mod).
+var bin, repoRoot string
 
-func TestMain(m *testing.M) {
-	os.Exit(runMain(m))
-}
-
-func runMain(m *testing.M) int {
-	root, err := proctest.RepoRoot()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "interop: cannot find the repository root: %v\n", err)
-		return 1
-	}
-	repoRoot = root
-	b, cleanup, err := proctest.Binary(repoRoot)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "interop: %v\n", err)
-		return 1
-	}
-	defer cleanup()
-	bin = b
-	return m.Run()
-}
+func TestMain(m *testing.M) { proctest.Main(m, &repoRoot, &bin) }
