@@ -3,13 +3,11 @@ package processor
 import (
 	"errors"
 	"fmt"
-	"log/slog"
+	"github.com/streamscore/streamscore/secret"
 	"maps"
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/prometheus/common/config"
 )
 
 // Delivery modes.
@@ -36,9 +34,9 @@ type TLSConfig struct {
 
 // SASLConfig enables SASL authentication when Mechanism is set.
 type SASLConfig struct {
-	Mechanism string        `config:"mechanism" help:"SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (empty: none)"`
-	Username  string        `config:"username" help:"SASL user"`
-	Password  config.Secret `config:"password" help:"SASL password"`
+	Mechanism string       `config:"mechanism" help:"SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (empty: none)"`
+	Username  string       `config:"username" help:"SASL user"`
+	Password  secret.Value `config:"password" help:"SASL password"`
 }
 
 // DefaultKafkaConfig is the kafka section's defaults. Brokers has none: a
@@ -70,25 +68,6 @@ func (s SASLConfig) Validate() error {
 		return fmt.Errorf("kafka.sasl.username is empty: kafka.sasl.mechanism %s needs a user", s.Mechanism)
 	}
 	return nil
-}
-
-// String keeps the password out of logs and error messages.
-func (s SASLConfig) String() string {
-	return fmt.Sprintf("{Mechanism:%s Username:%s Password:%s}", s.Mechanism, s.Username, redacted(s.Password))
-}
-
-// GoString is String, so %#v does not print the password either.
-func (s SASLConfig) GoString() string { return s.String() }
-
-// LogValue is String, for log/slog.
-func (s SASLConfig) LogValue() slog.Value { return slog.StringValue(s.String()) }
-
-// redacted is how a secret prints: empty when unset, so the two can be told apart.
-func redacted(s config.Secret) string {
-	if s == "" {
-		return ""
-	}
-	return "[redacted]"
 }
 
 // SeedBrokers splits the broker list.

@@ -31,7 +31,7 @@ func ClientOpts(k KafkaConfig) ([]kgo.Opt, error) {
 		opts = append(opts, kgo.DialTLSConfig(&tls.Config{MinVersion: tls.VersionTLS12}))
 	}
 	if s := k.SASL; s.Mechanism != "" {
-		opts = append(opts, kgo.SASL(saslMechanisms[strings.ToUpper(s.Mechanism)](s.Username, string(s.Password))))
+		opts = append(opts, kgo.SASL(saslMechanisms[strings.ToUpper(s.Mechanism)](s.Username, s.Password.Reveal())))
 	}
 	return opts, nil
 }

@@ -25,8 +25,8 @@ type bugDecoder struct{ schemas.Decoder }
 
 func (d bugDecoder) Decode(v []byte, row *features.Row) (schemas.Meta, error) {
 	if bytes.Contains(v, []byte("boom")) {
-		var m map[string]int
-		m["boom"]++ // nil map write: a real runtime panic
+		var fields [][]byte
+		_ = fields[len(v)] // index out of range: a real runtime panic
 	}
 	return d.Decoder.Decode(v, row)
 }

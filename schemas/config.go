@@ -2,11 +2,10 @@ package schemas
 
 import (
 	"fmt"
+	"github.com/streamscore/streamscore/secret"
 	"log/slog"
 	"strings"
 	"time"
-
-	"github.com/prometheus/common/config"
 )
 
 // Formats accepted by InputConfig.Format and OutputConfig.Format.
@@ -133,7 +132,7 @@ func (c OutputConfig) Validate() error {
 type RegistryConfig struct {
 	URL      string        `config:"url" help:"Schema Registry URL, several separated by commas (needed for the confluent formats; empty: no registry)"`
 	Username string        `config:"username" help:"Schema Registry basic-auth user"`
-	Password config.Secret `config:"password" help:"Schema Registry basic-auth password"`
+	Password secret.Value  `config:"password" help:"Schema Registry basic-auth password"`
 	Timeout  time.Duration `config:"timeout" help:"per Schema Registry request"`
 }
 
@@ -155,16 +154,13 @@ func (c RegistryConfig) Validate() error {
 	return nil
 }
 
-// String keeps the password out of logs and error messages.
+// String keeps a password written into the URL (https://user:pw@host) out
+// of logs and error messages; the Password field redacts itself.
 func (c RegistryConfig) String() string {
-	pw := ""
-	if c.Password != "" {
-		pw = "[redacted]"
-	}
-	return fmt.Sprintf("{URL:%s Username:%s Password:%s Timeout:%s}", redactURLs(c.URL), c.Username, pw, c.Timeout)
+	return fmt.Sprintf("{URL:%s Username:%s Password:%s Timeout:%s}", redactURLs(c.URL), c.Username, c.Password, c.Timeout)
 }
 
-// GoString is String, so %#v does not print the password either.
+// GoString is String, so %#v does not print the URL's password either.
 func (c RegistryConfig) GoString() string { return c.String() }
 
 // LogValue is String, for log/slog.

@@ -69,7 +69,7 @@ func NewRegistry(cfg RegistryConfig) (*Registry, error) {
 		sr.UserAgent("streamscore"),
 	}
 	if cfg.Username != "" || cfg.Password != "" {
-		opts = append(opts, sr.BasicAuth(cfg.Username, string(cfg.Password)))
+		opts = append(opts, sr.BasicAuth(cfg.Username, cfg.Password.Reveal()))
 	}
 	cl, err := sr.NewClient(opts...)
 	if err != nil {

@@ -379,7 +379,7 @@ func TestSecretsNeverPrint(t *testing.T) {
 	slog.New(slog.NewTextHandler(&printed, nil)).Info("cfg", "cfg", c, "kafka", c.Kafka, "registry", c.Registry)
 	check("fmt and slog of the config", printed.String())
 	// encoding/json (and slog's JSON handler, which uses it) hides the
-	// config.Secret values; a password inside a URL string it cannot know.
+	// secret.Value values; a password inside a URL string it cannot know.
 	printed.Reset()
 	j, err := json.Marshal(c)
 	if err != nil {
@@ -501,7 +501,7 @@ const configDocIntro = "# Configuration\n\n" +
 	"- A value the service cannot use is an error naming the key, the value and where it came from\n" +
 	"  (`processor.commit_interval \"soon\" (from STREAMSCORE_PROCESSOR_COMMIT_INTERVAL): want a duration ...`).\n" +
 	"  `streamscore config` loads and checks the configuration exactly as `run` does and prints the effective\n" +
-	"  values. Secrets (`kafka.sasl.password`, `registry.password`: type `config.Secret`) print as `[redacted]`\n" +
+	"  values. Secrets (`kafka.sasl.password`, `registry.password`: type `secret.Value`) print as `[redacted]`\n" +
 	"  there (empty when unset) and never appear in logs or errors; a password written into a URL prints as `xxxxx`.\n\n" +
 	"## Adding a key\n\n" +
 	"Each section is the `Config` struct of the package that uses it (`processor.Config` is `processor`,\n" +
@@ -513,6 +513,6 @@ const configDocIntro = "# Configuration\n\n" +
 	"then its default in the package's `DefaultConfig()` (or the section's default in cmd/streamscore's\n" +
 	"`defaultConfig()`), its check in the struct's `Validate()` (the error names the key and shows the value),\n" +
 	"and `go generate ./cmd/streamscore` for this page. The flag, the variable, the file key, the redaction\n" +
-	"(type `config.Secret` from prometheus/common) and the docs follow from the field. A struct-typed field is a\n" +
+	"(type `secret.Value`) and the docs follow from the field. A struct-typed field is a\n" +
 	"subsection (`kafka.tls.enabled`); a new section is one field in cmd/streamscore's `Config` plus its\n" +
 	"defaults in `defaultConfig()`; every section's `Validate()` runs at load, in this page's order.\n"

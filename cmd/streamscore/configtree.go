@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/streamscore/streamscore/secret"
 	"math"
 	"net/url"
 	"reflect"
@@ -10,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/common/config"
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
 )
@@ -36,7 +36,7 @@ var toolingEnvPrefixes = []string{"STREAMSCORE_TEST_", "STREAMSCORE_DEV_"}
 
 var (
 	durationType = reflect.TypeFor[time.Duration]()
-	secretType   = reflect.TypeFor[config.Secret]()
+	secretType   = reflect.TypeFor[secret.Value]()
 )
 
 // leaf is one configuration key.
