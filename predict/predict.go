@@ -38,8 +38,8 @@ func (p *Path) ModelRef() string { return p.modelRef }
 // Event is one input: the record value, and what the door knows besides it.
 type Event struct {
 	Value []byte
-	Key   []byte    // the record key (the stream); nil when none
-	Time  time.Time // the event time (the record timestamp); zero when unknown
+	Key   []byte    // the record key (the stream); nil when none: then input.key_field, if set
+	Time  time.Time // the record timestamp; zero when none. input.event_time_field, if set, wins
 }
 
 // Result is the outcome for one event: an encoded prediction (Value) or a
@@ -286,9 +286,16 @@ func (b *Batch) safeEncode(slab []byte, j int, ev *Event, now time.Time, res *Re
 		return slab
 	}
 	p := &b.pred
+	meta := &b.metas[j]
 	p.Key = ev.Key
-	p.EventID = b.metas[j].EventID
+	if p.Key == nil {
+		p.Key = meta.Key // the event's key field, where the door has no record key
+	}
+	p.EventID = meta.EventID
 	p.EventTime = ev.Time
+	if t := meta.EventTime; t == t { // the event time input, when configured and present
+		p.EventTime = time.UnixMilli(int64(t))
+	}
 	p.ScoredTime = now
 	p.Score = pr.Score
 	p.Label = pr.Label

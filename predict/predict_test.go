@@ -1,6 +1,7 @@
 package predict
 
 import (
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -161,4 +162,53 @@ func BenchmarkRunFraud(b *testing.B) {
 		_ = batch.Run(ev, out, now, nil)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(ev)), "ns/record")
+}
+
+func TestKeyAndEventTimeFields(t *testing.T) {
+	b, err := scoring.Load("../examples/fraud")
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := schemas.NewEncoder(t.Context(), schemas.OutputConfig{Format: schemas.FormatJSON}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := schemas.InputConfig{Format: schemas.FormatJSON, KeyField: "card_id", EventTimeField: "timestamp"}
+	path := New(b, func() (schemas.Decoder, error) { return schemas.NewDecoder(in, b.Layout(), nil) }, enc, false)
+	batch := path.mustBatch(t)
+	ev := fraudEvents(2)
+	ev[0].Key, ev[0].Time = nil, time.Time{} // a door without a record key or timestamp
+	out := make([]Result, 2)
+	if err := batch.Run(ev, out, time.Now(), nil); err != nil {
+		t.Fatal(err)
+	}
+	var first, second struct {
+		Key       string `json:"key"`
+		EventTime int64  `json:"event_time"`
+	}
+	if err := json.Unmarshal(out[0].Value, &first); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(out[1].Value, &second); err != nil {
+		t.Fatal(err)
+	}
+	var event struct {
+		CardID    string    `json:"card_id"`
+		Timestamp time.Time `json:"timestamp"`
+	}
+	if err := json.Unmarshal(ev[0].Value, &event); err != nil {
+		t.Fatal(err)
+	}
+	if first.Key != event.CardID || first.EventTime != event.Timestamp.UnixMilli() {
+		t.Errorf("got key %q event_time %d, want the event's card_id %q and timestamp %d",
+			first.Key, first.EventTime, event.CardID, event.Timestamp.UnixMilli())
+	}
+	if second.Key != string(ev[1].Key) {
+		t.Errorf("got key %q, want the record key %q (it wins over key_field)", second.Key, ev[1].Key)
+	}
+
+	in.EventTimeField = "amount"
+	if _, err := schemas.NewDecoder(in, b.Layout(), nil); !errors.Is(err, schemas.ErrNoTimeInput) {
+		t.Errorf("event_time_field naming a number input: got %v, want ErrNoTimeInput", err)
+	}
 }

@@ -35,8 +35,8 @@ var _ Decoder = (*CSVDecoder)(nil)
 
 // NewCSVDecoder builds a decoder for records under header (the column names,
 // as CSVReader.Header returns them). A column feeds every input whose name,
-// or dotted path, it is; the column named cfg.EventIDField is copied into
-// Meta.EventID. cfg.MaxRecordBytes bounds a record; cfg.Format, AvroSchema,
+// or dotted path, it is; the columns named cfg.EventIDField and cfg.KeyField
+// are copied into Meta.EventID and Meta.Key. cfg.MaxRecordBytes bounds a record; cfg.Format, AvroSchema,
 // NumericStrings (CSV cells are text: number inputs always read them as
 // numbers), MaxDepth and MaxFields do not apply.
 //
@@ -81,9 +81,16 @@ func NewCSVDecoder(cfg InputConfig, layout *features.Layout, header []string) (*
 			d.cols[j] = append(d.cols[j], inputTarget(layout, i))
 			matched++
 		}
+		meta := false
 		if cfg.EventIDField != "" && name == cfg.EventIDField {
-			d.cols[j] = append(d.cols[j], target{input: -1, path: cfg.EventIDField})
-		} else if len(d.cols[j]) == 0 {
+			d.cols[j] = append(d.cols[j], target{input: metaEventID, path: cfg.EventIDField})
+			meta = true
+		}
+		if cfg.KeyField != "" && name == cfg.KeyField {
+			d.cols[j] = append(d.cols[j], target{input: metaKey, path: cfg.KeyField})
+			meta = true
+		}
+		if !meta && len(d.cols[j]) == 0 {
 			d.unknown = append(d.unknown, name)
 		}
 	}

@@ -27,6 +27,7 @@ func TestCSVDecode(t *testing.T) {
 		want    string // rowText when wantErr is "ok"
 		wantErr string // describeErr
 		wantID  string
+		wantKey string
 	}{
 		{name: "all types", in: `1.5,x,true,2024-01-02T03:04:05Z,DE,0`,
 			want: row("1.5", `"x"`, "1", "1704164645000", `"DE"`, "0"), wantErr: "ok"},
@@ -57,6 +58,8 @@ func TestCSVDecode(t *testing.T) {
 		{name: "quoted category with commas, quotes, line breaks", in: "1,\"a,\"\"b\"\"\r\nc\",,,\" DE \",1",
 			want: row("1", `"a,\"b\"\nc"`, "missing", "missing", `" DE "`, "1"), wantErr: "ok"},
 		{name: "UTF-8 as is", in: `,é😀,,,,1`, want: row("missing", `"é😀"`, "missing", "missing", "missing", "1"), wantErr: "ok"},
+		{name: "key and event id", cfg: InputConfig{EventIDField: "id", KeyField: "k"}, header: "req,id,k", in: `1,ev-1,card-9`,
+			want: "n=missing\nc=missing\nb=missing\nts=missing\ncountry=missing\nreq=1\n", wantErr: "ok", wantID: "ev-1", wantKey: "card-9"},
 		{name: "event id", cfg: InputConfig{EventIDField: "id"}, header: "req,id", in: `1,ev-1`,
 			want: allMissing + "req=1\n", wantErr: "ok", wantID: "ev-1"},
 		{name: "empty event id is absent", cfg: InputConfig{EventIDField: "id"}, header: "req,id", in: `1,`,
@@ -129,6 +132,9 @@ func TestCSVDecode(t *testing.T) {
 			}
 			if string(meta.EventID) != tc.wantID || (tc.wantID == "") != (meta.EventID == nil) {
 				t.Errorf("event id = %q, want %q", meta.EventID, tc.wantID)
+			}
+			if string(meta.Key) != tc.wantKey || (tc.wantKey == "") != (meta.Key == nil) {
+				t.Errorf("key = %q, want %q", meta.Key, tc.wantKey)
 			}
 		})
 	}

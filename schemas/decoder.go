@@ -27,8 +27,12 @@ type Decoder interface {
 
 // Meta is what a decoder learns about a record besides its inputs.
 type Meta struct {
-	EventID  []byte // value of InputConfig.EventIDField; nil when absent, null or not a string/integer
-	SchemaID int    // Confluent schema id of the record; 0 for json and avro
+	EventID []byte // value of InputConfig.EventIDField; nil when absent, null or not a string/integer
+	Key     []byte // value of InputConfig.KeyField, the same way
+	// EventTime is the value of the InputConfig.EventTimeField input, epoch
+	// milliseconds; NaN when unset or missing.
+	EventTime float64
+	SchemaID  int // Confluent schema id of the record; 0 for json and avro
 }
 
 // NewDecoder builds a decoder for the configured input format. reg may be
@@ -74,12 +78,20 @@ func NewDecoder(cfg InputConfig, layout *features.Layout, reg *Registry) (Decode
 // target is one place a field's value goes: an input's row slot, or the
 // event id (input == -1).
 type target struct {
-	input int
+	input int // index in the layout's inputs; metaEventID or metaKey for a Meta field
 	slot  int
 	typ   features.InputType
 	path  string
 }
 
+// Targets that fill Meta instead of a row slot. Both take a string or an
+// integer's literal text.
+const (
+	metaEventID = -1
+	metaKey     = -2
+)
+
+// isEventID reports whether t fills Meta (event id or key) rather than the row.
 func (t *target) isEventID() bool { return t.input < 0 }
 
 // fieldNode is one level of the dotted field paths the layout declares.
@@ -196,6 +208,8 @@ type fieldTree struct {
 	maxFields      int
 	row            *features.Row // the row of the Decode in progress
 	evid           []byte
+	key            []byte
+	timeSlot       int // Num slot of the event time input; -1 when none
 }
 
 func newFieldTree(cfg InputConfig, layout *features.Layout) (fieldTree, error) {
@@ -206,6 +220,7 @@ func newFieldTree(cfg InputConfig, layout *features.Layout) (fieldTree, error) {
 		maxBytes:       cfg.MaxRecordBytes,
 		maxDepth:       cfg.MaxDepth,
 		maxFields:      cfg.MaxFields,
+		timeSlot:       -1,
 	}
 	add := func(path []string, t target) error {
 		n := ft.root
@@ -235,14 +250,36 @@ func newFieldTree(cfg InputConfig, layout *features.Layout) (fieldTree, error) {
 			ft.required = append(ft.required, t)
 		}
 	}
-	if cfg.EventIDField != "" {
-		path := strings.Split(cfg.EventIDField, ".")
-		if err := add(path, target{input: -1, path: cfg.EventIDField}); err != nil {
-			return fieldTree{}, fmt.Errorf("event id field: %w", err)
+	for _, m := range []struct {
+		input       int
+		path, which string
+	}{{metaEventID, cfg.EventIDField, "input.event_id_field"}, {metaKey, cfg.KeyField, "input.key_field"}} {
+		if m.path == "" {
+			continue
 		}
+		if err := add(strings.Split(m.path, "."), target{input: m.input, path: m.path}); err != nil {
+			return fieldTree{}, fmt.Errorf("%s %q: %w", m.which, m.path, err)
+		}
+	}
+	if f := cfg.EventTimeField; f != "" {
+		i := timestampInput(layout, f)
+		if i < 0 {
+			return fieldTree{}, fmt.Errorf("input.event_time_field %q: %w", f, ErrNoTimeInput)
+		}
+		ft.timeSlot = layout.Slot(i)
 	}
 	ft.root.index()
 	return ft, nil
+}
+
+// timestampInput is the timestamp input named (or pathed) f, or -1.
+func timestampInput(l *features.Layout, f string) int {
+	for i, in := range l.Inputs {
+		if in.Type == features.Timestamp && (in.Name == f || strings.Join(in.FieldPath(), ".") == f) {
+			return i
+		}
+	}
+	return -1
 }
 
 // inputTarget is where input i of layout goes, named by its dotted path.
@@ -255,6 +292,7 @@ func (ft *fieldTree) begin(row *features.Row) {
 	row.Reset()
 	ft.row = row
 	ft.evid = nil
+	ft.key = nil
 }
 
 // finish checks the required inputs and returns the record's Meta.
@@ -269,7 +307,11 @@ func (ft *fieldTree) finish() (Meta, error) {
 			return Meta{}, &reject.Error{Reason: reject.MissingField, Field: t.path, Err: errMissing}
 		}
 	}
-	return Meta{EventID: ft.evid}, nil
+	m := Meta{EventID: ft.evid, Key: ft.key, EventTime: math.NaN()}
+	if ft.timeSlot >= 0 {
+		m.EventTime = ft.row.Num[ft.timeSlot]
+	}
+	return m, nil
 }
 
 var (
@@ -280,8 +322,10 @@ var (
 // setNull marks t missing (a later duplicate key wins in JSON).
 func (ft *fieldTree) setNull(t *target) {
 	switch {
-	case t.isEventID():
+	case t.input == metaEventID:
 		ft.evid = nil
+	case t.input == metaKey:
+		ft.key = nil
 	case t.typ == features.Category:
 		ft.row.Cat[t.slot] = nil
 	default:
@@ -306,8 +350,12 @@ func (ft *fieldTree) setText(t *target, s []byte, what string) error {
 	if s == nil {
 		s = emptyBytes
 	}
-	if t.isEventID() {
+	switch t.input {
+	case metaEventID:
 		ft.evid = s
+		return nil
+	case metaKey:
+		ft.key = s
 		return nil
 	}
 	switch t.typ {

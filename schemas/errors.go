@@ -21,6 +21,7 @@ var (
 	ErrNoSubject       = errors.New("format confluent needs a subject or a topic to derive it from")
 	ErrUnknownSchema   = errors.New("unknown embedded schema")
 	ErrIncompatible    = errors.New("writer schema cannot feed the declared inputs")
+	ErrNoTimeInput     = errors.New("names no timestamp input of the bundle")
 	ErrNotAvro         = errors.New("schema is not Avro")
 	ErrSchemaNotFound  = errors.New("schema not found in registry")
 	ErrRegistryRequest = errors.New("schema registry request failed")

@@ -1,0 +1,170 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/streamscore/streamscore/internal/kafkatest"
+	"github.com/streamscore/streamscore/processor"
+)
+
+// TestStreamAndScoreAgree is the "one code path" check from outside: the
+// same events file, the fraud reference events plus edge cases whose
+// answers once differed between the doors, goes to the stream (`streamscore
+// run` against the broker) and to `streamscore score`. Every event must get
+// a byte-identical prediction record from both (scored_time, the clock,
+// aside) or the same reject reason.
+func TestStreamAndScoreAgree(t *testing.T) {
+	events := doorEvents(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "events.jsonl")
+	if err := os.WriteFile(file, bytes.Join(events, []byte("\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// the settings both doors share: the key and the event time come from
+	// the event, so a file can say them too
+	shared := map[string]any{"input.key_field": "card_id", "input.event_time_field": "timestamp",
+		"input.event_id_field": "transaction_id"}
+
+	stdout, stderr, code := runCLI(t, 2*time.Minute, nil, "score", filepath.Join(repoRoot, "examples", "fraud"), "--in", file,
+		"--input.key_field", "card_id", "--input.event_time_field", "timestamp")
+	if code != 0 {
+		t.Fatalf("score exited %d: %s", code, stderr)
+	}
+	fromFile := splitLines(stdout)
+	if len(fromFile) != len(events) {
+		t.Fatalf("score wrote %d lines for %d events", len(fromFile), len(events))
+	}
+
+	// The stream: one input and one output partition, so predictions come
+	// out in input order; DLQ copies say their source offset.
+	brokers := kafkatest.Brokers(t)
+	in, out, dlq := kafkatest.Topic(t, brokers, 1), kafkatest.Topic(t, brokers, 1), kafkatest.Topic(t, brokers, 1)
+	recs := make([]*kgo.Record, len(events))
+	for i, v := range events {
+		var ev struct {
+			CardID *string `json:"card_id"`
+		}
+		_ = json.Unmarshal(v, &ev) // malformed events have no key
+		recs[i] = &kgo.Record{Topic: in, Value: v}
+		if ev.CardID != nil {
+			recs[i].Key = []byte(*ev.CardID)
+		}
+	}
+	kafkatest.ProduceRecords(t, brokers, recs)
+	cfg := serviceConfig{Brokers: brokers[0], Input: in, Output: out, DLQ: dlq, Group: kafkatest.UniqueName(t, "g"),
+		HTTP: freeAddr(t), Extra: shared}
+	startService(t, "streamscore run", cfg)
+
+	rejects := 0
+	for _, l := range fromFile {
+		if bytes.HasPrefix(l, []byte(`{"row":`)) {
+			rejects++
+		}
+	}
+	preds := kafkatest.ConsumeN(t, brokers, out, len(events)-rejects)
+	dead := kafkatest.ConsumeN(t, brokers, dlq, rejects)
+	if len(preds) != len(events)-rejects || len(dead) != rejects {
+		t.Fatalf("stream: %d predictions and %d DLQ records, score: %d and %d", len(preds), len(dead), len(events)-rejects, rejects)
+	}
+	dlqAt := map[int64]string{} // source offset -> reason
+	for _, r := range dead {
+		off, _ := strconv.ParseInt(header(r, processor.HeaderDLQOffset), 10, 64)
+		dlqAt[off] = header(r, processor.HeaderDLQReason)
+	}
+	next, mismatches := 0, 0
+	for i, line := range fromFile {
+		var rej struct {
+			Row    int    `json:"row"`
+			Reject string `json:"reject"`
+		}
+		if bytes.HasPrefix(line, []byte(`{"row":`)) {
+			if err := json.Unmarshal(line, &rej); err != nil {
+				t.Fatalf("score line %d: %v", i+1, err)
+			}
+			if got := dlqAt[int64(i)]; got != rej.Reject {
+				mismatches++
+				t.Errorf("event %d (%s): score rejects %q, the stream %q", i+1, events[i], rej.Reject, got)
+			}
+			continue
+		}
+		if _, dead := dlqAt[int64(i)]; dead {
+			mismatches++
+			t.Errorf("event %d (%s): score predicts, the stream dead-letters it (%s)", i+1, events[i], dlqAt[int64(i)])
+			continue
+		}
+		got, want := scoredTime.ReplaceAll(preds[next].Value, nil), scoredTime.ReplaceAll(line, nil)
+		next++
+		if !bytes.Equal(got, want) {
+			mismatches++
+			t.Errorf("event %d (%s):\n stream %s\n  score %s", i+1, events[i], got, want)
+		}
+		if mismatches > 10 {
+			t.Fatal("too many mismatches")
+		}
+	}
+	t.Logf("%d events: %d predictions and %d rejects, identical from the stream and from score", len(events), next, rejects)
+}
+
+// scoredTime is the one field of a prediction record that is the clock.
+var scoredTime = regexp.MustCompile(`"scored_time":\d+,`)
+
+// doorEvents are the fraud reference events as raw bytes, and the edge
+// cases that once got different answers from the stream and `score`.
+func doorEvents(t *testing.T) [][]byte {
+	t.Helper()
+	f, err := os.Open(filepath.Join(repoRoot, "examples", "fraud", "reference.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var events [][]byte
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var ref struct {
+			Event json.RawMessage `json:"event"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &ref); err != nil {
+			t.Fatal(err)
+		}
+		events = append(events, ref.Event)
+	}
+	base := `"transaction_id":"edge","card_id":"card-edge","amount":12.5,"avg_amount_30d":20,"country":"US","card_present":true,"distance_from_home_km":3,"txn_count_24h":1`
+	for _, e := range []string{
+		`{` + base + `,"merchant_category":5411,"timestamp":"2026-02-07T19:26:47Z"}`,     // an integer category
+		`{` + base + `,"merchant_category":"grocery","timestamp":"1704164645000"}`,       // epoch ms as a string: wrong_type
+		`{` + base + `,"merchant_category":"grocery","timestamp":1704164645000}`,         // epoch ms as a number
+		`{"amount":"12","timestamp":"2026-02-07T19:26:47Z"}`,                              // a string for a number
+		`{"amount":1e999,"timestamp":"2026-02-07T19:26:47Z"}`,                             // out of float64 range
+		`{"event":{` + base + `,"merchant_category":"grocery","timestamp":1704164645000}}`, // nested one level too deep
+		`{` + base + `,"merchant_category":"grocery","timestamp":"2026-02-07T19:26:47Z","extra":{"a":[1,2]}}`,
+		`not json`,
+		`{"amount":5,"timestamp":"2026-02-07T19:26:47Z"}`, // only the required inputs, no key
+	} {
+		events = append(events, []byte(e))
+	}
+	return events
+}
+
+func splitLines(s string) [][]byte {
+	return bytes.Split(bytes.TrimSuffix([]byte(s), []byte("\n")), []byte("\n"))
+}
+
+func header(r *kgo.Record, key string) string {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
