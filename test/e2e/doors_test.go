@@ -141,11 +141,11 @@ func doorEvents(t *testing.T) [][]byte {
 	}
 	base := `"transaction_id":"edge","card_id":"card-edge","amount":12.5,"avg_amount_30d":20,"country":"US","card_present":true,"distance_from_home_km":3,"txn_count_24h":1`
 	for _, e := range []string{
-		`{` + base + `,"merchant_category":5411,"timestamp":"2026-02-07T19:26:47Z"}`,     // an integer category
-		`{` + base + `,"merchant_category":"grocery","timestamp":"1704164645000"}`,       // epoch ms as a string: wrong_type
-		`{` + base + `,"merchant_category":"grocery","timestamp":1704164645000}`,         // epoch ms as a number
-		`{"amount":"12","timestamp":"2026-02-07T19:26:47Z"}`,                              // a string for a number
-		`{"amount":1e999,"timestamp":"2026-02-07T19:26:47Z"}`,                             // out of float64 range
+		`{` + base + `,"merchant_category":5411,"timestamp":"2026-02-07T19:26:47Z"}`,       // an integer category
+		`{` + base + `,"merchant_category":"grocery","timestamp":"1704164645000"}`,         // epoch ms as a string: wrong_type
+		`{` + base + `,"merchant_category":"grocery","timestamp":1704164645000}`,           // epoch ms as a number
+		`{"amount":"12","timestamp":"2026-02-07T19:26:47Z"}`,                               // a string for a number
+		`{"amount":1e999,"timestamp":"2026-02-07T19:26:47Z"}`,                              // out of float64 range
 		`{"event":{` + base + `,"merchant_category":"grocery","timestamp":1704164645000}}`, // nested one level too deep
 		`{` + base + `,"merchant_category":"grocery","timestamp":"2026-02-07T19:26:47Z","extra":{"a":[1,2]}}`,
 		`not json`,
