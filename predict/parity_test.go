@@ -39,19 +39,8 @@ type referenceRow struct {
 	Note     string          `json:"note"`
 }
 
-// encoded is the part of a JSON prediction record parity looks at.
-type encoded struct {
-	Score         float64 `json:"score"`
-	Label         *string `json:"label"`
-	Probabilities []struct {
-		Class       string  `json:"class"`
-		Probability float64 `json:"probability"`
-	} `json:"probabilities"`
-	Features []struct {
-		Name  string   `json:"name"`
-		Value *float64 `json:"value"`
-	} `json:"features"`
-}
+// encoded is a JSON prediction record, as parity reads it.
+type encoded = schemas.PredictionRecord
 
 // TestParityExamples checks every examples/*/ bundle. The examples are part
 // of the deliverable, so an empty or missing examples directory fails.
@@ -253,11 +242,11 @@ func runAll(t *testing.T, path *Path, events []Event, now time.Time) []Result {
 }
 
 func featureMismatch(p encoded, want []*float64) (int, float64, float64) {
-	if len(p.Features) != len(want) {
-		return 0, float64(len(p.Features)), float64(len(want))
+	if p.Features == nil || len(*p.Features) != len(want) {
+		return 0, -1, float64(len(want))
 	}
 	for j, w := range want {
-		got := p.Features[j].Value
+		got := (*p.Features)[j].Value
 		if w == nil || got == nil {
 			if (w == nil) != (got == nil) {
 				g, x := math.NaN(), math.NaN()

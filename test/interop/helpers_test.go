@@ -24,6 +24,7 @@ import (
 	"github.com/streamscore/streamscore/features"
 	"github.com/streamscore/streamscore/internal/kafkatest"
 	"github.com/streamscore/streamscore/internal/proctest"
+	"github.com/streamscore/streamscore/schemas"
 	"github.com/streamscore/streamscore/scoring"
 )
 
@@ -485,21 +486,7 @@ func goExpected(t testing.TB, b *scoring.Bundle, ev map[string]any) (probs []flo
 
 // prediction is the record of schemas/avro/prediction.avsc as JSON (the json
 // output format, and Python's decoding of the Avro one).
-type prediction struct {
-	Key           *string `json:"key"`
-	EventID       *string `json:"event_id"`
-	EventTime     *int64  `json:"event_time"`
-	ScoredTime    int64   `json:"scored_time"`
-	Model         string  `json:"model"`
-	ModelVersion  string  `json:"model_version"`
-	Score         float64 `json:"score"`
-	Label         *string `json:"label"`
-	Probabilities []struct {
-		Class       string  `json:"class"`
-		Probability float64 `json:"probability"`
-	} `json:"probabilities"`
-	Features any `json:"features"`
-}
+type prediction = schemas.PredictionRecord
 
 // predictionFields are the fields of prediction.avsc, in order.
 var predictionFields = []string{"key", "event_id", "event_time", "scored_time", "model", "model_version",
