@@ -108,32 +108,39 @@ func (m *linearModel) NewPredictor(string) Predictor { return linearPredictor{m}
 
 type linearPredictor struct{ m *linearModel }
 
-// Predict implements Predictor.
+// Predict implements Predictor: per row [value] (identity), [1-p, p]
+// (logistic, like predict_proba) or the class probabilities (softmax).
 func (p linearPredictor) Predict(x []float64, n int, out []float64) {
 	m := p.m
 	w, k := m.width, m.nOut
-	for r := 0; r < n; r++ {
-		m.score(x[r*w:(r+1)*w], out[r*k:(r+1)*k])
+	switch m.link {
+	case "logistic":
+		for r := 0; r < n; r++ {
+			q := expit(m.dot(0, x[r*w:(r+1)*w]))
+			out[2*r], out[2*r+1] = 1-q, q
+		}
+	case "softmax":
+		for r := 0; r < n; r++ {
+			row, o := x[r*w:(r+1)*w], out[r*k:(r+1)*k]
+			for c := range o {
+				o[c] = m.dot(c, row)
+			}
+			softmax64(o)
+		}
+	default: // identity
+		for r := 0; r < n; r++ {
+			out[r] = m.dot(0, x[r*w:(r+1)*w])
+		}
 	}
 }
 
-// score writes the model outputs of one feature row: [value] (identity),
-// [1-p, p] (logistic, like predict_proba) or the class probabilities (softmax).
-func (m *linearModel) score(x []float64, out []float64) {
-	for k, row := range m.coef {
-		z := 0.0
-		for j, c := range row {
-			z += c * x[j]
-		}
-		out[k] = z + m.intercept[k]
+// dot is coef[c] . x + intercept[c], summed in column order in float64.
+func (m *linearModel) dot(c int, x []float64) float64 {
+	z := 0.0
+	for j, v := range m.coef[c] {
+		z += v * x[j]
 	}
-	switch m.link {
-	case "logistic":
-		p := expit(out[0])
-		out[0], out[1] = 1-p, p
-	case "softmax":
-		softmax64(out[:len(m.coef)])
-	}
+	return z + m.intercept[c]
 }
 
 // expit is scipy.special.expit, the logistic sigmoid, stable for large |z|.

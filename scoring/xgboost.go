@@ -220,29 +220,58 @@ type xgbPredictor struct {
 // compares in float32) and walked by the lock-step kernel.
 func (p *xgbPredictor) Predict(x []float64, n int, out []float64) {
 	m := p.m
-	w, G, k := m.nFeature, m.nGroup, p.nOut
-	if cap(p.x32) < n*w {
-		p.x32 = make([]float32, n*w)
-	}
-	if cap(p.margin) < n*G {
-		p.margin = make([]float32, n*G)
-	}
-	x32, margin := p.x32[:n*w], p.margin[:n*G]
-	hasNaN := false
-	for j, v := range x[:n*w] {
-		x32[j] = float32(v)
-		hasNaN = hasNaN || v != v
-	}
+	x32, margin := p.grow(n*m.nFeature, n*m.nGroup)
+	hasNaN := toFloat32(x32, x[:len(x32)])
 	m.predict(x32, n, margin, hasNaN)
 	m.transform(margin, p.binary)
-	if k == 2 && G == 1 { // binary: [1-p, p], computed in float32 like predict_proba
-		for r, v := range margin {
-			out[2*r], out[2*r+1] = float64(1-v), float64(v)
-		}
-		return
+	if p.nOut == 2 && m.nGroup == 1 {
+		binaryProbs(out, margin)
+	} else {
+		widen(out, margin)
 	}
-	for j, v := range margin {
-		out[j] = float64(v)
+}
+
+// grow returns the predictor's buffers sized for a block.
+func (p *xgbPredictor) grow(nx, nm int) ([]float32, []float32) {
+	if cap(p.x32) < nx {
+		p.x32 = make([]float32, nx)
+	}
+	if cap(p.margin) < nm {
+		p.margin = make([]float32, nm)
+	}
+	return p.x32[:nx], p.margin[:nm]
+}
+
+// toFloat32 converts src into dst and reports whether src holds a NaN.
+// Not inlined: inside Predict the compiler keeps the NaN flag on the stack,
+// a store and a load per value.
+//
+//go:noinline
+func toFloat32(dst []float32, src []float64) bool {
+	dst = dst[:len(src)]
+	nan := false
+	for j, v := range src {
+		dst[j] = float32(v)
+		if v != v {
+			nan = true
+		}
+	}
+	return nan
+}
+
+// binaryProbs writes [1-p, p] per row, computed in float32 like predict_proba.
+func binaryProbs(out []float64, p []float32) {
+	out = out[:2*len(p)]
+	for r, v := range p {
+		out[2*r], out[2*r+1] = float64(1-v), float64(v)
+	}
+}
+
+// widen copies float32 outputs into float64 ones.
+func widen(out []float64, v []float32) {
+	out = out[:len(v)]
+	for j, x := range v {
+		out[j] = float64(x)
 	}
 }
 
