@@ -81,8 +81,8 @@ func readLimited(dir, name string, limit int64) ([]byte, error) {
 }
 
 // Parse builds a bundle from manifest bytes; open returns the bytes of a file
-// the manifest names (such as the XGBoost model). It is Load without the file system,
-// for tests and fuzzing.
+// the manifest names (such as the XGBoost model). It is Load without the file
+// system, for tests and fuzzing.
 func Parse(manifest []byte, open func(name string) ([]byte, error)) (*Bundle, error) {
 	m, err := ParseManifest(manifest)
 	if err != nil {

@@ -2,8 +2,10 @@ package scoring
 
 import (
 	"encoding/json"
+	"maps"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -133,14 +135,15 @@ func TestSchemaMatchesLoader(t *testing.T) {
 // the steps table has one row per registered op, naming each of its keys;
 // the model section has one "#### `kind`" heading per registered kind,
 // naming each of its keys; the derive table lists the derive ops. A row or
-// heading for something that is not registered fails too.
+// heading for something that is not registered fails too. The XGBoost
+// objectives table lists exactly the objectives the loader reads.
 func TestDocsMatchRegistry(t *testing.T) {
 	data, err := os.ReadFile("../docs/bundle.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	doc := string(data)
-	rowName := regexp.MustCompile("^\\| `([a-z0-9_]+)` \\|")
+	rowName := regexp.MustCompile("^\\| `([a-z0-9_:]+)` \\|")
 	table := func(header string) map[string]string {
 		t.Helper()
 		i := strings.Index(doc, header+"\n")
@@ -196,6 +199,7 @@ func TestDocsMatchRegistry(t *testing.T) {
 		kinds[model[m[2]:m[3]]] = model[m[0]:end]
 	}
 	same("model kinds", keysOf(kinds), ModelKinds())
+	same("XGBoost objectives", keysOf(table("| objective | task | score |")), slices.Collect(maps.Keys(objectives)))
 	for kind, text := range kinds {
 		allowed, _, _ := ModelKeys(kind)
 		documents("model kind", kind, text, allowed)
