@@ -102,7 +102,7 @@ func BenchmarkFraudScoreBatch(b *testing.B) {
 // float32 features, per row, in blocks of 64 rows (what inplace_predict does).
 func BenchmarkFraudXGBoostBatched(b *testing.B) {
 	bd, rows := benchBundle(b, "fraud")
-	m := bd.xgb
+	m := bd.model.(*xgbModel)
 	w := bd.pipe.Width()
 	x32 := make([]float32, len(rows)*w)
 	tmp := make([]float64, w)
