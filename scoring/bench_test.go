@@ -26,15 +26,10 @@ func benchBundle(b *testing.B, name string) (*Bundle, []*features.Row) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	refs := readReferenceB(b, dir)
 	var rows []*features.Row
-	for _, r := range refs {
-		if r.Reject != "" {
+	for _, row := range fixtureRows(b, dir, bd) {
+		if row == nil || bd.NewScorer().ScoreOne(row).Reject != "" {
 			continue
-		}
-		row, err := features.RowFromMap(bd.Layout(), r.Event)
-		if err != nil {
-			b.Fatal(err)
 		}
 		rows = append(rows, row)
 		if len(rows) == benchBatch {
@@ -47,21 +42,6 @@ func benchBundle(b *testing.B, name string) (*Bundle, []*features.Row) {
 	return bd, rows
 }
 
-// readReferenceB adapts readReference (which wants a *testing.T) for benchmarks.
-func readReferenceB(b *testing.B, dir string) []referenceRow {
-	var refs []referenceRow
-	t := &testing.T{}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		refs = readReference(t, dir)
-	}()
-	<-done
-	if t.Failed() || len(refs) == 0 {
-		b.Fatalf("%s: cannot read reference rows", dir)
-	}
-	return refs
-}
 
 // cpuNow is the process's user+system CPU time. The machine is shared, so
 // besides wall-clock ns/row the benchmarks report cpu-ns/row, which other

@@ -65,7 +65,7 @@ func readLimited(dir, name string, limit int64) ([]byte, error) {
 	f, err := root.Open(name)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%s: no such file", name)
+			return nil, noFile(name)
 		}
 		return nil, err
 	}
@@ -79,6 +79,13 @@ func readLimited(dir, name string, limit int64) ([]byte, error) {
 	}
 	return data, nil
 }
+
+// noFile is a file of the bundle that is not there: it reads "NAME: no such
+// file" and is fs.ErrNotExist for errors.Is.
+type noFile string
+
+func (e noFile) Error() string { return string(e) + ": no such file" }
+func (e noFile) Unwrap() error { return fs.ErrNotExist }
 
 // Parse builds a bundle from manifest bytes; open returns the bytes of a file
 // the manifest names (such as the XGBoost model). It is Load without the file

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	rejectpkg "github.com/streamscore/streamscore/reject"
 	"math"
 	"os"
 	"os/exec"
@@ -21,7 +22,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/streamscore/streamscore/features"
 	"github.com/streamscore/streamscore/internal/kafkatest"
 	"github.com/streamscore/streamscore/internal/proctest"
 	"github.com/streamscore/streamscore/schemas"
@@ -473,12 +473,22 @@ type expected struct {
 	label   string
 }
 
-// goExpected scores an event (a decoded JSON object) with the Go scorer.
+// goExpected scores an event (a decoded JSON object) with the Go scorer,
+// encoded as JSON and read by the stream's JSON decoder.
 func goExpected(t testing.TB, b *scoring.Bundle, ev map[string]any) (probs []float64, label, reject string) {
 	t.Helper()
-	row, err := features.RowFromMap(b.Layout(), ev)
+	value, err := json.Marshal(ev)
 	if err != nil {
-		t.Fatalf("RowFromMap(%v): %v", ev, err)
+		t.Fatal(err)
+	}
+	dec, err := schemas.NewDecoder(schemas.InputConfig{}, b.Layout(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := b.Layout().NewRow()
+	if _, err := dec.Decode(value, row); err != nil {
+		why, _ := rejectpkg.Of(err)
+		return nil, "", string(why)
 	}
 	p := b.NewScorer().ScoreOne(row)
 	return append([]float64(nil), p.Probs...), p.Label, string(p.Reject)
