@@ -34,7 +34,10 @@ type Report struct {
 	Rows, Scored, Rejected int
 	WorstProb              float64 // largest |probability error| over scored classifier rows
 	WorstRelative          float64 // largest relative error over scored regression rows
-	Mismatches             []Mismatch
+	// Inexact counts the scores and probabilities, within tolerance, that
+	// are not bit-identical to the library's (its float32 values widened).
+	Inexact    int
+	Mismatches []Mismatch
 }
 
 // OK reports whether every row agreed.
@@ -100,6 +103,9 @@ func (rep *Report) check(b *scoring.Bundle, r scoring.ReferenceRow, res *Result,
 			return fmt.Sprintf("reference has %d scores, want 1 for regression", len(r.Scores))
 		}
 		d := math.Abs(got.Score - r.Scores[0])
+		if d != 0 {
+			rep.Inexact++
+		}
 		rel := d / math.Max(math.Abs(r.Scores[0]), 1e-300)
 		if d > 1e-12 {
 			rep.WorstRelative = math.Max(rep.WorstRelative, rel)
@@ -117,6 +123,9 @@ func (rep *Report) check(b *scoring.Bundle, r scoring.ReferenceRow, res *Result,
 			}
 			d := math.Abs(c.Probability - r.Scores[k])
 			rep.WorstProb = math.Max(rep.WorstProb, d)
+			if d != 0 {
+				rep.Inexact++
+			}
 			if !(d <= tol.Prob) {
 				return fmt.Sprintf("class %s: got probability %v, want %v (error %.3g)", c.Class, c.Probability, r.Scores[k], d)
 			}

@@ -42,7 +42,6 @@ func benchBundle(b *testing.B, name string) (*Bundle, []*features.Row) {
 	return bd, rows
 }
 
-
 // cpuNow is the process's user+system CPU time. The machine is shared, so
 // besides wall-clock ns/row the benchmarks report cpu-ns/row, which other
 // processes' load does not inflate (the benchmarks are single-goroutine).

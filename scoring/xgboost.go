@@ -804,7 +804,6 @@ func (m *xgbModel) transform(margin []float32, binaryTask bool) {
 	}
 }
 
-func expf(x float32) float32 { return float32(math.Exp(float64(x))) }
 func logf(x float32) float32 { return float32(math.Log(float64(x))) }
 
 // sigmoidf is common::Sigmoid(float) of XGBoost: the exponent is capped at
