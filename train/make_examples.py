@@ -28,6 +28,12 @@ from typing import Any, Callable
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+# One BLAS thread, set before numpy loads: a multi-threaded OpenBLAS splits
+# its sums by the number of threads it picks, which depends on the machine
+# and its load, and the last bits of the fitted coefficients move with it.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
 import numpy as np  # noqa: E402
 import xgboost as xgb  # noqa: E402
 from sklearn import datasets  # noqa: E402
