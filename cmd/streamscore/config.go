@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"github.com/spf13/viper"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/streamscore/streamscore/httpapi"
 	"github.com/streamscore/streamscore/processor"
 	"github.com/streamscore/streamscore/schemas"
 )
@@ -29,7 +32,7 @@ type setting struct {
 
 // settings is the single place every key and default lives. Every key has a
 // default so viper sees its environment variable.
-var settings = []setting{
+var settings = slices.Concat([]setting{
 	{key: "kafka.brokers", def: "embedded", help: `seed brokers "host:port,host:port", or "embedded" for the in-process broker (trying things out only)`},
 	{key: "kafka.client_id", def: "streamscore", help: "client id sent to the brokers"},
 	{key: "kafka.tls", def: false, help: "connect with TLS (system roots)"},
@@ -81,9 +84,21 @@ var settings = []setting{
 
 	{key: "http.listen", def: "127.0.0.1:9464", help: "address of /metrics, /healthz, /readyz (empty: off)"},
 	{key: "http.pprof", def: false, help: "serve /debug/pprof on the same listener"},
-
+}, sectionSettings("http", httpapi.Defaults()), []setting{
 	{key: "log.level", def: "info", help: "debug, info, warn or error"},
 	{key: "log.format", def: "auto", help: "json, text, or auto (text on a terminal, json otherwise)"},
+})
+
+// sectionSettings lists the keys of a package's Config struct (its
+// mapstructure and help tags) under section, with def's values as defaults.
+func sectionSettings(section string, def any) []setting {
+	v := reflect.ValueOf(def)
+	var out []setting
+	for i := 0; i < v.NumField(); i++ {
+		f := v.Type().Field(i)
+		out = append(out, setting{key: section + "." + f.Tag.Get("mapstructure"), def: v.Field(i).Interface(), help: f.Tag.Get("help")})
+	}
+	return out
 }
 
 // Config is the whole service configuration as loaded from defaults, the
@@ -136,8 +151,9 @@ type Config struct {
 		LagRefresh         time.Duration `mapstructure:"lag_refresh"`
 	} `mapstructure:"processor"`
 	HTTP struct {
-		Listen string `mapstructure:"listen"`
-		Pprof  bool   `mapstructure:"pprof"`
+		Listen         string `mapstructure:"listen"`
+		Pprof          bool   `mapstructure:"pprof"`
+		httpapi.Config `mapstructure:",squash"`
 	} `mapstructure:"http"`
 	Log struct {
 		Level  string `mapstructure:"level"`

@@ -8,19 +8,16 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"os"
-	"runtime"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/plugin/kprom"
 
+	"github.com/streamscore/streamscore/httpapi"
 	"github.com/streamscore/streamscore/internal/embedded"
 	"github.com/streamscore/streamscore/predict"
 	"github.com/streamscore/streamscore/processor"
@@ -91,6 +88,9 @@ type service struct {
 	reg     *prometheus.Registry
 	httpSrv *http.Server
 	httpLn  net.Listener
+	door    *httpapi.Server // http.predict: the HTTP door (serve.go)
+	doorLn  net.Listener    // its own listener (http.predict_listen); nil: on httpLn
+	closeDr func()
 	done    chan struct{}
 	err     error
 	log     *slog.Logger
@@ -100,13 +100,8 @@ type service struct {
 // builds the processor and starts it with the HTTP server. It returns once
 // everything is running; wait() blocks until it stopped.
 func startService(ctx context.Context, cfg *Config, log *slog.Logger) (_ *service, err error) {
-	reg := prometheus.NewRegistry()
+	reg := newRegistry()
 	metrics := processor.NewMetrics(reg)
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "streamscore", Name: "build_info",
-		Help: "Build of the running binary (always 1)."}, []string{"version", "revision", "goversion"})
-	buildInfo.WithLabelValues(version, revision(), runtime.Version()).Set(1)
-	reg.MustRegister(buildInfo)
 
 	bundle, err := scoring.Load(cfg.Model.Bundle)
 	if err != nil {
@@ -149,6 +144,7 @@ func startService(ctx context.Context, cfg *Config, log *slog.Logger) (_ *servic
 	s := &service{bundle: bundle, reg: reg, done: make(chan struct{}), log: log}
 	defer func() {
 		if err != nil {
+			s.closeDoor()
 			s.closeBroker()
 		}
 	}()
@@ -172,6 +168,9 @@ func startService(ctx context.Context, cfg *Config, log *slog.Logger) (_ *servic
 		return nil, err
 	}
 
+	if err := s.startDoor(ctx, cfg, log); err != nil {
+		return nil, err
+	}
 	if cfg.HTTP.Listen != "" {
 		s.httpLn, err = net.Listen("tcp", cfg.HTTP.Listen)
 		if err != nil {
@@ -181,7 +180,7 @@ func startService(ctx context.Context, cfg *Config, log *slog.Logger) (_ *servic
 	}
 	s.start(ctx, cfg.Processor.ShutdownTimeout)
 	log.Info("streamscore running", "brokers", s.brokers, "input", cfg.Input.Topic, "output", cfg.Output.Topic,
-		"dlq", cfg.DLQ.Topic, "delivery", cfg.Processor.Delivery, "http", s.httpAddr())
+		"dlq", cfg.DLQ.Topic, "delivery", cfg.Processor.Delivery, "http", s.httpAddr(), "predict", s.doorAddr())
 	return s, nil
 }
 
@@ -193,22 +192,9 @@ func (s *service) httpAddr() string {
 }
 
 func (s *service) routes(withPprof bool) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !s.proc.Ready() {
-			http.Error(w, "not ready: group not joined or broker unreachable", http.StatusServiceUnavailable)
-			return
-		}
-		io.WriteString(w, "ready\n")
-	})
-	if withPprof {
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux := adminMux(s.reg, s.proc.Ready, withPprof, "not ready: group not joined or broker unreachable")
+	if s.door != nil && s.doorLn == nil {
+		mux.Handle("/", s.door.Handler())
 	}
 	return mux
 }
@@ -244,12 +230,21 @@ func (s *service) start(ctx context.Context, shutdownTimeout time.Duration) {
 			<-ctx.Done()
 			sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
 			defer c()
+			s.drainDoor(sctx)
 			s.httpSrv.Shutdown(sctx)
+		}()
+	}
+	if s.doorLn != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			setErr(s.door.Serve(ctx, s.doorLn, s.door.Handler()))
 		}()
 	}
 	go func() {
 		wg.Wait()
 		cancel()
+		s.closeDoor()
 		s.closeBroker()
 		close(s.done)
 	}()

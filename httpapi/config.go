@@ -1,0 +1,84 @@
+package httpapi
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Config is the HTTP door's configuration. Keys are those of the `http`
+// section (http.predict, http.max_body_bytes, ...); the help tags are the
+// text --help and docs/configuration.md show.
+type Config struct {
+	// Predict serves the prediction API in `streamscore run` beside the
+	// stream (`streamscore serve` always serves it).
+	Predict bool `mapstructure:"predict" help:"serve /v1/predict, the Open Inference Protocol v2 and /openapi.json in run too (serve always does)"`
+	// Listen is the predict listener; empty shares the admin listener
+	// (http.listen: /metrics, /healthz, /readyz, pprof).
+	Listen string `mapstructure:"predict_listen" help:"address of the prediction API (empty: the http.listen listener)"`
+	// MaxBodyBytes bounds a request body; past it the answer is 413.
+	MaxBodyBytes int `mapstructure:"max_body_bytes" help:"largest request body; larger ones get 413"`
+	// RequestTimeout bounds one request: reading the body, scoring and, with
+	// LogToTopic, waiting for the broker's acknowledgement.
+	RequestTimeout time.Duration `mapstructure:"request_timeout" help:"per-request deadline (body read, scoring, prediction-log acknowledgement); past it 503"`
+	// IdleTimeout closes keep-alive connections idle this long.
+	IdleTimeout time.Duration `mapstructure:"idle_timeout" help:"keep-alive connections idle this long are closed"`
+	// MaxConcurrent is how many prediction requests run at once; more get 429.
+	MaxConcurrent int `mapstructure:"max_concurrent" help:"prediction requests served at once; more get 429 with Retry-After"`
+	// KeyField is the dotted path of the event field whose value is the
+	// prediction's key (and the Kafka key of its log record); empty: no key.
+	KeyField string `mapstructure:"key_field" help:"dotted path of the event field used as the prediction key (string or number; empty: none)"`
+	// LogToTopic also produces every HTTP prediction to the output topic
+	// (rejected events to the DLQ topic).
+	LogToTopic bool `mapstructure:"log_to_topic" help:"also produce every HTTP prediction to output.topic (rejects to dlq.topic), header streamscore-door: http"`
+	// LogAck answers only after the broker acknowledged the log records; a
+	// broker outage then answers 503 rather than losing records. Off: the
+	// records are buffered and the answer does not wait.
+	LogAck bool `mapstructure:"log_ack" help:"with log_to_topic: answer after the broker acknowledged (off: fire and forget, records can be lost)"`
+	// ShutdownTimeout bounds the graceful drain of in-flight requests.
+	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout" help:"graceful stop: in-flight requests finish within this (new ones get 503)"`
+}
+
+// Defaults is the configuration every key starts from.
+func Defaults() Config {
+	return Config{
+		MaxBodyBytes:    4 << 20,
+		RequestTimeout:  5 * time.Second,
+		IdleTimeout:     2 * time.Minute,
+		MaxConcurrent:   256,
+		LogAck:          true,
+		ShutdownTimeout: 10 * time.Second,
+	}
+}
+
+// Validate checks c. Errors name the key and show the bad value.
+func (c Config) Validate() error {
+	switch {
+	case c.MaxBodyBytes <= 0:
+		return fmt.Errorf("http.max_body_bytes %d: want a positive number of bytes", c.MaxBodyBytes)
+	case c.RequestTimeout <= 0:
+		return fmt.Errorf("http.request_timeout %s: want a positive duration", c.RequestTimeout)
+	case c.IdleTimeout <= 0:
+		return fmt.Errorf("http.idle_timeout %s: want a positive duration", c.IdleTimeout)
+	case c.MaxConcurrent <= 0:
+		return fmt.Errorf("http.max_concurrent %d: want at least 1", c.MaxConcurrent)
+	case c.ShutdownTimeout <= 0:
+		return fmt.Errorf("http.shutdown_timeout %s: want a positive duration", c.ShutdownTimeout)
+	}
+	if c.KeyField != "" {
+		for _, seg := range strings.Split(c.KeyField, ".") {
+			if seg == "" {
+				return fmt.Errorf("http.key_field %q: empty segment in the dotted path", c.KeyField)
+			}
+		}
+	}
+	return nil
+}
+
+// keyPath is KeyField split at the dots (nil when there is none).
+func (c Config) keyPath() []string {
+	if c.KeyField == "" {
+		return nil
+	}
+	return strings.Split(c.KeyField, ".")
+}
