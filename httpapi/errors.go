@@ -16,19 +16,19 @@ type Reason string
 
 // The request-level reasons.
 const (
-	ReasonBadRequest       Reason = "bad_request"                // the request is not what the route takes
-	ReasonNotFound         Reason = "not_found"                  // no such route, model or version
-	ReasonMethodNotAllowed Reason = "method_not_allowed"         // wrong method; Allow says the right one
-	ReasonUnsupportedMedia Reason = "unsupported_media_type"     // a content type other than application/json
-	ReasonTooLarge         Reason = Reason(reject.TooLarge)      // the body is past http.max_body_bytes
-	ReasonTimeout          Reason = "timeout"                    // the body did not arrive within http.request_timeout
-	ReasonOverloaded       Reason = "overloaded"                 // http.max_concurrent requests in flight; Retry-After
-	ReasonUnavailable      Reason = "unavailable"                // no model, draining, or the prediction log unreachable
-	ReasonInternal         Reason = Reason(reject.Internal)      // a bug in the door
-	ReasonMalformed        Reason = Reason(reject.Malformed)     // an array body that is not JSON (stage decode)
-	StageRequest                  = "request"                    // the stage of request-level errors
-	contentJSON                   = "application/json"           // every answer's content type but binary OIP ones
-	contentOctets                 = "application/octet-stream"   // binary OIP answers
+	ReasonBadRequest       Reason = "bad_request"              // the request is not what the route takes
+	ReasonNotFound         Reason = "not_found"                // no such route, model or version
+	ReasonMethodNotAllowed Reason = "method_not_allowed"       // wrong method; Allow says the right one
+	ReasonUnsupportedMedia Reason = "unsupported_media_type"   // a content type other than application/json
+	ReasonTooLarge         Reason = Reason(reject.TooLarge)    // the body is past http.max_body_bytes
+	ReasonTimeout          Reason = "timeout"                  // the body did not arrive within http.request_timeout
+	ReasonOverloaded       Reason = "overloaded"               // http.max_concurrent requests in flight; Retry-After
+	ReasonUnavailable      Reason = "unavailable"              // no model, draining, or the prediction log unreachable
+	ReasonInternal         Reason = Reason(reject.Internal)    // a bug in the door
+	ReasonMalformed        Reason = Reason(reject.Malformed)   // an array body that is not JSON (stage decode)
+	StageRequest                  = "request"                  // the stage of request-level errors
+	contentJSON                   = "application/json"         // every answer's content type but binary OIP ones
+	contentOctets                 = "application/octet-stream" // binary OIP answers
 	headerInferLength             = "Inference-Header-Content-Length"
 )
 
