@@ -211,3 +211,5 @@ func newRequest(method, path, body string) *http.Request {
 	}
 	return r
 }
+
+func bufioReader(r io.Reader) *bufio.Reader { return bufio.NewReader(r) }
