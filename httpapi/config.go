@@ -20,7 +20,7 @@ type Config struct {
 	MaxBodyBytes int `mapstructure:"max_body_bytes" help:"largest request body; larger ones get 413"`
 	// RequestTimeout bounds one request: reading the body, scoring and, with
 	// LogToTopic, waiting for the broker's acknowledgement.
-	RequestTimeout time.Duration `mapstructure:"request_timeout" help:"per-request deadline (body read, scoring, prediction-log acknowledgement); past it 503"`
+	RequestTimeout time.Duration `mapstructure:"request_timeout" help:"per-request deadline: the body must arrive within it (else 408) and the prediction log acknowledge within it (else 503)"`
 	// IdleTimeout closes keep-alive connections idle this long.
 	IdleTimeout time.Duration `mapstructure:"idle_timeout" help:"keep-alive connections idle this long are closed"`
 	// MaxConcurrent is how many prediction requests run at once; more get 429.

@@ -1,14 +1,19 @@
 package interop
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/streamscore/streamscore/internal/kafkatest"
 	"github.com/streamscore/streamscore/internal/proctest"
 )
 
@@ -104,5 +109,66 @@ func TestOpenAPIValidates(t *testing.T) {
 	t.Logf("openapi_check.py: %s", strings.TrimSpace(proctest.LastLines(string(out), 1)))
 	if code := s.Stop(); code != 0 {
 		t.Fatalf("streamscore serve exited %d after SIGTERM, want 0", code)
+	}
+}
+
+// TestRunWithHTTPPredict: `streamscore run` with http.predict serves the HTTP
+// door beside the stream on the metrics listener, and with
+// http.log_to_topic its predictions land in the output topic next to the
+// stream's. kcat reads both back: the one the stream made for an event kcat
+// wrote (key = the card id) and the one /v1/predict made for the same event
+// (key from http.key_field, header streamscore-door: http) are the same
+// record, the scored and event times aside.
+func TestRunWithHTTPPredict(t *testing.T) {
+	t.Parallel()
+	kcatPath(t)
+	brokers := kafkatest.Brokers(t)
+	in, out, dlq := kafkatest.Topic(t, brokers, 3), kafkatest.Topic(t, brokers, 3), kafkatest.Topic(t, brokers, 1)
+	svc := startService(t, serviceConfig{Brokers: brokers, Input: in, Output: out, DLQ: dlq, Extra: map[string]any{
+		"input.format": "json", "output.format": "json",
+		"http.predict": true, "http.log_to_topic": true, "http.key_field": "card_id",
+	}})
+	ev := loadReference(t)[0]
+	var card struct {
+		CardID string `json:"card_id"`
+	}
+	if err := json.Unmarshal(ev.Event, &card); err != nil || card.CardID == "" {
+		t.Fatalf("reference event without card_id: %s", ev.Event)
+	}
+	resp, err := http.Post("http://"+svc.http+"/v1/predict", "application/json", bytes.NewReader(ev.Event))
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("POST /v1/predict on run: %d %v %s", resp.StatusCode, err, answer)
+	}
+	kcatProduce(t, brokers, in, []string{card.CardID + "|" + string(ev.Event)})
+	counter := newRecordCounter(t, brokers, out)
+	counter.waitFor(t, "the stream's and the HTTP door's prediction", map[string]int{out: 2}, svc.Proc)
+	svc.stopAndCheck(t)
+
+	times := regexp.MustCompile(`"(scored_time|event_time)":\d+`)
+	norm := func(s string) string { return times.ReplaceAllString(strings.TrimSpace(s), `"$1":0`) }
+	var door, stream []string
+	for _, m := range kcatConsumeJSON(t, brokers, out) {
+		if m.Key == nil || *m.Key != card.CardID || m.Payload == nil {
+			t.Fatalf("output record %d/%d: key %v, want %q", m.Partition, m.Offset, m.Key, card.CardID)
+		}
+		if d := m.header("streamscore-door"); len(d) == 1 && d[0] == "http" {
+			door = append(door, *m.Payload)
+		} else {
+			stream = append(stream, *m.Payload)
+		}
+	}
+	if len(door) != 1 || len(stream) != 1 {
+		t.Fatalf("%d HTTP and %d stream predictions in the output topic, want one each", len(door), len(stream))
+	}
+	if door[0] != strings.TrimSpace(string(answer)) {
+		t.Errorf("logged record differs from the answer:\n logged %s\n answer %s", door[0], answer)
+	}
+	if norm(door[0]) != norm(stream[0]) {
+		t.Errorf("HTTP and stream records differ:\n http   %s\n stream %s", door[0], stream[0])
 	}
 }
