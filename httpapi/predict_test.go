@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -124,6 +125,21 @@ func TestPredictStatusAndShape(t *testing.T) {
 				t.Errorf("no %s header", tc.header)
 			}
 		})
+	}
+	// A chunked body (no Content-Length) is cut while reading.
+	req, err := http.NewRequest("POST", d.url+"/v1/predict", io.NopCloser(strings.NewReader(big)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunked, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 413 || checkShape(chunked, "error:too_large:request:") != nil {
+		t.Errorf("chunked body too large: %d %s, want 413", resp.StatusCode, chunked)
 	}
 	code, _, body := do(t, "GET", d.url+"/v1/nothing", "", nil)
 	if code != 404 || checkShape(body, "error:not_found:request:") != nil {
