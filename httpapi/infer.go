@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"strconv"
@@ -255,59 +254,74 @@ func tensorRows(t inferTensor) (int, error) {
 }
 
 // jsonColumn reads the "data" of t, flat or nested arrays, into c as JSON
-// values. null is a missing value.
+// values. null is a missing value. data was checked to be JSON when the
+// request was decoded, so a small scanner over it suffices (encoding/json's
+// tokenizer allocates per value).
 func jsonColumn(c *column, t inferTensor) error {
-	if len(t.Data) == 0 {
+	data := bytes.TrimSpace(t.Data)
+	if len(data) == 0 {
 		return bad("input %q: no data (and no binary_data_size)", t.Name)
 	}
-	dec := json.NewDecoder(bytes.NewReader(t.Data))
-	dec.UseNumber()
-	depth := 0
+	if data[0] != '[' {
+		return bad("input %q: data is not an array", t.Name)
+	}
 	var scratch []byte
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return bad("input %q: data: %v", t.Name, err)
-		}
-		if d, ok := tok.(json.Delim); ok {
-			switch d {
-			case '[':
-				depth++
-			case ']':
-				depth--
-			default:
-				return bad("input %q: data holds an object: want (nested) arrays of values", t.Name)
-			}
-			continue
-		}
-		if depth == 0 {
-			return bad("input %q: data is not an array", t.Name)
-		}
-		scratch = scratch[:0]
-		switch v := tok.(type) {
-		case nil:
-			scratch = append(scratch, "null"...)
-		case bool:
-			if t.Datatype != "BOOL" {
-				return bad("input %q: datatype %s holds a bool", t.Name, t.Datatype)
-			}
-			scratch = strconv.AppendBool(scratch, v)
-		case string:
+	for i := 0; i < len(data); {
+		switch ch := data[i]; {
+		case ch == '[' || ch == ']' || ch == ',' || ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r':
+			i++
+		case ch == '{':
+			return bad("input %q: data holds an object: want (nested) arrays of values", t.Name)
+		case ch == '"':
+			end := stringEnd(data, i)
 			if t.Datatype != "BYTES" {
 				return bad("input %q: datatype %s holds a string", t.Name, t.Datatype)
 			}
-			scratch = schemas.AppendJSONString(scratch, v)
-		case json.Number:
-			if scratch, err = numberValue(scratch, t, v); err != nil {
+			c.add(data[i:end]) // a JSON string, as the event gets it
+			i = end
+		default: // number, true, false, null
+			end := i
+			for end < len(data) && !isDelim(data[end]) {
+				end++
+			}
+			v := data[i:end]
+			i = end
+			switch string(v) {
+			case "null":
+				c.add(v)
+				continue
+			case "true", "false":
+				if t.Datatype != "BOOL" {
+					return bad("input %q: datatype %s holds a bool", t.Name, t.Datatype)
+				}
+				c.add(v)
+				continue
+			}
+			var err error
+			if scratch, err = numberValue(scratch[:0], t, json.Number(v)); err != nil {
 				return err
 			}
+			c.add(scratch)
 		}
-		c.add(scratch)
 	}
 	return nil
+}
+
+func isDelim(c byte) bool {
+	return c == ',' || c == ']' || c == ' ' || c == '\t' || c == '\n' || c == '\r'
+}
+
+// stringEnd returns the index after the JSON string starting at data[i].
+func stringEnd(data []byte, i int) int {
+	for j := i + 1; j < len(data); j++ {
+		switch data[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return len(data)
 }
 
 // numberValue checks a JSON number against the datatype and writes the
@@ -546,25 +560,30 @@ func appendBinaryOutput(b []byte, name string, results []predict.Result, probs [
 
 // probabilities reads the class probabilities (row-major, k per row) back
 // from the encoded prediction records: predict.Result carries the score and
-// label but not the probabilities, and the record's floats parse back
-// exactly.
+// label but not the probabilities, and the records' floats parse back
+// exactly. The records are schemas.JSONEncoder's, whose layout is fixed: k
+// "probability": values in class order (a class name cannot hold that
+// text unescaped).
 func probabilities(results []predict.Result, k int) ([]float64, error) {
 	out := make([]float64, 0, len(results)*k)
-	var rec struct {
-		Probabilities []struct {
-			Probability float64 `json:"probability"`
-		} `json:"probabilities"`
-	}
+	key := []byte(`"probability":`)
 	for i := range results {
-		rec.Probabilities = rec.Probabilities[:0]
-		if err := json.Unmarshal(results[i].Value, &rec); err != nil {
-			return nil, fmt.Errorf("row %d: reading the prediction record: %w", i, err)
-		}
-		if len(rec.Probabilities) != k {
-			return nil, fmt.Errorf("row %d: %d probabilities, want %d", i, len(rec.Probabilities), k)
-		}
-		for _, p := range rec.Probabilities {
-			out = append(out, p.Probability)
+		rec := results[i].Value
+		for c := 0; c < k; c++ {
+			j := bytes.Index(rec, key)
+			if j < 0 {
+				return nil, fmt.Errorf("row %d: %d probabilities in the prediction record, want %d", i, c, k)
+			}
+			rec = rec[j+len(key):]
+			end := bytes.IndexAny(rec, ",}")
+			if end < 0 {
+				return nil, fmt.Errorf("row %d: a probability without an end", i)
+			}
+			v, err := strconv.ParseFloat(string(rec[:end]), 64)
+			if err != nil {
+				return nil, fmt.Errorf("row %d: probability %q: %w", i, rec[:end], err)
+			}
+			out = append(out, v)
 		}
 	}
 	return out, nil

@@ -320,6 +320,8 @@ func TestInferErrors(t *testing.T) {
 		{"nested data [n,1]", "fraud/infer", req(`{"name":"amount","datatype":"FP64","shape":[1,1],"data":[[12.5]]}`, ts), 200, ""},
 		{"integer datatype", "fraud/infer", req(`{"name":"amount","datatype":"INT32","shape":[1],"data":[12]}`, ts), 200, ""},
 		{"timestamp as epoch ms", "fraud/infer", req(amount, `{"name":"timestamp","datatype":"INT64","shape":[1],"data":[1770492407000]}`), 200, ""},
+		{"escaped string, spaced nesting", "fraud/infer", req(amount, ts, `{"name":"country","datatype":"BYTES","shape":[1,1],"data":[ [ "D\u0045\"" ] ]}`), 200, ""},
+		{"scalar data", "fraud/infer", req(`{"name":"amount","datatype":"FP64","shape":[1],"data":12.5}`, ts), 400, "not an array"},
 		{"unknown model", "iris/infer", req(amount, ts), 404, `unknown model "iris"`},
 		{"unknown version", "fraud/versions/7/infer", req(amount, ts), 404, `no version "7"`},
 		{"not JSON", "fraud/infer", `{"inputs":`, 400, "not an inference request"},
