@@ -162,15 +162,13 @@ func (s *Server) serveInfer(w http.ResponseWriter, r *http.Request, md *model) {
 	_, _ = w.Write(bin)
 }
 
-// rejectsOnly is results with the scored ones blanked (Reject "" and no
-// Value: logPredictions skips those).
+// rejectsOnly is results with the scored ones blanked (logPredictions
+// skips a result without a reject and without a value).
 func rejectsOnly(results []predict.Result) []predict.Result {
 	out := make([]predict.Result, len(results))
 	for i := range results {
 		if results[i].Reject != "" {
 			out[i] = results[i]
-		} else {
-			out[i] = predict.Result{Reject: "", Value: nil}
 		}
 	}
 	return out

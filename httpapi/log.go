@@ -56,13 +56,16 @@ func (s *Server) logPredictions(r *http.Request, md *model, events []predict.Eve
 	recs := make([]*kgo.Record, 0, len(results))
 	for i := range results {
 		res, ev, rec := &results[i], &events[i], &slab[i]
-		if res.Reject == "" {
+		switch {
+		case res.Reject == "" && res.Value == nil:
+			continue // blanked: not to be logged
+		case res.Reject == "":
 			h := make([]kgo.RecordHeader, 0, 2+len(trace))
 			h = append(h, kgo.RecordHeader{Key: processor.HeaderModel, Value: modelRef},
 				kgo.RecordHeader{Key: HeaderDoor, Value: doorHTTP})
 			*rec = kgo.Record{Topic: l.OutputTopic, Key: ev.Key, Value: res.Value, Timestamp: ev.Time,
 				Headers: append(h, trace...)}
-		} else {
+		default:
 			if l.DLQTopic == "" {
 				continue
 			}

@@ -62,8 +62,17 @@ func (md *model) get() (*work, error) {
 // put returns w to the pool. Results of its last score are invalid after.
 func (md *model) put(w *work) {
 	clear(w.events) // do not keep request bodies alive
+	if cap(w.body) > maxPooledBuffer {
+		w.body = nil // a rare large request does not pin its buffer
+	}
+	if cap(w.out) > maxPooledBuffer {
+		w.out = nil
+	}
 	md.pool.Put(w)
 }
+
+// maxPooledBuffer is the largest body or answer buffer a pooled work keeps.
+const maxPooledBuffer = 256 << 10
 
 // prepare sizes w.events for n events and returns them.
 func (w *work) prepare(n int) []predict.Event {

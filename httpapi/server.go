@@ -154,13 +154,14 @@ func (s *Server) inflight() int {
 	return s.active
 }
 
-// HTTPServer returns an http.Server for h with the door's timeouts.
+// HTTPServer returns an http.Server for h with the door's connection
+// timeouts. The read and write deadlines of a prediction request are set
+// per request (see limited), so admin routes mounted beside the door (a
+// 30-second pprof profile) are not cut by them.
 func (s *Server) HTTPServer(h http.Handler) *http.Server {
 	return &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       s.cfg.RequestTimeout,
-		WriteTimeout:      s.cfg.RequestTimeout + writeTimeoutPadding,
 		IdleTimeout:       s.cfg.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
@@ -328,6 +329,15 @@ func (s *Server) limited(oip bool, h func(http.ResponseWriter, *http.Request, *m
 			fail(w, http.StatusServiceUnavailable, ReasonUnavailable, "no model loaded yet")
 			return
 		}
+		// The body must arrive within the request timeout, and the answer
+		// (a 503 that says it timed out included) be written a little after.
+		// Writers that cannot set deadlines (tests' recorders) go without.
+		now := time.Now()
+		rc := http.NewResponseController(w)
+		_ = rc.SetReadDeadline(now.Add(s.cfg.RequestTimeout))
+		_ = rc.SetWriteDeadline(now.Add(s.cfg.RequestTimeout + writeTimeoutPadding))
+		// The connection may serve an admin route next: no deadline left over.
+		defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
 		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
 		defer cancel()
 		h(w, r.WithContext(ctx), md)
