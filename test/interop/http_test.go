@@ -172,3 +172,59 @@ func TestRunWithHTTPPredict(t *testing.T) {
 		t.Errorf("HTTP and stream records differ:\n http   %s\n stream %s", door[0], stream[0])
 	}
 }
+
+// TestServeSeparateListeners: with http.predict_listen the prediction routes
+// have a listener of their own; /metrics stays on http.listen and counts
+// them by route pattern.
+func TestServeSeparateListeners(t *testing.T) {
+	t.Parallel()
+	p, admin := startCommand(t, "serve", map[string]any{
+		"model.bundle":        filepath.Join(repoRoot, "examples", "fraud"),
+		"http.listen":         "127.0.0.1:0",
+		"http.predict_listen": "127.0.0.1:0",
+		"log.format":          "json",
+	}, "streamscore serving", "http")
+	var predictAddr string
+	for _, l := range p.Stderr.Lines() {
+		var m map[string]any
+		if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == "streamscore serving" {
+			predictAddr, _ = m["predict"].(string)
+		}
+	}
+	if predictAddr == admin || !strings.HasPrefix(predictAddr, "127.0.0.1:") {
+		t.Fatalf("predict listener %q, admin %q: want two 127.0.0.1 listeners", predictAddr, admin)
+	}
+	get := func(method, url string, body []byte) (int, string) {
+		t.Helper()
+		req, err := http.NewRequest(method, url, bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	ev := loadReference(t)[0].Event
+	if code, body := get("POST", "http://"+predictAddr+"/v1/predict", ev); code != 200 {
+		t.Fatalf("/v1/predict on the predict listener: %d %s", code, body)
+	}
+	if code, _ := get("POST", "http://"+admin+"/v1/predict", ev); code != 404 {
+		t.Errorf("/v1/predict on the admin listener: %d, want 404", code)
+	}
+	if code, _ := get("GET", "http://"+admin+"/readyz", nil); code != 200 {
+		t.Errorf("/readyz: %d, want 200", code)
+	}
+	code, metrics := get("GET", "http://"+admin+"/metrics", nil)
+	want := `streamscore_http_requests_total{code="200",route="/v1/predict"} 1`
+	if code != 200 || !strings.Contains(metrics, want) {
+		t.Errorf("/metrics (%d) lacks %s", code, want)
+	}
+	if code := p.Stop(); code != 0 {
+		t.Fatalf("streamscore serve exited %d after SIGTERM, want 0", code)
+	}
+}
