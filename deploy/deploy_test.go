@@ -33,6 +33,7 @@ import (
 	"github.com/twmb/franz-go/plugin/kprom"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/streamscore/streamscore/httpapi"
 	"github.com/streamscore/streamscore/processor"
 )
 
@@ -166,6 +167,21 @@ func processorFamilies(t *testing.T) []*dto.MetricFamily {
 	return fams
 }
 
+// httpFamilies registers the HTTP door's metrics as httpapi.New does.
+func httpFamilies(t *testing.T) []*dto.MetricFamily {
+	t.Helper()
+	tr := &touchingRegisterer{reg: prometheus.NewRegistry()}
+	httpapi.RegisterMetrics(tr)
+	if tr.err != nil {
+		t.Fatal(tr.err)
+	}
+	fams, err := tr.reg.Gather()
+	if err != nil {
+		t.Fatalf("gather http metrics: %v", err)
+	}
+	return fams
+}
+
 // kpromFamilies registers franz-go's kprom plugin with its default options
 // under the service's namespace, as cmd wires it, and gathers its families.
 func kpromFamilies(t *testing.T) []*dto.MetricFamily {
@@ -208,6 +224,7 @@ func knownMetrics(t *testing.T) catalogue {
 	t.Helper()
 	c := catalogue{}
 	c.addFamilies("processor", processorFamilies(t))
+	c.addFamilies("httpapi", httpFamilies(t))
 	c.addFamilies("kprom", kpromFamilies(t))
 	c.addFamilies("go/process collectors", runtimeFamilies(t))
 	// Added by cmd (the lead's wiring), not importable from here.
@@ -578,7 +595,7 @@ func TestPromQL(t *testing.T) {
 		for name, labels := range sels {
 			info, ok := known[name]
 			if !ok {
-				t.Errorf("%s: metric %s is not exported by the service (processor, build_info, kprom, go/process) nor made by Prometheus or a recording rule\n  %s", q.where, name, q.expr)
+				t.Errorf("%s: metric %s is not exported by the service (processor, httpapi, build_info, kprom, go/process) nor made by Prometheus or a recording rule\n  %s", q.where, name, q.expr)
 				continue
 			}
 			used[name] = true
@@ -646,7 +663,7 @@ func TestDashboardShowsEveryProcessorMetric(t *testing.T) {
 			used[strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(name, "_bucket"), "_sum"), "_count")] = true
 		}
 	}
-	for _, f := range processorFamilies(t) {
+	for _, f := range append(processorFamilies(t), httpFamilies(t)...) {
 		if !used[f.GetName()] {
 			t.Errorf("dashboard.json shows no panel for %s", f.GetName())
 		}

@@ -36,6 +36,9 @@ send to the DLQ. It needs a real broker: kafka.brokers must name one.`,
 			if err != nil {
 				return err
 			}
+			if err := cfg.needBrokers(); err != nil {
+				return err
+			}
 			if cfg.Kafka.isEmbedded() {
 				return fmt.Errorf("produce needs kafka.brokers (the embedded broker lives inside run/demo)")
 			}

@@ -22,7 +22,7 @@ event to an output topic. Records it cannot score go to a dead-letter topic.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newRunCmd(), newDemoCmd(), newConfigCmd(), newVersionCmd(), newProduceCmd(), newBenchCmd())
-	root.AddCommand(newScoreCmd(), newValidateCmd())
+	root.AddCommand(newScoreCmd(), newValidateCmd(), newServeCmd())
 	return root
 }
 

@@ -105,6 +105,15 @@ func startService(t testing.TB, c serviceConfig) *service {
 	for k, v := range c.Extra {
 		kv[k] = v
 	}
+	p, addr := startCommand(t, "run", kv, "streamscore running", "http")
+	return &service{Proc: p, http: addr}
+}
+
+// startCommand writes kv as a config file, starts `streamscore <command>
+// --config FILE` and waits for its msg log line; it returns the process and
+// the 127.0.0.1 address that line gives under addrKey.
+func startCommand(t testing.TB, command string, kv map[string]any, msg, addrKey string) (*proctest.Proc, string) {
+	t.Helper()
 	doc, err := proctest.ConfigYAML(kv)
 	if err != nil {
 		t.Fatal(err)
@@ -115,22 +124,22 @@ func startService(t testing.TB, c serviceConfig) *service {
 		t.Fatal(err)
 	}
 	t.Logf("streamscore config:\n%s", doc)
-	p := proctest.Start(t, "streamscore", proctest.Options{Dir: dir, Separate: true}, bin, "run", "--config", path)
-	s := &service{Proc: p}
-	proctest.Eventually(t, startTimeout, "streamscore start", func() error {
+	p := proctest.Start(t, "streamscore "+command, proctest.Options{Dir: dir, Separate: true}, bin, command, "--config", path)
+	var addr string
+	proctest.Eventually(t, startTimeout, "streamscore "+command+" start", func() error {
 		for _, l := range p.Stderr.Lines() {
 			var m map[string]any
-			if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == "streamscore running" {
-				s.http, _ = m["http"].(string)
+			if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == msg {
+				addr, _ = m[addrKey].(string)
 				return nil
 			}
 		}
-		return errors.New(`no "streamscore running" log line yet`)
+		return fmt.Errorf("no %q log line yet", msg)
 	}, p)
-	if !strings.HasPrefix(s.http, "127.0.0.1:") {
-		t.Fatalf("streamscore serves HTTP on %q, want 127.0.0.1:<port>", s.http)
+	if !strings.HasPrefix(addr, "127.0.0.1:") {
+		t.Fatalf("streamscore %s: %s is %q, want 127.0.0.1:<port>", command, addrKey, addr)
 	}
-	return s
+	return p, addr
 }
 
 // stopAndCheck stops the service with SIGTERM, expects exit 0 and no error
