@@ -8,9 +8,12 @@ BIN := bin/streamscore
 KAFKA_CACHE ?= $(CURDIR)/.cache/kafka
 export STREAMSCORE_KAFKA_CACHE := $(KAFKA_CACHE)
 BROKERS = $$(cat $(KAFKA_CACHE)/run/bootstrap)
+PG_CACHE ?= $(CURDIR)/.cache/postgres
+export STREAMSCORE_PG_CACHE := $(PG_CACHE)
+PG_DSN = $$(cat $(PG_CACHE)/run/dsn)
 DEMO_ARGS ?=
 
-.PHONY: all build demo test test-unit test-faults parity deps kafka-up kafka-down bench vet fuzz clean
+.PHONY: all build demo test test-unit test-faults parity deps kafka-up kafka-down pg-up pg-down bench vet fuzz clean
 
 all: build
 
@@ -31,13 +34,20 @@ kafka-up:
 kafka-down:
 	bash deploy/kafka/kafka-down.sh
 
+## pg-up / pg-down: the PostgreSQL test server (sink tests), .cache/postgres
+pg-up:
+	bash deploy/postgres/pg-up.sh
+
+pg-down:
+	bash deploy/postgres/pg-down.sh
+
 vet:
 	$(GO) vet ./...
 
 ## test: everything, against a real Apache Kafka broker
-test: deps kafka-up vet build
-	@echo "== tests against Apache Kafka at $(BROKERS) =="
-	STREAMSCORE_TEST_BROKERS=$(BROKERS) STREAMSCORE_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 25m ./...
+test: deps kafka-up pg-up vet build
+	@echo "== tests against Apache Kafka at $(BROKERS) and PostgreSQL =="
+	STREAMSCORE_TEST_BROKERS=$(BROKERS) STREAMSCORE_TEST_POSTGRES=$(PG_DSN) STREAMSCORE_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 25m ./...
 	$(MAKE) --no-print-directory parity
 	$(MAKE) --no-print-directory test-faults
 
