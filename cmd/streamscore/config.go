@@ -29,7 +29,7 @@ type setting struct {
 
 // settings is the single place every key and default lives. Every key has a
 // default so viper sees its environment variable.
-var settings = []setting{
+var settings = append([]setting{
 	{key: "kafka.brokers", def: "embedded", help: `seed brokers "host:port,host:port", or "embedded" for the in-process broker (trying things out only)`},
 	{key: "kafka.client_id", def: "streamscore", help: "client id sent to the brokers"},
 	{key: "kafka.tls", def: false, help: "connect with TLS (system roots)"},
@@ -84,7 +84,7 @@ var settings = []setting{
 
 	{key: "log.level", def: "info", help: "debug, info, warn or error"},
 	{key: "log.format", def: "auto", help: "json, text, or auto (text on a terminal, json otherwise)"},
-}
+}, sinkSettings()...)
 
 // Config is the whole service configuration as loaded from defaults, the
 // file, STREAMSCORE_* environment variables and flags (later wins).
@@ -143,6 +143,7 @@ type Config struct {
 		Level  string `mapstructure:"level"`
 		Format string `mapstructure:"format"`
 	} `mapstructure:"log"`
+	Sink SinkConfig `mapstructure:"sink"`
 }
 
 // InputConfig maps the input section onto the decoders' config.

@@ -23,6 +23,7 @@ event to an output topic. Records it cannot score go to a dead-letter topic.`,
 	}
 	root.AddCommand(newRunCmd(), newDemoCmd(), newConfigCmd(), newVersionCmd(), newProduceCmd(), newBenchCmd())
 	root.AddCommand(newScoreCmd(), newValidateCmd())
+	root.AddCommand(newSinkCmd())
 	return root
 }
 

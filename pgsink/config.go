@@ -1,0 +1,76 @@
+package pgsink
+
+import (
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/common/config"
+)
+
+// Config is the sink's own configuration. cmd fills Topic from output.topic
+// and the rest from the sink.postgres section; the field tags give each
+// key's name and help text, DefaultConfig its default.
+type Config struct {
+	// DSN is a libpq connection string or URL. It may hold a password, so it
+	// is a config.Secret: YAML and JSON dumps show "<secret>". Never log it.
+	DSN         config.Secret `mapstructure:"dsn" help:"PostgreSQL connection string (libpq keywords or postgres:// URL); a secret, never printed"`
+	Table       string        `mapstructure:"table" help:"prediction table, optionally schema-qualified; <table>_offsets and <table>_rejects sit beside it"`
+	Group       string        `mapstructure:"group" help:"consumer group of the sink instances (offsets live in PostgreSQL, keyed by group, topic and partition)"`
+	BatchSize   int           `mapstructure:"batch_size" help:"most records written in one PostgreSQL transaction"`
+	FlushEvery  time.Duration `mapstructure:"flush_interval" help:"longest a consumed record waits before its batch is written"`
+	CreateTable bool          `mapstructure:"create_table" help:"create the three tables at start when missing (CREATE TABLE IF NOT EXISTS)"`
+
+	// Topic is the prediction topic (output.topic); not a key of this section.
+	Topic string `mapstructure:"-"`
+}
+
+// DefaultConfig is the configuration every key starts from.
+func DefaultConfig() Config {
+	return Config{
+		Table:       "predictions",
+		Group:       "streamscore-sink-postgres",
+		BatchSize:   5000,
+		FlushEvery:  200 * time.Millisecond,
+		CreateTable: true,
+	}
+}
+
+// maxIdent leaves room for the "_offsets" / "_rejects" suffixes within
+// PostgreSQL's 63-byte identifier limit.
+const maxIdent = 63 - len("_offsets")
+
+var tableRE = regexp.MustCompile(`^(?:([a-z_][a-z0-9_]*)\.)?([a-z_][a-z0-9_]*)$`)
+
+// Validate checks every key and names the first wrong one with its value
+// (never the DSN's value: it is a secret).
+func (c *Config) Validate() error {
+	if c.DSN == "" {
+		return fmt.Errorf("sink.postgres.dsn is empty: set it (env STREAMSCORE_SINK_POSTGRES_DSN), e.g. postgres://user@host:5432/db")
+	}
+	if _, err := pgxpool.ParseConfig(string(c.DSN)); err != nil {
+		// pgx redacts the password in its parse errors.
+		return fmt.Errorf("sink.postgres.dsn: %w", err)
+	}
+	m := tableRE.FindStringSubmatch(c.Table)
+	if m == nil {
+		return fmt.Errorf("sink.postgres.table %q: want [schema.]name in lower case letters, digits and _", c.Table)
+	}
+	if len(m[1]) > 63 || len(m[2]) > maxIdent {
+		return fmt.Errorf("sink.postgres.table %q: a name longer than %d bytes (63 minus the _offsets suffix)", c.Table, maxIdent)
+	}
+	if c.Group == "" {
+		return fmt.Errorf("sink.postgres.group is empty")
+	}
+	if c.BatchSize < 1 || c.BatchSize > 1_000_000 {
+		return fmt.Errorf("sink.postgres.batch_size %d: want 1 to 1000000", c.BatchSize)
+	}
+	if c.FlushEvery <= 0 {
+		return fmt.Errorf("sink.postgres.flush_interval %s: must be positive", c.FlushEvery)
+	}
+	if c.Topic == "" {
+		return fmt.Errorf("output.topic is empty: the sink reads the prediction topic")
+	}
+	return nil
+}
