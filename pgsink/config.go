@@ -21,6 +21,11 @@ type Config struct {
 	BatchSize   int           `mapstructure:"batch_size" help:"most records written in one PostgreSQL transaction"`
 	FlushEvery  time.Duration `mapstructure:"flush_interval" help:"longest a consumed record waits before its batch is written"`
 	CreateTable bool          `mapstructure:"create_table" help:"create the three tables at start when missing (CREATE TABLE IF NOT EXISTS)"`
+	// InstanceID is the static group member id (KIP-345): a restarted
+	// instance takes its partitions back at once instead of after the
+	// session timeout.
+	InstanceID     string        `mapstructure:"instance_id" help:"static group member id (e.g. the pod name of a StatefulSet): a restarted sink gets its partitions back without waiting for session_timeout; unique per instance"`
+	SessionTimeout time.Duration `mapstructure:"session_timeout" help:"group session timeout: how fast a dead sink's partitions move to the others"`
 
 	// Topic is the prediction topic (output.topic); not a key of this section.
 	Topic string `mapstructure:"-"`
@@ -29,11 +34,12 @@ type Config struct {
 // DefaultConfig is the configuration every key starts from.
 func DefaultConfig() Config {
 	return Config{
-		Table:       "predictions",
-		Group:       "streamscore-sink-postgres",
-		BatchSize:   5000,
-		FlushEvery:  200 * time.Millisecond,
-		CreateTable: true,
+		Table:          "predictions",
+		Group:          "streamscore-sink-postgres",
+		BatchSize:      5000,
+		FlushEvery:     200 * time.Millisecond,
+		CreateTable:    true,
+		SessionTimeout: 10 * time.Second,
 	}
 }
 
@@ -68,6 +74,9 @@ func (c *Config) Validate() error {
 	}
 	if c.FlushEvery <= 0 {
 		return fmt.Errorf("sink.postgres.flush_interval %s: must be positive", c.FlushEvery)
+	}
+	if c.SessionTimeout < time.Second || c.SessionTimeout > 30*time.Minute {
+		return fmt.Errorf("sink.postgres.session_timeout %s: want 1s to 30m (the broker's group.min/max.session.timeout.ms bound it too)", c.SessionTimeout)
 	}
 	if c.Topic == "" {
 		return fmt.Errorf("output.topic is empty: the sink reads the prediction topic")

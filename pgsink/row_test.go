@@ -142,6 +142,7 @@ func TestConfigValidate(t *testing.T) {
 		{"no group", func(c *Config) { c.Group = "" }, "sink.postgres.group is empty"},
 		{"batch size 0", func(c *Config) { c.BatchSize = 0 }, "sink.postgres.batch_size 0"},
 		{"flush 0", func(c *Config) { c.FlushEvery = 0 }, "sink.postgres.flush_interval 0s"},
+		{"session timeout 0", func(c *Config) { c.SessionTimeout = 0 }, "sink.postgres.session_timeout 0s"},
 		{"no topic", func(c *Config) { c.Topic = "" }, "output.topic is empty"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
