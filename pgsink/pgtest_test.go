@@ -21,7 +21,7 @@ const envPostgres = "STREAMSCORE_TEST_POSTGRES"
 // for the sink. Without the variable the test is skipped with a message:
 // `make test` always sets it, so there the test runs (and fails if the
 // server does not answer).
-func testDB(t *testing.T) (dsn string, pool *pgxpool.Pool, table string) {
+func testDB(t testing.TB) (dsn string, pool *pgxpool.Pool, table string) {
 	t.Helper()
 	dsn = os.Getenv(envPostgres)
 	if dsn == "" {
@@ -57,7 +57,7 @@ func testDB(t *testing.T) (dsn string, pool *pgxpool.Pool, table string) {
 }
 
 // count runs a count(*) query.
-func count(t *testing.T, pool *pgxpool.Pool, query string, args ...any) int64 {
+func count(t testing.TB, pool *pgxpool.Pool, query string, args ...any) int64 {
 	t.Helper()
 	var n int64
 	if err := pool.QueryRow(context.Background(), query, args...).Scan(&n); err != nil {

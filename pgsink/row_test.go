@@ -15,7 +15,7 @@ func strp(s string) *string { return &s }
 
 // encoded is a prediction as the service writes it, so the sink is tested
 // against the real encoder's output, not a hand-written copy of it.
-func encoded(t *testing.T, p schemas.Prediction, echo bool) []byte {
+func encoded(t testing.TB, p schemas.Prediction, echo bool) []byte {
 	t.Helper()
 	enc, err := schemas.NewEncoder(context.Background(), schemas.OutputConfig{Format: schemas.FormatJSON, EchoFeatures: echo}, nil)
 	if err != nil {

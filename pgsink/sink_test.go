@@ -60,7 +60,7 @@ func prediction(i int) (schemas.Prediction, bool) {
 // produced is what the test wrote, by partition and offset.
 type produced map[[2]int64]schemas.Prediction
 
-func produce(t *testing.T, brokers []string, topic string, from, n int, want produced, opts ...kafkatest.ProduceOption) {
+func produce(t testing.TB, brokers []string, topic string, from, n int, want produced, opts ...kafkatest.ProduceOption) {
 	t.Helper()
 	preds := make([]schemas.Prediction, n)
 	gen := func(i int) *kgo.Record {
@@ -84,7 +84,7 @@ type testSink struct {
 	stop func() error
 }
 
-func startSink(t *testing.T, cfg Config, brokers []string) *testSink {
+func startSink(t testing.TB, cfg Config, brokers []string) *testSink {
 	t.Helper()
 	ts := &testSink{m: NewMetrics(prometheus.NewRegistry()), logs: &proctest.LogBuffer{}}
 	log := slog.New(slog.NewTextHandler(ts.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -123,7 +123,7 @@ func startSink(t *testing.T, cfg Config, brokers []string) *testSink {
 
 // waitStored waits until the stored offset of every partition is its end
 // offset (high watermark: markers included, nothing left to read).
-func waitStored(t *testing.T, brokers []string, cfg Config, ts *testSink) {
+func waitStored(t testing.TB, brokers []string, cfg Config, ts *testSink) {
 	t.Helper()
 	ends := kafkatest.EndOffsets(t, brokers, cfg.Topic, false)
 	proctest.Eventually(t, waitFor, "stored offsets reach the end offsets", func() error {

@@ -15,7 +15,7 @@ import (
 
 // writeSink is a Sink for the write path alone (no Kafka client), with its
 // tables created.
-func writeSink(t *testing.T) (*Sink, func(string) int64) {
+func writeSink(t testing.TB) (*Sink, func(string) int64) {
 	t.Helper()
 	dsn, pool, table := testDB(t)
 	cfg := DefaultConfig()
@@ -33,7 +33,7 @@ func writeSink(t *testing.T) (*Sink, func(string) int64) {
 	return s, func(q string) int64 { return count(t, pool, q) }
 }
 
-func row(t *testing.T, i int) Row {
+func row(t testing.TB, i int) Row {
 	t.Helper()
 	p, echo := prediction(i)
 	r, err := ParseRow(encoded(t, p, echo), "preds", 0, int64(i))
