@@ -189,12 +189,43 @@ func (s *Sink) consume(ctx context.Context) error {
 	}
 }
 
-// batch is what one transaction writes.
+// batch is what one transaction writes. The polled records are parsed
+// while the first write streams them to PostgreSQL (batchSource), so the
+// client's parsing and the server's COPY overlap.
 type batch struct {
+	recs    []*kgo.Record // data records, in poll order
+	parsed  int           // recs[:parsed] are in rows or rejects
 	rows    []Row
 	rejects []Reject
 	parts   map[int32]*partBatch
 	records int // polled records, control records included
+}
+
+// parseOne maps the next unparsed record to a row or a reject; false when
+// every record is parsed.
+func (b *batch) parseOne() bool {
+	if b.parsed == len(b.recs) {
+		return false
+	}
+	r := b.recs[b.parsed]
+	b.parsed++
+	row, err := ParseRow(r.Value, r.Topic, r.Partition, r.Offset)
+	if err != nil {
+		reason, _ := reject.Of(err)
+		b.rejects = append(b.rejects, Reject{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset,
+			Reason: reason, Err: err.Error(), Key: r.Key, Value: r.Value})
+		return true
+	}
+	if b.rows == nil {
+		b.rows = make([]Row, 0, len(b.recs))
+	}
+	b.rows = append(b.rows, row)
+	return true
+}
+
+func (b *batch) parseAll() {
+	for b.parseOne() {
+	}
 }
 
 // partBatch is one partition's share of a batch: the stored offset it
@@ -273,17 +304,9 @@ func (s *Sink) add(b *batch, fp kgo.FetchTopicPartition) {
 			continue // in PostgreSQL already
 		}
 		pb.next = r.Offset + 1
-		if r.Attrs.IsControl() {
-			continue
+		if !r.Attrs.IsControl() {
+			b.recs = append(b.recs, r)
 		}
-		row, err := ParseRow(r.Value, r.Topic, r.Partition, r.Offset)
-		if err != nil {
-			reason, _ := reject.Of(err)
-			b.rejects = append(b.rejects, Reject{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset,
-				Reason: reason, Err: err.Error(), Key: r.Key, Value: r.Value})
-			continue
-		}
-		b.rows = append(b.rows, row)
 	}
 }
 

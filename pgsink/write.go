@@ -23,8 +23,9 @@ func (s *Sink) write(ctx context.Context, b *batch) error {
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer func() { rollback(tx) }()
-	if len(b.rows) > 0 {
-		if err := s.copyRows(ctx, tx, b.rows); err != nil {
+	if len(b.rows) > 0 || b.parsed < len(b.recs) {
+		if _, err := tx.CopyFrom(ctx, s.names.rows, rowColumns, &batchSource{b: b}); err != nil {
+			err = fmt.Errorf("copy rows into %s: %w", s.names.rows.Sanitize(), err)
 			if !dataError(err) {
 				return err
 			}
@@ -38,6 +39,7 @@ func (s *Sink) write(ctx context.Context, b *batch) error {
 			}
 		}
 	}
+	b.parseAll() // (all parsed already, unless every record was a reject)
 	if len(b.rejects) > 0 {
 		src := &sliceSource[Reject]{items: b.rejects, values: (*Reject).values}
 		if _, err := tx.CopyFrom(ctx, s.names.rejects, rejectColumns, src); err != nil {
@@ -71,6 +73,7 @@ func (s *Sink) copyRows(ctx context.Context, tx pgx.Tx, rows []Row) error {
 // copyEach writes the rows one by one, each under a savepoint; a row
 // PostgreSQL refuses moves to the rejects with the server's message.
 func (s *Sink) copyEach(ctx context.Context, tx pgx.Tx, b *batch) error {
+	b.parseAll()
 	kept := b.rows[:0]
 	for _, r := range b.rows {
 		if _, err := tx.Exec(ctx, "SAVEPOINT row"); err != nil {
@@ -194,6 +197,31 @@ func transient(err error) bool {
 	}
 	return false
 }
+
+// batchSource feeds a batch's rows to CopyFrom: the parsed ones, then the
+// records still to parse, parsing each as it goes (rejects are set aside).
+type batchSource struct {
+	b   *batch
+	i   int
+	buf []any
+}
+
+func (s *batchSource) Next() bool {
+	for s.i >= len(s.b.rows) {
+		if !s.b.parseOne() {
+			return false
+		}
+	}
+	s.i++
+	return true
+}
+
+func (s *batchSource) Values() ([]any, error) {
+	s.buf = s.b.rows[s.i-1].values(s.buf)
+	return s.buf, nil
+}
+
+func (s *batchSource) Err() error { return nil }
 
 // sliceSource feeds a slice to CopyFrom, reusing one values slice (pgx
 // encodes each row before asking for the next).
