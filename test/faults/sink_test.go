@@ -32,7 +32,25 @@ const (
 	sinkRate     = 10_000 // predictions/s of the live stream
 	sinkPoison   = 0.005  // share of records that are not predictions
 	sinkDeadline = 3 * time.Minute
+	sinkApp      = "streamscore-sink-faults" // application_name of the sink's connections
 )
+
+// inTransaction waits (at most 2s) until a sink connection is inside a
+// transaction, so a kill lands mid-write; false if none was seen.
+func inTransaction(ctx context.Context, pool *pgxpool.Pool) bool {
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		var n int
+		err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND xact_start IS NOT NULL`, sinkApp).Scan(&n)
+		if err == nil && n > 0 {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+	}
+	return false
+}
 
 // faultPG is the scenario's PostgreSQL: deploy/postgres with a cache and
 // port of its own.
@@ -68,6 +86,7 @@ func startFaultPG(t *testing.T) *faultPG {
 	if _, err := pg.script(ctx, "pg-down.sh", "--wipe"); err != nil {
 		t.Fatal(err)
 	}
+	os.Remove(filepath.Join(pg.cache, "run", "postgres.log")) // this run's log only (kills_inside_txn counts in it)
 	var err error
 	if pg.dsn, err = pg.script(ctx, "pg-up.sh"); err != nil {
 		t.Fatal(err)
@@ -186,7 +205,7 @@ http:
   listen: ""
 log:
   format: json
-`, suite.brokers, topic, pg.dsn, group)
+`, suite.brokers, topic, pg.dsn+"&application_name="+sinkApp, group)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -237,6 +256,11 @@ log:
 
 	ctx, cancel := context.WithTimeout(context.Background(), sinkDeadline)
 	defer cancel()
+	pool, err := pgxpool.New(ctx, pg.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
 	sink := start()
 	st := &sinkStream{events: map[[2]int64]string{}}
 	prodErr := make(chan error, 1)
@@ -255,10 +279,12 @@ log:
 			if sink.exited() {
 				t.Fatalf("%s exited by itself before the kill: %v\n%s", sink.name, sink.err, sink.logTail(30))
 			}
+			inTxn := inTransaction(ctx, pool)
 			if err := sink.stop(syscall.SIGKILL, 10*time.Second); err != nil {
 				t.Fatal(err)
 			}
-			t.Logf("%.1fs: SIGKILLed %s (pid %d), restarting", time.Since(began).Seconds(), sink.name, sink.cmd.Process.Pid)
+			t.Logf("%.1fs: SIGKILLed %s (pid %d) %s, restarting", time.Since(began).Seconds(), sink.name, sink.cmd.Process.Pid,
+				map[bool]string{true: "inside a transaction", false: "(no open transaction seen within 2s)"}[inTxn])
 			sink = start()
 		case "pg-restart":
 			t0 := time.Now()
@@ -274,11 +300,6 @@ log:
 	}
 	produced := time.Since(began)
 
-	pool, err := pgxpool.New(ctx, pg.dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
 		t.Fatal(err)
@@ -395,6 +416,11 @@ log:
 			unexpected++
 		}
 	}
+	// PostgreSQL logs a client that vanished inside a transaction.
+	cut := 0
+	if b, err := os.ReadFile(filepath.Join(pg.cache, "run", "postgres.log")); err == nil {
+		cut = bytes.Count(b, []byte("unexpected EOF on client connection with an open transaction"))
+	}
 	outages := 0
 	for _, p := range procs {
 		if b, err := os.ReadFile(p.logPath); err == nil {
@@ -402,8 +428,8 @@ log:
 		}
 	}
 	t.Logf("counts: produced=%d predictions=%d poison=%d rows=%d distinct_rows=%d rejects=%d", len(st.events), valid, poison, total, len(g.rows), len(g.rejects))
-	t.Logf("SUMMARY scenario=sink-postgres produced=%d predictions=%d poison=%d rows=%d missing=%d duplicates=%d unexpected=%d wrong_event_id=%d rejects=%d rejects_missing=%d rejects_dups=%d kills=3 pg_restarts=1 pg_down=%s pg_outages_logged=%d sink_processes=%d drain=%.1fs",
-		len(st.events), valid, poison, total, missing, dups, unexpected, wrongID, len(g.rejects), rejectMissing, rejectDups,
+	t.Logf("SUMMARY scenario=sink-postgres produced=%d predictions=%d poison=%d rows=%d missing=%d duplicates=%d unexpected=%d wrong_event_id=%d rejects=%d rejects_missing=%d rejects_dups=%d kills=3 kills_inside_txn=%d pg_restarts=1 pg_down=%s pg_outages_logged=%d sink_processes=%d drain=%.1fs",
+		len(st.events), valid, poison, total, missing, dups, unexpected, wrongID, len(g.rejects), rejectMissing, rejectDups, cut,
 		pgDown.Round(time.Millisecond), outages, len(procs), drain.Seconds())
 	if missing+dups+unexpected+wrongID+rejectMissing+rejectDups > 0 {
 		t.Errorf("the table does not hold exactly one row per prediction: missing %d, duplicates %d, unexpected %d, wrong event id %d; rejects missing %d, duplicated %d",
