@@ -12,13 +12,13 @@ import (
 //
 // Probabilities and features are jsonb objects keyed by class / feature
 // name: one self-describing column that reads as
-// (probabilities->>'High Risk')::float8, holds bundles with different class
-// sets in one table, and costs about as much to COPY as a float8[] plus a
-// text[] of names kept in step (measured; docs/BENCHMARKS.md).
+// (probabilities->>'High Risk')::float8 and holds bundles with different
+// class sets in one table; a float8[] plus a text[] of names kept in step
+// was no faster to COPY (docs/BENCHMARKS.md, "PostgreSQL sink").
 //
 // No primary key on (source_topic, source_partition, source_offset):
 // exactly-once comes from the offsets table written in the same
-// transaction (see Sink), and a unique index would slow every COPY.
+// transaction (see Sink), and the index made each transaction 1.4x slower.
 const DDL = `CREATE TABLE IF NOT EXISTS {table} (
     model            text             NOT NULL,
     model_version    text             NOT NULL,
