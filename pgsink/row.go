@@ -69,22 +69,26 @@ const ReasonRefused reject.Reason = "postgres_refused"
 // writes it (schemas/avro/prediction.avsc). Pointers tell absent/null from
 // zero; unknown fields are ignored so a newer writer can add some.
 type predictionJSON struct {
-	Key           *string  `json:"key"`
-	EventID       *string  `json:"event_id"`
-	EventTime     *int64   `json:"event_time"`
-	ScoredTime    *int64   `json:"scored_time"`
-	Model         *string  `json:"model"`
-	ModelVersion  *string  `json:"model_version"`
-	Score         *float64 `json:"score"`
-	Label         *string  `json:"label"`
-	Probabilities *[]struct {
-		Class       *string  `json:"class"`
-		Probability *float64 `json:"probability"`
-	} `json:"probabilities"`
-	Features *[]struct {
-		Name  *string  `json:"name"`
-		Value *float64 `json:"value"`
-	} `json:"features"`
+	Key           *string         `json:"key"`
+	EventID       *string         `json:"event_id"`
+	EventTime     *int64          `json:"event_time"`
+	ScoredTime    *int64          `json:"scored_time"`
+	Model         *string         `json:"model"`
+	ModelVersion  *string         `json:"model_version"`
+	Score         *float64        `json:"score"`
+	Label         *string         `json:"label"`
+	Probabilities *[]classProb    `json:"probabilities"`
+	Features      *[]featureValue `json:"features"`
+}
+
+type classProb struct {
+	Class       *string  `json:"class"`
+	Probability *float64 `json:"probability"`
+}
+
+type featureValue struct {
+	Name  *string  `json:"name"`
+	Value *float64 `json:"value"`
 }
 
 // timestamptz holds years 4713 BC to 294276 AD; records are checked against
@@ -134,59 +138,53 @@ func ParseRow(value []byte, topic string, partition int32, offset int64) (Row, e
 		r.EventTime = &t
 	}
 
-	seen := make(map[string]bool, len(*p.Probabilities))
-	b := make([]byte, 0, 32*len(*p.Probabilities)+2)
-	b = append(b, '{')
-	for i, cp := range *p.Probabilities {
-		field := "probabilities[" + strconv.Itoa(i) + "]"
-		if cp.Class == nil {
-			return r, missing(field + ".class")
-		}
-		if cp.Probability == nil {
-			return r, missing(field + ".probability")
-		}
-		c := clean(*cp.Class)
-		if seen[c] {
-			return r, &reject.Error{Reason: reject.WrongType, Field: field + ".class", Err: fmt.Errorf("class %q appears twice", c)}
-		}
-		seen[c] = true
-		b = appendMember(b, i, c)
-		b = strconv.AppendFloat(b, *cp.Probability, 'g', -1, 64)
+	if r.Probabilities, err = jsonObject("probabilities", "class", "probability", *p.Probabilities, false,
+		func(c classProb) (*string, *float64) { return c.Class, c.Probability }); err != nil {
+		return r, err
 	}
-	r.Probabilities = append(b, '}')
-
 	if p.Features != nil {
-		b := make([]byte, 0, 24*len(*p.Features)+2)
-		b = append(b, '{')
-		clear(seen)
-		for i, f := range *p.Features {
-			field := "features[" + strconv.Itoa(i) + "]"
-			if f.Name == nil {
-				return r, missing(field + ".name")
-			}
-			n := clean(*f.Name)
-			if seen[n] {
-				return r, &reject.Error{Reason: reject.WrongType, Field: field + ".name", Err: fmt.Errorf("feature %q appears twice", n)}
-			}
-			seen[n] = true
-			b = appendMember(b, i, n)
-			if f.Value == nil {
-				b = append(b, "null"...)
-			} else {
-				b = strconv.AppendFloat(b, *f.Value, 'g', -1, 64)
-			}
+		if r.Features, err = jsonObject("features", "name", "value", *p.Features, true,
+			func(f featureValue) (*string, *float64) { return f.Name, f.Value }); err != nil {
+			return r, err
 		}
-		r.Features = append(b, '}')
 	}
 	return r, nil
 }
 
-func appendMember(b []byte, i int, name string) []byte {
-	if i > 0 {
-		b = append(b, ',')
+// jsonObject writes a list of {nameKey, valueKey} pairs as one JSON object
+// {"name": value}. A pair without a name (or, unless nullable, without a
+// value) is missing_field; a name given twice is wrong_type (an object
+// cannot hold both).
+func jsonObject[T any](list, nameKey, valueKey string, items []T, nullable bool, pair func(T) (*string, *float64)) ([]byte, error) {
+	seen := make(map[string]bool, len(items))
+	b := make([]byte, 0, 32*len(items)+2)
+	b = append(b, '{')
+	for i, it := range items {
+		field := list + "[" + strconv.Itoa(i) + "]"
+		name, value := pair(it)
+		if name == nil {
+			return nil, missing(field + "." + nameKey)
+		}
+		if value == nil && !nullable {
+			return nil, missing(field + "." + valueKey)
+		}
+		n := clean(*name)
+		if seen[n] {
+			return nil, &reject.Error{Reason: reject.WrongType, Field: field + "." + nameKey, Err: fmt.Errorf("%s %q appears twice", nameKey, n)}
+		}
+		seen[n] = true
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = schemas.AppendJSONString(b, n)
+		b = append(b, ':')
+		if value == nil {
+			b = append(b, "null"...)
+		} else {
+			b = strconv.AppendFloat(b, *value, 'g', -1, 64)
+		}
 	}
-	b = schemas.AppendJSONString(b, name)
-	return append(b, ':')
+	return append(b, '}'), nil
 }
 
 func missing(field string) error {
