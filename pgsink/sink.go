@@ -135,7 +135,11 @@ func (s *Sink) Run(ctx context.Context) error {
 
 // prepare creates (or checks) the tables, waiting out an unreachable server.
 func (s *Sink) prepare(ctx context.Context) error {
-	sql := s.names.ddl()
+	// Instances starting together would race in CREATE TABLE IF NOT EXISTS
+	// (one fails on pg_type's unique index): a transaction-scoped advisory
+	// lock on the table's name lets one create and the others find.
+	// (The name is validated: [a-z0-9_.] only.)
+	sql := "BEGIN; SELECT pg_advisory_xact_lock(hashtext('streamscore sink " + s.cfg.Table + "')); " + s.names.ddl() + " COMMIT;"
 	if !s.cfg.CreateTable {
 		sql = fmt.Sprintf("SELECT 1 FROM %s LIMIT 0; SELECT 1 FROM %s LIMIT 0; SELECT 1 FROM %s LIMIT 0",
 			s.names.rows.Sanitize(), s.names.offsets.Sanitize(), s.names.rejects.Sanitize())

@@ -129,3 +129,29 @@ func TestPrepareFatalErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestPrepareConcurrent: instances starting together all create or find
+// the tables (CREATE TABLE IF NOT EXISTS alone races on pg_type).
+func TestPrepareConcurrent(t *testing.T) {
+	dsn, _, table := testDB(t)
+	cfg := DefaultConfig()
+	cfg.DSN, cfg.Table, cfg.Topic = config.Secret(dsn), table, "preds"
+	errs := make(chan error, 4)
+	for range 4 {
+		s, err := New(cfg, nil, NewMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.pool.Close)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			errs <- s.prepare(ctx)
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Errorf("prepare: %v", err)
+		}
+	}
+}
