@@ -8,9 +8,12 @@ BIN := bin/streamscore
 KAFKA_CACHE ?= $(CURDIR)/.cache/kafka
 export STREAMSCORE_DEV_KAFKA_CACHE := $(KAFKA_CACHE)
 BROKERS = $$(cat $(KAFKA_CACHE)/run/bootstrap)
+PG_CACHE ?= $(CURDIR)/.cache/postgres
+export STREAMSCORE_DEV_PG_CACHE := $(PG_CACHE)
+PG_DSN = $$(cat $(PG_CACHE)/run/dsn)
 DEMO_ARGS ?=
 
-.PHONY: all build demo test test-unit test-integration test-faults parity deps lint kafka-up kafka-down bench fuzz clean
+.PHONY: all build demo test test-unit test-integration test-faults parity deps lint kafka-up kafka-down pg-up pg-down bench fuzz clean
 
 all: build
 
@@ -31,6 +34,13 @@ kafka-up:
 kafka-down:
 	bash deploy/kafka/kafka-down.sh
 
+## pg-up / pg-down: the PostgreSQL test server (sink tests), .cache/postgres
+pg-up:
+	bash deploy/postgres/pg-up.sh
+
+pg-down:
+	bash deploy/postgres/pg-down.sh
+
 ## lint: go mod tidy -diff, go vet and staticcheck (pinned; installed into .cache/bin)
 lint:
 	bash scripts/lint.sh
@@ -40,10 +50,10 @@ test: deps lint test-integration
 	$(MAKE) --no-print-directory parity
 	$(MAKE) --no-print-directory test-faults
 
-## test-integration: every Go test (unit, e2e, interop) against a real Apache Kafka broker
-test-integration: kafka-up build
-	@echo "== tests against Apache Kafka at $(BROKERS) =="
-	STREAMSCORE_TEST_BROKERS=$(BROKERS) STREAMSCORE_TEST_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 25m ./...
+## test-integration: every Go test (unit, e2e, interop, sink) against a real Apache Kafka broker and PostgreSQL
+test-integration: kafka-up pg-up build
+	@echo "== tests against Apache Kafka at $(BROKERS) and PostgreSQL =="
+	STREAMSCORE_TEST_BROKERS=$(BROKERS) STREAMSCORE_TEST_POSTGRES=$(PG_DSN) STREAMSCORE_TEST_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 25m ./...
 
 ## test-unit: every Go test with the in-process kfake broker instead of Kafka
 test-unit:

@@ -62,7 +62,7 @@ bundle of the same events.`,
 			return runBench(cmd.Context(), cmd.OutOrStdout(), cfg, o)
 		},
 	}
-	flags = addConfigFlags(cmd.Flags(), trialConfig())
+	flags = addConfigFlags(cmd.Flags(), trialConfig(), serviceSections...)
 	f := cmd.Flags()
 	f.IntVar(&o.events, "events", 1_000_000, "events loaded and processed by each throughput phase")
 	f.IntVar(&o.rate, "rate", 20000, "offered events/s in the latency phase")

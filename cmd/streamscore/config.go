@@ -18,10 +18,16 @@ import (
 	"github.com/streamscore/streamscore/examples"
 	"github.com/streamscore/streamscore/httpapi"
 	"github.com/streamscore/streamscore/internal/embedded"
+	"github.com/streamscore/streamscore/pgsink"
 	"github.com/streamscore/streamscore/processor"
 	"github.com/streamscore/streamscore/schemas"
 	"github.com/streamscore/streamscore/scoring"
 )
+
+// serviceSections are the sections of the stream's own commands (run,
+// demo, bench, produce); `config` shows every section, and the other
+// commands name theirs.
+var serviceSections = []string{"kafka", "input", "output", "dlq", "registry", "model", "processor", "http", "log"}
 
 // embeddedName is the value of kafka.brokers and model.bundle that asks
 // for the in-process broker and the demo bundle built into the binary.
@@ -41,6 +47,7 @@ type Config struct {
 	Processor processor.Config       `config:"processor"`
 	HTTP      httpConfig             `config:"http"`
 	Log       logConfig              `config:"log"`
+	Sink      sinkConfig             `config:"sink"`
 }
 
 // kafkaConfig is the kafka section: the clients' settings and the embedded
@@ -92,6 +99,7 @@ func defaultConfig() Config {
 		Processor: processor.DefaultConfig(),
 		HTTP:      httpConfig{Listen: "127.0.0.1:9464", Config: httpapi.Defaults()},
 		Log:       logConfig{Level: "info", Format: "auto"},
+		Sink:      sinkConfig{Postgres: pgsink.DefaultConfig()},
 	}
 }
 

@@ -22,7 +22,7 @@ event to an output topic. Records it cannot score go to a dead-letter topic.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newRunCmd(), newDemoCmd(), newConfigCmd(), newVersionCmd(), newProduceCmd(), newBenchCmd())
-	root.AddCommand(newScoreCmd(), newValidateCmd(), newServeCmd())
+	root.AddCommand(newScoreCmd(), newValidateCmd(), newServeCmd(), newSinkCmd())
 	return root
 }
 
@@ -51,7 +51,7 @@ as YAML, secrets redacted. A configuration run would reject is an error here.`,
 			return err
 		},
 	}
-	flags = addConfigFlags(cmd.Flags(), defaultConfig())
+	flags = addConfigFlags(cmd.Flags(), defaultConfig(), serviceSections...)
 	return cmd
 }
 

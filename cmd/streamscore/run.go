@@ -51,7 +51,7 @@ stops it gracefully; a second signal exits at once.`,
 			return svc.wait()
 		},
 	}
-	flags = addConfigFlags(cmd.Flags(), defaultConfig())
+	flags = addConfigFlags(cmd.Flags(), defaultConfig(), serviceSections...)
 	return cmd
 }
 
