@@ -74,7 +74,6 @@ func (b *Bundle) WriteSummary(w io.Writer) error {
 	for _, wn := range b.warnings {
 		fmt.Fprintf(&sb, "warning    %s\n", wn)
 	}
-	sb.WriteString("ok\n")
 	_, err := io.WriteString(w, sb.String())
 	return err
 }
