@@ -708,7 +708,7 @@ def self_check(ex: Example, manifest: dict, rows: list[dict], out: Path) -> dict
                              f"(max diff {feat_diff})")
     S = np.array([rows[i]["scores"] for i in ok], dtype=np.float64)
     P = evaluate.predict(manifest, Xb, out)
-    score_diff = float(np.max(np.abs(S - P)))
+    score_diff = float(np.max(np.abs(S - P) / np.maximum(np.abs(S), 1.0)))  # relative above 1
     kind = manifest["model"]["kind"]
     tol = 0.0 if kind == "xgboost" else mlp_tolerance(manifest, out) if kind == "mlp" else 1e-12
     if score_diff > tol:

@@ -130,6 +130,9 @@ def sklearn_layers(where: str, est) -> tuple[list[_Layer], str]:
         raise UnsupportedStepError(f"{where}: MLP activation {est.activation!r} is not supported; "
                                    f"supported: {', '.join(ACTIVATIONS)}")
     out_act = est.out_activation_
+    if out_act not in ACTIVATIONS:  # 'exp' of MLPRegressor(loss="poisson")
+        raise UnsupportedStepError(f"{where}: MLP output activation {out_act!r} is not supported; "
+                                   f"supported: {', '.join(ACTIVATIONS)}")
     layers = []
     for i, (w, b) in enumerate(zip(est.coefs_, est.intercepts_)):
         last = i == len(est.coefs_) - 1
