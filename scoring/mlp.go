@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"unsafe"
 )
 
 // Limits on an mlp model file, so that a hostile or broken file is an error
@@ -227,31 +228,45 @@ func (m *mlpModel) NewPredictor(task string) Predictor {
 // mlpNet is the network in the type it computes in.
 type mlpNet[T float32 | float64] struct {
 	layers []denseLayer[T]
-	width  int // widest layer input or output
+	width  int // widest row of the activation buffers: the inputs, or a layer's padded units
 }
 
-// denseLayer is one layer: the kernel transposed (a row of in weights per
-// unit, so that each output is a dot product over contiguous memory).
+// denseLayer is one layer, its kernel packed for the tile kernels: the
+// units in panels of panelWidth (64 bytes: 16 float32 or 8 float64), each
+// panel in rows of panelWidth weights, one row per input, zero past units.
 type denseLayer[T float32 | float64] struct {
 	in, units int
+	stride    int // units rounded up to panelWidth: the row stride of the layer's output
 	act       activation
-	w         []T // units x in
+	w         []T // stride x in, panel by panel
 	b         []T
+	tile      tileFunc[T] // the assembly tile kernel, or nil for goTile
 }
 
+// tileFunc computes 4 rows x one panel of a layer (mlp_amd64.s): for each
+// row r and unit u of the panel, c[r][u] = sum over i < k of x[r][i] *
+// w[i][u], one fused multiply-add per i in i order. Rows of x are xs bytes
+// apart, rows of c cs bytes apart.
+type tileFunc[T float32 | float64] func(x *T, xs uintptr, w *T, k int, c *T, cs uintptr)
+
+func panelWidth[T float32 | float64]() int { return 64 / int(unsafe.Sizeof(T(0))) }
+
 func newMLPNet[T float32 | float64](f mlpFile) (*mlpNet[T], error) {
+	P := panelWidth[T]()
 	n := &mlpNet[T]{width: f.Inputs}
 	in := f.Inputs
 	for i, l := range f.Layers {
 		units := len(l.Bias)
-		d := denseLayer[T]{in: in, units: units, act: activations[l.Activation], w: make([]T, units*in), b: make([]T, units)}
+		stride := (units + P - 1) / P * P
+		d := denseLayer[T]{in: in, units: units, stride: stride, act: activations[l.Activation],
+			w: make([]T, stride*in), b: make([]T, units), tile: asmTile[T]()}
 		for r, row := range l.Weights {
 			for j, v := range row {
 				t := T(v)
 				if !isFinite(float64(t)) {
 					return nil, fmt.Errorf("layer %d: weight [%d][%d] %v is not a finite %s", i, r, j, v, f.DType)
 				}
-				d.w[j*in+r] = t
+				d.w[j/P*P*in+r*P+j%P] = t
 			}
 		}
 		for j, v := range l.Bias {
@@ -262,14 +277,14 @@ func newMLPNet[T float32 | float64](f mlpFile) (*mlpNet[T], error) {
 			d.b[j] = t
 		}
 		n.layers = append(n.layers, d)
-		n.width = max(n.width, units)
+		n.width = max(n.width, stride)
 		in = units
 	}
 	return n, nil
 }
 
-// mlpPredictor holds one Scorer's activations of a block, two buffers used
-// in turn as a layer's input and output.
+// mlpPredictor holds one Scorer's activations of a block: two buffers of
+// blockRows rows, used in turn as a layer's input and output.
 type mlpPredictor[T float32 | float64] struct {
 	net    *mlpNet[T]
 	binary bool // one logistic unit served as [1-p, p]
@@ -292,96 +307,75 @@ func (p *mlpPredictor[T]) Predict(x []float64, n int, out []float64) {
 	}
 	for r0 := 0; r0 < n; r0 += blockRows {
 		rows := min(blockRows, n-r0)
-		src := p.a[:rows*in]
+		src, dst, stride := p.a, p.b, in
 		for i, v := range x[r0*in : (r0+rows)*in] {
 			src[i] = T(v)
 		}
-		dst := p.b
 		for i := range layers {
 			l := &layers[i]
-			d := dst[:rows*l.units]
-			dense(d, src, rows, l)
-			src, dst = d, src[:cap(src)]
+			dense(dst, src, rows, stride, l)
+			src, dst, stride = dst, src, l.stride
 		}
 		o := out[r0*k : (r0+rows)*k]
-		if p.binary {
-			for r, v := range src {
-				q := float64(v)
+		for r := range rows {
+			v := src[r*stride : r*stride+last]
+			if p.binary {
+				q := float64(v[0])
 				o[2*r], o[2*r+1] = 1-q, q
+				continue
 			}
-		} else {
-			for i, v := range src {
-				o[i] = float64(v)
+			for j, y := range v {
+				o[r*last+j] = float64(y)
 			}
 		}
 	}
 }
 
-// dense computes the layer for n rows of src into dst and applies its
-// activation. Every output is sum_k x[k]*w[k] in k order, each product
-// rounded to T (the conversions keep the compiler from fusing them into FMAs
-// on some platforms and not others), then + bias, as sklearn (dot, then +=
-// intercepts) and Keras (matmul, then add bias) do; the same order for every
-// row, whether it is scored alone or in a block. Rows go four at a time
-// against two units: eight independent sums keep the FPU busy.
-func dense[T float32 | float64](dst, src []T, n int, l *denseLayer[T]) {
-	in, units, w, b := l.in, l.units, l.w, l.b
-	r := 0
-	for ; r+4 <= n; r += 4 {
-		x0 := src[r*in : r*in+in]
-		x1 := src[(r+1)*in : (r+1)*in+in]
-		x2 := src[(r+2)*in : (r+2)*in+in]
-		x3 := src[(r+3)*in : (r+3)*in+in]
-		j := 0
-		for ; j+2 <= units; j += 2 {
-			w0 := w[j*in : j*in+in]
-			w1 := w[(j+1)*in : (j+1)*in+in]
-			var s00, s01, s10, s11, s20, s21, s30, s31 T
-			for k, a := range w0 {
-				c := w1[k]
-				v0, v1, v2, v3 := x0[k], x1[k], x2[k], x3[k]
-				s00 += T(v0 * a)
-				s01 += T(v0 * c)
-				s10 += T(v1 * a)
-				s11 += T(v1 * c)
-				s20 += T(v2 * a)
-				s21 += T(v2 * c)
-				s30 += T(v3 * a)
-				s31 += T(v3 * c)
+// dense computes the layer for n rows of src (rows stride values apart;
+// src and dst are whole blockRows buffers) into dst (rows l.stride apart),
+// then adds the bias and applies the activation. Every output is the fused
+// multiply-add chain over the inputs in order, then + bias, as sklearn (dot,
+// then += intercepts) and Keras (matmul, then add bias) order them; the same
+// chain for every row, whether it is scored alone or in a block. The tile
+// kernels take rows four at a time: a block's last tile may read and write
+// rows past n, which are inside the buffers and never read back.
+func dense[T float32 | float64](dst, src []T, n, stride int, l *denseLayer[T]) {
+	if l.tile != nil {
+		sz := unsafe.Sizeof(T(0))
+		P := panelWidth[T]()
+		for r := 0; r < n; r += 4 {
+			for p := 0; p < l.stride; p += P {
+				l.tile(&src[r*stride], uintptr(stride)*sz, &l.w[p*l.in], l.in, &dst[r*l.stride+p], uintptr(l.stride)*sz)
 			}
-			b0, b1 := b[j], b[j+1]
-			dst[r*units+j], dst[r*units+j+1] = s00+b0, s01+b1
-			dst[(r+1)*units+j], dst[(r+1)*units+j+1] = s10+b0, s11+b1
-			dst[(r+2)*units+j], dst[(r+2)*units+j+1] = s20+b0, s21+b1
-			dst[(r+3)*units+j], dst[(r+3)*units+j+1] = s30+b0, s31+b1
 		}
-		for ; j < units; j++ {
-			w0 := w[j*in : j*in+in]
-			var s0, s1, s2, s3 T
-			for k, a := range w0 {
-				s0 += T(x0[k] * a)
-				s1 += T(x1[k] * a)
-				s2 += T(x2[k] * a)
-				s3 += T(x3[k] * a)
+	} else {
+		goTile(dst, src, n, stride, l)
+	}
+	for r := range n {
+		row := dst[r*l.stride : r*l.stride+l.units]
+		for j, b := range l.b[:len(row)] {
+			row[j] += b
+		}
+		activate(row, l.units, l.act)
+	}
+}
+
+// goTile is the tile kernels' arithmetic in Go, for CPUs without them.
+// math.FMA rounds once, as the instruction does (float64 exactly; float32
+// through float64, which can differ from a float32 FMA in the last bit).
+func goTile[T float32 | float64](dst, src []T, n, stride int, l *denseLayer[T]) {
+	P := panelWidth[T]()
+	for r := range n {
+		x := src[r*stride : r*stride+l.in]
+		for u := range l.units {
+			w := l.w[u/P*P*l.in+u%P:]
+			var acc T
+			for i, v := range x {
+				acc = T(math.FMA(float64(v), float64(w[i*P]), float64(acc)))
 			}
-			dst[r*units+j] = s0 + b[j]
-			dst[(r+1)*units+j] = s1 + b[j]
-			dst[(r+2)*units+j] = s2 + b[j]
-			dst[(r+3)*units+j] = s3 + b[j]
+			dst[r*l.stride+u] = acc
 		}
 	}
-	for ; r < n; r++ {
-		x0 := src[r*in : r*in+in]
-		for j := range units {
-			w0 := w[j*in : j*in+in]
-			var s T
-			for k, a := range w0 {
-				s += T(x0[k] * a)
-			}
-			dst[r*units+j] = s + b[j]
-		}
-	}
-	activate(dst[:n*units], units, l.act)
 }
 
 // activate applies an activation in place to rows of units values. The
