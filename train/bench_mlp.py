@@ -21,7 +21,9 @@ of a stream micro-batch), single-threaded (XLA, OpenBLAS and OpenMP limited to o
   numpy           the same network as numpy float32 (keras32) or float64 (sk64) matmuls
   sklearn_proba   MLPClassifier.predict_proba (sk64)
 
-each as wall and process-CPU ns per row (min and median over repeats). With --go it then
+each as wall and process-CPU ns per row (min and median over repeats), and which BLAS kernel numpy
+ran (OPENBLAS_CORETYPE, when set, picks it: `env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE` lets
+OpenBLAS choose for this CPU). With --go it then
 runs the Go benchmarks (BenchmarkMLP*, scoring/mlp_bench_test.go) on the same bundles and
 rows and prints the ratios Go / library in CPU time. Prints JSON.
 """
@@ -190,7 +192,11 @@ def main() -> int:
     ap.add_argument("--go", action="store_true", help="also run the Go benchmarks and print the ratios")
     args = ap.parse_args()
     out = Path(args.dir)
-    res = {"python": platform.python_version(), "load_average": os.getloadavg(), "batch": BATCH,
+    import threadpoolctl
+
+    blas = [f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')}"
+            for i in threadpoolctl.threadpool_info() if i.get("user_api") == "blas"]
+    res = {"python": platform.python_version(), "load_average": os.getloadavg(), "batch": BATCH, "blas": blas,
            "library_ns_per_row": measure(out, args.repeats)}
     if args.go:
         g = go_bench(out)
