@@ -48,7 +48,8 @@ func (r *Report) OK() bool { return len(r.Mismatches) == 0 }
 // encoder), in micro-batches of 500, and compares every prediction record
 // with the training library's outputs: probabilities or the value, the
 // label, the feature vector when p echoes features and the reference has
-// one, and the reject reason.
+// one, and the reject reason. A model whose ModelOutput has a Tolerance is
+// checked with that tolerance where it is looser than tol's.
 func CheckReference(p *Path, refs []scoring.ReferenceRow, tol Tolerances) (*Report, error) {
 	b, err := p.NewBatch()
 	if err != nil {
@@ -68,6 +69,11 @@ func CheckReference(p *Path, refs []scoring.ReferenceRow, tol Tolerances) (*Repo
 	}
 	rep := &Report{Rows: len(refs)}
 	bundle := p.Bundle()
+	if t := bundle.ModelOutput().Tolerance; t > 0 {
+		// the model kind's own tolerance (float32 networks), relative: for
+		// probabilities, which are at most 1, an absolute bound
+		tol.Prob, tol.Relative = max(tol.Prob, t), max(tol.Relative, t)
+	}
 	for i, r := range refs {
 		if what := rep.check(bundle, r, &results[i], tol); what != "" {
 			rep.Mismatches = append(rep.Mismatches, Mismatch{Row: r, What: what})

@@ -46,7 +46,14 @@ type ModelOutput struct {
 	// scikit-learn's linear models do; the Scorer rejects such rows before the
 	// model sees them (missing_field or not_finite).
 	RefusesNaN bool
+	// Tolerance, when not 0, is the relative difference from the training
+	// library's outputs a reference check allows for this model, in place of
+	// the defaults (float32 networks: 1e-5; see docs/bundle.md).
+	Tolerance float64
 }
+
+// ModelOutput is what the bundle's model produces (Model.Output).
+func (b *Bundle) ModelOutput() ModelOutput { return b.out }
 
 // FeatureNamer is implemented by models whose file names the columns it was
 // trained on (XGBoost's feature_names). Parse checks the count against the
@@ -73,7 +80,7 @@ type bundleFiles struct {
 // modelKinds is every model kind by name. A new kind is a new file with its
 // type (fields = keys, Kind, load) and a Model, plus one entry here; the
 // manifest decoder, the JSON Schema test and the docs test read it.
-var modelKinds = strictjson.NewRegistry[modelKind]("kind", modelKind.Kind, linearKind{}, xgboostKind{})
+var modelKinds = strictjson.NewRegistry[modelKind]("kind", modelKind.Kind, linearKind{}, xgboostKind{}, mlpKind{})
 
 // ModelKinds returns every model kind, sorted.
 func ModelKinds() []string { return modelKinds.Names() }

@@ -102,7 +102,7 @@ func TestBatchEqualsSingle(t *testing.T) {
 }
 
 func TestScoreBatchDoesNotAllocate(t *testing.T) {
-	for _, name := range []string{"gen-xgb-softmax", "hand-linear", "hand-xgb-binary"} {
+	for _, name := range []string{"gen-xgb-softmax", "hand-linear", "hand-xgb-binary", "gen-mlp-sk-multiclass", "gen-mlp-keras-h5"} {
 		t.Run(name, func(t *testing.T) {
 			b := loadFixture(t, name)
 			rows := fixtureRows(t, filepath.Join("testdata", "bundles", name), b)

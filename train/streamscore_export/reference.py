@@ -148,8 +148,8 @@ def reference_rows(model, schema: Schema, output: Output, events: Sequence[Mappi
     results = _score_or_reason(model, schema, output, events, decoded)
     scored: list[tuple[int, list]] = []
     for (i, dec), res in zip(decoded, results):
-        if isinstance(res, str):
-            rows[i]["reject"] = res
+        if isinstance(res, str) or not np.isfinite(res).all():  # a non-finite output is rejected (not_finite)
+            rows[i]["reject"] = res if isinstance(res, str) else "not_finite"
             continue
         rows[i]["scores"] = [float(v) for v in res]
         label = output.label(res)
