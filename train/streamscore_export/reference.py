@@ -9,6 +9,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from . import lightgbm_model as _lgb
 from .errors import RejectedEvent
 from .exporter import split_pipeline
 from .jsonfmt import compact, plain
@@ -53,6 +54,8 @@ def _library_scores(model, frame, output: Output) -> np.ndarray:
     """(n, k) scores from the fitted pipeline itself."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        if (s := _lgb.library_scores(model, frame, output)) is not None:  # a bare lightgbm.Booster
+            return s
         if output.task in ("binary", "multiclass"):
             return np.asarray(model.predict_proba(frame), dtype=np.float64)
         return np.asarray(model.predict(frame), dtype=np.float64).reshape(len(frame), -1)
@@ -129,7 +132,7 @@ def reference_rows(model, schema: Schema, output: Output, events: Sequence[Mappi
         frame = schema.frame_from_rows([d for _, d in scored])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            X = prep.transform(frame)
+            X = _lgb.codes(prep.transform(frame))  # pandas categoricals as LightGBM reads them
         if hasattr(X, "toarray"):
             X = X.toarray()
         X = np.asarray(X, dtype=np.float64)
