@@ -113,7 +113,7 @@ func parseLightGBM(data []byte) (*lgbModel, error) {
 		start := r.pos
 		line, ok := r.next()
 		if !ok {
-			return nil, errors.New("no trees (missing \"Tree=0\")")
+			return nil, errors.New("no trees (no line Tree=0)")
 		}
 		if line == "" {
 			continue
@@ -214,10 +214,10 @@ func parseLightGBM(data []byte) (*lgbModel, error) {
 		}
 		spec, err := readLGBTree(r)
 		if err != nil {
-			return nil, fmt.Errorf("Tree=%d: %w", nTrees, err)
+			return nil, fmt.Errorf("tree %d: %w", nTrees, err)
 		}
 		if err := m.f.addTree(spec, nTrees%perIter); err != nil {
-			return nil, fmt.Errorf("Tree=%d: %w", nTrees, err)
+			return nil, fmt.Errorf("tree %d: %w", nTrees, err)
 		}
 		nTrees++
 	}
@@ -282,7 +282,7 @@ func (m *lgbModel) setObjective(hdr map[string]string, nClass, perIter int) erro
 		}
 	}
 	if o.wantsSig && !sigSeen {
-		return fmt.Errorf("objective %q: missing sigmoid:", line)
+		return fmt.Errorf("objective %q: no sigmoid parameter", line)
 	}
 	if o.task == TaskMulticlass {
 		if classes != nClass || nClass < 2 || perIter != nClass {

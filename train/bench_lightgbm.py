@@ -10,8 +10,9 @@ lleaves and treelite, on the same rows of the same 500-tree, 63-leaf binary mode
 2. times LightGBM's ``Booster.predict(X, num_threads=1)`` on the whole matrix (process CPU time and
    wall time per row, min and median of --repeats);
 3. the same for lleaves (compiled with LLVM, ``n_jobs=1``) and treelite (``treelite.gtil.predict``,
-   ``nthread=1``) when they are installed (``pip install lleaves==1.3.0 treelite==4.8.1``; neither is in
-   requirements.txt: they are benchmark baselines only); each prediction is checked against LightGBM's;
+   ``nthread=1``) when they are installed (``pip install lleaves==1.3.0 llvmlite==0.43.0 treelite==4.8.1``:
+   lleaves 1.3 needs llvmlite's legacy pass manager, gone in 0.44; none of them is in requirements.txt: they
+   are benchmark baselines only); each prediction is checked against LightGBM's;
 4. runs ``go test ./scoring -bench BenchmarkLightGBM500`` on the same matrix (it reports how many
    probabilities differ from LightGBM's, and cpu-ns/row) and prints one JSON object with every figure,
    the ratio Go/LightGBM in CPU time, the load average and the commit.
@@ -36,6 +37,7 @@ sys.path.insert(0, str(HERE))
 
 import lightgbm as lgb  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 from streamscore_export import Schema, export_bundle, number, policy  # noqa: E402
 
@@ -96,7 +98,7 @@ def main(argv=None) -> int:
     Xtr, ytr = make_data(40000, seed=1)
     names = [f"f{i}" for i in range(N_FEATURES)]
     schema = Schema([number(n) for n in names])
-    frame = schema.frame([dict(zip(names, r)) for r in Xtr.tolist()])
+    frame = pd.DataFrame(Xtr, columns=names)  # what Schema.frame gives for number inputs (NaN = missing)
     model = lgb.LGBMClassifier(n_estimators=500, num_leaves=63, learning_rate=0.05, min_child_samples=20,
                                n_jobs=1, random_state=0, verbose=-1).fit(frame, ytr)
     export_bundle(model, d, name="bench-lightgbm", schema=schema, output=policy.binary(["no", "yes"]))
@@ -120,8 +122,8 @@ def main(argv=None) -> int:
         p = ll.predict(X, n_jobs=1)
         res["lleaves"] = {"version": getattr(lleaves, "__version__", "?"), "max_abs_diff": float(np.max(np.abs(p - want))),
                           **timed(lambda: ll.predict(X, n_jobs=1), args.rows, args.repeats)}
-    except ImportError as e:
-        res["lleaves"] = f"not installed ({e})"
+    except (ImportError, AttributeError) as e:  # AttributeError: lleaves 1.3 needs llvmlite < 0.44
+        res["lleaves"] = f"not available ({e})"
     try:
         import treelite
 

@@ -712,6 +712,14 @@ Reference rows include values exactly on split thresholds and one float64 step e
                    {"holdout_mae": round(mae, 2)})
 
 
+# the churn inputs the tree examples use (no last_payment: a timestamp is no tree feature)
+CHURN_TREE_SCHEMA = Schema([
+    number("tenure_months"), number("monthly_charges", required=True), number("total_charges"),
+    category("contract", required=True), category("internet_service"), category("payment_method"),
+    boolean("senior_citizen"), number("support_calls"),
+])
+
+
 def churn_lgbm() -> Example:
     import lightgbm as lgb
     from streamscore_export import lightgbm_model
@@ -719,11 +727,7 @@ def churn_lgbm() -> Example:
     train_events, y = churn_data.generate(8000, seed=80)
     train_events = churn_data.blank_some(train_events, seed=81, fields=churn_data.BLANKABLE + ["payment_method"])
     test_events, y_test = churn_data.generate(2000, seed=82)
-    schema = Schema([
-        number("tenure_months"), number("monthly_charges", required=True), number("total_charges"),
-        category("contract", required=True), category("internet_service"), category("payment_method"),
-        boolean("senior_citizen"), number("support_calls"),
-    ])
+    schema = CHURN_TREE_SCHEMA
     X = schema.frame(train_events)
     model = Pipeline([
         ("charge_per_month", derive.ratio("total_charges", "tenure_months", name="charge_per_month", on_zero=0.0)),
@@ -779,11 +783,7 @@ def churn_hgb() -> Example:
     train_events, y = churn_data.generate(8000, seed=90)
     train_events = churn_data.blank_some(train_events, seed=91)
     test_events, y_test = churn_data.generate(2000, seed=92)
-    schema = Schema([
-        number("tenure_months"), number("monthly_charges", required=True), number("total_charges"),
-        category("contract", required=True), category("internet_service"), category("payment_method"),
-        boolean("senior_citizen"), number("support_calls"),
-    ])
+    schema = CHURN_TREE_SCHEMA
     X = schema.frame(train_events)
     nums = ["tenure_months", "monthly_charges", "total_charges", "senior_citizen", "support_calls"]
     model = Pipeline([
