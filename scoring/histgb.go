@@ -42,38 +42,38 @@ func (k histgbKind) load(b bundleFiles) (Model, error) {
 // raw_left_cat_bitsets; known_cat_bitsets and f_idx_map are the estimator's
 // (_bin_mapper.make_known_categories_bitsets()).
 type histgbJSON struct {
-	Format          string       `json:"format"`
-	Estimator       string       `json:"estimator"`
-	Sklearn         string       `json:"sklearn"`
-	Loss            string       `json:"loss"`
-	Link            string       `json:"link"`
-	NFeatures       int          `json:"n_features"`
-	TreesPerIter    int          `json:"n_trees_per_iteration"`
-	Baseline        []float64    `json:"baseline"`
-	KnownCatBitsets [][]uint32   `json:"known_cat_bitsets"`
+	Format          string     `json:"format"`
+	Estimator       string     `json:"estimator"`
+	Sklearn         string     `json:"sklearn"`
+	Loss            string     `json:"loss"`
+	Link            string     `json:"link"`
+	NFeatures       int        `json:"n_features"`
+	TreesPerIter    int        `json:"n_trees_per_iteration"`
+	Baseline        []float64  `json:"baseline"`
+	KnownCatBitsets [][]uint32 `json:"known_cat_bitsets"`
 	// The estimator's own preprocessing when it has categorical features
 	// (HistGradientBoosting._preprocessor, an OrdinalEncoder in a
 	// ColumnTransformer): model feature j is input column Columns[j] (the
 	// categorical ones first), and a categorical one is re-encoded as the index
 	// of its value in Categories[j] (ascending), unseen values as NaN. Both
 	// absent when the estimator has no categorical features.
-	Columns    []int       `json:"columns"`
-	Categories [][]float64 `json:"categories"`
-	FIdxMap         []int64      `json:"f_idx_map"`
-	Trees           []histgbTree `json:"trees"`
+	Columns    []int        `json:"columns"`
+	Categories [][]float64  `json:"categories"`
+	FIdxMap    []int64      `json:"f_idx_map"`
+	Trees      []histgbTree `json:"trees"`
 }
 
 type histgbTree struct {
-	Value            []float64  `json:"value"`
-	FeatureIdx       []int64    `json:"feature_idx"`
+	Value            []float64   `json:"value"`
+	FeatureIdx       []int64     `json:"feature_idx"`
 	NumThreshold     []threshold `json:"num_threshold"`
-	MissingGoToLeft  []uint8    `json:"missing_go_to_left"`
-	Left             []int64    `json:"left"`
-	Right            []int64    `json:"right"`
-	IsLeaf           []uint8    `json:"is_leaf"`
-	IsCategorical    []uint8    `json:"is_categorical"`
-	BitsetIdx        []int64    `json:"bitset_idx"`
-	RawLeftCatBitset [][]uint32 `json:"raw_left_cat_bitsets"`
+	MissingGoToLeft  []uint8     `json:"missing_go_to_left"`
+	Left             []int64     `json:"left"`
+	Right            []int64     `json:"right"`
+	IsLeaf           []uint8     `json:"is_leaf"`
+	IsCategorical    []uint8     `json:"is_categorical"`
+	BitsetIdx        []int64     `json:"bitset_idx"`
+	RawLeftCatBitset [][]uint32  `json:"raw_left_cat_bitsets"`
 }
 
 // threshold is a num_threshold: a JSON number, or "inf" / "-inf" (a split

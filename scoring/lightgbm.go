@@ -41,12 +41,12 @@ func (k lightgbmKind) load(b bundleFiles) (Model, error) {
 type lgbObjective uint8
 
 const (
-	lgbIdentity     lgbObjective = iota // regression, regression_l1, huber, fair, quantile, mape
-	lgbSqrt                             // the same with "sqrt" (reg_sqrt): sign(x) * x^2
-	lgbExp                              // poisson, gamma, tweedie
-	lgbSigmoid                          // binary, multiclassova: 1 / (1 + exp(-sigmoid * x)); cross_entropy: sigmoid 1
-	lgbSoftmax                          // multiclass
-	lgbLog1pExp                         // cross_entropy_lambda: log1p(exp(x))
+	lgbIdentity lgbObjective = iota // regression, regression_l1, huber, fair, quantile, mape
+	lgbSqrt                         // the same with "sqrt" (reg_sqrt): sign(x) * x^2
+	lgbExp                          // poisson, gamma, tweedie
+	lgbSigmoid                      // binary, multiclassova: 1 / (1 + exp(-sigmoid * x)); cross_entropy: sigmoid 1
+	lgbSoftmax                      // multiclass
+	lgbLog1pExp                     // cross_entropy_lambda: log1p(exp(x))
 )
 
 // lgbObjectives maps an objective name to its transform and whether a

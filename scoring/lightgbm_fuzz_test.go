@@ -3,10 +3,10 @@ package scoring
 import (
 	"encoding/json"
 	"math"
-	"regexp"
-	"strings"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 )
 

@@ -323,14 +323,21 @@ func walk8_64(nb, x unsafe.Pointer, rowBytes uintptr, root int32, depth int) [la
 	x7 := unsafe.Add(x6, rowBytes)
 	i0, i1, i2, i3, i4, i5, i6, i7 := root, root, root, root, root, root, root, root
 	for d := 0; d < depth; d++ {
-		i0 = step64(nb, x, i0)
-		i1 = step64(nb, x1, i1)
-		i2 = step64(nb, x2, i2)
-		i3 = step64(nb, x3, i3)
-		i4 = step64(nb, x4, i4)
-		i5 = step64(nb, x5, i5)
-		i6 = step64(nb, x6, i6)
-		i7 = step64(nb, x7, i7)
+		n0 := step64(nb, x, i0)
+		n1 := step64(nb, x1, i1)
+		n2 := step64(nb, x2, i2)
+		n3 := step64(nb, x3, i3)
+		n4 := step64(nb, x4, i4)
+		n5 := step64(nb, x5, i5)
+		n6 := step64(nb, x6, i6)
+		n7 := step64(nb, x7, i7)
+		// every lane on its leaf (a leaf points at itself): leaf-wise trees are
+		// much deeper than their typical path
+		moved := (n0 ^ i0) | (n1 ^ i1) | (n2 ^ i2) | (n3 ^ i3) | (n4 ^ i4) | (n5 ^ i5) | (n6 ^ i6) | (n7 ^ i7)
+		i0, i1, i2, i3, i4, i5, i6, i7 = n0, n1, n2, n3, n4, n5, n6, n7
+		if moved == 0 {
+			break
+		}
 	}
 	return [lanes]int32{i0, i1, i2, i3, i4, i5, i6, i7}
 }
@@ -346,14 +353,21 @@ func walk8NaN64(nb, x unsafe.Pointer, rowBytes uintptr, root int32, depth int) [
 	x7 := unsafe.Add(x6, rowBytes)
 	i0, i1, i2, i3, i4, i5, i6, i7 := root, root, root, root, root, root, root, root
 	for d := 0; d < depth; d++ {
-		i0 = stepNaN64(nb, x, i0)
-		i1 = stepNaN64(nb, x1, i1)
-		i2 = stepNaN64(nb, x2, i2)
-		i3 = stepNaN64(nb, x3, i3)
-		i4 = stepNaN64(nb, x4, i4)
-		i5 = stepNaN64(nb, x5, i5)
-		i6 = stepNaN64(nb, x6, i6)
-		i7 = stepNaN64(nb, x7, i7)
+		n0 := stepNaN64(nb, x, i0)
+		n1 := stepNaN64(nb, x1, i1)
+		n2 := stepNaN64(nb, x2, i2)
+		n3 := stepNaN64(nb, x3, i3)
+		n4 := stepNaN64(nb, x4, i4)
+		n5 := stepNaN64(nb, x5, i5)
+		n6 := stepNaN64(nb, x6, i6)
+		n7 := stepNaN64(nb, x7, i7)
+		// every lane on its leaf (a leaf points at itself): leaf-wise trees are
+		// much deeper than their typical path
+		moved := (n0 ^ i0) | (n1 ^ i1) | (n2 ^ i2) | (n3 ^ i3) | (n4 ^ i4) | (n5 ^ i5) | (n6 ^ i6) | (n7 ^ i7)
+		i0, i1, i2, i3, i4, i5, i6, i7 = n0, n1, n2, n3, n4, n5, n6, n7
+		if moved == 0 {
+			break
+		}
 	}
 	return [lanes]int32{i0, i1, i2, i3, i4, i5, i6, i7}
 }
@@ -369,14 +383,21 @@ func (f *forest64) walk8Any(nb, x unsafe.Pointer, rowBytes uintptr, root int32, 
 	x7 := unsafe.Add(x6, rowBytes)
 	i0, i1, i2, i3, i4, i5, i6, i7 := root, root, root, root, root, root, root, root
 	for d := 0; d < depth; d++ {
-		i0 = f.stepAny(nb, x, i0)
-		i1 = f.stepAny(nb, x1, i1)
-		i2 = f.stepAny(nb, x2, i2)
-		i3 = f.stepAny(nb, x3, i3)
-		i4 = f.stepAny(nb, x4, i4)
-		i5 = f.stepAny(nb, x5, i5)
-		i6 = f.stepAny(nb, x6, i6)
-		i7 = f.stepAny(nb, x7, i7)
+		n0 := f.stepAny(nb, x, i0)
+		n1 := f.stepAny(nb, x1, i1)
+		n2 := f.stepAny(nb, x2, i2)
+		n3 := f.stepAny(nb, x3, i3)
+		n4 := f.stepAny(nb, x4, i4)
+		n5 := f.stepAny(nb, x5, i5)
+		n6 := f.stepAny(nb, x6, i6)
+		n7 := f.stepAny(nb, x7, i7)
+		// every lane on its leaf (a leaf points at itself): leaf-wise trees are
+		// much deeper than their typical path
+		moved := (n0 ^ i0) | (n1 ^ i1) | (n2 ^ i2) | (n3 ^ i3) | (n4 ^ i4) | (n5 ^ i5) | (n6 ^ i6) | (n7 ^ i7)
+		i0, i1, i2, i3, i4, i5, i6, i7 = n0, n1, n2, n3, n4, n5, n6, n7
+		if moved == 0 {
+			break
+		}
 	}
 	return [lanes]int32{i0, i1, i2, i3, i4, i5, i6, i7}
 }
@@ -399,36 +420,51 @@ func (f *forest64) predictRow(row []float64, margin []float64, hasNaN bool) {
 		switch {
 		case f.general:
 			for d := int32(0); d < depth; d++ {
-				i0 = f.stepAny(nb, x, i0)
-				i1 = f.stepAny(nb, x, i1)
-				i2 = f.stepAny(nb, x, i2)
-				i3 = f.stepAny(nb, x, i3)
-				i4 = f.stepAny(nb, x, i4)
-				i5 = f.stepAny(nb, x, i5)
-				i6 = f.stepAny(nb, x, i6)
-				i7 = f.stepAny(nb, x, i7)
+				n0 := f.stepAny(nb, x, i0)
+				n1 := f.stepAny(nb, x, i1)
+				n2 := f.stepAny(nb, x, i2)
+				n3 := f.stepAny(nb, x, i3)
+				n4 := f.stepAny(nb, x, i4)
+				n5 := f.stepAny(nb, x, i5)
+				n6 := f.stepAny(nb, x, i6)
+				n7 := f.stepAny(nb, x, i7)
+				moved := (n0 ^ i0) | (n1 ^ i1) | (n2 ^ i2) | (n3 ^ i3) | (n4 ^ i4) | (n5 ^ i5) | (n6 ^ i6) | (n7 ^ i7)
+				i0, i1, i2, i3, i4, i5, i6, i7 = n0, n1, n2, n3, n4, n5, n6, n7
+				if moved == 0 {
+					break
+				}
 			}
 		case hasNaN:
 			for d := int32(0); d < depth; d++ {
-				i0 = stepNaN64(nb, x, i0)
-				i1 = stepNaN64(nb, x, i1)
-				i2 = stepNaN64(nb, x, i2)
-				i3 = stepNaN64(nb, x, i3)
-				i4 = stepNaN64(nb, x, i4)
-				i5 = stepNaN64(nb, x, i5)
-				i6 = stepNaN64(nb, x, i6)
-				i7 = stepNaN64(nb, x, i7)
+				n0 := stepNaN64(nb, x, i0)
+				n1 := stepNaN64(nb, x, i1)
+				n2 := stepNaN64(nb, x, i2)
+				n3 := stepNaN64(nb, x, i3)
+				n4 := stepNaN64(nb, x, i4)
+				n5 := stepNaN64(nb, x, i5)
+				n6 := stepNaN64(nb, x, i6)
+				n7 := stepNaN64(nb, x, i7)
+				moved := (n0 ^ i0) | (n1 ^ i1) | (n2 ^ i2) | (n3 ^ i3) | (n4 ^ i4) | (n5 ^ i5) | (n6 ^ i6) | (n7 ^ i7)
+				i0, i1, i2, i3, i4, i5, i6, i7 = n0, n1, n2, n3, n4, n5, n6, n7
+				if moved == 0 {
+					break
+				}
 			}
 		default:
 			for d := int32(0); d < depth; d++ {
-				i0 = step64(nb, x, i0)
-				i1 = step64(nb, x, i1)
-				i2 = step64(nb, x, i2)
-				i3 = step64(nb, x, i3)
-				i4 = step64(nb, x, i4)
-				i5 = step64(nb, x, i5)
-				i6 = step64(nb, x, i6)
-				i7 = step64(nb, x, i7)
+				n0 := step64(nb, x, i0)
+				n1 := step64(nb, x, i1)
+				n2 := step64(nb, x, i2)
+				n3 := step64(nb, x, i3)
+				n4 := step64(nb, x, i4)
+				n5 := step64(nb, x, i5)
+				n6 := step64(nb, x, i6)
+				n7 := step64(nb, x, i7)
+				moved := (n0 ^ i0) | (n1 ^ i1) | (n2 ^ i2) | (n3 ^ i3) | (n4 ^ i4) | (n5 ^ i5) | (n6 ^ i6) | (n7 ^ i7)
+				i0, i1, i2, i3, i4, i5, i6, i7 = n0, n1, n2, n3, n4, n5, n6, n7
+				if moved == 0 {
+					break
+				}
 			}
 		}
 		g := f.group[t0 : t0+lanes : t0+lanes]
