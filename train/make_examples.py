@@ -5,7 +5,8 @@
     python train/make_examples.py fraud iris      # some
     python train/make_examples.py --out /tmp/ex   # elsewhere
 
-Every example writes bundle.json (+ model.json for XGBoost), reference.jsonl and
+Every example writes bundle.json (+ model.json for XGBoost, model.txt for LightGBM, histgb.json for
+HistGradientBoosting), reference.jsonl and
 README.md. Everything is seeded and single-threaded, so a rerun writes the same
 bytes. Before writing, each bundle is checked against its own sklearn pipeline
 with an independent numpy implementation of the format
