@@ -174,6 +174,15 @@ func (c *compiler) feature(fi int32, f Feature) (string, error) {
 		}
 		ft.a, ft.b, ft.aux = slots[0], slots[1], d.OnZero
 		k = kindNum
+		if (ft.src == srcDate) != (d.Year != 0) {
+			return "", fmt.Errorf("derive: year goes with op date (and date needs one)")
+		}
+		if ft.src == srcDate {
+			var err error
+			if k, ft.aux, err = compileDate(d); err != nil {
+				return "", fmt.Errorf("derive: %w", err)
+			}
+		}
 		src = fmt.Sprintf("%s(%s, %s)", d.Op, d.A, d.B)
 	default:
 		return "", fmt.Errorf("needs an input or a derive")

@@ -57,6 +57,7 @@ const (
 	srcRatio                   // Num[a] / Num[b]; b == 0 -> aux; flagImpute: NaN -> imp
 	srcDifference              // Num[a] - Num[b]
 	srcProduct                 // Num[a] * Num[b]
+	srcDate                    // the date of month Num[a], day Num[b] in year aux, as a timestamp (derive_date.go)
 )
 
 // what a category source becomes
@@ -265,6 +266,8 @@ func (p *Pipeline) Transform(row *Row, out []float64, c *Counts) Reject {
 				x = math.NaN()
 			case f.src == srcDifference:
 				x = a - b
+			case f.src == srcDate:
+				x = dateMillis(int64(f.aux), a, b)
 			case f.src == srcProduct:
 				x = a * b
 			case b == 0:

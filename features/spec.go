@@ -25,11 +25,12 @@ type Derive struct {
 	A      string  `json:"a" bundle:"required"`
 	B      string  `json:"b" bundle:"required"`
 	OnZero float64 `json:"on_zero" bundle:"nan"` // ratio with b == 0; NaN (JSON "nan", null or absent) means missing
+	Year   int     `json:"year,omitempty"`       // date: the year of month a, day b (derive_date.go)
 }
 
 // deriveOps maps each derive op to its source in the compiled program
 // (pipeline.go's Transform computes it).
-var deriveOps = map[string]uint8{"ratio": srcRatio, "difference": srcDifference, "product": srcProduct}
+var deriveOps = map[string]uint8{"ratio": srcRatio, "difference": srcDifference, "product": srcProduct, "date": srcDate}
 
 // DeriveOps returns every derive op, sorted.
 func DeriveOps() []string { return slices.Sorted(maps.Keys(deriveOps)) }

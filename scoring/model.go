@@ -80,7 +80,7 @@ type bundleFiles struct {
 // modelKinds is every model kind by name. A new kind is a new file with its
 // type (fields = keys, Kind, load) and a Model, plus one entry here; the
 // manifest decoder, the JSON Schema test and the docs test read it.
-var modelKinds = strictjson.NewRegistry[modelKind]("kind", modelKind.Kind, linearKind{}, xgboostKind{}, mlpKind{})
+var modelKinds = strictjson.NewRegistry[modelKind]("kind", modelKind.Kind, linearKind{}, xgboostKind{}, lightgbmKind{}, histgbKind{}, mlpKind{})
 
 // ModelKinds returns every model kind, sorted.
 func ModelKinds() []string { return modelKinds.Names() }

@@ -102,7 +102,8 @@ func TestBatchEqualsSingle(t *testing.T) {
 }
 
 func TestScoreBatchDoesNotAllocate(t *testing.T) {
-	for _, name := range []string{"gen-xgb-softmax", "hand-linear", "hand-xgb-binary", "gen-mlp-sk-multiclass", "gen-mlp-keras-h5"} {
+	for _, name := range []string{"gen-xgb-softmax", "hand-linear", "hand-xgb-binary", "gen-mlp-sk-multiclass", "gen-mlp-keras-h5",
+		"gen-lgb-multiclass", "gen-lgb-binary-zero", "gen-lgb-rf", "gen-hgb-multiclass", "gen-hgb-poisson"} {
 		t.Run(name, func(t *testing.T) {
 			b := loadFixture(t, name)
 			rows := fixtureRows(t, filepath.Join("testdata", "bundles", name), b)

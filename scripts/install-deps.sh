@@ -66,6 +66,13 @@ for tool in "${TOOLS[@]}"; do
 		missing+=("${PKG[$tool]}")
 	fi
 done
+# LightGBM's wheel (train/requirements.txt) links the system OpenMP runtime
+if ldconfig -p 2>/dev/null | grep -q 'libgomp\.so\.1'; then
+	log "ok: libgomp.so.1"
+else
+	log "missing: libgomp.so.1 (Debian package libgomp1, for LightGBM)"
+	missing+=(libgomp1)
+fi
 
 if [[ ${#missing[@]} -eq 0 ]]; then
 	log "nothing to install"

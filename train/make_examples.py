@@ -5,7 +5,8 @@
     python train/make_examples.py fraud iris      # some
     python train/make_examples.py --out /tmp/ex   # elsewhere
 
-Every example writes bundle.json (+ model.json for XGBoost and mlp), reference.jsonl and
+Every example writes bundle.json (+ model.json for XGBoost and mlp, model.txt for LightGBM, histgb.json
+for HistGradientBoosting), reference.jsonl and
 README.md. Everything is seeded and single-threaded, so a rerun writes the same
 bytes. Before writing, each bundle is checked against its own sklearn pipeline
 with an independent numpy implementation of the format
@@ -675,6 +676,280 @@ Decision: expected calls > 3 -> "follow up", else "ok".
                    policy.regression([(3.0, "follow up")], "ok"), X, evs, notes, readme)
 
 
+# ---------------------------------------------------------------------------
+# LightGBM and HistGradientBoosting examples
+
+
+def threshold_events(base: dict, splits: dict[str, list[float]], schema: Schema,
+                     per_input: int = 12) -> tuple[list, list]:
+    """Events with one number input set exactly on a split threshold and one float64 step either side."""
+    evs, notes = [], []
+    for name, thr in splits.items():
+        if schema[name].type != "number":
+            continue
+        thr = sorted({t for t in thr if math.isfinite(t)})
+        pick = [thr[int(i)] for i in np.linspace(0, len(thr) - 1, min(per_input, len(thr)))] if thr else []
+        for t in pick:
+            for v, what in ((t, "on"), (math.nextafter(t, math.inf), "just above"),
+                            (math.nextafter(t, -math.inf), "just below")):
+                evs.append(dict(base, **{name: v}))
+                notes.append(f"{name} {what} split threshold {t!r}")
+    return evs, notes
+
+
+def lgb_splits(model, names: list[str]) -> dict[str, list[float]]:
+    """Numerical thresholds per model column of a fitted LightGBM model, by the column names given."""
+    from streamscore_export import lightgbm_model
+
+    text = lightgbm_model.model_text(model.booster_)
+    out: dict[str, list[float]] = {n: [] for n in names}
+    feat = thr = dec = None
+    for line in text.splitlines():
+        if line.startswith("split_feature="):
+            feat = [int(v) for v in line.split("=")[1].split()]
+        elif line.startswith("threshold="):
+            thr = [float(v) for v in line.split("=")[1].split()]
+        elif line.startswith("decision_type="):
+            dec = [int(v) for v in line.split("=")[1].split()]
+            for f, t, d in zip(feat, thr, dec):
+                if not d & 1 and names[f] is not None:
+                    out[names[f]].append(t)
+    return {k: v for k, v in out.items() if k is not None}
+
+
+BIKE_YEAR = 2012
+
+
+def _bike_rows(n: int, seed: int) -> tuple[list[dict], np.ndarray]:
+    rng = np.random.default_rng(seed)
+    rows, y = [], []
+    start = np.datetime64(f"{BIKE_YEAR}-01-01")
+    for i in range(n):
+        d = start + np.timedelta64(int(rng.integers(0, 366)), "D")
+        month, day = int(str(d)[5:7]), int(str(d)[8:10])
+        doy = int((d - start) / np.timedelta64(1, "D")) + 1
+        weekday = int((d.astype("datetime64[D]").view("int64") - 4) % 7)  # 1970-01-01 was a Thursday (3)
+        weekday = (weekday + 3) % 7  # Monday = 0
+        hour = int(rng.integers(0, 24))
+        season_temp = 15 - 12 * math.cos(2 * math.pi * (doy - 20) / 366)
+        temp = round(float(season_temp + rng.normal(0, 4)), 1)
+        humidity = round(float(np.clip(rng.normal(60, 18), 5, 100)), 0)
+        wind = round(float(abs(rng.normal(12, 7))), 1)
+        workday = weekday < 5
+        peak = (2.2 * math.exp(-((hour - 8) ** 2) / 2) + 2.6 * math.exp(-((hour - 17.5) ** 2) / 3)) if workday \
+            else 1.6 * math.exp(-((hour - 14) ** 2) / 12)
+        lam = math.exp(1.2 + peak + 0.05 * temp - 0.012 * humidity - 0.015 * wind + (0.3 if hour >= 7 else -1.0))
+        rows.append({"ride_request_id": f"req-{i:06d}", "month": month, "day": day, "hour": hour, "temp": temp,
+                     "humidity": humidity, "windspeed": wind})
+        y.append(int(rng.poisson(lam)))
+    return rows, np.asarray(y)
+
+
+def bike_demand() -> Example:
+    import lightgbm as lgb
+
+    rows, y = _bike_rows(6000, seed=70)
+    rows = churn_data.blank_some(rows, seed=71, rate=0.02, fields=["temp", "humidity", "windspeed"])
+    schema = Schema([number("month"), number("day"), number("hour", required=True), number("temp"),
+                     number("humidity"), number("windspeed")])
+    X = schema.frame(rows)
+    cols = ["hour", "temp", "humidity", "windspeed", "dayofyear", "weekday"]
+    model = Pipeline([
+        ("date", derive.date("month", "day", year=BIKE_YEAR, name="date")),
+        ("dayofyear", derive.datepart("date", "dayofyear", name="dayofyear")),
+        ("weekday", derive.datepart("date", "weekday", name="weekday")),
+        ("prep", ColumnTransformer([("num", "passthrough", cols)], remainder="drop")),
+        ("model", lgb.LGBMRegressor(objective="poisson", n_estimators=150, num_leaves=31, learning_rate=0.08,
+                                    min_child_samples=10, n_jobs=1, random_state=0, verbose=-1)),
+    ]).fit(X, y)
+    test, y_test = _bike_rows(1500, seed=72)
+    mae = mean_absolute_error(y_test, model.predict(schema.frame(test)))
+    base = dict(test[0])
+    evs, notes = edge_events(base, schema, {}, np.random.default_rng(73), X)
+    splits = lgb_splits(model[-1], cols)
+    tev, tnotes = threshold_events(base, {k: v for k, v in splits.items() if k in ("hour", "temp", "humidity",
+                                                                                   "windspeed")}, schema)
+    more = [
+        (dict(base, month=2, day=29), f"February 29 ({BIKE_YEAR} is a leap year)"),
+        (dict(base, month=2, day=30), "February 30: no such date -> dayofyear and weekday missing"),
+        (dict(base, month=13, day=1), "month 13: no such date -> missing"),
+        (dict(base, month=4.5, day=1), "fractional month -> missing"),
+        (dict(base, month=12, day=31), "last day of the year (dayofyear 366)"),
+        (dict(base, month=1, day=1), "first day of the year (a Sunday in 2012)"),
+        (dict(base, month=7, day=2, hour=8), "a Monday rush hour"),
+        (dict(base, month=7, day=1, hour=8), "a Sunday morning"),
+        (dict(base, hour=24), "hour 24, outside training"),
+    ]
+    evs += tev + [e for e, _ in more] + test[:900]
+    notes += tnotes + [n for _, n in more] + [None] * 900
+    readme = f"""Hourly bike-rental demand (the Flask bike-demand tutorial's model), synthetic data from
+`train/make_examples.py` (`_bike_rows`): rentals ~ Poisson with a weekday rush-hour pattern, a
+weekend midday peak, warmer days busier, humid and windy hours quieter.
+
+The producer sends `month`, `day`, `hour`, `temp`, `humidity`, `windspeed` (what the tutorial's form
+posts). The bundle derives the rest: a `derive` of op `date` builds {BIKE_YEAR}-month-day (the year the
+model was trained on), and two `datepart` steps take its `dayofyear` (1-366) and `weekday`
+(Monday=0). An impossible date (February 30, month 13, a fractional month) makes both missing, and
+LightGBM sends missing values along each split's default direction. Only `hour` is required.
+
+Model: LightGBM `LGBMRegressor(objective="poisson")`, 150 trees of up to 31 leaves, on hour, temp,
+humidity, windspeed, dayofyear, weekday. The score is the expected number of rentals (exp of the raw
+score). Held-out MAE on 1,500 synthetic hours: {mae:.2f}.
+
+Decision: expected rentals > 100 -> "busy", else "normal".
+
+Reference rows include values exactly on split thresholds and one float64 step either side.
+"""
+    return Example("bike-demand", "hourly bike demand, LightGBM poisson with day-of-year and weekday derived in the bundle",
+                   model, schema, policy.regression([(100.0, "busy")], "normal"), X, evs, notes, readme,
+                   {"holdout_mae": round(mae, 2)})
+
+
+# the churn inputs the tree examples use (no last_payment: a timestamp is no tree feature)
+CHURN_TREE_SCHEMA = Schema([
+    number("tenure_months"), number("monthly_charges", required=True), number("total_charges"),
+    category("contract", required=True), category("internet_service"), category("payment_method"),
+    boolean("senior_citizen"), number("support_calls"),
+])
+
+
+def churn_lgbm() -> Example:
+    import lightgbm as lgb
+    from streamscore_export import lightgbm_model
+
+    train_events, y = churn_data.generate(8000, seed=80)
+    train_events = churn_data.blank_some(train_events, seed=81, fields=churn_data.BLANKABLE + ["payment_method"])
+    test_events, y_test = churn_data.generate(2000, seed=82)
+    schema = CHURN_TREE_SCHEMA
+    X = schema.frame(train_events)
+    model = Pipeline([
+        ("charge_per_month", derive.ratio("total_charges", "tenure_months", name="charge_per_month", on_zero=0.0)),
+        ("categories", lightgbm_model.categorical(["contract", "internet_service", "payment_method"])),
+        ("model", lgb.LGBMClassifier(n_estimators=120, num_leaves=15, learning_rate=0.05, min_child_samples=20,
+                                     min_data_per_group=20, cat_smooth=5, n_jobs=1, random_state=0, verbose=-1)),
+    ]).fit(X, y)
+    auc = roc_auc_score(y_test, model.predict_proba(schema.frame(test_events))[:, 1])
+    base = dict(test_events[0])
+    evs, notes = edge_events(base, schema, {"contract": "three-year", "internet_service": "satellite",
+                                            "payment_method": "cash"}, np.random.default_rng(83), X)
+    names = ["tenure_months", "monthly_charges", "total_charges", None, None, None, None, "support_calls", None]
+    tev, tnotes = threshold_events(base, lgb_splits(model[-1], names), schema, per_input=8)
+    more = [
+        (dict(base, payment_method="crypto"), "rare payment method (seen in training)"),
+        (dict(base, payment_method="voucher"), "rare payment method"),
+        (dict(base, contract="Month-To-Month"), "case differs from the training category: unseen"),
+        (dict(base, tenure_months=0, total_charges=0.0), "tenure 0: ratio on_zero -> 0"),
+        (dict(base, tenure_months=1e-40), "tenure 1e-40: LightGBM reads |x| <= 1e-35 as 0"),
+        (dict(base, contract="two-year", tenure_months=72, support_calls=0), "loyal customer"),
+        (dict(base, contract="month-to-month", tenure_months=1, support_calls=9, internet_service="fiber",
+              payment_method="electronic-check", monthly_charges=110.0), "likely churner"),
+    ]
+    ref = churn_data.blank_some(test_events, seed=84, rate=0.03,
+                                fields=churn_data.BLANKABLE + ["payment_method", "monthly_charges"])
+    evs += tev + [e for e, _ in more] + ref[:1200]
+    notes += tnotes + [n for _, n in more] + [None] * 1200
+    readme = f"""Synthetic telco customers (generator and churn rule in `train/churn_data.py`), LightGBM with native
+categorical features. The pipeline hands LightGBM a DataFrame: the numbers as they are (missing stays
+NaN), a derived ratio total_charges / tenure_months (0 when tenure is 0), and contract,
+internet_service and payment_method as pandas categoricals (`streamscore_export.lightgbm_model.categorical`,
+categories in pandas' order: sorted). LightGBM splits on their integer codes with category bitsets.
+
+The bundle maps each category string to the same code with an `ordinal` step listing the training
+categories in that order; an unseen category (or a missing one) becomes missing, which LightGBM sends
+right at every categorical split, exactly as it treats an unseen code. `contract` and
+`monthly_charges` are required (missing -> DLQ `missing_field`).
+
+Model: `LGBMClassifier`, 120 trees of up to 15 leaves, learning rate 0.05; objective binary.
+Held-out AUC on 2,000 customers: {auc:.4f}.
+
+Classes ["Stay", "Churn"]; score = probability of churn; score > 0.6 -> "Churn", else "Stay".
+Reference rows include values on split thresholds and one float64 step either side.
+"""
+    return Example("churn-lgbm", "telco churn, LightGBM with pandas-categorical features", model, schema,
+                   policy.binary(["Stay", "Churn"], [(0.6, "Churn")], "Stay"), X, evs, notes, readme,
+                   {"holdout_auc": round(auc, 4)})
+
+
+def churn_hgb() -> Example:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    train_events, y = churn_data.generate(8000, seed=90)
+    train_events = churn_data.blank_some(train_events, seed=91)
+    test_events, y_test = churn_data.generate(2000, seed=92)
+    schema = CHURN_TREE_SCHEMA
+    X = schema.frame(train_events)
+    nums = ["tenure_months", "monthly_charges", "total_charges", "senior_citizen", "support_calls"]
+    model = Pipeline([
+        ("prep", ColumnTransformer([
+            ("contract", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan), ["contract"]),
+            ("internet", Pipeline([("impute", SimpleImputer(strategy="constant", fill_value="missing")),
+                                   ("ordinal", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1))]),
+             ["internet_service"]),
+            ("payment", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan), ["payment_method"]),
+            ("num", "passthrough", nums),
+        ], remainder="drop", sparse_threshold=0.0)),
+        ("model", HistGradientBoostingClassifier(max_iter=100, max_leaf_nodes=15, learning_rate=0.1,
+                                                 categorical_features=[0, 1, 2], early_stopping=False,
+                                                 random_state=0)),
+    ]).fit(X, y)
+    auc = roc_auc_score(y_test, model.predict_proba(schema.frame(test_events))[:, 1])
+    base = dict(test_events[0])
+    evs, notes = edge_events(base, schema, {"contract": "three-year", "internet_service": "satellite",
+                                            "payment_method": "cash"}, np.random.default_rng(93), X)
+    splits: dict[str, list[float]] = {n: [] for n in nums}
+    for it in model[-1]._predictors:
+        for pred in it:
+            for nd in pred.nodes:
+                if not nd["is_leaf"] and not nd["is_categorical"] and nd["feature_idx"] >= 3:
+                    splits[nums[nd["feature_idx"] - 3]].append(float(nd["num_threshold"]))
+    tev, tnotes = threshold_events(base, splits, schema, per_input=8)
+    more = [
+        (dict(base, internet_service="satellite"), "unseen internet service -> -1: the missing direction"),
+        (dict(base, internet_service="missing"), "the imputer's fill value, seen in training"),
+        (dict(base, contract="Month-To-Month"), "case differs: unseen contract -> NaN: the missing direction"),
+        (dict(base, tenure_months=0), "tenure 0"),
+    ]
+    ref = churn_data.blank_some(test_events, seed=94, rate=0.03,
+                                fields=churn_data.BLANKABLE + ["payment_method", "monthly_charges"])
+    evs += tev + [e for e, _ in more] + ref[:1200]
+    notes += tnotes + [n for _, n in more] + [None] * 1200
+    readme = f"""Synthetic telco customers (`train/churn_data.py`), scikit-learn's
+`HistGradientBoostingClassifier` with native missing values and native categorical features.
+
+contract, internet_service and payment_method are `OrdinalEncoder` codes (the bundle's `ordinal` step),
+declared `categorical_features=[0, 1, 2]`: the trees split them with category bitsets. Unknown
+contracts and payment methods encode as NaN, unknown internet services as -1 (after missing ones are
+imputed as "missing"); HistGradientBoosting sends NaN, negative codes and categories it did not see in
+training along each split's missing-value direction, and so does the bundle. The numbers go in as
+they are; a missing one (NaN) follows each split's `missing_go_to_left`.
+
+Model: 100 iterations, up to 15 leaves per tree, learning rate 0.1, no early stopping (`random_state=0`).
+Held-out AUC on 2,000 customers: {auc:.4f}. Exported as the `histgb` kind: the predictors' node arrays and
+bitsets in `histgb.json`.
+
+Classes ["Stay", "Churn"]; score = probability of churn; score > 0.6 -> "Churn", else "Stay".
+Reference rows include values on split thresholds and one float64 step either side.
+"""
+    return Example("churn-hgb", "telco churn, HistGradientBoostingClassifier with native categorical features",
+                   model, schema, policy.binary(["Stay", "Churn"], [(0.6, "Churn")], "Stay"), X, evs, notes,
+                   readme, {"holdout_auc": round(auc, 4)})
+
+
+def _describe_lightgbm(path: Path) -> str:
+    from streamscore_export import lightgbm_model
+
+    h = lightgbm_model.header(path.read_text())
+    return f"LightGBM {h['objective']}"
+
+
+def _describe_histgb(path: Path) -> str:
+    d = json.loads(path.read_text())
+    return f"scikit-learn {d['estimator']} ({d['loss']}, link {d['link']})"
+
+
+MODEL_DESC = {"lightgbm": _describe_lightgbm, "histgb": _describe_histgb}
+
+
 EXAMPLES: dict[str, Callable[[], Example]] = {
     "fraud": fraud,
     "iris": iris,
@@ -685,6 +960,9 @@ EXAMPLES: dict[str, Callable[[], Example]] = {
     "risk-mlp": risk_mlp,
     "diabetes-xgb": diabetes_xgb,
     "support-calls-poisson": support_calls_poisson,
+    "bike-demand": bike_demand,
+    "churn-lgbm": churn_lgbm,
+    "churn-hgb": churn_hgb,
 }
 
 
@@ -733,7 +1011,7 @@ def build(name: str, out_root: Path) -> dict:
     ex = EXAMPLES[name]()
     out = out_root / name
     out.mkdir(parents=True, exist_ok=True)
-    for stale in ("bundle.json", "model.json", "reference.jsonl", "README.md"):
+    for stale in ("bundle.json", "model.json", "model.txt", "histgb.json", "reference.jsonl", "README.md"):
         (out / stale).unlink(missing_ok=True)
     manifest = export_bundle(ex.model, out, name=ex.name, schema=ex.schema, output=ex.output,
                              description=ex.description, train_frame=ex.train_frame)
@@ -748,6 +1026,7 @@ def build(name: str, out_root: Path) -> dict:
     m = manifest["model"]
     model_desc = (f"linear, link {m['link']}" if m["kind"] == "linear"
                   else mlp_model.describe(mlp_model.read(out, m)) if m["kind"] == "mlp"
+                  else MODEL_DESC[m["kind"]](out / m["file"]) if m["kind"] in MODEL_DESC
                   else f"XGBoost {json.loads(xgb.Booster(model_file=str(out / 'model.json')).save_config())['learner']['objective']['name']}")
     header = f"""# {ex.name}
 

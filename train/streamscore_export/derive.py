@@ -20,6 +20,9 @@ implements:
 * ratio(a, b): missing if a or b is missing; else ``on_zero`` if b == 0
   (``"nan"`` = missing); else a / b (float64).
 * difference(a, b) = a - b, product(a, b) = a * b; missing if either is missing.
+* date(month, day, year): the date of that month (1-12) and day in the fixed ``year``, as a
+  timestamp (epoch ms at 00:00 UTC); missing if either is missing, not a whole number, or not a
+  date of that year (February 30). Follow it with ``datepart(name, "dayofyear" | "weekday")``.
 * datepart(ts, part, tz): ts is epoch milliseconds (floored to whole ms); the
   part of that instant in zone ``tz``: hour 0-23, minute 0-59, weekday
   Monday=0..Sunday=6, month 1-12, dayofyear 1-366; missing ts -> missing.
@@ -165,6 +168,46 @@ class DatePart(_AppendColumn):
             attr = {"weekday": "day_of_week", "dayofyear": "day_of_year"}.get(self.part, self.part)
             out[ok] = np.asarray(getattr(idx, attr), dtype=np.float64)
         return out
+
+
+def date_millis(year: int, month: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """00:00 UTC of year-month-day in epoch ms; NaN where month/day is no date of that year."""
+    month = np.asarray(month, dtype=np.float64)
+    day = np.asarray(day, dtype=np.float64)
+    out = np.full(month.shape, np.nan)
+    with np.errstate(invalid="ignore"):
+        ok = (month == np.trunc(month)) & (day == np.trunc(day)) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= 31)
+    for i in np.flatnonzero(ok):
+        try:
+            d = pd.Timestamp(year=int(year), month=int(month[i]), day=int(day[i]), tz="UTC")
+        except ValueError:
+            continue
+        out[i] = float(d.value // 1_000_000)
+    return out
+
+
+class Date(_AppendColumn):
+    def __init__(self, a: str, b: str, year: int, name: str | None = None):
+        self.a = a
+        self.b = b
+        self.year = year
+        self.name = name
+
+    def _sources(self):
+        return [self.a, self.b]
+
+    def _out_name(self):
+        return self.name or f"{self.a}_{self.b}_date"
+
+    def _compute(self, X):
+        if not (isinstance(self.year, (int, np.integer)) and 1 <= self.year <= 9999):
+            raise ExportError(f"date year must be an integer in [1, 9999], got {self.year!r}")
+        return date_millis(self.year, _num(X, self.a), _num(X, self.b))
+
+
+def date(month: str, day: str, year: int, name: str | None = None) -> Date:
+    """The date of number inputs ``month`` and ``day`` in ``year``, as a timestamp column."""
+    return Date(month, day, year, name=name)
 
 
 def ratio(a: str, b: str, name: str | None = None, on_zero="nan") -> Ratio:

@@ -63,6 +63,9 @@ def _source(feature: Mapping, frame: pd.DataFrame) -> np.ndarray:
             r = a - b
         elif d["op"] == "product":
             r = a * b
+        elif d["op"] == "date":
+            from .derive import date_millis
+            r = date_millis(d["year"], a, b)
         else:
             raise ValueError(f"unknown derive op {d['op']!r}")
     return np.where(np.isnan(a) | np.isnan(b), np.nan, r)
@@ -207,6 +210,9 @@ def predict(manifest: Mapping, X: np.ndarray, bundle_dir: str | Path | None = No
             return np.column_stack([1.0 - p, p])
         e = np.exp(z - z.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)
+    if m["kind"] in ("lightgbm", "histgb"):
+        from . import histgb_model, lightgbm_model
+        return {"lightgbm": lightgbm_model, "histgb": histgb_model}[m["kind"]].evaluate_predict(manifest, X, bundle_dir)
     import xgboost as xgb
 
     bst = xgb.Booster(model_file=str(Path(bundle_dir) / m["file"]))

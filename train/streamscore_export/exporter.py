@@ -38,6 +38,8 @@ from sklearn.preprocessing import (
 )
 
 from . import derive as _derive
+from . import histgb_model as _hgb
+from . import lightgbm_model as _lgb
 from . import mlp_model
 from .errors import ExportError, UnsupportedStepError
 from .jsonfmt import pretty
@@ -49,11 +51,13 @@ FORMAT_VERSION = 1
 SUPPORTED_TRANSFORMERS = (
     "ColumnTransformer, Pipeline, SimpleImputer, StandardScaler, MinMaxScaler, RobustScaler, "
     "OneHotEncoder, OrdinalEncoder, KBinsDiscretizer, FunctionTransformer(np.log1p), 'passthrough', "
-    "streamscore_export.derive.{ratio,difference,product,datepart}"
+    "streamscore_export.derive.{ratio,difference,product,date,datepart}"
 )
 SUPPORTED_MODELS = (
     "LogisticRegression, LinearRegression, Ridge, Lasso, ElasticNet, "
-    "xgboost.XGBClassifier, xgboost.XGBRegressor, xgboost.Booster, MLPClassifier, MLPRegressor, "
+    "xgboost.XGBClassifier, xgboost.XGBRegressor, xgboost.Booster, "
+    "lightgbm.LGBMClassifier, lightgbm.LGBMRegressor, lightgbm.Booster, "
+    "HistGradientBoostingClassifier, HistGradientBoostingRegressor, MLPClassifier, MLPRegressor, "
     "a Keras model of Dense layers (streamscore_export.keras_pipeline)"
 )
 XGB_OBJECTIVES = {
@@ -232,11 +236,20 @@ class Tracer:
         name = est._out_name()
         return cols + [Col(("derive", json.dumps(d)), name, NUMBER, frame_name=name)]
 
+    def derive_date(self, where: str, est, cols: list[Col]) -> list[Col]:
+        _check_width(where, est, cols)
+        self._frame_col(where, cols, est.a, (NUMBER,))
+        self._frame_col(where, cols, est.b, (NUMBER,))
+        d = {"op": "date", "a": est.a, "b": est.b, "year": int(est.year)}
+        name = est._out_name()
+        return cols + [Col(("derive", json.dumps(d)), name, TIMESTAMP, frame_name=name)]
+
     def datepart(self, where: str, est, cols: list[Col]) -> list[Col]:
         _check_width(where, est, cols)
         if est.part not in _derive.DATEPARTS:
             raise UnsupportedStepError(f"{where}: datepart part {est.part!r} (want one of {_derive.DATEPARTS})")
-        src = self._frame_col(where, cols, est.input, (TIMESTAMP,))
+        derived = [c for c in cols if c.frame_name == est.input and c.source[0] == "derive" and c.kind == TIMESTAMP]
+        src = derived[0] if derived and not derived[0].steps else self._frame_col(where, cols, est.input, (TIMESTAMP,))
         name = est._out_name()
         new = dataclasses.replace(src.step(where, {"op": "datepart", "part": est.part, "tz": est.tz}, kind=NUMBER),
                                   base=name, frame_name=name)
@@ -410,6 +423,8 @@ _HANDLERS = {
     _derive.Difference: Tracer.derive2,
     _derive.Product: Tracer.derive2,
     _derive.DatePart: Tracer.datepart,
+    _derive.Date: Tracer.derive_date,
+    _lgb.Categorical: _lgb.trace_categorical,
 }
 
 
@@ -611,12 +626,17 @@ def _xgboost(where: str, est, n_cols: int, output: Output, out_dir: Path | None,
 
 
 def export_model(where: str, est, n_cols: int, output: Output, out_dir: Path | None,
-                 model_file: str = "model.json", sparse: bool = False, columns: list[str] | None = None) -> dict:
+                 model_file: str = "model.json", sparse: bool = False, columns: list[str] | None = None,
+                 features=None, steps=()) -> dict:
     t = type(est)
     if t in (LogisticRegression, LinearRegression, Ridge, Lasso, ElasticNet):
         return _linear(where, est, n_cols, output)
     if mlp_model.is_mlp(est):
         return mlp_model.export(where, est, n_cols, output, out_dir, model_file)
+    if _lgb.is_lightgbm(est):
+        return _lgb.export(where, est, n_cols, output, out_dir, steps=steps, features=features)
+    if _hgb.is_histgb(est):
+        return _hgb.export(where, est, n_cols, output, out_dir, features=features)
     try:
         import xgboost as xgb
         xgb_types = (xgb.XGBClassifier, xgb.XGBRegressor, xgb.Booster)
@@ -638,10 +658,10 @@ def export_model(where: str, est, n_cols: int, output: Output, out_dir: Path | N
 def build_manifest(model, *, name: str, schema: Schema, output: Output, version: str = "1.0.0",
                    description: str = "", train_frame=None, out_dir: Path | None = None) -> dict:
     features, n_cols, sparse = trace(model, schema)
-    _, est_name, est = split_pipeline(model)
+    steps, est_name, est = split_pipeline(model)
     assert sum(feature_width(f) for f in features) == n_cols
     columns = [c for f in features for c in column_names(f)]
-    m = export_model(est_name, est, n_cols, output, out_dir, sparse=sparse, columns=columns)
+    m = export_model(est_name, est, n_cols, output, out_dir, sparse=sparse, columns=columns, features=features, steps=steps)
     return {
         "format_version": FORMAT_VERSION,
         "name": name,
@@ -666,7 +686,8 @@ def export_bundle(model, out_dir, *, name: str, schema: Schema, output: Output, 
     out.mkdir(parents=True, exist_ok=True)
     manifest = build_manifest(model, name=name, schema=schema, output=output, version=version,
                               description=description, train_frame=train_frame, out_dir=out)
-    if "file" not in manifest["model"] and (out / "model.json").exists():
-        (out / "model.json").unlink()
+    for stale in ("model.json", _lgb.MODEL_FILE, _hgb.MODEL_FILE):  # another kind's model file
+        if stale != manifest["model"].get("file") and (out / stale).exists():
+            (out / stale).unlink()
     (out / "bundle.json").write_text(pretty(manifest))
     return manifest

@@ -9,6 +9,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from . import lightgbm_model as _lgb
 from . import xgbmath
 from .errors import RejectedEvent
 from .exporter import split_pipeline
@@ -75,6 +76,8 @@ def _library_scores(model, frame, output: Output) -> np.ndarray:
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        if (s := _lgb.library_scores(model, frame, output)) is not None:  # a bare lightgbm.Booster
+            return s
         obj = _xgb_objective(model)
         if obj == "binary:logitraw":
             m = np.asarray(model.predict(frame, output_margin=True), dtype=np.float32)
@@ -161,7 +164,7 @@ def reference_rows(model, schema: Schema, output: Output, events: Sequence[Mappi
         frame = schema.frame_from_rows([d for _, d in scored])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            X = prep.transform(frame)
+            X = _lgb.codes(prep.transform(frame))  # pandas categoricals as LightGBM reads them
         if hasattr(X, "toarray"):
             X = X.toarray()
         X = np.asarray(X, dtype=np.float64)
