@@ -181,12 +181,14 @@ func connectError(k KafkaConfig, err error) error {
 			return fmt.Errorf("%s: the broker refused the TLS handshake (%v): it requires a client certificate: set kafka.tls.cert_file and kafka.tls.key_file", at, err)
 		}
 		return fmt.Errorf("%s: the broker refused the client certificate %s (%v): is it signed by a CA the broker trusts, and still valid?", at, k.TLS.CertificateSubject(), err)
-	case errors.Is(err, kerr.SaslAuthenticationFailed):
-		what := "user name or password (kafka.sasl.username, kafka.sasl.password or password_file)"
+	case errors.Is(err, errNoCredentials):
+		return fmt.Errorf("%s: %w", at, err)
+	case errors.Is(err, kerr.SaslAuthenticationFailed), isOAuthRejection(err):
+		what := "wrong user name or password (kafka.sasl.username, kafka.sasl.password or password_file)"
 		if strings.EqualFold(k.SASL.Mechanism, "OAUTHBEARER") {
-			what = "token (kafka.sasl.oauth)"
+			what = "the broker rejected the token: expired, or not valid for this cluster (kafka.sasl.oauth)"
 		}
-		return fmt.Errorf("%s: authentication failed for %s: wrong %s: %v", at, k.principal(), what, err)
+		return fmt.Errorf("%s: authentication failed for %s: %s: %v", at, k.principal(), what, err)
 	case errors.Is(err, kerr.UnsupportedSaslMechanism), errors.Is(err, kerr.IllegalSaslState):
 		return fmt.Errorf("%s: the broker does not accept kafka.sasl.mechanism %s on this listener: %v", at, k.SASL.Mechanism, err)
 	case errors.Is(err, kerr.ClusterAuthorizationFailed), errors.Is(err, kerr.TopicAuthorizationFailed):
@@ -197,6 +199,13 @@ func connectError(k KafkaConfig, err error) error {
 		return fmt.Errorf("%s unreachable: %w (a TLS or SASL listener? set kafka.tls.enabled, kafka.sasl.mechanism)", at, err)
 	}
 	return fmt.Errorf("%s unreachable: %w", at, err)
+}
+
+// isOAuthRejection: the broker answered the OAUTHBEARER token with an error
+// challenge (invalid_token: expired, wrong scope or audience), which
+// franz-go reports without its details.
+func isOAuthRejection(err error) bool {
+	return strings.Contains(err.Error(), "unexpected data in oauth response")
 }
 
 // isCertAlert: the TLS alert a server sends when the client certificate is

@@ -28,7 +28,7 @@ var saslMechanisms = map[string]func(SASLConfig) (sasl.Mechanism, error){
 	"PLAIN": func(s SASLConfig) (sasl.Mechanism, error) {
 		return plain.Plain(func(context.Context) (plain.Auth, error) {
 			p, err := s.password()
-			return plain.Auth{User: s.Username, Pass: p.Reveal()}, err
+			return plain.Auth{User: s.Username, Pass: p.Reveal()}, credentialErr(err)
 		}), nil
 	},
 	"SCRAM-SHA-256": func(s SASLConfig) (sasl.Mechanism, error) { return scram.Sha256(s.scramAuth), nil },
@@ -38,7 +38,18 @@ var saslMechanisms = map[string]func(SASLConfig) (sasl.Mechanism, error){
 
 func (s SASLConfig) scramAuth(context.Context) (scram.Auth, error) {
 	p, err := s.password()
-	return scram.Auth{User: s.Username, Pass: p.Reveal()}, err
+	return scram.Auth{User: s.Username, Pass: p.Reveal()}, credentialErr(err)
+}
+
+// errNoCredentials marks a failure to get the client's own credentials (a
+// secret file gone, a token endpoint refusing): not the broker's doing.
+var errNoCredentials = errors.New("no credentials to log in with")
+
+func credentialErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", errNoCredentials, err)
 }
 
 // ClientOpts are the connection options every client of the service uses
@@ -81,7 +92,7 @@ func (o OAuthConfig) mechanism() (sasl.Mechanism, error) {
 		return oauth.Oauth(func(context.Context) (oauth.Auth, error) {
 			tok, err := secret.ReadFile(o.TokenFile)
 			if err != nil {
-				return oauth.Auth{}, fmt.Errorf("kafka.sasl.oauth.token_file: %w", err)
+				return oauth.Auth{}, credentialErr(fmt.Errorf("kafka.sasl.oauth.token_file: %w", err))
 			}
 			return oauth.Auth{Token: tok.Reveal(), Extensions: ext}, nil
 		}), nil
@@ -91,7 +102,7 @@ func (o OAuthConfig) mechanism() (sasl.Mechanism, error) {
 	return oauth.Oauth(func(context.Context) (oauth.Auth, error) {
 		t, err := ts.Token()
 		if err != nil {
-			return oauth.Auth{}, fmt.Errorf("kafka.sasl.oauth.token_url %s: %w", redactedURL(o.TokenURL), tokenError(err))
+			return oauth.Auth{}, credentialErr(fmt.Errorf("kafka.sasl.oauth.token_url %s: %w", redactedURL(o.TokenURL), tokenError(err)))
 		}
 		return oauth.Auth{Token: t.AccessToken, Extensions: ext}, nil
 	}), nil
@@ -131,7 +142,7 @@ func tokenError(err error) error {
 		status = re.Response.Status + ": "
 	}
 	if re.ErrorCode != "" {
-		return fmt.Errorf("token endpoint answered %s%s %s", status, re.ErrorCode, re.ErrorDescription)
+		return fmt.Errorf("token endpoint answered %s%s", status, strings.TrimSpace(re.ErrorCode+" "+re.ErrorDescription))
 	}
 	return fmt.Errorf("token endpoint answered %s%s", status, strings.Join(strings.Fields(string(re.Body)), " "))
 }
