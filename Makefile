@@ -10,7 +10,7 @@ export STREAMSCORE_DEV_KAFKA_CACHE := $(KAFKA_CACHE)
 BROKERS = $$(cat $(KAFKA_CACHE)/run/bootstrap)
 DEMO_ARGS ?=
 
-.PHONY: all build demo test test-unit test-integration test-faults parity deps lint kafka-up kafka-down bench fuzz clean
+.PHONY: all build demo test test-unit test-integration test-faults test-security parity deps lint kafka-up kafka-down kafka-up-secure kafka-down-secure bench fuzz clean
 
 all: build
 
@@ -31,6 +31,13 @@ kafka-up:
 kafka-down:
 	bash deploy/kafka/kafka-down.sh
 
+## kafka-up-secure: the secured broker (SASL_SSL + mTLS listeners, ACLs; deploy/kafka/secure.sh)
+kafka-up-secure:
+	bash deploy/kafka/kafka-up.sh --secure
+
+kafka-down-secure:
+	bash deploy/kafka/kafka-down.sh --secure
+
 ## lint: go mod tidy -diff, go vet and staticcheck (pinned; installed into .cache/bin)
 lint:
 	bash scripts/lint.sh
@@ -40,10 +47,15 @@ test: deps lint test-integration
 	$(MAKE) --no-print-directory parity
 	$(MAKE) --no-print-directory test-faults
 
-## test-integration: every Go test (unit, e2e, interop) against a real Apache Kafka broker
+## test-integration: every Go test (unit, e2e, interop, security) against real Apache Kafka brokers
+## (test/security starts the secured broker itself, in parallel with the other packages)
 test-integration: kafka-up build
 	@echo "== tests against Apache Kafka at $(BROKERS) =="
 	STREAMSCORE_TEST_BROKERS=$(BROKERS) STREAMSCORE_TEST_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 25m ./...
+
+## test-security: the security suite alone (test/security starts and stops the secured broker itself)
+test-security: build
+	STREAMSCORE_TEST_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -v -timeout 10m ./test/security/
 
 ## test-unit: every Go test with the in-process kfake broker instead of Kafka
 test-unit:

@@ -4,8 +4,9 @@
 #   bash scripts/install-deps.sh
 #
 # Checks java (17+, for the Apache Kafka 4.x broker), mvn (fetches the broker
-# jars), kcat (third-party client for interop tests) and promtool (Debian
-# package `prometheus`, for alert rule tests and scrape tests). Only missing
+# jars), kcat (third-party client for interop tests), promtool (Debian
+# package `prometheus`, for alert rule tests and scrape tests) and openssl
+# (the secured test broker's CA and certificates). Only missing
 # tools are installed, with apt-get, non-interactively; a machine that has
 # them all is left untouched (no apt-get update either). Runs as root or
 # through sudo. Prints what it installed.
@@ -34,10 +35,11 @@ declare -A PKG=(
 	[mvn]=maven
 	[kcat]=kcat
 	[promtool]=prometheus
+	[openssl]=openssl
 )
 
 missing=()
-for tool in java mvn kcat promtool; do
+for tool in java mvn kcat promtool openssl; do
 	if command -v "$tool" >/dev/null 2>&1; then
 		if [[ "$tool" == java ]]; then
 			major="$(java_major)"
@@ -76,7 +78,7 @@ if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/nul
 fi
 
 status=0
-for tool in java mvn kcat promtool; do
+for tool in java mvn kcat promtool openssl; do
 	if ! command -v "$tool" >/dev/null 2>&1; then
 		log "ERROR: $tool still missing after install"
 		status=1

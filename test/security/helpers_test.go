@@ -40,6 +40,7 @@ type secureBroker struct {
 	certDir      string // <user>.crt, <user>.key
 	passwordDir  string // <user>.password
 	ACLs         string // deploy/kafka/secure-acls.txt
+	log          string // the broker's log
 }
 
 func readSecureEnv(path string) (secureBroker, error) {

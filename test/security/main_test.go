@@ -74,6 +74,11 @@ func runSuite(m *testing.M) int {
 	fmt.Fprintf(os.Stderr, "security: secured broker SASL_SSL %s, SSL %s (%s in %.1fs)\n", broker.SASLSSL, broker.SSL,
 		map[bool]string{true: "started", false: "already running"}[started], time.Since(start).Seconds())
 	code := m.Run()
+	if code != 0 {
+		if b, err := os.ReadFile(broker.log); err == nil {
+			fmt.Fprintf(os.Stderr, "security: tests failed; last lines of the secured broker's log %s:\n%s\n", broker.log, proctest.LastLines(string(b), 40))
+		}
+	}
 	if started && os.Getenv("STREAMSCORE_TEST_SECURE_KEEP_BROKER") != "1" {
 		if _, err := brokerScript("kafka-down.sh", "--secure"); err != nil {
 			fmt.Fprintf(os.Stderr, "security: stopping the secured broker: %v\n", err)
@@ -100,6 +105,7 @@ func startBroker() (bool, error) {
 	if broker, err = readSecureEnv(filepath.Join(cache, "run", "secure.env")); err != nil {
 		return started, err
 	}
+	broker.log = filepath.Join(cache, "run", "kafka.log")
 	return started, createTopics()
 }
 
