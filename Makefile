@@ -9,13 +9,27 @@ KAFKA_CACHE ?= $(CURDIR)/.cache/kafka
 export STREAMSCORE_DEV_KAFKA_CACHE := $(KAFKA_CACHE)
 BROKERS = $$(cat $(KAFKA_CACHE)/run/bootstrap)
 DEMO_ARGS ?=
+# Versioned builds: `streamscore version` prints these (and the module version
+# and Go version the binary records). A static binary (no cgo), paths trimmed:
+# the same build as the container image's (scripts/build-image.sh).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+GO_BUILD = CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT)"
 
-.PHONY: all build demo test test-unit test-integration test-faults test-security parity deps lint kafka-up kafka-down kafka-up-secure kafka-down-secure bench fuzz clean
+.PHONY: image licenses all build demo test test-unit test-integration test-faults test-security parity deps lint kafka-up kafka-down kafka-up-secure kafka-down-secure bench fuzz clean
 
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/streamscore
+	$(GO_BUILD) -o $(BIN) ./cmd/streamscore
+
+## image: the container image as an OCI layout + archive in .cache/image (umoci, no container engine)
+image:
+	VERSION=$(VERSION) COMMIT=$(COMMIT) bash scripts/build-image.sh
+
+## licenses: rewrite THIRD_PARTY_LICENSES (the licence of every module in the binary; a test checks it)
+licenses:
+	bash scripts/licenses.sh
 
 ## demo: embedded broker + synthetic transactions + live summary (Ctrl-C stops)
 demo:

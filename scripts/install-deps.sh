@@ -5,8 +5,9 @@
 #
 # Checks java (17+, for the Apache Kafka 4.x broker), mvn (fetches the broker
 # jars), kcat (third-party client for interop tests), promtool (Debian
-# package `prometheus`, for alert rule tests and scrape tests) and openssl
-# (the secured test broker's CA and certificates). Only missing
+# package `prometheus`, for alert rule tests and scrape tests), openssl
+# (the secured test broker's CA and certificates), umoci (builds the
+# container image without a container engine) and runc (runs it once). Only missing
 # tools are installed, with apt-get, non-interactively; a machine that has
 # them all is left untouched (no apt-get update either). Runs as root or
 # through sudo. Prints what it installed.
@@ -36,10 +37,12 @@ declare -A PKG=(
 	[kcat]=kcat
 	[promtool]=prometheus
 	[openssl]=openssl
+	[umoci]=umoci
+	[runc]=runc
 )
 
 missing=()
-for tool in java mvn kcat promtool openssl; do
+for tool in java mvn kcat promtool openssl umoci runc; do
 	if command -v "$tool" >/dev/null 2>&1; then
 		if [[ "$tool" == java ]]; then
 			major="$(java_major)"
@@ -78,7 +81,7 @@ if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/nul
 fi
 
 status=0
-for tool in java mvn kcat promtool openssl; do
+for tool in java mvn kcat promtool openssl umoci runc; do
 	if ! command -v "$tool" >/dev/null 2>&1; then
 		log "ERROR: $tool still missing after install"
 		status=1

@@ -106,7 +106,7 @@ func startService(ctx context.Context, cfg *Config, log *slog.Logger) (_ *servic
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "streamscore", Name: "build_info",
 		Help: "Build of the running binary (always 1)."}, []string{"version", "revision", "goversion"})
-	buildInfo.WithLabelValues(version, revision(), runtime.Version()).Set(1)
+	buildInfo.WithLabelValues(buildVersion(), revision(), runtime.Version()).Set(1)
 	reg.MustRegister(buildInfo)
 
 	// The tree was validated when it was loaded; what run needs beyond it
