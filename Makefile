@@ -8,6 +8,9 @@ BIN := bin/streamscore
 KAFKA_CACHE ?= $(CURDIR)/.cache/kafka
 export STREAMSCORE_DEV_KAFKA_CACHE := $(KAFKA_CACHE)
 BROKERS = $$(cat $(KAFKA_CACHE)/run/bootstrap)
+PG_CACHE ?= $(CURDIR)/.cache/postgres
+export STREAMSCORE_DEV_PG_CACHE := $(PG_CACHE)
+PG_DSN = $$(cat $(PG_CACHE)/run/dsn)
 DEMO_ARGS ?=
 # Versioned builds: `streamscore version` prints these (and the module version
 # and Go version the binary records). A static binary (no cgo), paths trimmed:
@@ -16,7 +19,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
 GO_BUILD = CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT)"
 
-.PHONY: image licenses all build demo test test-unit test-integration test-faults test-security parity deps lint kafka-up kafka-down kafka-up-secure kafka-down-secure bench fuzz clean
+.PHONY: image licenses all build demo test test-unit test-integration test-faults test-security parity deps lint kafka-up kafka-down kafka-up-secure kafka-down-secure pg-up pg-down bench fuzz clean
 
 all: build
 
@@ -52,6 +55,13 @@ kafka-up-secure:
 kafka-down-secure:
 	bash deploy/kafka/kafka-down.sh --secure
 
+## pg-up / pg-down: the PostgreSQL test server (sink tests), .cache/postgres
+pg-up:
+	bash deploy/postgres/pg-up.sh
+
+pg-down:
+	bash deploy/postgres/pg-down.sh
+
 ## lint: go mod tidy -diff, go vet and staticcheck (pinned; installed into .cache/bin)
 lint:
 	bash scripts/lint.sh
@@ -61,11 +71,11 @@ test: deps lint test-integration
 	$(MAKE) --no-print-directory parity
 	$(MAKE) --no-print-directory test-faults
 
-## test-integration: every Go test (unit, e2e, interop, security) against real Apache Kafka brokers
+## test-integration: every Go test (unit, e2e, interop, sink, security) against a real Apache Kafka broker and PostgreSQL
 ## (test/security starts the secured broker itself, in parallel with the other packages)
-test-integration: kafka-up build
-	@echo "== tests against Apache Kafka at $(BROKERS) =="
-	STREAMSCORE_TEST_BROKERS=$(BROKERS) STREAMSCORE_TEST_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 25m ./...
+test-integration: kafka-up pg-up build
+	@echo "== tests against Apache Kafka at $(BROKERS) and PostgreSQL =="
+	STREAMSCORE_TEST_BROKERS=$(BROKERS) STREAMSCORE_TEST_POSTGRES=$(PG_DSN) STREAMSCORE_TEST_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 25m ./...
 
 ## test-security: the security suite alone (test/security starts and stops the secured broker itself)
 test-security: build

@@ -4,8 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
-	"os"
+	"github.com/streamscore/streamscore/internal/golden"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -14,8 +13,6 @@ import (
 	"github.com/streamscore/streamscore/schemas"
 	"github.com/streamscore/streamscore/scoring"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files in testdata/")
 
 func load(t *testing.T, name string) *scoring.Bundle {
 	t.Helper()
@@ -39,25 +36,9 @@ func jsonEncoder(t *testing.T) schemas.Encoder {
 // clock; golden files hold it as 0.
 var scoredTime = regexp.MustCompile(`"scored_time":\d+`)
 
-func golden(t *testing.T, name string, got []byte) {
+func checkGolden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	got = scoredTime.ReplaceAll(got, []byte(`"scored_time":0`))
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s:\n got:\n%s\nwant:\n%s", name, got, want)
-	}
+	golden.Check(t, filepath.Join("testdata", name), scoredTime.ReplaceAll(got, []byte(`"scored_time":0`)))
 }
 
 func TestRun(t *testing.T) {
@@ -103,9 +84,9 @@ not json
 			if got, want := strings.Join(st.UnknownFields, ","), "extra"; got != want {
 				t.Errorf("unknown fields: got %s, want %s", got, want)
 			}
-			golden(t, tt.name+".out", out.Bytes())
+			checkGolden(t, tt.name+".out", out.Bytes())
 			if tt.separateRejects {
-				golden(t, tt.name+".rejects", rej.Bytes())
+				checkGolden(t, tt.name+".rejects", rej.Bytes())
 			}
 		})
 	}
@@ -129,7 +110,7 @@ func TestRunCSV(t *testing.T) {
 	if st.Inputs.Missing[1] != st.Inputs.Events {
 		t.Errorf("input b missing in %d of %d rows, want all", st.Inputs.Missing[1], st.Inputs.Events)
 	}
-	golden(t, "csv-inline-rejects.out", out.Bytes())
+	checkGolden(t, "csv-inline-rejects.out", out.Bytes())
 
 	in = "a,b,c\n1,2,u\n" + "1,2," + strings.Repeat("x", 2000) + "\n50,0,v\n"
 	out.Reset()
@@ -217,7 +198,7 @@ func TestMulticlassJSONL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "multiclass.out", out.Bytes())
+	checkGolden(t, "multiclass.out", out.Bytes())
 }
 
 func TestFormatOf(t *testing.T) {

@@ -33,6 +33,8 @@ import (
 	"github.com/twmb/franz-go/plugin/kprom"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/streamscore/streamscore/httpapi"
+	"github.com/streamscore/streamscore/pgsink"
 	"github.com/streamscore/streamscore/processor"
 )
 
@@ -150,20 +152,34 @@ func cloneWith(m map[string]bool, extra ...string) map[string]bool {
 // processorFamilies builds the processor's registry the way the service does
 // and returns every family, each vector with one child.
 func processorFamilies(t *testing.T) []*dto.MetricFamily {
+	return registeredFamilies(t, "processor", func(r prometheus.Registerer) { processor.NewMetrics(r) })
+}
+
+// sinkFamilies: the same for `streamscore sink postgres` (pgsink).
+func sinkFamilies(t *testing.T) []*dto.MetricFamily {
+	return registeredFamilies(t, "pgsink", func(r prometheus.Registerer) { pgsink.NewMetrics(r) })
+}
+
+func registeredFamilies(t *testing.T, what string, register func(prometheus.Registerer)) []*dto.MetricFamily {
 	t.Helper()
 	tr := &touchingRegisterer{reg: prometheus.NewRegistry()}
-	processor.NewMetrics(tr)
+	register(tr)
 	if tr.err != nil {
 		t.Fatal(tr.err)
 	}
 	fams, err := tr.reg.Gather()
 	if err != nil {
-		t.Fatalf("gather processor metrics: %v", err)
+		t.Fatalf("gather %s metrics: %v", what, err)
 	}
 	if len(fams) != tr.collectors {
-		t.Fatalf("processor registered %d collectors but %d families were gathered", tr.collectors, len(fams))
+		t.Fatalf("%s registered %d collectors but %d families were gathered", what, tr.collectors, len(fams))
 	}
 	return fams
+}
+
+// httpFamilies registers the HTTP door's metrics as httpapi.New does.
+func httpFamilies(t *testing.T) []*dto.MetricFamily {
+	return registeredFamilies(t, "httpapi", func(r prometheus.Registerer) { httpapi.RegisterMetrics(r) })
 }
 
 // kpromFamilies registers franz-go's kprom plugin with its default options
@@ -208,6 +224,8 @@ func knownMetrics(t *testing.T) catalogue {
 	t.Helper()
 	c := catalogue{}
 	c.addFamilies("processor", processorFamilies(t))
+	c.addFamilies("httpapi", httpFamilies(t))
+	c.addFamilies("pgsink", sinkFamilies(t))
 	c.addFamilies("kprom", kpromFamilies(t))
 	c.addFamilies("go/process collectors", runtimeFamilies(t))
 	// Added by cmd (the lead's wiring), not importable from here.
@@ -223,20 +241,20 @@ func knownMetrics(t *testing.T) catalogue {
 }
 
 func TestProcessorMetricsLint(t *testing.T) {
-	fams := processorFamilies(t)
+	fams := append(processorFamilies(t), sinkFamilies(t)...)
 	problems, err := promlint.NewWithMetricFamilies(fams).Lint()
 	if err != nil {
 		t.Fatalf("promlint: %v", err)
 	}
 	for _, p := range problems {
-		t.Errorf("processor/metrics.go: %s: %s", p.Metric, p.Text)
+		t.Errorf("processor/metrics.go or pgsink/metrics.go: %s: %s", p.Metric, p.Text)
 	}
 	for _, f := range fams {
 		if !strings.HasPrefix(f.GetName(), "streamscore_") {
 			t.Errorf("%s: want the streamscore_ prefix", f.GetName())
 		}
 	}
-	t.Logf("promlint: %d processor families, %d problems", len(fams), len(problems))
+	t.Logf("promlint: %d processor and sink families, %d problems", len(fams), len(problems))
 }
 
 // ---------------------------------------------------------------- rules
@@ -578,7 +596,7 @@ func TestPromQL(t *testing.T) {
 		for name, labels := range sels {
 			info, ok := known[name]
 			if !ok {
-				t.Errorf("%s: metric %s is not exported by the service (processor, build_info, kprom, go/process) nor made by Prometheus or a recording rule\n  %s", q.where, name, q.expr)
+				t.Errorf("%s: metric %s is not exported by the service (processor, httpapi, build_info, kprom, go/process) nor made by Prometheus or a recording rule\n  %s", q.where, name, q.expr)
 				continue
 			}
 			used[name] = true
@@ -646,7 +664,7 @@ func TestDashboardShowsEveryProcessorMetric(t *testing.T) {
 			used[strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(name, "_bucket"), "_sum"), "_count")] = true
 		}
 	}
-	for _, f := range processorFamilies(t) {
+	for _, f := range slices.Concat(processorFamilies(t), httpFamilies(t), sinkFamilies(t)) {
 		if !used[f.GetName()] {
 			t.Errorf("dashboard.json shows no panel for %s", f.GetName())
 		}

@@ -3,10 +3,7 @@ package features
 import (
 	"fmt"
 	"math"
-	"strconv"
 	"strings"
-	"time"
-	_ "time/tzdata" // datepart zones must load on minimal images without /usr/share/zoneinfo
 )
 
 // Limits on a feature spec, so a hostile bundle cannot make Compile (or the
@@ -91,7 +88,7 @@ func Compile(layout *Layout, specs []Feature) (*Pipeline, error) {
 		if len(f.Steps) > 0 {
 			ops := make([]string, len(f.Steps))
 			for j, st := range f.Steps {
-				ops[j] = st.Op
+				ops[j] = st.Op()
 			}
 			src += ": " + strings.Join(ops, ", ")
 		}
@@ -156,16 +153,11 @@ func (c *compiler) feature(fi int32, f Feature) (string, error) {
 		}
 	case f.Derive != nil:
 		d := f.Derive
-		switch d.Op {
-		case "ratio":
-			ft.src = srcRatio
-		case "difference":
-			ft.src = srcDifference
-		case "product":
-			ft.src = srcProduct
-		default:
-			return "", fmt.Errorf("derive: unknown op %q (want ratio, difference or product)", d.Op)
+		op, ok := deriveOps[d.Op]
+		if !ok {
+			return "", fmt.Errorf("derive: unknown op %q (want one of %s)", d.Op, strings.Join(DeriveOps(), ", "))
 		}
+		ft.src = op
 		var slots [2]int32
 		for j, name := range []string{d.A, d.B} {
 			ii := l.Index(name)
@@ -189,13 +181,17 @@ func (c *compiler) feature(fi int32, f Feature) (string, error) {
 	if len(f.Steps) > MaxSteps {
 		return "", fmt.Errorf("%d steps, more than the limit of %d", len(f.Steps), MaxSteps)
 	}
+	ch := &chain{compiler: c, ft: &ft, name: f.Name}
 	for si, st := range f.Steps {
-		if k == kindDone {
-			return "", fmt.Errorf("steps[%d] (%s): follows a step that already wrote the columns", si, st.Op)
+		if st == nil {
+			return "", fmt.Errorf("steps[%d]: no step", si)
 		}
-		nk, err := c.step(&ft, f.Name, k, st)
+		if k == kindDone {
+			return "", fmt.Errorf("steps[%d] (%s): follows a step that already wrote the columns", si, st.Op())
+		}
+		nk, err := st.compile(ch, k)
 		if err != nil {
-			return "", fmt.Errorf("steps[%d] (%s): %w", si, st.Op, err)
+			return "", fmt.Errorf("steps[%d] (%s): %w", si, st.Op(), err)
 		}
 		k = nk
 	}
@@ -240,255 +236,39 @@ func finite(vals ...float64) bool {
 	return true
 }
 
-func (c *compiler) step(ft *feat, name string, k kind, st Step) (kind, error) {
-	p := c.p
-	switch st.Op {
-	case "impute":
-		switch st.Strategy {
-		case "", "mean", "median", "most_frequent", "constant":
-		default:
-			return k, fmt.Errorf("unknown strategy %q", st.Strategy)
-		}
-		switch k {
-		case kindCat:
-			s, ok := st.Value.(string)
-			if !ok {
-				return k, fmt.Errorf("value for a category must be a string, got %T", st.Value)
-			}
-			if ft.flags&flagImpute == 0 { // a later impute of a category cannot apply
-				p.strs = append(p.strs, []byte(s))
-				ft.flags |= flagImpute
-				ft.b = int32(len(p.strs) - 1)
-			}
-		default:
-			v, ok := st.Value.(float64)
-			if !ok || !finite(v) {
-				return k, fmt.Errorf("value for a %s must be a finite number, got %v", k, st.Value)
-			}
-			if ft.src != srcCat && len(ft.steps) == 0 && ft.flags&flagImpute == 0 {
-				ft.flags |= flagImpute // folded into the source
-				ft.imp = v
-			} else {
-				ft.steps = append(ft.steps, step{op: opImputeNum, f1: v})
-			}
-		}
-		return k, nil
-	case "indicator":
-		if k == kindCat {
-			ft.catOp = catIndicator
-		} else {
-			ft.steps = append(ft.steps, step{op: opIndicatorNum})
-		}
-		return kindNum, nil
-	case "standard", "robust":
-		if err := needs(k, kindNum, kindTime); err != nil { // a timestamp is epoch milliseconds
-			return k, err
-		}
-		center := st.Mean
-		if st.Op == "robust" {
-			center = st.Center
-		}
-		if !finite(center, st.Scale) || st.Scale == 0 {
-			return k, fmt.Errorf("center/mean and scale must be finite and scale non-zero (sklearn stores a zero scale as 1)")
-		}
-		ft.steps = append(ft.steps, step{op: opCenterScale, f1: center, f2: st.Scale})
-		return kindNum, nil
-	case "minmax":
-		if err := needs(k, kindNum, kindTime); err != nil { // a timestamp is epoch milliseconds
-			return k, err
-		}
-		if !finite(st.Scale, st.Offset, st.DataMin, st.DataMax) || st.DataMin > st.DataMax {
-			return k, fmt.Errorf("scale, offset, data_min, data_max must be finite with data_min <= data_max")
-		}
-		mode := modeExtrapolate
-		switch st.OutOfRange {
-		case "", "extrapolate":
-		case "clip":
-			mode = modeClip
-		case "reject":
-			mode = modeRejectRange
-		default:
-			return k, fmt.Errorf("out_of_range %q (want extrapolate, clip or reject)", st.OutOfRange)
-		}
-		mm := minmaxParams{dataMin: st.DataMin, dataMax: st.DataMax}
-		if st.FeatureRange != nil {
-			mm.lo, mm.hi = st.FeatureRange[0], st.FeatureRange[1]
-		} else {
-			mm.lo, mm.hi = st.DataMin*st.Scale+st.Offset, st.DataMax*st.Scale+st.Offset
-		}
-		if mm.lo > mm.hi {
-			mm.lo, mm.hi = mm.hi, mm.lo
-		}
-		if !finite(mm.lo, mm.hi) {
-			return k, fmt.Errorf("feature_range must be finite")
-		}
-		p.minmax = append(p.minmax, mm)
-		ft.steps = append(ft.steps, step{op: opMinMax, mode: mode, a: int32(len(p.minmax) - 1), f1: st.Scale, f2: st.Offset})
-		return kindNum, nil
-	case "log1p":
-		if err := needs(k, kindNum, kindTime); err != nil { // a timestamp is epoch milliseconds
-			return k, err
-		}
-		ft.steps = append(ft.steps, step{op: opLog1p})
-		return kindNum, nil
-	case "bucketize":
-		if err := needs(k, kindNum, kindTime); err != nil { // a timestamp is epoch milliseconds
-			return k, err
-		}
-		if len(st.Edges) > MaxEdges {
-			return k, fmt.Errorf("%d edges, more than the limit of %d", len(st.Edges), MaxEdges)
-		}
-		for i, e := range st.Edges {
-			if !finite(e) {
-				return k, fmt.Errorf("edges[%d] is not finite", i)
-			}
-			if i > 0 && e < st.Edges[i-1] {
-				return k, fmt.Errorf("edges must be ascending (edges[%d] < edges[%d])", i, i-1)
-			}
-		}
-		p.edges = append(p.edges, st.Edges)
-		ei := int32(len(p.edges) - 1)
-		switch st.Encode {
-		case "", "ordinal":
-			ft.steps = append(ft.steps, step{op: opBucket, a: ei})
-			return kindNum, nil
-		case "onehot":
-			var first int32
-			for b := 0; b <= len(st.Edges); b++ {
-				col, err := c.column(name + "_" + strconv.Itoa(b))
-				if err != nil {
-					return k, err
-				}
-				if b == 0 {
-					first = col
-				}
-			}
-			ft.steps = append(ft.steps, step{op: opBucketOneHot, a: ei, b: first})
-			return kindDone, nil
-		default:
-			return k, fmt.Errorf("encode %q (want ordinal or onehot)", st.Encode)
-		}
-	case "onehot", "ordinal":
-		if err := needs(k, kindCat); err != nil {
-			return k, err
-		}
-		if len(st.Categories) == 0 {
-			return k, fmt.Errorf("no categories")
-		}
-		c.nCats += len(st.Categories)
-		if c.nCats > MaxCategories {
-			return k, fmt.Errorf("more than %d categories in total", MaxCategories)
-		}
-		dup := map[string]bool{}
-		for _, s := range st.Categories {
-			if dup[s] {
-				return k, fmt.Errorf("category %q listed twice", s)
-			}
-			dup[s] = true
-		}
-		t := newCatTable(st.Categories)
-		if st.Op == "ordinal" {
-			ft.catOp, ft.mode = catOrdinal, modeReject
-			switch st.Unknown {
-			case "", "reject":
-			case "value":
-				ft.mode, ft.aux = modeValue, st.UnknownValue
-				if math.IsInf(st.UnknownValue, 0) {
-					return k, fmt.Errorf("unknown_value must be finite or nan")
-				}
-			default:
-				return k, fmt.Errorf("unknown %q (want value or reject)", st.Unknown)
-			}
-			if st.Drop != nil {
-				return k, fmt.Errorf("drop applies to onehot only")
-			}
-			p.tables = append(p.tables, t)
-			ft.table = int32(len(p.tables) - 1)
-			return kindNum, nil
-		}
-		ft.catOp, ft.mode = catOneHot, modeReject
-		switch st.Unknown {
-		case "", "reject":
-		case "zeros":
-			ft.mode = modeZeros
-		case "column":
-			ft.mode = modeColumn
-		default:
-			return k, fmt.Errorf("unknown %q (want zeros, column or reject)", st.Unknown)
-		}
-		if st.Drop != nil && !dup[*st.Drop] {
-			return k, fmt.Errorf("drop %q is not one of the categories", *st.Drop)
-		}
-		t.col = make([]int32, len(st.Categories))
-		first := int32(-1)
-		for i, s := range st.Categories {
-			if st.Drop != nil && s == *st.Drop {
-				t.col[i] = -1
-				continue
-			}
-			col, err := c.column(name + "_" + s)
-			if err != nil {
-				return k, err
-			}
-			if first < 0 {
-				first = col
-			}
-			t.col[i] = col - first
-			t.width++
-		}
-		if ft.mode == modeColumn {
-			col, err := c.column(name + "__unknown")
-			if err != nil {
-				return k, err
-			}
-			if first < 0 {
-				first = col
-			}
-			t.width++
-		}
-		if first < 0 {
-			first = int32(len(p.columns)) // only a dropped category: no columns
-		}
-		p.tables = append(p.tables, t)
-		ft.table, ft.col = int32(len(p.tables)-1), first
-		return kindDone, nil
-	case "datepart":
-		if err := needs(k, kindTime); err != nil {
-			return k, err
-		}
-		var part uint8
-		switch st.Part {
-		case "hour":
-			part = partHour
-		case "weekday":
-			part = partWeekday
-		case "month":
-			part = partMonth
-		case "dayofyear":
-			part = partDayOfYear
-		case "minute":
-			part = partMinute
-		default:
-			return k, fmt.Errorf("part %q (want hour, weekday, month, dayofyear or minute)", st.Part)
-		}
-		tz := st.TZ
-		if tz == "" {
-			tz = "UTC"
-		}
-		li, ok := c.locIdx[tz]
-		if !ok {
-			loc, err := time.LoadLocation(tz)
-			if err != nil || tz == "Local" {
-				return k, fmt.Errorf("time zone %q: not an IANA zone name", tz)
-			}
-			p.zones = append(p.zones, newZone(loc))
-			li = int32(len(p.zones) - 1)
-			c.locIdx[tz] = li
-		}
-		ft.steps = append(ft.steps, step{op: opDatepart, mode: part, a: li})
-		return kindNum, nil
+// chain is the feature entry being compiled, as its steps see it: the
+// compiler (pipeline tables, columns) and the feature's program record.
+type chain struct {
+	*compiler
+	ft   *feat
+	name string // the feature's name, the prefix of the columns a terminal step writes
+}
+
+// emit appends a numeric step to the feature's program.
+func (c *chain) emit(s step) { c.ft.steps = append(c.ft.steps, s) }
+
+// categories checks that a category reaches an encoder and its category
+// list (non-empty, no duplicates, within the total limit), and builds the
+// lookup table.
+func (c *chain) categories(k kind, cats []string) (catTable, map[string]bool, error) {
+	if err := needs(k, kindCat); err != nil {
+		return catTable{}, nil, err
 	}
-	return k, fmt.Errorf("unknown op %q", st.Op)
+	if len(cats) == 0 {
+		return catTable{}, nil, fmt.Errorf("no categories")
+	}
+	c.nCats += len(cats)
+	if c.nCats > MaxCategories {
+		return catTable{}, nil, fmt.Errorf("more than %d categories in total", MaxCategories)
+	}
+	dup := make(map[string]bool, len(cats))
+	for _, s := range cats {
+		if dup[s] {
+			return catTable{}, nil, fmt.Errorf("category %q listed twice", s)
+		}
+		dup[s] = true
+	}
+	return newCatTable(cats), dup, nil
 }
 
 // Describe returns one line per feature: name, source and output columns, for

@@ -11,9 +11,11 @@
 //     program over row slots, one small record per feature (source slot,
 //     category encoding, a short list of numeric steps, output column).
 //     Category hash tables, bucket edges and time-zone transition tables are
-//     built here, once.
-//  3. Decoders fill a Row (package schemas on the stream; RowFromMap and
-//     SetText on the batch and test paths).
+//     built here, once. Each step op is one type (op_*.go) registered by name
+//     in spec.go: its fields are its JSON keys, its compile method emits its
+//     part of the program.
+//  3. Decoders fill a Row (package schemas: JSON, Avro, Confluent and CSV,
+//     the same for every door).
 //  4. Pipeline.Transform writes the model columns into a caller-owned slice.
 //     It does not allocate, takes no locks and never panics on record content;
 //     records that must go to the DLQ come back as a Reject with a reason.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"github.com/streamscore/streamscore/reject"
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -27,19 +28,19 @@ func fraudInputs() []Input {
 
 func fraudFeatures() []Feature {
 	return []Feature{
-		{Name: "amount_scaled", Input: "amount", Steps: []Step{{Op: "impute", Value: 42.0}, {Op: "standard", Mean: 51.3, Scale: 80.2}}},
-		{Name: "amount_log", Input: "amount", Steps: []Step{{Op: "impute", Value: 0.0}, {Op: "log1p"}}},
-		{Name: "amount_missing", Input: "amount", Steps: []Step{{Op: "indicator"}}},
+		{Name: "amount_scaled", Input: "amount", Steps: []Step{Impute{Value: 42.0}, Standard{Mean: 51.3, Scale: 80.2}}},
+		{Name: "amount_log", Input: "amount", Steps: []Step{Impute{Value: 0.0}, Log1p{}}},
+		{Name: "amount_missing", Input: "amount", Steps: []Step{Indicator{}}},
 		{Name: "amount_ratio", Derive: &Derive{Op: "ratio", A: "amount", B: "avg_amount_30d", OnZero: math.NaN()},
-			Steps: []Step{{Op: "impute", Value: 1.0}, {Op: "robust", Center: 1, Scale: 0.8}}},
-		{Name: "hour", Input: "timestamp", Steps: []Step{{Op: "datepart", Part: "hour", TZ: "UTC"}}},
-		{Name: "weekday", Input: "timestamp", Steps: []Step{{Op: "datepart", Part: "weekday", TZ: "Europe/Paris"}}},
-		{Name: "merchant", Input: "merchant_category", Steps: []Step{{Op: "impute", Value: "grocery"},
-			{Op: "onehot", Categories: []string{"grocery", "travel", "online", "fuel", "restaurant"}, Unknown: "zeros"}}},
-		{Name: "country", Input: "country", Steps: []Step{{Op: "ordinal", Categories: []string{"US", "GB", "DE", "FR", "ES", "IT", "NL", "SE", "PL", "CA"}, Unknown: "value", UnknownValue: -1}}},
+			Steps: []Step{Impute{Value: 1.0}, Robust{Center: 1, Scale: 0.8}}},
+		{Name: "hour", Input: "timestamp", Steps: []Step{Datepart{Part: "hour", TZ: "UTC"}}},
+		{Name: "weekday", Input: "timestamp", Steps: []Step{Datepart{Part: "weekday", TZ: "Europe/Paris"}}},
+		{Name: "merchant", Input: "merchant_category", Steps: []Step{Impute{Value: "grocery"},
+			OneHot{Categories: []string{"grocery", "travel", "online", "fuel", "restaurant"}, Unknown: "zeros"}}},
+		{Name: "country", Input: "country", Steps: []Step{Ordinal{Categories: []string{"US", "GB", "DE", "FR", "ES", "IT", "NL", "SE", "PL", "CA"}, Unknown: "value", UnknownValue: -1}}},
 		{Name: "card_present", Input: "card_present"},
-		{Name: "tx_count", Input: "tx_count_24h", Steps: []Step{{Op: "impute", Value: 0.0}, {Op: "minmax", Scale: 0.02, Offset: 0, DataMin: 0, DataMax: 50, OutOfRange: "clip"}}},
-		{Name: "age_bucket", Input: "account_age_days", Steps: []Step{{Op: "impute", Value: 365.0}, {Op: "bucketize", Edges: []float64{30, 90, 365, 1000}}}},
+		{Name: "tx_count", Input: "tx_count_24h", Steps: []Step{Impute{Value: 0.0}, MinMax{Scale: 0.02, Offset: 0, DataMin: 0, DataMax: 50, OutOfRange: "clip"}}},
+		{Name: "age_bucket", Input: "account_age_days", Steps: []Step{Impute{Value: 365.0}, Bucketize{Edges: []float64{30, 90, 365, 1000}}}},
 	}
 }
 
@@ -112,36 +113,36 @@ func TestRejectsAndCounts(t *testing.T) {
 		{"required category missing", Feature{Name: "f", Input: "x"}, map[string]any{"req": 1.0}, reject.MissingField, "rc", 0, 0, nil},
 		{"declared range counted", Feature{Name: "f", Input: "x"}, map[string]any{"x": 150.0, "req": 1.0, "rc": "a"}, "", "", 1, 0, []float64{150}},
 		{"missing is not out of range", Feature{Name: "f", Input: "x"}, map[string]any{"req": 1.0, "rc": "a"}, "", "", 0, 0, []float64{math.NaN()}},
-		{"minmax reject", Feature{Name: "f", Input: "req", Steps: []Step{{Op: "minmax", Scale: 1, DataMin: 0, DataMax: 10, OutOfRange: "reject"}}},
+		{"minmax reject", Feature{Name: "f", Input: "req", Steps: []Step{MinMax{Scale: 1, DataMin: 0, DataMax: 10, OutOfRange: "reject"}}},
 			map[string]any{"req": 11.0, "rc": "a"}, reject.OutOfRange, "f", 1, 0, nil},
-		{"minmax extrapolate counts", Feature{Name: "f", Input: "req", Steps: []Step{{Op: "minmax", Scale: 0.1, Offset: 0, DataMin: 0, DataMax: 10}}},
+		{"minmax extrapolate counts", Feature{Name: "f", Input: "req", Steps: []Step{MinMax{Scale: 0.1, Offset: 0, DataMin: 0, DataMax: 10}}},
 			map[string]any{"req": 20.0, "rc": "a"}, "", "", 1, 0, []float64{2}},
-		{"minmax clip", Feature{Name: "f", Input: "req", Steps: []Step{{Op: "minmax", Scale: 0.1, Offset: 0, DataMin: 0, DataMax: 10, OutOfRange: "clip"}}},
+		{"minmax clip", Feature{Name: "f", Input: "req", Steps: []Step{MinMax{Scale: 0.1, Offset: 0, DataMin: 0, DataMax: 10, OutOfRange: "clip"}}},
 			map[string]any{"req": -5.0, "rc": "a"}, "", "", 1, 0, []float64{0}},
-		{"range and minmax count once", Feature{Name: "f", Input: "x", Steps: []Step{{Op: "minmax", Scale: 0.1, Offset: 0, DataMin: 0, DataMax: 10}}},
+		{"range and minmax count once", Feature{Name: "f", Input: "x", Steps: []Step{MinMax{Scale: 0.1, Offset: 0, DataMin: 0, DataMax: 10}}},
 			map[string]any{"x": 200.0, "req": 1.0, "rc": "a"}, "", "", 1, 0, []float64{20}},
-		{"onehot reject unknown", Feature{Name: "f", Input: "c", Steps: []Step{{Op: "onehot", Categories: cats, Unknown: "reject"}}},
+		{"onehot reject unknown", Feature{Name: "f", Input: "c", Steps: []Step{OneHot{Categories: cats, Unknown: "reject"}}},
 			map[string]any{"c": "z", "req": 1.0, "rc": "a"}, reject.UnknownCategory, "f", 0, 1, nil},
-		{"onehot default is reject", Feature{Name: "f", Input: "c", Steps: []Step{{Op: "onehot", Categories: cats}}},
+		{"onehot default is reject", Feature{Name: "f", Input: "c", Steps: []Step{OneHot{Categories: cats}}},
 			map[string]any{"req": 1.0, "rc": "a"}, reject.UnknownCategory, "f", 0, 1, nil},
-		{"onehot unknown column", Feature{Name: "f", Input: "c", Steps: []Step{{Op: "onehot", Categories: cats, Unknown: "column"}}},
+		{"onehot unknown column", Feature{Name: "f", Input: "c", Steps: []Step{OneHot{Categories: cats, Unknown: "column"}}},
 			map[string]any{"c": "z", "req": 1.0, "rc": "a"}, "", "", 0, 1, []float64{0, 0, 1}},
-		{"onehot known in column mode", Feature{Name: "f", Input: "c", Steps: []Step{{Op: "onehot", Categories: cats, Unknown: "column"}}},
+		{"onehot known in column mode", Feature{Name: "f", Input: "c", Steps: []Step{OneHot{Categories: cats, Unknown: "column"}}},
 			map[string]any{"c": "b", "req": 1.0, "rc": "a"}, "", "", 0, 0, []float64{0, 1, 0}},
-		{"onehot dropped category", Feature{Name: "f", Input: "c", Steps: []Step{{Op: "onehot", Categories: cats, Unknown: "zeros", Drop: ptr("a")}}},
+		{"onehot dropped category", Feature{Name: "f", Input: "c", Steps: []Step{OneHot{Categories: cats, Unknown: "zeros", Drop: ptr("a")}}},
 			map[string]any{"c": "a", "req": 1.0, "rc": "a"}, "", "", 0, 0, []float64{0}},
-		{"ordinal reject", Feature{Name: "f", Input: "c", Steps: []Step{{Op: "ordinal", Categories: cats}}},
+		{"ordinal reject", Feature{Name: "f", Input: "c", Steps: []Step{Ordinal{Categories: cats}}},
 			map[string]any{"c": "q", "req": 1.0, "rc": "a"}, reject.UnknownCategory, "f", 0, 1, nil},
-		{"ordinal nan value", Feature{Name: "f", Input: "c", Steps: []Step{{Op: "ordinal", Categories: cats, Unknown: "value", UnknownValue: math.NaN()}}},
+		{"ordinal nan value", Feature{Name: "f", Input: "c", Steps: []Step{Ordinal{Categories: cats, Unknown: "value", UnknownValue: math.NaN()}}},
 			map[string]any{"c": "q", "req": 1.0, "rc": "a"}, "", "", 0, 1, []float64{math.NaN()}},
-		{"bucketize missing rejects", Feature{Name: "f", Input: "x", Steps: []Step{{Op: "bucketize", Edges: []float64{1, 2}}}},
+		{"bucketize missing rejects", Feature{Name: "f", Input: "x", Steps: []Step{Bucketize{Edges: []float64{1, 2}}}},
 			map[string]any{"req": 1.0, "rc": "a"}, reject.MissingField, "f", 0, 0, nil},
 		{"infinite input", Feature{Name: "f", Input: "x"}, map[string]any{"x": math.Inf(1), "req": 1.0, "rc": "a"}, reject.NotFinite, "x", 0, 0, nil},
-		{"infinite feature", Feature{Name: "f", Input: "x", Steps: []Step{{Op: "log1p"}}}, map[string]any{"x": -1.0, "req": 1.0, "rc": "a"}, reject.NotFinite, "f", 1, 0, nil},
-		{"log1p below -1 is missing", Feature{Name: "f", Input: "req", Steps: []Step{{Op: "log1p"}}}, map[string]any{"req": -2.0, "rc": "a"}, "", "", 0, 0, []float64{math.NaN()}},
-		{"indicator of category", Feature{Name: "f", Input: "c", Steps: []Step{{Op: "indicator"}}}, map[string]any{"req": 1.0, "rc": "a"}, "", "", 0, 0, []float64{1}},
+		{"infinite feature", Feature{Name: "f", Input: "x", Steps: []Step{Log1p{}}}, map[string]any{"x": -1.0, "req": 1.0, "rc": "a"}, reject.NotFinite, "f", 1, 0, nil},
+		{"log1p below -1 is missing", Feature{Name: "f", Input: "req", Steps: []Step{Log1p{}}}, map[string]any{"req": -2.0, "rc": "a"}, "", "", 0, 0, []float64{math.NaN()}},
+		{"indicator of category", Feature{Name: "f", Input: "c", Steps: []Step{Indicator{}}}, map[string]any{"req": 1.0, "rc": "a"}, "", "", 0, 0, []float64{1}},
 		{"ratio on zero nan", Feature{Name: "f", Derive: &Derive{Op: "ratio", A: "x", B: "req", OnZero: math.NaN()}}, map[string]any{"x": 1.0, "req": 0.0, "rc": "a"}, "", "", 0, 0, []float64{math.NaN()}},
-		{"timestamp scaled as a number", Feature{Name: "f", Input: "req", Steps: []Step{{Op: "standard", Mean: 1, Scale: 2}}}, map[string]any{"req": 5.0, "rc": "a"}, "", "", 0, 0, []float64{2}},
+		{"timestamp scaled as a number", Feature{Name: "f", Input: "req", Steps: []Step{Standard{Mean: 1, Scale: 2}}}, map[string]any{"req": 5.0, "rc": "a"}, "", "", 0, 0, []float64{2}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -185,22 +186,22 @@ func TestCompileErrors(t *testing.T) {
 		{"no source", []Feature{{Name: "f"}}, "needs an input or a derive"},
 		{"duplicate feature", []Feature{{Name: "f", Input: "x"}, {Name: "f", Input: "x"}}, "declared twice"},
 		{"category not encoded", []Feature{{Name: "f", Input: "c"}}, "encode it with onehot or ordinal"},
-		{"standard on category", []Feature{{Name: "f", Input: "c", Steps: []Step{{Op: "standard", Scale: 1}}}}, "applies to a number"},
-		{"zero scale", []Feature{{Name: "f", Input: "x", Steps: []Step{{Op: "standard", Scale: 0}}}}, "scale non-zero"},
-		{"onehot on number", []Feature{{Name: "f", Input: "x", Steps: []Step{{Op: "onehot", Categories: []string{"a"}}}}}, "applies to a category"},
-		{"step after onehot", []Feature{{Name: "f", Input: "c", Steps: []Step{{Op: "onehot", Categories: []string{"a"}}, {Op: "log1p"}}}}, "already wrote the columns"},
-		{"duplicate category", []Feature{{Name: "f", Input: "c", Steps: []Step{{Op: "onehot", Categories: []string{"a", "a"}}}}}, "listed twice"},
-		{"drop not a category", []Feature{{Name: "f", Input: "c", Steps: []Step{{Op: "onehot", Categories: []string{"a"}, Drop: ptr("b")}}}}, "not one of the categories"},
-		{"edges descending", []Feature{{Name: "f", Input: "x", Steps: []Step{{Op: "bucketize", Edges: []float64{2, 1}}}}}, "ascending"},
-		{"bad tz", []Feature{{Name: "f", Input: "ts", Steps: []Step{{Op: "datepart", Part: "hour", TZ: "Mars/Olympus"}}}}, "not an IANA zone"},
-		{"datepart on number", []Feature{{Name: "f", Input: "x", Steps: []Step{{Op: "datepart", Part: "hour"}}}}, "applies to a timestamp"},
-		{"bad part", []Feature{{Name: "f", Input: "ts", Steps: []Step{{Op: "datepart", Part: "second"}}}}, `part "second"`},
-		{"impute type", []Feature{{Name: "f", Input: "c", Steps: []Step{{Op: "impute", Value: 1.0}, {Op: "ordinal", Categories: []string{"a"}}}}}, "must be a string"},
+		{"standard on category", []Feature{{Name: "f", Input: "c", Steps: []Step{Standard{Scale: 1}}}}, "applies to a number"},
+		{"zero scale", []Feature{{Name: "f", Input: "x", Steps: []Step{Standard{Scale: 0}}}}, "scale non-zero"},
+		{"onehot on number", []Feature{{Name: "f", Input: "x", Steps: []Step{OneHot{Categories: []string{"a"}}}}}, "applies to a category"},
+		{"step after onehot", []Feature{{Name: "f", Input: "c", Steps: []Step{OneHot{Categories: []string{"a"}}, Log1p{}}}}, "already wrote the columns"},
+		{"duplicate category", []Feature{{Name: "f", Input: "c", Steps: []Step{OneHot{Categories: []string{"a", "a"}}}}}, "listed twice"},
+		{"drop not a category", []Feature{{Name: "f", Input: "c", Steps: []Step{OneHot{Categories: []string{"a"}, Drop: ptr("b")}}}}, "not one of the categories"},
+		{"edges descending", []Feature{{Name: "f", Input: "x", Steps: []Step{Bucketize{Edges: []float64{2, 1}}}}}, "ascending"},
+		{"bad tz", []Feature{{Name: "f", Input: "ts", Steps: []Step{Datepart{Part: "hour", TZ: "Mars/Olympus"}}}}, "not an IANA zone"},
+		{"datepart on number", []Feature{{Name: "f", Input: "x", Steps: []Step{Datepart{Part: "hour"}}}}, "applies to a timestamp"},
+		{"bad part", []Feature{{Name: "f", Input: "ts", Steps: []Step{Datepart{Part: "second"}}}}, `part "second"`},
+		{"impute type", []Feature{{Name: "f", Input: "c", Steps: []Step{Impute{Value: 1.0}, Ordinal{Categories: []string{"a"}}}}}, "must be a string"},
 		{"derive of category", []Feature{{Name: "f", Derive: &Derive{Op: "ratio", A: "x", B: "c"}}}, `"c" is a category`},
 		{"derive op", []Feature{{Name: "f", Derive: &Derive{Op: "sum", A: "x", B: "x"}}}, `unknown op "sum"`},
-		{"column clash", []Feature{{Name: "f_a", Input: "x"}, {Name: "f", Input: "c", Steps: []Step{{Op: "onehot", Categories: []string{"a"}}}}}, `"f_a" produced twice`},
-		{"minmax order", []Feature{{Name: "f", Input: "x", Steps: []Step{{Op: "minmax", Scale: 1, DataMin: 2, DataMax: 1}}}}, "data_min <= data_max"},
-		{"unknown policy", []Feature{{Name: "f", Input: "c", Steps: []Step{{Op: "onehot", Categories: []string{"a"}, Unknown: "ignore"}}}}, `unknown "ignore"`},
+		{"column clash", []Feature{{Name: "f_a", Input: "x"}, {Name: "f", Input: "c", Steps: []Step{OneHot{Categories: []string{"a"}}}}}, `"f_a" produced twice`},
+		{"minmax order", []Feature{{Name: "f", Input: "x", Steps: []Step{MinMax{Scale: 1, DataMin: 2, DataMax: 1}}}}, "data_min <= data_max"},
+		{"unknown policy", []Feature{{Name: "f", Input: "c", Steps: []Step{OneHot{Categories: []string{"a"}, Unknown: "ignore"}}}}, `unknown "ignore"`},
 	}
 	l, err := NewLayout(inputs)
 	if err != nil {
@@ -244,8 +245,10 @@ func TestFeatureStrictJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(good), &f); err != nil {
 		t.Fatal(err)
 	}
-	if !math.IsNaN(f.Derive.OnZero) || !math.IsNaN(f.Steps[0].UnknownValue) || f.Steps[1].Value != "k" {
-		t.Errorf("got %+v, want on_zero NaN, unknown_value NaN, value \"k\"", f)
+	ord, ok0 := f.Steps[0].(Ordinal)
+	imp, ok1 := f.Steps[1].(Impute)
+	if !ok0 || !ok1 || !math.IsNaN(f.Derive.OnZero) || !math.IsNaN(ord.UnknownValue) || imp.Value != "k" {
+		t.Errorf("got %+v, want Ordinal with unknown_value NaN, Impute with value \"k\", on_zero NaN", f)
 	}
 }
 
@@ -266,7 +269,7 @@ func TestTransformDoesNotAllocate(t *testing.T) {
 		t.Errorf("got %v allocations per Transform, want 0", n)
 	}
 	l2, p2 := mustPipeline(t, []Input{{Name: "c", Type: Category}},
-		[]Feature{{Name: "f", Input: "c", Steps: []Step{{Op: "onehot", Categories: cats, Unknown: "zeros"}}}})
+		[]Feature{{Name: "f", Input: "c", Steps: []Step{OneHot{Categories: cats, Unknown: "zeros"}}}})
 	row2, _ := RowFromMap(l2, map[string]any{"c": cats[57]})
 	out2 := make([]float64, p2.Width())
 	if n := testing.AllocsPerRun(100, func() { p2.Transform(row2, out2, nil) }); n != 0 {
@@ -383,5 +386,28 @@ func TestCatTable(t *testing.T) {
 		if tb.lookup(nil) != -1 {
 			t.Fatalf("n=%d: lookup(nil) found something", n)
 		}
+	}
+}
+
+// TestFeatureJSONRoundTrip: a feature written by MarshalJSON decodes to the
+// same steps, each as its op's type.
+func TestFeatureJSONRoundTrip(t *testing.T) {
+	for _, ft := range fraudFeatures() {
+		if ft.Derive != nil { // on_zero NaN has no JSON number
+			continue
+		}
+		t.Run(ft.Name, func(t *testing.T) {
+			raw, err := json.Marshal(ft)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got Feature
+			if err := json.Unmarshal(raw, &got); err != nil {
+				t.Fatalf("decode %s: %v", raw, err)
+			}
+			if !reflect.DeepEqual(got, ft) {
+				t.Errorf("got %+v, want %+v (JSON %s)", got, ft, raw)
+			}
+		})
 	}
 }

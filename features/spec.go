@@ -1,13 +1,12 @@
 package features
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"math"
-	"sort"
-	"strings"
+	"maps"
+	"slices"
+
+	"github.com/streamscore/streamscore/internal/strictjson"
 )
 
 // Feature is one entry of the bundle's "features" list: one source (an input,
@@ -22,95 +21,67 @@ type Feature struct {
 
 // Derive combines two number inputs into one source value.
 type Derive struct {
-	Op     string  `json:"op"` // ratio | difference | product
-	A      string  `json:"a"`
-	B      string  `json:"b"`
-	OnZero float64 `json:"on_zero"` // ratio with b == 0; NaN (JSON "nan", null or absent) means missing
+	Op     string  `json:"op" bundle:"required"` // one of DeriveOps: ratio | difference | product
+	A      string  `json:"a" bundle:"required"`
+	B      string  `json:"b" bundle:"required"`
+	OnZero float64 `json:"on_zero" bundle:"nan"` // ratio with b == 0; NaN (JSON "nan", null or absent) means missing
 }
 
-// Step is one operation of a feature chain. Only the fields of its Op are
-// meaningful; the JSON decoder rejects keys that do not belong to the op.
-type Step struct {
-	Op string `json:"op"`
+// deriveOps maps each derive op to its source in the compiled program
+// (pipeline.go's Transform computes it).
+var deriveOps = map[string]uint8{"ratio": srcRatio, "difference": srcDifference, "product": srcProduct}
 
-	// impute
-	Value    any    `json:"value,omitempty"`    // float64 for numbers, string for categories
-	Strategy string `json:"strategy,omitempty"` // informational
+// DeriveOps returns every derive op, sorted.
+func DeriveOps() []string { return slices.Sorted(maps.Keys(deriveOps)) }
 
-	// standard (Mean, Scale), robust (Center, Scale), minmax (Scale, Offset, DataMin, DataMax)
-	Mean         float64     `json:"mean,omitempty"`
-	Center       float64     `json:"center,omitempty"`
-	Scale        float64     `json:"scale,omitempty"`
-	Offset       float64     `json:"offset,omitempty"`
-	DataMin      float64     `json:"data_min,omitempty"`
-	DataMax      float64     `json:"data_max,omitempty"`
-	OutOfRange   string      `json:"out_of_range,omitempty"`  // extrapolate | clip | reject
-	FeatureRange *[2]float64 `json:"feature_range,omitempty"` // clip bounds; default data_min/data_max mapped
-
-	// bucketize
-	Edges  []float64 `json:"edges,omitempty"`
-	Encode string    `json:"encode,omitempty"` // ordinal | onehot
-
-	// onehot, ordinal
-	Categories   []string `json:"categories,omitempty"`
-	Unknown      string   `json:"unknown,omitempty"` // onehot: zeros|column|reject; ordinal: value|reject
-	Drop         *string  `json:"drop,omitempty"`
-	UnknownValue float64  `json:"unknown_value,omitempty"` // ordinal; NaN allowed (JSON null or "nan")
-
-	// datepart
-	Part string `json:"part,omitempty"`
-	TZ   string `json:"tz,omitempty"`
+// Step is one operation of a feature chain. Each op is its own type (Impute,
+// Standard, OneHot, ...; one file each, op_*.go), registered by name in
+// stepOps. Its exported fields are the keys of its JSON object (struct tags,
+// read by package strictjson), and its compile method checks its parameters
+// and emits its part of the compiled program.
+type Step interface {
+	// Op is the name the step is registered under, its "op" in bundle.json.
+	Op() string
+	// compile checks the step against the kind of value reaching it, appends
+	// its part of the program to the chain and returns the kind it produces.
+	compile(c *chain, k kind) (kind, error)
 }
 
-// stepKeys lists, per op, the keys a step may carry and which are required.
-// It is the single source of truth for strict decoding; scoring's JSON Schema
-// test checks bundle.schema.json against it.
-var stepKeys = map[string]struct{ allowed, required []string }{
-	"impute":    {[]string{"value", "strategy"}, []string{"value"}},
-	"indicator": {nil, nil},
-	"standard":  {[]string{"mean", "scale"}, []string{"mean", "scale"}},
-	"robust":    {[]string{"center", "scale"}, []string{"center", "scale"}},
-	"minmax":    {[]string{"scale", "offset", "data_min", "data_max", "out_of_range", "feature_range"}, []string{"scale", "offset", "data_min", "data_max"}},
-	"log1p":     {nil, nil},
-	"bucketize": {[]string{"edges", "encode"}, []string{"edges"}},
-	"onehot":    {[]string{"categories", "unknown", "drop"}, []string{"categories"}},
-	"ordinal":   {[]string{"categories", "unknown", "unknown_value"}, []string{"categories"}},
-	"datepart":  {[]string{"part", "tz"}, []string{"part"}},
-}
-
-// StepKeys returns the keys (besides "op") allowed and required for a step op,
-// or ok=false for an unknown op. Used to keep the JSON Schema in sync.
-func StepKeys(op string) (allowed, required []string, ok bool) {
-	k, ok := stepKeys[op]
-	return k.allowed, k.required, ok
-}
+// stepOps is every step op by name. A new op is a new file with its type (its
+// fields, Op and compile) plus one entry here; the decoder, the JSON Schema
+// test and the docs test read the keys from the type.
+var stepOps = strictjson.NewRegistry[Step]("op", Step.Op,
+	Impute{}, Indicator{}, Standard{}, Robust{}, MinMax{}, Log1p{},
+	Bucketize{}, OneHot{}, Ordinal{}, Datepart{},
+)
 
 // StepOps returns every step op, sorted.
-func StepOps() []string {
-	ops := make([]string, 0, len(stepKeys))
-	for op := range stepKeys {
-		ops = append(ops, op)
-	}
-	sort.Strings(ops)
-	return ops
-}
+func StepOps() []string { return stepOps.Names() }
+
+// StepKeys returns the keys (besides "op") allowed and required for a step op,
+// in declaration order, or ok=false for an unknown op. The JSON Schema and
+// docs tests read them.
+func StepKeys(op string) (allowed, required []string, ok bool) { return stepOps.Keys(op) }
 
 // FeatureKeys and DeriveKeys are the keys allowed in a feature and a derive object.
 var (
-	FeatureKeys = []string{"name", "input", "derive", "steps"}
-	DeriveKeys  = []string{"op", "a", "b", "on_zero"}
+	FeatureKeys   = []string{"name", "input", "derive", "steps"}
+	DeriveKeys, _ = strictjson.Keys(Derive{})
 )
 
 // UnmarshalJSON decodes a feature strictly: unknown keys are errors that name
 // the key, and every step is checked against the keys of its op.
 func (f *Feature) UnmarshalJSON(data []byte) error {
-	obj, err := objectKeys(data, FeatureKeys)
+	obj, err := strictjson.Object(data)
 	if err != nil {
+		return err
+	}
+	if err := strictjson.CheckKeys(obj, FeatureKeys); err != nil {
 		return err
 	}
 	var out Feature
 	if raw, ok := obj["name"]; ok {
-		if err := decodeValue(raw, &out.Name); err != nil {
+		if err := strictjson.Value(raw, &out.Name); err != nil {
 			return fmt.Errorf("key \"name\": %w", err)
 		}
 	}
@@ -119,20 +90,24 @@ func (f *Feature) UnmarshalJSON(data []byte) error {
 		where = fmt.Sprintf("feature %q", out.Name)
 	}
 	if raw, ok := obj["input"]; ok {
-		if err := decodeValue(raw, &out.Input); err != nil {
+		if err := strictjson.Value(raw, &out.Input); err != nil {
 			return fmt.Errorf("%s: key \"input\": %w", where, err)
 		}
 	}
-	if raw, ok := obj["derive"]; ok && !isNull(raw) {
-		d, err := decodeDerive(raw)
+	if raw, ok := obj["derive"]; ok && !strictjson.IsNull(raw) {
+		d := &Derive{}
+		dobj, err := strictjson.Object(raw)
+		if err == nil {
+			err = strictjson.Decode(dobj, d)
+		}
 		if err != nil {
 			return fmt.Errorf("%s: derive: %w", where, err)
 		}
 		out.Derive = d
 	}
-	if raw, ok := obj["steps"]; ok && !isNull(raw) {
+	if raw, ok := obj["steps"]; ok && !strictjson.IsNull(raw) {
 		var steps []json.RawMessage
-		if err := decodeValue(raw, &steps); err != nil {
+		if err := strictjson.Value(raw, &steps); err != nil {
 			return fmt.Errorf("%s: key \"steps\": %w", where, err)
 		}
 		for i, s := range steps {
@@ -147,221 +122,40 @@ func (f *Feature) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
-func decodeDerive(raw json.RawMessage) (*Derive, error) {
-	obj, err := objectKeys(raw, DeriveKeys)
+// decodeStep decodes a step object into the type of its op.
+func decodeStep(raw json.RawMessage) (Step, error) {
+	obj, err := strictjson.Object(raw)
 	if err != nil {
 		return nil, err
 	}
-	d := &Derive{OnZero: math.NaN()}
-	for _, k := range []struct {
-		key string
-		dst *string
-	}{{"op", &d.Op}, {"a", &d.A}, {"b", &d.B}} {
-		r, ok := obj[k.key]
-		if !ok {
-			return nil, fmt.Errorf("missing key %q", k.key)
-		}
-		if err := decodeValue(r, k.dst); err != nil {
-			return nil, fmt.Errorf("key %q: %w", k.key, err)
-		}
-	}
-	if r, ok := obj["on_zero"]; ok {
-		v, err := decodeNaNable(r)
-		if err != nil {
-			return nil, fmt.Errorf("key \"on_zero\": %w", err)
-		}
-		d.OnZero = v
-	}
-	return d, nil
+	return stepOps.Decode(obj)
 }
 
-func decodeStep(raw json.RawMessage) (Step, error) {
-	var st Step
-	obj, err := objectKeys(raw, nil)
-	if err != nil {
-		return st, err
-	}
-	opRaw, ok := obj["op"]
-	if !ok {
-		return st, errors.New("missing key \"op\"")
-	}
-	if err := decodeValue(opRaw, &st.Op); err != nil {
-		return st, fmt.Errorf("key \"op\": %w", err)
-	}
-	keys, ok := stepKeys[st.Op]
-	if !ok {
-		return st, fmt.Errorf("unknown op %q (want one of %s)", st.Op, strings.Join(StepOps(), ", "))
-	}
-	allowed := append([]string{"op"}, keys.allowed...)
-	if err := checkKeys(obj, allowed); err != nil {
-		return st, fmt.Errorf("op %q: %w", st.Op, err)
-	}
-	for _, k := range keys.required {
-		if _, ok := obj[k]; !ok {
-			return st, fmt.Errorf("op %q: missing key %q", st.Op, k)
-		}
-	}
-	st.UnknownValue = math.NaN()
-	for key, r := range obj {
-		var err error
-		switch key {
-		case "op":
-		case "value":
-			st.Value, err = decodeScalar(r)
-		case "strategy":
-			err = decodeValue(r, &st.Strategy)
-		case "mean":
-			err = decodeValue(r, &st.Mean)
-		case "center":
-			err = decodeValue(r, &st.Center)
-		case "scale":
-			err = decodeValue(r, &st.Scale)
-		case "offset":
-			err = decodeValue(r, &st.Offset)
-		case "data_min":
-			err = decodeValue(r, &st.DataMin)
-		case "data_max":
-			err = decodeValue(r, &st.DataMax)
-		case "out_of_range":
-			err = decodeValue(r, &st.OutOfRange)
-		case "feature_range":
-			var fr [2]float64
-			if err = decodeValue(r, &fr); err == nil {
-				st.FeatureRange = &fr
-			}
-		case "edges":
-			err = decodeValue(r, &st.Edges)
-			if err == nil && st.Edges == nil {
-				st.Edges = []float64{}
-			}
-		case "encode":
-			err = decodeValue(r, &st.Encode)
-		case "categories":
-			err = decodeValue(r, &st.Categories)
-		case "unknown":
-			err = decodeValue(r, &st.Unknown)
-		case "drop":
-			if !isNull(r) {
-				var s string
-				if err = decodeValue(r, &s); err == nil {
-					st.Drop = &s
-				}
-			}
-		case "unknown_value":
-			st.UnknownValue, err = decodeNaNable(r)
-		case "part":
-			err = decodeValue(r, &st.Part)
-		case "tz":
-			err = decodeValue(r, &st.TZ)
-		}
+// MarshalJSON writes a feature as bundle.json holds it, each step with its
+// "op" first.
+func (f Feature) MarshalJSON() ([]byte, error) {
+	steps := make([]json.RawMessage, len(f.Steps))
+	for i, st := range f.Steps {
+		op, err := json.Marshal(st.Op())
 		if err != nil {
-			return st, fmt.Errorf("op %q: key %q: %w", st.Op, key, err)
-		}
-	}
-	return st, nil
-}
-
-// objectKeys splits a JSON object into its members and, when allowed is not
-// nil, rejects any key outside it.
-func objectKeys(data []byte, allowed []string) (map[string]json.RawMessage, error) {
-	if isNull(data) {
-		return nil, errors.New("want an object, got null")
-	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(data, &obj); err != nil {
-		return nil, typeError(err, "an object")
-	}
-	if allowed != nil {
-		if err := checkKeys(obj, allowed); err != nil {
 			return nil, err
 		}
-	}
-	return obj, nil
-}
-
-func checkKeys(obj map[string]json.RawMessage, allowed []string) error {
-	var bad []string
-	for k := range obj {
-		ok := false
-		for _, a := range allowed {
-			if k == a {
-				ok = true
-				break
-			}
+		fields, err := json.Marshal(st)
+		if err != nil {
+			return nil, fmt.Errorf("steps[%d]: %w", i, err)
 		}
-		if !ok {
-			bad = append(bad, k)
+		s := append([]byte(`{"op":`), op...)
+		if len(fields) > 2 {
+			s = append(append(s, ','), fields[1:]...)
+		} else {
+			s = append(s, '}')
 		}
+		steps[i] = s
 	}
-	if len(bad) == 0 {
-		return nil
-	}
-	sort.Strings(bad)
-	return fmt.Errorf("unknown key %q (allowed: %s)", bad[0], strings.Join(allowed, ", "))
-}
-
-func isNull(raw []byte) bool { return bytes.Equal(bytes.TrimSpace(raw), []byte("null")) }
-
-// decodeValue decodes raw into v with a readable type error.
-func decodeValue(raw json.RawMessage, v any) error {
-	if err := json.Unmarshal(raw, v); err != nil {
-		return typeError(err, "")
-	}
-	return nil
-}
-
-func typeError(err error, want string) error {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		if want == "" {
-			want = te.Type.String()
-			switch want {
-			case "float64":
-				want = "a number"
-			case "string":
-				want = "a string"
-			case "[]float64", "[2]float64":
-				want = "an array of numbers"
-			case "[]string":
-				want = "an array of strings"
-			case "[]json.RawMessage":
-				want = "an array"
-			}
-		}
-		return fmt.Errorf("got JSON %s, want %s", te.Value, want)
-	}
-	return err
-}
-
-// decodeScalar decodes a number or a string (impute values).
-func decodeScalar(raw json.RawMessage) (any, error) {
-	var v any
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return nil, err
-	}
-	switch v.(type) {
-	case float64, string:
-		return v, nil
-	}
-	return nil, errors.New("want a number or a string")
-}
-
-// decodeNaNable decodes a number, or NaN written as null or "nan".
-func decodeNaNable(raw json.RawMessage) (float64, error) {
-	if isNull(raw) {
-		return math.NaN(), nil
-	}
-	var v any
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return 0, err
-	}
-	switch x := v.(type) {
-	case float64:
-		return x, nil
-	case string:
-		if strings.EqualFold(x, "nan") {
-			return math.NaN(), nil
-		}
-	}
-	return 0, errors.New(`want a number, "nan" or null`)
+	return json.Marshal(struct {
+		Name   string            `json:"name"`
+		Input  string            `json:"input,omitempty"`
+		Derive *Derive           `json:"derive,omitempty"`
+		Steps  []json.RawMessage `json:"steps,omitempty"`
+	}{f.Name, f.Input, f.Derive, steps})
 }

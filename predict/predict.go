@@ -52,6 +52,11 @@ type Result struct {
 	Err    string        // the detail, e.g. "wrong_type: field amount: a string where a number is expected"
 	Score  float64       // when scored
 	Label  string        // when scored; points at the bundle's strings
+	// Key is the prediction's key: the event's record key, or its
+	// input.key_field (nil when neither; for a decode reject, only if the
+	// decoder read it before the fault). A door that logs predictions to
+	// Kafka keys them with it.
+	Key []byte
 }
 
 // Timings are the durations of the stages of one Run.
@@ -169,7 +174,11 @@ func (b *Batch) Run(events []Event, out []Result, now time.Time, wait func(i int
 			if reason == reject.MissingField {
 				b.countMissing(b.rows[m]) // the decoder filled the row before the required check
 			}
-			out[i] = Result{Reject: reason, Stage: reject.StageDecode, Field: field, Err: err.Error()}
+			key := events[i].Key
+			if key == nil {
+				key = meta.Key // as far as the decoder got
+			}
+			out[i] = Result{Reject: reason, Stage: reject.StageDecode, Field: field, Err: err.Error(), Key: key}
 			continue
 		}
 		b.countMissing(b.rows[m])
@@ -280,17 +289,18 @@ func (b *Batch) safeEncode(slab []byte, j int, ev *Event, now time.Time, res *Re
 		}
 	}()
 	pr := &b.preds[j]
+	meta := &b.metas[j]
+	key := ev.Key
+	if key == nil {
+		key = meta.Key // the event's key field, where the door has no record key
+	}
 	if pr.Reject != "" {
 		*res = Result{Reject: pr.Reject, Stage: reject.StageFeatures, Field: pr.RejectFeature,
-			Err: rejectMessage(pr)}
+			Err: rejectMessage(pr), Key: key}
 		return slab
 	}
 	p := &b.pred
-	meta := &b.metas[j]
-	p.Key = ev.Key
-	if p.Key == nil {
-		p.Key = meta.Key // the event's key field, where the door has no record key
-	}
+	p.Key = key
 	p.EventID = meta.EventID
 	p.EventTime = ev.Time
 	if t := meta.EventTime; t == t { // the event time input, when configured and present
@@ -312,7 +322,7 @@ func (b *Batch) safeEncode(slab []byte, j int, ev *Event, now time.Time, res *Re
 	// (a grown slab moves on; earlier values keep the old array alive).
 	value := slab[start:len(slab):len(slab)]
 	b.avgLen = (b.avgLen*7 + len(value)) / 8
-	*res = Result{Value: value, Score: pr.Score, Label: pr.Label}
+	*res = Result{Value: value, Score: pr.Score, Label: pr.Label, Key: key}
 	return slab
 }
 

@@ -182,15 +182,11 @@ func TestKeyAndEventTimeFields(t *testing.T) {
 	if err := batch.Run(ev, out, time.Now(), nil); err != nil {
 		t.Fatal(err)
 	}
-	var first, second struct {
-		Key       string `json:"key"`
-		EventTime int64  `json:"event_time"`
-	}
-	if err := json.Unmarshal(out[0].Value, &first); err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(out[1].Value, &second); err != nil {
-		t.Fatal(err)
+	var first, second schemas.PredictionRecord
+	for i, dst := range []*schemas.PredictionRecord{&first, &second} {
+		if err := json.Unmarshal(out[i].Value, dst); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var event struct {
 		CardID    string    `json:"card_id"`
@@ -199,12 +195,12 @@ func TestKeyAndEventTimeFields(t *testing.T) {
 	if err := json.Unmarshal(ev[0].Value, &event); err != nil {
 		t.Fatal(err)
 	}
-	if first.Key != event.CardID || first.EventTime != event.Timestamp.UnixMilli() {
-		t.Errorf("got key %q event_time %d, want the event's card_id %q and timestamp %d",
+	if first.Key == nil || *first.Key != event.CardID || first.EventTime == nil || *first.EventTime != event.Timestamp.UnixMilli() {
+		t.Errorf("got key %v event_time %v, want the event's card_id %q and timestamp %d",
 			first.Key, first.EventTime, event.CardID, event.Timestamp.UnixMilli())
 	}
-	if second.Key != string(ev[1].Key) {
-		t.Errorf("got key %q, want the record key %q (it wins over key_field)", second.Key, ev[1].Key)
+	if second.Key == nil || *second.Key != string(ev[1].Key) {
+		t.Errorf("got key %v, want the record key %q (it wins over key_field)", second.Key, ev[1].Key)
 	}
 
 	in.EventTimeField = "amount"

@@ -218,7 +218,7 @@ func TestAvroDecodeFraudEmbedded(t *testing.T) {
 	if got, want := rowText(l, row), rowText(l, jrow); got != want {
 		t.Errorf("avro row:\n%s\njson row:\n%s", got, want)
 	}
-	golden(t, "decode/fraud_row.golden", []byte(rowText(l, row)))
+	checkGolden(t, "decode/fraud_row.golden", []byte(rowText(l, row)))
 	in := fraudAvro(t)
 	if a := testing.AllocsPerRun(200, func() {
 		if _, err := d.Decode(in, row); err != nil {

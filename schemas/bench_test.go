@@ -164,41 +164,23 @@ func BenchmarkEncode(b *testing.B) {
 		}
 	})
 	b.Run("baseline_encoding_json_struct", func(b *testing.B) {
-		type cp struct {
-			Class       string  `json:"class"`
-			Probability float64 `json:"probability"`
-		}
-		type fv struct {
-			Name  string   `json:"name"`
-			Value *float64 `json:"value"`
-		}
-		type pred struct {
-			Key           *string `json:"key"`
-			EventID       *string `json:"event_id"`
-			EventTime     *int64  `json:"event_time"`
-			ScoredTime    int64   `json:"scored_time"`
-			Model         string  `json:"model"`
-			ModelVersion  string  `json:"model_version"`
-			Score         float64 `json:"score"`
-			Label         *string `json:"label"`
-			Probabilities []cp    `json:"probabilities"`
-			Features      []fv    `json:"features"`
-		}
 		b.ReportAllocs()
 		for b.Loop() {
 			key, id, et := string(p.Key), string(p.EventID), p.EventTime.UnixMilli()
-			v := pred{Key: &key, EventID: &id, EventTime: &et, ScoredTime: p.ScoredTime.UnixMilli(), Model: p.Model,
+			v := PredictionRecord{Key: &key, EventID: &id, EventTime: &et, ScoredTime: p.ScoredTime.UnixMilli(), Model: p.Model,
 				ModelVersion: p.ModelVersion, Score: p.Score, Label: &p.Label}
 			for i, c := range p.Classes {
-				v.Probabilities = append(v.Probabilities, cp{c, p.Probs[i]})
+				v.Probabilities = append(v.Probabilities, ClassProbability{c, p.Probs[i]})
 			}
+			var fs []FeatureValue
 			for i, n := range p.FeatureNames {
-				f := fv{Name: n}
+				f := FeatureValue{Name: n}
 				if finite(p.Features[i]) {
 					f.Value = &p.Features[i]
 				}
-				v.Features = append(v.Features, f)
+				fs = append(fs, f)
 			}
+			v.Features = &fs
 			if _, err := json.Marshal(&v); err != nil {
 				b.Fatal(err)
 			}

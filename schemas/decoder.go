@@ -18,7 +18,9 @@ import (
 // that it never overwrites: they stay valid as long as value is not
 // modified, so a whole batch can be decoded before any row is used.
 //
-// A *reject.Error means the record is poison (send it to the DLQ). Any other
+// A *reject.Error means the record is poison (send it to the DLQ); the Meta
+// returned with it holds, best effort, the event id and key read before the
+// fault. Any other
 // error is transient (the schema registry could not be reached): the same
 // record may decode later.
 type Decoder interface {
@@ -301,10 +303,10 @@ func (ft *fieldTree) finish() (Meta, error) {
 		t := &ft.required[i]
 		if t.typ == features.Category {
 			if ft.row.Cat[t.slot] == nil {
-				return Meta{}, &reject.Error{Reason: reject.MissingField, Field: t.path, Err: errMissing}
+				return ft.partialMeta(), &reject.Error{Reason: reject.MissingField, Field: t.path, Err: errMissing}
 			}
 		} else if math.IsNaN(ft.row.Num[t.slot]) {
-			return Meta{}, &reject.Error{Reason: reject.MissingField, Field: t.path, Err: errMissing}
+			return ft.partialMeta(), &reject.Error{Reason: reject.MissingField, Field: t.path, Err: errMissing}
 		}
 	}
 	m := Meta{EventID: ft.evid, Key: ft.key, EventTime: math.NaN()}
@@ -312,6 +314,13 @@ func (ft *fieldTree) finish() (Meta, error) {
 		m.EventTime = ft.row.Num[ft.timeSlot]
 	}
 	return m, nil
+}
+
+// partialMeta is what a decoder read of the event id and key before a
+// poison error stopped it: best effort, for a door that names the event in
+// its reject (the HTTP door keys its DLQ records with it).
+func (ft *fieldTree) partialMeta() Meta {
+	return Meta{EventID: ft.evid, Key: ft.key, EventTime: math.NaN()}
 }
 
 var (

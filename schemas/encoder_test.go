@@ -48,29 +48,9 @@ func TestJSONEncoderGolden(t *testing.T) {
 			if echo {
 				suffix = "_echo"
 			}
-			golden(t, "encode/"+name+suffix+".json", append(b, '\n'))
+			checkGolden(t, "encode/"+name+suffix+".json", append(b, '\n'))
 		}
 	}
-}
-
-// jsonPrediction is what a consumer decodes the JSON output into.
-type jsonPrediction struct {
-	Key           *string `json:"key"`
-	EventID       *string `json:"event_id"`
-	EventTime     *int64  `json:"event_time"`
-	ScoredTime    int64   `json:"scored_time"`
-	Model         string  `json:"model"`
-	ModelVersion  string  `json:"model_version"`
-	Score         float64 `json:"score"`
-	Label         *string `json:"label"`
-	Probabilities []struct {
-		Class       string  `json:"class"`
-		Probability float64 `json:"probability"`
-	} `json:"probabilities"`
-	Features *[]struct {
-		Name  string   `json:"name"`
-		Value *float64 `json:"value"`
-	} `json:"features"`
 }
 
 // checkJSONRoundTrip decodes the JSON encoding of p with encoding/json and
@@ -85,7 +65,7 @@ func checkJSONRoundTrip(t *testing.T, p *Prediction, echo bool) {
 		}
 		t.Fatalf("Append: %v", err)
 	}
-	var got jsonPrediction
+	var got PredictionRecord
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&got); err != nil {

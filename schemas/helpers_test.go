@@ -1,14 +1,13 @@
 package schemas
 
 import (
+	"github.com/streamscore/streamscore/internal/golden"
 	"github.com/streamscore/streamscore/reject"
 	"time"
 
-	"flag"
 	"fmt"
 	"github.com/linkedin/goavro/v2"
 	"math"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,8 +15,6 @@ import (
 
 	"github.com/streamscore/streamscore/features"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files in testdata/")
 
 // fraudInputs are the inputs of the fraud example as the tests assume them.
 func fraudInputs() []features.Input {
@@ -99,25 +96,10 @@ func rowText(l *features.Layout, r *features.Row) string {
 	return b.String()
 }
 
-// golden compares got with testdata/<name>, rewriting it with -update.
-func golden(t *testing.T, name string, got []byte) {
+// checkGolden compares got with testdata/<name>, rewriting it with -update.
+func checkGolden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("reading golden file (run with -update to create it): %v", err)
-	}
-	if string(got) != string(want) {
-		t.Errorf("%s mismatch:\ngot:\n%s\nwant:\n%s", path, got, want)
-	}
+	golden.Check(t, filepath.Join("testdata", name), got)
 }
 
 func describeErr(err error) string {

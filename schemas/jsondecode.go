@@ -55,7 +55,7 @@ func (d *jsonDecoder) Decode(b []byte, row *features.Row) (Meta, error) {
 	}
 	i, err := d.object(b, i, d.root, 1)
 	if err != nil {
-		return Meta{}, err
+		return d.partialMeta(), err
 	}
 	if i = skipWS(b, i); i != len(b) {
 		return Meta{}, malformed("unexpected data after the object at offset %d", i)

@@ -26,15 +26,10 @@ func benchBundle(b *testing.B, name string) (*Bundle, []*features.Row) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	refs := readReferenceB(b, dir)
 	var rows []*features.Row
-	for _, r := range refs {
-		if r.Reject != "" {
+	for _, row := range fixtureRows(b, dir, bd) {
+		if row == nil || bd.NewScorer().ScoreOne(row).Reject != "" {
 			continue
-		}
-		row, err := features.RowFromMap(bd.Layout(), r.Event)
-		if err != nil {
-			b.Fatal(err)
 		}
 		rows = append(rows, row)
 		if len(rows) == benchBatch {
@@ -45,22 +40,6 @@ func benchBundle(b *testing.B, name string) (*Bundle, []*features.Row) {
 		rows = append(rows, rows[:min(len(rows), benchBatch-len(rows))]...)
 	}
 	return bd, rows
-}
-
-// readReferenceB adapts readReference (which wants a *testing.T) for benchmarks.
-func readReferenceB(b *testing.B, dir string) []referenceRow {
-	var refs []referenceRow
-	t := &testing.T{}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		refs = readReference(t, dir)
-	}()
-	<-done
-	if t.Failed() || len(refs) == 0 {
-		b.Fatalf("%s: cannot read reference rows", dir)
-	}
-	return refs
 }
 
 // cpuNow is the process's user+system CPU time. The machine is shared, so
@@ -102,7 +81,7 @@ func BenchmarkFraudScoreBatch(b *testing.B) {
 // float32 features, per row, in blocks of 64 rows (what inplace_predict does).
 func BenchmarkFraudXGBoostBatched(b *testing.B) {
 	bd, rows := benchBundle(b, "fraud")
-	m := bd.xgb
+	m := bd.model.(*xgbModel)
 	w := bd.pipe.Width()
 	x32 := make([]float32, len(rows)*w)
 	tmp := make([]float64, w)

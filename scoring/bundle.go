@@ -30,8 +30,8 @@ type Bundle struct {
 
 	layout   *features.Layout
 	pipe     *features.Pipeline
-	linear   *linearModel
-	xgb      *xgbModel
+	model    Model
+	out      ModelOutput
 	policy   policy
 	nOut     int // model outputs per row: classes for classifiers, 1 for regression
 	warnings []string
@@ -65,7 +65,7 @@ func readLimited(dir, name string, limit int64) ([]byte, error) {
 	f, err := root.Open(name)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%s: no such file", name)
+			return nil, noFile(name)
 		}
 		return nil, err
 	}
@@ -80,9 +80,16 @@ func readLimited(dir, name string, limit int64) ([]byte, error) {
 	return data, nil
 }
 
+// noFile is a file of the bundle that is not there: it reads "NAME: no such
+// file" and is fs.ErrNotExist for errors.Is.
+type noFile string
+
+func (e noFile) Error() string { return string(e) + ": no such file" }
+func (e noFile) Unwrap() error { return fs.ErrNotExist }
+
 // Parse builds a bundle from manifest bytes; open returns the bytes of a file
-// the manifest names (the XGBoost model). It is Load without the file system,
-// for tests and fuzzing.
+// the manifest names (such as the XGBoost model). It is Load without the file
+// system, for tests and fuzzing.
 func Parse(manifest []byte, open func(name string) ([]byte, error)) (*Bundle, error) {
 	m, err := ParseManifest(manifest)
 	if err != nil {
@@ -95,36 +102,15 @@ func Parse(manifest []byte, open func(name string) ([]byte, error)) (*Bundle, er
 	if b.pipe, err = features.Compile(b.layout, m.Features); err != nil {
 		return nil, fmt.Errorf("bundle.json: %w", err)
 	}
-	width := b.pipe.Width()
-	switch m.Model.Kind {
-	case "linear":
-		if b.linear, err = newLinear(m.Model); err != nil {
-			return nil, fmt.Errorf("bundle.json: %w", err)
-		}
-		if b.linear.width != width {
-			return nil, fmt.Errorf("bundle.json: model has %d coefficients per row but the features produce %d columns", b.linear.width, width)
-		}
-	case "xgboost":
-		if m.Model.File == "" {
-			return nil, errors.New("bundle.json: model: xgboost needs \"file\"")
-		}
-		if m.Model.Link != "" || m.Model.Coef != nil || m.Model.Intercept != nil {
-			return nil, errors.New("bundle.json: model: xgboost takes only \"file\" (link, coef, intercept are for linear)")
-		}
-		data, err := open(m.Model.File)
-		if err != nil {
-			return nil, fmt.Errorf("model file: %w", err)
-		}
-		if b.xgb, err = parseXGBoost(data); err != nil {
-			return nil, fmt.Errorf("%s: %w", m.Model.File, err)
-		}
-		if b.xgb.nFeature != width {
-			return nil, fmt.Errorf("%s: model has num_feature %d but the features produce %d columns", m.Model.File, b.xgb.nFeature, width)
-		}
-		if names := b.xgb.featNames; len(names) > 0 {
-			cols := b.pipe.Columns()
+	cols := b.pipe.Columns()
+	if b.model, err = m.Model.kind.load(bundleFiles{open: open, columns: cols}); err != nil {
+		return nil, fmt.Errorf("model: %w", err)
+	}
+	b.out = b.model.Output()
+	if fn, ok := b.model.(FeatureNamer); ok {
+		if names := fn.FeatureNames(); len(names) > 0 {
 			if len(names) != len(cols) {
-				return nil, fmt.Errorf("%s: model has %d feature_names but the features produce %d columns", m.Model.File, len(names), len(cols))
+				return nil, fmt.Errorf("model: %d feature names in the model but the features produce %d columns", len(names), len(cols))
 			}
 			for i := range names {
 				if names[i] != cols[i] {
@@ -133,10 +119,6 @@ func Parse(manifest []byte, open func(name string) ([]byte, error)) (*Bundle, er
 				}
 			}
 		}
-	case "":
-		return nil, errors.New("bundle.json: model: missing kind")
-	default:
-		return nil, fmt.Errorf("bundle.json: model: unknown kind %q (want linear or xgboost)", m.Model.Kind)
 	}
 	if err := b.checkTask(); err != nil {
 		return nil, fmt.Errorf("bundle.json: output: %w", err)
@@ -148,30 +130,9 @@ func Parse(manifest []byte, open func(name string) ([]byte, error)) (*Bundle, er
 // the decision policy.
 func (b *Bundle) checkTask() error {
 	o := b.Manifest.Output
-	var modelOut string // binary | multiclass:N | regression
-	var nClass int
-	if l := b.linear; l != nil {
-		switch l.link {
-		case "identity":
-			modelOut = TaskRegression
-		case "logistic":
-			modelOut, nClass = TaskBinary, 2
-		case "softmax":
-			modelOut, nClass = TaskMulticlass, len(l.coef)
-		}
-	} else {
-		x := b.xgb
-		switch x.obj {
-		case objSquaredError, objPoisson:
-			modelOut = TaskRegression
-		case objLogistic, objLogitRaw:
-			modelOut, nClass = TaskBinary, 2
-			if o.Task == TaskRegression {
-				modelOut = TaskRegression // reg:logistic or a raw margin scored as a number
-			}
-		case objSoftprob, objSoftmax:
-			modelOut, nClass = TaskMulticlass, x.nGroup
-		}
+	modelOut, nClass := b.out.Task, b.out.Classes
+	if o.Task == TaskRegression && modelOut == TaskBinary && b.out.AlsoRegression {
+		modelOut = TaskRegression // reg:logistic or a raw margin scored as a number
 	}
 	switch o.Task {
 	case TaskBinary, TaskMulticlass, TaskRegression:
@@ -214,9 +175,6 @@ func (b *Bundle) checkTask() error {
 		seen[c] = true
 	}
 	b.policy = newPolicy(o)
-	if b.xgb != nil {
-		b.xgb.task = o.Task
-	}
 	return nil
 }
 
@@ -266,17 +224,7 @@ func (b *Bundle) FeatureNames() []string { return b.pipe.Columns() }
 func (b *Bundle) Warnings() []string { return b.warnings }
 
 // ModelDescription is a one-line description of the model.
-func (b *Bundle) ModelDescription() string {
-	if b.linear != nil {
-		return fmt.Sprintf("linear, link %s, %d output(s) x %d coefficients", b.linear.link, len(b.linear.coef), b.linear.width)
-	}
-	x := b.xgb
-	s := fmt.Sprintf("xgboost %s, %s, %d trees", x.version, x.objName, len(x.roots))
-	if x.bestIter >= 0 {
-		s += fmt.Sprintf(" (of %d, up to best_iteration %d)", x.totalTrees, x.bestIter)
-	}
-	return s
-}
+func (b *Bundle) ModelDescription() string { return b.model.Describe()[0] }
 
 // policy turns model outputs into the score, label and probabilities.
 type policy struct {

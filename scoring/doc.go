@@ -7,15 +7,22 @@
 // predictor in float32 with its base_score, default directions and objective
 // transforms.
 //
+// Each model kind (linear.go, xgboost.go) is a type registered by name in
+// model.go's modelKinds: its fields are the keys of the manifest's model
+// object, and it loads a Model. A Model says what it outputs (checked against
+// the manifest's task), describes itself for summaries, and makes one
+// Predictor per Scorer, which scores blocks of float64 feature rows in what
+// the model computes in.
+//
 // Lifecycle:
 //  1. Load (or Parse) reads and validates everything once: strict manifest
 //     decoding (unknown keys are errors), the feature pipeline, model
 //     structure (child indices, no cycles, finite values, bounded sizes) and
 //     that pipeline columns, model inputs and declared classes agree.
 //  2. Bundle.NewScorer makes a Scorer per goroutine.
-//  3. Scorer.ScoreBatch transforms rows, evaluates the model block-wise (64
-//     rows through one tree at a time over 16-byte packed nodes) and applies
-//     the decision policy. Records that cannot be scored come back with a DLQ
+//  3. Scorer.ScoreBatch transforms rows, hands the model blocks of 64 rows
+//     (XGBoost walks them through one tree at a time over 16-byte packed
+//     nodes) and applies the decision policy. Records that cannot be scored come back with a DLQ
 //     reason instead of a score.
 //
 // Concurrency: a Bundle is immutable and safe for concurrent use. A Scorer

@@ -51,7 +51,7 @@ func TestLoadManifestErrors(t *testing.T) {
 		{"unknown step key", manifest, func(m map[string]any) {
 			obj(arr(m["features"])[0])["steps"] = []any{map[string]any{"op": "log1p", "base": 2}}
 		}, `features[0]: feature "x": steps[0]: op "log1p": unknown key "base"`},
-		{"unknown model key", manifest, func(m map[string]any) { obj(m["model"])["format"] = "json" }, `model: unknown key "format"`},
+		{"unknown model key", manifest, func(m map[string]any) { obj(m["model"])["format"] = "json" }, `model: kind "xgboost": unknown key "format" (allowed: kind, file)`},
 		{"unknown output key", manifest, func(m map[string]any) { obj(m["output"])["cutoff"] = 0.5 }, `output: unknown key "cutoff"`},
 		{"unknown threshold key", manifest, func(m map[string]any) {
 			obj(m["output"])["thresholds"] = []any{map[string]any{"above": 0.5, "label": "x", "below": 1}}
@@ -66,7 +66,13 @@ func TestLoadManifestErrors(t *testing.T) {
 		{"width mismatch", manifest, func(m map[string]any) { m["features"] = arr(m["features"])[:1] }, "num_feature 2 but the features produce 1 columns"},
 		{"model file escapes", manifest, func(m map[string]any) { obj(m["model"])["file"] = "../x.json" }, "relative path inside the bundle"},
 		{"unknown kind", manifest, func(m map[string]any) { obj(m["model"])["kind"] = "lightgbm" }, `unknown kind "lightgbm"`},
-		{"xgboost with coef", manifest, func(m map[string]any) { obj(m["model"])["coef"] = []any{[]any{1.0}} }, "xgboost takes only"},
+		{"xgboost with coef", manifest, func(m map[string]any) { obj(m["model"])["coef"] = []any{[]any{1.0}} }, `kind "xgboost": unknown key "coef"`},
+		{"xgboost without file", manifest, func(m map[string]any) { delete(obj(m["model"]), "file") }, `kind "xgboost": missing key "file"`},
+		{"missing kind", manifest, func(m map[string]any) { delete(obj(m["model"]), "kind") }, `model: missing key "kind"`},
+		{"empty kind", manifest, func(m map[string]any) { obj(m["model"])["kind"] = "" }, `model: unknown kind "" (want one of linear, mlp, xgboost)`},
+		{"linear with file", linear, func(m map[string]any) { obj(m["model"])["file"] = "model.json" }, `kind "linear": unknown key "file" (allowed: kind, link, coef, intercept)`},
+		{"linear without coef", linear, func(m map[string]any) { delete(obj(m["model"]), "coef") }, `kind "linear": missing key "coef"`},
+		{"linear coef type", linear, func(m map[string]any) { obj(m["model"])["coef"] = "x" }, `key "coef": got JSON string, want an array of arrays of numbers`},
 		{"regression classes", linear, func(m map[string]any) { obj(m["output"])["classes"] = []any{"a"} }, "regression task has no classes"},
 		{"linear width", linear, func(m map[string]any) {
 			obj(m["model"])["coef"] = []any{[]any{1.0, 2.0}}

@@ -27,13 +27,11 @@ type Manifest struct {
 	Output        OutputSpec         `json:"output"`
 }
 
-// ModelSpec is the manifest's "model" object.
+// ModelSpec is the manifest's "model" object: its kind and that kind's own
+// keys, decoded strictly by the kind's type (model.go's modelKinds).
 type ModelSpec struct {
-	Kind      string      `json:"kind"`                // linear | xgboost
-	Link      string      `json:"link,omitempty"`      // linear: identity | logistic | softmax
-	Coef      [][]float64 `json:"coef,omitempty"`      // linear: one row per output (sklearn coef_)
-	Intercept []float64   `json:"intercept,omitempty"` // linear: one value per row
-	File      string      `json:"file,omitempty"`      // xgboost: model file name inside the bundle
+	Kind string
+	kind modelKind
 }
 
 // OutputSpec is the manifest's "output" object: the decision policy.
@@ -51,10 +49,10 @@ type Threshold struct {
 }
 
 // Keys allowed in each manifest object; bundle.schema.json must agree (tested).
+// The model object's keys belong to its kind (model.go).
 var (
 	manifestKeys  = []string{"format_version", "name", "version", "description", "inputs", "features", "model", "output"}
 	inputKeys     = []string{"name", "type", "required", "path", "range", "categories"}
-	modelKeys     = []string{"kind", "link", "coef", "intercept", "file"}
 	outputKeys    = []string{"task", "classes", "thresholds", "default_label"}
 	thresholdKeys = []string{"above", "label"}
 )
@@ -144,16 +142,11 @@ func ParseManifest(data []byte) (*Manifest, error) {
 		m.Features = append(m.Features, f)
 	}
 
-	modelObj, err := object(top["model"], modelKeys, "model")
+	kind, err := decodeModel(top["model"])
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := modelObj["kind"]; !ok {
-		return nil, errors.New("model: missing key \"kind\"")
-	}
-	if err := decodeInto(top["model"], &m.Model); err != nil {
-		return nil, fmt.Errorf("model: %w", err)
-	}
+	m.Model = ModelSpec{Kind: kind.Kind(), kind: kind}
 
 	outObj, err := object(top["output"], outputKeys, "output")
 	if err != nil {
@@ -203,7 +196,8 @@ func ParseManifest(data []byte) (*Manifest, error) {
 	return m, nil
 }
 
-// object decodes a JSON object into its members and rejects keys outside allowed.
+// object decodes a JSON object into its members and rejects keys outside
+// allowed (when allowed is not nil).
 func object(data []byte, allowed []string, where string) (map[string]json.RawMessage, error) {
 	if isNull(data) {
 		return nil, fmt.Errorf("%s: want an object, got null", where)
@@ -214,7 +208,7 @@ func object(data []byte, allowed []string, where string) (map[string]json.RawMes
 	}
 	var bad []string
 	for k := range obj {
-		if !contains(allowed, k) {
+		if allowed != nil && !contains(allowed, k) {
 			bad = append(bad, k)
 		}
 	}

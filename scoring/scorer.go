@@ -7,9 +7,9 @@ import (
 	"github.com/streamscore/streamscore/features"
 )
 
-// blockRows is how many rows go through one tree before the next tree: small
-// enough that the rows' features stay in L1, large enough to reuse each tree's
-// nodes (XGBoost's CPU predictor uses 64 as well).
+// blockRows is how many rows the Scorer hands the model at once: small
+// enough that the rows' features stay in L1, large enough for a tree model to
+// reuse each tree's nodes (XGBoost's CPU predictor uses 64 as well).
 const blockRows = 64
 
 // Prediction is the result for one row.
@@ -35,9 +35,10 @@ type Scorer struct {
 	probs []float64 // model outputs of the last batch, row-major (nOut per row)
 	nRows int
 
-	idx    []int     // rows of the current block that passed the pipeline
-	x32    []float32 // block features as float32 (XGBoost compares in float32)
-	margin []float32 // block margins
+	pred Predictor // the model's per-Scorer state
+	idx  []int     // rows of the current block that passed the pipeline
+	xb   []float64 // those rows gathered, when some of the block was rejected
+	pb   []float64 // their outputs, before they are put back in place
 
 	one    [1]*features.Row
 	oneOut [1]Prediction
@@ -47,10 +48,7 @@ type Scorer struct {
 func (b *Bundle) NewScorer() *Scorer {
 	s := &Scorer{b: b, width: b.pipe.Width(), nOut: b.nOut, counts: b.pipe.NewCounts()}
 	s.idx = make([]int, 0, blockRows)
-	if b.xgb != nil {
-		s.x32 = make([]float32, blockRows*s.width)
-		s.margin = make([]float32, blockRows*b.xgb.nGroup)
-	}
+	s.pred = b.model.NewPredictor(b.Task())
 	return s
 }
 
@@ -94,7 +92,7 @@ func (s *Scorer) ScoreBatch(rows []*features.Row, out []Prediction) {
 	s.nRows = n
 	pipe := s.b.pipe
 	cols := pipe.Columns()
-	needFinite := s.b.linear != nil
+	refuseNaN := s.b.out.RefusesNaN
 	for start := 0; start < n; start += blockRows {
 		end := min(start+blockRows, n)
 		s.idx = s.idx[:0]
@@ -110,7 +108,7 @@ func (s *Scorer) ScoreBatch(rows []*features.Row, out []Prediction) {
 				out[i].Reject, out[i].RejectFeature = rej.Reason, rej.Feature
 				continue
 			}
-			if needFinite {
+			if refuseNaN {
 				// scikit-learn's linear models refuse NaN input, so do we.
 				// A NaN from a missing input is a missing field; one the pipeline
 				// computed (log1p of a value below -1) is not finite.
@@ -125,7 +123,7 @@ func (s *Scorer) ScoreBatch(rows []*features.Row, out []Prediction) {
 			s.idx = append(s.idx, i)
 		}
 		if len(s.idx) > 0 {
-			s.scoreBlock(out)
+			s.scoreBlock(out, start, end)
 		}
 	}
 }
@@ -139,39 +137,23 @@ func firstNaN(x []float64) int {
 	return -1
 }
 
-// scoreBlock runs the model over the rows in s.idx and applies the policy.
-func (s *Scorer) scoreBlock(out []Prediction) {
-	w, k := s.width, s.nOut
-	if lm := s.b.linear; lm != nil {
-		for _, i := range s.idx {
-			lm.score(s.x[i*w:(i+1)*w], s.probs[i*k:(i+1)*k])
-		}
+// scoreBlock runs the model over the rows in s.idx (of the block
+// [start, end)) and applies the policy. The model gets the rows contiguous:
+// in place when the whole block passed the pipeline, else gathered.
+func (s *Scorer) scoreBlock(out []Prediction, start, end int) {
+	w, k, nb := s.width, s.nOut, len(s.idx)
+	if nb == end-start {
+		s.pred.Predict(s.x[start*w:end*w], nb, s.probs[start*k:end*k])
 	} else {
-		m := s.b.xgb
-		hasNaN := false
-		for r, i := range s.idx {
-			src := s.x[i*w : (i+1)*w]
-			dst := s.x32[r*w : (r+1)*w]
-			for j, v := range src {
-				dst[j] = float32(v)
-				hasNaN = hasNaN || v != v
-			}
+		if s.xb == nil {
+			s.xb, s.pb = make([]float64, blockRows*w), make([]float64, blockRows*k)
 		}
-		nb := len(s.idx)
-		G := m.nGroup
-		margin := s.margin[:nb*G]
-		m.predict(s.x32[:nb*w], nb, margin, hasNaN)
-		m.transform(margin, s.b.policy.task == TaskBinary)
 		for r, i := range s.idx {
-			p := s.probs[i*k : (i+1)*k]
-			if k == 2 && G == 1 { // binary: [1-p, p], computed in float32 like predict_proba
-				v := margin[r]
-				p[0], p[1] = float64(1-v), float64(v)
-			} else {
-				for g := range p {
-					p[g] = float64(margin[r*G+g])
-				}
-			}
+			copy(s.xb[r*w:(r+1)*w], s.x[i*w:(i+1)*w])
+		}
+		s.pred.Predict(s.xb[:nb*w], nb, s.pb[:nb*k])
+		for r, i := range s.idx {
+			copy(s.probs[i*k:(i+1)*k], s.pb[r*k:(r+1)*k])
 		}
 	}
 	pol := &s.b.policy

@@ -48,10 +48,12 @@ func (b *Bundle) WriteSummary(w io.Writer) error {
 		}
 		fmt.Fprintf(&sb, "           %s\n", clip(d, 70))
 	}
-	fmt.Fprintf(&sb, "model      %s\n", b.ModelDescription())
-	if x := b.xgb; x != nil {
-		fmt.Fprintf(&sb, "           %d nodes, max depth %d, %d output group(s), base_score %v (margin %v)\n",
-			len(x.nodes), x.maxDepth, x.nGroup, x.baseRaw, x.base)
+	for i, line := range b.model.Describe() {
+		if i == 0 {
+			fmt.Fprintf(&sb, "model      %s\n", line)
+		} else {
+			fmt.Fprintf(&sb, "           %s\n", line)
+		}
 	}
 	o := b.Manifest.Output
 	fmt.Fprintf(&sb, "output     task %s", o.Task)
@@ -72,7 +74,6 @@ func (b *Bundle) WriteSummary(w io.Writer) error {
 	for _, wn := range b.warnings {
 		fmt.Fprintf(&sb, "warning    %s\n", wn)
 	}
-	sb.WriteString("ok\n")
 	_, err := io.WriteString(w, sb.String())
 	return err
 }

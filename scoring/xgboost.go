@@ -143,7 +143,136 @@ type xgbModel struct {
 	bestIter   int // -1 when all trees are used
 	totalTrees int // trees in the file
 	featNames  []string
-	task       string // decided by the manifest: binary | multiclass | regression
+}
+
+// xgboostKind is the "xgboost" model object: a gbtree model saved by
+// Booster.save_model as JSON, in a file of the bundle.
+type xgboostKind struct {
+	File string `json:"file" bundle:"required"` // model file name inside the bundle
+}
+
+func (xgboostKind) Kind() string { return "xgboost" }
+
+func (k xgboostKind) load(b bundleFiles) (Model, error) {
+	if k.File == "" {
+		return nil, errors.New("xgboost needs a file name")
+	}
+	data, err := b.open(k.File)
+	if err != nil {
+		return nil, err
+	}
+	m, err := parseXGBoost(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", k.File, err)
+	}
+	if m.nFeature != len(b.columns) {
+		return nil, fmt.Errorf("%s: num_feature %d but the features produce %d columns", k.File, m.nFeature, len(b.columns))
+	}
+	return m, nil
+}
+
+// Output implements Model. The logistic objectives may also be served as a
+// number: reg:logistic as its probability, binary:logitraw as its margin.
+func (m *xgbModel) Output() ModelOutput {
+	switch m.obj {
+	case objLogistic, objLogitRaw:
+		return ModelOutput{Task: TaskBinary, Classes: 2, AlsoRegression: true}
+	case objSoftprob, objSoftmax:
+		return ModelOutput{Task: TaskMulticlass, Classes: m.nGroup}
+	}
+	return ModelOutput{Task: TaskRegression}
+}
+
+// FeatureNames implements FeatureNamer: the file's feature_names, if any.
+func (m *xgbModel) FeatureNames() []string { return m.featNames }
+
+// Describe implements Model.
+func (m *xgbModel) Describe() []string {
+	s := fmt.Sprintf("xgboost %s, %s, %d trees", m.version, m.objName, len(m.roots))
+	if m.bestIter >= 0 {
+		s += fmt.Sprintf(" (of %d, up to best_iteration %d)", m.totalTrees, m.bestIter)
+	}
+	return []string{s, fmt.Sprintf("%d nodes, max depth %d, %d output group(s), base_score %v (margin %v)",
+		len(m.nodes), m.maxDepth, m.nGroup, m.baseRaw, m.base)}
+}
+
+// NewPredictor implements Model.
+func (m *xgbModel) NewPredictor(task string) Predictor {
+	p := &xgbPredictor{m: m, binary: task == TaskBinary, nOut: m.nGroup}
+	if p.binary {
+		p.nOut = 2
+	}
+	p.x32 = make([]float32, blockRows*m.nFeature)
+	p.margin = make([]float32, blockRows*m.nGroup)
+	return p
+}
+
+// xgbPredictor holds one Scorer's float32 copy of a block and its margins.
+type xgbPredictor struct {
+	m      *xgbModel
+	binary bool // binary task: outputs [1-p, p], and binary:logitraw margins go through the sigmoid
+	nOut   int
+	x32    []float32
+	margin []float32
+}
+
+// Predict implements Predictor: the block is converted to float32 (XGBoost
+// compares in float32) and walked by the lock-step kernel.
+func (p *xgbPredictor) Predict(x []float64, n int, out []float64) {
+	m := p.m
+	x32, margin := p.grow(n*m.nFeature, n*m.nGroup)
+	hasNaN := toFloat32(x32, x[:len(x32)])
+	m.predict(x32, n, margin, hasNaN)
+	m.transform(margin, p.binary)
+	if p.nOut == 2 && m.nGroup == 1 {
+		binaryProbs(out, margin)
+	} else {
+		widen(out, margin)
+	}
+}
+
+// grow returns the predictor's buffers sized for a block.
+func (p *xgbPredictor) grow(nx, nm int) ([]float32, []float32) {
+	if cap(p.x32) < nx {
+		p.x32 = make([]float32, nx)
+	}
+	if cap(p.margin) < nm {
+		p.margin = make([]float32, nm)
+	}
+	return p.x32[:nx], p.margin[:nm]
+}
+
+// toFloat32 converts src into dst and reports whether src holds a NaN.
+// Not inlined: inside Predict the compiler keeps the NaN flag on the stack,
+// a store and a load per value.
+//
+//go:noinline
+func toFloat32(dst []float32, src []float64) bool {
+	dst = dst[:len(src)]
+	nan := false
+	for j, v := range src {
+		dst[j] = float32(v)
+		if v != v {
+			nan = true
+		}
+	}
+	return nan
+}
+
+// binaryProbs writes [1-p, p] per row, computed in float32 like predict_proba.
+func binaryProbs(out []float64, p []float32) {
+	out = out[:2*len(p)]
+	for r, v := range p {
+		out[2*r], out[2*r+1] = float64(1-v), float64(v)
+	}
+}
+
+// widen copies float32 outputs into float64 ones.
+func widen(out []float64, v []float32) {
+	out = out[:len(v)]
+	for j, x := range v {
+		out[j] = float64(x)
+	}
 }
 
 // parseXGBoost reads and validates a save_model JSON document.
@@ -675,7 +804,6 @@ func (m *xgbModel) transform(margin []float32, binaryTask bool) {
 	}
 }
 
-func expf(x float32) float32 { return float32(math.Exp(float64(x))) }
 func logf(x float32) float32 { return float32(math.Log(float64(x))) }
 
 // sigmoidf is common::Sigmoid(float) of XGBoost: the exponent is capped at

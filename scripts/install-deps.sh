@@ -5,9 +5,11 @@
 #
 # Checks java (17+, for the Apache Kafka 4.x broker), mvn (fetches the broker
 # jars), kcat (third-party client for interop tests), promtool (Debian
-# package `prometheus`, for alert rule tests and scrape tests), openssl
-# (the secured test broker's CA and certificates), umoci (builds the
-# container image without a container engine) and runc (runs it once). Only missing
+# package `prometheus`, for alert rule tests and scrape tests), the
+# PostgreSQL server (package `postgresql`, for the sink tests; its initdb is
+# in /usr/lib/postgresql/<v>/bin, not in PATH), openssl (the secured test
+# broker's CA and certificates), umoci (builds the container image without a
+# container engine) and runc (runs it once). Only missing
 # tools are installed, with apt-get, non-interactively; a machine that has
 # them all is left untouched (no apt-get update either). Runs as root or
 # through sudo. Prints what it installed.
@@ -36,14 +38,25 @@ declare -A PKG=(
 	[mvn]=maven
 	[kcat]=kcat
 	[promtool]=prometheus
+	[initdb]=postgresql
 	[openssl]=openssl
 	[umoci]=umoci
 	[runc]=runc
 )
+TOOLS=(java mvn kcat promtool initdb openssl umoci runc)
+
+# have TOOL: the tool is installed (initdb: Debian keeps it out of PATH).
+have() {
+	if [[ "$1" == initdb ]]; then
+		compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null
+	else
+		command -v "$1" >/dev/null 2>&1
+	fi
+}
 
 missing=()
-for tool in java mvn kcat promtool openssl umoci runc; do
-	if command -v "$tool" >/dev/null 2>&1; then
+for tool in "${TOOLS[@]}"; do
+	if have "$tool"; then
 		if [[ "$tool" == java ]]; then
 			major="$(java_major)"
 			if [[ ! "$major" =~ ^[0-9]+$ || "$major" -lt 17 ]]; then
@@ -52,7 +65,7 @@ for tool in java mvn kcat promtool openssl umoci runc; do
 				continue
 			fi
 		fi
-		log "ok: $tool ($(command -v "$tool"))"
+		log "ok: $tool ($(command -v "$tool" || compgen -G "/usr/lib/postgresql/*/bin/$tool" | tail -n 1))"
 	else
 		log "missing: $tool (Debian package ${PKG[$tool]})"
 		missing+=("${PKG[$tool]}")
@@ -79,10 +92,15 @@ log "installing: ${missing[*]}"
 if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
 	"${SUDO[@]}" systemctl disable --now prometheus prometheus-node-exporter >/dev/null 2>&1 || true
 fi
+# Same for the postgresql package's default cluster: the tests run their own
+# (deploy/postgres/pg-up.sh).
+if [[ " ${missing[*]} " == *" postgresql "* ]] && command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
+	"${SUDO[@]}" systemctl disable --now postgresql >/dev/null 2>&1 || true
+fi
 
 status=0
-for tool in java mvn kcat promtool openssl umoci runc; do
-	if ! command -v "$tool" >/dev/null 2>&1; then
+for tool in "${TOOLS[@]}"; do
+	if ! have "$tool"; then
 		log "ERROR: $tool still missing after install"
 		status=1
 	fi

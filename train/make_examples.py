@@ -5,7 +5,7 @@
     python train/make_examples.py fraud iris      # some
     python train/make_examples.py --out /tmp/ex   # elsewhere
 
-Every example writes bundle.json (+ model.json for XGBoost), reference.jsonl and
+Every example writes bundle.json (+ model.json for XGBoost and mlp), reference.jsonl and
 README.md. Everything is seeded and single-threaded, so a rerun writes the same
 bytes. Before writing, each bundle is checked against its own sklearn pipeline
 with an independent numpy implementation of the format
@@ -27,6 +27,12 @@ from typing import Any, Callable
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+
+# One BLAS thread, set before numpy loads: a multi-threaded OpenBLAS splits
+# its sums by the number of threads it picks, which depends on the machine
+# and its load, and the last bits of the fitted coefficients move with it.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 import numpy as np  # noqa: E402
 import xgboost as xgb  # noqa: E402
@@ -55,12 +61,14 @@ from streamscore_export import (  # noqa: E402
     derive,
     evaluate,
     export_bundle,
+    keras_pipeline,
     number,
     policy,
     reference_rows,
     timestamp,
     write_jsonl,
 )
+from streamscore_export import mlp_model  # noqa: E402
 from streamscore_export.jsonfmt import pretty  # noqa: E402
 
 REPO = HERE.parent
@@ -468,17 +476,8 @@ Classes ["Stay", "Churn"]; score = probability of churn; score > 0.6 -> "Churn",
                    notes + [None] * len(ref), readme, {"holdout_auc": round(auc, 4)})
 
 
-def risk_rule() -> Example:
-    schema = Schema([number("value", required=True)])
-    xs = [{"value": float(v)} for v in range(0, 101)]
-    X = schema.frame(xs)
-    yv = 2.0 * X["value"].to_numpy() + 10.0
-    lr = LinearRegression().fit(X, yv)
-    exact = float(lr.coef_[0]) == 2.0 and float(lr.intercept_) == 10.0
-    if not exact:  # lstsq may land one ulp away; the rule is exact by definition
-        lr.coef_ = np.array([2.0])
-        lr.intercept_ = 10.0
-    model = Pipeline([("model", lr)])
+def _risk_events() -> tuple[list[dict], list]:
+    """The reference events of risk-rule and risk-mlp (the same, so the two compare row by row)."""
     edge = [45.0, 45.0 + 1e-9, 45.000001, 44.999999, math.nextafter(45.0, 100.0), math.nextafter(45.0, 0.0),
             0.0, -5.0, -1e9, 1e9, 1e200, -1e200, 100.0, 1e-300, 5e-324]
     evs = [{"value": v} for v in edge]
@@ -492,6 +491,21 @@ def risk_rule() -> Example:
     for v in range(-10, 111):
         evs.append({"value": v})
         notes.append(None)
+    return evs, notes
+
+
+def risk_rule() -> Example:
+    schema = Schema([number("value", required=True)])
+    xs = [{"value": float(v)} for v in range(0, 101)]
+    X = schema.frame(xs)
+    yv = 2.0 * X["value"].to_numpy() + 10.0
+    lr = LinearRegression().fit(X, yv)
+    exact = float(lr.coef_[0]) == 2.0 and float(lr.intercept_) == 10.0
+    if not exact:  # lstsq may land one ulp away; the rule is exact by definition
+        lr.coef_ = np.array([2.0])
+        lr.intercept_ = 10.0
+    model = Pipeline([("model", lr)])
+    evs, notes = _risk_events()
     readme = f"""A bundle that exactly encodes the rule "value * 2 + 10 > 100 -> High Risk, else
 Low Risk" as a linear regression: coef [[2.0]], intercept [10.0], no feature steps,
 regression task with one threshold (score > 100). The LinearRegression was fitted on
@@ -501,10 +515,88 @@ exactly 2 and 10 otherwise), and the reference scores come from its `predict`.
 `value` is required: an event without it (absent or null) goes to the DLQ
 (`missing_field`). Note the boundary: value 45 gives exactly 100, which is *not* above
 the threshold -> "Low Risk".
+
+`risk-mlp` beside it scores the same events with a Keras network trained on this rule
+(value -> risk probability, same labels).
 """
     return Example("risk-rule", "value*2+10 > 100 -> High Risk, as a linear bundle", model, schema,
                    policy.regression([(100.0, "High Risk")], "Low Risk"), X, evs, notes, readme,
                    {"exact_fit": exact})
+
+
+def _keras():
+    """Keras on JAX, single-threaded and seeded, so a rerun trains the same weights."""
+    os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+    from streamscore_export.mlp_model import keras
+
+    k = keras()
+    k.utils.set_random_seed(0)
+    return k
+
+
+def risk_mlp() -> Example:
+    """risk-rule's live-feed value, scored by a Keras network instead of the rule."""
+    import tempfile
+
+    k = _keras()
+    schema = Schema([number("value", required=True)])
+    rng = np.random.default_rng(41)
+    v = rng.uniform(-50.0, 150.0, 4000).round(3)
+    # the rule's score 2v+10 against its threshold 100, blurred: risk rises over ~10 around value 45
+    y = (rng.random(len(v)) < 1.0 / (1.0 + np.exp(-(2.0 * v + 10.0 - 100.0) / 4.0))).astype(np.float32)
+    X = schema.frame([{"value": float(x)} for x in v])
+    scale = Pipeline([("scale", StandardScaler())]).fit(X)
+    net = k.Sequential([
+        k.Input((1,), name="value"),
+        k.layers.Dense(16, activation="relu", name="hidden1"),
+        k.layers.Dropout(0.1, name="dropout"),
+        k.layers.BatchNormalization(name="norm"),
+        k.layers.Dense(8, activation="tanh", name="hidden2"),
+        k.layers.Dense(1, activation="sigmoid", name="risk"),
+    ], name="risk_mlp")
+    net.compile(optimizer=k.optimizers.Adam(0.01), loss="binary_crossentropy")
+    net.fit(scale.transform(X).astype(np.float32), y, epochs=15, batch_size=64, verbose=0, shuffle=True)
+    with tempfile.TemporaryDirectory() as tmp:  # exported from the saved file, as a user would
+        path = os.path.join(tmp, "risk_mlp.keras")
+        net.save(path)
+        model = keras_pipeline(path, features=scale)
+        model[-1]._model()  # load it while the file exists
+    evs, notes = _risk_events()
+    p = model.predict_proba(X)[:, 1]
+    rule = 2.0 * v + 10.0 > 100.0
+    agree = float(((p > 0.5) == rule).mean())
+    readme = f"""The live-feed `value` of the Django real-time tutorial (the one that serves a Keras
+`model.h5` behind an HTTP endpoint), scored by a small Keras network: value -> risk
+probability. It sits beside `risk-rule`, which encodes the tutorial's rule
+"value * 2 + 10 > 100 -> High Risk" exactly; both bundles take the same event
+(`{{"value": 47.5}}`), have the same reference events and the same labels
+("Low Risk", "High Risk"), so their outputs compare row by row.
+
+Training data: 4,000 values uniform in [-50, 150] (seed 41); the label is High Risk with
+probability sigmoid((2*value + 10 - 100) / 4): the rule's boundary (value 45), blurred
+over about +-5 so that the network learns a probability, not a step.
+
+Network (Keras {k.__version__}, JAX backend, float32): StandardScaler on `value` (in the
+bundle's feature pipeline, fitted in sklearn) -> Dense(16, relu) -> Dropout(0.1) ->
+BatchNormalization -> Dense(8, tanh) -> Dense(1, sigmoid); Adam(0.01), binary
+cross-entropy, 15 epochs. Saved as `risk_mlp.keras` and exported from that file with
+`keras_pipeline(path, features=scaler)`: Dropout is dropped (the identity at inference) and
+BatchNormalization (after the first layer's relu) folded into the second Dense layer's weights.
+
+Decision: score (the probability of High Risk) > 0.5 -> "High Risk", else "Low Risk". On
+the 4,000 training values the network's label agrees with the rule's on
+{agree * 100:.2f} %; they differ only near value 45.
+
+`value` is required: an event without it goes to the DLQ (`missing_field`), as in
+risk-rule. Values so large that float32 overflows (1e200) make the network's output NaN,
+which the bundle rejects (`not_finite`) where the rule scores them.
+
+Parity: float32 network, so Keras's own `predict` and the Go kernel sum in different
+orders; the bundle is checked within 1e-5 (docs/bundle.md, kind `mlp`).
+"""
+    return Example("risk-mlp", "value -> risk probability, a Keras Dense network beside risk-rule", model, schema,
+                   policy.binary(["Low Risk", "High Risk"], [(0.5, "High Risk")], "Low Risk"), X, evs, notes, readme,
+                   {"agreement_with_rule": round(agree, 4)})
 
 
 def diabetes_xgb() -> Example:
@@ -590,6 +682,7 @@ EXAMPLES: dict[str, Callable[[], Example]] = {
     "breast-cancer": breast_cancer,
     "churn": churn,
     "risk-rule": risk_rule,
+    "risk-mlp": risk_mlp,
     "diabetes-xgb": diabetes_xgb,
     "support-calls-poisson": support_calls_poisson,
 }
@@ -601,6 +694,11 @@ EXAMPLES: dict[str, Callable[[], Example]] = {
 def self_check(ex: Example, manifest: dict, rows: list[dict], out: Path) -> dict:
     """The bundle, evaluated by streamscore_export.evaluate, must reproduce the reference rows."""
     X, rejects = evaluate.features(manifest, [r["event"] for r in rows])
+    live = [i for i, r in enumerate(rejects) if r is None]
+    if live:  # a model output that is not finite is rejected (not_finite), as the Go Scorer does
+        for i, p in zip(live, evaluate.predict(manifest, X[live], out)):
+            if not np.isfinite(p).all():
+                rejects[i] = "not_finite"
     ok = [i for i, r in enumerate(rows) if "reject" not in r]
     for i, r in enumerate(rows):
         if r.get("reject") != rejects[i]:
@@ -616,12 +714,18 @@ def self_check(ex: Example, manifest: dict, rows: list[dict], out: Path) -> dict
                              f"(max diff {feat_diff})")
     S = np.array([rows[i]["scores"] for i in ok], dtype=np.float64)
     P = evaluate.predict(manifest, Xb, out)
-    score_diff = float(np.max(np.abs(S - P)))
-    tol = 0.0 if manifest["model"]["kind"] == "xgboost" else 1e-12
+    score_diff = float(np.max(np.abs(S - P) / np.maximum(np.abs(S), 1.0)))  # relative above 1
+    kind = manifest["model"]["kind"]
+    tol = 0.0 if kind == "xgboost" else mlp_tolerance(manifest, out) if kind == "mlp" else 1e-12
     if score_diff > tol:
         raise AssertionError(f"{ex.name}: bundle scores differ from the library's by {score_diff}")
     return {"rows": len(rows), "rejects": len(rows) - len(ok), "feature_max_abs_diff": feat_diff,
             "score_max_abs_diff": score_diff}
+
+
+def mlp_tolerance(manifest: dict, out: Path) -> float:
+    """numpy against the library: float32 networks within docs/bundle.md's 1e-5, float64 ones within 1e-12."""
+    return 1e-5 if mlp_model.read(out, manifest["model"])["dtype"] == "float32" else 1e-12
 
 
 def build(name: str, out_root: Path) -> dict:
@@ -643,6 +747,7 @@ def build(name: str, out_root: Path) -> dict:
             labels[str(r["label"])] = labels.get(str(r["label"]), 0) + 1
     m = manifest["model"]
     model_desc = (f"linear, link {m['link']}" if m["kind"] == "linear"
+                  else mlp_model.describe(mlp_model.read(out, m)) if m["kind"] == "mlp"
                   else f"XGBoost {json.loads(xgb.Booster(model_file=str(out / 'model.json')).save_config())['learner']['objective']['name']}")
     header = f"""# {ex.name}
 
@@ -650,7 +755,7 @@ def build(name: str, out_root: Path) -> dict:
 
 | | |
 |---|---|
-| bundle | `bundle.json`{' + `model.json`' if m['kind'] == 'xgboost' else ''} (format_version {manifest['format_version']}) |
+| bundle | `bundle.json`{f" + `{m['file']}`" if 'file' in m else ''} (format_version {manifest['format_version']}) |
 | model | {model_desc} |
 | inputs | {', '.join(i['name'] for i in manifest['inputs'])} |
 | model columns | {n_cols} (from {len(manifest['features'])} feature entries) |

@@ -4,8 +4,9 @@
 #   train/parity.sh        (what `make parity` runs)
 #
 # 1. ensure the pinned Python venv (train/venv.sh; $STREAMSCORE_DEV_VENV to move it)
-# 2. python train/make_examples.py: retrain (seeded) and rewrite examples/*/
-# 3. go test ./predict/ -run Parity -count=1: every reference event, as bytes through the
+# 2. pytest train/tests: the exporter's own tests
+# 3. python train/make_examples.py: retrain (seeded) and rewrite examples/*/
+# 4. go test ./predict/ -run Parity -count=1: every reference event, as bytes through the
 #    stream's decoder, features, model and encoder, must give the reference outputs
 set -euo pipefail
 
@@ -15,6 +16,9 @@ cd "$root"
 
 venv="$("$here/venv.sh" | tail -n 1)"
 echo "parity: venv $venv" >&2
+
+echo "parity: pytest train/tests (the exporter's own tests)" >&2
+"$venv/bin/python" -m pytest -q -p no:cacheprovider "$here/tests" >&2
 
 echo "parity: python train/make_examples.py" >&2
 "$venv/bin/python" "$here/make_examples.py"

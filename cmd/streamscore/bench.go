@@ -9,6 +9,7 @@ import (
 	"runtime/pprof"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,7 +50,11 @@ in one run measures:
      in each --modes delivery mode, on the same events;
   3. end-to-end latency (event timestamp to prediction acknowledged) at --rate
      events/s offered for --latency-for;
-and prints throughputs, their ratio, p50/p99/p99.9 latency and peak RSS.
+and prints throughputs, the process CPU time per event of each phase and its
+ratio to the passthrough's (steadier than wall-clock rates on a shared
+machine), p50/p99/p99.9 latency with the distribution, and peak RSS. With
+the embedded broker the CPU figures include the broker, which runs in this
+process: measure against a real broker for the service's own cost.
 It uses the embedded broker (in memory) unless kafka.brokers names a cluster,
 and the fraud bundle built into the binary unless model.bundle names another
 bundle of the same events.`,
@@ -62,7 +67,7 @@ bundle of the same events.`,
 			return runBench(cmd.Context(), cmd.OutOrStdout(), cfg, o)
 		},
 	}
-	flags = addConfigFlags(cmd.Flags(), trialConfig())
+	flags = addConfigFlags(cmd.Flags(), trialConfig(), serviceSections...)
 	f := cmd.Flags()
 	f.IntVar(&o.events, "events", 1_000_000, "events loaded and processed by each throughput phase")
 	f.IntVar(&o.rate, "rate", 20000, "offered events/s in the latency phase")
@@ -139,12 +144,15 @@ func runBench(ctx context.Context, out io.Writer, cfg *Config, o benchOptions) e
 	if err != nil {
 		return err
 	}
+	cpu0 := processCPU()
 	ptDur, err := passthrough(ctx, opts, pcfg, in, ptOut, o.events)
 	if err != nil {
 		return fmt.Errorf("passthrough: %w", err)
 	}
+	ptCPU := processCPU() - cpu0
 	ptRate := float64(o.events) / ptDur.Seconds()
-	fmt.Fprintf(out, "passthrough (consume -> produce, no decode/score): %10.0f events/s  (%s)\n", ptRate, ptDur.Round(time.Millisecond))
+	fmt.Fprintf(out, "passthrough (consume -> produce, no decode/score): %10.0f events/s  (%s)  %s\n",
+		ptRate, ptDur.Round(time.Millisecond), cpuLine(ptCPU, ptDur, o.events))
 
 	var prof *os.File
 	if o.cpuProfile != "" {
@@ -169,6 +177,7 @@ func runBench(ctx context.Context, out io.Writer, cfg *Config, o benchOptions) e
 		}
 		c := pcfg
 		c.InputTopic, c.OutputTopic, c.DLQTopic, c.Group, c.Delivery = in, outT, dlqT, topic("g-"+mode), mode
+		cpu0 := processCPU()
 		bp, err := startBenchProcessor(ctx, c, cfg, bundle, log)
 		if err != nil {
 			return err
@@ -178,9 +187,10 @@ func runBench(ctx context.Context, out io.Writer, cfg *Config, o benchOptions) e
 			bp.stop()
 			return fmt.Errorf("pipeline %s: %w", mode, err)
 		}
+		cpu := processCPU() - cpu0
 		r := float64(o.events) / d.Seconds()
-		fmt.Fprintf(out, "pipeline %-13s (decode, features, score, encode, produce, commit): %10.0f events/s  (%s)  ratio %.2fx passthrough\n",
-			mode, r, d.Round(time.Millisecond), r/ptRate)
+		fmt.Fprintf(out, "pipeline %-13s (decode, features, score, encode, produce, commit): %10.0f events/s  (%s)  ratio %.2fx passthrough  %s  cpu ratio %.2fx passthrough\n",
+			mode, r, d.Round(time.Millisecond), r/ptRate, cpuLine(cpu, d, o.events), cpu.Seconds()/ptCPU.Seconds())
 		if i == 0 {
 			live = bp
 		} else {
@@ -206,14 +216,44 @@ func runBench(ctx context.Context, out io.Writer, cfg *Config, o benchOptions) e
 			return err
 		}
 		lat := live.p.Stats().Latency.Sub(before.Latency)
-		fmt.Fprintf(out, "latency at %d events/s offered for %s (%s): p50 %s  p99 %s  p99.9 %s  (%d events)\n",
-			o.rate, o.latencyFor, live.mode, lat.Quantile(0.5), lat.Quantile(0.99), lat.Quantile(0.999), lat.Count())
+		fmt.Fprintf(out, "latency at %d events/s offered for %s (%s): p50 %s  p99 %s  p99.9 %s  max %s  (%d events)\n",
+			o.rate, o.latencyFor, live.mode, lat.Quantile(0.5), lat.Quantile(0.99), lat.Quantile(0.999), lat.Quantile(1), lat.Count())
+		writeLatencyHistogram(out, lat)
 	}
 	if live != nil {
 		live.stop()
 	}
 	fmt.Fprintf(out, "peak RSS: %s\n", peakRSS())
 	return nil
+}
+
+// processCPU is the CPU time (user + system) this process has used. With
+// the embedded broker it includes the broker's, which runs in the process.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// cpuLine says the CPU time per event and the cores used over wall time d.
+func cpuLine(cpu, d time.Duration, events int) string {
+	return fmt.Sprintf("cpu %.2f us/event (%.2f cores)", float64(cpu.Microseconds())/float64(events), cpu.Seconds()/d.Seconds())
+}
+
+// writeLatencyHistogram prints the latency distribution: the share of
+// events at or under each bound, so the tail's shape shows, not only p99.
+func writeLatencyHistogram(out io.Writer, lat processor.LatencySnapshot) {
+	n := lat.Count()
+	if n == 0 {
+		return
+	}
+	fmt.Fprintf(out, "latency histogram:")
+	for _, q := range []float64{0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9999, 1} {
+		fmt.Fprintf(out, "  %g%% <= %s", q*100, lat.Quantile(q))
+	}
+	fmt.Fprintln(out)
 }
 
 // loadEvents writes n synthetic events as fast as the broker takes them.

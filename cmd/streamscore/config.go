@@ -16,11 +16,18 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/streamscore/streamscore/examples"
+	"github.com/streamscore/streamscore/httpapi"
 	"github.com/streamscore/streamscore/internal/embedded"
+	"github.com/streamscore/streamscore/pgsink"
 	"github.com/streamscore/streamscore/processor"
 	"github.com/streamscore/streamscore/schemas"
 	"github.com/streamscore/streamscore/scoring"
 )
+
+// serviceSections are the sections of the stream's own commands (run,
+// demo, bench, produce); `config` shows every section, and the other
+// commands name theirs.
+var serviceSections = []string{"kafka", "input", "output", "dlq", "registry", "model", "processor", "http", "log"}
 
 // embeddedName is the value of kafka.brokers and model.bundle that asks
 // for the in-process broker and the demo bundle built into the binary.
@@ -40,6 +47,7 @@ type Config struct {
 	Processor processor.Config       `config:"processor"`
 	HTTP      httpConfig             `config:"http"`
 	Log       logConfig              `config:"log"`
+	Sink      sinkConfig             `config:"sink"`
 }
 
 // kafkaConfig is the kafka section: the clients' settings and the embedded
@@ -65,9 +73,12 @@ type modelConfig struct {
 	Bundle string `config:"bundle" help:"model bundle directory (bundle.json + model files); required by run; embedded: the demo's fraud bundle built into the binary"`
 }
 
+// httpConfig is the http section: the admin listener's keys and the HTTP
+// door's (httpapi.Config).
 type httpConfig struct {
 	Listen string `config:"listen" help:"address of /metrics, /healthz, /readyz (empty: off)"`
 	Pprof  bool   `config:"pprof" help:"serve /debug/pprof on the same listener"`
+	httpapi.Config
 }
 
 type logConfig struct {
@@ -86,8 +97,9 @@ func defaultConfig() Config {
 		DLQ:       dlqConfig{Topic: "predictions-dlq"},
 		Registry:  schemas.DefaultRegistryConfig(),
 		Processor: processor.DefaultConfig(),
-		HTTP:      httpConfig{Listen: "127.0.0.1:9464"},
+		HTTP:      httpConfig{Listen: "127.0.0.1:9464", Config: httpapi.Defaults()},
 		Log:       logConfig{Level: "info", Format: "auto"},
+		Sink:      sinkConfig{Postgres: pgsink.DefaultConfig()},
 	}
 }
 
@@ -104,9 +116,19 @@ func trialConfig() Config {
 // isEmbedded reports whether the in-process broker is asked for.
 func (k kafkaConfig) isEmbedded() bool { return strings.TrimSpace(k.Brokers) == embeddedName }
 
-// Validate adds to a missing broker list what to do about it.
+// Validate checks the kafka section. An empty broker list is left to the
+// commands that talk to Kafka (needBrokers): `serve` and `score` need none.
 func (k kafkaConfig) Validate() error {
-	err := k.KafkaConfig.Validate()
+	if len(k.SeedBrokers()) == 0 {
+		return k.SASL.Validate()
+	}
+	return k.KafkaConfig.Validate()
+}
+
+// needBrokers is what a command that talks to Kafka requires: a broker list,
+// with what to do about a missing one.
+func (c *Config) needBrokers() error {
+	err := c.Kafka.KafkaConfig.Validate()
 	if errors.Is(err, processor.ErrNoBrokers) {
 		return fmt.Errorf("%w: set it to the cluster's seed brokers (--kafka.brokers, %s or the config file), or try streamscore without a cluster: streamscore demo",
 			err, envName("kafka.brokers"))
@@ -114,15 +136,14 @@ func (k kafkaConfig) Validate() error {
 	return err
 }
 
-// Validate checks the listen address.
+// Validate checks the listen address and the door's keys.
 func (h httpConfig) Validate() error {
-	if h.Listen == "" {
-		return nil
+	if h.Listen != "" {
+		if _, _, err := net.SplitHostPort(h.Listen); err != nil {
+			return fmt.Errorf("http.listen %q: want host:port (empty: off)", h.Listen)
+		}
 	}
-	if _, _, err := net.SplitHostPort(h.Listen); err != nil {
-		return fmt.Errorf("http.listen %q: want host:port (empty: off)", h.Listen)
-	}
-	return nil
+	return h.Config.Validate()
 }
 
 // Validate checks the level and the format.
@@ -186,6 +207,9 @@ func (c *Config) validateAcross() error {
 // checkRunnable is what run needs beyond a valid tree: a bundle to serve.
 // `streamscore config` checks it too, so it accepts what run accepts.
 func (c *Config) checkRunnable() error {
+	if err := c.needBrokers(); err != nil {
+		return err
+	}
 	if strings.TrimSpace(c.Model.Bundle) == "" {
 		return fmt.Errorf("model.bundle is not set: set it to a bundle directory (--model.bundle, %s or the config file)", envName("model.bundle"))
 	}

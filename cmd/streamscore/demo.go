@@ -82,7 +82,7 @@ Ctrl-C stops it; --duration stops it by itself.`,
 			return werr
 		},
 	}
-	flags = addConfigFlags(cmd.Flags(), trialConfig())
+	flags = addConfigFlags(cmd.Flags(), trialConfig(), serviceSections...)
 	cmd.Flags().IntVar(&rate, "rate", 2000, "synthetic events per second")
 	cmd.Flags().DurationVar(&duration, "duration", 0, "stop after this long (0: until Ctrl-C)")
 	cmd.Flags().IntVar(&samples, "samples", 3, "predictions shown per summary")

@@ -36,6 +36,9 @@ send to the DLQ. It needs a real broker: kafka.brokers must name one.`,
 			if err != nil {
 				return err
 			}
+			if err := cfg.needBrokers(); err != nil {
+				return err
+			}
 			if cfg.Kafka.isEmbedded() {
 				return fmt.Errorf("produce needs kafka.brokers (the embedded broker lives inside run/demo)")
 			}
@@ -47,7 +50,7 @@ send to the DLQ. It needs a real broker: kafka.brokers must name one.`,
 			return err
 		},
 	}
-	flags = addConfigFlags(cmd.Flags(), defaultConfig())
+	flags = addConfigFlags(cmd.Flags(), defaultConfig(), serviceSections...)
 	cmd.Flags().IntVar(&rate, "rate", 5000, "events per second (0: unthrottled)")
 	cmd.Flags().IntVar(&count, "count", 0, "events in total (0: until Ctrl-C)")
 	cmd.Flags().Float64Var(&poison, "poison", 0, "fraction of bad records mixed in (0..1)")

@@ -28,7 +28,7 @@ event to an output topic. Records it cannot score go to a dead-letter topic.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newRunCmd(), newDemoCmd(), newConfigCmd(), newVersionCmd(), newProduceCmd(), newBenchCmd())
-	root.AddCommand(newScoreCmd(), newValidateCmd())
+	root.AddCommand(newScoreCmd(), newValidateCmd(), newServeCmd(), newSinkCmd())
 	return root
 }
 
@@ -57,7 +57,7 @@ as YAML, secrets redacted. A configuration run would reject is an error here.`,
 			return err
 		},
 	}
-	flags = addConfigFlags(cmd.Flags(), defaultConfig())
+	flags = addConfigFlags(cmd.Flags(), defaultConfig(), serviceSections...)
 	return cmd
 }
 

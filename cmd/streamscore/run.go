@@ -8,19 +8,16 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"os"
-	"runtime"
 	"time"
 
 	rungroup "github.com/oklog/run" // package main has its own run()
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/plugin/kprom"
 
+	"github.com/streamscore/streamscore/httpapi"
 	"github.com/streamscore/streamscore/internal/embedded"
 	"github.com/streamscore/streamscore/predict"
 	"github.com/streamscore/streamscore/processor"
@@ -54,7 +51,7 @@ stops it gracefully; a second signal exits at once.`,
 			return svc.wait()
 		},
 	}
-	flags = addConfigFlags(cmd.Flags(), defaultConfig())
+	flags = addConfigFlags(cmd.Flags(), defaultConfig(), serviceSections...)
 	return cmd
 }
 
@@ -92,6 +89,9 @@ type service struct {
 	reg     *prometheus.Registry
 	httpSrv *http.Server
 	httpLn  net.Listener
+	door    *httpapi.Server // http.predict: the HTTP door (serve.go)
+	doorLn  net.Listener    // its own listener (http.predict_listen); nil: on httpLn
+	closeDr func()
 	done    chan struct{} // closed when every actor returned
 	err     error         // the first actor's error, set before done closes
 	log     *slog.Logger
@@ -101,13 +101,8 @@ type service struct {
 // builds the processor and starts it with the HTTP server. It returns once
 // everything is running; wait() blocks until it stopped.
 func startService(ctx context.Context, cfg *Config, log *slog.Logger) (_ *service, err error) {
-	reg := prometheus.NewRegistry()
+	reg := newRegistry()
 	metrics := processor.NewMetrics(reg)
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "streamscore", Name: "build_info",
-		Help: "Build of the running binary (always 1)."}, []string{"version", "revision", "goversion"})
-	buildInfo.WithLabelValues(buildVersion(), revision(), runtime.Version()).Set(1)
-	reg.MustRegister(buildInfo)
 
 	// The tree was validated when it was loaded; what run needs beyond it
 	// is checked before anything starts (the embedded broker writes to
@@ -147,6 +142,7 @@ func startService(ctx context.Context, cfg *Config, log *slog.Logger) (_ *servic
 	s := &service{bundle: bundle, reg: reg, done: make(chan struct{}), log: log}
 	defer func() {
 		if err != nil {
+			s.closeDoor()
 			s.closeBroker()
 		}
 	}()
@@ -175,6 +171,9 @@ func startService(ctx context.Context, cfg *Config, log *slog.Logger) (_ *servic
 		return nil, err
 	}
 
+	if err := s.startDoor(ctx, cfg, log); err != nil {
+		return nil, err
+	}
 	if cfg.HTTP.Listen != "" {
 		s.httpLn, err = net.Listen("tcp", cfg.HTTP.Listen)
 		if err != nil {
@@ -184,7 +183,7 @@ func startService(ctx context.Context, cfg *Config, log *slog.Logger) (_ *servic
 	}
 	s.start(ctx)
 	log.Info("streamscore running", "brokers", s.brokers, "input", cfg.Input.Topic, "output", cfg.Output.Topic,
-		"dlq", cfg.DLQ.Topic, "delivery", cfg.Processor.Delivery, "http", s.httpAddr())
+		"dlq", cfg.DLQ.Topic, "delivery", cfg.Processor.Delivery, "http", s.httpAddr(), "predict", s.doorAddr())
 	return s, nil
 }
 
@@ -195,29 +194,17 @@ func (s *service) httpAddr() string {
 	return s.httpLn.Addr().String()
 }
 
-// routes serves the metrics and probes. With the embedded broker, /readyz
-// says in its body that it is not a production broker.
+// routes serves the metrics and probes, and the HTTP door when it shares
+// this listener. With the embedded broker, /readyz says in its body that it
+// is not a production broker.
 func (s *service) routes(withPprof, embeddedBroker bool) http.Handler {
 	ready := "ready\n"
 	if embeddedBroker {
 		ready = "ready (EMBEDDED broker: an in-process stand-in for trying things out, not a production broker)\n"
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !s.proc.Ready() {
-			http.Error(w, "not ready: group not joined or broker unreachable", http.StatusServiceUnavailable)
-			return
-		}
-		io.WriteString(w, ready)
-	})
-	if withPprof {
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux := adminMux(s.reg, s.proc.Ready, withPprof, ready, "not ready: group not joined or broker unreachable")
+	if s.door != nil && s.doorLn == nil {
+		mux.Handle("/", s.door.Handler())
 	}
 	return mux
 }
@@ -253,10 +240,16 @@ func (s *service) start(ctx context.Context) {
 		}, func(error) {
 			sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
 			defer c()
+			s.drainDoor(sctx)
 			if err := s.httpSrv.Shutdown(sctx); err != nil {
 				s.log.Warn("http server did not shut down cleanly", "err", err)
 			}
 		})
+	}
+
+	if s.doorLn != nil {
+		dctx, stopDoor := context.WithCancel(context.Background())
+		g.Add(func() error { return s.door.Serve(dctx, s.doorLn, s.door.Handler()) }, func(error) { stopDoor() })
 	}
 
 	if s.broker != nil {
@@ -269,6 +262,7 @@ func (s *service) start(ctx context.Context) {
 
 	go func() {
 		s.err = g.Run()
+		s.closeDoor()
 		close(s.done)
 	}()
 }

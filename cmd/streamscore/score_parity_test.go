@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"math"
@@ -10,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/streamscore/streamscore/scoring"
 )
 
 // TestScoreIrisMatchesSklearn runs `streamscore score` over the iris
@@ -23,23 +24,13 @@ func TestScoreIrisMatchesSklearn(t *testing.T) {
 }
 
 func scoreIris(t *testing.T, format string) {
-	f, err := os.Open("../../examples/iris/reference.jsonl")
+	refs, err := scoring.ReadReference("../../examples/iris")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
 	var events bytes.Buffer
 	var want [][]float64
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var ref struct {
-			Event  json.RawMessage `json:"event"`
-			Scores []float64       `json:"scores"`
-		}
-		if err := json.Unmarshal(sc.Bytes(), &ref); err != nil {
-			t.Fatal(err)
-		}
+	for _, ref := range refs {
 		if ref.Scores == nil {
 			continue // a row the bundle rejects
 		}

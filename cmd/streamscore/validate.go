@@ -1,26 +1,92 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+
 	"github.com/spf13/cobra"
 
+	"github.com/streamscore/streamscore/predict"
+	"github.com/streamscore/streamscore/schemas"
 	"github.com/streamscore/streamscore/scoring"
 )
 
 func newValidateCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "validate BUNDLE",
-		Short: "Check a model bundle and print a summary",
+	var bundleDir string
+	cmd := &cobra.Command{
+		Use:   "validate [BUNDLE]",
+		Short: "Check a model bundle, and score its reference rows as the stream would",
 		Long: `validate loads a bundle directory the way the service does: strict manifest
 (unknown keys are errors), feature spec, model structure (node indices in range,
 no cycles, finite thresholds, bounded sizes) and that feature columns, model
-inputs and classes agree. It prints a one-screen summary, or one error line.`,
-		Args: cobra.ExactArgs(1),
+inputs and classes agree. It prints a one-screen summary.
+
+When the bundle has reference.jsonl (the exporter writes it: events and the
+training library's own predictions), validate scores every reference event
+through the stream's own path (the JSON decoder, features, model, policy and
+the JSON prediction encoder) and compares: the worst difference, how many
+outputs are not bit-identical, and every row past the tolerance (1e-6 on
+probabilities and regression values). It exits non-zero on any mismatch.
+
+The bundle is the argument or --bundle, as for score.`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, err := scoring.Load(args[0])
+			dir, err := scoreBundleDir(args, bundleDir, "", false)
 			if err != nil {
 				return err
 			}
-			return b.WriteSummary(cmd.OutOrStdout())
+			return validate(cmd.OutOrStdout(), dir)
 		},
 	}
+	cmd.Flags().StringVar(&bundleDir, "bundle", "", "bundle directory (or give it as the argument)")
+	return cmd
+}
+
+// validate prints the summary of the bundle in dir and checks it against
+// its reference rows.
+func validate(w io.Writer, dir string) error {
+	b, err := scoring.Load(dir)
+	if err != nil {
+		return err
+	}
+	if err := b.WriteSummary(w); err != nil {
+		return err
+	}
+	refs, err := scoring.ReadReference(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		fmt.Fprintf(w, "reference  none (no %s: nothing to compare with the training library)\nok\n", scoring.ReferenceFile)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	enc, err := schemas.NewEncoder(context.Background(), schemas.OutputConfig{Format: schemas.FormatJSON, EchoFeatures: true}, nil)
+	if err != nil {
+		return err
+	}
+	in := schemas.InputConfig{Format: schemas.FormatJSON} // how the exporter writes the reference events
+	path := predict.New(b, func() (schemas.Decoder, error) { return schemas.NewDecoder(in, b.Layout(), nil) }, enc, true)
+	rep, err := predict.CheckReference(path, refs, predict.DefaultTolerances)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "reference  %d rows (%d scored, %d rejected), scored through the stream's decoder and encoder\n",
+		rep.Rows, rep.Scored, rep.Rejected)
+	fmt.Fprintf(w, "           worst |probability diff| %.3g, worst relative diff %.3g; %d outputs not bit-identical\n",
+		rep.WorstProb, rep.WorstRelative, rep.Inexact)
+	for i, m := range rep.Mismatches {
+		if i == 20 {
+			fmt.Fprintf(w, "mismatch   ... and %d more\n", len(rep.Mismatches)-i)
+			break
+		}
+		fmt.Fprintf(w, "mismatch   line %d (%s): %s\n", m.Row.Line, m.Row.Note, m.What)
+	}
+	if !rep.OK() {
+		return fmt.Errorf("bundle %s: %d of %d reference rows disagree with the training library", dir, len(rep.Mismatches), rep.Rows)
+	}
+	fmt.Fprintln(w, "ok")
+	return nil
 }

@@ -10,6 +10,7 @@ gen-*: small models trained by XGBoost for objectives and options the
 examples do not cover (multi:softmax, binary:logitraw, reg:logistic, early
 stopping with best_iteration, missing values), with XGBoost's own predictions.
 """
+import ctypes
 import json
 import math
 import pathlib
@@ -18,6 +19,16 @@ import numpy as np
 
 OUT = pathlib.Path(__file__).parent / "bundles"
 f32 = np.float32
+
+# XGBoost's transforms call the C library's expf in float32; glibc's is not
+# correctly rounded everywhere (scoring/expf.go), and numpy's float32 exp is a
+# different function again, so the reference uses the one XGBoost calls.
+_libm = ctypes.CDLL("libm.so.6")
+_libm.expf.restype, _libm.expf.argtypes = ctypes.c_float, [ctypes.c_float]
+
+
+def expf(v):
+    return f32(_libm.expf(float(f32(v))))
 
 
 def tree(nodes):
@@ -73,12 +84,12 @@ def margins(m, x, base):
 
 
 def sigmoid(v):
-    return float(f32(1) / (f32(np.exp(f32(min(-v, f32(88.7))))) + f32(1)))
+    return float(f32(1) / (expf(min(-v, f32(88.7))) + f32(1)))
 
 
 def softmax(v):
     v = np.asarray(v, dtype=np.float32)
-    e = np.exp(v - v.max()).astype(np.float32)
+    e = np.asarray([expf(x - v.max()) for x in v], dtype=np.float32)
     return [float(x) for x in (e / np.float32(e.astype(np.float64).sum()))]
 
 

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"os"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/streamscore/streamscore/internal/kafkatest"
 	"github.com/streamscore/streamscore/processor"
+	"github.com/streamscore/streamscore/scoring"
 )
 
 // TestStreamAndScoreAgree is the "one code path" check from outside: the
@@ -122,22 +122,13 @@ var scoredTime = regexp.MustCompile(`"scored_time":\d+,`)
 // cases that once got different answers from the stream and `score`.
 func doorEvents(t *testing.T) [][]byte {
 	t.Helper()
-	f, err := os.Open(filepath.Join(repoRoot, "examples", "fraud", "reference.jsonl"))
+	refs, err := scoring.ReadReference(filepath.Join(repoRoot, "examples", "fraud"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
 	var events [][]byte
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var ref struct {
-			Event json.RawMessage `json:"event"`
-		}
-		if err := json.Unmarshal(sc.Bytes(), &ref); err != nil {
-			t.Fatal(err)
-		}
-		events = append(events, ref.Event)
+	for _, r := range refs {
+		events = append(events, r.Event)
 	}
 	base := `"transaction_id":"edge","card_id":"card-edge","amount":12.5,"avg_amount_30d":20,"country":"US","card_present":true,"distance_from_home_km":3,"txn_count_24h":1`
 	for _, e := range []string{

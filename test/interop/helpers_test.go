@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	rejectpkg "github.com/streamscore/streamscore/reject"
 	"math"
 	"os"
 	"os/exec"
@@ -21,9 +22,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/streamscore/streamscore/features"
 	"github.com/streamscore/streamscore/internal/kafkatest"
 	"github.com/streamscore/streamscore/internal/proctest"
+	"github.com/streamscore/streamscore/schemas"
 	"github.com/streamscore/streamscore/scoring"
 )
 
@@ -104,6 +105,15 @@ func startService(t testing.TB, c serviceConfig) *service {
 	for k, v := range c.Extra {
 		kv[k] = v
 	}
+	p, addr := startCommand(t, "run", kv, "streamscore running", "http")
+	return &service{Proc: p, http: addr}
+}
+
+// startCommand writes kv as a config file, starts `streamscore <command>
+// --config FILE` and waits for its msg log line; it returns the process and
+// the 127.0.0.1 address that line gives under addrKey.
+func startCommand(t testing.TB, command string, kv map[string]any, msg, addrKey string) (*proctest.Proc, string) {
+	t.Helper()
 	doc, err := proctest.ConfigYAML(kv)
 	if err != nil {
 		t.Fatal(err)
@@ -114,22 +124,22 @@ func startService(t testing.TB, c serviceConfig) *service {
 		t.Fatal(err)
 	}
 	t.Logf("streamscore config:\n%s", doc)
-	p := proctest.Start(t, "streamscore", proctest.Options{Dir: dir, Separate: true}, bin, "run", "--config", path)
-	s := &service{Proc: p}
-	proctest.Eventually(t, startTimeout, "streamscore start", func() error {
+	p := proctest.Start(t, "streamscore "+command, proctest.Options{Dir: dir, Separate: true}, bin, command, "--config", path)
+	var addr string
+	proctest.Eventually(t, startTimeout, "streamscore "+command+" start", func() error {
 		for _, l := range p.Stderr.Lines() {
 			var m map[string]any
-			if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == "streamscore running" {
-				s.http, _ = m["http"].(string)
+			if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == msg {
+				addr, _ = m[addrKey].(string)
 				return nil
 			}
 		}
-		return errors.New(`no "streamscore running" log line yet`)
+		return fmt.Errorf("no %q log line yet", msg)
 	}, p)
-	if !strings.HasPrefix(s.http, "127.0.0.1:") {
-		t.Fatalf("streamscore serves HTTP on %q, want 127.0.0.1:<port>", s.http)
+	if !strings.HasPrefix(addr, "127.0.0.1:") {
+		t.Fatalf("streamscore %s: %s is %q, want 127.0.0.1:<port>", command, addrKey, addr)
 	}
-	return s
+	return p, addr
 }
 
 // stopAndCheck stops the service with SIGTERM, expects exit 0 and no error
@@ -472,12 +482,22 @@ type expected struct {
 	label   string
 }
 
-// goExpected scores an event (a decoded JSON object) with the Go scorer.
+// goExpected scores an event (a decoded JSON object) with the Go scorer,
+// encoded as JSON and read by the stream's JSON decoder.
 func goExpected(t testing.TB, b *scoring.Bundle, ev map[string]any) (probs []float64, label, reject string) {
 	t.Helper()
-	row, err := features.RowFromMap(b.Layout(), ev)
+	value, err := json.Marshal(ev)
 	if err != nil {
-		t.Fatalf("RowFromMap(%v): %v", ev, err)
+		t.Fatal(err)
+	}
+	dec, err := schemas.NewDecoder(schemas.InputConfig{}, b.Layout(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := b.Layout().NewRow()
+	if _, err := dec.Decode(value, row); err != nil {
+		why, _ := rejectpkg.Of(err)
+		return nil, "", string(why)
 	}
 	p := b.NewScorer().ScoreOne(row)
 	return append([]float64(nil), p.Probs...), p.Label, string(p.Reject)
@@ -485,21 +505,7 @@ func goExpected(t testing.TB, b *scoring.Bundle, ev map[string]any) (probs []flo
 
 // prediction is the record of schemas/avro/prediction.avsc as JSON (the json
 // output format, and Python's decoding of the Avro one).
-type prediction struct {
-	Key           *string `json:"key"`
-	EventID       *string `json:"event_id"`
-	EventTime     *int64  `json:"event_time"`
-	ScoredTime    int64   `json:"scored_time"`
-	Model         string  `json:"model"`
-	ModelVersion  string  `json:"model_version"`
-	Score         float64 `json:"score"`
-	Label         *string `json:"label"`
-	Probabilities []struct {
-		Class       string  `json:"class"`
-		Probability float64 `json:"probability"`
-	} `json:"probabilities"`
-	Features any `json:"features"`
-}
+type prediction = schemas.PredictionRecord
 
 // predictionFields are the fields of prediction.avsc, in order.
 var predictionFields = []string{"key", "event_id", "event_time", "scored_time", "model", "model_version",

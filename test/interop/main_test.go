@@ -9,6 +9,9 @@
 //   - avro_test.go: Confluent-Avro events from Python through the in-process
 //     schema registry (schemas/srtest), a second schema version registered
 //     mid-stream, predictions in Confluent Avro read back by Python and by kcat.
+//   - http_test.go: `streamscore serve` against tritonclient's HTTP client (Open
+//     Inference Protocol v2: health, metadata, binary and JSON tensors, errors)
+//     on the fraud reference rows, and openapi-spec-validator on /openapi.json.
 //
 // Every test runs the built binary (`streamscore run --config FILE`) as a
 // subprocess: STREAMSCORE_TEST_BIN when set (`make test` builds it), otherwise a

@@ -16,12 +16,13 @@ See docs/bundle.md for the format and train/README.md for the supported steps.
 from . import derive, evaluate, policy
 from .errors import ExportError, RejectedEvent, UnsupportedStepError
 from .exporter import FORMAT_VERSION, build_manifest, export_bundle, trace
+from .mlp_model import KerasModel, keras_pipeline
 from .policy import Output
 from .reference import reference_rows, write_jsonl
 from .schema import Input, Schema, boolean, category, number, timestamp
 
 __all__ = [
-    "FORMAT_VERSION", "ExportError", "Input", "Output", "RejectedEvent", "Schema", "UnsupportedStepError",
-    "boolean", "build_manifest", "category", "derive", "evaluate", "export_bundle", "number", "policy",
+    "FORMAT_VERSION", "ExportError", "Input", "KerasModel", "Output", "RejectedEvent", "Schema", "UnsupportedStepError",
+    "boolean", "build_manifest", "category", "derive", "evaluate", "export_bundle", "keras_pipeline", "number", "policy",
     "reference_rows", "timestamp", "trace", "write_jsonl",
 ]

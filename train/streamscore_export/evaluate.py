@@ -17,6 +17,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from . import mlp_model
 from .errors import RejectedEvent
 from .schema import Input, Schema
 
@@ -177,8 +178,8 @@ def features(manifest: Mapping, events: Sequence[Mapping[str, Any]]) -> tuple[np
     # a feature value that is +-Inf rejects the record
     for i in np.flatnonzero(np.isinf(X).any(axis=1)):
         reject[i] = reject[i] or "not_finite"
-    if manifest["model"]["kind"] == "linear":
-        # sklearn's linear models refuse NaN: the first NaN column decides the reason, missing_field
+    if manifest["model"]["kind"] in ("linear", "mlp"):
+        # sklearn's linear and MLP models refuse NaN: the first NaN column decides the reason, missing_field
         # when its feature's source is missing, not_finite when the pipeline computed the NaN
         for i in np.flatnonzero(np.isnan(X).any(axis=1)):
             j = int(np.flatnonzero(np.isnan(X[i]))[0])
@@ -193,6 +194,8 @@ def features(manifest: Mapping, events: Sequence[Mapping[str, Any]]) -> tuple[np
 def predict(manifest: Mapping, X: np.ndarray, bundle_dir: str | Path | None = None) -> np.ndarray:
     """Model scores per row: probabilities for classifiers, (n, 1) values for regression."""
     m = manifest["model"]
+    if m["kind"] == "mlp":
+        return mlp_model.predict_scores(mlp_model.read(bundle_dir, m), X, manifest["output"]["task"])
     if m["kind"] == "linear":
         coef = np.asarray(m["coef"], dtype=np.float64)
         icpt = np.asarray(m["intercept"], dtype=np.float64)

@@ -38,6 +38,7 @@ from sklearn.preprocessing import (
 )
 
 from . import derive as _derive
+from . import mlp_model
 from .errors import ExportError, UnsupportedStepError
 from .jsonfmt import pretty
 from .policy import Output
@@ -52,13 +53,15 @@ SUPPORTED_TRANSFORMERS = (
 )
 SUPPORTED_MODELS = (
     "LogisticRegression, LinearRegression, Ridge, Lasso, ElasticNet, "
-    "xgboost.XGBClassifier, xgboost.XGBRegressor, xgboost.Booster"
+    "xgboost.XGBClassifier, xgboost.XGBRegressor, xgboost.Booster, MLPClassifier, MLPRegressor, "
+    "a Keras model of Dense layers (streamscore_export.keras_pipeline)"
 )
 XGB_OBJECTIVES = {
     "binary:logistic": ("binary",),
     "reg:logistic": ("binary", "regression"),
-    "binary:logitraw": ("regression",),
+    "binary:logitraw": ("binary", "regression"),  # binary: sigmoid(margin); regression: the margin
     "multi:softprob": ("multiclass",),
+    "multi:softmax": ("multiclass",),  # scored as multi:softprob: the probabilities, label = arg-max
     "reg:squarederror": ("regression",),
     "count:poisson": ("regression",),
 }
@@ -561,7 +564,8 @@ def _linear(where: str, est, n_cols: int, output: Output) -> dict:
     return {"kind": "linear", "link": link, "coef": coef.tolist(), "intercept": icpt.tolist()}
 
 
-def _xgboost(where: str, est, n_cols: int, output: Output, out_dir: Path | None, model_file: str) -> dict:
+def _xgboost(where: str, est, n_cols: int, output: Output, out_dir: Path | None, model_file: str,
+             columns: list[str] | None = None) -> dict:
     import xgboost as xgb
 
     # With early stopping the model keeps all trees and records learner.attributes.best_iteration;
@@ -582,7 +586,7 @@ def _xgboost(where: str, est, n_cols: int, output: Output, out_dir: Path | None,
     if output.task not in XGB_OBJECTIVES[obj]:
         raise ExportError(f"{where}: XGBoost objective {obj!r} goes with output task {XGB_OBJECTIVES[obj]}, "
                           f"not {output.task!r}")
-    if obj == "multi:softprob":
+    if obj in ("multi:softprob", "multi:softmax"):
         k = int(learner["learner_model_param"]["num_class"])
         if k != output.n_outputs:
             raise ExportError(f"{where}: model has {k} classes, output declares {output.n_outputs}")
@@ -592,16 +596,27 @@ def _xgboost(where: str, est, n_cols: int, output: Output, out_dir: Path | None,
     if booster.num_features() != n_cols:
         raise ExportError(f"{where}: XGBoost model has {booster.num_features()} features, "
                           f"the pipeline gives {n_cols} columns")
+    names = booster.feature_names
+    if names and columns is not None and list(names) != list(columns):
+        # XGBoost matches columns by position: a Booster whose names are in
+        # another order than the bundle's columns would score every row wrong.
+        bad = next(i for i, (a, b) in enumerate(zip(names, columns)) if a != b) if len(names) == len(columns) else 0
+        raise ExportError(f"{where}: the XGBoost model's feature_names are not the bundle's columns in order "
+                          f"(column {bad}: the model has {names[bad]!r}, the pipeline gives "
+                          f"{columns[bad] if bad < len(columns) else None!r}); train on the columns in the "
+                          f"schema's order, or reorder the model's inputs")
     if out_dir is not None:
         booster.save_model(os.fspath(out_dir / model_file))
     return {"kind": "xgboost", "file": model_file}
 
 
 def export_model(where: str, est, n_cols: int, output: Output, out_dir: Path | None,
-                 model_file: str = "model.json", sparse: bool = False) -> dict:
+                 model_file: str = "model.json", sparse: bool = False, columns: list[str] | None = None) -> dict:
     t = type(est)
     if t in (LogisticRegression, LinearRegression, Ridge, Lasso, ElasticNet):
         return _linear(where, est, n_cols, output)
+    if mlp_model.is_mlp(est):
+        return mlp_model.export(where, est, n_cols, output, out_dir, model_file)
     try:
         import xgboost as xgb
         xgb_types = (xgb.XGBClassifier, xgb.XGBRegressor, xgb.Booster)
@@ -613,7 +628,7 @@ def export_model(where: str, est, n_cols: int, output: Output, out_dir: Path | N
                 f"{where}: the pipeline hands XGBoost a sparse matrix, where XGBoost reads absent entries as "
                 f"missing, not 0; make it dense (OneHotEncoder(sparse_output=False), "
                 f"ColumnTransformer(sparse_threshold=0))")
-        return _xgboost(where, est, n_cols, output, out_dir, model_file)
+        return _xgboost(where, est, n_cols, output, out_dir, model_file, columns)
     raise UnsupportedStepError(f"step {where!r} ({_name(est)}) is not a supported model; supported: {SUPPORTED_MODELS}")
 
 
@@ -625,7 +640,8 @@ def build_manifest(model, *, name: str, schema: Schema, output: Output, version:
     features, n_cols, sparse = trace(model, schema)
     _, est_name, est = split_pipeline(model)
     assert sum(feature_width(f) for f in features) == n_cols
-    m = export_model(est_name, est, n_cols, output, out_dir, sparse=sparse)
+    columns = [c for f in features for c in column_names(f)]
+    m = export_model(est_name, est, n_cols, output, out_dir, sparse=sparse, columns=columns)
     return {
         "format_version": FORMAT_VERSION,
         "name": name,
@@ -650,7 +666,7 @@ def export_bundle(model, out_dir, *, name: str, schema: Schema, output: Output, 
     out.mkdir(parents=True, exist_ok=True)
     manifest = build_manifest(model, name=name, schema=schema, output=output, version=version,
                               description=description, train_frame=train_frame, out_dir=out)
-    if manifest["model"]["kind"] != "xgboost" and (out / "model.json").exists():
+    if "file" not in manifest["model"] and (out / "model.json").exists():
         (out / "model.json").unlink()
     (out / "bundle.json").write_text(pretty(manifest))
     return manifest

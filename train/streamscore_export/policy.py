@@ -18,6 +18,10 @@ class Output:
     default_label: str | None = None
 
     def __post_init__(self):
+        if self.classes is not None:
+            # Class names are strings in a bundle; sklearn's classes_ may be
+            # integers (0, 1), which print as "0", "1".
+            self.classes = [str(c) for c in self.classes]
         if self.task not in ("binary", "multiclass", "regression"):
             raise ExportError(f"output task must be binary, multiclass or regression, got {self.task!r}")
         if self.task == "binary" and (self.classes is None or len(self.classes) != 2):

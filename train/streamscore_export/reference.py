@@ -9,6 +9,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from . import xgbmath
 from .errors import RejectedEvent
 from .exporter import split_pipeline
 from .jsonfmt import compact, plain
@@ -49,11 +50,42 @@ def _bundle_reason(model, schema: Schema, output: Output, event) -> str:
     return rejects[0]
 
 
+def _xgb_objective(model) -> str | None:
+    """The XGBoost objective of the pipeline's final estimator, or None."""
+    _, _, est = split_pipeline(model)
+    try:
+        import xgboost as xgb
+    except ImportError:  # pragma: no cover
+        return None
+    if isinstance(est, (xgb.XGBModel, xgb.Booster)):
+        booster = est if isinstance(est, xgb.Booster) else est.get_booster()
+        return json.loads(booster.save_config())["learner"]["objective"]["name"]
+    return None
+
+
 def _library_scores(model, frame, output: Output) -> np.ndarray:
-    """(n, k) scores from the fitted pipeline itself."""
+    """(n, k) scores from the fitted pipeline itself.
+
+    Classifiers: ``predict_proba``; regressors: ``predict``. XGBoost cases
+    where neither is the bundle's score: ``binary:logitraw`` (predict_proba
+    returns margins; the score is the margin for a regression task, its
+    float32 sigmoid for a binary one), and a binary task on an estimator
+    without predict_proba (``XGBRegressor(objective="reg:logistic")``):
+    ``predict``'s probability p as ``[1-p, p]`` in float32.
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        obj = _xgb_objective(model)
+        if obj == "binary:logitraw":
+            m = np.asarray(model.predict(frame, output_margin=True), dtype=np.float32)
+            if output.task == "binary":
+                return xgbmath.binary_proba(xgbmath.sigmoid(m)).astype(np.float64)
+            return m.astype(np.float64).reshape(len(frame), -1)
         if output.task in ("binary", "multiclass"):
+            if not hasattr(model, "predict_proba"):
+                if output.task != "binary":
+                    raise ValueError("multiclass output needs predict_proba")
+                return xgbmath.binary_proba(model.predict(frame)).astype(np.float64)
             return np.asarray(model.predict_proba(frame), dtype=np.float64)
         return np.asarray(model.predict(frame), dtype=np.float64).reshape(len(frame), -1)
 
@@ -116,8 +148,8 @@ def reference_rows(model, schema: Schema, output: Output, events: Sequence[Mappi
     results = _score_or_reason(model, schema, output, events, decoded)
     scored: list[tuple[int, list]] = []
     for (i, dec), res in zip(decoded, results):
-        if isinstance(res, str):
-            rows[i]["reject"] = res
+        if isinstance(res, str) or not np.isfinite(res).all():  # a non-finite output is rejected (not_finite)
+            rows[i]["reject"] = res if isinstance(res, str) else "not_finite"
             continue
         rows[i]["scores"] = [float(v) for v in res]
         label = output.label(res)

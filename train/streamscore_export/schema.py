@@ -63,28 +63,39 @@ def boolean(name: str, *, required: bool = False, path: str | None = None) -> In
     return Input(name, BOOL, required, path)
 
 
+def _is_nan(v: Any) -> bool:
+    """A float NaN (math.nan, np.nan, a numpy NaN): a missing value, as pandas users pass it."""
+    return isinstance(v, (float, np.floating)) and math.isnan(v)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
 def parse_timestamp_ms(value: Any) -> float:
     """RFC 3339 string or epoch milliseconds -> epoch milliseconds (float).
 
     Sub-millisecond digits are floored, like Go's ``time.Time.UnixMilli``.
+    The reasons are the stream decoder's: ``wrong_type`` for anything that is
+    neither, ``not_finite`` for an infinite number.
     """
-    if isinstance(value, bool):
-        raise RejectedEvent("invalid_field", f"timestamp {value!r}")
-    if isinstance(value, (int, float)):
+    if isinstance(value, (bool, np.bool_)):
+        raise RejectedEvent("wrong_type", f"timestamp {value!r}")
+    if _is_int(value) or isinstance(value, (float, np.floating)):
         if not math.isfinite(value):
-            raise RejectedEvent("invalid_field", f"timestamp {value!r}")
+            raise RejectedEvent("not_finite", f"timestamp {value!r}")
         return float(value)
     if isinstance(value, str):
         s = value.strip()
         try:
             t = _dt.datetime.fromisoformat(s)
         except ValueError as e:
-            raise RejectedEvent("invalid_field", f"timestamp {value!r}") from e
+            raise RejectedEvent("wrong_type", f"timestamp {value!r}") from e
         if t.tzinfo is None or "T" not in s.upper():
-            raise RejectedEvent("invalid_field", f"timestamp {value!r} is not RFC 3339 (needs date, 'T', time and offset)")
+            raise RejectedEvent("wrong_type", f"timestamp {value!r} is not RFC 3339 (needs date, 'T', time and offset)")
         d = t - _EPOCH
         return float(d.days * 86_400_000 + d.seconds * 1000 + d.microseconds // 1000)
-    raise RejectedEvent("invalid_field", f"timestamp {value!r}")
+    raise RejectedEvent("wrong_type", f"timestamp {value!r}")
 
 
 class Schema:
@@ -96,6 +107,36 @@ class Schema:
             raise ExportError(f"inputs declared twice: {sorted({n for n in names if names.count(n) > 1})}")
         self.inputs = list(inputs)
         self.by_name = {i.name: i for i in self.inputs}
+
+    @classmethod
+    def from_frame(cls, df: pd.DataFrame, required: Iterable[str] = (), types: Mapping[str, str] | None = None) -> "Schema":
+        """The inputs of a training DataFrame, one per column in column order.
+
+        Types come from the dtypes: bool -> ``boolean``, other numbers ->
+        ``number``, datetimes -> ``timestamp``, strings, objects and pandas
+        categoricals -> ``category``; ``types`` overrides them by column name
+        (a numeric code that is really a category: ``{"zip": "category"}``).
+        ``required`` names the inputs an event must carry.
+        """
+        required, types = set(required), dict(types or {})
+        unknown = (required | set(types)) - {str(c) for c in df.columns}
+        if unknown:
+            raise ExportError(f"from_frame: {sorted(unknown)} are not columns of the frame")
+        inputs = []
+        for col in df.columns:
+            name, dt = str(col), df[col].dtype
+            t = types.get(name)
+            if t is None:
+                if pd.api.types.is_bool_dtype(dt):
+                    t = BOOL
+                elif pd.api.types.is_datetime64_any_dtype(dt):
+                    t = TIMESTAMP
+                elif pd.api.types.is_numeric_dtype(dt):
+                    t = NUMBER
+                else:
+                    t = CATEGORY
+            inputs.append(Input(name, t, name in required))
+        return cls(inputs)
 
     @property
     def names(self) -> list[str]:
@@ -115,28 +156,38 @@ class Schema:
         return cur
 
     def decode(self, event: Mapping[str, Any]) -> list[Any]:
-        """One event -> one row (list in input order). Raises RejectedEvent."""
+        """One event -> one row (list in input order). Raises RejectedEvent.
+
+        The rules and reasons are the stream's JSON decoder's (docs/formats.md,
+        "Type rules"): absent, null or NaN is missing (``missing_field`` when
+        the input is required); an integer is a category's text ("5411"); a
+        wrong type is ``wrong_type``, an infinite number ``not_finite``.
+        """
         row: list[Any] = []
         for inp in self.inputs:
             v = self._lookup(event, inp.field_path())
-            if v is _MISSING or v is None:
+            if v is _MISSING or v is None or _is_nan(v):
                 if inp.required:
                     raise RejectedEvent("missing_field", inp.name)
                 row.append(np.nan)
                 continue
             if inp.type == NUMBER:
-                if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                    raise RejectedEvent("invalid_field", f"{inp.name}={v!r}")
+                if not (_is_int(v) or isinstance(v, (float, np.floating))):
+                    raise RejectedEvent("wrong_type", f"{inp.name}={v!r}")
+                if not math.isfinite(v):
+                    raise RejectedEvent("not_finite", f"{inp.name}={v!r}")
                 row.append(float(v))
             elif inp.type == BOOL:
-                if not isinstance(v, bool):
-                    raise RejectedEvent("invalid_field", f"{inp.name}={v!r}")
+                if not isinstance(v, (bool, np.bool_)):
+                    raise RejectedEvent("wrong_type", f"{inp.name}={v!r}")
                 row.append(1.0 if v else 0.0)
             elif inp.type == TIMESTAMP:
                 row.append(parse_timestamp_ms(v))
+            elif _is_int(v):
+                row.append(str(int(v)))
             else:
                 if not isinstance(v, str):
-                    raise RejectedEvent("invalid_field", f"{inp.name}={v!r}")
+                    raise RejectedEvent("wrong_type", f"{inp.name}={v!r}")
                 row.append(v)
         return row
 

@@ -9,9 +9,10 @@ import (
 	"time"
 )
 
-// This file is the slow, convenient way into a Row, for batch scoring, tests
-// and tools. The streaming path decodes straight into slots (package schemas)
-// and never builds a map per record.
+// Test-only: a convenient way into a Row for this package's tests, which
+// cannot import package schemas (it imports features). Production code
+// decodes bytes straight into slots with schemas' decoders; there is no map
+// path outside tests.
 
 // RowFromMap returns a new row filled from a decoded JSON object.
 func RowFromMap(l *Layout, m map[string]any) (*Row, error) {

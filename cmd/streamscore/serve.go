@@ -1,0 +1,334 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kprom"
+
+	"github.com/streamscore/streamscore/httpapi"
+	"github.com/streamscore/streamscore/predict"
+	"github.com/streamscore/streamscore/processor"
+	"github.com/streamscore/streamscore/schemas"
+	"github.com/streamscore/streamscore/scoring"
+)
+
+func newServeCmd() *cobra.Command {
+	var flags *configFlags
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve predictions over HTTP: /v1/predict, Open Inference Protocol v2, /openapi.json",
+		Long: `serve loads the bundle in model.bundle and answers prediction requests over
+HTTP with the stream's own code path (decoder with the input.* settings,
+features, model, policy, JSON prediction record): POST /v1/predict, the Open
+Inference Protocol v2 REST API and GET /openapi.json (docs/http.md). It joins
+no consumer group and needs no Kafka unless http.log_to_topic is on.
+
+The API listens on http.predict_listen, or on http.listen beside /metrics,
+/healthz and /readyz when that is empty. SIGINT/SIGTERM drains: new requests
+get 503, those in flight finish (http.shutdown_timeout).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := flags.load()
+			if err != nil {
+				return err
+			}
+			log, err := newLogger(cfg, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			return serve(cmd.Context(), cfg, log)
+		},
+	}
+	// serve scores HTTP bodies with the stream's input settings and logs to
+	// the stream's topics; it has no processor section.
+	flags = addConfigFlags(cmd.Flags(), defaultConfig(), "kafka", "input", "output", "dlq", "model", "http", "log")
+	return cmd
+}
+
+// serve runs the HTTP door alone until ctx is done.
+func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
+	if cfg.HTTP.Listen == "" && cfg.HTTP.Config.Listen == "" {
+		return errors.New("serve: http.listen and http.predict_listen are both empty: nowhere to serve")
+	}
+	if strings.TrimSpace(cfg.Model.Bundle) == "" {
+		return fmt.Errorf("model.bundle is not set: set it to a bundle directory (--model.bundle, %s or the config file)", envName("model.bundle"))
+	}
+	if cfg.HTTP.LogToTopic {
+		if cfg.Kafka.isEmbedded() {
+			return errors.New("http.log_to_topic: serve starts no embedded broker; set kafka.brokers")
+		}
+		if err := cfg.needBrokers(); err != nil {
+			return fmt.Errorf("http.log_to_topic: %w", err)
+		}
+	}
+	reg := newRegistry()
+	bundle, err := loadBundle(cfg.Model.Bundle)
+	if err != nil {
+		return err
+	}
+	log = log.With("model", bundle.Name+"@"+bundle.Version)
+	for _, w := range bundle.Warnings() {
+		log.Warn("bundle warning", "warning", w)
+	}
+	door, closeDoor, err := newHTTPDoor(ctx, cfg, bundle, log, reg, true)
+	if err != nil {
+		return err
+	}
+	defer closeDoor()
+
+	var adminLn, doorLn net.Listener
+	defer func() {
+		for _, ln := range []net.Listener{adminLn, doorLn} {
+			if ln != nil {
+				ln.Close()
+			}
+		}
+	}()
+	if cfg.HTTP.Listen != "" {
+		if adminLn, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
+			return fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err)
+		}
+	}
+	if cfg.HTTP.Config.Listen != "" {
+		if doorLn, err = net.Listen("tcp", cfg.HTTP.Config.Listen); err != nil {
+			return fmt.Errorf("http.predict_listen %s: %w", cfg.HTTP.Config.Listen, err)
+		}
+	}
+	admin := adminMux(reg, door.Ready, cfg.HTTP.Pprof, "ready\n", "not ready: no model or shutting down")
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	run := func(i int, f func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if errs[i] = f(); errs[i] != nil {
+				cancel()
+			}
+		}()
+	}
+	predictAddr := ""
+	switch {
+	case doorLn == nil: // one listener: the admin routes and the door
+		admin.Handle("/", door.Handler())
+		predictAddr = adminLn.Addr().String()
+		run(0, func() error { return door.Serve(ctx, adminLn, admin) })
+	default:
+		predictAddr = doorLn.Addr().String()
+		run(0, func() error { return door.Serve(ctx, doorLn, door.Handler()) })
+		if adminLn != nil {
+			run(1, func() error { return serveAdmin(ctx, adminLn, admin) })
+		}
+	}
+	log.Info("streamscore serving", "predict", predictAddr, "http", addrOf(adminLn),
+		"log_to_topic", cfg.HTTP.LogToTopic, "output", cfg.Output.Topic)
+	wg.Wait()
+	err = errors.Join(errs...)
+	if err == nil {
+		log.Info("streamscore stopped")
+	}
+	return err
+}
+
+func addrOf(ln net.Listener) string {
+	if ln == nil {
+		return ""
+	}
+	return ln.Addr().String()
+}
+
+// newHTTPDoor builds the HTTP door for bundle on the stream's code path: the
+// JSON decoder with the service's input.* settings (whatever input.format
+// the stream reads, HTTP bodies are JSON) and the JSON prediction encoder.
+// With http.log_to_topic it makes the Kafka client of the prediction log
+// (with kprom metrics when withKprom: run has them on its own client). The
+// returned func closes that client.
+func newHTTPDoor(ctx context.Context, cfg *Config, bundle *scoring.Bundle, log *slog.Logger, reg prometheus.Registerer, withKprom bool) (*httpapi.Server, func(), error) {
+	hc := cfg.HTTP.Config
+	if err := hc.Validate(); err != nil {
+		return nil, nil, err
+	}
+	in := cfg.Input.InputConfig
+	in.Format, in.AvroSchema = schemas.FormatJSON, ""
+	if err := in.Validate(); err != nil {
+		return nil, nil, err
+	}
+	enc, err := schemas.NewEncoder(ctx, schemas.OutputConfig{Format: schemas.FormatJSON, EchoFeatures: cfg.Output.EchoFeatures}, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	newDecoder := func() (schemas.Decoder, error) { return schemas.NewDecoder(in, bundle.Layout(), nil) }
+	path := predict.New(bundle, newDecoder, enc, cfg.Output.EchoFeatures)
+
+	opt := httpapi.Options{Version: version}
+	closeFn := func() {}
+	if hc.LogToTopic {
+		if f := cfg.Output.Format; f != "" && f != schemas.FormatJSON {
+			return nil, nil, fmt.Errorf("http.log_to_topic: output.format is %q; the HTTP door logs the JSON prediction record it answers, so it needs output.format json", f)
+		}
+		opts, err := processor.ClientOpts(cfg.Kafka.KafkaConfig)
+		if err != nil {
+			return nil, nil, err
+		}
+		opts = append(opts, httpapi.ClientOpts(hc)...)
+		if withKprom {
+			opts = append(opts, kgo.WithHooks(kprom.NewMetrics("streamscore", kprom.Registerer(reg))))
+		}
+		cl, err := kgo.NewClient(opts...)
+		if err != nil {
+			return nil, nil, fmt.Errorf("http.log_to_topic: kafka client: %w", err)
+		}
+		if err := checkTopics(ctx, cl, hc.RequestTimeout, cfg.Output.Topic, cfg.DLQ.Topic); err != nil {
+			cl.Close()
+			return nil, nil, fmt.Errorf("http.log_to_topic: %w", err)
+		}
+		opt.Log = &httpapi.Log{Client: cl, OutputTopic: cfg.Output.Topic, DLQTopic: cfg.DLQ.Topic}
+		closeFn = cl.Close
+	}
+	door, err := httpapi.New(hc, path, log, reg, opt)
+	if err != nil {
+		closeFn()
+		return nil, nil, err
+	}
+	return door, closeFn, nil
+}
+
+// checkTopics fails when a topic the log writes to does not exist, so a
+// typo is a start-up error instead of a 503 on every request.
+func checkTopics(ctx context.Context, cl *kgo.Client, timeout time.Duration, topics ...string) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	td, err := kadm.NewClient(cl).ListTopics(ctx, topics...)
+	if err != nil {
+		return fmt.Errorf("looking up topics %v: %w", topics, err)
+	}
+	for _, t := range topics {
+		if d, ok := td[t]; !ok || d.Err != nil {
+			return fmt.Errorf("topic %s does not exist (create it, or run `streamscore run` with processor.create_topics once)", t)
+		}
+	}
+	return nil
+}
+
+// newRegistry is the service's metrics registry with the Go, process and
+// build metrics every command exposes.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "streamscore", Name: "build_info",
+		Help: "Build of the running binary (always 1)."}, []string{"version", "revision", "goversion"})
+	buildInfo.WithLabelValues(buildVersion(), revision(), runtime.Version()).Set(1)
+	reg.MustRegister(buildInfo)
+	return reg
+}
+
+// adminMux serves /metrics, /healthz, /readyz (ready says whether;
+// readyText and notReady are the 200 and 503 bodies) and, when withPprof,
+// /debug/pprof.
+func adminMux(reg *prometheus.Registry, ready func() bool, withPprof bool, readyText, notReady string) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !ready() {
+			http.Error(w, notReady, http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, readyText)
+	})
+	if withPprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	return mux
+}
+
+// serveAdmin serves the admin mux on its own listener until ctx is done.
+func serveAdmin(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, serr)
+	}
+	return err
+}
+
+// startDoor builds the HTTP door of `run` when http.predict is on, on its
+// own listener when http.predict_listen is set.
+func (s *service) startDoor(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
+	if !cfg.HTTP.Predict {
+		return nil
+	}
+	if cfg.HTTP.Config.Listen == "" && cfg.HTTP.Listen == "" {
+		return errors.New("http.predict: http.listen and http.predict_listen are both empty: nowhere to serve")
+	}
+	s.door, s.closeDr, err = newHTTPDoor(ctx, cfg, s.bundle, log, s.reg, false)
+	if err != nil {
+		return err
+	}
+	if cfg.HTTP.Config.Listen != "" {
+		if s.doorLn, err = net.Listen("tcp", cfg.HTTP.Config.Listen); err != nil {
+			s.closeDoor()
+			return fmt.Errorf("http.predict_listen %s: %w", cfg.HTTP.Config.Listen, err)
+		}
+	}
+	return nil
+}
+
+// drainDoor drains the door when it shares the admin listener (on its own
+// listener, Serve drains it).
+func (s *service) drainDoor(ctx context.Context) {
+	if s.door != nil && s.doorLn == nil {
+		if err := s.door.Drain(ctx); err != nil {
+			s.log.Warn("http door drain", "err", err)
+		}
+	}
+}
+
+func (s *service) closeDoor() {
+	if s.closeDr != nil {
+		s.closeDr()
+		s.closeDr = nil
+	}
+}
+
+func (s *service) doorAddr() string {
+	switch {
+	case s.doorLn != nil:
+		return s.doorLn.Addr().String()
+	case s.door != nil:
+		return s.httpAddr()
+	}
+	return ""
+}

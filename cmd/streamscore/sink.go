@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+
+	rungroup "github.com/oklog/run" // package main has its own run()
+	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kprom"
+
+	"github.com/streamscore/streamscore/pgsink"
+	"github.com/streamscore/streamscore/processor"
+	"github.com/streamscore/streamscore/schemas"
+)
+
+// sinkConfig is the sink section: sink.postgres.* is pgsink.Config.
+type sinkConfig struct {
+	Postgres pgsink.Config `config:"postgres"`
+}
+
+func newSinkCmd() *cobra.Command {
+	var flags *configFlags
+	sink := &cobra.Command{
+		Use:   "sink",
+		Short: "Write the prediction topic somewhere else (postgres)",
+	}
+	pg := &cobra.Command{
+		Use:   "postgres",
+		Short: "Write every prediction of output.topic to a PostgreSQL table, exactly once",
+		Long: `sink postgres joins the consumer group sink.postgres.group on output.topic
+(JSON predictions, read_committed) and writes each prediction as one row of
+sink.postgres.table, batched with COPY. The consumed offsets are stored in the
+same transaction (<table>_offsets), and the sink resumes from them, so the table
+holds every prediction exactly once across crashes, restarts and rebalances.
+Records that are not predictions go to <table>_rejects. /metrics, /healthz and
+/readyz are served on http.listen. See docs/operations.md ("PostgreSQL sink").`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := flags.load()
+			if err != nil {
+				return err
+			}
+			log, err := newLogger(cfg, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			return runSink(cmd.Context(), cfg, log)
+		},
+	}
+	// The sink reads the stream's output topic with the stream's Kafka
+	// settings and serves its metrics on http.listen.
+	flags = addConfigFlags(pg.Flags(), defaultConfig(), "kafka", "output", "http", "log", "sink")
+	sink.AddCommand(pg)
+	return sink
+}
+
+// runSink runs the sink and its admin listener as one run group: the first
+// to return stops the other.
+func runSink(ctx context.Context, cfg *Config, log *slog.Logger) error {
+	if cfg.Output.Format != schemas.FormatJSON {
+		return fmt.Errorf("output.format %q: the PostgreSQL sink reads JSON predictions (output.format json)", cfg.Output.Format)
+	}
+	if cfg.Kafka.isEmbedded() {
+		return errors.New("kafka.brokers is embedded: the sink needs the brokers the predictions are written to (the embedded broker lives inside `streamscore run`)")
+	}
+	if err := cfg.needBrokers(); err != nil {
+		return err
+	}
+	pcfg := cfg.Sink.Postgres
+	pcfg.Topic = cfg.Output.Topic
+	if err := pcfg.Runnable(); err != nil {
+		return err
+	}
+	kopts, err := processor.ClientOpts(cfg.Kafka.KafkaConfig)
+	if err != nil {
+		return err
+	}
+	reg := newRegistry()
+	kp := kprom.NewMetrics("streamscore", kprom.Registerer(reg), kprom.Gatherer(reg))
+	kopts = append(kopts, kgo.WithHooks(kp))
+
+	s, err := pgsink.New(pcfg, kopts, pgsink.NewMetrics(reg), log)
+	if err != nil {
+		return err
+	}
+	var g rungroup.Group
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	g.Add(func() error { return s.Run(sctx) }, func(error) { stop() })
+	var ln net.Listener
+	if cfg.HTTP.Listen != "" {
+		if ln, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
+			return fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err)
+		}
+		admin := adminMux(reg, s.Ready, cfg.HTTP.Pprof, "ready\n", "not ready: postgres or kafka unreachable")
+		actx, stopAdmin := context.WithCancel(context.Background())
+		g.Add(func() error { return serveAdmin(actx, ln, admin) }, func(error) { stopAdmin() })
+	}
+	log.Info("streamscore sink postgres running", "brokers", cfg.Kafka.Brokers, "topic", pcfg.Topic, "group", pcfg.Group,
+		"table", pcfg.Table, "batch_size", pcfg.BatchSize, "flush_interval", pcfg.FlushEvery, "http", addrOf(ln))
+	if err := g.Run(); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,108 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/streamscore/streamscore/predict"
+	"github.com/streamscore/streamscore/reject"
+)
+
+// servePredict is POST /v1/predict: one JSON event -> its prediction record
+// (or 400/500 with the error object); a JSON array of events -> an array in
+// the same order, each element a prediction record or an error object.
+func (s *Server) servePredict(w http.ResponseWriter, r *http.Request, md *model) {
+	if ct, ok := jsonContent(r, false); !ok {
+		writeError(w, http.StatusUnsupportedMediaType, ReasonUnsupportedMedia,
+			fmt.Sprintf("content type %q: send application/json", ct))
+		return
+	}
+	wk, err := md.get()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, ReasonInternal, err.Error())
+		return
+	}
+	defer md.put(wk)
+	wk.body, err = s.readBody(w, r, wk.body)
+	if err != nil {
+		code, reason := bodyStatus(err)
+		writeError(w, code, reason, err.Error())
+		return
+	}
+	received := time.Now()
+	body := bytes.TrimSpace(wk.body)
+	array := len(body) > 0 && body[0] == '['
+	var elems []json.RawMessage
+	if array {
+		// The array is split by encoding/json (it also proves the body is
+		// JSON); each element goes to the stream's decoder as its bytes.
+		if err := json.Unmarshal(body, &elems); err != nil {
+			writeJSON(w, http.StatusBadRequest, append(appendErrorObject(nil, string(ReasonMalformed), string(reject.StageDecode), "",
+				"the body is not JSON: "+err.Error()), '\n'))
+			return
+		}
+	} else {
+		elems = []json.RawMessage{body}
+	}
+	events := wk.prepare(len(elems))
+	for i, e := range elems {
+		events[i] = predict.Event{Value: e, Time: received}
+	}
+	results, err := wk.score(time.Now())
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, ReasonInternal, err.Error())
+		return
+	}
+	s.count(results)
+	if err := s.logPredictions(r, md, events, results); err != nil {
+		w.Header().Set("Retry-After", retryAfterOverload)
+		writeError(w, http.StatusServiceUnavailable, ReasonUnavailable, err.Error())
+		return
+	}
+	out := wk.out[:0]
+	code := http.StatusOK
+	if !array {
+		res := &results[0]
+		if res.Reject != "" {
+			code = rejectStatus(res.Reject)
+			out = appendRejectObject(out, res)
+		} else {
+			out = append(out, res.Value...)
+		}
+	} else {
+		out = append(out, '[')
+		for i := range results {
+			if i > 0 {
+				out = append(out, ',')
+			}
+			if res := &results[i]; res.Reject != "" {
+				out = appendRejectObject(out, res)
+			} else {
+				out = append(out, res.Value...)
+			}
+		}
+		out = append(out, ']')
+	}
+	out = append(out, '\n')
+	wk.out = out
+	writeJSON(w, code, out)
+}
+
+// count adds the outcomes of results to the events counter.
+func (s *Server) count(results []predict.Result) {
+	rejected := 0
+	for i := range results {
+		if results[i].Reject != "" {
+			rejected++
+		}
+	}
+	if n := len(results) - rejected; n > 0 {
+		s.m.events.WithLabelValues("scored").Add(float64(n))
+	}
+	if rejected > 0 {
+		s.m.events.WithLabelValues("rejected").Add(float64(rejected))
+	}
+}

@@ -1,0 +1,94 @@
+package pgsink
+
+import (
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/streamscore/streamscore/secret"
+)
+
+// Config is the sink's own configuration. cmd fills Topic from output.topic
+// and the rest from the sink.postgres section; the field tags give each
+// key's name and help text, DefaultConfig its default.
+type Config struct {
+	// DSN is a libpq connection string or URL. It may hold a password, so it
+	// is a secret.Value: it never prints.
+	DSN         secret.Value  `config:"dsn" help:"PostgreSQL connection string (libpq keywords or postgres:// URL); a secret, never printed"`
+	Table       string        `config:"table" help:"prediction table, optionally schema-qualified; <table>_offsets and <table>_rejects sit beside it"`
+	Group       string        `config:"group" help:"consumer group of the sink instances (offsets live in PostgreSQL, keyed by group, topic and partition)"`
+	BatchSize   int           `config:"batch_size" help:"most records written in one PostgreSQL transaction"`
+	FlushEvery  time.Duration `config:"flush_interval" help:"longest a consumed record waits before its batch is written"`
+	CreateTable bool          `config:"create_table" help:"create the three tables at start when missing (CREATE TABLE IF NOT EXISTS)"`
+	// InstanceID is the static group member id (KIP-345): a restarted
+	// instance takes its partitions back at once instead of after the
+	// session timeout.
+	InstanceID     string        `config:"instance_id" help:"static group member id (e.g. the pod name of a StatefulSet): a restarted sink gets its partitions back without waiting for session_timeout; unique per instance"`
+	SessionTimeout time.Duration `config:"session_timeout" help:"group session timeout: how fast a dead sink's partitions move to the others"`
+
+	// Topic is the prediction topic (output.topic); not a key of this section.
+	Topic string `config:"-"`
+}
+
+// DefaultConfig is the configuration every key starts from.
+func DefaultConfig() Config {
+	return Config{
+		Table:          "predictions",
+		Group:          "streamscore-sink-postgres",
+		BatchSize:      5000,
+		FlushEvery:     200 * time.Millisecond,
+		CreateTable:    true,
+		SessionTimeout: 10 * time.Second,
+	}
+}
+
+// maxIdent leaves room for the "_offsets" / "_rejects" suffixes within
+// PostgreSQL's 63-byte identifier limit.
+const maxIdent = 63 - len("_offsets")
+
+var tableRE = regexp.MustCompile(`^(?:([a-z_][a-z0-9_]*)\.)?([a-z_][a-z0-9_]*)$`)
+
+// Validate checks every key that is set and names the first wrong one with
+// its value (never the DSN's value: it is a secret). What the sink cannot
+// start without (a DSN, the topic) is Runnable's: the section exists in
+// every command's configuration, and only `sink postgres` needs it.
+func (c *Config) Validate() error {
+	if c.DSN != "" {
+		if _, err := pgxpool.ParseConfig(c.DSN.Reveal()); err != nil {
+			// pgx redacts the password in its parse errors.
+			return fmt.Errorf("sink.postgres.dsn: %w", err)
+		}
+	}
+	m := tableRE.FindStringSubmatch(c.Table)
+	if m == nil {
+		return fmt.Errorf("sink.postgres.table %q: want [schema.]name in lower case letters, digits and _", c.Table)
+	}
+	if len(m[1]) > 63 || len(m[2]) > maxIdent {
+		return fmt.Errorf("sink.postgres.table %q: a name longer than %d bytes (63 minus the _offsets suffix)", c.Table, maxIdent)
+	}
+	if c.Group == "" {
+		return fmt.Errorf("sink.postgres.group is empty")
+	}
+	if c.BatchSize < 1 || c.BatchSize > 1_000_000 {
+		return fmt.Errorf("sink.postgres.batch_size %d: want 1 to 1000000", c.BatchSize)
+	}
+	if c.FlushEvery <= 0 {
+		return fmt.Errorf("sink.postgres.flush_interval %s: must be positive", c.FlushEvery)
+	}
+	if c.SessionTimeout < time.Second || c.SessionTimeout > 30*time.Minute {
+		return fmt.Errorf("sink.postgres.session_timeout %s: want 1s to 30m (the broker's group.min/max.session.timeout.ms bound it too)", c.SessionTimeout)
+	}
+	return nil
+}
+
+// Runnable is Validate plus what a running sink needs: a DSN and the topic.
+func (c *Config) Runnable() error {
+	if c.DSN == "" {
+		return fmt.Errorf("sink.postgres.dsn is empty: set it (env STREAMSCORE_SINK_POSTGRES_DSN), e.g. postgres://user@host:5432/db")
+	}
+	if c.Topic == "" {
+		return fmt.Errorf("output.topic is empty: the sink reads the prediction topic")
+	}
+	return c.Validate()
+}

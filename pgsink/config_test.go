@@ -1,0 +1,68 @@
+package pgsink
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestConfigValidate(t *testing.T) {
+	good := DefaultConfig()
+	good.DSN, good.Topic = "postgres://u:pw@127.0.0.1:5432/db", "predictions"
+	if err := good.Runnable(); err != nil {
+		t.Fatalf("good config: %v", err)
+	}
+	if d := DefaultConfig(); d.Validate() != nil {
+		t.Fatalf("the defaults (no DSN: a command that runs no sink) must validate: %v", d.Validate())
+	}
+	for _, tc := range []struct {
+		name   string
+		change func(*Config)
+		want   string
+	}{
+		{"no dsn", func(c *Config) { c.DSN = "" }, "sink.postgres.dsn is empty"},
+		{"bad dsn keeps the password out", func(c *Config) { c.DSN = "postgres://u:hunter2@host:notaport/db" }, "sink.postgres.dsn"},
+		{"table with a space", func(c *Config) { c.Table = "my table" }, `sink.postgres.table "my table"`},
+		{"table upper case", func(c *Config) { c.Table = "Preds" }, `sink.postgres.table "Preds"`},
+		{"table too long", func(c *Config) { c.Table = strings.Repeat("t", 60) }, "sink.postgres.table"},
+		{"no group", func(c *Config) { c.Group = "" }, "sink.postgres.group is empty"},
+		{"batch size 0", func(c *Config) { c.BatchSize = 0 }, "sink.postgres.batch_size 0"},
+		{"flush 0", func(c *Config) { c.FlushEvery = 0 }, "sink.postgres.flush_interval 0s"},
+		{"session timeout 0", func(c *Config) { c.SessionTimeout = 0 }, "sink.postgres.session_timeout 0s"},
+		{"no topic", func(c *Config) { c.Topic = "" }, "output.topic is empty"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := good
+			tc.change(&c)
+			err := c.Runnable() // Validate, plus the DSN and topic a running sink needs
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Runnable() = %v, want an error containing %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("error prints the password: %v", err)
+			}
+		})
+	}
+	for _, name := range []string{"predictions", "analytics.predictions", "p_2"} {
+		c := good
+		c.Table = name
+		if err := c.Validate(); err != nil {
+			t.Errorf("table %q: %v", name, err)
+		}
+	}
+}
+
+func TestTableNames(t *testing.T) {
+	got := newTables("analytics.preds")
+	for _, tc := range []struct{ got, want string }{
+		{got.rows.Sanitize(), `"analytics"."preds"`},
+		{got.offsets.Sanitize(), `"analytics"."preds_offsets"`},
+		{got.rejects.Sanitize(), `"analytics"."preds_rejects"`},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("got %s, want %s", tc.got, tc.want)
+		}
+	}
+	if ddl := newTables("p").ddl(); strings.Contains(ddl, "{") && strings.Contains(ddl, "{table}") {
+		t.Errorf("ddl keeps a placeholder:\n%s", ddl)
+	}
+}

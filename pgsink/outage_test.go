@@ -1,0 +1,207 @@
+package pgsink
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/streamscore/streamscore/secret"
+
+	"github.com/streamscore/streamscore/internal/kafkatest"
+	"github.com/streamscore/streamscore/internal/proctest"
+)
+
+// cutProxy forwards TCP connections to a server until cut: then it closes
+// every connection and refuses new ones (a server that went away) until
+// restored.
+type cutProxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	cut    bool
+	conns  map[net.Conn]bool
+	wg     sync.WaitGroup
+}
+
+func newCutProxy(t testing.TB, target string) *cutProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cutProxy{ln: ln, target: target, conns: map[net.Conn]bool{}}
+	p.wg.Add(1)
+	go p.accept()
+	t.Cleanup(func() {
+		ln.Close()
+		p.setCut(true)
+		p.wg.Wait()
+	})
+	return p
+}
+
+func (p *cutProxy) accept() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		if p.cut {
+			p.mu.Unlock()
+			c.Close()
+			continue
+		}
+		up, err := net.Dial("tcp", p.target)
+		if err != nil {
+			p.mu.Unlock()
+			c.Close()
+			continue
+		}
+		p.conns[c], p.conns[up] = true, true
+		p.mu.Unlock()
+		p.wg.Add(2)
+		go p.pipe(c, up)
+		go p.pipe(up, c)
+	}
+}
+
+func (p *cutProxy) pipe(dst, src net.Conn) {
+	defer p.wg.Done()
+	_, _ = io.Copy(dst, src)
+	dst.Close()
+	src.Close()
+}
+
+func (p *cutProxy) setCut(cut bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = cut
+	if cut {
+		for c := range p.conns {
+			c.Close()
+		}
+		clear(p.conns)
+	}
+}
+
+// via rewrites a postgres:// DSN to go through the proxy.
+func (p *cutProxy) via(t testing.TB, dsn string) string {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Host = p.ln.Addr().String()
+	return u.String()
+}
+
+// TestSinkPostgresOutage: PostgreSQL goes away mid-stream; the sink is not
+// ready, says so once, waits, and when the server is back writes every
+// prediction once.
+func TestSinkPostgresOutage(t *testing.T) {
+	dsn, pool, table := testDB(t)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := newCutProxy(t, u.Host)
+	brokers := kafkatest.Brokers(t)
+	cfg := DefaultConfig()
+	cfg.DSN, cfg.Table, cfg.Topic, cfg.Group = secret.Value(proxy.via(t, dsn)), table, kafkatest.Topic(t, brokers, 3), kafkatest.UniqueName(t, "g")
+	cfg.BatchSize = 100
+
+	want := produced{}
+	produce(t, brokers, cfg.Topic, 0, 500, want)
+	ts := startSink(t, cfg, brokers)
+	waitStored(t, brokers, cfg, ts)
+	proctest.Eventually(t, waitFor, "ready", func() error {
+		if !ts.s.Ready() {
+			return errors.New("not ready")
+		}
+		return nil
+	})
+
+	proxy.setCut(true)
+	produce(t, brokers, cfg.Topic, 500, 500, want)
+	proctest.Eventually(t, waitFor, "not ready, postgres_up 0, the outage logged", func() error {
+		switch {
+		case ts.s.Ready():
+			return errors.New("still ready")
+		case testutil.ToFloat64(ts.m.PostgresUp) != 0:
+			return errors.New("postgres_up not 0")
+		case !strings.Contains(ts.logs.String(), "postgres unavailable"):
+			return errors.New("no outage log line")
+		}
+		return nil
+	})
+	// Let it retry a few times: still one log line for the outage.
+	proctest.Eventually(t, waitFor, "a few failed retries", func() error {
+		if n := testutil.ToFloat64(ts.m.Errors.WithLabelValues(ErrKindPostgres)); n < 3 {
+			return fmt.Errorf("%v postgres errors", n)
+		}
+		return nil
+	})
+	if n := strings.Count(ts.logs.String(), "postgres unavailable"); n != 1 {
+		t.Errorf("%d outage log lines, want 1", n)
+	}
+
+	proxy.setCut(false)
+	produce(t, brokers, cfg.Topic, 1000, 500, want)
+	waitStored(t, brokers, cfg, ts)
+	checkTable(t, pool, table, want)
+	if !strings.Contains(ts.logs.String(), "postgres answers again") {
+		t.Error("no log line for the end of the outage")
+	}
+	if testutil.ToFloat64(ts.m.PostgresUp) != 1 {
+		t.Error("postgres_up not 1 after the outage")
+	}
+	t.Logf("%d rows after an outage of %v postgres errors", len(want), testutil.ToFloat64(ts.m.Errors.WithLabelValues(ErrKindPostgres)))
+}
+
+// TestSinkRebalance: a second instance joins mid-stream, then the first
+// leaves; partitions move between transactions and the table holds every
+// prediction once.
+func TestSinkRebalance(t *testing.T) {
+	dsn, pool, table := testDB(t)
+	brokers := kafkatest.Brokers(t)
+	cfg := DefaultConfig()
+	cfg.DSN, cfg.Table, cfg.Topic, cfg.Group = secret.Value(dsn), table, kafkatest.Topic(t, brokers, 6), kafkatest.UniqueName(t, "g")
+	cfg.BatchSize = 100
+
+	want := produced{}
+	a := startSink(t, cfg, brokers)
+	produce(t, brokers, cfg.Topic, 0, 1500, want)
+	b := startSink(t, cfg, brokers)
+	produce(t, brokers, cfg.Topic, 1500, 1500, want)
+	proctest.Eventually(t, waitFor, "both instances own partitions", func() error {
+		na, nb := testutil.ToFloat64(a.m.AssignedPartitions), testutil.ToFloat64(b.m.AssignedPartitions)
+		if na == 0 || nb == 0 || na+nb != 6 {
+			return fmt.Errorf("a owns %v, b %v", na, nb)
+		}
+		return nil
+	})
+	produce(t, brokers, cfg.Topic, 3000, 1500, want)
+	if err := a.stop(); err != nil {
+		t.Fatalf("first instance: %v", err)
+	}
+	produce(t, brokers, cfg.Topic, 4500, 1500, want)
+	waitStored(t, brokers, cfg, b)
+	if n := testutil.ToFloat64(b.m.AssignedPartitions); n != 6 {
+		t.Errorf("second instance owns %v partitions after the first left, want 6", n)
+	}
+	checkTable(t, pool, table, want)
+	wa, wb := testutil.ToFloat64(a.m.RowsWritten), testutil.ToFloat64(b.m.RowsWritten)
+	if wa == 0 || wb == 0 || wa+wb != float64(len(want)) {
+		t.Errorf("rows written: first %v, second %v; want both > 0 and %d in all", wa, wb, len(want))
+	}
+	t.Logf("%d rows: %v by the first instance, %v by the second; fenced %v+%v", len(want), wa, wb,
+		testutil.ToFloat64(a.m.Errors.WithLabelValues(ErrKindFenced)), testutil.ToFloat64(b.m.Errors.WithLabelValues(ErrKindFenced)))
+}

@@ -1,0 +1,157 @@
+package pgsink
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/streamscore/streamscore/secret"
+)
+
+// writeSink is a Sink for the write path alone (no Kafka client), with its
+// tables created.
+func writeSink(t testing.TB) (*Sink, func(string) int64) {
+	t.Helper()
+	dsn, pool, table := testDB(t)
+	cfg := DefaultConfig()
+	cfg.DSN, cfg.Table, cfg.Topic, cfg.Group = secret.Value(dsn), table, "preds", "g"
+	s, err := New(cfg, nil, NewMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.pool.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.prepare(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return s, func(q string) int64 { return count(t, pool, q) }
+}
+
+func row(t testing.TB, i int) Row {
+	t.Helper()
+	p, echo := prediction(i)
+	r, err := ParseRow(encoded(t, p, echo), "preds", 0, int64(i))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestWriteCompareAndSet(t *testing.T) {
+	s, q := writeSink(t)
+	ctx := context.Background()
+	tbl, offs := s.names.rows.Sanitize(), s.names.offsets.Sanitize()
+	first := &batch{rows: []Row{row(t, 0), row(t, 1)}, parts: map[int32]*partBatch{0: {expected: -1, first: 0, next: 2}}}
+	if err := s.write(ctx, first); err != nil {
+		t.Fatalf("first batch (no stored offset yet): %v", err)
+	}
+	for _, tc := range []struct {
+		name     string
+		expected int64
+		fenced   bool
+	}{
+		{"a second first batch (a zombie that saw no row)", -1, true},
+		{"an expected offset behind the stored one", 1, true},
+		{"an expected offset ahead of the stored one", 5, true},
+		{"the stored offset", 2, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := q("SELECT count(*) FROM " + tbl)
+			b := &batch{rows: []Row{row(t, 2)}, parts: map[int32]*partBatch{0: {expected: tc.expected, first: 2, next: 3}}}
+			err := s.write(ctx, b)
+			var fe *fencedError
+			if got := errors.As(err, &fe); got != tc.fenced {
+				t.Fatalf("write: %v, want fenced %v", err, tc.fenced)
+			}
+			after := q("SELECT count(*) FROM " + tbl)
+			if want := before + map[bool]int64{true: 0, false: 1}[tc.fenced]; after != want {
+				t.Errorf("rows %d -> %d, want %d", before, after, want)
+			}
+		})
+	}
+	if got := q("SELECT next_offset FROM " + offs + " WHERE partition = 0"); got != 3 {
+		t.Errorf("stored offset %d, want 3", got)
+	}
+}
+
+func TestWriteRefusedRowGoesToRejects(t *testing.T) {
+	s, q := writeSink(t)
+	bad := row(t, 1)
+	bad.Probabilities = []byte(`{"not json`) // a row PostgreSQL refuses (22P02)
+	b := &batch{rows: []Row{row(t, 0), bad, row(t, 2)}, parts: map[int32]*partBatch{0: {expected: -1, first: 0, next: 3}}}
+	if err := s.write(context.Background(), b); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	if got := q("SELECT count(*) FROM " + s.names.rows.Sanitize()); got != 2 {
+		t.Errorf("%d rows written, want the 2 good ones", got)
+	}
+	if got := q("SELECT count(*) FROM " + s.names.rejects.Sanitize() + " WHERE source_offset = 1 AND reason = 'postgres_refused' AND error LIKE '%json%'"); got != 1 {
+		t.Errorf("%d refused rows in the rejects table, want 1 at offset 1 with the server's message", got)
+	}
+	if got := q("SELECT next_offset FROM " + s.names.offsets.Sanitize()); got != 3 {
+		t.Errorf("stored offset %d, want 3", got)
+	}
+	if len(b.rows) != 2 || len(b.rejects) != 1 {
+		t.Errorf("batch after write: %d rows, %d rejects; want 2 and 1 (the metrics count from it)", len(b.rows), len(b.rejects))
+	}
+}
+
+func TestPrepareFatalErrors(t *testing.T) {
+	dsn, _, table := testDB(t)
+	for _, tc := range []struct {
+		name   string
+		change func(*Config)
+		want   string
+	}{
+		{"tables missing and create_table off", func(c *Config) { c.CreateTable = false }, "create_table is off"},
+		{"no such database", func(c *Config) { c.DSN = secret.Value(dsn + "&dbname=no_such_db") }, "no_such_db"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.DSN, cfg.Table, cfg.Topic = secret.Value(dsn), table, "preds"
+			tc.change(&cfg)
+			s, err := New(cfg, nil, NewMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			err = s.Run(ctx) // returns before joining any group
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Run = %v, want a fatal error mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestPrepareConcurrent: instances starting together all create or find
+// the tables (CREATE TABLE IF NOT EXISTS alone races on pg_type).
+func TestPrepareConcurrent(t *testing.T) {
+	dsn, _, table := testDB(t)
+	cfg := DefaultConfig()
+	cfg.DSN, cfg.Table, cfg.Topic = secret.Value(dsn), table, "preds"
+	errs := make(chan error, 4)
+	for range 4 {
+		s, err := New(cfg, nil, NewMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.pool.Close)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			errs <- s.prepare(ctx)
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Errorf("prepare: %v", err)
+		}
+	}
+}

@@ -1,0 +1,150 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/streamscore/streamscore/internal/kafkatest"
+	"github.com/streamscore/streamscore/processor"
+	"github.com/streamscore/streamscore/schemas"
+	"github.com/streamscore/streamscore/scoring"
+)
+
+// eventTime: events without a time field get the record's timestamp on the
+// stream and none from a file.
+var eventTime = regexp.MustCompile(`"event_time":(\d+|null),`)
+
+// clockFree is a prediction record without the fields that are clocks.
+func clockFree(rec []byte) []byte { return eventTime.ReplaceAll(scoredTime.ReplaceAll(rec, nil), nil) }
+
+// TestStreamServesMLP: the stream (`streamscore run` against the broker)
+// serves the mlp bundles, the Keras example and a scikit-learn fixture:
+// every reference event gets the prediction record `streamscore score`
+// writes for it, byte for byte (scored_time and event_time aside), or the same DLQ reason,
+// and the stream's scores equal the training library's reference scores
+// within the model's tolerance (1e-5 for the float32 Keras network).
+func TestStreamServesMLP(t *testing.T) {
+	for _, dir := range []string{
+		filepath.Join("examples", "risk-mlp"),
+		filepath.Join("scoring", "testdata", "bundles", "gen-mlp-sk-multiclass"),
+	} {
+		t.Run(filepath.Base(dir), func(t *testing.T) { checkStreamServes(t, filepath.Join(repoRoot, dir)) })
+	}
+}
+
+func checkStreamServes(t *testing.T, dir string) {
+	b, err := scoring.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs, err := scoring.ReadReference(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := make([][]byte, len(refs))
+	for i, r := range refs {
+		events[i] = r.Event
+	}
+	file := filepath.Join(t.TempDir(), "events.jsonl")
+	if err := os.WriteFile(file, bytes.Join(events, []byte("\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := runCLI(t, 2*time.Minute, nil, "score", dir, "--in", file)
+	if code != 0 {
+		t.Fatalf("score exited %d: %s", code, stderr)
+	}
+	fromFile := splitLines(stdout)
+	if len(fromFile) != len(events) {
+		t.Fatalf("score wrote %d lines for %d events", len(fromFile), len(events))
+	}
+
+	brokers := kafkatest.Brokers(t)
+	in, out, dlq := kafkatest.Topic(t, brokers, 1), kafkatest.Topic(t, brokers, 1), kafkatest.Topic(t, brokers, 1)
+	recs := make([]*kgo.Record, len(events))
+	for i, v := range events {
+		recs[i] = &kgo.Record{Topic: in, Value: v}
+	}
+	kafkatest.ProduceRecords(t, brokers, recs)
+	cfg := serviceConfig{Brokers: brokers[0], Input: in, Output: out, DLQ: dlq, Group: kafkatest.UniqueName(t, "g"),
+		HTTP: freeAddr(t), Extra: map[string]any{"model.bundle": dir}}
+	startService(t, "streamscore run "+filepath.Base(dir), cfg)
+
+	rejects := 0
+	for _, r := range refs {
+		if r.Reject != "" {
+			rejects++
+		}
+	}
+	preds := kafkatest.ConsumeN(t, brokers, out, len(events)-rejects)
+	dead := kafkatest.ConsumeN(t, brokers, dlq, rejects)
+	if len(preds) != len(events)-rejects || len(dead) != rejects {
+		t.Fatalf("stream: %d predictions and %d DLQ records, want %d and %d", len(preds), len(dead), len(events)-rejects, rejects)
+	}
+	dlqAt := map[int64]string{}
+	for _, r := range dead {
+		off, _ := strconv.ParseInt(header(r, processor.HeaderDLQOffset), 10, 64)
+		dlqAt[off] = header(r, processor.HeaderDLQReason)
+	}
+	tol := 1e-6
+	if mt := b.ModelOutput().Tolerance; mt > tol {
+		tol = mt
+	}
+	next, bad, worst := 0, 0, 0.0
+	fail := func(format string, args ...any) {
+		t.Helper()
+		t.Errorf(format, args...)
+		if bad++; bad > 10 {
+			t.Fatal("too many mismatches")
+		}
+	}
+	for i, r := range refs {
+		if r.Reject != "" {
+			if got := dlqAt[int64(i)]; got != r.Reject {
+				fail("event %d (%s): stream reject %q, reference %q", i+1, events[i], got, r.Reject)
+			}
+			continue
+		}
+		p := preds[next]
+		next++
+		if !bytes.Equal(clockFree(p.Value), clockFree(fromFile[i])) {
+			fail("event %d (%s):\n stream %s\n  score %s", i+1, events[i], p.Value, fromFile[i])
+			continue
+		}
+		var rec schemas.PredictionRecord
+		if err := json.Unmarshal(p.Value, &rec); err != nil {
+			t.Fatalf("prediction %d: %v", i+1, err)
+		}
+		got := []float64{rec.Score}
+		if rec.Probabilities != nil {
+			got = got[:0]
+			for _, c := range rec.Probabilities {
+				got = append(got, c.Probability)
+			}
+		}
+		if len(got) != len(r.Scores) {
+			fail("event %d: %d scores, reference %d", i+1, len(got), len(r.Scores))
+			continue
+		}
+		for k, want := range r.Scores {
+			d := math.Abs(got[k]-want) / math.Max(1, math.Abs(want))
+			worst = math.Max(worst, d)
+			if !(d <= tol) {
+				fail("event %d: score %d is %v, the library's %v", i+1, k, got[k], want)
+			}
+		}
+		if r.Label != nil && (rec.Label == nil || *rec.Label != *r.Label) {
+			fail("event %d: label %v, reference %q", i+1, rec.Label, *r.Label)
+		}
+	}
+	t.Logf("%s: %d events, %d predictions and %d rejects; stream = score byte for byte; worst difference from the library %.3g (tolerance %g)",
+		filepath.Base(dir), len(events), next, rejects, worst, tol)
+}
