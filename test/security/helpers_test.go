@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -220,18 +221,37 @@ func writeConfig(t testing.TB, kv map[string]any) string {
 // startService starts `streamscore run` and waits for "streamscore running".
 func startService(t testing.TB, name string, kv map[string]any) *proctest.Proc {
 	t.Helper()
+	p, _ := startServiceWith(t, name, kv, nil)
+	return p
+}
+
+// startServiceWith starts `streamscore run --config FILE args...` with extra
+// environment, waits for "streamscore running" (JSON or text logs) and
+// returns the process and the address it serves /metrics on.
+func startServiceWith(t testing.TB, name string, kv map[string]any, env []string, args ...string) (*proctest.Proc, string) {
+	t.Helper()
 	path := writeConfig(t, kv)
-	p := proctest.Start(t, name, proctest.Options{Dir: filepath.Dir(path), Separate: true}, bin, "run", "--config", path)
+	p := proctest.Start(t, name, proctest.Options{Dir: filepath.Dir(path), Separate: true, Env: env}, bin,
+		append([]string{"run", "--config", path}, args...)...)
+	textHTTP := regexp.MustCompile(`\bhttp=(\S+)`)
+	var addr string
 	proctest.Eventually(t, startTimeout, name+" start", func() error {
 		for _, l := range p.Stderr.Lines() {
 			var m map[string]any
 			if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == "streamscore running" {
+				addr, _ = m["http"].(string)
+				return nil
+			}
+			if strings.Contains(l, `msg="streamscore running"`) {
+				if sm := textHTTP.FindStringSubmatch(l); sm != nil {
+					addr = sm[1]
+				}
 				return nil
 			}
 		}
 		return errors.New(`no "streamscore running" log line yet`)
 	}, p)
-	return p
+	return p, addr
 }
 
 // stopService stops it with SIGTERM and expects exit 0 and no error log.
@@ -285,12 +305,16 @@ type keyCounter struct {
 
 func newKeyCounter(t testing.TB, nonce string, topics ...string) *keyCounter {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	ends, err := kadm.NewClient(admin(t)).ListEndOffsets(ctx, topics...)
-	if err != nil || ends.Error() != nil {
-		t.Fatalf("end offsets of %v: %v", topics, errors.Join(err, ends.Error()))
-	}
+	// A broker that just (re)started may still be electing leaders.
+	adm := kadm.NewClient(admin(t))
+	var ends kadm.ListedOffsets
+	proctest.Eventually(t, 30*time.Second, "end offsets of "+strings.Join(topics, ", "), func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		var err error
+		ends, err = adm.ListEndOffsets(ctx, topics...)
+		return errors.Join(err, ends.Error())
+	})
 	start := map[string]map[int32]kgo.Offset{}
 	ends.Each(func(o kadm.ListedOffset) {
 		if start[o.Topic] == nil {

@@ -17,6 +17,10 @@
 //     processor.ClientOpts in-process (OAUTHBEARER from a token file and from
 //     a client credentials token endpoint), and the principals they map to.
 //   - acl_test.go: the broker holds exactly the ACLs of docs/operations.md.
+//   - secrets_test.go: recognisable secrets set by flag, environment, config
+//     file and *_file never appear in `streamscore config`, its errors, the
+//     JSON and text logs (debug level) of runs that connect or are refused,
+//     or the /metrics scrape.
 //
 // TestMain starts the secured broker with the scripts (idempotent: a running
 // one is reused and left running) and stops the one it started. It needs

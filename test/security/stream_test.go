@@ -99,11 +99,27 @@ func TestStream(t *testing.T) {
 	}
 }
 
-// secureRegistry starts the test registry over TLS with the broker's
-// certificate (made by the scripts' CA for 127.0.0.1), requiring a client
-// certificate of that CA and a bearer token, and returns the service's
-// registry keys: the CA, the user's certificate, the token from a file.
+// secureRegistry starts the test registry over mutual TLS (tlsRegistry)
+// requiring a bearer token, and returns the service's registry keys with
+// the token from a file.
 func secureRegistry(t *testing.T, user string) (*srtest.Server, map[string]any) {
+	t.Helper()
+	reg, keys := tlsRegistry(t, user)
+	const token = "registry-token-5e0b"
+	reg.RequireBearerToken(token)
+	tokenFile := filepath.Join(t.TempDir(), "registry-token")
+	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	keys["registry.token_file"] = tokenFile
+	return reg, keys
+}
+
+// tlsRegistry starts the test registry over TLS with the broker's
+// certificate (made by the scripts' CA for 127.0.0.1), requiring a client
+// certificate of that CA, and returns the service's keys for it: the
+// confluent output format, the URL, the CA and the user's certificate.
+func tlsRegistry(t *testing.T, user string) (*srtest.Server, map[string]any) {
 	t.Helper()
 	cert, err := tls.LoadX509KeyPair(broker.certFile("broker"), broker.keyFile("broker"))
 	if err != nil {
@@ -118,14 +134,8 @@ func secureRegistry(t *testing.T, user string) (*srtest.Server, map[string]any) 
 		t.Fatalf("%s: no certificate", broker.CAFile)
 	}
 	reg := srtest.NewTLS(t, cert, pool)
-	const token = "registry-token-5e0b"
-	reg.RequireBearerToken(token)
-	tokenFile := filepath.Join(t.TempDir(), "registry-token")
-	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	return reg, map[string]any{
 		"output.format": "confluent", "registry.url": reg.URL(), "registry.ca_file": broker.CAFile,
-		"registry.cert_file": broker.certFile(user), "registry.key_file": broker.keyFile(user), "registry.token_file": tokenFile,
+		"registry.cert_file": broker.certFile(user), "registry.key_file": broker.keyFile(user),
 	}
 }
