@@ -12,13 +12,27 @@ PG_CACHE ?= $(CURDIR)/.cache/postgres
 export STREAMSCORE_DEV_PG_CACHE := $(PG_CACHE)
 PG_DSN = $$(cat $(PG_CACHE)/run/dsn)
 DEMO_ARGS ?=
+# Versioned builds: `streamscore version` prints these (and the module version
+# and Go version the binary records). A static binary (no cgo), paths trimmed:
+# the same build as the container image's (scripts/build-image.sh).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+GO_BUILD = CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT)"
 
-.PHONY: all build demo test test-unit test-integration test-faults parity deps lint kafka-up kafka-down pg-up pg-down bench fuzz clean
+.PHONY: image licenses all build demo test test-unit test-integration test-faults test-security parity deps lint kafka-up kafka-down kafka-up-secure kafka-down-secure pg-up pg-down bench fuzz clean
 
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/streamscore
+	$(GO_BUILD) -o $(BIN) ./cmd/streamscore
+
+## image: the container image as an OCI layout + archive in .cache/image (umoci, no container engine)
+image:
+	VERSION=$(VERSION) COMMIT=$(COMMIT) bash scripts/build-image.sh
+
+## licenses: rewrite THIRD_PARTY_LICENSES (the licence of every module in the binary; a test checks it)
+licenses:
+	bash scripts/licenses.sh
 
 ## demo: embedded broker + synthetic transactions + live summary (Ctrl-C stops)
 demo:
@@ -33,6 +47,13 @@ kafka-up:
 
 kafka-down:
 	bash deploy/kafka/kafka-down.sh
+
+## kafka-up-secure: the secured broker (SASL_SSL + mTLS listeners, ACLs; deploy/kafka/secure.sh)
+kafka-up-secure:
+	bash deploy/kafka/kafka-up.sh --secure
+
+kafka-down-secure:
+	bash deploy/kafka/kafka-down.sh --secure
 
 ## pg-up / pg-down: the PostgreSQL test server (sink tests), .cache/postgres
 pg-up:
@@ -50,10 +71,15 @@ test: deps lint test-integration
 	$(MAKE) --no-print-directory parity
 	$(MAKE) --no-print-directory test-faults
 
-## test-integration: every Go test (unit, e2e, interop, sink) against a real Apache Kafka broker and PostgreSQL
+## test-integration: every Go test (unit, e2e, interop, sink, security) against a real Apache Kafka broker and PostgreSQL
+## (test/security starts the secured broker itself, in parallel with the other packages)
 test-integration: kafka-up pg-up build
 	@echo "== tests against Apache Kafka at $(BROKERS) and PostgreSQL =="
 	STREAMSCORE_TEST_BROKERS=$(BROKERS) STREAMSCORE_TEST_POSTGRES=$(PG_DSN) STREAMSCORE_TEST_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 25m ./...
+
+## test-security: the security suite alone (test/security starts and stops the secured broker itself)
+test-security: build
+	STREAMSCORE_TEST_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -v -timeout 10m ./test/security/
 
 ## test-unit: every Go test with the in-process kfake broker instead of Kafka
 test-unit:

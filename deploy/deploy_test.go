@@ -722,7 +722,7 @@ func TestKubeconform(t *testing.T) {
 	if err != nil {
 		t.Errorf("kubeconform: %v", err)
 	}
-	want := []string{"ConfigMap", "PodDisruptionBudget", "ScaledObject", "Service", "StatefulSet"}
+	want := []string{"ConfigMap", "Namespace", "NetworkPolicy", "PodDisruptionBudget", "ScaledObject", "Service", "ServiceMonitor", "StatefulSet", "TriggerAuthentication"}
 	var got []string
 	for _, r := range res.Resources {
 		if r.Status == "statusValid" {
@@ -733,7 +733,7 @@ func TestKubeconform(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("kinds validated = %v, want %v", got, want)
 	}
-	t.Logf("kubeconform summary: %+v (Kubernetes %s schemas, KEDA ScaledObject CRD schema)", res.Summary, kubernetesVersion)
+	t.Logf("kubeconform summary: %+v (Kubernetes %s schemas, KEDA ScaledObject and TriggerAuthentication, prometheus-operator ServiceMonitor CRD schemas)", res.Summary, kubernetesVersion)
 }
 
 // TestKubeconformRejects: the vendored schemas are strict and complete enough
@@ -1024,10 +1024,11 @@ func effectiveConfig(t *testing.T, bin string, env map[string]string, args ...st
 func TestServiceAcceptsDeployConfig(t *testing.T) {
 	bin := buildService(t)
 
-	// Kubernetes: the ConfigMap's file plus the StatefulSet's environment.
+	// Kubernetes: the ConfigMap's file plus the StatefulSet's environment,
+	// with the Secret's files (secretFiles) where the pod mounts them.
 	ms := loadManifests(t)
 	file := filepath.Join(t.TempDir(), "config.yaml")
-	if err := os.WriteFile(file, []byte(str(at(ms["ConfigMap"], "data", "config.yaml"))), 0o600); err != nil {
+	if err := os.WriteFile(file, []byte(secretFiles(t, ms, str(at(ms["ConfigMap"], "data", "config.yaml")))), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	env := map[string]string{}

@@ -3,11 +3,14 @@ package processor
 import (
 	"errors"
 	"fmt"
-	"github.com/streamscore/streamscore/secret"
 	"maps"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/streamscore/streamscore/internal/tlsfiles"
+	"github.com/streamscore/streamscore/secret"
 )
 
 // Delivery modes.
@@ -27,16 +30,51 @@ type KafkaConfig struct {
 	SASL     SASLConfig `config:"sasl"`
 }
 
-// TLSConfig turns on TLS to the brokers.
+// TLSConfig turns on TLS to the brokers: the CA that verifies them (a
+// private CA, or the system roots) and the client certificate for mutual
+// TLS (kafka.tls.ca_file, cert_file, key_file, server_name,
+// insecure_skip_verify; see tlsfiles.Config).
 type TLSConfig struct {
-	Enabled bool `config:"enabled" help:"connect with TLS, verifying the brokers against the system roots"`
+	Enabled bool `config:"enabled" help:"connect to the brokers with TLS (the brokers verified against kafka.tls.ca_file, or the system roots)"`
+	tlsfiles.Config
 }
 
-// SASLConfig enables SASL authentication when Mechanism is set.
+// Validate checks the files (read now, so a wrong path fails at start) and
+// rejects TLS settings while TLS is off.
+func (t TLSConfig) Validate() error {
+	if !t.Enabled {
+		if k := t.FirstSet(); k != "" {
+			return fmt.Errorf("kafka.tls.%s is set but kafka.tls.enabled is false: enable TLS or remove kafka.tls.%s", k, k)
+		}
+		return nil
+	}
+	_, err := t.Client("kafka.tls.")
+	return err
+}
+
+// SASLConfig enables SASL authentication when Mechanism is set. Passwords
+// and client secrets come from the configuration (better: the environment)
+// or from files (the *_file keys), read at every connection so a rotated
+// secret is used without a restart.
 type SASLConfig struct {
-	Mechanism string       `config:"mechanism" help:"SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (empty: none)"`
-	Username  string       `config:"username" help:"SASL user"`
-	Password  secret.Value `config:"password" help:"SASL password"`
+	Mechanism    string       `config:"mechanism" help:"SASL mechanism: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER (empty: none)"`
+	Username     string       `config:"username" help:"SASL user (PLAIN, SCRAM)"`
+	Password     secret.Value `config:"password" help:"SASL password (PLAIN, SCRAM); prefer kafka.sasl.password_file or the environment"`
+	PasswordFile string       `config:"password_file" help:"file holding the SASL password, read at every connection (rotation without restart); instead of kafka.sasl.password"`
+	OAuth        OAuthConfig  `config:"oauth"`
+}
+
+// OAuthConfig says where OAUTHBEARER tokens come from: a file that an
+// operator or sidecar keeps fresh (TokenFile), or the OAuth 2.0 client
+// credentials grant against a token endpoint (TokenURL).
+type OAuthConfig struct {
+	TokenFile        string       `config:"token_file" help:"file holding the OAUTHBEARER token (a JWT), read at every authentication, so a token refreshed in the file is used at once; instead of kafka.sasl.oauth.token_url"`
+	TokenURL         string       `config:"token_url" help:"OAuth 2.0 token endpoint: tokens are fetched with the client credentials grant and renewed before they expire"`
+	ClientID         string       `config:"client_id" help:"OAuth client id (with kafka.sasl.oauth.token_url)"`
+	ClientSecret     secret.Value `config:"client_secret" help:"OAuth client secret (with kafka.sasl.oauth.token_url); prefer kafka.sasl.oauth.client_secret_file or the environment"`
+	ClientSecretFile string       `config:"client_secret_file" help:"file holding the OAuth client secret, read at every token request; instead of kafka.sasl.oauth.client_secret"`
+	Scope            string       `config:"scope" help:"OAuth scopes asked of the token endpoint, separated by spaces or commas (empty: none)"`
+	Extensions       string       `config:"extensions" help:"SASL extensions sent with the token, key=value,key=value (e.g. logicalCluster=lkc-1,identityPoolId=pool-2 for Confluent Cloud)"`
 }
 
 // DefaultKafkaConfig is the kafka section's defaults. Brokers has none: a
@@ -48,26 +86,178 @@ func DefaultKafkaConfig() KafkaConfig {
 // ErrNoBrokers is returned by KafkaConfig.Validate when kafka.brokers is empty.
 var ErrNoBrokers = errors.New("kafka.brokers is not set")
 
-// Validate checks the kafka section (kafka.sasl validates itself).
+// Validate checks the kafka section (kafka.tls and kafka.sasl validate themselves).
 func (k KafkaConfig) Validate() error {
 	if len(k.SeedBrokers()) == 0 {
 		return ErrNoBrokers
 	}
+	if err := k.TLS.Validate(); err != nil {
+		return err
+	}
 	return k.SASL.Validate()
 }
 
-// Validate checks that the mechanism is one ClientOpts knows and has a user.
+// Warnings are settings that work but leave the connection open to others;
+// the service logs each at start.
+func (k KafkaConfig) Warnings() []string {
+	var out []string
+	if k.TLS.Enabled {
+		if w := k.TLS.Warning("kafka.tls."); w != "" {
+			out = append(out, w)
+		}
+	} else if m := strings.ToUpper(k.SASL.Mechanism); m == "PLAIN" || m == "OAUTHBEARER" {
+		out = append(out, fmt.Sprintf("kafka.sasl.mechanism %s without kafka.tls.enabled: the %s crosses the network unencrypted", m,
+			map[string]string{"PLAIN": "password", "OAUTHBEARER": "token"}[m]))
+	}
+	return out
+}
+
+// Validate checks that the mechanism is one ClientOpts knows, that it has
+// what it needs, and that no key of another mechanism is set. Secret files
+// are read now, so a wrong path fails at start.
 func (s SASLConfig) Validate() error {
-	if s.Mechanism == "" {
+	mech := strings.ToUpper(s.Mechanism)
+	if mech == "" {
+		k := firstSet(s.passwordKeys()...)
+		if o := s.OAuth.firstSet(); k == "" && o != "" {
+			k = "oauth." + o
+		}
+		if k != "" {
+			return fmt.Errorf("kafka.sasl.%s is set but kafka.sasl.mechanism is empty: set the mechanism or remove kafka.sasl.%s", k, k)
+		}
 		return nil
 	}
-	if _, ok := saslMechanisms[strings.ToUpper(s.Mechanism)]; !ok {
+	if _, ok := saslMechanisms[mech]; !ok {
 		return fmt.Errorf("kafka.sasl.mechanism %q: want %s", s.Mechanism, strings.Join(slices.Sorted(maps.Keys(saslMechanisms)), ", "))
+	}
+	if mech == "OAUTHBEARER" {
+		if k := firstSet(s.passwordKeys()...); k != "" {
+			return fmt.Errorf("kafka.sasl.%s is set but kafka.sasl.mechanism OAUTHBEARER takes no password: remove it (the token comes from kafka.sasl.oauth)", k)
+		}
+		return s.OAuth.check()
+	}
+	if k := s.OAuth.firstSet(); k != "" {
+		return fmt.Errorf("kafka.sasl.oauth.%s is set but kafka.sasl.mechanism is %s: it is for OAUTHBEARER only", k, s.Mechanism)
 	}
 	if s.Username == "" {
 		return fmt.Errorf("kafka.sasl.username is empty: kafka.sasl.mechanism %s needs a user", s.Mechanism)
 	}
+	pass, err := s.password()
+	if err != nil {
+		return err
+	}
+	if pass == "" {
+		return fmt.Errorf("kafka.sasl.password is empty: kafka.sasl.mechanism %s needs kafka.sasl.password or kafka.sasl.password_file", s.Mechanism)
+	}
 	return nil
+}
+
+// password is the SASL password, from the file when one is named.
+func (s SASLConfig) password() (secret.Value, error) {
+	return secret.Resolve("kafka.sasl.password", s.Password, s.PasswordFile)
+}
+
+func (s SASLConfig) passwordKeys() []setting {
+	return []setting{{"username", s.Username != ""}, {"password", s.Password != ""}, {"password_file", s.PasswordFile != ""}}
+}
+
+// clientKeys are the keys of the client credentials grant.
+func (o OAuthConfig) clientKeys() []setting {
+	return []setting{{"client_id", o.ClientID != ""}, {"client_secret", o.ClientSecret != ""}, {"client_secret_file", o.ClientSecretFile != ""}, {"scope", o.Scope != ""}}
+}
+
+func (o OAuthConfig) firstSet() string {
+	return firstSet(append([]setting{{"token_file", o.TokenFile != ""}, {"token_url", o.TokenURL != ""}}, append(o.clientKeys(), setting{"extensions", o.Extensions != ""})...)...)
+}
+
+// setting is a key and whether it is set, for "set, but not used" errors.
+type setting struct {
+	key string
+	set bool
+}
+
+// firstSet is the key of the first setting that is set, or "".
+func firstSet(ss ...setting) string {
+	for _, s := range ss {
+		if s.set {
+			return s.key
+		}
+	}
+	return ""
+}
+
+// check checks that the token has exactly one source, with what that
+// source needs.
+func (o OAuthConfig) check() error {
+	if _, err := o.extensions(); err != nil {
+		return err
+	}
+	switch {
+	case o.TokenFile != "" && o.TokenURL != "":
+		return fmt.Errorf("kafka.sasl.oauth.token_file and kafka.sasl.oauth.token_url %w", secret.ErrBothSet)
+	case o.TokenFile != "":
+		if k := firstSet(o.clientKeys()...); k != "" {
+			return fmt.Errorf("kafka.sasl.oauth.%s is set with kafka.sasl.oauth.token_file: it is for kafka.sasl.oauth.token_url only", k)
+		}
+		_, err := secret.ReadFile(o.TokenFile)
+		if err != nil {
+			return fmt.Errorf("kafka.sasl.oauth.token_file: %w", err)
+		}
+		return nil
+	case o.TokenURL != "":
+		u, err := url.Parse(o.TokenURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return fmt.Errorf("kafka.sasl.oauth.token_url %q: want an http(s):// URL", redactedURL(o.TokenURL))
+		}
+		if u.User != nil {
+			return fmt.Errorf("kafka.sasl.oauth.token_url %q: put the client's credentials in kafka.sasl.oauth.client_id and client_secret, not in the URL", redactedURL(o.TokenURL))
+		}
+		if o.ClientID == "" {
+			return errors.New("kafka.sasl.oauth.client_id is empty: kafka.sasl.oauth.token_url needs it")
+		}
+		sec, err := o.clientSecret()
+		if err != nil {
+			return err
+		}
+		if sec == "" {
+			return errors.New("kafka.sasl.oauth.client_secret is empty: kafka.sasl.oauth.token_url needs it or kafka.sasl.oauth.client_secret_file")
+		}
+		return nil
+	}
+	return errors.New("kafka.sasl.mechanism OAUTHBEARER needs kafka.sasl.oauth.token_file or kafka.sasl.oauth.token_url")
+}
+
+func (o OAuthConfig) clientSecret() (secret.Value, error) {
+	return secret.Resolve("kafka.sasl.oauth.client_secret", o.ClientSecret, o.ClientSecretFile)
+}
+
+// scopes splits Scope at spaces and commas.
+func (o OAuthConfig) scopes() []string {
+	return strings.FieldsFunc(o.Scope, func(r rune) bool { return r == ',' || r == ' ' })
+}
+
+// extensions parses key=value,key=value.
+func (o OAuthConfig) extensions() (map[string]string, error) {
+	if strings.TrimSpace(o.Extensions) == "" {
+		return nil, nil
+	}
+	out := map[string]string{}
+	for _, kv := range strings.Split(o.Extensions, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		if !ok || k == "" || k == "auth" {
+			return nil, fmt.Errorf("kafka.sasl.oauth.extensions %q: want key=value,key=value (and no key named auth)", o.Extensions)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// redactedURL hides a password written into a URL.
+func redactedURL(s string) string {
+	if u, err := url.Parse(s); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return s
 }
 
 // SeedBrokers splits the broker list.

@@ -2,10 +2,12 @@ package schemas
 
 import (
 	"fmt"
-	"github.com/streamscore/streamscore/secret"
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/streamscore/streamscore/internal/tlsfiles"
+	"github.com/streamscore/streamscore/secret"
 )
 
 // Formats accepted by InputConfig.Format and OutputConfig.Format.
@@ -130,12 +132,22 @@ func (c OutputConfig) Validate() error {
 }
 
 // RegistryConfig locates a Confluent-compatible schema registry: the
-// "registry" section.
+// "registry" section. It authenticates with basic auth (username and
+// password) or a bearer token, each given directly (better: through the
+// environment) or as a file read at every request, so a rotated secret is
+// used without a restart; over https it verifies the registry against
+// ca_file (or the system roots) and can present a client certificate
+// (tlsfiles.Config: registry.ca_file, cert_file, key_file, server_name,
+// insecure_skip_verify).
 type RegistryConfig struct {
-	URL      string        `config:"url" help:"Schema Registry URL, several separated by commas (needed for the confluent formats; empty: no registry)"`
-	Username string        `config:"username" help:"Schema Registry basic-auth user"`
-	Password secret.Value  `config:"password" help:"Schema Registry basic-auth password"`
-	Timeout  time.Duration `config:"timeout" help:"per Schema Registry request"`
+	URL          string       `config:"url" help:"Schema Registry URL, several separated by commas (needed for the confluent formats; empty: no registry)"`
+	Username     string       `config:"username" help:"Schema Registry basic-auth user"`
+	Password     secret.Value `config:"password" help:"Schema Registry basic-auth password; prefer registry.password_file or the environment"`
+	PasswordFile string       `config:"password_file" help:"file holding the Schema Registry password, read at every request; instead of registry.password"`
+	Token        secret.Value `config:"token" help:"bearer token for the Schema Registry (Authorization: Bearer), instead of basic auth; prefer registry.token_file or the environment"`
+	TokenFile    string       `config:"token_file" help:"file holding the bearer token, read at every request (rotation without restart); instead of registry.token"`
+	tlsfiles.Config
+	Timeout time.Duration `config:"timeout" help:"per Schema Registry request"`
 }
 
 // DefaultRegistryConfig is the registry section's defaults: no registry.
@@ -143,23 +155,90 @@ func DefaultRegistryConfig() RegistryConfig {
 	return RegistryConfig{Timeout: DefaultRegistryTimeout}
 }
 
-// Validate checks c. A zero Timeout means DefaultRegistryTimeout.
+// Validate checks c. A zero Timeout means DefaultRegistryTimeout. Secret
+// and certificate files are read now, so a wrong path fails at start.
 func (c RegistryConfig) Validate() error {
 	if c.Timeout < 0 {
 		return fmt.Errorf("registry.timeout %q: %w", c.Timeout, ErrNegativeLimit)
 	}
-	for _, u := range c.urls() {
+	urls := c.urls()
+	https := false
+	for _, u := range urls {
 		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
 			return fmt.Errorf("registry.url %q: want http:// or https://", withoutUserinfo(u))
 		}
+		https = https || strings.HasPrefix(u, "https://")
 	}
-	return nil
+	if k := c.FirstSet(); k != "" && !https {
+		return fmt.Errorf("registry.%s is set but registry.url %q is not https://: TLS settings need an https URL", k, redactURLs(c.URL))
+	}
+	if https {
+		if _, err := c.Client("registry."); err != nil {
+			return err
+		}
+	}
+	_, err := c.auth()
+	return err
+}
+
+// Warnings are settings that work but leave the connection open to others;
+// the service logs each at start.
+func (c RegistryConfig) Warnings() []string {
+	var out []string
+	if w := c.Warning("registry."); w != "" {
+		out = append(out, w)
+	}
+	if c.Username != "" || c.Token != "" || c.TokenFile != "" {
+		for _, u := range c.urls() {
+			if strings.HasPrefix(u, "http://") {
+				out = append(out, fmt.Sprintf("registry.url %q is http://: the Schema Registry credentials cross the network unencrypted", withoutUserinfo(u)))
+				break
+			}
+		}
+	}
+	return out
+}
+
+// registryAuth is what NewRegistry puts on every request.
+type registryAuth struct {
+	user  string
+	pass  func() (secret.Value, error) // basic auth when user is set
+	token func() (secret.Value, error) // bearer token otherwise, if set
+}
+
+// auth checks the credentials (reading their files once) and returns how
+// to get them at each request.
+func (c RegistryConfig) auth() (registryAuth, error) {
+	pass := func() (secret.Value, error) { return secret.Resolve("registry.password", c.Password, c.PasswordFile) }
+	token := func() (secret.Value, error) { return secret.Resolve("registry.token", c.Token, c.TokenFile) }
+	p, err := pass()
+	if err != nil {
+		return registryAuth{}, err
+	}
+	t, err := token()
+	if err != nil {
+		return registryAuth{}, err
+	}
+	switch {
+	case c.Username != "" && t != "":
+		return registryAuth{}, fmt.Errorf("registry.username and registry.token%s are both set: use basic auth or a bearer token", map[bool]string{true: "_file"}[c.TokenFile != ""])
+	case c.Username == "" && p != "":
+		return registryAuth{}, fmt.Errorf("registry.password%s is set without registry.username", map[bool]string{true: "_file"}[c.PasswordFile != ""])
+	case c.Username != "":
+		return registryAuth{user: c.Username, pass: pass}, nil
+	case t != "":
+		return registryAuth{token: token}, nil
+	}
+	return registryAuth{}, nil
 }
 
 // String keeps a password written into the URL (https://user:pw@host) out
-// of logs and error messages; the Password field redacts itself.
+// of logs and error messages; the secret fields redact themselves.
 func (c RegistryConfig) String() string {
-	return fmt.Sprintf("{URL:%s Username:%s Password:%s Timeout:%s}", redactURLs(c.URL), c.Username, c.Password, c.Timeout)
+	type fields RegistryConfig // without this String method
+	f := fields(c)
+	f.URL = redactURLs(c.URL)
+	return fmt.Sprintf("%+v", f)
 }
 
 // GoString is String, so %#v does not print the URL's password either.

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"github.com/streamscore/streamscore/reject"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -68,8 +70,36 @@ func NewRegistry(cfg RegistryConfig) (*Registry, error) {
 		sr.HTTPClient(&http.Client{Timeout: timeout}),
 		sr.UserAgent("streamscore"),
 	}
-	if cfg.Username != "" || cfg.Password != "" {
-		opts = append(opts, sr.BasicAuth(cfg.Username, cfg.Password.Reveal()))
+	if slices.ContainsFunc(urls, func(u string) bool { return strings.HasPrefix(u, "https://") }) {
+		tc, err := cfg.Client("registry.")
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, sr.DialTLSConfig(tc))
+	}
+	auth, err := cfg.auth()
+	if err != nil {
+		return nil, err
+	}
+	if auth.pass != nil || auth.token != nil {
+		// Read at every request, so a rotated password or token file is
+		// used without a restart.
+		opts = append(opts, sr.PreReq(func(req *http.Request) error {
+			if auth.pass != nil {
+				p, err := auth.pass()
+				if err != nil {
+					return err
+				}
+				req.SetBasicAuth(auth.user, p.Reveal())
+				return nil
+			}
+			t, err := auth.token()
+			if err != nil {
+				return err
+			}
+			req.Header.Set("Authorization", "Bearer "+t.Reveal())
+			return nil
+		}))
 	}
 	cl, err := sr.NewClient(opts...)
 	if err != nil {

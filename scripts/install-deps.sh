@@ -4,10 +4,12 @@
 #   bash scripts/install-deps.sh
 #
 # Checks java (17+, for the Apache Kafka 4.x broker), mvn (fetches the broker
-# jars), kcat (third-party client for interop tests) and promtool (Debian
-# package `prometheus`, for alert rule tests and scrape tests) and the
+# jars), kcat (third-party client for interop tests), promtool (Debian
+# package `prometheus`, for alert rule tests and scrape tests), the
 # PostgreSQL server (package `postgresql`, for the sink tests; its initdb is
-# in /usr/lib/postgresql/<v>/bin, not in PATH). Only missing
+# in /usr/lib/postgresql/<v>/bin, not in PATH), openssl (the secured test
+# broker's CA and certificates), umoci (builds the container image without a
+# container engine) and runc (runs it once). Only missing
 # tools are installed, with apt-get, non-interactively; a machine that has
 # them all is left untouched (no apt-get update either). Runs as root or
 # through sudo. Prints what it installed.
@@ -37,8 +39,11 @@ declare -A PKG=(
 	[kcat]=kcat
 	[promtool]=prometheus
 	[initdb]=postgresql
+	[openssl]=openssl
+	[umoci]=umoci
+	[runc]=runc
 )
-TOOLS=(java mvn kcat promtool initdb)
+TOOLS=(java mvn kcat promtool initdb openssl umoci runc)
 
 # have TOOL: the tool is installed (initdb: Debian keeps it out of PATH).
 have() {

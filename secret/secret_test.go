@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"testing"
 
@@ -47,5 +48,40 @@ func TestNeverPrints(t *testing.T) {
 	var back Value
 	if err := back.UnmarshalText([]byte(pw)); err != nil || back.Reveal() != pw {
 		t.Errorf("UnmarshalText: %v %q", err, back.Reveal())
+	}
+}
+
+func TestResolve(t *testing.T) {
+	dir := t.TempDir()
+	file := dir + "/pw"
+	if err := os.WriteFile(file, []byte("from-file\r\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	empty := dir + "/empty"
+	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		v          Value
+		file, want string
+		wantErr    string
+	}{
+		{v: "direct", want: "direct"},
+		{file: file, want: "from-file"},
+		{},
+		{v: "direct", file: file, wantErr: "x.password and x.password_file both are set: use one"},
+		{file: dir + "/missing", wantErr: "x.password_file: open " + dir + "/missing: no such file or directory"},
+		{file: empty, wantErr: "x.password_file: " + empty + " is empty"},
+	} {
+		got, err := Resolve("x.password", tc.v, tc.file)
+		if tc.wantErr != "" {
+			if err == nil || err.Error() != tc.wantErr {
+				t.Errorf("Resolve(%q, %q): %v, want %q", tc.v.Reveal(), tc.file, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil || got.Reveal() != tc.want {
+			t.Errorf("Resolve(%q, %q) = %q, %v; want %q", tc.v.Reveal(), tc.file, got.Reveal(), err, tc.want)
+		}
 	}
 }

@@ -8,8 +8,14 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// version is set at build time: -ldflags "-X main.version=v1.2.3".
-var version = "dev"
+// version and commit are set at build time (the Makefile passes git
+// describe and the commit): -ldflags "-X main.version=v1.2.3 -X main.commit=...".
+// Without them, the module version and VCS revision Go records in the binary
+// are used, when there are any.
+var (
+	version = "dev"
+	commit  = ""
+)
 
 func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
@@ -61,18 +67,54 @@ func newVersionCmd() *cobra.Command {
 		Short: "Print the version",
 		Args:  cobra.NoArgs,
 		Run: func(cmd *cobra.Command, _ []string) {
-			fmt.Fprintf(cmd.OutOrStdout(), "streamscore %s (%s, %s)\n", version, revision(), runtime.Version())
+			fmt.Fprintf(cmd.OutOrStdout(), "streamscore %s (module %s, commit %s, %s)\n", buildVersion(), moduleVersion(), revision(), runtime.Version())
 		},
 	}
 }
 
-// revision is the VCS commit the binary was built from, when known.
-func revision() string {
+// buildVersion is the version set at build time, else the module version
+// (a binary from `go install ...@v1.2.3`), else "dev".
+func buildVersion() string {
+	if version != "dev" && version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// moduleVersion is the main module and its version as Go recorded them:
+// "(devel)" for a build from a work tree.
+func moduleVersion() string {
 	if bi, ok := debug.ReadBuildInfo(); ok {
+		return bi.Main.Path + "@" + bi.Main.Version
+	}
+	return "unknown"
+}
+
+// revision is the VCS commit the binary was built from: the one set at
+// build time, else the one Go recorded (-buildvcs), "-dirty" when the tree
+// had changes; "unknown" without either.
+func revision() string {
+	if commit != "" {
+		return commit
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		rev, dirty := "", false
 		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" {
-				return s.Value
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				dirty = s.Value == "true"
 			}
+		}
+		if rev != "" && dirty {
+			return rev + "-dirty"
+		}
+		if rev != "" {
+			return rev
 		}
 	}
 	return "unknown"

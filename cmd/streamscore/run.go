@@ -120,6 +120,9 @@ func startService(ctx context.Context, cfg *Config, log *slog.Logger) (_ *servic
 	for _, w := range bundle.Warnings() {
 		log.Warn("bundle warning", "warning", w)
 	}
+	for _, w := range append(cfg.Kafka.Warnings(), cfg.Registry.Warnings()...) {
+		log.Warn("INSECURE setting", "warning", w)
+	}
 
 	pcfg, inCfg := cfg.Processor, cfg.Input.InputConfig
 	reg2, err := schemas.NewRegistry(cfg.Registry)
@@ -158,6 +161,11 @@ func startService(ctx context.Context, cfg *Config, log *slog.Logger) (_ *servic
 	newDecoder := func() (schemas.Decoder, error) { return schemas.NewDecoder(inCfg, bundle.Layout(), reg2) }
 	pipe := &processor.Pipeline{Path: predict.New(bundle, newDecoder, enc, cfg.Output.EchoFeatures)}
 	kp := kprom.NewMetrics("streamscore", kprom.Registerer(reg), kprom.Gatherer(reg))
+	// Credentials, certificates and ACLs first: one clear line instead of a
+	// stream that stalls at its first DLQ write.
+	if err := processor.CheckAccess(ctx, cfg.Kafka.KafkaConfig, pcfg); err != nil {
+		return nil, err
+	}
 	s.proc, err = processor.New(ctx, pcfg, cfg.Kafka.KafkaConfig, pipe, metrics, log, kgo.WithHooks(kp))
 	if err != nil {
 		return nil, err

@@ -236,7 +236,7 @@ func newRegistry() *prometheus.Registry {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "streamscore", Name: "build_info",
 		Help: "Build of the running binary (always 1)."}, []string{"version", "revision", "goversion"})
-	buildInfo.WithLabelValues(version, revision(), runtime.Version()).Set(1)
+	buildInfo.WithLabelValues(buildVersion(), revision(), runtime.Version()).Set(1)
 	reg.MustRegister(buildInfo)
 	return reg
 }

@@ -6,13 +6,18 @@
 #   bash deploy/kafka/kafka-tool.sh consumer-groups --bootstrap-server 127.0.0.1:19092 --describe --group G
 #   bash deploy/kafka/kafka-tool.sh transactions    --bootstrap-server 127.0.0.1:19092 list
 #   bash deploy/kafka/kafka-tool.sh org.apache.kafka.tools.SomeOtherCommand ...
+#   bash deploy/kafka/kafka-tool.sh --secure acls --list   # the secured broker, as its admin (mTLS);
+#                                                          # --bootstrap-server and --command-config are added
 #
 # Tools log at WARN only, so stdout holds just the tool's answer.
 set -euo pipefail
 # shellcheck source=lib.sh source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-[[ $# -ge 1 ]] || die "usage: kafka-tool.sh topics|consumer-groups|transactions|<main class> [args...]"
+if $KAFKA_SECURE; then
+	shift
+fi
+[[ $# -ge 1 ]] || die "usage: kafka-tool.sh [--secure] topics|consumer-groups|transactions|acls|configs|<main class> [args...]"
 tool="$1"
 shift
 case "$tool" in
@@ -20,9 +25,16 @@ topics) class=org.apache.kafka.tools.TopicCommand ;;
 consumer-groups) class=org.apache.kafka.tools.consumer.group.ConsumerGroupCommand ;;
 transactions) class=org.apache.kafka.tools.TransactionsCommand ;;
 get-offsets) class=org.apache.kafka.tools.GetOffsetShell ;;
+acls) class=org.apache.kafka.tools.AclCommand ;;
+configs) class=kafka.admin.ConfigCommand ;;
 *.*) class="$tool" ;;
-*) die "unknown tool '$tool' (topics, consumer-groups, transactions, get-offsets, or a main class)" ;;
+*) die "unknown tool '$tool' (topics, consumer-groups, transactions, get-offsets, acls, configs, or a main class)" ;;
 esac
+
+if $KAFKA_SECURE; then
+	[[ -f "$KAFKA_RUN/admin.properties" ]] || die "no $KAFKA_RUN/admin.properties; start the secured broker: bash deploy/kafka/kafka-up.sh --secure"
+	set -- --bootstrap-server "$KAFKA_HOST:$((KAFKA_PORT + 1))" --command-config "$KAFKA_RUN/admin.properties" "$@"
+fi
 
 compgen -G "$KAFKA_LIBS/kafka-tools-*.jar" >/dev/null || die "no Kafka jars in $KAFKA_LIBS; run deploy/kafka/kafka-up.sh once"
 

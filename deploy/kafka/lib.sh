@@ -1,7 +1,9 @@
 # shellcheck shell=bash disable=SC2034 # variables are used by the scripts that source this file
-# Shared settings and helpers for kafka-up.sh, kafka-down.sh and kafka-restart.sh.
+# Shared settings and helpers for kafka-up.sh, kafka-down.sh, kafka-restart.sh and kafka-tool.sh.
 # Sourced, not run. Everything the broker writes lives under $KAFKA_CACHE:
-#   libs/            broker jars copied by Maven from pom.xml (libs/.pom.sha256 marks a complete copy)
+#   libs/            broker jars copied by Maven from pom.xml (libs/.pom.sha256 marks a complete copy;
+#                    the secured broker uses the plain broker's)
+#   tls/, users/     secured broker only: test CA, certificates, SCRAM passwords (see secure.sh)
 #   bin/kafkacheck   protocol-level readiness probe, built from kafkacheck/main.go
 #   data/            KRaft metadata + topic data (formatted once, kept across restarts)
 #   run/             server.properties, log4j2.xml, kafka.pid, bootstrap, kafka.log, lock
@@ -9,15 +11,30 @@
 KAFKA_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$KAFKA_DIR/../.." && pwd)"
 
-KAFKA_CACHE="${STREAMSCORE_DEV_KAFKA_CACHE:-$REPO/.cache/kafka}"
-KAFKA_PORT="${STREAMSCORE_DEV_KAFKA_PORT:-19092}"
-KAFKA_CONTROLLER_PORT="${STREAMSCORE_DEV_KAFKA_CONTROLLER_PORT:-$((KAFKA_PORT + 1))}"
+# --secure as the first argument of the sourcing script selects the secured
+# broker (secure.sh): its own cache, data and ports, the plain broker's jars.
+KAFKA_SECURE=false
+if [[ "${1:-}" == --secure ]]; then
+	KAFKA_SECURE=true
+fi
+
+if $KAFKA_SECURE; then
+	# Listeners: SASL_SSL on the port, SSL (mTLS) +1, inter-broker SSL +2, controller SSL +3.
+	KAFKA_CACHE="${STREAMSCORE_DEV_KAFKA_SECURE_CACHE:-$REPO/.cache/kafka-secure}"
+	KAFKA_PORT="${STREAMSCORE_DEV_KAFKA_SECURE_PORT:-19292}"
+	KAFKA_CONTROLLER_PORT=$((KAFKA_PORT + 3))
+	KAFKA_LIBS="${STREAMSCORE_DEV_KAFKA_CACHE:-$REPO/.cache/kafka}/libs"
+else
+	KAFKA_CACHE="${STREAMSCORE_DEV_KAFKA_CACHE:-$REPO/.cache/kafka}"
+	KAFKA_PORT="${STREAMSCORE_DEV_KAFKA_PORT:-19092}"
+	KAFKA_CONTROLLER_PORT="${STREAMSCORE_DEV_KAFKA_CONTROLLER_PORT:-$((KAFKA_PORT + 1))}"
+	KAFKA_LIBS="$KAFKA_CACHE/libs"
+fi
 KAFKA_HOST=127.0.0.1
 KAFKA_HEAP="${STREAMSCORE_DEV_KAFKA_HEAP:-512m}"
 KAFKA_READY_TIMEOUT="${STREAMSCORE_DEV_KAFKA_READY_TIMEOUT:-60s}"
 KAFKA_STOP_TIMEOUT_SECONDS="${STREAMSCORE_DEV_KAFKA_STOP_TIMEOUT_SECONDS:-30}"
 
-KAFKA_LIBS="$KAFKA_CACHE/libs"
 KAFKA_DATA="$KAFKA_CACHE/data"
 KAFKA_RUN="$KAFKA_CACHE/run"
 KAFKA_BIN="$KAFKA_CACHE/bin"

@@ -20,6 +20,10 @@
 // codes (40401 subject, 40402 version, 40403 schema not found, 42201 invalid
 // schema). The server listens on 127.0.0.1 only.
 //
+// Like a production registry it can demand credentials (RequireBasicAuth,
+// RequireBearerToken: 401 otherwise) and speak only TLS, with a client
+// certificate required when given client CAs (StartTLS, NewTLS).
+//
 // A Server is safe for concurrent use.
 //
 // Lifecycle: New(tb) starts a server for one test and closes it in

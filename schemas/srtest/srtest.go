@@ -1,12 +1,18 @@
 package srtest
 
 import (
+	"crypto/subtle"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -25,8 +31,11 @@ type Server struct {
 	requests map[string]int   // route pattern -> count
 	user     string
 	pass     string
+	token    string
 	failNext int
 	failed   int
+
+	unauthorized int
 }
 
 type stored struct {
@@ -36,7 +45,20 @@ type stored struct {
 }
 
 // Start starts a server on 127.0.0.1. Close it when done.
-func Start() *Server {
+func Start() *Server { return start(nil) }
+
+// StartTLS starts a server on 127.0.0.1 that speaks only TLS with cert (a
+// certificate for 127.0.0.1). With clientCAs it also requires a client
+// certificate signed by one of them (mutual TLS). Close it when done.
+func StartTLS(cert tls.Certificate, clientCAs *x509.CertPool) *Server {
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if clientCAs != nil {
+		tc.ClientCAs, tc.ClientAuth = clientCAs, tls.RequireAndVerifyClientCert
+	}
+	return start(tc)
+}
+
+func start(tc *tls.Config) *Server {
 	s := &Server{
 		nextID:   1,
 		byID:     map[int]*stored{},
@@ -52,7 +74,14 @@ func Start() *Server {
 	mux.HandleFunc("GET /subjects/{subject}/versions/{version}", s.getVersion)
 	mux.HandleFunc("POST /subjects/{subject}/versions", s.postVersion)
 	mux.HandleFunc("POST /subjects/{subject}", s.lookup)
-	s.srv = httptest.NewServer(s.middleware(mux)) // httptest listens on 127.0.0.1
+	s.srv = httptest.NewUnstartedServer(s.middleware(mux)) // httptest listens on 127.0.0.1
+	if tc == nil {
+		s.srv.Start()
+		return s
+	}
+	s.srv.TLS = tc
+	s.srv.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are what the tests make
+	s.srv.StartTLS()
 	return s
 }
 
@@ -60,6 +89,14 @@ func Start() *Server {
 func New(tb testing.TB) *Server {
 	tb.Helper()
 	s := Start()
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// NewTLS is StartTLS, closed when the test ends.
+func NewTLS(tb testing.TB, cert tls.Certificate, clientCAs *x509.CertPool) *Server {
+	tb.Helper()
+	s := StartTLS(cert, clientCAs)
 	tb.Cleanup(s.Close)
 	return s
 }
@@ -75,6 +112,22 @@ func (s *Server) RequireBasicAuth(user, pass string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.user, s.pass = user, pass
+}
+
+// RequireBearerToken makes every request need "Authorization: Bearer
+// token" (401 otherwise), as registries behind an OAuth proxy do.
+func (s *Server) RequireBearerToken(token string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.token = token
+}
+
+// Unauthorized returns how many requests were refused for their
+// credentials (401).
+func (s *Server) Unauthorized() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.unauthorized
 }
 
 // FailNext makes the next n requests answer 500, to test transient failures.
@@ -111,17 +164,17 @@ func (s *Server) Register(subject, schema, schemaType string) (int, error) {
 func (s *Server) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
-		user, pass, fail := s.user, s.pass, s.failNext > 0
+		user, pass, token, fail := s.user, s.pass, s.token, s.failNext > 0
 		if fail {
 			s.failNext--
 		}
 		s.mu.Unlock()
-		if user != "" {
-			u, p, ok := r.BasicAuth()
-			if !ok || u != user || p != pass {
-				writeErr(w, http.StatusUnauthorized, 40101, "Unauthorized")
-				return
-			}
+		if !authorized(r, user, pass, token) {
+			s.mu.Lock()
+			s.unauthorized++
+			s.mu.Unlock()
+			writeErr(w, http.StatusUnauthorized, 40101, "Unauthorized")
+			return
 		}
 		if fail {
 			s.mu.Lock()
@@ -132,6 +185,25 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// authorized checks the request's credentials against the required ones
+// (none required: every request passes), in constant time.
+func authorized(r *http.Request, user, pass, token string) bool {
+	eq := func(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
+	if user != "" {
+		u, p, ok := r.BasicAuth()
+		if !ok || !eq(u, user) || !eq(p, pass) {
+			return false
+		}
+	}
+	if token != "" {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || !eq(got, token) {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Server) count(r *http.Request) {

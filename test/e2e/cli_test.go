@@ -318,7 +318,7 @@ func TestVersion(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	if !regexp.MustCompile(`^streamscore \S+ \(\S+, go\S+\)\n$`).MatchString(stdout) {
+	if !regexp.MustCompile(`^streamscore \S+ \(module github\.com/streamscore/streamscore@\S+, commit \S+, go\S+\)\n$`).MatchString(stdout) {
 		t.Errorf("version output %q", stdout)
 	}
 }

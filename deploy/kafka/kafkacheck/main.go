@@ -13,12 +13,17 @@
 // scripts pass the version found in the kafka_2.13-<version>.jar name), that
 // release string.
 //
+// With -tls-ca (and -tls-cert/-tls-key for mutual TLS) it connects over TLS,
+// as the secured broker's scripts do with the admin's client certificate.
+//
 // Exit status: 0 ready, 1 not ready by the deadline, 2 bad usage, 3 the
 // process given with -pid is gone.
 package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -42,6 +47,7 @@ type options struct {
 	probe          bool
 	coordinators   bool
 	quiet          bool
+	tls            *tls.Config // nil: plaintext
 }
 
 var errProcessGone = errors.New("broker process is gone")
@@ -60,7 +66,15 @@ func run(args []string) int {
 	probe := fs.Bool("probe", true, "create and delete a probe topic")
 	coordinators := fs.Bool("coordinators", true, "wait until the group and transaction coordinators are available")
 	quiet := fs.Bool("quiet", false, "print only the final line")
+	tlsCA := fs.String("tls-ca", "", "PEM CA file: connect with TLS, verifying the broker against it")
+	tlsCert := fs.String("tls-cert", "", "PEM client certificate for mutual TLS (with -tls-ca and -tls-key)")
+	tlsKey := fs.String("tls-key", "", "PEM private key of -tls-cert")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	tc, err := tlsConfig(*tlsCA, *tlsCert, *tlsKey)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "kafkacheck: %v\n", err)
 		return 2
 	}
 	o := options{
@@ -72,6 +86,7 @@ func run(args []string) int {
 		probe:          *probe,
 		coordinators:   *coordinators,
 		quiet:          *quiet,
+		tls:            tc,
 	}
 	if len(o.brokers) == 0 {
 		fmt.Fprintln(os.Stderr, "kafkacheck: no brokers given")
@@ -111,12 +126,16 @@ func attemptOnce(parent context.Context, o options) (string, error) {
 	ctx, cancel := context.WithTimeout(parent, o.attemptTimeout)
 	defer cancel()
 
-	cl, err := kgo.NewClient(
+	opts := []kgo.Opt{
 		kgo.SeedBrokers(o.brokers...),
-		kgo.DialTimeout(2*time.Second),
+		kgo.DialTimeout(2 * time.Second),
 		kgo.RequestRetries(1),
 		kgo.RetryTimeout(o.attemptTimeout),
-	)
+	}
+	if o.tls != nil {
+		opts = append(opts, kgo.DialTLSConfig(o.tls))
+	}
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return "", err
 	}
@@ -266,6 +285,34 @@ func splitBrokers(s string) []string {
 		}
 	}
 	return out
+}
+
+// tlsConfig is the TLS client configuration of the -tls-* flags, nil
+// without -tls-ca.
+func tlsConfig(caFile, certFile, keyFile string) (*tls.Config, error) {
+	if caFile == "" {
+		if certFile != "" || keyFile != "" {
+			return nil, errors.New("-tls-cert and -tls-key need -tls-ca")
+		}
+		return nil, nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("-tls-ca %s: no PEM certificate in it", caFile)
+	}
+	tc := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	if certFile != "" || keyFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("-tls-cert/-tls-key: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
 }
 
 func envOr(key, def string) string {

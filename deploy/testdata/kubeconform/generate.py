@@ -4,14 +4,16 @@
 Inputs (both fetched by generate.sh through the ordinary package clients):
   --k8s-dir   a "<version>-local-strict" folder of the PyPI package kubernetes-validate:
               one schema per kind whose $refs point into a shared _definitions.json
-  --keda-crd  KEDA's ScaledObject CustomResourceDefinition (config/crd/bases in the
-              kedacore/keda Go module)
+  --crd       a CustomResourceDefinition, repeatable: KEDA's ScaledObject and
+              TriggerAuthentication (config/crd/bases in the kedacore/keda Go module),
+              prometheus-operator's ServiceMonitor (example/prometheus-operator-crd in
+              the prometheus-operator Go module)
 
 Outputs, in kubeconform's -schema-location layout:
   <out>/<version>-standalone-strict/<kind>-<group>-<version>.json
       the kind's schema with only the definitions it reaches copied in under $defs
       ("standalone": no reference leaves the file, so nothing is fetched)
-  <out>/crds/keda.sh/scaledobject_v1alpha1.json
+  <out>/crds/<group>/<kind>_<version>.json (e.g. keda.sh/scaledobject_v1alpha1.json)
       the CRD's openAPIV3Schema, made strict the way the API server prunes: every
       object with declared properties and no x-kubernetes-preserve-unknown-fields
       gets additionalProperties: false
@@ -31,6 +33,8 @@ K8S_KINDS = [
     "service-v1",
     "configmap-v1",
     "poddisruptionbudget-policy-v1",
+    "namespace-v1",
+    "networkpolicy-networking-v1",
 ]
 DEF_REF = re.compile(r"^(?:/api/_definitions\.json)?#/\$defs/(.+)$")
 
@@ -109,7 +113,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--k8s-dir", required=True)
     ap.add_argument("--k8s-version", required=True)
-    ap.add_argument("--keda-crd", required=True)
+    ap.add_argument("--crd", required=True, action="append")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
 
@@ -120,17 +124,18 @@ def main():
             schema = json.load(f)
         write(os.path.join(a.out, f"{a.k8s_version}-standalone-strict", kind + ".json"), standalone(schema, defs))
 
-    with open(a.keda_crd) as f:
-        crd = yaml.safe_load(f)
-    assert crd["kind"] == "CustomResourceDefinition", crd["kind"]
-    group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
-    for v in crd["spec"]["versions"]:
-        schema = strict_crd(strip_descriptions(v["schema"]["openAPIV3Schema"]))
-        schema["$schema"] = "http://json-schema.org/draft-04/schema#"
-        # apiVersion and kind are free strings in a CRD; pin them like the built-in kinds.
-        schema["properties"]["apiVersion"]["enum"] = [f"{group}/{v['name']}"]
-        schema["properties"]["kind"]["enum"] = [kind]
-        write(os.path.join(a.out, "crds", group, f"{kind.lower()}_{v['name']}.json"), schema)
+    for path in a.crd:
+        with open(path) as f:
+            crd = yaml.safe_load(f)
+        assert crd["kind"] == "CustomResourceDefinition", crd["kind"]
+        group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
+        for v in crd["spec"]["versions"]:
+            schema = strict_crd(strip_descriptions(v["schema"]["openAPIV3Schema"]))
+            schema["$schema"] = "http://json-schema.org/draft-04/schema#"
+            # apiVersion and kind are free strings in a CRD; pin them like the built-in kinds.
+            schema["properties"]["apiVersion"]["enum"] = [f"{group}/{v['name']}"]
+            schema["properties"]["kind"]["enum"] = [kind]
+            write(os.path.join(a.out, "crds", group, f"{kind.lower()}_{v['name']}.json"), schema)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,89 @@
+package tlsfiles
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/streamscore/streamscore/internal/tlsfiles/tlstest"
+)
+
+// TestClientCertificateRotation: a certificate replaced in place is the one
+// presented at the next handshake; a half-written rotation keeps the old.
+func TestClientCertificateRotation(t *testing.T) {
+	ca := tlstest.NewCA(t, "test")
+	first, second := ca.Client(t, "first"), ca.Client(t, "second")
+	live := ca.Client(t, "live") // the files the configuration names
+	copyPair := func(from tlstest.Pair, when time.Time) {
+		t.Helper()
+		for _, f := range [][2]string{{from.CertFile, live.CertFile}, {from.KeyFile, live.KeyFile}} {
+			b, err := os.ReadFile(f[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(f[1], b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chtimes(f[1], when, when); err != nil { // a new mtime even on coarse clocks
+				t.Fatal(err)
+			}
+		}
+	}
+	presented := func(tc *tls.Config) string {
+		t.Helper()
+		c, err := tc.GetClientCertificate(&tls.CertificateRequestInfo{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaf, err := x509.ParseCertificate(c.Certificate[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return leaf.Subject.CommonName
+	}
+
+	now := time.Now()
+	copyPair(first, now.Add(-time.Minute))
+	tc, err := Config{CAFile: ca.File, CertFile: live.CertFile, KeyFile: live.KeyFile}.Client("kafka.tls.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := presented(tc); got != "first" {
+		t.Fatalf("presented %q, want first", got)
+	}
+	copyPair(second, now)
+	if got := presented(tc); got != "second" {
+		t.Fatalf("after rotation presented %q, want second", got)
+	}
+	if err := os.WriteFile(live.KeyFile, []byte("half written"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := presented(tc); got != "second" {
+		t.Errorf("during a half-written rotation presented %q, want second (the last good pair)", got)
+	}
+}
+
+func TestClientErrorsNameTheKey(t *testing.T) {
+	ca := tlstest.NewCA(t, "test")
+	c := ca.Client(t, "c")
+	for _, tc := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{CAFile: "/nonexistent"}, `registry.ca_file "/nonexistent": open: no such file or directory`},
+		{Config{CAFile: c.KeyFile}, `registry.ca_file "` + c.KeyFile + `": no PEM certificate in it`},
+		{Config{CertFile: c.CertFile}, "registry.cert_file"},
+		{Config{CertFile: c.CertFile, KeyFile: ca.File}, "registry.cert_file " + `"` + c.CertFile + `" / registry.key_file`},
+	} {
+		_, err := tc.cfg.Client("registry.")
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want an error containing %q", tc.cfg, err, tc.want)
+		}
+	}
+	if got := (Config{CAFile: ca.File, CertFile: c.CertFile, KeyFile: c.KeyFile}).CertificateSubject(); got != "CN=c" {
+		t.Errorf("CertificateSubject %q, want CN=c", got)
+	}
+}

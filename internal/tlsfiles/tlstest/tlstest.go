@@ -1,0 +1,141 @@
+// Package tlstest makes a throwaway certificate authority and certificates
+// for tests, as PEM files in a test's temporary directory: a server
+// certificate for 127.0.0.1 and localhost, and client certificates named by
+// their common name. Keys are ECDSA P-256; everything is valid for a day.
+//
+// It is a test helper; production code must not import it.
+package tlstest
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// CA is a test certificate authority.
+type CA struct {
+	// File is the CA certificate (PEM), what clients put in ca_file.
+	File string
+
+	dir    string
+	cert   *x509.Certificate
+	key    *ecdsa.PrivateKey
+	serial atomic.Int64
+}
+
+// Pair is a certificate and its key as PEM files.
+type Pair struct {
+	CertFile, KeyFile string
+}
+
+// TLS loads the pair for a tls.Config.
+func (p Pair) TLS(tb testing.TB) tls.Certificate {
+	tb.Helper()
+	c, err := tls.LoadX509KeyPair(p.CertFile, p.KeyFile)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
+
+// NewCA makes a CA whose files live in tb.TempDir().
+func NewCA(tb testing.TB, name string) *CA {
+	tb.Helper()
+	key := newKey(tb)
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: name},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ca := &CA{dir: tb.TempDir(), cert: cert, key: key}
+	ca.serial.Store(1)
+	ca.File = filepath.Join(ca.dir, name+"-ca.crt")
+	writePEM(tb, ca.File, "CERTIFICATE", der)
+	return ca
+}
+
+// Pool is a pool holding the CA, for a server's ClientCAs.
+func (ca *CA) Pool() *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(ca.cert)
+	return p
+}
+
+// Server issues a server certificate for 127.0.0.1 and localhost.
+func (ca *CA) Server(tb testing.TB, name string) Pair {
+	tb.Helper()
+	return ca.issue(tb, name, x509.ExtKeyUsageServerAuth, []string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)})
+}
+
+// Client issues a client certificate with CN=name.
+func (ca *CA) Client(tb testing.TB, name string) Pair {
+	tb.Helper()
+	return ca.issue(tb, name, x509.ExtKeyUsageClientAuth, nil, nil)
+}
+
+func (ca *CA) issue(tb testing.TB, name string, usage x509.ExtKeyUsage, dns []string, ips []net.IP) Pair {
+	key := newKey(tb)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(ca.serial.Add(1)),
+		Subject:      pkix.Name{CommonName: name},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
+		DNSNames:     dns,
+		IPAddresses:  ips,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	dir, err := os.MkdirTemp(ca.dir, name+"-")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p := Pair{CertFile: filepath.Join(dir, name+".crt"), KeyFile: filepath.Join(dir, name+".key")}
+	writePEM(tb, p.CertFile, "CERTIFICATE", der)
+	writePEM(tb, p.KeyFile, "PRIVATE KEY", kder)
+	return p
+}
+
+func newKey(tb testing.TB) *ecdsa.PrivateKey {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return key
+}
+
+func writePEM(tb testing.TB, path, typ string, der []byte) {
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+}

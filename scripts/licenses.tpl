@@ -1,0 +1,7 @@
+{{- range . }}
+================================================================================
+{{ .Name }} {{ .Version }}
+License: {{ .LicenseName }}{{ if ne .LicenseURL "Unknown" }} ({{ .LicenseURL }}){{ end }}
+
+{{ .LicenseText }}
+{{- end }}

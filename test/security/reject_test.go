@@ -1,0 +1,90 @@
+package security
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/streamscore/streamscore/internal/proctest"
+)
+
+// TestRejectedAtStart: each way the secured cluster can turn the service
+// away ends `streamscore run` at start with one line on stderr that says
+// what is wrong and which setting to look at, and a non-zero exit, within
+// a deadline (a hang fails the test). The lines quoted here are the ones
+// docs/operations.md shows.
+func TestRejectedAtStart(t *testing.T) {
+	wrongPassword := filepath.Join(t.TempDir(), "wrong-password")
+	if err := os.WriteFile(wrongPassword, []byte("not-the-password\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	nodlq := deployment{alos.delivery, "streamscore-nodlq", alos.input, alos.output, alos.dlq, "sec-nodlq"}
+	for _, tc := range []struct {
+		name string
+		kv   map[string]any
+		want []string // substrings of the one line
+		// logsFirst: INFO log lines may come before the error line. The
+		// exactly-once engine (processor/exactlyonce.go) starts its group
+		// session before it initialises the transactional producer, so
+		// "partitions assigned" can be logged first.
+		logsFirst bool
+	}{
+		{name: "wrong password",
+			kv: merge(alos.keys(), saslSSL(alos.user, wrongPassword)),
+			want: []string{"streamscore: kafka " + broker.SASLSSL + `: authentication failed for SASL SCRAM-SHA-512 user "streamscore-alos": ` +
+				"wrong user name or password (kafka.sasl.username, kafka.sasl.password or password_file): SASL_AUTHENTICATION_FAILED"}},
+		{name: "untrusted server certificate",
+			kv: merge(alos.keys(), saslSSL(alos.user, broker.passwordFile(alos.user)), map[string]any{"kafka.tls.ca_file": ""}),
+			want: []string{"streamscore: kafka " + broker.SASLSSL + ": the broker's TLS certificate is not trusted " +
+				"(x509: certificate signed by unknown authority): set kafka.tls.ca_file to the CA that signed it"}},
+		{name: "missing client certificate",
+			kv: merge(alos.keys(), mTLS(alos.user), map[string]any{"kafka.tls.cert_file": "", "kafka.tls.key_file": ""}),
+			want: []string{"streamscore: kafka " + broker.SSL + ": the broker refused the TLS handshake (remote error: tls: bad certificate): " +
+				"it requires a client certificate: set kafka.tls.cert_file and kafka.tls.key_file"}},
+		{name: "no Write on the DLQ",
+			kv: merge(nodlq.keys(), saslSSL(nodlq.user, broker.passwordFile(nodlq.user))),
+			want: []string{`streamscore: dlq.topic "sec-alos-dlq": SASL SCRAM-SHA-512 user "streamscore-nodlq" may not write to it ` +
+				`(needs ACL WRITE on Topic sec-alos-dlq, has DESCRIBE, DESCRIBE_CONFIGS; see docs/operations.md, "ACLs")`}},
+		{name: "no Write on the DLQ, over mTLS",
+			kv: merge(nodlq.keys(), mTLS(nodlq.user)),
+			want: []string{`streamscore: dlq.topic "sec-alos-dlq": the client certificate CN=streamscore-nodlq may not write to it ` +
+				`(needs ACL WRITE on Topic sec-alos-dlq, has DESCRIBE, DESCRIBE_CONFIGS`}},
+		{name: "exactly-once without the transactional id ACL",
+			kv:        merge(alos.keys(), saslSSL(alos.user, broker.passwordFile(alos.user)), map[string]any{"processor.delivery": "exactly-once"}),
+			want:      []string{"streamscore: init transactional producer sec-alos-", "TRANSACTIONAL_ID_AUTHORIZATION_FAILED"},
+			logsFirst: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			path := writeConfig(t, tc.kv)
+			p := proctest.Start(t, "streamscore run", proctest.Options{Separate: true}, bin, "run", "--config", path)
+			start := time.Now()
+			if !p.ExitedWithin(exitTimeout) {
+				t.Fatalf("still running after %s, want it to give up at start", exitTimeout)
+			}
+			code := p.ExitCode()
+			stderr := p.Stderr.String()
+			t.Logf("exit %d after %.1fs: %s", code, time.Since(start).Seconds(), strings.TrimSpace(stderr))
+			if code == 0 {
+				t.Errorf("exit code 0, want non-zero")
+			}
+			lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
+			last := lines[len(lines)-1]
+			for _, l := range lines[:len(lines)-1] {
+				if !tc.logsFirst || !strings.Contains(l, `"level":"INFO"`) {
+					t.Fatalf("stderr has %d lines, want one:\n%s", len(lines), stderr)
+				}
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(last, w) {
+					t.Errorf("the line\n  %s\nwants to contain\n  %s", last, w)
+				}
+			}
+			if s := p.Stdout.String(); s != "" {
+				t.Errorf("stdout: %q, want nothing", s)
+			}
+		})
+	}
+}
