@@ -1,10 +1,3 @@
-// Package gen makes synthetic card-transaction events for the demo, the load
-// generator and the fault tests. The schema is the fraud example bundle's
-// (examples/fraud): transaction_id, card_id (the Kafka key), amount,
-// avg_amount_30d, merchant_category, country, card_present,
-// distance_from_home_km, txn_count_24h, timestamp (RFC 3339).
-//
-// A Fraud generator is not safe for concurrent use; give each goroutine its own.
 package gen
 
 import (
@@ -19,9 +12,12 @@ var (
 	countries = []string{"US", "US", "US", "GB", "DE", "FR", "BR", "NG", "IN"}
 )
 
-// Fraud generates transactions for a fixed population of cards. About 2% of
-// them look like fraud: amounts far above the card's average, far from home,
-// card not present, at night.
+// Fraud generates synthetic card transactions in the fraud example bundle's
+// schema (examples/fraud): transaction_id, card_id (the Kafka key), amount,
+// avg_amount_30d, merchant_category, country, card_present,
+// distance_from_home_km, txn_count_24h, timestamp (RFC 3339), for a fixed
+// population of cards. About 2% of them look like fraud: amounts far above
+// the card's average, far from home, card not present, at night.
 type Fraud struct {
 	rng   *rand.Rand
 	cards int
@@ -90,6 +86,9 @@ func (g *Fraud) Next(dst []byte, now time.Time) (key, value []byte) {
 	dst = append(dst, `"}`...)
 	return key, dst
 }
+
+// Poisons are the PoisonKinds Poison makes: all of them.
+func (g *Fraud) Poisons() []string { return PoisonKinds }
 
 // PoisonKinds are the bad records Poison makes, named by the DLQ reason the
 // service must give them.
