@@ -49,6 +49,12 @@ func newShadowSink(opts []kgo.Opt, topic string, m *Metrics, log *slog.Logger) (
 	if err != nil {
 		return nil, fmt.Errorf("shadow kafka client: %w", err)
 	}
+	// Every outcome's series from the start, so rates and ratios see zeros.
+	for _, r := range []string{shadowProduced, shadowRejected, shadowDropped, shadowFailed} {
+		m.ShadowPredictions.WithLabelValues(r)
+	}
+	m.ShadowAgreement.WithLabelValues(agreeLabel(true))
+	m.ShadowAgreement.WithLabelValues(agreeLabel(false))
 	return &shadowSink{cl: cl, m: m, log: log}, nil
 }
 
