@@ -34,10 +34,10 @@ const (
 	RouteInfer          = "/v2/models/{name}/infer"
 	RouteModelVerInfer  = "/v2/models/{name}/versions/{version}/infer"
 	RouteModels         = "/v1/models" // Options.Models: the lineup serving now
-	routeOther          = "other" // any path no route matches
-	chunkEvents         = 512     // events per predict.Batch.Run
-	retryAfterOverload  = "1"     // seconds, the Retry-After of a 429
-	retryAfterDraining  = "5"     // seconds, the Retry-After of a 503 while draining or not ready
+	routeOther          = "other"      // any path no route matches
+	chunkEvents         = 512          // events per predict.Batch.Run
+	retryAfterOverload  = "1"          // seconds, the Retry-After of a 429
+	retryAfterDraining  = "5"          // seconds, the Retry-After of a 503 while draining or not ready
 	readHeaderTimeout   = 5 * time.Second
 	writeTimeoutPadding = 5 * time.Second // past the request timeout, to write the 503 that says so
 )

@@ -15,7 +15,6 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
-	"github.com/streamscore/streamscore/examples"
 	"github.com/streamscore/streamscore/httpapi"
 	"github.com/streamscore/streamscore/internal/embedded"
 	"github.com/streamscore/streamscore/internal/reload"
@@ -219,18 +218,20 @@ func (c *Config) checkRunnable() error {
 	return nil
 }
 
-// loadBundle loads the bundle model.bundle names: a directory, or
-// "embedded" for the demo's fraud bundle carried by the binary (copied to a
-// temporary directory for scoring.Load, removed once loaded).
+// loadBundle loads the bundle model.bundle names: a directory, or a name
+// of builtinBundles ("embedded": the demo's fraud bundle carried by the
+// binary, copied to a temporary directory for scoring.Load, removed once
+// loaded). bench loads its bundle with it; run and serve go through the
+// reloader (models.go), which does the same and checks more.
 func loadBundle(name string) (*scoring.Bundle, error) {
 	dir := name
-	if strings.TrimSpace(name) == embeddedName {
+	if fsys, ok := builtinBundles()[strings.TrimSpace(name)]; ok {
 		tmp, err := os.MkdirTemp("", "streamscore-bundle-")
 		if err != nil {
 			return nil, fmt.Errorf("model bundle %s: %w", name, err)
 		}
 		defer os.RemoveAll(tmp)
-		if err := os.CopyFS(tmp, examples.Fraud()); err != nil {
+		if err := os.CopyFS(tmp, fsys); err != nil {
 			return nil, fmt.Errorf("model bundle %s: %w", name, err)
 		}
 		dir = tmp

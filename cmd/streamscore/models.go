@@ -100,20 +100,21 @@ func newReloader(cfg *Config, log *slog.Logger, m *reload.Metrics, check func(*s
 		if path, _ := cfg.from.fs.GetString("config"); path != "" {
 			opts.WatchFiles = []string{path}
 		}
-		opts.Config = func() (reload.Config, error) { return rereadModel(cfg, log) }
+		loaded := *cfg // as read, before the service fills in what it starts (the embedded broker's address)
+		opts.Config = func() (reload.Config, error) { return rereadModel(&loaded, log) }
 	}
 	return reload.New(opts)
 }
 
 // rereadModel reads the configuration again for a reload and returns its
-// model section. Changes elsewhere take effect at the next restart only:
-// the log says so.
-func rereadModel(running *Config, log *slog.Logger) (reload.Config, error) {
-	c, err := running.from.load()
+// model section. Changes elsewhere (against loaded, the tree as the service
+// read it at start) take effect at the next restart only: the log says so.
+func rereadModel(loaded *Config, log *slog.Logger) (reload.Config, error) {
+	c, err := loaded.from.load()
 	if err != nil {
 		return reload.Config{}, err
 	}
-	a, b := *running, *c
+	a, b := *loaded, *c
 	a.Model, b.Model = reload.Config{}, reload.Config{}
 	ya, erra := configYAML(&a)
 	yb, errb := configYAML(&b)

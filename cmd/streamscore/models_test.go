@@ -95,7 +95,8 @@ func TestServiceReloadsModels(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := startService(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	var logBuf proctest.LogBuffer
+	svc, err := startService(ctx, cfg, slog.New(slog.NewTextHandler(&logBuf, nil)))
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -202,6 +203,12 @@ func TestServiceReloadsModels(t *testing.T) {
 		t.Errorf("HTTP door scores with version %s after the reload, want 2", v)
 	}
 
+	const elsewhere = "the configuration changed outside the model section"
+	if strings.Contains(logBuf.String(), elsewhere) {
+		t.Errorf("a reload that changed only the model section logged %q", elsewhere)
+	}
+	keys["processor.linger"] = "7ms"
+	writeCfg()
 	flip(t, current, "broken")
 	if code, body := reloadReq("tok"); code != http.StatusUnprocessableEntity || !strings.Contains(body, filepath.Join(dir, "broken")) {
 		t.Fatalf("reload of a broken bundle: %d %s, want 422 naming it", code, body)
@@ -220,6 +227,9 @@ func TestServiceReloadsModels(t *testing.T) {
 		if !strings.Contains(string(metrics), want) {
 			t.Errorf("/metrics has no %s", want)
 		}
+	}
+	if !strings.Contains(logBuf.String(), elsewhere) {
+		t.Errorf("a reload after processor.linger changed did not log %q", elsewhere)
 	}
 	if got := stream(100); got["9"] != 0 {
 		t.Errorf("the broken bundle's version scored %d records", got["9"])

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
 
+	"github.com/streamscore/streamscore/internal/proctest"
 	"github.com/streamscore/streamscore/predict"
 	"github.com/streamscore/streamscore/scoring"
 )
@@ -52,7 +53,9 @@ func bundleCopy(t *testing.T, dir, name, version string, edit func(dir string)) 
 }
 
 // breakManifest makes bundle.json unreadable JSON.
-func breakManifest(dir string) { os.WriteFile(filepath.Join(dir, "bundle.json"), []byte(`{"name": "fraud", `), 0o644) }
+func breakManifest(dir string) {
+	os.WriteFile(filepath.Join(dir, "bundle.json"), []byte(`{"name": "fraud", `), 0o644)
+}
 
 // skewReference changes the first reference row's scores, so the bundle
 // loads but disagrees with its own reference rows.
@@ -83,29 +86,11 @@ func point(t *testing.T, link, target string) {
 	}
 }
 
-// logBuffer collects JSON log lines; safe for concurrent use.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 // harness is a Reloader with its metrics, log, and the lineups applied.
 type harness struct {
 	r       *Reloader
 	m       *Metrics
-	log     *logBuffer
+	log     *proctest.LogBuffer
 	mu      sync.Mutex
 	applied []*Lineup
 	refuse  error // apply fails with it when set
@@ -113,7 +98,7 @@ type harness struct {
 
 func newHarness(t *testing.T, opts Options) *harness {
 	t.Helper()
-	h := &harness{m: NewMetrics(prometheus.NewRegistry()), log: &logBuffer{}}
+	h := &harness{m: NewMetrics(prometheus.NewRegistry()), log: &proctest.LogBuffer{}}
 	opts.Metrics = h.m
 	opts.Log = slog.New(slog.NewJSONHandler(h.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	r, err := New(opts)
