@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -233,5 +234,34 @@ func TestServiceReloadsModels(t *testing.T) {
 	}
 	if got := stream(100); got["9"] != 0 {
 		t.Errorf("the broken bundle's version scored %d records", got["9"])
+	}
+}
+
+// TestOperationsModelKeys keeps docs/operations.md's table of the model
+// section equal to the tree: every key, its default (model.bundle, which has
+// none, reads "(required)").
+func TestOperationsModelKeys(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "operations.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got, want []string
+	for _, m := range regexp.MustCompile("(?m)^\\| `(model\\.[a-z_]+)` \\| ([^|]+) \\|").FindAllStringSubmatch(string(doc), -1) {
+		got = append(got, m[1]+" "+strings.TrimSpace(m[2]))
+	}
+	def := defaultConfig()
+	leaves, _ := walkConfig(&def)
+	for _, l := range leaves {
+		if !strings.HasPrefix(l.key, "model.") {
+			continue
+		}
+		v := "`" + docValue(l) + "`"
+		if l.key == "model.bundle" {
+			v = "(required)"
+		}
+		want = append(want, l.key+" "+v)
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("docs/operations.md model keys:\n got  %q\n want %q", got, want)
 	}
 }
