@@ -236,7 +236,7 @@ func (r *Reloader) config() (Config, error) {
 // directory and checksum did not change keeps its Model; a role whose new
 // bundle fails keeps cur's Model (or none) and is returned as a failure.
 func (r *Reloader) build(ctx context.Context, cfg Config, cur *Lineup) (*Lineup, []Failure) {
-	next := &Lineup{CanaryPercent: cfg.CanaryPercent, ShadowTopic: cfg.ShadowTopic}
+	next := &Lineup{CanaryPercent: cfg.CanaryPercent, ShadowTopic: r.opts.Initial.ShadowTopic}
 	var fails []Failure
 	sources := map[predict.Role]string{predict.RoleLive: cfg.Bundle, predict.RoleCanary: cfg.Canary, predict.RoleShadow: cfg.Shadow}
 	for _, role := range predict.Roles {
@@ -252,7 +252,6 @@ func (r *Reloader) build(ctx context.Context, cfg Config, cur *Lineup) (*Lineup,
 		fails = append(fails, Failure{Role: string(predict.RoleShadow), Source: cfg.Shadow,
 			Err: fmt.Errorf("model.shadow_topic changed from %q to %q: it is read at start only; restart to change it", r.opts.Initial.ShadowTopic, cfg.ShadowTopic)})
 		next.Shadow = cur.Shadow
-		next.ShadowTopic = r.opts.Initial.ShadowTopic
 	}
 	if next.Canary == nil {
 		next.CanaryPercent = 0

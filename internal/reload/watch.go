@@ -2,7 +2,6 @@ package reload
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"time"
@@ -15,7 +14,9 @@ import (
 // What it watches: each path's directory (a `current` symlink replaced, a
 // Kubernetes volume's ..data swapped) and the directory the path resolves
 // to (files changed in place). After each reload the watches follow the
-// configuration. With model.watch off it only waits for ctx.
+// configuration. With model.watch off, or when the system gives no
+// watcher (logged: reloads then need POST /admin/reload), it only waits
+// for ctx: the service runs on without it.
 func (r *Reloader) Run(ctx context.Context) error {
 	if !r.opts.Initial.Watch {
 		<-ctx.Done()
@@ -23,7 +24,9 @@ func (r *Reloader) Run(ctx context.Context) error {
 	}
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
-		return fmt.Errorf("model watch: %w", err)
+		r.log.Error("model watch: no file watcher; changes on disk need POST /admin/reload", "err", err)
+		<-ctx.Done()
+		return nil
 	}
 	defer w.Close()
 	r.rewatch(w)
