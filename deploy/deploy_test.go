@@ -34,6 +34,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/streamscore/streamscore/httpapi"
+	"github.com/streamscore/streamscore/internal/reload"
 	"github.com/streamscore/streamscore/pgsink"
 	"github.com/streamscore/streamscore/processor"
 )
@@ -177,6 +178,11 @@ func registeredFamilies(t *testing.T, what string, register func(prometheus.Regi
 	return fams
 }
 
+// reloadFamilies: the same for the model reloader (internal/reload).
+func reloadFamilies(t *testing.T) []*dto.MetricFamily {
+	return registeredFamilies(t, "reload", func(r prometheus.Registerer) { reload.NewMetrics(r) })
+}
+
 // httpFamilies registers the HTTP door's metrics as httpapi.New does.
 func httpFamilies(t *testing.T) []*dto.MetricFamily {
 	return registeredFamilies(t, "httpapi", func(r prometheus.Registerer) { httpapi.RegisterMetrics(r) })
@@ -226,6 +232,7 @@ func knownMetrics(t *testing.T) catalogue {
 	c.addFamilies("processor", processorFamilies(t))
 	c.addFamilies("httpapi", httpFamilies(t))
 	c.addFamilies("pgsink", sinkFamilies(t))
+	c.addFamilies("reload", reloadFamilies(t))
 	c.addFamilies("kprom", kpromFamilies(t))
 	c.addFamilies("go/process collectors", runtimeFamilies(t))
 	// Added by cmd (the lead's wiring), not importable from here.
@@ -241,7 +248,7 @@ func knownMetrics(t *testing.T) catalogue {
 }
 
 func TestProcessorMetricsLint(t *testing.T) {
-	fams := append(processorFamilies(t), sinkFamilies(t)...)
+	fams := slices.Concat(processorFamilies(t), sinkFamilies(t), reloadFamilies(t))
 	problems, err := promlint.NewWithMetricFamilies(fams).Lint()
 	if err != nil {
 		t.Fatalf("promlint: %v", err)
@@ -664,7 +671,7 @@ func TestDashboardShowsEveryProcessorMetric(t *testing.T) {
 			used[strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(name, "_bucket"), "_sum"), "_count")] = true
 		}
 	}
-	for _, f := range slices.Concat(processorFamilies(t), httpFamilies(t), sinkFamilies(t)) {
+	for _, f := range slices.Concat(processorFamilies(t), httpFamilies(t), sinkFamilies(t), reloadFamilies(t)) {
 		if !used[f.GetName()] {
 			t.Errorf("dashboard.json shows no panel for %s", f.GetName())
 		}

@@ -39,7 +39,7 @@ func newModel(path *predict.Path, cfg Config) (*model, error) {
 	if md.openapi, err = OpenAPI(path.Bundle(), cfg); err != nil {
 		return nil, err
 	}
-	md.oip = newOIPModel(path.Bundle())
+	md.oip = newOIPModel(path)
 	return md, nil
 }
 

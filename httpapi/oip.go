@@ -5,10 +5,11 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/streamscore/streamscore/features"
+	"github.com/streamscore/streamscore/predict"
 	"github.com/streamscore/streamscore/schemas"
-	"github.com/streamscore/streamscore/scoring"
 )
 
 // The Open Inference Protocol v2 (KServe "V2 inference protocol", Triton's
@@ -64,15 +65,30 @@ func inputDatatype(t features.InputType) string {
 	return "FP64"
 }
 
-func newOIPModel(b *scoring.Bundle) *oipModel {
+// oipParameters are the model metadata's parameters: where the live
+// bundle came from (an extension the protocol allows; clients ignore what
+// they do not know).
+type oipParameters struct {
+	LoadedAt      string `json:"loaded_at"`
+	Checksum      string `json:"checksum"`
+	ReferenceRows int    `json:"reference_rows"`
+}
+
+func newOIPModel(path *predict.Path) *oipModel {
+	b := path.Bundle()
 	m := &oipModel{name: b.Name, version: b.Version, byName: map[string]int{}, classes: b.Classes()}
 	meta := struct {
-		Name     string      `json:"name"`
-		Versions []string    `json:"versions"`
-		Platform string      `json:"platform"`
-		Inputs   []oipTensor `json:"inputs"`
-		Outputs  []oipTensor `json:"outputs"`
+		Name       string         `json:"name"`
+		Versions   []string       `json:"versions"`
+		Platform   string         `json:"platform"`
+		Inputs     []oipTensor    `json:"inputs"`
+		Outputs    []oipTensor    `json:"outputs"`
+		Parameters *oipParameters `json:"parameters,omitempty"`
 	}{Name: b.Name, Versions: []string{b.Version}, Platform: platform}
+	if o := path.Origin(); !o.LoadedAt.IsZero() {
+		meta.Parameters = &oipParameters{LoadedAt: o.LoadedAt.UTC().Format(time.RFC3339Nano), Checksum: o.Checksum,
+			ReferenceRows: o.ReferenceRows}
+	}
 	for i, in := range b.Layout().Inputs {
 		dt := inputDatatype(in.Type)
 		m.inputs = append(m.inputs, oipInput{name: in.Name, typ: in.Type, datatype: dt})

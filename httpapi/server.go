@@ -33,10 +33,11 @@ const (
 	RouteModelVerReady  = "/v2/models/{name}/versions/{version}/ready"
 	RouteInfer          = "/v2/models/{name}/infer"
 	RouteModelVerInfer  = "/v2/models/{name}/versions/{version}/infer"
-	routeOther          = "other" // any path no route matches
-	chunkEvents         = 512     // events per predict.Batch.Run
-	retryAfterOverload  = "1"     // seconds, the Retry-After of a 429
-	retryAfterDraining  = "5"     // seconds, the Retry-After of a 503 while draining or not ready
+	RouteModels         = "/v1/models" // Options.Models: the lineup serving now
+	routeOther          = "other"      // any path no route matches
+	chunkEvents         = 512          // events per predict.Batch.Run
+	retryAfterOverload  = "1"          // seconds, the Retry-After of a 429
+	retryAfterDraining  = "5"          // seconds, the Retry-After of a 503 while draining or not ready
 	readHeaderTimeout   = 5 * time.Second
 	writeTimeoutPadding = 5 * time.Second // past the request timeout, to write the 503 that says so
 )
@@ -58,6 +59,9 @@ type Log struct {
 type Options struct {
 	Log     *Log   // nil: predictions are not logged (Config.LogToTopic must be false)
 	Version string // the server version GET /v2 reports
+	// Models serves GET /v1/models: the models serving now, their load
+	// times and checksums (the service's reloader). nil: no such route.
+	Models http.Handler
 }
 
 // Server is the HTTP door. It is safe for concurrent use.
@@ -98,8 +102,18 @@ func New(cfg Config, path *predict.Path, log *slog.Logger, reg prometheus.Regist
 	return s, nil
 }
 
+// Path is the path requests are scored by now (nil: none).
+func (s *Server) Path() *predict.Path {
+	if md := s.model.Load(); md != nil {
+		return md.path
+	}
+	return nil
+}
+
 // SetPath makes path the one every later request is scored by (nil: not
-// ready). Requests in flight finish on the path they started with.
+// ready). Requests in flight finish on the path they started with; the
+// OIP model metadata, the OpenAPI document and the logged records' model
+// header follow it. The model reloader calls it on every swap.
 func (s *Server) SetPath(path *predict.Path) error {
 	if path == nil {
 		s.model.Store(nil)
@@ -241,6 +255,9 @@ func (s *Server) routes() http.Handler {
 	getRoute(RouteModelVerMeta, s.serveModelMeta, true)
 	getRoute(RouteModelReady, s.serveModelReady, true)
 	getRoute(RouteModelVerReady, s.serveModelReady, true)
+	if s.opt.Models != nil {
+		getRoute(RouteModels, s.opt.Models.ServeHTTP, false)
+	}
 	mux.Handle("/", s.instrument(routeOther, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, ReasonNotFound, fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
 	})))

@@ -19,7 +19,34 @@ type Path struct {
 	enc        schemas.Encoder
 	echo       bool
 	modelRef   string
+	origin     Origin
 }
+
+// Origin says where a path's bundle came from and when it was loaded: what
+// /v1/models, the OIP model metadata and the reload log show. A path built
+// without one (tests, files) has the zero Origin.
+type Origin struct {
+	Source        string    // the configured path, as written (model.bundle, model.canary, model.shadow)
+	Dir           string    // the directory the files were read from, symlinks resolved
+	Checksum      string    // "sha256:<hex>" over the bundle's files, computed at load
+	LoadedAt      time.Time // when it was loaded
+	ReferenceRows int       // reference rows it was checked against before it served (0: none)
+}
+
+// Role is the part a path plays in a door's lineup of models.
+type Role string
+
+// The roles: the live model scores every event (every key not routed to a
+// canary); a canary scores a share of the keys in its place, into the same
+// output; a shadow scores every event beside them into a side topic only.
+const (
+	RoleLive   Role = "live"
+	RoleCanary Role = "canary"
+	RoleShadow Role = "shadow"
+)
+
+// Roles lists the roles in their order of precedence.
+var Roles = []Role{RoleLive, RoleCanary, RoleShadow}
 
 // New returns the path of bundle b: events are decoded by decoders from
 // newDecoder (one per Batch, since a decoder is not safe for concurrent use)
@@ -34,6 +61,16 @@ func (p *Path) Bundle() *scoring.Bundle { return p.bundle }
 
 // ModelRef is "name@version", as the streamscore-model header shows it.
 func (p *Path) ModelRef() string { return p.modelRef }
+
+// WithOrigin returns a copy of p that says where its bundle came from.
+func (p *Path) WithOrigin(o Origin) *Path {
+	q := *p
+	q.origin = o
+	return &q
+}
+
+// Origin is where p's bundle came from (the zero Origin when not told).
+func (p *Path) Origin() Origin { return p.origin }
 
 // Event is one input: the record value, and what the door knows besides it.
 type Event struct {

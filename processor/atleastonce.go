@@ -266,6 +266,12 @@ func (e *atLeastOnce) runWorker(w *partitionWorker) {
 		case recs := <-w.in:
 			for len(recs) > 0 {
 				n := min(len(recs), e.p.cfg.BatchMaxRecords)
+				// The lineup is taken once per micro-batch: a swap lands
+				// between two batches, never inside one.
+				if err := wk.use(e.p.pipe.current()); err != nil {
+					e.p.fail(fmt.Errorf("partition %d worker: %w", w.tp.partition, err))
+					return
+				}
 				if !e.runBatch(w, wk, recs[:n]) {
 					return
 				}

@@ -24,6 +24,13 @@
 // CPU (exactly-once); a partition's records are always handled in order by
 // one goroutine. Ready, Stats and Lag are safe to call from any goroutine.
 //
+// Models (pipeline.go): Pipeline.Swap replaces the lineup (live model,
+// canary with its share of keys, shadow) behind an atomic pointer; a worker
+// takes it at the start of each micro-batch (at-least-once) or transaction
+// (exactly-once), so a swap lands between batches and a batch is scored by
+// one version. The shadow's predictions go to Pipeline.ShadowTopic through
+// a producer of their own, outside the output's delivery (shadow.go).
+//
 // Metrics (all prefixed streamscore_, see NewMetrics):
 //
 //	records_consumed_total{topic}          predictions_produced_total{topic}
@@ -31,10 +38,12 @@
 //	stage_duration_seconds{stage}          end_to_end_latency_seconds
 //	batch_records                          inflight_records
 //	consumer_lag_records{topic,partition}  last_processed_timestamp_seconds
-//	model_info{model,version}              model_loaded_timestamp_seconds
+//	model_info{model,version,role}         model_loaded_timestamp_seconds{role}
 //	feature_out_of_range_total{feature}    feature_unknown_category_total{feature}
-//	input_missing_total{input}             prediction_score
-//	predictions_by_label_total{label}      transactions_aborted_total
+//	input_missing_total{input}             prediction_score{model,version}
+//	predictions_by_label_total{model,version,label}
+//	shadow_predictions_total{result}       shadow_label_agreement_total{agree}
+//	shadow_score_difference                transactions_aborted_total
 //	commit_failures_total                  backpressure
 //	assigned_partitions
 package processor

@@ -182,17 +182,19 @@ func (e *exactlyOnce) transactLoop(ctx context.Context, sess *kgo.GroupTransactS
 		acked, firstErr = acked[:0], nil
 		failed.Store(false)
 
+		// One lineup for the whole transaction: every record it commits was
+		// scored by the models that were live when it began.
+		lu := p.pipe.current()
 		var wg sync.WaitGroup
 		for s := range slots {
 			if s >= len(parts) {
 				break
 			}
 			if slots[s] == nil {
-				w, err := newWorker(p.pipe)
-				if err != nil {
-					return fmt.Errorf("worker: %w", err)
-				}
-				slots[s] = w
+				slots[s] = &worker{p: p.pipe}
+			}
+			if err := slots[s].use(lu); err != nil {
+				return fmt.Errorf("worker: %w", err)
 			}
 			wg.Add(1)
 			go func(s int) {

@@ -18,15 +18,20 @@ type Metrics struct {
 	EndToEndLatency     prometheus.Histogram     // record timestamp -> prediction acknowledged
 	BatchRecords        prometheus.Histogram
 	InflightRecords     prometheus.Gauge
-	ConsumerLag         *prometheus.GaugeVec   // topic, partition
-	LastProcessed       prometheus.Gauge       // unix seconds of the newest processed record's timestamp
-	ModelInfo           *prometheus.GaugeVec   // model, version
-	ModelLoaded         prometheus.Gauge       // unix seconds when the bundle was loaded
-	FeatureOutOfRange   *prometheus.CounterVec // feature
-	FeatureUnknown      *prometheus.CounterVec // feature
-	InputMissing        *prometheus.CounterVec // input
-	PredictionScore     prometheus.Histogram
-	PredictionLabels    *prometheus.CounterVec // label
+	ConsumerLag         *prometheus.GaugeVec     // topic, partition
+	LastProcessed       prometheus.Gauge         // unix seconds of the newest processed record's timestamp
+	ModelInfo           *prometheus.GaugeVec     // model, version, role: the lineup now scoring (Pipeline.Swap keeps it current)
+	ModelLoaded         *prometheus.GaugeVec     // role: unix seconds when that role's bundle was loaded
+	FeatureOutOfRange   *prometheus.CounterVec   // feature
+	FeatureUnknown      *prometheus.CounterVec   // feature
+	InputMissing        *prometheus.CounterVec   // input
+	PredictionScore     *prometheus.HistogramVec // model, version
+	PredictionLabels    *prometheus.CounterVec   // model, version, label
+	// The shadow model (model.shadow): its predictions on the side topic and
+	// how they compare with the prediction that went to the output.
+	ShadowPredictions   *prometheus.CounterVec // result: produced, rejected, dropped, failed
+	ShadowAgreement     *prometheus.CounterVec // agree: true, false (events both scored with a label)
+	ShadowScoreDiff     prometheus.Histogram   // |shadow score - output score| per event both scored
 	ProduceErrors       *prometheus.CounterVec // topic
 	TransactionsAborted prometheus.Counter
 	CommitFailures      prometheus.Counter // offset commits (at-least-once) or transaction ends (exactly-once) that failed
@@ -78,12 +83,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		ModelInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "model_info",
-			Help: "The loaded model bundle (always 1).",
-		}, []string{"model", "version"}),
-		ModelLoaded: prometheus.NewGauge(prometheus.GaugeOpts{
+			Help: "The model bundles scoring now, by role: live, canary, shadow (always 1).",
+		}, []string{"model", "version", "role"}),
+		ModelLoaded: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "model_loaded_timestamp_seconds",
-			Help: "When the model bundle was loaded.",
-		}),
+			Help: "When the bundle now in each role was loaded.",
+		}, []string{"role"}),
 		FeatureOutOfRange: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "feature_out_of_range_total",
 			Help: "Values outside the training range, per feature.",
@@ -96,15 +101,28 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Namespace: namespace, Name: "input_missing_total",
 			Help: "Decoded events in which a bundle input was absent or null, per input (a renamed upstream field shows here).",
 		}, []string{"input"}),
-		PredictionScore: prometheus.NewHistogram(prometheus.HistogramOpts{
+		PredictionScore: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "prediction_score",
-			Help:    "Distribution of prediction scores.",
+			Help:    "Distribution of prediction scores, by the model version that scored them (series of versions no longer in the lineup are deleted at the second swap after).",
 			Buckets: prometheus.LinearBuckets(0.1, 0.1, 9),
-		}),
+		}, []string{"model", "version"}),
 		PredictionLabels: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "predictions_by_label_total",
-			Help: "Predictions per decided label.",
-		}, []string{"label"}),
+			Help: "Predictions per decided label, by the model version that scored them.",
+		}, []string{"model", "version", "label"}),
+		ShadowPredictions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "shadow_predictions_total",
+			Help: "Shadow model outcomes: produced (acknowledged on the shadow topic), rejected (the shadow rejected the event), dropped (shadow buffer full), failed (the shadow topic refused it).",
+		}, []string{"result"}),
+		ShadowAgreement: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "shadow_label_agreement_total",
+			Help: "Events both the shadow and the output's model scored with a label, by whether the labels agree.",
+		}, []string{"agree"}),
+		ShadowScoreDiff: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "shadow_score_difference",
+			Help:    "Absolute difference between the shadow's score and the output's score, per event both scored.",
+			Buckets: []float64{1e-6, 1e-5, 1e-4, 1e-3, .01, .02, .05, .1, .2, .5, 1, 10, 100},
+		}),
 		ProduceErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "produce_errors_total",
 			Help: "Records the broker refused; consumption stops rather than lose them.",
@@ -129,7 +147,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	reg.MustRegister(m.RecordsConsumed, m.PredictionsProduced, m.DLQRecords, m.StageDuration,
 		m.EndToEndLatency, m.BatchRecords, m.InflightRecords, m.ConsumerLag, m.LastProcessed,
 		m.ModelInfo, m.ModelLoaded, m.FeatureOutOfRange, m.FeatureUnknown, m.InputMissing,
-		m.PredictionScore, m.PredictionLabels, m.ProduceErrors, m.TransactionsAborted,
-		m.CommitFailures, m.Backpressure, m.AssignedPartitions)
+		m.PredictionScore, m.PredictionLabels, m.ShadowPredictions, m.ShadowAgreement, m.ShadowScoreDiff,
+		m.ProduceErrors, m.TransactionsAborted, m.CommitFailures, m.Backpressure, m.AssignedPartitions)
 	return m
 }

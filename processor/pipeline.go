@@ -1,7 +1,14 @@
 package processor
 
 import (
+	"errors"
+	"fmt"
+	"hash/fnv"
 	"log/slog"
+	"math"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -11,32 +18,229 @@ import (
 	"github.com/streamscore/streamscore/reject"
 )
 
-// Pipeline is what every worker shares: the prediction path and the output
-// naming. It is read-only once built, so safe for concurrent use.
+// Pipeline is what every worker shares: the lineup of models it scores with
+// and the output naming. The lineup is swapped whole (Swap) behind an atomic
+// pointer; a worker takes it at the start of a micro-batch (at-least-once)
+// or of a transaction (exactly-once), so a batch is always scored by one
+// lineup, and a swap lands between two batches of every worker. Safe for
+// concurrent use.
 type Pipeline struct {
-	Path        *predict.Path
+	// Path is the live model the processor starts with; Swap replaces it.
+	Path *predict.Path
+	// ShadowTopic receives a shadow model's predictions. Empty: no shadow
+	// can be swapped in. New checks (or creates) it like the other topics.
+	ShadowTopic string
 	OutputTopic string
 	DLQTopic    string
 
-	modelRef []byte // name@version, the streamscore-model header
-	log      *slog.Logger
-	labels   map[string]prometheus.Counter
-	missing  []prometheus.Counter // per bundle input
-	m        *Metrics
+	cur    atomic.Pointer[lineup]
+	mu     sync.Mutex      // serialises Swap and its metric bookkeeping
+	prev   *lineup         // the lineup before cur: its per-version series stay until the next swap
+	series map[string]bool // seriesKey of every version with prediction series
+	log    *slog.Logger
+	m      *Metrics
+	shadow *shadowSink // nil without ShadowTopic
 }
 
-func (p *Pipeline) init(m *Metrics, log *slog.Logger) {
-	p.m = m
-	p.log = log
-	b := p.Path.Bundle()
-	p.modelRef = []byte(p.Path.ModelRef())
-	p.labels = make(map[string]prometheus.Counter)
+// Models is a lineup: the live model, optionally a canary that scores a
+// share of the record keys in its place (into the same output, each
+// prediction naming its version), and a shadow that scores every event
+// beside them into the shadow topic only.
+type Models struct {
+	Live   *predict.Path
+	Canary *predict.Path // nil: none
+	// CanaryPercent is the share of record keys (0-100) the canary scores:
+	// a key whose FNV-1a hash mod 10000 is below CanaryPercent*100, so a key
+	// stays on one model. Records without a key are scored by Live.
+	CanaryPercent int
+	Shadow        *predict.Path // nil: none
+}
+
+// lineup is a Models with what the workers derive from each model once.
+type lineup struct {
+	models               Models
+	live, canary, shadow *model
+	canaryBelow          uint32 // keys with canaryBucket(key) < canaryBelow go to the canary
+}
+
+// model is one path of a lineup with its metric handles.
+type model struct {
+	path    *predict.Path
+	role    predict.Role
+	ref     []byte // name@version, the streamscore-model header
+	labels  map[string]prometheus.Counter
+	score   prometheus.Observer
+	missing []prometheus.Counter // per bundle input
+}
+
+func (p *Pipeline) init(m *Metrics, log *slog.Logger) error {
+	p.m, p.log = m, log
+	p.series = map[string]bool{}
+	return p.Swap(Models{Live: p.Path})
+}
+
+// current is the lineup to score the next batch (or transaction) with.
+func (p *Pipeline) current() *lineup { return p.cur.Load() }
+
+// Models returns the lineup scoring now.
+func (p *Pipeline) Models() Models {
+	if lu := p.current(); lu != nil {
+		return lu.models
+	}
+	return Models{Live: p.Path}
+}
+
+// Swap makes m the lineup every worker scores its next batch (or
+// transaction) with; batches already running finish on the lineup they
+// started with. Call it after New (which makes Path the first lineup). A
+// model that is in the current lineup (the same *predict.Path in the same
+// role) keeps its workers' state. model_info and model_loaded_timestamp_seconds
+// follow the lineup; the per-version prediction series of a version that
+// left the lineup are deleted at the swap after the one that retired it, so
+// its last increments are still scraped.
+func (p *Pipeline) Swap(m Models) error {
+	if p.m == nil {
+		return errors.New("pipeline: Swap before processor.New")
+	}
+	if m.Live == nil {
+		return errors.New("pipeline: no live model")
+	}
+	if m.CanaryPercent < 0 || m.CanaryPercent > 100 {
+		return fmt.Errorf("pipeline: canary percent %d: want 0 to 100", m.CanaryPercent)
+	}
+	if m.Shadow != nil && p.ShadowTopic == "" {
+		return errors.New("pipeline: a shadow model needs a shadow topic (model.shadow_topic, set at start)")
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	old := p.cur.Load()
+	lu := &lineup{models: m, canaryBelow: uint32(m.CanaryPercent) * 100}
+	lu.live = p.model(old, m.Live, predict.RoleLive)
+	if m.Canary != nil {
+		lu.canary = p.model(old, m.Canary, predict.RoleCanary)
+	}
+	if m.Shadow != nil {
+		lu.shadow = p.model(old, m.Shadow, predict.RoleShadow)
+	}
+	p.exportLineup(lu)
+	p.cur.Store(lu)
+	if old != nil {
+		p.prev = old
+	}
+	p.deleteStale(lu)
+	return nil
+}
+
+// model returns the lineup entry of path in role: the current lineup's when
+// it is the same path, so workers keep their batches for it.
+func (p *Pipeline) model(old *lineup, path *predict.Path, role predict.Role) *model {
+	if old != nil {
+		for _, md := range []*model{old.live, old.canary, old.shadow} {
+			if md != nil && md.path == path && md.role == role {
+				return md
+			}
+		}
+	}
+	b := path.Bundle()
+	md := &model{path: path, role: role, ref: []byte(path.ModelRef())}
+	if role == predict.RoleShadow {
+		return md // the shadow's predictions count in the shadow metrics only
+	}
+	md.labels = make(map[string]prometheus.Counter)
 	for _, l := range b.Labels() {
-		p.labels[l] = m.PredictionLabels.WithLabelValues(l)
+		md.labels[l] = p.m.PredictionLabels.WithLabelValues(b.Name, b.Version, l)
 	}
+	md.score = p.m.PredictionScore.WithLabelValues(b.Name, b.Version)
 	for _, in := range b.Layout().Inputs {
-		p.missing = append(p.missing, m.InputMissing.WithLabelValues(in.Name))
+		md.missing = append(md.missing, p.m.InputMissing.WithLabelValues(in.Name))
 	}
+	p.series[seriesKey(b.Name, b.Version)] = true
+	return md
+}
+
+func (lu *lineup) models3() []*model { return []*model{lu.live, lu.canary, lu.shadow} }
+
+// exportLineup sets model_info and model_loaded_timestamp_seconds to lu,
+// deleting only the series that left (a scrape never sees an empty lineup).
+func (p *Pipeline) exportLineup(lu *lineup) {
+	keep := map[[3]string]bool{}
+	for _, md := range lu.models3() {
+		if md == nil {
+			continue
+		}
+		b := md.path.Bundle()
+		keep[[3]string{b.Name, b.Version, string(md.role)}] = true
+		p.m.ModelInfo.WithLabelValues(b.Name, b.Version, string(md.role)).Set(1)
+		at := md.path.Origin().LoadedAt
+		if at.IsZero() {
+			at = time.Now()
+		}
+		p.m.ModelLoaded.WithLabelValues(string(md.role)).Set(float64(at.UnixNano()) / 1e9)
+	}
+	if old := p.cur.Load(); old != nil {
+		for _, md := range old.models3() {
+			if md == nil {
+				continue
+			}
+			b := md.path.Bundle()
+			if !keep[[3]string{b.Name, b.Version, string(md.role)}] {
+				p.m.ModelInfo.DeleteLabelValues(b.Name, b.Version, string(md.role))
+			}
+		}
+	}
+	for _, r := range predict.Roles {
+		if (r == predict.RoleCanary && lu.canary == nil) || (r == predict.RoleShadow && lu.shadow == nil) {
+			p.m.ModelLoaded.DeleteLabelValues(string(r))
+		}
+	}
+}
+
+// deleteStale deletes the prediction series of versions in neither the new
+// lineup nor the one before it: the metrics' cardinality stays bounded by
+// two lineups however often models are swapped.
+func (p *Pipeline) deleteStale(lu *lineup) {
+	keep := map[string]bool{}
+	for _, l := range []*lineup{lu, p.prev} {
+		if l == nil {
+			continue
+		}
+		for _, md := range l.models3() {
+			if md != nil {
+				b := md.path.Bundle()
+				keep[seriesKey(b.Name, b.Version)] = true
+			}
+		}
+	}
+	for key := range p.series {
+		if keep[key] {
+			continue
+		}
+		name, version := splitSeriesKey(key)
+		p.m.PredictionLabels.DeletePartialMatch(prometheus.Labels{"model": name, "version": version})
+		p.m.PredictionScore.DeletePartialMatch(prometheus.Labels{"model": name, "version": version})
+		delete(p.series, key)
+	}
+}
+
+func seriesKey(name, version string) string { return name + "\x00" + version }
+
+func splitSeriesKey(key string) (name, version string) {
+	name, version, _ = strings.Cut(key, "\x00")
+	return name, version
+}
+
+// canaryBucket is a record key's place in 0..9999: FNV-1a (32 bit) of the
+// key mod 10000. Stable across instances and restarts, so a key is scored by
+// the same model for as long as the canary percent stays.
+func canaryBucket(key []byte) uint32 {
+	h := fnv.New32a()
+	h.Write(key)
+	return h.Sum32() % 10000
+}
+
+// toCanary reports whether the record with key goes to the canary.
+func (lu *lineup) toCanary(key []byte) bool {
+	return lu.canary != nil && len(key) > 0 && canaryBucket(key) < lu.canaryBelow
 }
 
 // output is one record to produce for one input record.
@@ -48,35 +252,85 @@ type output struct {
 	stage  reject.Stage
 }
 
-// worker runs micro-batches of records through the prediction path and
-// turns the results into output records. It owns scratch buffers, so one
-// goroutine uses one worker.
+// worker runs micro-batches of records through the lineup's models and
+// turns the results into output records. It owns scratch buffers and one
+// predict.Batch per model, so one goroutine uses one worker.
 type worker struct {
-	p       *Pipeline
-	batch   *predict.Batch
-	events  []predict.Event
-	results []predict.Result
+	p                    *Pipeline
+	lu                   *lineup // the lineup the slots are for
+	live, canary, shadow *slot
+	events               []predict.Event
+	results              []predict.Result
+	by                   []*slot // with a canary: by[i] scored input i
 	// Per-batch slabs for the output records and their headers: a few
 	// allocations per batch instead of two per record. A slab lives until
 	// every record carved from it was acknowledged.
 	recSlab []kgo.Record
 	hdrSlab []kgo.RecordHeader
+}
+
+// slot is one model of the worker's lineup: its batch, the scratch of a
+// canary split, and the counts already exported.
+type slot struct {
+	md      *model
+	batch   *predict.Batch
+	idx     []int // with a canary: the inputs this slot scores
+	events  []predict.Event
+	results []predict.Result
 
 	seenOOR, seenUnknown, seenMissing []uint64 // counters already exported
 }
 
 func newWorker(p *Pipeline) (*worker, error) {
-	b, err := p.Path.NewBatch()
+	w := &worker{p: p}
+	if err := w.use(p.current()); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// use makes the worker score with lu from its next batch on. A model the
+// worker already has keeps its batch. A shadow that cannot make a batch is
+// left out (logged): the shadow never stops the output.
+func (w *worker) use(lu *lineup) error {
+	if lu == w.lu {
+		return nil
+	}
+	var err error
+	if w.live, err = w.slotFor(w.live, lu.live); err != nil {
+		return fmt.Errorf("live model %s: %w", lu.live.ref, err)
+	}
+	if w.canary, err = w.slotFor(w.canary, lu.canary); err != nil {
+		return fmt.Errorf("canary model %s: %w", lu.canary.ref, err)
+	}
+	if w.shadow, err = w.slotFor(w.shadow, lu.shadow); err != nil {
+		w.p.log.Warn("shadow model left out of a worker: cannot make its decoder", "shadow", string(lu.shadow.ref), "err", err)
+		w.shadow = nil
+	}
+	w.lu = lu
+	return nil
+}
+
+func (w *worker) slotFor(have *slot, md *model) (*slot, error) {
+	if md == nil {
+		return nil, nil
+	}
+	if have != nil && have.md == md {
+		return have, nil
+	}
+	b, err := md.path.NewBatch()
 	if err != nil {
 		return nil, err
 	}
-	return &worker{p: p, batch: b}, nil
+	return &slot{md: md, batch: b}, nil
 }
 
 // process runs one micro-batch and calls emit once per input record, in
 // input order, with its prediction or its DLQ copy. It returns false if
 // abort closed while a record could not be decoded for a transient reason;
-// then nothing was emitted and the batch must not be committed.
+// then nothing was emitted and the batch must not be committed. With a
+// shadow, every record is also scored by it and its predictions produced to
+// the shadow topic, outside the output's delivery.
 func (w *worker) process(recs []*kgo.Record, abort <-chan struct{}, emit func(output)) bool {
 	if len(recs) == 0 {
 		return true
@@ -87,30 +341,92 @@ func (w *worker) process(recs []*kgo.Record, abort <-chan struct{}, emit func(ou
 	if cap(w.events) < n {
 		w.events = make([]predict.Event, n)
 		w.results = make([]predict.Result, n)
+		w.by = make([]*slot, n)
 	}
 	events, results := w.events[:n], w.results[:n]
 	for i, r := range recs {
 		events[i] = predict.Event{Value: r.Value, Key: r.Key, Time: r.Timestamp}
 	}
 	now := time.Now()
-	wait := w.waiter(recs, abort)
-	if err := w.batch.Run(events, results, now, wait); err != nil {
+	t, ok := w.score(events, results, now, w.waiter(recs, abort))
+	if !ok {
 		return false // abandoned: never emitted, so never committed
 	}
-	t := w.batch.Timings()
 	m.StageDuration.WithLabelValues(string(reject.StageDecode)).Observe(t.Decode.Seconds())
 	m.StageDuration.WithLabelValues(string(reject.StageFeatures)).Observe(t.Features.Seconds())
 	m.StageDuration.WithLabelValues(string(reject.StageEncode)).Observe(t.Encode.Seconds())
-	w.exportCounts()
+	w.live.exportCounts(m)
+	if w.canary != nil {
+		w.canary.exportCounts(m)
+	}
 
 	// Fresh slabs: the previous batch's records may still wait for their acks.
 	w.recSlab = make([]kgo.Record, n)
 	w.hdrSlab = make([]kgo.RecordHeader, 0, n+n/4+1)
 	for i, r := range recs {
-		emit(w.output(r, &results[i], i, now))
-		events[i] = predict.Event{} // do not keep record values alive
+		emit(w.output(r, &results[i], w.modelOf(i), i, now))
 	}
+	if w.shadow != nil && w.p.shadow != nil {
+		w.runShadow(recs, events, results, now)
+	}
+	clear(events) // do not keep record values alive
 	return true
+}
+
+// score runs events through the live model, or splits them by key between
+// the live model and the canary. It returns the stage durations summed over
+// the models, and false when a transient decode failure was abandoned.
+func (w *worker) score(events []predict.Event, results []predict.Result, now time.Time, wait func(int, error) bool) (predict.Timings, bool) {
+	if w.canary == nil {
+		if err := w.live.batch.Run(events, results, now, wait); err != nil {
+			return predict.Timings{}, false
+		}
+		return w.live.batch.Timings(), true
+	}
+	for _, s := range []*slot{w.live, w.canary} {
+		s.idx, s.events = s.idx[:0], s.events[:0]
+	}
+	for i := range events {
+		s := w.live
+		if w.lu.toCanary(events[i].Key) {
+			s = w.canary
+		}
+		s.idx = append(s.idx, i)
+		s.events = append(s.events, events[i])
+		w.by[i] = s
+	}
+	var sum predict.Timings
+	for _, s := range []*slot{w.live, w.canary} {
+		if len(s.idx) == 0 {
+			continue
+		}
+		if cap(s.results) < len(s.idx) {
+			s.results = make([]predict.Result, len(s.idx))
+		}
+		res := s.results[:len(s.idx)]
+		idx := s.idx
+		err := s.batch.Run(s.events, res, now, func(j int, err error) bool { return wait(idx[j], err) })
+		clear(s.events)
+		if err != nil {
+			return predict.Timings{}, false
+		}
+		for j, i := range idx {
+			results[i] = res[j]
+		}
+		t := s.batch.Timings()
+		sum.Decode += t.Decode
+		sum.Features += t.Features
+		sum.Encode += t.Encode
+	}
+	return sum, true
+}
+
+// modelOf is the model that scored input i of the last batch.
+func (w *worker) modelOf(i int) *model {
+	if w.canary == nil {
+		return w.live.md
+	}
+	return w.by[i].md
 }
 
 // waiter returns the retry policy for transient decode failures (the schema
@@ -132,20 +448,20 @@ func (w *worker) waiter(recs []*kgo.Record, abort <-chan struct{}) func(int, err
 	}
 }
 
-// output turns the result for src into the record to produce.
-func (w *worker) output(src *kgo.Record, res *predict.Result, i int, now time.Time) output {
+// output turns the result for src, scored by md, into the record to produce.
+func (w *worker) output(src *kgo.Record, res *predict.Result, md *model, i int, now time.Time) output {
 	if res.Reject != "" {
 		return output{src: src, dlq: true, reason: res.Reject, stage: res.Stage,
-			rec: dlqRecord(w.p.DLQTopic, string(w.p.modelRef), src, res.Stage, res.Reject, res.Err, now)}
+			rec: dlqRecord(w.p.DLQTopic, string(md.ref), src, res.Stage, res.Reject, res.Err, now)}
 	}
-	w.p.m.PredictionScore.Observe(res.Score)
-	if c := w.p.labels[res.Label]; c != nil {
+	md.score.Observe(res.Score)
+	if c := md.labels[res.Label]; c != nil {
 		c.Inc()
 	}
 	rec := &w.recSlab[i]
 	*rec = kgo.Record{Topic: w.p.OutputTopic, Key: src.Key, Value: res.Value, Timestamp: src.Timestamp}
 	h := len(w.hdrSlab)
-	w.hdrSlab = append(w.hdrSlab, kgo.RecordHeader{Key: HeaderModel, Value: w.p.modelRef})
+	w.hdrSlab = append(w.hdrSlab, kgo.RecordHeader{Key: HeaderModel, Value: md.ref})
 	for _, hd := range src.Headers {
 		if copiedHeaders[hd.Key] {
 			w.hdrSlab = append(w.hdrSlab, hd)
@@ -155,31 +471,83 @@ func (w *worker) output(src *kgo.Record, res *predict.Result, i int, now time.Ti
 	return output{rec: rec, src: src}
 }
 
+// runShadow scores the batch's events with the shadow model and produces
+// its predictions to the shadow topic: same key and timestamp, headers
+// streamscore-model (the shadow's version) and streamscore-shadow-of (the
+// version whose prediction went to the output). It compares each with the
+// output's prediction. Transient decode failures are not retried for the
+// shadow (they count as rejected), and nothing here can fail the batch.
+func (w *worker) runShadow(recs []*kgo.Record, events []predict.Event, results []predict.Result, now time.Time) {
+	s, m := w.shadow, w.p.m
+	n := len(events)
+	if cap(s.results) < n {
+		s.results = make([]predict.Result, n)
+	}
+	sres := s.results[:n]
+	if err := s.batch.Run(events, sres, now, nil); err != nil {
+		return // only a wait can abandon a batch, and there is none
+	}
+	recSlab := make([]kgo.Record, n)
+	hdrSlab := make([]kgo.RecordHeader, 0, 2*n+n/4)
+	for i, src := range recs {
+		sr, pr := &sres[i], &results[i]
+		if sr.Reject != "" {
+			m.ShadowPredictions.WithLabelValues(shadowRejected).Inc()
+			continue
+		}
+		primary := w.modelOf(i)
+		if pr.Reject == "" {
+			if sr.Label != "" || pr.Label != "" {
+				m.ShadowAgreement.WithLabelValues(agreeLabel(sr.Label == pr.Label)).Inc()
+			}
+			m.ShadowScoreDiff.Observe(math.Abs(sr.Score - pr.Score))
+		}
+		rec := &recSlab[i]
+		*rec = kgo.Record{Topic: w.p.ShadowTopic, Key: src.Key, Value: sr.Value, Timestamp: src.Timestamp}
+		h := len(hdrSlab)
+		hdrSlab = append(hdrSlab, kgo.RecordHeader{Key: HeaderModel, Value: s.md.ref},
+			kgo.RecordHeader{Key: HeaderShadowOf, Value: primary.ref})
+		for _, hd := range src.Headers {
+			if copiedHeaders[hd.Key] {
+				hdrSlab = append(hdrSlab, hd)
+			}
+		}
+		rec.Headers = hdrSlab[h:len(hdrSlab):len(hdrSlab)]
+		w.p.shadow.produce(rec)
+	}
+}
+
+func agreeLabel(agree bool) string {
+	if agree {
+		return "true"
+	}
+	return "false"
+}
+
 // exportCounts turns the batch's cumulative per-feature and per-input
 // counts into counter increments, once per batch.
-func (w *worker) exportCounts() {
-	m := w.p.m
-	c := w.batch.Counts()
+func (s *slot) exportCounts(m *Metrics) {
+	c := s.batch.Counts()
 	names := c.Names
-	if w.seenOOR == nil {
-		w.seenOOR = make([]uint64, len(names))
-		w.seenUnknown = make([]uint64, len(names))
-		w.seenMissing = make([]uint64, len(w.p.missing))
+	if s.seenOOR == nil {
+		s.seenOOR = make([]uint64, len(names))
+		s.seenUnknown = make([]uint64, len(names))
+		s.seenMissing = make([]uint64, len(s.md.missing))
 	}
 	for i, name := range names {
-		if d := c.OutOfRange[i] - w.seenOOR[i]; d > 0 {
+		if d := c.OutOfRange[i] - s.seenOOR[i]; d > 0 {
 			m.FeatureOutOfRange.WithLabelValues(name).Add(float64(d))
-			w.seenOOR[i] = c.OutOfRange[i]
+			s.seenOOR[i] = c.OutOfRange[i]
 		}
-		if d := c.Unknown[i] - w.seenUnknown[i]; d > 0 {
+		if d := c.Unknown[i] - s.seenUnknown[i]; d > 0 {
 			m.FeatureUnknown.WithLabelValues(name).Add(float64(d))
-			w.seenUnknown[i] = c.Unknown[i]
+			s.seenUnknown[i] = c.Unknown[i]
 		}
 	}
-	for k, v := range w.batch.Inputs().Missing {
-		if d := v - w.seenMissing[k]; d > 0 {
-			w.p.missing[k].Add(float64(d))
-			w.seenMissing[k] = v
+	for k, v := range s.batch.Inputs().Missing {
+		if d := v - s.seenMissing[k]; d > 0 {
+			s.md.missing[k].Add(float64(d))
+			s.seenMissing[k] = v
 		}
 	}
 }

@@ -32,7 +32,9 @@ func BenchmarkWorkerProcess(b *testing.B) {
 	}
 	newDecoder := func() (schemas.Decoder, error) { return schemas.NewDecoder(in, bundle.Layout(), nil) }
 	p := &Pipeline{Path: predict.New(bundle, newDecoder, enc, false), OutputTopic: "out", DLQTopic: "dlq"}
-	p.init(NewMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err := p.init(NewMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+		b.Fatal(err)
+	}
 	w, err := newWorker(p)
 	if err != nil {
 		b.Fatal(err)

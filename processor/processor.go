@@ -72,8 +72,13 @@ func New(ctx context.Context, cfg Config, kcfg KafkaConfig, pipe *Pipeline, m *M
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	pipe.init(m, log)
 	pipe.OutputTopic, pipe.DLQTopic = cfg.OutputTopic, cfg.DLQTopic
+	if t := pipe.ShadowTopic; t != "" && (t == cfg.InputTopic || t == cfg.OutputTopic || t == cfg.DLQTopic) {
+		return nil, fmt.Errorf("model.shadow_topic %q: must differ from input.topic, output.topic and dlq.topic", t)
+	}
+	if err := pipe.init(m, log); err != nil {
+		return nil, err
+	}
 	produced := m.PredictionsProduced.WithLabelValues(cfg.OutputTopic)
 	p := &Processor{cfg: cfg, kcfg: kcfg, pipe: pipe, m: m, log: log,
 		owned: make(map[topicPartition]bool), fatalErr: make(chan error, 1), produced: produced}
@@ -102,6 +107,20 @@ func New(ctx context.Context, cfg Config, kcfg KafkaConfig, pipe *Pipeline, m *M
 	if err != nil {
 		return nil, err
 	}
+	if pipe.ShadowTopic != "" {
+		// The shadow's own producer: no group, no transactional id, its
+		// own buffer (shadow.go).
+		sopts, err := ClientOpts(kcfg)
+		if err != nil {
+			return nil, err
+		}
+		codec, _ := compressionCodec(cfg.Compression) // checked by clientOpts
+		sopts = append(sopts, kgo.ProducerBatchCompression(codec), kgo.ProducerLinger(cfg.Linger),
+			kgo.ProducerBatchMaxBytesFn(batchMax), kgo.BrokerMaxWriteBytes(int32(cfg.MaxRecordBytes)*2+1<<20))
+		if pipe.shadow, err = newShadowSink(sopts, pipe.ShadowTopic, m, log); err != nil {
+			return nil, err
+		}
+	}
 	opts = append(opts, extra...)
 	if cfg.Delivery == ExactlyOnce {
 		p.eng, err = newExactlyOnce(ctx, p, opts)
@@ -109,9 +128,22 @@ func New(ctx context.Context, cfg Config, kcfg KafkaConfig, pipe *Pipeline, m *M
 		p.eng, err = newAtLeastOnce(p, opts)
 	}
 	if err != nil {
+		if pipe.shadow != nil {
+			pipe.shadow.cl.Close()
+		}
 		return nil, err
 	}
 	return p, nil
+}
+
+// topics are the topics the processor reads and writes.
+func (p *Processor) topics() []string {
+	c := p.cfg
+	ts := []string{c.InputTopic, c.OutputTopic, c.DLQTopic}
+	if p.pipe.ShadowTopic != "" {
+		ts = append(ts, p.pipe.ShadowTopic)
+	}
+	return ts
 }
 
 // own and disown keep the set of owned partitions (for the lag metric);
@@ -149,7 +181,7 @@ func (p *Processor) batchLimits(ctx context.Context, adm *kadm.Client) (func(str
 	c := p.cfg
 	def := int32(c.MaxRecordBytes) + 4096
 	limits := map[string]int32{}
-	rcs, err := adm.DescribeTopicConfigs(ctx, c.InputTopic, c.OutputTopic, c.DLQTopic)
+	rcs, err := adm.DescribeTopicConfigs(ctx, p.topics()...)
 	if err != nil {
 		p.log.Warn("cannot read topic size limits; using processor.max_record_bytes", "err", err)
 	}
@@ -224,12 +256,12 @@ func (p *Processor) checkTopics(ctx context.Context, adm *kadm.Client) error {
 	// yet: look a few times before calling it missing.
 	for attempt := 0; ; attempt++ {
 		var err error
-		topics, err = adm.ListTopics(ctx, c.InputTopic, c.OutputTopic, c.DLQTopic)
+		topics, err = adm.ListTopics(ctx, p.topics()...)
 		if err != nil {
 			return fmt.Errorf("kafka %s unreachable: %w", p.kcfg.Brokers, err)
 		}
 		missing := false
-		for _, t := range []string{c.InputTopic, c.OutputTopic, c.DLQTopic} {
+		for _, t := range p.topics() {
 			missing = missing || !topics.Has(t) || topics[t].Err != nil
 		}
 		if !missing || c.CreateTopics || attempt == 20 {
@@ -241,7 +273,7 @@ func (p *Processor) checkTopics(ctx context.Context, adm *kadm.Client) error {
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
-	for _, t := range []string{c.InputTopic, c.OutputTopic, c.DLQTopic} {
+	for _, t := range p.topics() {
 		if topics.Has(t) && topics[t].Err == nil {
 			continue
 		}
@@ -323,6 +355,9 @@ func (p *Processor) Run(ctx context.Context) error {
 	stopTimer := time.AfterFunc(p.cfg.ShutdownTimeout, p.cancelProduce)
 	defer stopTimer.Stop()
 	p.eng.close()
+	if p.pipe.shadow != nil {
+		p.pipe.shadow.close(p.produceCtx)
+	}
 	p.cancelProduce()
 	wg.Wait()
 	p.stopped.Store(true)

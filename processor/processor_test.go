@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -93,31 +92,11 @@ func (e *env) pipelineWith(newDecoder func() (schemas.Decoder, error)) *processo
 	return &processor.Pipeline{Path: predict.New(e.bundle, newDecoder, enc, false)}
 }
 
-// start runs a processor until the test ends; stop() stops it gracefully
-// and returns Run's error.
+// start runs a processor on the env's pipeline until the test ends;
+// stop() stops it gracefully and returns Run's error.
 func (e *env) start(t *testing.T, cfg processor.Config) (p *processor.Processor, stop func() error) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	p, err := processor.New(ctx, cfg, processor.KafkaConfig{Brokers: strings.Join(e.brokers, ","), ClientID: "test"},
-		e.pipeline(), e.metrics, testLogger(t).With("instance", fmt.Sprintf("%p", &cancel)))
-	if err != nil {
-		cancel()
-		t.Fatalf("processor.New: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	var stopped bool
-	var runErr error
-	stop = func() error {
-		if !stopped {
-			stopped = true
-			cancel()
-			runErr = <-done
-		}
-		return runErr
-	}
-	t.Cleanup(func() { stop() })
-	return p, stop
+	return e.startPipe(t, cfg, e.pipeline())
 }
 
 // inputs produces n fraud events with every poison kind mixed in and

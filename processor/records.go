@@ -12,6 +12,7 @@ import (
 // tooling read them; docs/operations.md lists them.
 const (
 	HeaderModel        = "streamscore-model"
+	HeaderShadowOf     = "streamscore-shadow-of" // on shadow predictions: the version whose prediction went to the output
 	HeaderDLQReason    = "streamscore-dlq-reason"
 	HeaderDLQStage     = "streamscore-dlq-stage"
 	HeaderDLQError     = "streamscore-dlq-error"

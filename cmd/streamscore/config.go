@@ -15,9 +15,9 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
-	"github.com/streamscore/streamscore/examples"
 	"github.com/streamscore/streamscore/httpapi"
 	"github.com/streamscore/streamscore/internal/embedded"
+	"github.com/streamscore/streamscore/internal/reload"
 	"github.com/streamscore/streamscore/pgsink"
 	"github.com/streamscore/streamscore/processor"
 	"github.com/streamscore/streamscore/schemas"
@@ -43,11 +43,13 @@ type Config struct {
 	Output    schemas.OutputConfig   `config:"output"`
 	DLQ       dlqConfig              `config:"dlq"`
 	Registry  schemas.RegistryConfig `config:"registry"`
-	Model     modelConfig            `config:"model"`
+	Model     reload.Config          `config:"model"`
 	Processor processor.Config       `config:"processor"`
 	HTTP      httpConfig             `config:"http"`
 	Log       logConfig              `config:"log"`
 	Sink      sinkConfig             `config:"sink"`
+
+	from *configFlags // where the tree was read from: a reload reads it again (nil: built by hand)
 }
 
 // kafkaConfig is the kafka section: the clients' settings and the embedded
@@ -67,10 +69,6 @@ type inputConfig struct {
 
 type dlqConfig struct {
 	Topic string `config:"topic" help:"dead-letter topic: original bytes plus reason headers"`
-}
-
-type modelConfig struct {
-	Bundle string `config:"bundle" help:"model bundle directory (bundle.json + model files); required by run; embedded: the demo's fraud bundle built into the binary"`
 }
 
 // httpConfig is the http section: the admin listener's keys and the HTTP
@@ -96,6 +94,7 @@ func defaultConfig() Config {
 		Output:    schemas.DefaultOutputConfig(),
 		DLQ:       dlqConfig{Topic: "predictions-dlq"},
 		Registry:  schemas.DefaultRegistryConfig(),
+		Model:     reload.DefaultConfig(),
 		Processor: processor.DefaultConfig(),
 		HTTP:      httpConfig{Listen: "127.0.0.1:9464", Config: httpapi.Defaults()},
 		Log:       logConfig{Level: "info", Format: "auto"},
@@ -191,8 +190,11 @@ func (c *Config) validate(uses func(key string) bool) error {
 }
 
 // validateAcross checks what no single section can: the confluent formats
-// need a registry.
+// need a registry; the shadow topic is none of the stream's own.
 func (c *Config) validateAcross() error {
+	if t := c.Model.ShadowTopic; t != "" && (t == c.Input.Topic || t == c.Output.Topic || t == c.DLQ.Topic) {
+		return fmt.Errorf("model.shadow_topic %q: must differ from input.topic, output.topic and dlq.topic", t)
+	}
 	if c.Registry.URL != "" {
 		return nil
 	}
@@ -216,18 +218,20 @@ func (c *Config) checkRunnable() error {
 	return nil
 }
 
-// loadBundle loads the bundle model.bundle names: a directory, or
-// "embedded" for the demo's fraud bundle carried by the binary (copied to a
-// temporary directory for scoring.Load, removed once loaded).
+// loadBundle loads the bundle model.bundle names: a directory, or a name
+// of builtinBundles ("embedded": the demo's fraud bundle carried by the
+// binary, copied to a temporary directory for scoring.Load, removed once
+// loaded). bench loads its bundle with it; run and serve go through the
+// reloader (models.go), which does the same and checks more.
 func loadBundle(name string) (*scoring.Bundle, error) {
 	dir := name
-	if strings.TrimSpace(name) == embeddedName {
+	if fsys, ok := builtinBundles()[strings.TrimSpace(name)]; ok {
 		tmp, err := os.MkdirTemp("", "streamscore-bundle-")
 		if err != nil {
 			return nil, fmt.Errorf("model bundle %s: %w", name, err)
 		}
 		defer os.RemoveAll(tmp)
-		if err := os.CopyFS(tmp, examples.Fraud()); err != nil {
+		if err := os.CopyFS(tmp, fsys); err != nil {
 			return nil, fmt.Errorf("model bundle %s: %w", name, err)
 		}
 		dir = tmp
@@ -314,6 +318,7 @@ func (f *configFlags) load() (*Config, error) {
 	if err := c.validate(f.uses); err != nil {
 		return nil, err
 	}
+	c.from = f
 	return &c, nil
 }
 

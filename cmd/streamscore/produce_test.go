@@ -15,6 +15,8 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/streamscore/streamscore/internal/reload"
 )
 
 // startDoor serves bundle's HTTP door in-process, on the stream's code path
@@ -24,11 +26,20 @@ func startDoor(t *testing.T, bundle string, maxRecord int) string {
 	cfg := defaultConfig()
 	cfg.Model.Bundle = bundle
 	cfg.Input.MaxRecordBytes = maxRecord
-	b, err := loadBundle(bundle)
+	ctx, log, reg := context.Background(), slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry()
+	paths, err := newDoorPaths(ctx, &cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	door, closeDoor, err := newHTTPDoor(context.Background(), &cfg, b, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry(), false)
+	rl, err := newReloader(&cfg, log, reload.NewMetrics(reg), paths.check)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := rl.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	door, closeDoor, err := newHTTPDoor(ctx, &cfg, paths.path(first.Live), rl, log, reg, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ import (
 
 	"github.com/streamscore/streamscore/httpapi"
 	"github.com/streamscore/streamscore/internal/embedded"
-	"github.com/streamscore/streamscore/predict"
+	"github.com/streamscore/streamscore/internal/reload"
 	"github.com/streamscore/streamscore/processor"
 	"github.com/streamscore/streamscore/schemas"
 	"github.com/streamscore/streamscore/scoring"
@@ -82,24 +82,26 @@ func newLogger(cfg *Config, w io.Writer) (*slog.Logger, error) {
 // processor, run as one group (see start). The first to stop stops the
 // others.
 type service struct {
-	proc    *processor.Processor
-	bundle  *scoring.Bundle
-	broker  *embedded.Broker
-	brokers string
-	reg     *prometheus.Registry
-	httpSrv *http.Server
-	httpLn  net.Listener
-	door    *httpapi.Server // http.predict: the HTTP door (serve.go)
-	doorLn  net.Listener    // its own listener (http.predict_listen); nil: on httpLn
-	closeDr func()
-	done    chan struct{} // closed when every actor returned
-	err     error         // the first actor's error, set before done closes
-	log     *slog.Logger
+	proc     *processor.Processor
+	bundle   *scoring.Bundle
+	broker   *embedded.Broker
+	brokers  string
+	reg      *prometheus.Registry
+	httpSrv  *http.Server
+	httpLn   net.Listener
+	reloader *reload.Reloader // the model lifecycle: hot reload, canary, shadow (models.go)
+	door     *httpapi.Server  // http.predict: the HTTP door (serve.go)
+	doorLn   net.Listener     // its own listener (http.predict_listen); nil: on httpLn
+	closeDr  func()
+	done     chan struct{} // closed when every actor returned
+	err      error         // the first actor's error, set before done closes
+	log      *slog.Logger
 }
 
-// startService loads the bundle, starts the embedded broker if asked,
-// builds the processor and starts it with the HTTP server. It returns once
-// everything is running; wait() blocks until it stopped.
+// startService loads the bundles of the model section, starts the
+// embedded broker if asked, builds the processor and starts it with the
+// HTTP server and the model reloader. It returns once everything is
+// running; wait() blocks until it stopped.
 func startService(ctx context.Context, cfg *Config, log *slog.Logger) (_ *service, err error) {
 	reg := newRegistry()
 	metrics := processor.NewMetrics(reg)
@@ -110,36 +112,49 @@ func startService(ctx context.Context, cfg *Config, log *slog.Logger) (_ *servic
 	if err := cfg.checkRunnable(); err != nil {
 		return nil, err
 	}
-	bundle, err := loadBundle(cfg.Model.Bundle)
-	if err != nil {
-		return nil, err
-	}
-	metrics.ModelInfo.WithLabelValues(bundle.Name, bundle.Version).Set(1)
-	metrics.ModelLoaded.SetToCurrentTime()
-	log = log.With("model", bundle.Name+"@"+bundle.Version)
-	for _, w := range bundle.Warnings() {
-		log.Warn("bundle warning", "warning", w)
-	}
 	for _, w := range append(cfg.Kafka.Warnings(), cfg.Registry.Warnings()...) {
 		log.Warn("INSECURE setting", "warning", w)
 	}
-
-	pcfg, inCfg := cfg.Processor, cfg.Input.InputConfig
+	pcfg := cfg.Processor
 	reg2, err := schemas.NewRegistry(cfg.Registry)
 	if err != nil {
 		return nil, fmt.Errorf("schema registry: %w", err)
 	}
-	// Build one decoder and encoder now, so a bad schema or an unreachable
-	// registry is a start-up error rather than a worker failure.
-	if _, err := schemas.NewDecoder(inCfg, bundle.Layout(), reg2); err != nil {
-		return nil, fmt.Errorf("input decoder: %w", err)
-	}
+	// Build the encoder now, and a decoder for every bundle before it
+	// serves (the reloader's check), so a bad schema or an unreachable
+	// registry is a start-up error (or a failed reload) rather than a
+	// worker failure.
 	enc, err := schemas.NewEncoder(ctx, cfg.Output, reg2)
 	if err != nil {
 		return nil, fmt.Errorf("output encoder: %w", err)
 	}
+	stream := &pathMaker{in: cfg.Input.InputConfig, reg: reg2, enc: enc, echo: cfg.Output.EchoFeatures}
+	var doorPaths *pathMaker
+	if cfg.HTTP.Predict {
+		if doorPaths, err = newDoorPaths(ctx, cfg); err != nil {
+			return nil, err
+		}
+	}
+	check := func(b *scoring.Bundle) error {
+		if err := stream.check(b); err != nil {
+			return err
+		}
+		if doorPaths != nil {
+			return doorPaths.check(b)
+		}
+		return nil
+	}
+	rl, err := newReloader(cfg, log, reload.NewMetrics(reg), check)
+	if err != nil {
+		return nil, err
+	}
+	first, err := rl.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	bundle := first.Live.Bundle
 
-	s := &service{bundle: bundle, reg: reg, done: make(chan struct{}), log: log}
+	s := &service{bundle: bundle, reg: reg, done: make(chan struct{}), log: log, reloader: rl}
 	defer func() {
 		if err != nil {
 			s.closeDoor()
@@ -158,8 +173,7 @@ func startService(ctx context.Context, cfg *Config, log *slog.Logger) (_ *servic
 	}
 	s.brokers = cfg.Kafka.Brokers
 
-	newDecoder := func() (schemas.Decoder, error) { return schemas.NewDecoder(inCfg, bundle.Layout(), reg2) }
-	pipe := &processor.Pipeline{Path: predict.New(bundle, newDecoder, enc, cfg.Output.EchoFeatures)}
+	pipe := &processor.Pipeline{Path: stream.path(first.Live), ShadowTopic: cfg.Model.ShadowTopic}
 	kp := kprom.NewMetrics("streamscore", kprom.Registerer(reg), kprom.Gatherer(reg))
 	// Credentials, certificates and ACLs first: one clear line instead of a
 	// stream that stalls at its first DLQ write.
@@ -171,7 +185,10 @@ func startService(ctx context.Context, cfg *Config, log *slog.Logger) (_ *servic
 		return nil, err
 	}
 
-	if err := s.startDoor(ctx, cfg, log); err != nil {
+	if err := s.startDoor(ctx, cfg, doorPaths, first.Live, log); err != nil {
+		return nil, err
+	}
+	if err := rl.Start(first, streamApply(pipe, stream, s.door, doorPaths)); err != nil {
 		return nil, err
 	}
 	if cfg.HTTP.Listen != "" {
@@ -179,11 +196,12 @@ func startService(ctx context.Context, cfg *Config, log *slog.Logger) (_ *servic
 		if err != nil {
 			return nil, fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err)
 		}
-		s.httpSrv = &http.Server{Handler: s.routes(cfg.HTTP.Pprof, s.broker != nil), ReadHeaderTimeout: 5 * time.Second}
+		s.httpSrv = &http.Server{Handler: s.routes(cfg.HTTP.Pprof, s.broker != nil, cfg.Model.ReloadTokenFile), ReadHeaderTimeout: 5 * time.Second}
 	}
 	s.start(ctx)
 	log.Info("streamscore running", "brokers", s.brokers, "input", cfg.Input.Topic, "output", cfg.Output.Topic,
-		"dlq", cfg.DLQ.Topic, "delivery", cfg.Processor.Delivery, "http", s.httpAddr(), "predict", s.doorAddr())
+		"dlq", cfg.DLQ.Topic, "delivery", cfg.Processor.Delivery, "http", s.httpAddr(), "predict", s.doorAddr(),
+		"model", first.Live.Ref())
 	return s, nil
 }
 
@@ -194,15 +212,19 @@ func (s *service) httpAddr() string {
 	return s.httpLn.Addr().String()
 }
 
-// routes serves the metrics and probes, and the HTTP door when it shares
-// this listener. With the embedded broker, /readyz says in its body that it
-// is not a production broker.
-func (s *service) routes(withPprof, embeddedBroker bool) http.Handler {
+// routes serves the metrics and probes, the model routes (GET /v1/models,
+// POST /admin/reload) and the HTTP door when it shares this listener. With
+// the embedded broker, /readyz says in its body that it is not a
+// production broker.
+func (s *service) routes(withPprof, embeddedBroker bool, tokenFile string) http.Handler {
 	ready := "ready\n"
 	if embeddedBroker {
 		ready = "ready (EMBEDDED broker: an in-process stand-in for trying things out, not a production broker)\n"
 	}
 	mux := adminMux(s.reg, s.proc.Ready, withPprof, ready, "not ready: group not joined or broker unreachable")
+	if s.reloader != nil {
+		mountModelRoutes(mux, s.reloader, tokenFile)
+	}
 	if s.door != nil && s.doorLn == nil {
 		mux.Handle("/", s.door.Handler())
 	}
@@ -219,7 +241,9 @@ func (s *service) routes(withPprof, embeddedBroker bool) http.Handler {
 //  2. HTTP server: serves /metrics and /readyz until interrupted, then shuts
 //     down gracefully (open requests get 5s), so metrics stay scrapable
 //     while the processor drains.
-//  3. embedded broker: closed last, after the processor returned, because
+//  3. model reloader: watches the bundles and the config file and swaps
+//     changed models in, until interrupted.
+//  4. embedded broker: closed last, after the processor returned, because
 //     the processor's graceful stop still commits through it.
 func (s *service) start(ctx context.Context) {
 	var g rungroup.Group
@@ -250,6 +274,11 @@ func (s *service) start(ctx context.Context) {
 	if s.doorLn != nil {
 		dctx, stopDoor := context.WithCancel(context.Background())
 		g.Add(func() error { return s.door.Serve(dctx, s.doorLn, s.door.Handler()) }, func(error) { stopDoor() })
+	}
+
+	if s.reloader != nil {
+		wctx, stopWatch := context.WithCancel(context.Background())
+		g.Add(func() error { return s.reloader.Run(wctx) }, func(error) { stopWatch() })
 	}
 
 	if s.broker != nil {

@@ -92,7 +92,7 @@ func startLifecycle(t *testing.T, dataDir string, events int64) *lifecycle {
 	}
 	s := &service{proc: proc, bundle: bundle, broker: broker, brokers: broker.Addr(), reg: reg, httpLn: ln,
 		done: make(chan struct{}), log: log}
-	s.httpSrv = &http.Server{Handler: s.routes(false, false), ReadHeaderTimeout: 5 * time.Second}
+	s.httpSrv = &http.Server{Handler: s.routes(false, false, ""), ReadHeaderTimeout: 5 * time.Second}
 	s.start(ctx)
 	started = true
 	t.Cleanup(func() { cancel(); <-s.done })

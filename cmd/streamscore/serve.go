@@ -23,10 +23,10 @@ import (
 	"github.com/twmb/franz-go/plugin/kprom"
 
 	"github.com/streamscore/streamscore/httpapi"
+	"github.com/streamscore/streamscore/internal/reload"
 	"github.com/streamscore/streamscore/predict"
 	"github.com/streamscore/streamscore/processor"
 	"github.com/streamscore/streamscore/schemas"
-	"github.com/streamscore/streamscore/scoring"
 )
 
 func newServeCmd() *cobra.Command {
@@ -62,7 +62,9 @@ get 503, those in flight finish (http.shutdown_timeout).`,
 	return cmd
 }
 
-// serve runs the HTTP door alone until ctx is done.
+// serve runs the HTTP door alone until ctx is done, with the model
+// reloader: it swaps the door's model when the live bundle changes. The
+// canary and the shadow are the stream's: serve scores with model.bundle.
 func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if cfg.HTTP.Listen == "" && cfg.HTTP.Config.Listen == "" {
 		return errors.New("serve: http.listen and http.predict_listen are both empty: nowhere to serve")
@@ -78,20 +80,39 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 			return fmt.Errorf("http.log_to_topic: %w", err)
 		}
 	}
+	if cfg.Model.Canary != "" || cfg.Model.Shadow != "" {
+		log.Warn("model.canary and model.shadow are the stream's (streamscore run): serve scores every request with model.bundle")
+	}
+	// serve has no canary or shadow: the reloader loads model.bundle only.
+	live := *cfg
+	live.Model.Canary, live.Model.Shadow, live.Model.CanaryPercent = "", "", 0
 	reg := newRegistry()
-	bundle, err := loadBundle(cfg.Model.Bundle)
+	doorPaths, err := newDoorPaths(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	log = log.With("model", bundle.Name+"@"+bundle.Version)
-	for _, w := range bundle.Warnings() {
-		log.Warn("bundle warning", "warning", w)
+	rl, err := newReloader(&live, log, reload.NewMetrics(reg), doorPaths.check)
+	if err != nil {
+		return err
 	}
-	door, closeDoor, err := newHTTPDoor(ctx, cfg, bundle, log, reg, true)
+	first, err := rl.Load(ctx)
+	if err != nil {
+		return err
+	}
+	door, closeDoor, err := newHTTPDoor(ctx, cfg, doorPaths.path(first.Live), rl, log, reg, true)
 	if err != nil {
 		return err
 	}
 	defer closeDoor()
+	if err := rl.Start(first, func(lu *reload.Lineup) error {
+		if err := door.SetPath(doorPaths.path(lu.Live)); err != nil {
+			return err
+		}
+		doorPaths.remember(lu)
+		return nil
+	}); err != nil {
+		return err
+	}
 
 	var adminLn, doorLn net.Listener
 	defer func() {
@@ -112,11 +133,12 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		}
 	}
 	admin := adminMux(reg, door.Ready, cfg.HTTP.Pprof, "ready\n", "not ready: no model or shutting down")
+	mountModelRoutes(admin, rl, cfg.Model.ReloadTokenFile)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errs := make([]error, 2)
+	errs := make([]error, 3)
 	run := func(i int, f func() error) {
 		wg.Add(1)
 		go func() {
@@ -139,8 +161,9 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 			run(1, func() error { return serveAdmin(ctx, adminLn, admin) })
 		}
 	}
+	run(2, func() error { return rl.Run(ctx) })
 	log.Info("streamscore serving", "predict", predictAddr, "http", addrOf(adminLn),
-		"log_to_topic", cfg.HTTP.LogToTopic, "output", cfg.Output.Topic)
+		"log_to_topic", cfg.HTTP.LogToTopic, "output", cfg.Output.Topic, "model", first.Live.Ref())
 	wg.Wait()
 	err = errors.Join(errs...)
 	if err == nil {
@@ -156,30 +179,17 @@ func addrOf(ln net.Listener) string {
 	return ln.Addr().String()
 }
 
-// newHTTPDoor builds the HTTP door for bundle on the stream's code path: the
-// JSON decoder with the service's input.* settings (whatever input.format
-// the stream reads, HTTP bodies are JSON) and the JSON prediction encoder.
-// With http.log_to_topic it makes the Kafka client of the prediction log
-// (with kprom metrics when withKprom: run has them on its own client). The
-// returned func closes that client.
-func newHTTPDoor(ctx context.Context, cfg *Config, bundle *scoring.Bundle, log *slog.Logger, reg prometheus.Registerer, withKprom bool) (*httpapi.Server, func(), error) {
+// newHTTPDoor builds the HTTP door serving path (made by newDoorPaths),
+// with GET /v1/models from the reloader. With http.log_to_topic it makes
+// the Kafka client of the prediction log (with kprom metrics when
+// withKprom: run has them on its own client). The returned func closes that
+// client.
+func newHTTPDoor(ctx context.Context, cfg *Config, path *predict.Path, rl *reload.Reloader, log *slog.Logger, reg prometheus.Registerer, withKprom bool) (*httpapi.Server, func(), error) {
 	hc := cfg.HTTP.Config
 	if err := hc.Validate(); err != nil {
 		return nil, nil, err
 	}
-	in := cfg.Input.InputConfig
-	in.Format, in.AvroSchema = schemas.FormatJSON, ""
-	if err := in.Validate(); err != nil {
-		return nil, nil, err
-	}
-	enc, err := schemas.NewEncoder(ctx, schemas.OutputConfig{Format: schemas.FormatJSON, EchoFeatures: cfg.Output.EchoFeatures}, nil)
-	if err != nil {
-		return nil, nil, err
-	}
-	newDecoder := func() (schemas.Decoder, error) { return schemas.NewDecoder(in, bundle.Layout(), nil) }
-	path := predict.New(bundle, newDecoder, enc, cfg.Output.EchoFeatures)
-
-	opt := httpapi.Options{Version: version}
+	opt := httpapi.Options{Version: version, Models: rl.ModelsHandler()}
 	closeFn := func() {}
 	if hc.LogToTopic {
 		if f := cfg.Output.Format; f != "" && f != schemas.FormatJSON {
@@ -284,16 +294,17 @@ func serveAdmin(ctx context.Context, ln net.Listener, h http.Handler) error {
 	return err
 }
 
-// startDoor builds the HTTP door of `run` when http.predict is on, on its
-// own listener when http.predict_listen is set.
-func (s *service) startDoor(ctx context.Context, cfg *Config, log *slog.Logger) (err error) {
+// startDoor builds the HTTP door of `run` when http.predict is on, serving
+// live through doorPaths, on its own listener when http.predict_listen is
+// set.
+func (s *service) startDoor(ctx context.Context, cfg *Config, doorPaths *pathMaker, live *reload.Model, log *slog.Logger) (err error) {
 	if !cfg.HTTP.Predict {
 		return nil
 	}
 	if cfg.HTTP.Config.Listen == "" && cfg.HTTP.Listen == "" {
 		return errors.New("http.predict: http.listen and http.predict_listen are both empty: nowhere to serve")
 	}
-	s.door, s.closeDr, err = newHTTPDoor(ctx, cfg, s.bundle, log, s.reg, false)
+	s.door, s.closeDr, err = newHTTPDoor(ctx, cfg, doorPaths.path(live), s.reloader, log, s.reg, false)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,522 @@
+package reload
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/goleak"
+
+	"github.com/streamscore/streamscore/internal/proctest"
+	"github.com/streamscore/streamscore/predict"
+	"github.com/streamscore/streamscore/scoring"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const fraudDir = "../../examples/fraud"
+
+// bundleCopy copies examples/fraud to dir/name with its version set to
+// version; edit, if set, changes the copy's files after that.
+func bundleCopy(t *testing.T, dir, name, version string, edit func(dir string)) string {
+	t.Helper()
+	dst := filepath.Join(dir, name)
+	if err := os.CopyFS(dst, os.DirFS(fraudDir)); err != nil {
+		t.Fatal(err)
+	}
+	manifest := filepath.Join(dst, "bundle.json")
+	b, err := os.ReadFile(manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = bytes.Replace(b, []byte(`"version": "1.0.0"`), []byte(`"version": "`+version+`"`), 1)
+	if err := os.WriteFile(manifest, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if edit != nil {
+		edit(dst)
+	}
+	return dst
+}
+
+// breakManifest makes bundle.json unreadable JSON.
+func breakManifest(dir string) {
+	os.WriteFile(filepath.Join(dir, "bundle.json"), []byte(`{"name": "fraud", `), 0o644)
+}
+
+// skewReference changes the first reference row's scores, so the bundle
+// loads but disagrees with its own reference rows.
+func skewReference(dir string) {
+	path := filepath.Join(dir, scoring.ReferenceFile)
+	b, _ := os.ReadFile(path)
+	lines := bytes.SplitN(b, []byte("\n"), 2)
+	var row map[string]any
+	json.Unmarshal(lines[0], &row)
+	row["scores"] = []float64{0.5, 0.5}
+	first, _ := json.Marshal(row)
+	os.WriteFile(path, append(append(first, '\n'), lines[1]...), 0o644)
+}
+
+func dropReference(dir string) { os.Remove(filepath.Join(dir, scoring.ReferenceFile)) }
+
+// point makes link a symlink to target, atomically (a new link renamed
+// over the old one), as an operator flipping `current` does.
+func point(t *testing.T, link, target string) {
+	t.Helper()
+	tmp := link + ".tmp"
+	os.Remove(tmp)
+	if err := os.Symlink(target, tmp); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, link); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// harness is a Reloader with its metrics, log, and the lineups applied.
+type harness struct {
+	r       *Reloader
+	m       *Metrics
+	log     *proctest.LogBuffer
+	mu      sync.Mutex
+	applied []*Lineup
+	refuse  error // apply fails with it when set
+}
+
+func newHarness(t *testing.T, opts Options) *harness {
+	t.Helper()
+	h := &harness{m: NewMetrics(prometheus.NewRegistry()), log: &proctest.LogBuffer{}}
+	opts.Metrics = h.m
+	opts.Log = slog.New(slog.NewJSONHandler(h.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	r, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.r = r
+	return h
+}
+
+func (h *harness) start(t *testing.T) *Lineup {
+	t.Helper()
+	first, err := h.r.Load(context.Background())
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if err := h.r.Start(first, h.apply); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	return first
+}
+
+func (h *harness) apply(lu *Lineup) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.refuse != nil {
+		return h.refuse
+	}
+	h.applied = append(h.applied, lu)
+	return nil
+}
+
+func (h *harness) failures(role string) float64 {
+	return testutil.ToFloat64(h.m.LoadFailures.WithLabelValues(role))
+}
+
+func TestChecksumIsSha256sumOfTheFiles(t *testing.T) {
+	dir := t.TempDir()
+	plain := bundleCopy(t, dir, "plain", "1.0.0", nil)
+	got, err := Checksum(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("bash", "-c", "cd \"$1\" && LC_ALL=C sha256sum -- * | sha256sum", "bash", plain)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("sha256sum: %v", err)
+	}
+	if want := "sha256:" + strings.Fields(string(out))[0]; got != want {
+		t.Errorf("Checksum = %s, want %s (the documented sha256sum pipeline)", got, want)
+	}
+
+	// The same files in a Kubernetes volume's layout: top-level symlinks
+	// into ..data, a symlink to a timestamped directory.
+	vol := filepath.Join(dir, "volume")
+	data := filepath.Join(vol, "..2026_01_01_00_00_00.1")
+	if err := os.CopyFS(data, os.DirFS(plain)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Base(data), filepath.Join(vol, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(plain)
+	for _, e := range entries {
+		if err := os.Symlink(filepath.Join("..data", e.Name()), filepath.Join(vol, e.Name())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []string{vol, data} {
+		if sum, err := Checksum(p); err != nil || sum != got {
+			t.Errorf("Checksum(%s) = %s, %v; want %s, the plain copy's", p, sum, err, got)
+		}
+	}
+	real, err := realDir(vol)
+	if err != nil || real != data {
+		t.Errorf("realDir(volume) = %s, %v; want the ..data target %s", real, err, data)
+	}
+
+	if err := os.WriteFile(filepath.Join(plain, "model.json"), []byte("{}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if changed, _ := Checksum(plain); changed == got {
+		t.Error("Checksum did not change with a file's content")
+	}
+}
+
+// TestReload walks a directory of versions with a `current` symlink
+// through good, broken and unchanged bundles: a bad bundle never becomes
+// current, is counted and logged with its path and reason, and the old one
+// stays.
+func TestReload(t *testing.T) {
+	dir := t.TempDir()
+	for _, v := range []string{"1", "2"} {
+		bundleCopy(t, dir, "v"+v, v, nil)
+	}
+	bundleCopy(t, dir, "broken", "9-broken", breakManifest)
+	bundleCopy(t, dir, "badref", "9-badref", skewReference)
+	bundleCopy(t, dir, "noref", "3-noref", dropReference)
+	current := filepath.Join(dir, "current")
+	point(t, current, "v1")
+
+	h := newHarness(t, Options{Initial: Config{Bundle: current, Watch: true, WatchDebounce: time.Second}})
+	first := h.start(t)
+	if first.Live.Bundle.Version != "1" || first.Live.Origin.Dir != filepath.Join(dir, "v1") ||
+		!strings.HasPrefix(first.Live.Origin.Checksum, "sha256:") || first.Live.Origin.ReferenceRows == 0 {
+		t.Fatalf("first lineup: version %s origin %+v; want 1 from %s with a checksum and reference rows",
+			first.Live.Bundle.Version, first.Live.Origin, filepath.Join(dir, "v1"))
+	}
+
+	steps := []struct {
+		target      string // current -> target ("" leaves it)
+		wantVersion string
+		wantSwap    bool
+		wantFail    string // in the failure's error
+	}{
+		{"v2", "2", true, ""},
+		{"", "2", false, ""}, // nothing changed
+		{"broken", "2", false, "bundle.json"},
+		{"badref", "2", false, "reference check"},
+		{"v1", "1", true, ""},
+		{"noref", "3-noref", true, ""},
+	}
+	fails := 0.0
+	for _, st := range steps {
+		if st.target != "" {
+			point(t, current, st.target)
+		}
+		out := h.r.Reload(context.Background(), "test")
+		live := h.r.Current().Live
+		if live.Bundle.Version != st.wantVersion || out.Swapped != st.wantSwap {
+			t.Errorf("current -> %s: live %s swapped %v; want %s, %v (failures %v)", st.target,
+				live.Bundle.Version, out.Swapped, st.wantVersion, st.wantSwap, out.Failures)
+		}
+		if st.wantFail == "" {
+			if len(out.Failures) != 0 {
+				t.Errorf("current -> %s: failures %v, want none", st.target, out.Failures)
+			}
+			continue
+		}
+		fails++
+		if len(out.Failures) != 1 || !strings.Contains(out.Failures[0].Err.Error(), st.wantFail) ||
+			out.Failures[0].Dir != filepath.Join(dir, st.target) || out.Failures[0].Source != current {
+			t.Errorf("current -> %s: failures %v, want one naming %s and %q", st.target, out.Failures, filepath.Join(dir, st.target), st.wantFail)
+		}
+		if got := h.failures("live"); got != fails {
+			t.Errorf("current -> %s: model_load_failures_total{role=live} = %v, want %v", st.target, got, fails)
+		}
+	}
+	if got := testutil.ToFloat64(h.m.Swaps); got != 3 {
+		t.Errorf("model_swaps_total = %v, want 3", got)
+	}
+	for _, lu := range h.applied {
+		if v := lu.Live.Bundle.Version; strings.HasPrefix(v, "9-") {
+			t.Errorf("broken bundle %s was applied", v)
+		}
+	}
+	log := h.log.String()
+	for _, want := range []string{
+		`"msg":"model reload failed; the old model keeps serving","role":"live","bundle":"` + current + `","dir":"` + filepath.Join(dir, "broken") + `"`,
+		`"msg":"model reload failed; the old model keeps serving","role":"live","bundle":"` + current + `","dir":"` + filepath.Join(dir, "badref") + `"`,
+		`"msg":"bundle has no reference.jsonl: it serves without a reference check"`,
+		`"msg":"models swapped","trigger":"test"`,
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log has no line with %s; log:\n%s", want, log)
+		}
+	}
+}
+
+// TestReloadReadsTheConfig: a reload takes the model section as it is now:
+// a canary and a shadow come and go, the canary share changes, a broken
+// canary or a changed shadow topic keeps the role's old model, and a
+// configuration that cannot be read counts as role config.
+func TestReloadReadsTheConfig(t *testing.T) {
+	dir := t.TempDir()
+	v1 := bundleCopy(t, dir, "v1", "1", nil)
+	v2 := bundleCopy(t, dir, "v2", "2", nil)
+	broken := bundleCopy(t, dir, "broken", "9", breakManifest)
+	base := Config{Bundle: v1, ShadowTopic: "shadow", Watch: true, WatchDebounce: time.Second}
+	var mu sync.Mutex
+	now, readErr := base, error(nil)
+	set := func(c Config, err error) { mu.Lock(); now, readErr = c, err; mu.Unlock() }
+	h := newHarness(t, Options{Initial: base, Config: func() (Config, error) { mu.Lock(); defer mu.Unlock(); return now, readErr }})
+	h.start(t)
+
+	with := func(f func(*Config)) Config { c := base; f(&c); return c }
+	steps := []struct {
+		name     string
+		cfg      Config
+		err      error
+		want     string // canary@percent / shadow, as lineupString prints
+		failRole string
+	}{
+		{"canary added", with(func(c *Config) { c.Canary, c.CanaryPercent = v2, 20 }), nil, "live=1 canary=2@20 shadow=-", ""},
+		{"canary share", with(func(c *Config) { c.Canary, c.CanaryPercent = v2, 50 }), nil, "live=1 canary=2@50 shadow=-", ""},
+		{"canary broken", with(func(c *Config) { c.Canary, c.CanaryPercent = broken, 50 }), nil, "live=1 canary=2@50 shadow=-", "canary"},
+		{"promote", with(func(c *Config) { c.Bundle = v2 }), nil, "live=2 canary=- shadow=-", ""},
+		{"shadow added", with(func(c *Config) { c.Bundle, c.Shadow = v2, v1 }), nil, "live=2 canary=- shadow=1", ""},
+		{"shadow topic changed", with(func(c *Config) { c.Bundle, c.Shadow, c.ShadowTopic = v2, v1, "other" }), nil, "live=2 canary=- shadow=1", "shadow"},
+		{"unreadable config", base, errors.New("config file: yaml: line 3: bad"), "live=2 canary=- shadow=1", RoleConfig},
+		{"roll back", base, nil, "live=1 canary=- shadow=-", ""},
+	}
+	for _, st := range steps {
+		set(st.cfg, st.err)
+		before := h.failures(st.failRole)
+		out := h.r.Reload(context.Background(), "test")
+		if got := lineupString(h.r.Current()); got != st.want {
+			t.Errorf("%s: lineup %s, want %s (failures %v)", st.name, got, st.want, out.Failures)
+		}
+		if st.failRole == "" {
+			if len(out.Failures) > 0 {
+				t.Errorf("%s: failures %v, want none", st.name, out.Failures)
+			}
+			continue
+		}
+		if len(out.Failures) != 1 || out.Failures[0].Role != st.failRole || h.failures(st.failRole) != before+1 {
+			t.Errorf("%s: failures %v (counter %v), want one of role %s", st.name, out.Failures, h.failures(st.failRole), st.failRole)
+		}
+	}
+}
+
+func lineupString(lu *Lineup) string {
+	s := "live=" + lu.Live.Bundle.Version
+	if lu.Canary != nil {
+		s += " canary=" + lu.Canary.Bundle.Version + "@" + itoa(lu.CanaryPercent)
+	} else {
+		s += " canary=-"
+	}
+	if lu.Shadow != nil {
+		return s + " shadow=" + lu.Shadow.Bundle.Version
+	}
+	return s + " shadow=-"
+}
+
+func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
+
+// TestStartFailures: a live bundle that fails is a start-up error; a
+// canary or shadow that fails is left out of the first lineup and counted.
+func TestStartFailures(t *testing.T) {
+	dir := t.TempDir()
+	v1 := bundleCopy(t, dir, "v1", "1", nil)
+	broken := bundleCopy(t, dir, "broken", "9", breakManifest)
+	h := newHarness(t, Options{Initial: Config{Bundle: broken, WatchDebounce: time.Second}})
+	if _, err := h.r.Load(context.Background()); err == nil || !strings.Contains(err.Error(), broken) {
+		t.Errorf("Load with a broken live bundle: %v, want an error naming %s", err, broken)
+	}
+	h = newHarness(t, Options{Initial: Config{Bundle: v1, Canary: broken, CanaryPercent: 10, Shadow: filepath.Join(dir, "missing"),
+		ShadowTopic: "s", WatchDebounce: time.Second}})
+	lu := h.start(t)
+	if lu.Canary != nil || lu.Shadow != nil || lu.CanaryPercent != 0 {
+		t.Errorf("first lineup %s, want the live model alone", lineupString(lu))
+	}
+	if h.failures("canary") != 1 || h.failures("shadow") != 1 {
+		t.Errorf("failures canary %v shadow %v, want 1 each", h.failures("canary"), h.failures("shadow"))
+	}
+	doc := h.r.Doc()
+	if doc.LastReload == nil || len(doc.LastReload.Failures) != 2 || !doc.LastReload.Swapped {
+		t.Errorf("last reload %+v, want the start with two failures", doc.LastReload)
+	}
+}
+
+// TestCheckAndApplyFailures: a bundle the doors cannot decode for, or a
+// lineup the doors refuse, keeps the old model.
+func TestCheckAndApplyFailures(t *testing.T) {
+	dir := t.TempDir()
+	bundleCopy(t, dir, "v1", "1", nil)
+	bundleCopy(t, dir, "v2", "2", nil)
+	current := filepath.Join(dir, "current")
+	point(t, current, "v1")
+	var refuseCheck bool
+	h := newHarness(t, Options{Initial: Config{Bundle: current, WatchDebounce: time.Second}, Check: func(b *scoring.Bundle) error {
+		if refuseCheck {
+			return errors.New("input decoder (input.format avro): field amount: not in the writer schema")
+		}
+		return nil
+	}})
+	h.start(t)
+	point(t, current, "v2")
+	refuseCheck = true
+	if out := h.r.Reload(context.Background(), "test"); out.Swapped || len(out.Failures) != 1 || !strings.Contains(out.Failures[0].Err.Error(), "writer schema") {
+		t.Errorf("check failure: %+v, want no swap and the decoder's error", out)
+	}
+	refuseCheck = false
+	h.refuse = errors.New("pipeline: no")
+	if out := h.r.Reload(context.Background(), "test"); out.Swapped || len(out.Failures) != 1 || !strings.Contains(out.Failures[0].Err.Error(), "swap: pipeline: no") {
+		t.Errorf("apply failure: %+v, want no swap and the apply error", out)
+	}
+	if v := h.r.Current().Live.Bundle.Version; v != "1" {
+		t.Errorf("live %s after the failures, want 1", v)
+	}
+	h.refuse = nil
+	if out := h.r.Reload(context.Background(), "test"); !out.Swapped {
+		t.Errorf("after the failures: %+v, want the swap to v2", out)
+	}
+}
+
+// TestWatch: the watcher reloads after a `current` symlink flip, and after
+// a Kubernetes volume swapped its ..data symlink.
+func TestWatch(t *testing.T) {
+	dir := t.TempDir()
+	bundleCopy(t, dir, "v1", "1", nil)
+	bundleCopy(t, dir, "v2", "2", nil)
+	current := filepath.Join(dir, "current")
+	point(t, current, "v1")
+
+	vol := filepath.Join(dir, "volume")
+	os.MkdirAll(vol, 0o755)
+	for _, v := range []string{"1", "2"} {
+		bundleCopy(t, vol, "..2026_0"+v, "k"+v, nil)
+	}
+	point(t, filepath.Join(vol, "..data"), "..2026_01")
+	for _, name := range []string{"bundle.json", "model.json", "reference.jsonl", "README.md"} {
+		os.Symlink(filepath.Join("..data", name), filepath.Join(vol, name))
+	}
+
+	for _, tc := range []struct {
+		name, bundle string
+		flip         func()
+		before, want string
+	}{
+		{"current symlink", current, func() { point(t, current, "v2") }, "1", "2"},
+		{"kubernetes volume", vol, func() { point(t, filepath.Join(vol, "..data"), "..2026_02") }, "k1", "k2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, Options{Initial: Config{Bundle: tc.bundle, Watch: true, WatchDebounce: 50 * time.Millisecond}})
+			h.start(t)
+			if v := h.r.Current().Live.Bundle.Version; v != tc.before {
+				t.Fatalf("first live %s, want %s", v, tc.before)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- h.r.Run(ctx) }()
+			defer func() { cancel(); <-done }()
+			// The watch is set up inside Run: a flip before it exists is no
+			// event, so flip once a second until a reload happened.
+			deadline := time.Now().Add(20 * time.Second)
+			for next := time.Now(); h.r.Current().Live.Bundle.Version != tc.want; time.Sleep(20 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("live %s 20s after the flip, want %s; log:\n%s", h.r.Current().Live.Bundle.Version, tc.want, h.log.String())
+				}
+				if time.Now().After(next) {
+					tc.flip()
+					next = time.Now().Add(time.Second)
+				}
+			}
+			if !strings.Contains(h.log.String(), `"trigger":"watch"`) {
+				t.Errorf("no reload with trigger watch in the log:\n%s", h.log.String())
+			}
+		})
+	}
+}
+
+// TestAdminHandler covers POST /admin/reload: off without a token file,
+// method, authorisation, the answer of a good and of a failed reload.
+func TestAdminHandler(t *testing.T) {
+	dir := t.TempDir()
+	bundleCopy(t, dir, "v1", "1", nil)
+	bundleCopy(t, dir, "v2", "2", nil)
+	bundleCopy(t, dir, "broken", "9", breakManifest)
+	current := filepath.Join(dir, "current")
+	point(t, current, "v1")
+	tokenFile := filepath.Join(dir, "token")
+	os.WriteFile(tokenFile, []byte("s3cret\n"), 0o600)
+	h := newHarness(t, Options{Initial: Config{Bundle: current, WatchDebounce: time.Second}})
+	h.start(t)
+
+	for _, tc := range []struct {
+		name      string
+		tokenFile string
+		method    string
+		auth      string
+		target    string // current -> target before the request
+		code      int
+		body      string
+	}{
+		{"off", "", http.MethodPost, "Bearer s3cret", "", 404, "is off: set model.reload_token_file"},
+		{"GET", tokenFile, http.MethodGet, "Bearer s3cret", "", 405, "use POST"},
+		{"no token", tokenFile, http.MethodPost, "", "", 401, "bearer token is required"},
+		{"wrong token", tokenFile, http.MethodPost, "Bearer nope", "", 401, "bearer token is required"},
+		{"unreadable token file", filepath.Join(dir, "none"), http.MethodPost, "Bearer s3cret", "", 500, "cannot be read"},
+		{"reload", tokenFile, http.MethodPost, "Bearer s3cret", "v2", 200, `"swapped": true`},
+		{"unchanged", tokenFile, http.MethodPost, "Bearer s3cret", "", 200, `"swapped": false`},
+		{"broken", tokenFile, http.MethodPost, "Bearer s3cret", "broken", 422, `"role": "live"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.target != "" {
+				point(t, current, tc.target)
+			}
+			req := httptest.NewRequest(tc.method, RouteReload, nil)
+			if tc.auth != "" {
+				req.Header.Set("Authorization", tc.auth)
+			}
+			rec := httptest.NewRecorder()
+			h.r.AdminHandler(tc.tokenFile).ServeHTTP(rec, req)
+			if rec.Code != tc.code || !strings.Contains(rec.Body.String(), tc.body) {
+				t.Errorf("got %d %s, want %d with %q", rec.Code, rec.Body, tc.code, tc.body)
+			}
+			if tc.code == 401 && rec.Header().Get("WWW-Authenticate") == "" {
+				t.Error("401 without WWW-Authenticate")
+			}
+		})
+	}
+	if v := h.r.Current().Live.Bundle.Version; v != "2" {
+		t.Errorf("live %s, want 2 (the broken bundle never serves)", v)
+	}
+
+	rec := httptest.NewRecorder()
+	h.r.ModelsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, RouteModels, nil))
+	var doc ModelsDoc
+	if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil || rec.Code != 200 {
+		t.Fatalf("GET /v1/models: %d %s: %v", rec.Code, rec.Body, err)
+	}
+	m := doc.Models
+	if len(m) != 1 || m[0].Role != string(predict.RoleLive) || m[0].Version != "2" || m[0].Dir != filepath.Join(dir, "v2") ||
+		m[0].Checksum != h.r.Current().Live.Origin.Checksum || m[0].LoadedAt.IsZero() || m[0].ReferenceRows == 0 {
+		t.Errorf("models %+v, want live 2 from v2 with its checksum and load time", m)
+	}
+	if doc.LastReload == nil || doc.LastReload.Trigger != "admin" || len(doc.LastReload.Failures) != 1 {
+		t.Errorf("last reload %+v, want the failed admin reload", doc.LastReload)
+	}
+}
