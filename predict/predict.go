@@ -6,6 +6,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/streamscore/streamscore/drift"
 	"github.com/streamscore/streamscore/features"
 	"github.com/streamscore/streamscore/reject"
 	"github.com/streamscore/streamscore/schemas"
@@ -19,6 +20,7 @@ type Path struct {
 	enc        schemas.Encoder
 	echo       bool
 	modelRef   string
+	drift      *drift.Histograms // nil: the bundle has no drift statistics
 }
 
 // New returns the path of bundle b: events are decoded by decoders from
@@ -26,7 +28,8 @@ type Path struct {
 // and predictions encoded by enc (safe for concurrent use). echo includes the
 // model's feature vector in each prediction.
 func New(b *scoring.Bundle, newDecoder func() (schemas.Decoder, error), enc schemas.Encoder, echo bool) *Path {
-	return &Path{bundle: b, newDecoder: newDecoder, enc: enc, echo: echo, modelRef: b.Name + "@" + b.Version}
+	return &Path{bundle: b, newDecoder: newDecoder, enc: enc, echo: echo, modelRef: b.Name + "@" + b.Version,
+		drift: drift.New(b)}
 }
 
 // Bundle is the bundle that scores every event of this path.
@@ -34,6 +37,10 @@ func (p *Path) Bundle() *scoring.Bundle { return p.bundle }
 
 // ModelRef is "name@version", as the streamscore-model header shows it.
 func (p *Path) ModelRef() string { return p.modelRef }
+
+// Drift is the bundle's compiled training distributions, or nil when it has
+// none.
+func (p *Path) Drift() *drift.Histograms { return p.drift }
 
 // Event is one input: the record value, and what the door knows besides it.
 type Event struct {
@@ -82,7 +89,8 @@ type Batch struct {
 	timings Timings
 
 	inputs   InputCounts
-	slotKind []bool // per input: true for a category slot
+	slotKind []bool        // per input: true for a category slot
+	drift    *drift.Counts // bin counts of decoded rows and scores; nil without drift statistics
 }
 
 // InputCounts say how often the bundle's inputs were present, over every
@@ -107,6 +115,9 @@ func (p *Path) NewBatch() (*Batch, error) {
 	for i, in := range l.Inputs {
 		b.slotKind[i] = in.Type == features.Category
 	}
+	if p.drift != nil {
+		b.drift = p.drift.NewCounts()
+	}
 	b.pred.Model = p.bundle.Name
 	b.pred.ModelVersion = p.bundle.Version
 	b.pred.Classes = p.bundle.Classes()
@@ -122,6 +133,11 @@ func (b *Batch) Timings() Timings { return b.timings }
 // Inputs returns the cumulative input counts since NewBatch. Read it from
 // the owning goroutine.
 func (b *Batch) Inputs() *InputCounts { return &b.inputs }
+
+// Drift returns the cumulative bin counts since NewBatch (every decoded
+// row's inputs, every model score), or nil when the bundle has no drift
+// statistics. Read it from the owning goroutine.
+func (b *Batch) Drift() *drift.Counts { return b.drift }
 
 // UnknownFields names fields of the input that the bundle does not read, as
 // far as the decoder keeps track of them (nil when it does not).
@@ -182,12 +198,22 @@ func (b *Batch) Run(events []Event, out []Result, now time.Time, wait func(i int
 			continue
 		}
 		b.countMissing(b.rows[m])
+		if b.drift != nil {
+			b.p.drift.AddRow(b.drift, b.rows[m])
+		}
 		b.metas[m] = meta
 		b.srcIdx[m] = i
 		m++
 	}
 	t1 := time.Now()
 	b.score(m)
+	if b.drift != nil {
+		for j := range b.preds[:m] {
+			if b.preds[j].Reject == "" {
+				b.p.drift.AddScore(b.drift, b.preds[j].Score)
+			}
+		}
+	}
 	t2 := time.Now()
 
 	slab := make([]byte, 0, m*(b.avgLen+b.avgLen/8+16))

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/streamscore/streamscore/drift"
 	"github.com/streamscore/streamscore/predict"
 	"github.com/streamscore/streamscore/reject"
 )
@@ -23,6 +24,7 @@ type Pipeline struct {
 	labels   map[string]prometheus.Counter
 	missing  []prometheus.Counter // per bundle input
 	m        *Metrics
+	drift    *driftMonitor // nil: no drift statistics or monitoring off
 }
 
 func (p *Pipeline) init(m *Metrics, log *slog.Logger) {
@@ -63,6 +65,7 @@ type worker struct {
 	hdrSlab []kgo.RecordHeader
 
 	seenOOR, seenUnknown, seenMissing []uint64 // counters already exported
+	seenDrift                         *drift.Counts
 }
 
 func newWorker(p *Pipeline) (*worker, error) {
@@ -182,4 +185,5 @@ func (w *worker) exportCounts() {
 			w.seenMissing[k] = v
 		}
 	}
+	w.p.drift.add(time.Now(), w.batch.Drift(), &w.seenDrift)
 }

@@ -73,6 +73,7 @@ func New(ctx context.Context, cfg Config, kcfg KafkaConfig, pipe *Pipeline, m *M
 		return nil, err
 	}
 	pipe.init(m, log)
+	pipe.drift = newDriftMonitor(pipe.Path.Drift(), cfg.Drift.Window, m)
 	pipe.OutputTopic, pipe.DLQTopic = cfg.OutputTopic, cfg.DLQTopic
 	produced := m.PredictionsProduced.WithLabelValues(cfg.OutputTopic)
 	p := &Processor{cfg: cfg, kcfg: kcfg, pipe: pipe, m: m, log: log,
@@ -351,13 +352,14 @@ func (p *Processor) observeAck(o output, now time.Time) {
 	p.latency.Observe(lat)
 }
 
-// lagLoop refreshes consumer lag and readiness every LagRefresh.
+// lagLoop refreshes consumer lag, readiness and the drift gauges every LagRefresh.
 func (p *Processor) lagLoop(ctx context.Context) {
 	t := time.NewTicker(p.cfg.LagRefresh)
 	defer t.Stop()
 	for {
 		p.refreshLag(ctx)
 		p.m.InflightRecords.Set(float64(p.eng.client().BufferedProduceRecords()))
+		p.pipe.drift.refresh(time.Now())
 		select {
 		case <-ctx.Done():
 			return
