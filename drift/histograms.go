@@ -110,13 +110,22 @@ func (h *Histograms) AddScore(c *Counts, score float64) {
 	c.Bins[h.scoreOff+features.SearchRight(h.score, score)]++
 }
 
+// Bins returns input k's counts in c (its value bins, for a category the
+// other bin, then missing), a view into c.Bins.
+func (h *Histograms) Bins(c *Counts, k int) []uint64 {
+	ib := &h.inputs[k]
+	return c.Bins[ib.off : ib.off+len(h.expected[k])]
+}
+
+// ScoreBins returns the score's counts in c, a view into c.Bins.
+func (h *Histograms) ScoreBins(c *Counts) []uint64 { return c.Bins[h.scoreOff:] }
+
 // PSI computes the population stability index of every input (into out,
 // len(Features())) and of the score from the counts c: NaN where c counted
 // no rows (inputs) or no scores.
 func (h *Histograms) PSI(c *Counts, out []float64) (score float64) {
 	for k := range h.inputs {
-		ib := &h.inputs[k]
-		out[k] = PSI(h.expected[k], c.Bins[ib.off:ib.off+len(h.expected[k])], c.Rows)
+		out[k] = PSI(h.expected[k], h.Bins(c, k), c.Rows)
 	}
-	return PSI(h.scoreExp, c.Bins[h.scoreOff:h.scoreOff+len(h.scoreExp)], c.Scores)
+	return PSI(h.scoreExp, h.ScoreBins(c), c.Scores)
 }
