@@ -2,7 +2,10 @@ package drift_test
 
 import (
 	"context"
+	"fmt"
 	"math"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,14 +17,6 @@ import (
 	"github.com/streamscore/streamscore/scoring"
 )
 
-// near reports whether got equals want to 1e-12 (relative, or absolute
-// near 0), NaN equal to NaN.
-func near(got, want float64) bool {
-	if math.IsNaN(want) || math.IsNaN(got) {
-		return math.IsNaN(want) && math.IsNaN(got)
-	}
-	return math.Abs(got-want) <= 1e-12*max(1, math.Abs(want))
-}
 
 // TestPSIFormula: drift.PSI against numpy's (train/drift_golden.py) on
 // hand-made bins, and the cases the formula's definition fixes.
@@ -44,7 +39,7 @@ func TestPSIFormula(t *testing.T) {
 		}
 		tests = append(tests, tc{"numpy: " + f.Name, f.Expected, f.Counts, want})
 	}
-	// (a - e) ln(a/e) by hand: 0.5 -> 0.25 and 0.5 -> 0.75 is 0.25 ln 2 + 0.25 ln 1.5 (... both signs positive).
+	// (a - e) ln(a/e) by hand: 0.5 -> 0.25 and 0.5 -> 0.75 is 0.25 ln 2 + 0.25 ln 1.5 (each term >= 0).
 	tests = append(tests,
 		tc{"by hand: halves to quarters", []float64{0.5, 0.5}, []uint64{1, 3}, 0.25*math.Log(2) + 0.25*math.Log(1.5)},
 		tc{"by hand: an unseen bin", []float64{1, 0}, []uint64{1, 1}, (0.5-1)*math.Log(0.5) + (0.5-drift.Epsilon)*math.Log(0.5/drift.Epsilon)},
@@ -57,7 +52,7 @@ func TestPSIFormula(t *testing.T) {
 			for _, c := range tt.counts {
 				total += c
 			}
-			if got := drift.PSI(tt.expected, tt.counts, total); !near(got, tt.want) {
+			if got := drift.PSI(tt.expected, tt.counts, total); !drifttest.Near(got, tt.want) {
 				t.Errorf("PSI(%v, %v) = %.17g, want %.17g", tt.expected, tt.counts, got, tt.want)
 			}
 		})
@@ -138,14 +133,14 @@ func TestGoldenWindows(t *testing.T) {
 				if got := h.Bins(sum, k); want.Counts != nil && !equal(got, want.Counts) {
 					t.Errorf("%s: bin counts %v, numpy %v", name, got, want.Counts)
 				}
-				if !near(psi[k], want.Value()) {
+				if !drifttest.Near(psi[k], want.Value()) {
 					t.Errorf("%s: PSI %.17g, numpy %.17g", name, psi[k], want.Value())
 				}
 			}
 			if got := h.ScoreBins(sum); !equal(got, w.Score.Counts) {
 				t.Errorf("score: bin counts %v, numpy %v", got, w.Score.Counts)
 			}
-			if !near(scorePSI, w.Score.Value()) {
+			if !drifttest.Near(scorePSI, w.Score.Value()) {
 				t.Errorf("score: PSI %.17g, numpy %.17g", scorePSI, w.Score.Value())
 			}
 		})
@@ -266,5 +261,31 @@ func TestCountingAllocatesNothing(t *testing.T) {
 	mb, cb := h.Bins(c, merchant), h.Bins(c, card)
 	if runs := c.Rows / 2; mb[0] != runs || mb[len(mb)-2] != runs || cb[len(cb)-1] != runs || cb[2] != runs {
 		t.Errorf("merchant bins %v, card_present bins %v after %d runs: want grocery and other, true (>= 1) and missing once per run", mb, cb, runs)
+	}
+}
+
+// TestDocsWorkedExample: the worked example of docs/operations.md ("Drift")
+// is what drift.PSI computes with the fraud bundle's card_present histogram.
+func TestDocsWorkedExample(t *testing.T) {
+	b, err := scoring.Load("../examples/fraud")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var expected []float64
+	for _, h := range b.Manifest.Drift.Inputs {
+		if h.Input == "card_present" {
+			expected = append(append(expected, h.Expected...), h.Missing)
+		}
+	}
+	if fmt.Sprint(expected) != "[0 0.27445 0.72555 0]" {
+		t.Fatalf("card_present histogram %v: the worked example's numbers are stale", expected)
+	}
+	doc, err := os.ReadFile("../docs/operations.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("**PSI = %.4f**", drift.PSI(expected, []uint64{0, 600, 380, 20}, 1000))
+	if !strings.Contains(string(doc), want) {
+		t.Errorf("docs/operations.md: no %q in the worked example", want)
 	}
 }

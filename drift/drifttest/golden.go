@@ -72,6 +72,16 @@ func (e Expect) Value() float64 {
 	return *e.PSI
 }
 
+// Near reports whether got equals want to 1e-12 (relative, or absolute
+// near 0), NaN equal to NaN: how close the Go PSI must be to numpy's (the
+// sums run in another order).
+func Near(got, want float64) bool {
+	if math.IsNaN(want) || math.IsNaN(got) {
+		return math.IsNaN(want) && math.IsNaN(got)
+	}
+	return math.Abs(got-want) <= 1e-12*max(1, math.Abs(want))
+}
+
 // Load reads the golden file under root (the repository) and fails the test
 // when the bundle's drift statistics are no longer the ones it was computed
 // against.
