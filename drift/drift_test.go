@@ -17,7 +17,6 @@ import (
 	"github.com/streamscore/streamscore/scoring"
 )
 
-
 // TestPSIFormula: drift.PSI against numpy's (train/drift_golden.py) on
 // hand-made bins, and the cases the formula's definition fixes.
 func TestPSIFormula(t *testing.T) {

@@ -91,7 +91,6 @@ func TestDriftGauges(t *testing.T) {
 	}
 }
 
-
 // TestDriftGaugesWithoutData: with drift statistics but no event yet, the
 // PSI gauges are NaN (no verdict) and the window sizes 0; without drift
 // statistics, or with monitoring off, no drift series is exported at all.
