@@ -198,22 +198,13 @@ func (b *Batch) Run(events []Event, out []Result, now time.Time, wait func(i int
 			continue
 		}
 		b.countMissing(b.rows[m])
-		if b.drift != nil {
-			b.p.drift.AddRow(b.drift, b.rows[m])
-		}
 		b.metas[m] = meta
 		b.srcIdx[m] = i
 		m++
 	}
 	t1 := time.Now()
 	b.score(m)
-	if b.drift != nil {
-		for j := range b.preds[:m] {
-			if b.preds[j].Reject == "" {
-				b.p.drift.AddScore(b.drift, b.preds[j].Score)
-			}
-		}
-	}
+	b.countDrift(m)
 	t2 := time.Now()
 
 	slab := make([]byte, 0, m*(b.avgLen+b.avgLen/8+16))
@@ -250,6 +241,22 @@ func (b *Batch) countMissing(row *features.Row) {
 	}
 	if n == len(b.slotKind) {
 		c.Empty++
+	}
+}
+
+// countDrift counts the decoded rows[:m] and their scores into the drift
+// bins, in one pass after scoring: the histograms stay in cache for the
+// whole batch instead of being fetched again between a decode and the next.
+func (b *Batch) countDrift(m int) {
+	if b.drift == nil {
+		return
+	}
+	h := b.p.drift
+	for j := range m {
+		h.AddRow(b.drift, b.rows[j])
+		if b.preds[j].Reject == "" {
+			h.AddScore(b.drift, b.preds[j].Score)
+		}
 	}
 }
 

@@ -153,8 +153,19 @@ func TestRunAllocations(t *testing.T) {
 	}
 }
 
-func BenchmarkRunFraud(b *testing.B) {
-	batch := fraudPath(b, nil).mustBatch(b)
+func BenchmarkRunFraud(b *testing.B) { benchRun(b, fraudPath(b, nil)) }
+
+// BenchmarkRunFraudWithoutDrift is BenchmarkRunFraud without the drift
+// counting (as for a bundle without drift statistics): the difference is
+// what counting every row's bins and every score costs.
+func BenchmarkRunFraudWithoutDrift(b *testing.B) {
+	p := fraudPath(b, nil)
+	p.drift = nil
+	benchRun(b, p)
+}
+
+func benchRun(b *testing.B, p *Path) {
+	batch := p.mustBatch(b)
 	ev := fraudEvents(500)
 	out := make([]Result, len(ev))
 	now := time.Now()
