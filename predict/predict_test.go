@@ -232,3 +232,28 @@ func TestKeyAndEventTimeFields(t *testing.T) {
 		t.Errorf("event_time_field naming a number input: got %v, want ErrNoTimeInput", err)
 	}
 }
+
+// TestDriftCountingAllocatesNothing: Run with drift counting allocates no
+// more than without it (the per-call slab only), and counts every decoded
+// row and score.
+func TestDriftCountingAllocatesNothing(t *testing.T) {
+	with := fraudPath(t, nil)
+	without := fraudPath(t, nil)
+	without.drift = nil
+	ev := fraudEvents(200)
+	out := make([]Result, len(ev))
+	allocs := func(p *Path) (float64, *Batch) {
+		b := p.mustBatch(t)
+		_ = b.Run(ev, out, time.Now(), nil) // grow the scratch buffers first
+		return testing.AllocsPerRun(20, func() { _ = b.Run(ev, out, time.Now(), nil) }), b
+	}
+	a0, _ := allocs(without)
+	a1, b := allocs(with)
+	if a1 != a0 {
+		t.Errorf("Run allocates %g times per batch with drift counting, %g without", a1, a0)
+	}
+	// 22 runs: the first, and AllocsPerRun's warm-up and 20
+	if c := b.Drift(); c == nil || c.Rows != 22*uint64(len(ev)) || c.Scores != c.Rows {
+		t.Errorf("drift counts %+v, want %d rows and as many scores", c, 22*len(ev))
+	}
+}
