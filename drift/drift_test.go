@@ -313,3 +313,30 @@ func BenchmarkAddRow(b *testing.B) {
 	cpu := ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano()
 	b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op") // other processes' load does not inflate it
 }
+
+// TestWindowRefusesOtherCounts: counts made for another bundle's histograms
+// (a worker still on the previous model during a reload) are not added.
+func TestWindowRefusesOtherCounts(t *testing.T) {
+	h1, _ := fraudRows(t)
+	h2, _ := fraudRows(t)
+	now := time.Now()
+	w := drift.NewWindow(h1, time.Minute)
+	cur := h2.NewCounts()
+	cur.Rows = 5
+	if w.Add(now, cur, h2.NewCounts()) {
+		t.Error("Add took counts of other histograms")
+	}
+	if w.Add(now, cur, h1.NewCounts()) {
+		t.Error("Add took counts of other histograms with seen of its own")
+	}
+	sum := h1.NewCounts()
+	w.Sum(now, sum)
+	if sum.Rows != 0 {
+		t.Errorf("window holds %d rows, want 0", sum.Rows)
+	}
+	own := h1.NewCounts()
+	own.Rows = 3
+	if !w.Add(now, own, h1.NewCounts()) {
+		t.Error("Add refused its own histograms' counts")
+	}
+}

@@ -75,10 +75,15 @@ type Counts struct {
 	Rows   uint64   // rows counted: each adds one to exactly one bin of every input
 	Scores uint64   // scores counted
 	Bins   []uint64 // every input's bins in Features order, then the score's
+	h      *Histograms
 }
 
 // NewCounts returns zeroed counts sized for h.
-func (h *Histograms) NewCounts() *Counts { return &Counts{Bins: make([]uint64, h.size)} }
+func (h *Histograms) NewCounts() *Counts { return &Counts{Bins: make([]uint64, h.size), h: h} }
+
+// Of reports whether c was made by NewCounts of h: counts of another
+// bundle's histograms have other bins.
+func (c *Counts) Of(h *Histograms) bool { return c.h == h }
 
 // AddRow counts one decoded row: one bin per input (its value's, or
 // missing). It does not allocate.

@@ -35,8 +35,12 @@ func NewWindow(h *Histograms, length time.Duration) *Window {
 }
 
 // Add adds what cur counted since seen (both cumulative counts of one
-// counter) to the step of now, then sets seen to cur.
-func (w *Window) Add(now time.Time, cur, seen *Counts) {
+// counter, made for the window's Histograms) to the step of now, then sets
+// seen to cur. Counts of other Histograms are not added: Add returns false.
+func (w *Window) Add(now time.Time, cur, seen *Counts) bool {
+	if !cur.Of(w.h) || !seen.Of(w.h) {
+		return false
+	}
 	w.mu.Lock()
 	s := w.slot(now.UnixNano() / w.step)
 	s.Rows += cur.Rows - seen.Rows
@@ -47,6 +51,7 @@ func (w *Window) Add(now time.Time, cur, seen *Counts) {
 	w.mu.Unlock()
 	seen.Rows, seen.Scores = cur.Rows, cur.Scores
 	copy(seen.Bins, cur.Bins)
+	return true
 }
 
 // slot returns the ring slot of step n, emptied if it held an older step.

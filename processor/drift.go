@@ -28,9 +28,13 @@ type driftMonitor struct {
 }
 
 // newDriftMonitor returns the monitor of h, or nil when h is nil (no drift
-// statistics) or monitoring is off (window 0). Its gauges start at NaN: no
-// data, no verdict.
+// statistics) or monitoring is off (window 0). It first removes every drift
+// series, so a monitor made for a new bundle (a reload) leaves none of the
+// old one's behind. Its gauges start at NaN: no data, no verdict.
 func newDriftMonitor(h *drift.Histograms, window time.Duration, m *Metrics) *driftMonitor {
+	for _, v := range []*prometheus.GaugeVec{m.FeaturePSI, m.ScorePSI, m.DriftEvents, m.DriftScores} {
+		v.Reset()
+	}
 	if h == nil || window <= 0 {
 		return nil
 	}
@@ -51,13 +55,15 @@ func (d *driftMonitor) setAll(v float64) {
 }
 
 // add moves what cur (a worker's cumulative batch counts) counted since
-// *seen into the window; *seen is the worker's, made on first use. A nil
+// *seen into the window; *seen is the worker's, made on first use and again
+// for a monitor of another bundle. Counts of another bundle than the
+// monitor's (a worker still on the previous model) are not added. A nil
 // monitor does nothing.
 func (d *driftMonitor) add(now time.Time, cur *drift.Counts, seen **drift.Counts) {
 	if d == nil || cur == nil {
 		return
 	}
-	if *seen == nil {
+	if *seen == nil || !(*seen).Of(d.h) {
 		*seen = d.h.NewCounts()
 	}
 	d.win.Add(now, cur, *seen)

@@ -18,19 +18,24 @@ import (
 	"github.com/streamscore/streamscore/scoring"
 )
 
-// driftPipeline is a worker's pipeline for bundle b with drift monitoring
-// over window (0: off), its metrics on their own registry.
-func driftPipeline(t *testing.T, b *scoring.Bundle, window time.Duration) (*Pipeline, *Metrics, *prometheus.Registry) {
+// driftPath is the JSON prediction path of bundle b.
+func driftPath(t *testing.T, b *scoring.Bundle) *predict.Path {
 	t.Helper()
 	in := schemas.InputConfig{Format: "json", MaxRecordBytes: 1 << 20}
 	enc, err := schemas.NewEncoder(context.Background(), schemas.OutputConfig{Format: "json", Topic: "out"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	newDecoder := func() (schemas.Decoder, error) { return schemas.NewDecoder(in, b.Layout(), nil) }
+	return predict.New(b, func() (schemas.Decoder, error) { return schemas.NewDecoder(in, b.Layout(), nil) }, enc, false)
+}
+
+// driftPipeline is a worker's pipeline for bundle b with drift monitoring
+// over window (0: off), its metrics on their own registry.
+func driftPipeline(t *testing.T, b *scoring.Bundle, window time.Duration) (*Pipeline, *Metrics, *prometheus.Registry) {
+	t.Helper()
 	reg := prometheus.NewRegistry()
 	m := NewMetrics(reg)
-	p := &Pipeline{Path: predict.New(b, newDecoder, enc, false), OutputTopic: "out", DLQTopic: "dlq"}
+	p := &Pipeline{Path: driftPath(t, b), OutputTopic: "out", DLQTopic: "dlq"}
 	p.init(m, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	p.drift = newDriftMonitor(p.Path.Drift(), window, m)
 	return p, m, reg
@@ -134,5 +139,51 @@ func TestDriftGaugesWithoutData(t *testing.T) {
 				t.Errorf("streamscore_drift_window_events = %g, want 0", v)
 			}
 		})
+	}
+}
+
+// TestDriftMonitorReplaced: a monitor made for another bundle (what a reload
+// does) removes the previous bundle's series, and counts of a worker still on
+// the previous bundle's batch are not added to the new window.
+func TestDriftMonitorReplaced(t *testing.T) {
+	g := drifttest.Load(t, "..")
+	p, m, reg := driftPipeline(t, g.LoadBundle(t), time.Hour)
+	old, err := newWorker(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := g.Events(t, g.Windows[0])[:100]
+	recs := make([]*kgo.Record, len(events))
+	for i, v := range events {
+		recs[i] = &kgo.Record{Topic: "in", Value: v, Timestamp: time.Now()}
+	}
+	old.process(recs, nil, func(output) {})
+	p.drift.refresh(time.Now())
+	windowEvents := func() float64 { return testutil.ToFloat64(m.DriftEvents.WithLabelValues()) }
+	if got := windowEvents(); got != 100 {
+		t.Fatalf("window events %g, want 100", got)
+	}
+
+	p.drift = newDriftMonitor(nil, time.Hour, m) // a bundle without drift statistics
+	if n, err := testutil.GatherAndCount(reg, "streamscore_feature_psi", "streamscore_score_psi", "streamscore_drift_window_events"); err != nil || n != 0 {
+		t.Fatalf("after a bundle without drift statistics: %d drift series (%v), want 0", n, err)
+	}
+
+	next := driftPath(t, g.LoadBundle(t)) // the same statistics, another bundle
+	p.drift = newDriftMonitor(next.Drift(), time.Hour, m)
+	old.process(recs, nil, func(output) {}) // still the previous bundle's batch
+	p.drift.refresh(time.Now())
+	if got := windowEvents(); got != 0 {
+		t.Errorf("window events %g after a batch of the previous bundle, want 0 (not added)", got)
+	}
+	p.Path = next
+	fresh, err := newWorker(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh.process(recs, nil, func(output) {})
+	p.drift.refresh(time.Now())
+	if got := windowEvents(); got != 100 {
+		t.Errorf("window events %g after a batch of the new bundle, want 100", got)
 	}
 }
