@@ -41,6 +41,14 @@ func TestDriftLoads(t *testing.T) {
 			d.Rows, len(d.Score.Edges), len(d.Score.Expected))
 	}
 
+	var sum strings.Builder
+	if err := b.WriteSummary(&sum); err != nil {
+		t.Fatal(err)
+	}
+	if want := "drift      8 input histograms and the score's, from 8000 training rows\n"; !strings.Contains(sum.String(), want) {
+		t.Errorf("summary without %q:\n%s", want, sum.String())
+	}
+
 	// Optional: the same bundle without it loads and has none.
 	b, err = Parse(edit(t, churnManifest(t), func(m map[string]any) { delete(m, "drift") }), noFiles)
 	if err != nil {
