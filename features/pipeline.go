@@ -315,7 +315,7 @@ func (p *Pipeline) Transform(row *Row, out []float64, c *Counts) Reject {
 				if x != x {
 					return Reject{reject.MissingField, p.names[fi]}
 				}
-				x = float64(searchRight(p.edges[s.a], x))
+				x = float64(SearchRight(p.edges[s.a], x))
 			case opBucketOneHot:
 				if x != x {
 					return Reject{reject.MissingField, p.names[fi]}
@@ -323,7 +323,7 @@ func (p *Pipeline) Transform(row *Row, out []float64, c *Counts) Reject {
 				e := p.edges[s.a]
 				cols := out[s.b : int(s.b)+len(e)+1]
 				zero(cols)
-				cols[searchRight(e, x)] = 1
+				cols[SearchRight(e, x)] = 1
 			case opDatepart:
 				if x == x {
 					x = p.zones[s.a].part(x, s.mode)
@@ -367,10 +367,11 @@ func (c *Counts) count(feat int, oor, unk bool) {
 	}
 }
 
-// searchRight returns the number of edges <= x, as numpy's
+// SearchRight returns the number of edges <= x, as numpy's
 // searchsorted(edges, x, side="right") does; KBinsDiscretizer.transform uses
-// exactly that on its inner edges (bin_edges_[j][1:-1]).
-func searchRight(edges []float64, x float64) int {
+// exactly that on its inner edges (bin_edges_[j][1:-1]), and the drift
+// histograms (package drift) bin the same way.
+func SearchRight(edges []float64, x float64) int {
 	lo, hi := 0, len(edges)
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)

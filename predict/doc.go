@@ -16,6 +16,7 @@
 //     as internal_error instead of crashing the door.
 //
 // The package emits no metrics; a Batch keeps cumulative counts (inputs
-// missing per input, feature counts) and the last run's stage timings for
-// the door to export.
+// missing per input, feature counts, and the drift bin counts of decoded
+// inputs and scores when the bundle has training distributions) and the
+// last run's stage timings for the door to export.
 package predict

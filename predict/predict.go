@@ -6,6 +6,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/streamscore/streamscore/drift"
 	"github.com/streamscore/streamscore/features"
 	"github.com/streamscore/streamscore/reject"
 	"github.com/streamscore/streamscore/schemas"
@@ -20,6 +21,7 @@ type Path struct {
 	echo       bool
 	modelRef   string
 	origin     Origin
+	drift      *drift.Histograms // nil: the bundle has no drift statistics
 }
 
 // Origin says where a path's bundle came from and when it was loaded: what
@@ -53,7 +55,8 @@ var Roles = []Role{RoleLive, RoleCanary, RoleShadow}
 // and predictions encoded by enc (safe for concurrent use). echo includes the
 // model's feature vector in each prediction.
 func New(b *scoring.Bundle, newDecoder func() (schemas.Decoder, error), enc schemas.Encoder, echo bool) *Path {
-	return &Path{bundle: b, newDecoder: newDecoder, enc: enc, echo: echo, modelRef: b.Name + "@" + b.Version}
+	return &Path{bundle: b, newDecoder: newDecoder, enc: enc, echo: echo, modelRef: b.Name + "@" + b.Version,
+		drift: drift.New(b)}
 }
 
 // Bundle is the bundle that scores every event of this path.
@@ -71,6 +74,9 @@ func (p *Path) WithOrigin(o Origin) *Path {
 
 // Origin is where p's bundle came from (the zero Origin when not told).
 func (p *Path) Origin() Origin { return p.origin }
+// Drift is the bundle's compiled training distributions, or nil when it has
+// none.
+func (p *Path) Drift() *drift.Histograms { return p.drift }
 
 // Event is one input: the record value, and what the door knows besides it.
 type Event struct {
@@ -119,7 +125,8 @@ type Batch struct {
 	timings Timings
 
 	inputs   InputCounts
-	slotKind []bool // per input: true for a category slot
+	slotKind []bool        // per input: true for a category slot
+	drift    *drift.Counts // bin counts of decoded rows and scores; nil without drift statistics
 }
 
 // InputCounts say how often the bundle's inputs were present, over every
@@ -144,6 +151,9 @@ func (p *Path) NewBatch() (*Batch, error) {
 	for i, in := range l.Inputs {
 		b.slotKind[i] = in.Type == features.Category
 	}
+	if p.drift != nil {
+		b.drift = p.drift.NewCounts()
+	}
 	b.pred.Model = p.bundle.Name
 	b.pred.ModelVersion = p.bundle.Version
 	b.pred.Classes = p.bundle.Classes()
@@ -159,6 +169,11 @@ func (b *Batch) Timings() Timings { return b.timings }
 // Inputs returns the cumulative input counts since NewBatch. Read it from
 // the owning goroutine.
 func (b *Batch) Inputs() *InputCounts { return &b.inputs }
+
+// Drift returns the cumulative bin counts since NewBatch (every decoded
+// row's inputs, every model score), or nil when the bundle has no drift
+// statistics. Read it from the owning goroutine.
+func (b *Batch) Drift() *drift.Counts { return b.drift }
 
 // UnknownFields names fields of the input that the bundle does not read, as
 // far as the decoder keeps track of them (nil when it does not).
@@ -225,6 +240,7 @@ func (b *Batch) Run(events []Event, out []Result, now time.Time, wait func(i int
 	}
 	t1 := time.Now()
 	b.score(m)
+	b.countDrift(m)
 	t2 := time.Now()
 
 	slab := make([]byte, 0, m*(b.avgLen+b.avgLen/8+16))
@@ -261,6 +277,22 @@ func (b *Batch) countMissing(row *features.Row) {
 	}
 	if n == len(b.slotKind) {
 		c.Empty++
+	}
+}
+
+// countDrift counts the decoded rows[:m] and their scores into the drift
+// bins, in one pass after scoring: the histograms stay in cache for the
+// whole batch instead of being fetched again between a decode and the next.
+func (b *Batch) countDrift(m int) {
+	if b.drift == nil {
+		return
+	}
+	h := b.p.drift
+	for j := range m {
+		h.AddRow(b.drift, b.rows[j])
+		if b.preds[j].Reject == "" {
+			h.AddScore(b.drift, b.preds[j].Score)
+		}
 	}
 }
 

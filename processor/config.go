@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/streamscore/streamscore/drift"
 	"github.com/streamscore/streamscore/internal/tlsfiles"
 	"github.com/streamscore/streamscore/secret"
 )
@@ -281,6 +282,8 @@ type Config struct {
 	OutputTopic string `config:"-"`
 	DLQTopic    string `config:"-"`
 	Group       string `config:"-"`
+	// Drift is the monitor section, set by the caller (zero: monitoring off).
+	Drift drift.Config `config:"-"`
 
 	Delivery string `config:"delivery" help:"at-least-once or exactly-once (transactions; readers use read_committed)"`
 	// InstanceID is the static group member id (KIP-345): a restarted
@@ -310,7 +313,7 @@ type Config struct {
 
 	CreateTopics    bool          `config:"create_topics" help:"create missing topics at start instead of failing (always on with the embedded broker)"`
 	TopicPartitions int32         `config:"topic_partitions" help:"partitions of topics created by processor.create_topics"`
-	LagRefresh      time.Duration `config:"lag_refresh" help:"how often consumer lag is measured"`
+	LagRefresh      time.Duration `config:"lag_refresh" help:"how often consumer lag is measured and the drift PSI gauges recomputed"`
 }
 
 // DefaultConfig is the processor section's defaults (the topics and group

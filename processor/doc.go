@@ -45,5 +45,11 @@
 //	shadow_predictions_total{result}       shadow_label_agreement_total{agree}
 //	shadow_score_difference                transactions_aborted_total
 //	commit_failures_total                  backpressure
-//	assigned_partitions
+//	assigned_partitions                    feature_psi{feature}
+//	score_psi                              drift_window_events
+//	drift_window_scores
+//
+// The drift series (drift.go) exist only for a bundle with drift statistics
+// and monitoring on (monitor.drift_window): workers add each batch's bin
+// counts to one window, and the lag loop recomputes the PSI from it.
 package processor

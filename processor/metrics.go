@@ -37,6 +37,13 @@ type Metrics struct {
 	CommitFailures      prometheus.Counter // offset commits (at-least-once) or transaction ends (exactly-once) that failed
 	Backpressure        prometheus.Gauge   // 1 while produce buffers are full and fetching waits
 	AssignedPartitions  prometheus.Gauge
+	// Drift (drift.go): vectors so that a bundle without drift statistics
+	// exports none of them; the unlabelled ones get their one child only
+	// when it has them.
+	FeaturePSI  *prometheus.GaugeVec // feature: an input with a training histogram
+	ScorePSI    *prometheus.GaugeVec // no labels
+	DriftEvents *prometheus.GaugeVec // no labels
+	DriftScores *prometheus.GaugeVec // no labels
 }
 
 // NewMetrics registers the processor's metrics on reg.
@@ -143,11 +150,28 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Namespace: namespace, Name: "assigned_partitions",
 			Help: "Input partitions this instance owns.",
 		}),
+		FeaturePSI: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "feature_psi",
+			Help: "Population stability index of a bundle input over the drift window against its training histogram (docs/operations.md#drift); NaN while the window is empty.",
+		}, []string{"feature"}),
+		ScorePSI: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "score_psi",
+			Help: "Population stability index of the model score over the drift window against its training distribution; NaN while the window holds no score.",
+		}, nil),
+		DriftEvents: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "drift_window_events",
+			Help: "Decoded events in the drift window (the sample behind streamscore_feature_psi).",
+		}, nil),
+		DriftScores: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "drift_window_scores",
+			Help: "Model scores in the drift window (the sample behind streamscore_score_psi).",
+		}, nil),
 	}
 	reg.MustRegister(m.RecordsConsumed, m.PredictionsProduced, m.DLQRecords, m.StageDuration,
 		m.EndToEndLatency, m.BatchRecords, m.InflightRecords, m.ConsumerLag, m.LastProcessed,
 		m.ModelInfo, m.ModelLoaded, m.FeatureOutOfRange, m.FeatureUnknown, m.InputMissing,
 		m.PredictionScore, m.PredictionLabels, m.ShadowPredictions, m.ShadowAgreement, m.ShadowScoreDiff,
-		m.ProduceErrors, m.TransactionsAborted, m.CommitFailures, m.Backpressure, m.AssignedPartitions)
+		m.ProduceErrors, m.TransactionsAborted, m.CommitFailures, m.Backpressure, m.AssignedPartitions,
+		m.FeaturePSI, m.ScorePSI, m.DriftEvents, m.DriftScores)
 	return m
 }

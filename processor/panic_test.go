@@ -48,7 +48,7 @@ func TestPanicOnOneRecordGoesToDLQ(t *testing.T) {
 		return bugDecoder{d}, err
 	}
 	p := &Pipeline{Path: predict.New(bundle, newDecoder, enc, false), OutputTopic: "out", DLQTopic: "dlq"}
-	p.init(NewMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	p.init(NewMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)), 0)
 	w, err := newWorker(p)
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/streamscore/streamscore/drift"
 	"github.com/streamscore/streamscore/predict"
 	"github.com/streamscore/streamscore/reject"
 )
@@ -33,13 +34,14 @@ type Pipeline struct {
 	OutputTopic string
 	DLQTopic    string
 
-	cur    atomic.Pointer[lineup]
-	mu     sync.Mutex      // serialises Swap and its metric bookkeeping
-	prev   *lineup         // the lineup before cur: its per-version series stay until the next swap
-	series map[string]bool // seriesKey of every version with prediction series
-	log    *slog.Logger
-	m      *Metrics
-	shadow *shadowSink // nil without ShadowTopic
+	cur         atomic.Pointer[lineup]
+	mu          sync.Mutex      // serialises Swap and its metric bookkeeping
+	prev        *lineup         // the lineup before cur: its per-version series stay until the next swap
+	series      map[string]bool // seriesKey of every version with prediction series
+	log         *slog.Logger
+	m           *Metrics
+	shadow      *shadowSink   // nil without ShadowTopic
+	driftWindow time.Duration // monitor.drift_window (0: off)
 }
 
 // Models is a lineup: the live model, optionally a canary that scores a
@@ -61,6 +63,10 @@ type lineup struct {
 	models               Models
 	live, canary, shadow *model
 	canaryBelow          uint32 // keys with canaryBucket(key) < canaryBelow go to the canary
+	// drift is the live model's drift window (nil: its bundle has no drift
+	// statistics, or monitoring is off). Only the live model's events count:
+	// the window compares the stream with the live model's training data.
+	drift *driftMonitor
 }
 
 // model is one path of a lineup with its metric handles.
@@ -73,14 +79,21 @@ type model struct {
 	missing []prometheus.Counter // per bundle input
 }
 
-func (p *Pipeline) init(m *Metrics, log *slog.Logger) error {
-	p.m, p.log = m, log
+func (p *Pipeline) init(m *Metrics, log *slog.Logger, driftWindow time.Duration) error {
+	p.m, p.log, p.driftWindow = m, log, driftWindow
 	p.series = map[string]bool{}
 	return p.Swap(Models{Live: p.Path})
 }
 
 // current is the lineup to score the next batch (or transaction) with.
 func (p *Pipeline) current() *lineup { return p.cur.Load() }
+
+// refreshDrift recomputes the live model's drift gauges as of now.
+func (p *Pipeline) refreshDrift(now time.Time) {
+	if lu := p.current(); lu != nil {
+		lu.drift.refresh(now)
+	}
+}
 
 // Models returns the lineup scoring now.
 func (p *Pipeline) Models() Models {
@@ -116,6 +129,11 @@ func (p *Pipeline) Swap(m Models) error {
 	old := p.cur.Load()
 	lu := &lineup{models: m, canaryBelow: uint32(m.CanaryPercent) * 100}
 	lu.live = p.model(old, m.Live, predict.RoleLive)
+	if old != nil && old.live == lu.live {
+		lu.drift = old.drift
+	} else {
+		lu.drift = newDriftMonitor(m.Live.Drift(), p.driftWindow, p.m)
+	}
 	if m.Canary != nil {
 		lu.canary = p.model(old, m.Canary, predict.RoleCanary)
 	}
@@ -279,6 +297,7 @@ type slot struct {
 	results []predict.Result
 
 	seenOOR, seenUnknown, seenMissing []uint64 // counters already exported
+	seenDrift                         *drift.Counts
 }
 
 func newWorker(p *Pipeline) (*worker, error) {
@@ -356,6 +375,7 @@ func (w *worker) process(recs []*kgo.Record, abort <-chan struct{}, emit func(ou
 	m.StageDuration.WithLabelValues(string(reject.StageFeatures)).Observe(t.Features.Seconds())
 	m.StageDuration.WithLabelValues(string(reject.StageEncode)).Observe(t.Encode.Seconds())
 	w.live.exportCounts(m)
+	w.lu.drift.add(now, w.live.batch.Drift(), &w.live.seenDrift)
 	if w.canary != nil {
 		w.canary.exportCounts(m)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/streamscore/streamscore/drift"
 	"github.com/streamscore/streamscore/internal/gen"
 	"github.com/streamscore/streamscore/predict"
 	"github.com/streamscore/streamscore/schemas"
@@ -32,7 +33,7 @@ func BenchmarkWorkerProcess(b *testing.B) {
 	}
 	newDecoder := func() (schemas.Decoder, error) { return schemas.NewDecoder(in, bundle.Layout(), nil) }
 	p := &Pipeline{Path: predict.New(bundle, newDecoder, enc, false), OutputTopic: "out", DLQTopic: "dlq"}
-	if err := p.init(NewMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+	if err := p.init(NewMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)), drift.DefaultConfig().Window); err != nil { // the default drift window, as the service runs
 		b.Fatal(err)
 	}
 	w, err := newWorker(p)

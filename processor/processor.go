@@ -76,7 +76,7 @@ func New(ctx context.Context, cfg Config, kcfg KafkaConfig, pipe *Pipeline, m *M
 	if t := pipe.ShadowTopic; t != "" && (t == cfg.InputTopic || t == cfg.OutputTopic || t == cfg.DLQTopic) {
 		return nil, fmt.Errorf("model.shadow_topic %q: must differ from input.topic, output.topic and dlq.topic", t)
 	}
-	if err := pipe.init(m, log); err != nil {
+	if err := pipe.init(m, log, cfg.Drift.Window); err != nil {
 		return nil, err
 	}
 	produced := m.PredictionsProduced.WithLabelValues(cfg.OutputTopic)
@@ -386,13 +386,14 @@ func (p *Processor) observeAck(o output, now time.Time) {
 	p.latency.Observe(lat)
 }
 
-// lagLoop refreshes consumer lag and readiness every LagRefresh.
+// lagLoop refreshes consumer lag, readiness and the drift gauges every LagRefresh.
 func (p *Processor) lagLoop(ctx context.Context) {
 	t := time.NewTicker(p.cfg.LagRefresh)
 	defer t.Stop()
 	for {
 		p.refreshLag(ctx)
 		p.m.InflightRecords.Set(float64(p.eng.client().BufferedProduceRecords()))
+		p.pipe.refreshDrift(time.Now())
 		select {
 		case <-ctx.Done():
 			return

@@ -25,6 +25,7 @@ type Manifest struct {
 	Features      []features.Feature `json:"features"`
 	Model         ModelSpec          `json:"model"`
 	Output        OutputSpec         `json:"output"`
+	Drift         *DriftStats        `json:"drift,omitempty"` // training distributions (drift.go); nil: none
 }
 
 // ModelSpec is the manifest's "model" object: its kind and that kind's own
@@ -51,7 +52,7 @@ type Threshold struct {
 // Keys allowed in each manifest object; bundle.schema.json must agree (tested).
 // The model object's keys belong to its kind (model.go).
 var (
-	manifestKeys  = []string{"format_version", "name", "version", "description", "inputs", "features", "model", "output"}
+	manifestKeys  = []string{"format_version", "name", "version", "description", "inputs", "features", "model", "output", "drift"}
 	inputKeys     = []string{"name", "type", "required", "path", "range", "categories"}
 	outputKeys    = []string{"task", "classes", "thresholds", "default_label"}
 	thresholdKeys = []string{"above", "label"}
@@ -191,6 +192,11 @@ func ParseManifest(data []byte) (*Manifest, error) {
 				return nil, fmt.Errorf("%s: %w", where, err)
 			}
 			m.Output.Thresholds = append(m.Output.Thresholds, th)
+		}
+	}
+	if raw, ok := top["drift"]; ok && !isNull(raw) {
+		if m.Drift, err = parseDrift(raw, m.Inputs); err != nil {
+			return nil, err
 		}
 	}
 	return m, nil

@@ -71,6 +71,9 @@ func (b *Bundle) WriteSummary(w io.Writer) error {
 			fmt.Fprintf(&sb, "           otherwise -> %q\n", b.policy.defaultLabel)
 		}
 	}
+	if d := b.Manifest.Drift; d != nil {
+		fmt.Fprintf(&sb, "drift      %d input histograms and the score's, from %d training rows\n", len(d.Inputs), d.Rows)
+	}
 	for _, wn := range b.warnings {
 		fmt.Fprintf(&sb, "warning    %s\n", wn)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
+	"github.com/streamscore/streamscore/drift"
 	"github.com/streamscore/streamscore/httpapi"
 	"github.com/streamscore/streamscore/internal/embedded"
 	"github.com/streamscore/streamscore/internal/reload"
@@ -27,7 +28,7 @@ import (
 // serviceSections are the sections of the stream's own commands (run,
 // demo, bench, produce); `config` shows every section, and the other
 // commands name theirs.
-var serviceSections = []string{"kafka", "input", "output", "dlq", "registry", "model", "processor", "http", "log"}
+var serviceSections = []string{"kafka", "input", "output", "dlq", "registry", "model", "processor", "monitor", "http", "log"}
 
 // embeddedName is the value of kafka.brokers and model.bundle that asks
 // for the in-process broker and the demo bundle built into the binary.
@@ -45,6 +46,7 @@ type Config struct {
 	Registry  schemas.RegistryConfig `config:"registry"`
 	Model     reload.Config          `config:"model"`
 	Processor processor.Config       `config:"processor"`
+	Monitor   drift.Config           `config:"monitor"`
 	HTTP      httpConfig             `config:"http"`
 	Log       logConfig              `config:"log"`
 	Sink      sinkConfig             `config:"sink"`
@@ -96,6 +98,7 @@ func defaultConfig() Config {
 		Registry:  schemas.DefaultRegistryConfig(),
 		Model:     reload.DefaultConfig(),
 		Processor: processor.DefaultConfig(),
+		Monitor:   drift.DefaultConfig(),
 		HTTP:      httpConfig{Listen: "127.0.0.1:9464", Config: httpapi.Defaults()},
 		Log:       logConfig{Level: "info", Format: "auto"},
 		Sink:      sinkConfig{Postgres: pgsink.DefaultConfig()},
@@ -163,6 +166,7 @@ func (l logConfig) Validate() error {
 func (c *Config) resolve() {
 	p := &c.Processor
 	p.InputTopic, p.Group, p.OutputTopic, p.DLQTopic = c.Input.Topic, c.Input.Group, c.Output.Topic, c.DLQ.Topic
+	p.Drift = c.Monitor
 	if c.Kafka.isEmbedded() {
 		p.CreateTopics = true
 	}

@@ -49,9 +49,14 @@ func prometheusBinary(t testing.TB) string {
 // repository's alert rules loaded and evaluated every second.
 func startPrometheus(t testing.TB, target string) *promServer {
 	t.Helper()
+	return startPrometheusRules(t, target, filepath.Join(repoRoot, "deploy", "prometheus", "alerts.yml"))
+}
+
+// startPrometheusRules is startPrometheus with another rule file.
+func startPrometheusRules(t testing.TB, target, rules string) *promServer {
+	t.Helper()
 	binPath := prometheusBinary(t)
 	dir := t.TempDir()
-	rules := filepath.Join(repoRoot, "deploy", "prometheus", "alerts.yml")
 	cfg := fmt.Sprintf(`global:
   scrape_interval: 1s
   scrape_timeout: 1s
@@ -189,10 +194,6 @@ func (s *promServer) rules() (map[string][]promRule, error) {
 // record) by group.
 func repoRules(t testing.TB) map[string][]string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(repoRoot, "deploy", "prometheus", "alerts.yml"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var f struct {
 		Groups []struct {
 			Name  string `yaml:"name"`
@@ -202,9 +203,7 @@ func repoRules(t testing.TB) map[string][]string {
 			} `yaml:"rules"`
 		} `yaml:"groups"`
 	}
-	if err := yaml.Unmarshal(b, &f); err != nil {
-		t.Fatalf("alerts.yml: %v", err)
-	}
+	readAlertsYAML(t, &f)
 	out := map[string][]string{}
 	for _, g := range f.Groups {
 		for _, r := range g.Rules {
@@ -215,6 +214,18 @@ func repoRules(t testing.TB) map[string][]string {
 		t.Fatal("alerts.yml has no rule groups")
 	}
 	return out
+}
+
+// readAlertsYAML decodes deploy/prometheus/alerts.yml into v.
+func readAlertsYAML(t testing.TB, v any) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repoRoot, "deploy", "prometheus", "alerts.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(b, v); err != nil {
+		t.Fatalf("alerts.yml: %v", err)
+	}
 }
 
 // checkRules verifies every rule of alerts.yml is loaded and evaluated

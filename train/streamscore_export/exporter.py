@@ -38,6 +38,7 @@ from sklearn.preprocessing import (
 )
 
 from . import derive as _derive
+from . import drift as _drift
 from . import histgb_model as _hgb
 from . import lightgbm_model as _lgb
 from . import mlp_model
@@ -671,6 +672,7 @@ def build_manifest(model, *, name: str, schema: Schema, output: Output, version:
         "features": features,
         "model": m,
         "output": output.to_json(),
+        **_drift.section(model, schema, output, train_frame, used_inputs(features)),  # training distributions
     }
 
 
