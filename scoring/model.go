@@ -46,6 +46,10 @@ type ModelOutput struct {
 	// scikit-learn's linear models do; the Scorer rejects such rows before the
 	// model sees them (missing_field or not_finite).
 	RefusesNaN bool
+	// RefusesFloat32Overflow: the library casts the inputs to float32 and
+	// refuses a value beyond its range, as scikit-learn's trees do (the value
+	// would be infinite); the Scorer rejects such rows (not_finite).
+	RefusesFloat32Overflow bool
 }
 
 // FeatureNamer is implemented by models whose file names the columns it was
@@ -73,7 +77,8 @@ type bundleFiles struct {
 // modelKinds is every model kind by name. A new kind is a new file with its
 // type (fields = keys, Kind, load) and a Model, plus one entry here; the
 // manifest decoder, the JSON Schema test and the docs test read it.
-var modelKinds = strictjson.NewRegistry[modelKind]("kind", modelKind.Kind, linearKind{}, xgboostKind{})
+var modelKinds = strictjson.NewRegistry[modelKind]("kind", modelKind.Kind, linearKind{}, xgboostKind{},
+	sklearnForestKind{}, sklearnGBKind{})
 
 // ModelKinds returns every model kind, sorted.
 func ModelKinds() []string { return modelKinds.Names() }

@@ -17,6 +17,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from . import sklearn_trees
 from .errors import RejectedEvent
 from .schema import Input, Schema
 
@@ -177,13 +178,19 @@ def features(manifest: Mapping, events: Sequence[Mapping[str, Any]]) -> tuple[np
     # a feature value that is +-Inf rejects the record
     for i in np.flatnonzero(np.isinf(X).any(axis=1)):
         reject[i] = reject[i] or "not_finite"
-    if manifest["model"]["kind"] == "linear":
-        # sklearn's linear models refuse NaN: the first NaN column decides the reason, missing_field
+    if manifest["model"]["kind"] == "linear" or sklearn_trees.refuses_nan(manifest["model"]):
+        # sklearn's linear models (and GradientBoosting) refuse NaN: the first NaN column decides the reason, missing_field
         # when its feature's source is missing, not_finite when the pipeline computed the NaN
         for i in np.flatnonzero(np.isnan(X).any(axis=1)):
             j = int(np.flatnonzero(np.isnan(X[i]))[0])
             why = "missing_field" if src_missing[col_feature[j]][i] else "not_finite"
             reject[i] = reject[i] or why
+    if sklearn_trees.refuses_float32_overflow(manifest["model"]):
+        # sklearn's trees cast to float32 and refuse a value that becomes infinite
+        with np.errstate(over="ignore", invalid="ignore"):
+            for i in np.flatnonzero((np.abs(X) > sklearn_trees.FLOAT32_MAX).any(axis=1)):
+                if np.isinf(X[i].astype(np.float32)).any():
+                    reject[i] = reject[i] or "not_finite"
     for i, r in enumerate(reject):
         if r:
             X[i] = np.nan
@@ -204,6 +211,8 @@ def predict(manifest: Mapping, X: np.ndarray, bundle_dir: str | Path | None = No
             return np.column_stack([1.0 - p, p])
         e = np.exp(z - z.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)
+    if m["kind"] in sklearn_trees.KINDS:
+        return sklearn_trees.predict(manifest, X, bundle_dir)
     import xgboost as xgb
 
     bst = xgb.Booster(model_file=str(Path(bundle_dir) / m["file"]))

@@ -38,6 +38,7 @@ from sklearn.preprocessing import (
 )
 
 from . import derive as _derive
+from . import sklearn_trees as _sklearn_trees
 from .errors import ExportError, UnsupportedStepError
 from .jsonfmt import pretty
 from .policy import Output
@@ -52,7 +53,8 @@ SUPPORTED_TRANSFORMERS = (
 )
 SUPPORTED_MODELS = (
     "LogisticRegression, LinearRegression, Ridge, Lasso, ElasticNet, "
-    "xgboost.XGBClassifier, xgboost.XGBRegressor, xgboost.Booster"
+    "xgboost.XGBClassifier, xgboost.XGBRegressor, xgboost.Booster, "
+    + _sklearn_trees.SUPPORTED
 )
 XGB_OBJECTIVES = {
     "binary:logistic": ("binary",),
@@ -602,6 +604,8 @@ def export_model(where: str, est, n_cols: int, output: Output, out_dir: Path | N
     t = type(est)
     if t in (LogisticRegression, LinearRegression, Ridge, Lasso, ElasticNet):
         return _linear(where, est, n_cols, output)
+    if _sklearn_trees.handles(est):
+        return _sklearn_trees.export(where, est, n_cols, output, out_dir, model_file, sparse)
     try:
         import xgboost as xgb
         xgb_types = (xgb.XGBClassifier, xgb.XGBRegressor, xgb.Booster)
@@ -650,7 +654,7 @@ def export_bundle(model, out_dir, *, name: str, schema: Schema, output: Output, 
     out.mkdir(parents=True, exist_ok=True)
     manifest = build_manifest(model, name=name, schema=schema, output=output, version=version,
                               description=description, train_frame=train_frame, out_dir=out)
-    if manifest["model"]["kind"] != "xgboost" and (out / "model.json").exists():
+    if "file" not in manifest["model"] and (out / "model.json").exists():
         (out / "model.json").unlink()
     (out / "bundle.json").write_text(pretty(manifest))
     return manifest
