@@ -169,11 +169,11 @@ func (f *skFile) compile(s *skTrees, w int, scale float64, group func(t int) int
 	return nil
 }
 
-// sum adds, for each of the n rows of x (float32, nFeature columns), the
-// leaf values of every tree to out (k per row, a tree's width values at
-// offset width × its group): one tree at a time over all rows, 8 rows in
-// lock-step, so each row's sums are in tree order, as scikit-learn adds
-// them.
+// sum adds, for each of the n rows of x, the leaf values of every tree to
+// out (k per row, a tree's width values at offset width × its group): one
+// tree at a time over all rows, 8 rows in lock-step, so each row's sums are
+// in tree order, as scikit-learn adds them. x is as skInput.convert made
+// it: groups of 8 rows (walkGroup's layout) when n >= 8, else row-major.
 func (s *skTrees) sum(x []float32, n int, out []float64, k int, hasNaN bool) {
 	e := &s.trees
 	w := e.nFeature
@@ -185,26 +185,49 @@ func (s *skTrees) sum(x []float32, n int, out []float64, k int, hasNaN bool) {
 	}
 	nodes := e.nodes
 	nb := unsafe.Pointer(unsafe.SliceData(nodes))
-	rowBytes := uintptr(w) * 4
 	for t, root := range e.roots {
 		g, depth := int(e.group[t])*s.width, int(e.depth[t])
 		r0 := 0
-		for ; r0+lanes <= n; r0 += lanes {
-			x0 := unsafe.Pointer(&x[r0*w])
+		if !hasNaN {
+			for ; r0+2*lanes <= n; r0 += 2 * lanes {
+				ia, ib := walkGroups(nb, unsafe.Pointer(&x[r0*w]), unsafe.Pointer(&x[(r0+lanes)*w]), root, depth)
+				for j, leaf := range ia {
+					s.add(out[(r0+j)*k+g:], &nodes[leaf])
+				}
+				for j, leaf := range ib {
+					s.add(out[(r0+lanes+j)*k+g:], &nodes[leaf])
+				}
+			}
+		}
+		for ; r0 < n; r0 += lanes {
 			var i [lanes]int32
 			if hasNaN {
-				i = walk8NaN(nb, x0, rowBytes, root, depth)
+				i = walkGroupNaN(nb, unsafe.Pointer(&x[r0*w]), root, depth)
 			} else {
-				i = walk8(nb, x0, rowBytes, root, depth)
+				i = walkGroup(nb, unsafe.Pointer(&x[r0*w]), root, depth)
 			}
-			for j, leaf := range i {
+			for j, leaf := range i[:min(lanes, n-r0)] {
 				s.add(out[(r0+j)*k+g:], &nodes[leaf])
 			}
 		}
-		for ; r0 < n; r0++ {
-			s.add(out[r0*k+g:], &nodes[e.walk(t, x[r0*w:(r0+1)*w])])
-		}
 	}
+}
+
+// skInput is a predictor's float32 copy of a block.
+type skInput struct{ x32 []float32 }
+
+// convert casts the n rows of x (w values each) to float32, as scikit-learn
+// does, in the layout sum takes; it reports whether x holds a NaN.
+func (b *skInput) convert(x []float64, n, w int) ([]float32, bool) {
+	size := (n + lanes - 1) / lanes * lanes * w
+	if cap(b.x32) < size {
+		b.x32 = make([]float32, size)
+	}
+	x32 := b.x32[:size]
+	if n < lanes {
+		return x32, toFloat32(x32[:n*w], x[:n*w])
+	}
+	return x32, toFloat32Groups(x32, x[:n*w], n, w)
 }
 
 // sumRow is sum for one row: 8 trees in lock-step, added in tree order.
@@ -382,25 +405,20 @@ func (m *skForest) Describe() []string {
 
 // NewPredictor implements Model.
 func (m *skForest) NewPredictor(string) Predictor {
-	return &skForestPredictor{m: m, x32: make([]float32, blockRows*m.trees.nFeature)}
+	return &skForestPredictor{m: m, in: skInput{make([]float32, blockRows*m.trees.nFeature)}}
 }
 
 type skForestPredictor struct {
-	m   *skForest
-	x32 []float32
+	m  *skForest
+	in skInput
 }
 
 // Predict implements Predictor: [value], or the class probabilities (for a
 // binary forest both, as predict_proba computes them).
 func (p *skForestPredictor) Predict(x []float64, n int, out []float64) {
 	m := p.m
-	nx, no := n*m.trees.nFeature, n*m.width
-	if cap(p.x32) < nx {
-		p.x32 = make([]float32, nx)
-	}
-	x32 := p.x32[:nx]
-	hasNaN := toFloat32(x32, x[:nx])
-	out = out[:no]
+	x32, hasNaN := p.in.convert(x, n, m.trees.nFeature)
+	out = out[:n*m.width]
 	clear(out)
 	m.sum(x32, n, out, m.width, hasNaN)
 	nt := float64(len(m.trees.roots))

@@ -95,12 +95,12 @@ func (m *skGB) Describe() []string {
 
 // NewPredictor implements Model.
 func (m *skGB) NewPredictor(string) Predictor {
-	return &skGBPredictor{m: m, x32: make([]float32, blockRows*m.trees.nFeature), raw: make([]float64, blockRows*m.k)}
+	return &skGBPredictor{m: m, in: skInput{make([]float32, blockRows*m.trees.nFeature)}, raw: make([]float64, blockRows*m.k)}
 }
 
 type skGBPredictor struct {
 	m   *skGB
-	x32 []float32
+	in  skInput
 	raw []float64
 }
 
@@ -108,15 +108,12 @@ type skGBPredictor struct {
 // probabilities, from the raw predictions as the loss's predict_proba.
 func (p *skGBPredictor) Predict(x []float64, n int, out []float64) {
 	m := p.m
-	nx, nr := n*m.trees.nFeature, n*m.k
-	if cap(p.x32) < nx {
-		p.x32 = make([]float32, nx)
-	}
+	nr := n * m.k
 	if cap(p.raw) < nr {
 		p.raw = make([]float64, nr)
 	}
-	x32, raw := p.x32[:nx], p.raw[:nr]
-	hasNaN := toFloat32(x32, x[:nx]) // false: the Scorer refuses rows with NaN
+	raw := p.raw[:nr]
+	x32, hasNaN := p.in.convert(x, n, m.trees.nFeature) // no NaN: the Scorer refuses such rows
 	for r := 0; r < n; r++ {
 		copy(raw[r*m.k:(r+1)*m.k], m.init)
 	}

@@ -90,11 +90,11 @@ func (e *treeEnsemble) addTree(tr treeSource, group int32) error {
 	}
 	seen[0] = true
 	e.nodes = append(e.nodes, node{})
-	queue := []item{{old: 0, slot: base}}
+	stack := []item{{old: 0, slot: base}}
 	depth := 0
-	for len(queue) > 0 {
-		it := queue[0]
-		queue = queue[1:]
+	for len(stack) > 0 {
+		it := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
 		i := it.old
 		depth = max(depth, it.depth)
 		l, r := tr.children(i)
@@ -133,8 +133,8 @@ func (e *treeEnsemble) addTree(tr treeSource, group int32) error {
 		left := int32(len(e.nodes))
 		e.nodes = append(e.nodes, node{}, node{})
 		e.nodes[it.slot] = node{cond: cond, feat: feat, left: left}
-		queue = append(queue, item{old: int(l), slot: left, depth: it.depth + 1},
-			item{old: int(r), slot: left + 1, depth: it.depth + 1})
+		stack = append(stack, item{old: int(r), slot: left + 1, depth: it.depth + 1},
+			item{old: int(l), slot: left, depth: it.depth + 1})
 	}
 	e.roots = append(e.roots, base)
 	e.depth = append(e.depth, int32(depth))
@@ -217,6 +217,146 @@ func walk8NaN(nb, x unsafe.Pointer, rowBytes uintptr, root int32, depth int) [la
 		i7 = stepNaN(nb, x7, i7)
 	}
 	return [lanes]int32{i0, i1, i2, i3, i4, i5, i6, i7}
+}
+
+// deepChunk is how many levels walkGroup walks between its checks.
+const deepChunk = 4
+
+// isLeaf reports whether node i is a leaf (a leaf points at itself).
+func isLeaf(nb unsafe.Pointer, i int32) bool {
+	return (*node)(unsafe.Add(nb, uintptr(i)*unsafe.Sizeof(node{}))).left == i
+}
+
+// stepT is step for a group of 8 rows stored feature-major (value f of
+// lane k at xt[f*8+k]): one base pointer instead of eight, so the eight
+// lanes' indices stay in registers.
+func stepT(nb, xt unsafe.Pointer, k uintptr, i int32) int32 {
+	nd := (*node)(unsafe.Add(nb, uintptr(i)*unsafe.Sizeof(node{})))
+	v := *(*float32)(unsafe.Add(xt, uintptr(nd.feat&featMask)*(4*lanes)+4*k))
+	var s int32
+	if v >= nd.cond {
+		s = 1
+	}
+	return nd.left + s
+}
+
+// stepTNaN is stepT with missing values.
+func stepTNaN(nb, xt unsafe.Pointer, k uintptr, i int32) int32 {
+	nd := (*node)(unsafe.Add(nb, uintptr(i)*unsafe.Sizeof(node{})))
+	v := *(*float32)(unsafe.Add(xt, uintptr(nd.feat&featMask)*(4*lanes)+4*k))
+	var s int32
+	if v >= nd.cond {
+		s = 1
+	}
+	if v != v {
+		s = int32(nd.feat >> 31)
+	}
+	return nd.left + s
+}
+
+// walkGroup walks a group of 8 rows (feature-major, see stepT) through one
+// tree. scikit-learn's forests grow to any depth and most rows end far
+// above the deepest leaf, so every deepChunk levels it stops once all 8
+// rows are on leaves. (XGBoost's fixed-depth trees use walk8: there the
+// check costs more than it saves.) Written as a loop of levels: with the
+// levels of a chunk written out, the same instructions ran twice as long.
+func walkGroup(nb, xt unsafe.Pointer, root int32, depth int) [lanes]int32 {
+	i0, i1, i2, i3, i4, i5, i6, i7 := root, root, root, root, root, root, root, root
+	for d := 0; d < depth; d += deepChunk {
+		for range min(deepChunk, depth-d) {
+			i0 = stepT(nb, xt, 0, i0)
+			i1 = stepT(nb, xt, 1, i1)
+			i2 = stepT(nb, xt, 2, i2)
+			i3 = stepT(nb, xt, 3, i3)
+			i4 = stepT(nb, xt, 4, i4)
+			i5 = stepT(nb, xt, 5, i5)
+			i6 = stepT(nb, xt, 6, i6)
+			i7 = stepT(nb, xt, 7, i7)
+		}
+		if d+deepChunk < depth && allLeaves(nb, i0, i1, i2, i3, i4, i5, i6, i7) {
+			break
+		}
+	}
+	return [lanes]int32{i0, i1, i2, i3, i4, i5, i6, i7}
+}
+
+// walkGroups is walkGroup for two groups at once: the walk waits on node
+// loads more than it computes, and 16 independent rows keep more of them
+// in flight than 8 (about 15 % less time on a 100-tree forest of unlimited
+// depth).
+func walkGroups(nb, xa, xb unsafe.Pointer, root int32, depth int) ([lanes]int32, [lanes]int32) {
+	a0, a1, a2, a3, a4, a5, a6, a7 := root, root, root, root, root, root, root, root
+	b0, b1, b2, b3, b4, b5, b6, b7 := root, root, root, root, root, root, root, root
+	for d := 0; d < depth; d += deepChunk {
+		for range min(deepChunk, depth-d) {
+			a0 = stepT(nb, xa, 0, a0)
+			a1 = stepT(nb, xa, 1, a1)
+			a2 = stepT(nb, xa, 2, a2)
+			a3 = stepT(nb, xa, 3, a3)
+			a4 = stepT(nb, xa, 4, a4)
+			a5 = stepT(nb, xa, 5, a5)
+			a6 = stepT(nb, xa, 6, a6)
+			a7 = stepT(nb, xa, 7, a7)
+			b0 = stepT(nb, xb, 0, b0)
+			b1 = stepT(nb, xb, 1, b1)
+			b2 = stepT(nb, xb, 2, b2)
+			b3 = stepT(nb, xb, 3, b3)
+			b4 = stepT(nb, xb, 4, b4)
+			b5 = stepT(nb, xb, 5, b5)
+			b6 = stepT(nb, xb, 6, b6)
+			b7 = stepT(nb, xb, 7, b7)
+		}
+		if d+deepChunk < depth && allLeaves(nb, a0, a1, a2, a3, a4, a5, a6, a7) && allLeaves(nb, b0, b1, b2, b3, b4, b5, b6, b7) {
+			break
+		}
+	}
+	return [lanes]int32{a0, a1, a2, a3, a4, a5, a6, a7}, [lanes]int32{b0, b1, b2, b3, b4, b5, b6, b7}
+}
+
+// walkGroupNaN is walkGroup for rows that may hold missing values.
+func walkGroupNaN(nb, xt unsafe.Pointer, root int32, depth int) [lanes]int32 {
+	i0, i1, i2, i3, i4, i5, i6, i7 := root, root, root, root, root, root, root, root
+	for d := 0; d < depth; d += deepChunk {
+		for range min(deepChunk, depth-d) {
+			i0 = stepTNaN(nb, xt, 0, i0)
+			i1 = stepTNaN(nb, xt, 1, i1)
+			i2 = stepTNaN(nb, xt, 2, i2)
+			i3 = stepTNaN(nb, xt, 3, i3)
+			i4 = stepTNaN(nb, xt, 4, i4)
+			i5 = stepTNaN(nb, xt, 5, i5)
+			i6 = stepTNaN(nb, xt, 6, i6)
+			i7 = stepTNaN(nb, xt, 7, i7)
+		}
+		if d+deepChunk < depth && allLeaves(nb, i0, i1, i2, i3, i4, i5, i6, i7) {
+			break
+		}
+	}
+	return [lanes]int32{i0, i1, i2, i3, i4, i5, i6, i7}
+}
+
+// allLeaves reports whether all 8 indices are leaves.
+func allLeaves(nb unsafe.Pointer, i0, i1, i2, i3, i4, i5, i6, i7 int32) bool {
+	return isLeaf(nb, i0) && isLeaf(nb, i1) && isLeaf(nb, i2) && isLeaf(nb, i3) &&
+		isLeaf(nb, i4) && isLeaf(nb, i5) && isLeaf(nb, i6) && isLeaf(nb, i7)
+}
+
+// toFloat32Groups converts n rows of w float64 values into groups of 8
+// rows, feature-major (walkGroup's layout); a last, partial group is padded
+// with copies of the last row. It reports whether src holds a NaN.
+func toFloat32Groups(dst []float32, src []float64, n, w int) bool {
+	nan := false
+	for r := 0; r < (n+lanes-1)/lanes*lanes; r++ {
+		row := src[min(r, n-1)*w : (min(r, n-1)+1)*w]
+		g := dst[r/lanes*lanes*w : (r/lanes+1)*lanes*w]
+		k := r % lanes
+		for f, v := range row {
+			g[f*lanes+k] = float32(v)
+			if v != v {
+				nan = true
+			}
+		}
+	}
+	return nan
 }
 
 // rows8 returns the leaves that rows r0..r0+7 of x reach in tree t.
