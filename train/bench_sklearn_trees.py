@@ -44,6 +44,7 @@ from sklearn.base import clone  # noqa: E402
 from sklearn.ensemble import RandomForestClassifier  # noqa: E402
 
 import fraud_data  # noqa: E402
+from bench_xgboost import _timed, summary  # noqa: E402
 import make_examples  # noqa: E402
 from streamscore_export import export_bundle, reference_rows, write_jsonl  # noqa: E402
 
@@ -64,18 +65,6 @@ def build(out: Path):
                                        if "features" in r], dtype=np.float64))
     S = np.array([r["scores"] for r in rows if "scores" in r])
     return model[-1], X, S, fit_s
-
-
-def _timed(fn, n_rows: int, repeats: int):
-    wall, cpu = [], []
-    for _ in range(repeats):
-        c0, t0 = time.process_time_ns(), time.perf_counter_ns()
-        fn()
-        t1, c1 = time.perf_counter_ns(), time.process_time_ns()
-        wall.append((t1 - t0) / n_rows)
-        cpu.append((c1 - c0) / n_rows)
-    return {"min": round(min(wall), 1), "median": round(statistics.median(wall), 1),
-            "cpu_min": round(min(cpu), 1), "cpu_median": round(statistics.median(cpu), 1), "repeats": repeats}
 
 
 def go_bench(out: Path, count: int) -> dict:
@@ -106,9 +95,9 @@ def main(argv=None) -> int:
     if not np.array_equal(forest.predict_proba(X), S):
         sys.exit("predict_proba on the feature matrix differs from reference.jsonl")
     _timed(lambda: forest.predict_proba(X), len(X), 2)  # warm up
-    batch = _timed(lambda: forest.predict_proba(X), len(X), args.repeats)
+    batch = summary(_timed(lambda: forest.predict_proba(X), len(X), args.repeats))
     blocks = [X[i:i + 256] for i in range(0, len(X), 256)]
-    blocks256 = _timed(lambda: [forest.predict_proba(b) for b in blocks], len(X), args.repeats)
+    blocks256 = summary(_timed(lambda: [forest.predict_proba(b) for b in blocks], len(X), args.repeats))
     trees = forest.estimators_
     result = {
         "bundle": os.path.relpath(out, REPO) if out.resolve().is_relative_to(REPO) else str(out),
