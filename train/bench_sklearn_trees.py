@@ -67,10 +67,10 @@ def build(out: Path):
     return model[-1], X, S, fit_s
 
 
-def go_bench(out: Path, count: int) -> dict:
+def go_bench(out: Path, rows: int, count: int) -> dict:
     env = dict(os.environ, STREAMSCORE_TEST_RF_BUNDLE=str(out.resolve()))
     cmd = ["go", "test", "./scoring/", "-run", "^$", "-bench", "^BenchmarkRF100", "-benchmem",
-           "-benchtime", "2000x", "-count", str(count)]
+           "-benchtime", f"{2 * rows}x", "-count", str(count)]
     res = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=True)
     got: dict[str, list[float]] = {}
     allocs: dict[str, int] = {}
@@ -110,7 +110,7 @@ def main(argv=None) -> int:
         "sklearn_batch_ns_per_row": batch, "sklearn_blocks_256_ns_per_row": blocks256,
     }
     if args.go:
-        g = go_bench(out, count=6)
+        g = go_bench(out, rows=len(X), count=6)
         result["go"] = g
         for name in ("RF100Batched", "RF100ScoreBatch"):
             if name in g:
