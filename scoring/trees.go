@@ -359,17 +359,6 @@ func toFloat32Groups(dst []float32, src []float64, n, w int) bool {
 	return nan
 }
 
-// rows8 returns the leaves that rows r0..r0+7 of x reach in tree t.
-func (e *treeEnsemble) rows8(x []float32, r0, t int, hasNaN bool) [lanes]int32 {
-	nb := unsafe.Pointer(unsafe.SliceData(e.nodes))
-	x0 := unsafe.Pointer(&x[r0*e.nFeature])
-	rowBytes := uintptr(e.nFeature) * 4
-	if hasNaN {
-		return walk8NaN(nb, x0, rowBytes, e.roots[t], int(e.depth[t]))
-	}
-	return walk8(nb, x0, rowBytes, e.roots[t], int(e.depth[t]))
-}
-
 // trees8 returns the leaves one row reaches in trees t0..t0+7, walked in
 // lock-step (single-row scoring, where there are no rows to interleave).
 func (e *treeEnsemble) trees8(row []float32, t0 int, hasNaN bool) [lanes]int32 {
