@@ -153,7 +153,7 @@ type skTrees struct {
 // goes to output group(t). Leaf values are copied, times scale, into
 // s.values; a leaf's payload is its index there.
 func (f *skFile) compile(s *skTrees, w int, scale float64, group func(t int) int32) error {
-	s.trees.nFeature, s.width = f.NFeatures, w
+	s.trees.nFeature, s.width, s.trees.grouped = f.NFeatures, w, true
 	for t, tr := range f.Trees {
 		n := len(tr.ChildrenLeft)
 		if len(tr.Value) != n*w {
@@ -169,81 +169,76 @@ func (f *skFile) compile(s *skTrees, w int, scale float64, group func(t int) int
 	return nil
 }
 
-// sum adds, for each of the n rows of x, the leaf values of every tree to
-// out (k per row, a tree's width values at offset width × its group): one
-// tree at a time over all rows, 8 rows in lock-step, so each row's sums are
-// in tree order, as scikit-learn adds them. x is as skInput.convert made
-// it: groups of 8 rows (walkGroup's layout) when n >= 8, else row-major.
+// sum adds, for each of the n rows of x (groups of rows, as
+// skInput.convert made them), the leaf values of every tree to out (k per
+// row; a tree's width values at offset width × its group): one tree at a
+// time over all rows, so each row's sums are in tree order, as
+// scikit-learn adds them.
 func (s *skTrees) sum(x []float32, n int, out []float64, k int, hasNaN bool) {
 	e := &s.trees
-	w := e.nFeature
+	gs := groupFloats(e.nFeature)
+	xb := unsafe.Pointer(unsafe.SliceData(x))
 	if n < lanes {
 		for r := 0; r < n; r++ {
-			s.sumRow(x[r*w:(r+1)*w], out[r*k:(r+1)*k])
+			s.sumLane(xb, uintptr(r), out[r*k:(r+1)*k], hasNaN)
 		}
 		return
 	}
-	nodes := e.nodes
-	nb := unsafe.Pointer(unsafe.SliceData(nodes))
+	nb := unsafe.Pointer(unsafe.SliceData(e.nodes))
 	for t, root := range e.roots {
 		g, depth := int(e.group[t])*s.width, int(e.depth[t])
 		r0 := 0
 		if !hasNaN {
 			for ; r0+2*lanes <= n; r0 += 2 * lanes {
-				ia, ib := walkGroups(nb, unsafe.Pointer(&x[r0*w]), unsafe.Pointer(&x[(r0+lanes)*w]), root, depth)
-				for j, leaf := range ia {
-					s.add(out[(r0+j)*k+g:], &nodes[leaf])
-				}
-				for j, leaf := range ib {
-					s.add(out[(r0+lanes+j)*k+g:], &nodes[leaf])
-				}
+				xa := unsafe.Add(xb, uintptr(r0/lanes*gs)*4)
+				ia, ib := walkGroups(nb, xa, unsafe.Add(xa, uintptr(gs)*4), uint32(root), depth)
+				s.addAll(out[(r0*k)+g:], k, ia[:])
+				s.addAll(out[(r0+lanes)*k+g:], k, ib[:])
 			}
 		}
 		for ; r0 < n; r0 += lanes {
-			var i [lanes]int32
-			if hasNaN {
-				i = walkGroupNaN(nb, unsafe.Pointer(&x[r0*w]), root, depth)
-			} else {
-				i = walkGroup(nb, unsafe.Pointer(&x[r0*w]), root, depth)
-			}
-			for j, leaf := range i[:min(lanes, n-r0)] {
-				s.add(out[(r0+j)*k+g:], &nodes[leaf])
-			}
+			i := walkGroup(nb, unsafe.Add(xb, uintptr(r0/lanes*gs)*4), uint32(root), depth, hasNaN)
+			s.addAll(out[r0*k+g:], k, i[:min(lanes, n-r0)])
 		}
 	}
 }
 
-// skInput is a predictor's float32 copy of a block.
-type skInput struct{ x32 []float32 }
-
-// convert casts the n rows of x (w values each) to float32, as scikit-learn
-// does, in the layout sum takes; it reports whether x holds a NaN.
-func (b *skInput) convert(x []float64, n, w int) ([]float32, bool) {
-	size := (n + lanes - 1) / lanes * lanes * w
-	if cap(b.x32) < size {
-		b.x32 = make([]float32, size)
+// addAll adds the values of leaves[j] to the row at out[j*k:].
+func (s *skTrees) addAll(out []float64, k int, leaves []uint32) {
+	nodes, vals := s.trees.nodes, s.values
+	switch s.width {
+	case 1:
+		for j, leaf := range leaves {
+			out[j*k] += vals[valueIndex(&nodes[leaf])]
+		}
+	case 2:
+		for j, leaf := range leaves {
+			v := vals[2*valueIndex(&nodes[leaf]):]
+			o := out[j*k:]
+			o[0] += v[0]
+			o[1] += v[1]
+		}
+	default:
+		for j, leaf := range leaves {
+			s.add(out[j*k:], &nodes[leaf])
+		}
 	}
-	x32 := b.x32[:size]
-	if n < lanes {
-		return x32, toFloat32(x32[:n*w], x[:n*w])
-	}
-	return x32, toFloat32Groups(x32, x[:n*w], n, w)
 }
 
-// sumRow is sum for one row: 8 trees in lock-step, added in tree order.
-func (s *skTrees) sumRow(row []float32, o []float64) {
+// sumLane is sum for the row in lane k of the group at xt: 8 trees at once,
+// added in tree order.
+func (s *skTrees) sumLane(xt unsafe.Pointer, k uintptr, o []float64, hasNaN bool) {
 	e := &s.trees
-	hasNaN := hasNaN32(row)
 	nt := len(e.roots)
 	t0 := 0
 	for ; t0+lanes <= nt; t0 += lanes {
 		g := e.group[t0 : t0+lanes : t0+lanes]
-		for j, leaf := range e.trees8(row, t0, hasNaN) {
+		for j, leaf := range e.treesOfLane(xt, k, t0, hasNaN) {
 			s.add(o[int(g[j])*s.width:], &e.nodes[leaf])
 		}
 	}
 	for ; t0 < nt; t0++ {
-		s.add(o[int(e.group[t0])*s.width:], &e.nodes[e.walk(t0, row)])
+		s.add(o[int(e.group[t0])*s.width:], &e.nodes[e.walkLane(xt, k, t0)])
 	}
 }
 
@@ -259,6 +254,21 @@ func (s *skTrees) add(o []float64, nd *node) {
 	for c := range v {
 		o[c] += v[c]
 	}
+}
+
+// skInput is a predictor's float32 copy of a block, in groups of rows.
+type skInput struct{ x32 []float32 }
+
+// convert casts the n rows of x (w values each) to float32, as scikit-learn
+// does, into groups of 8 rows (trees_group.go); it reports whether x holds
+// a NaN.
+func (b *skInput) convert(x []float64, n, w int) ([]float32, bool) {
+	size := (n + lanes - 1) / lanes * groupFloats(w)
+	if cap(b.x32) < size {
+		b.x32 = make([]float32, size)
+	}
+	x32 := b.x32[:size]
+	return x32, toFloat32Groups(x32, x[:n*w], n, w)
 }
 
 // output is what a scikit-learn model produces: n_classes says the task.
@@ -405,7 +415,7 @@ func (m *skForest) Describe() []string {
 
 // NewPredictor implements Model.
 func (m *skForest) NewPredictor(string) Predictor {
-	return &skForestPredictor{m: m, in: skInput{make([]float32, blockRows*m.trees.nFeature)}}
+	return &skForestPredictor{m: m, in: skInput{make([]float32, blockRows/lanes*groupFloats(m.trees.nFeature))}}
 }
 
 type skForestPredictor struct {

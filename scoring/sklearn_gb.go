@@ -95,7 +95,7 @@ func (m *skGB) Describe() []string {
 
 // NewPredictor implements Model.
 func (m *skGB) NewPredictor(string) Predictor {
-	return &skGBPredictor{m: m, in: skInput{make([]float32, blockRows*m.trees.nFeature)}, raw: make([]float64, blockRows*m.k)}
+	return &skGBPredictor{m: m, in: skInput{make([]float32, blockRows/lanes*groupFloats(m.trees.nFeature))}, raw: make([]float64, blockRows*m.k)}
 }
 
 type skGBPredictor struct {

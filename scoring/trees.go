@@ -48,6 +48,39 @@ type treeEnsemble struct {
 	depth    []int32 // levels of each tree (steps from the root to its deepest leaf)
 	group    []int32 // output group of each tree (XGBoost's tree_info, the class of a boosting tree)
 	maxDepth int
+	// grouped: the nodes are for the feature-major kernels of
+	// trees_group.go (split and leafNode say how they differ).
+	grouped bool
+}
+
+// split is an internal node for feature f. Row-major kernels: feat = f,
+// bit 31 set when a missing value goes right. Grouped: feat is f's byte
+// offset in a group of rows (f × 4 × lanes), and the unused leaf field
+// holds 1 (as float32 bits) when a missing value goes right.
+func (e *treeEnsemble) split(f int, cond float32, missingLeft bool, left int32) node {
+	if e.grouped {
+		nd := node{cond: cond, feat: uint32(f) * groupFeatBytes, left: left}
+		if !missingLeft {
+			nd.leaf = math.Float32frombits(1)
+		}
+		return nd
+	}
+	feat := uint32(f)
+	if !missingLeft {
+		feat |= missingRightBit
+	}
+	return node{cond: cond, feat: feat, left: left}
+}
+
+// leafNode is a leaf at index i with payload v. Its cond is NaN and it
+// points at itself; grouped, its feat is the group's always-zero column, so
+// a missing value never moves it either.
+func (e *treeEnsemble) leafNode(i int32, v float32) node {
+	nd := node{cond: float32(math.NaN()), left: i, leaf: v}
+	if e.grouped {
+		nd.feat = uint32(e.nFeature) * groupFeatBytes
+	}
+	return nd
 }
 
 // treeSource is one tree as a file holds it, in the file's node numbering
@@ -106,7 +139,7 @@ func (e *treeEnsemble) addTree(tr treeSource, group int32) error {
 			if err != nil {
 				return fmt.Errorf("node %d: %w", i, err)
 			}
-			e.nodes[it.slot] = node{cond: float32(math.NaN()), left: it.slot, leaf: v}
+			e.nodes[it.slot] = e.leafNode(it.slot, v)
 			continue
 		}
 		if l <= 0 || l >= int64(n) || r <= 0 || r >= int64(n) || l == r {
@@ -126,13 +159,9 @@ func (e *treeEnsemble) addTree(tr treeSource, group int32) error {
 		if fi < 0 || fi >= int64(e.nFeature) {
 			return fmt.Errorf("node %d: split feature %d out of range [0, %d)", i, fi, e.nFeature)
 		}
-		feat := uint32(fi)
-		if !missingLeft {
-			feat |= missingRightBit
-		}
 		left := int32(len(e.nodes))
 		e.nodes = append(e.nodes, node{}, node{})
-		e.nodes[it.slot] = node{cond: cond, feat: feat, left: left}
+		e.nodes[it.slot] = e.split(int(fi), cond, missingLeft, left)
 		stack = append(stack, item{old: int(r), slot: left + 1, depth: it.depth + 1},
 			item{old: int(l), slot: left, depth: it.depth + 1})
 	}
@@ -217,146 +246,6 @@ func walk8NaN(nb, x unsafe.Pointer, rowBytes uintptr, root int32, depth int) [la
 		i7 = stepNaN(nb, x7, i7)
 	}
 	return [lanes]int32{i0, i1, i2, i3, i4, i5, i6, i7}
-}
-
-// deepChunk is how many levels walkGroup walks between its checks.
-const deepChunk = 4
-
-// isLeaf reports whether node i is a leaf (a leaf points at itself).
-func isLeaf(nb unsafe.Pointer, i int32) bool {
-	return (*node)(unsafe.Add(nb, uintptr(i)*unsafe.Sizeof(node{}))).left == i
-}
-
-// stepT is step for a group of 8 rows stored feature-major (value f of
-// lane k at xt[f*8+k]): one base pointer instead of eight, so the eight
-// lanes' indices stay in registers.
-func stepT(nb, xt unsafe.Pointer, k uintptr, i int32) int32 {
-	nd := (*node)(unsafe.Add(nb, uintptr(i)*unsafe.Sizeof(node{})))
-	v := *(*float32)(unsafe.Add(xt, uintptr(nd.feat&featMask)*(4*lanes)+4*k))
-	var s int32
-	if v >= nd.cond {
-		s = 1
-	}
-	return nd.left + s
-}
-
-// stepTNaN is stepT with missing values.
-func stepTNaN(nb, xt unsafe.Pointer, k uintptr, i int32) int32 {
-	nd := (*node)(unsafe.Add(nb, uintptr(i)*unsafe.Sizeof(node{})))
-	v := *(*float32)(unsafe.Add(xt, uintptr(nd.feat&featMask)*(4*lanes)+4*k))
-	var s int32
-	if v >= nd.cond {
-		s = 1
-	}
-	if v != v {
-		s = int32(nd.feat >> 31)
-	}
-	return nd.left + s
-}
-
-// walkGroup walks a group of 8 rows (feature-major, see stepT) through one
-// tree. scikit-learn's forests grow to any depth and most rows end far
-// above the deepest leaf, so every deepChunk levels it stops once all 8
-// rows are on leaves. (XGBoost's fixed-depth trees use walk8: there the
-// check costs more than it saves.) Written as a loop of levels: with the
-// levels of a chunk written out, the same instructions ran twice as long.
-func walkGroup(nb, xt unsafe.Pointer, root int32, depth int) [lanes]int32 {
-	i0, i1, i2, i3, i4, i5, i6, i7 := root, root, root, root, root, root, root, root
-	for d := 0; d < depth; d += deepChunk {
-		for range min(deepChunk, depth-d) {
-			i0 = stepT(nb, xt, 0, i0)
-			i1 = stepT(nb, xt, 1, i1)
-			i2 = stepT(nb, xt, 2, i2)
-			i3 = stepT(nb, xt, 3, i3)
-			i4 = stepT(nb, xt, 4, i4)
-			i5 = stepT(nb, xt, 5, i5)
-			i6 = stepT(nb, xt, 6, i6)
-			i7 = stepT(nb, xt, 7, i7)
-		}
-		if d+deepChunk < depth && allLeaves(nb, i0, i1, i2, i3, i4, i5, i6, i7) {
-			break
-		}
-	}
-	return [lanes]int32{i0, i1, i2, i3, i4, i5, i6, i7}
-}
-
-// walkGroups is walkGroup for two groups at once: the walk waits on node
-// loads more than it computes, and 16 independent rows keep more of them
-// in flight than 8 (about 15 % less time on a 100-tree forest of unlimited
-// depth).
-func walkGroups(nb, xa, xb unsafe.Pointer, root int32, depth int) ([lanes]int32, [lanes]int32) {
-	a0, a1, a2, a3, a4, a5, a6, a7 := root, root, root, root, root, root, root, root
-	b0, b1, b2, b3, b4, b5, b6, b7 := root, root, root, root, root, root, root, root
-	for d := 0; d < depth; d += deepChunk {
-		for range min(deepChunk, depth-d) {
-			a0 = stepT(nb, xa, 0, a0)
-			a1 = stepT(nb, xa, 1, a1)
-			a2 = stepT(nb, xa, 2, a2)
-			a3 = stepT(nb, xa, 3, a3)
-			a4 = stepT(nb, xa, 4, a4)
-			a5 = stepT(nb, xa, 5, a5)
-			a6 = stepT(nb, xa, 6, a6)
-			a7 = stepT(nb, xa, 7, a7)
-			b0 = stepT(nb, xb, 0, b0)
-			b1 = stepT(nb, xb, 1, b1)
-			b2 = stepT(nb, xb, 2, b2)
-			b3 = stepT(nb, xb, 3, b3)
-			b4 = stepT(nb, xb, 4, b4)
-			b5 = stepT(nb, xb, 5, b5)
-			b6 = stepT(nb, xb, 6, b6)
-			b7 = stepT(nb, xb, 7, b7)
-		}
-		if d+deepChunk < depth && allLeaves(nb, a0, a1, a2, a3, a4, a5, a6, a7) && allLeaves(nb, b0, b1, b2, b3, b4, b5, b6, b7) {
-			break
-		}
-	}
-	return [lanes]int32{a0, a1, a2, a3, a4, a5, a6, a7}, [lanes]int32{b0, b1, b2, b3, b4, b5, b6, b7}
-}
-
-// walkGroupNaN is walkGroup for rows that may hold missing values.
-func walkGroupNaN(nb, xt unsafe.Pointer, root int32, depth int) [lanes]int32 {
-	i0, i1, i2, i3, i4, i5, i6, i7 := root, root, root, root, root, root, root, root
-	for d := 0; d < depth; d += deepChunk {
-		for range min(deepChunk, depth-d) {
-			i0 = stepTNaN(nb, xt, 0, i0)
-			i1 = stepTNaN(nb, xt, 1, i1)
-			i2 = stepTNaN(nb, xt, 2, i2)
-			i3 = stepTNaN(nb, xt, 3, i3)
-			i4 = stepTNaN(nb, xt, 4, i4)
-			i5 = stepTNaN(nb, xt, 5, i5)
-			i6 = stepTNaN(nb, xt, 6, i6)
-			i7 = stepTNaN(nb, xt, 7, i7)
-		}
-		if d+deepChunk < depth && allLeaves(nb, i0, i1, i2, i3, i4, i5, i6, i7) {
-			break
-		}
-	}
-	return [lanes]int32{i0, i1, i2, i3, i4, i5, i6, i7}
-}
-
-// allLeaves reports whether all 8 indices are leaves.
-func allLeaves(nb unsafe.Pointer, i0, i1, i2, i3, i4, i5, i6, i7 int32) bool {
-	return isLeaf(nb, i0) && isLeaf(nb, i1) && isLeaf(nb, i2) && isLeaf(nb, i3) &&
-		isLeaf(nb, i4) && isLeaf(nb, i5) && isLeaf(nb, i6) && isLeaf(nb, i7)
-}
-
-// toFloat32Groups converts n rows of w float64 values into groups of 8
-// rows, feature-major (walkGroup's layout); a last, partial group is padded
-// with copies of the last row. It reports whether src holds a NaN.
-func toFloat32Groups(dst []float32, src []float64, n, w int) bool {
-	nan := false
-	for r := 0; r < (n+lanes-1)/lanes*lanes; r++ {
-		row := src[min(r, n-1)*w : (min(r, n-1)+1)*w]
-		g := dst[r/lanes*lanes*w : (r/lanes+1)*lanes*w]
-		k := r % lanes
-		for f, v := range row {
-			g[f*lanes+k] = float32(v)
-			if v != v {
-				nan = true
-			}
-		}
-	}
-	return nan
 }
 
 // trees8 returns the leaves one row reaches in trees t0..t0+7, walked in
