@@ -203,24 +203,27 @@ func (s *skTrees) sum(x []float32, n int, out []float64, k int, hasNaN bool) {
 	}
 }
 
-// addAll adds the values of leaves[j] to the row at out[j*k:].
+// addAll adds the values of leaves[j] to the row at out[j*k:]. Unchecked
+// indexing: addTree made every leaf's payload a valid index into values,
+// and callers pass an out with len(leaves) rows of k.
 func (s *skTrees) addAll(out []float64, k int, leaves []uint32) {
-	nodes, vals := s.trees.nodes, s.values
-	switch s.width {
-	case 1:
-		for j, leaf := range leaves {
-			out[j*k] += vals[valueIndex(&nodes[leaf])]
-		}
-	case 2:
-		for j, leaf := range leaves {
-			v := vals[2*valueIndex(&nodes[leaf]):]
-			o := out[j*k:]
-			o[0] += v[0]
-			o[1] += v[1]
-		}
-	default:
-		for j, leaf := range leaves {
-			s.add(out[j*k:], &nodes[leaf])
+	_ = out[(len(leaves)-1)*k+s.width-1]
+	nb := unsafe.Pointer(unsafe.SliceData(s.trees.nodes))
+	vb := unsafe.Pointer(unsafe.SliceData(s.values))
+	ob := unsafe.Pointer(unsafe.SliceData(out))
+	for j, leaf := range leaves {
+		vi := uintptr(valueIndex((*node)(unsafe.Add(nb, uintptr(leaf)*unsafe.Sizeof(node{})))))
+		o := (*float64)(unsafe.Add(ob, uintptr(j*k)*8))
+		switch s.width {
+		case 1:
+			*o += *(*float64)(unsafe.Add(vb, vi*8))
+		case 2:
+			v := (*[2]float64)(unsafe.Add(vb, vi*16))
+			o2 := (*[2]float64)(unsafe.Pointer(o))
+			o2[0] += v[0]
+			o2[1] += v[1]
+		default:
+			s.add(out[j*k:], &s.trees.nodes[leaf])
 		}
 	}
 }

@@ -138,25 +138,31 @@ func (e *treeEnsemble) treesOfLane(xt unsafe.Pointer, k uintptr, t0 int, nan boo
 	for _, d := range e.depth[t0 : t0+lanes] {
 		depth = max(depth, d)
 	}
-	for d := int32(0); d < depth; d++ {
-		if nan {
-			i0 = stepTNaN(nb, x, 0, i0)
-			i1 = stepTNaN(nb, x, 0, i1)
-			i2 = stepTNaN(nb, x, 0, i2)
-			i3 = stepTNaN(nb, x, 0, i3)
-			i4 = stepTNaN(nb, x, 0, i4)
-			i5 = stepTNaN(nb, x, 0, i5)
-			i6 = stepTNaN(nb, x, 0, i6)
-			i7 = stepTNaN(nb, x, 0, i7)
-		} else {
-			i0 = stepT(nb, x, 0, i0)
-			i1 = stepT(nb, x, 0, i1)
-			i2 = stepT(nb, x, 0, i2)
-			i3 = stepT(nb, x, 0, i3)
-			i4 = stepT(nb, x, 0, i4)
-			i5 = stepT(nb, x, 0, i5)
-			i6 = stepT(nb, x, 0, i6)
-			i7 = stepT(nb, x, 0, i7)
+	for d := int32(0); d < depth; d += deepChunk {
+		for range min(deepChunk, depth-d) {
+			if nan {
+				i0 = stepTNaN(nb, x, 0, i0)
+				i1 = stepTNaN(nb, x, 0, i1)
+				i2 = stepTNaN(nb, x, 0, i2)
+				i3 = stepTNaN(nb, x, 0, i3)
+				i4 = stepTNaN(nb, x, 0, i4)
+				i5 = stepTNaN(nb, x, 0, i5)
+				i6 = stepTNaN(nb, x, 0, i6)
+				i7 = stepTNaN(nb, x, 0, i7)
+			} else {
+				i0 = stepT(nb, x, 0, i0)
+				i1 = stepT(nb, x, 0, i1)
+				i2 = stepT(nb, x, 0, i2)
+				i3 = stepT(nb, x, 0, i3)
+				i4 = stepT(nb, x, 0, i4)
+				i5 = stepT(nb, x, 0, i5)
+				i6 = stepT(nb, x, 0, i6)
+				i7 = stepT(nb, x, 0, i7)
+			}
+		}
+		if d+deepChunk < depth && leafAt(nb, i0) && leafAt(nb, i1) && leafAt(nb, i2) && leafAt(nb, i3) &&
+			leafAt(nb, i4) && leafAt(nb, i5) && leafAt(nb, i6) && leafAt(nb, i7) {
+			break
 		}
 	}
 	return [lanes]uint32{i0, i1, i2, i3, i4, i5, i6, i7}
