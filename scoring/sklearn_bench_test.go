@@ -96,3 +96,18 @@ func benchModel(b *testing.B, bd *Bundle, rows []*features.Row) {
 	b.ReportMetric(float64(time.Since(start).Nanoseconds())/float64(n), "ns/row")
 	b.ReportMetric(float64((cpuNow()-cpu).Nanoseconds())/float64(n), "cpu-ns/row")
 }
+
+// BenchmarkFraudRFScoreOne: one row end to end through ScoreOne
+// (examples/fraud-rf).
+func BenchmarkFraudRFScoreOne(b *testing.B) {
+	bd, rows := benchBundle(b, "fraud-rf")
+	s := bd.NewScorer()
+	b.ReportAllocs()
+	i := 0
+	cpu := cpuNow()
+	for b.Loop() {
+		s.ScoreOne(rows[i%len(rows)])
+		i++
+	}
+	b.ReportMetric(float64((cpuNow()-cpu).Nanoseconds())/float64(i), "cpu-ns/row")
+}
