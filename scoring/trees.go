@@ -248,43 +248,6 @@ func walk8NaN(nb, x unsafe.Pointer, rowBytes uintptr, root int32, depth int) [la
 	return [lanes]int32{i0, i1, i2, i3, i4, i5, i6, i7}
 }
 
-// trees8 returns the leaves one row reaches in trees t0..t0+7, walked in
-// lock-step (single-row scoring, where there are no rows to interleave).
-func (e *treeEnsemble) trees8(row []float32, t0 int, hasNaN bool) [lanes]int32 {
-	nb := unsafe.Pointer(unsafe.SliceData(e.nodes))
-	x := unsafe.Pointer(unsafe.SliceData(row))
-	r := e.roots[t0 : t0+lanes : t0+lanes]
-	i0, i1, i2, i3, i4, i5, i6, i7 := r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]
-	depth := int32(0)
-	for _, d := range e.depth[t0 : t0+lanes] {
-		depth = max(depth, d)
-	}
-	if hasNaN {
-		for d := int32(0); d < depth; d++ {
-			i0 = stepNaN(nb, x, i0)
-			i1 = stepNaN(nb, x, i1)
-			i2 = stepNaN(nb, x, i2)
-			i3 = stepNaN(nb, x, i3)
-			i4 = stepNaN(nb, x, i4)
-			i5 = stepNaN(nb, x, i5)
-			i6 = stepNaN(nb, x, i6)
-			i7 = stepNaN(nb, x, i7)
-		}
-	} else {
-		for d := int32(0); d < depth; d++ {
-			i0 = step(nb, x, i0)
-			i1 = step(nb, x, i1)
-			i2 = step(nb, x, i2)
-			i3 = step(nb, x, i3)
-			i4 = step(nb, x, i4)
-			i5 = step(nb, x, i5)
-			i6 = step(nb, x, i6)
-			i7 = step(nb, x, i7)
-		}
-	}
-	return [lanes]int32{i0, i1, i2, i3, i4, i5, i6, i7}
-}
-
 // walk returns the leaf one row reaches in tree t.
 func (e *treeEnsemble) walk(t int, row []float32) int32 {
 	nodes := e.nodes

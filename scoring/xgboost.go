@@ -537,15 +537,50 @@ func (m *xgbModel) predictRow(row []float32, margin []float32) {
 	e := &m.trees
 	hasNaN := hasNaN32(row)
 	nodes := e.nodes
+	nb := unsafe.Pointer(unsafe.SliceData(nodes))
+	x := unsafe.Pointer(unsafe.SliceData(row))
 	nt := len(e.roots)
 	t0 := 0
 	for ; t0+lanes <= nt; t0 += lanes {
-		i := e.trees8(row, t0, hasNaN)
+		r := e.roots[t0 : t0+lanes : t0+lanes]
+		i0, i1, i2, i3, i4, i5, i6, i7 := r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]
+		depth := int32(0)
+		for _, d := range e.depth[t0 : t0+lanes] {
+			depth = max(depth, d)
+		}
+		if hasNaN {
+			for d := int32(0); d < depth; d++ {
+				i0 = stepNaN(nb, x, i0)
+				i1 = stepNaN(nb, x, i1)
+				i2 = stepNaN(nb, x, i2)
+				i3 = stepNaN(nb, x, i3)
+				i4 = stepNaN(nb, x, i4)
+				i5 = stepNaN(nb, x, i5)
+				i6 = stepNaN(nb, x, i6)
+				i7 = stepNaN(nb, x, i7)
+			}
+		} else {
+			for d := int32(0); d < depth; d++ {
+				i0 = step(nb, x, i0)
+				i1 = step(nb, x, i1)
+				i2 = step(nb, x, i2)
+				i3 = step(nb, x, i3)
+				i4 = step(nb, x, i4)
+				i5 = step(nb, x, i5)
+				i6 = step(nb, x, i6)
+				i7 = step(nb, x, i7)
+			}
+		}
 		g := e.group[t0 : t0+lanes : t0+lanes]
 		// in tree order: the float32 sum must match XGBoost's
-		for k := range i {
-			margin[g[k]] += nodes[i[k]].leaf
-		}
+		margin[g[0]] += nodes[i0].leaf
+		margin[g[1]] += nodes[i1].leaf
+		margin[g[2]] += nodes[i2].leaf
+		margin[g[3]] += nodes[i3].leaf
+		margin[g[4]] += nodes[i4].leaf
+		margin[g[5]] += nodes[i5].leaf
+		margin[g[6]] += nodes[i6].leaf
+		margin[g[7]] += nodes[i7].leaf
 	}
 	for ; t0 < nt; t0++ {
 		margin[e.group[t0]] += nodes[e.walk(t0, row)].leaf
