@@ -11,14 +11,16 @@ reference events as reference.jsonl, and times, on the feature matrix of every s
 
   sklearn_batch        forest.predict_proba(X) on the whole matrix in one call
   sklearn_blocks_256   the same in calls of 256 rows (the size of a stream micro-batch)
+  fraud_rf_sklearn_batch  examples/fraud-rf's forest (50 trees, depth 10) on the whole matrix
 
 as wall and process CPU ns per row (min and median over repeats; CPU time is steadier on a shared
 machine). Before timing it checks that predict_proba equals the reference scores.
 
 With --go it then runs the Go benchmarks on the same bundle (scoring/sklearn_bench_test.go:
 BenchmarkRF100Batched, the model alone on the same matrix in blocks of 64, and BenchmarkRF100ScoreBatch,
-features + model + policy from the decoded events), with STREAMSCORE_TEST_RF_BUNDLE=--out, and prints
-the ratios of Go's CPU ns/row to sklearn's. Prints one JSON object.
+features + model + policy from the decoded events, and the FraudRF* benchmarks of examples/fraud-rf,
+which use its first 256 scored reference rows), with STREAMSCORE_TEST_RF_BUNDLE=--out, and prints the
+ratios of Go's CPU ns/row to sklearn's. Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -64,12 +66,12 @@ def build(out: Path):
     X = np.ascontiguousarray(np.array([[np.nan if v is None else v for v in r["features"]] for r in rows
                                        if "features" in r], dtype=np.float64))
     S = np.array([r["scores"] for r in rows if "scores" in r])
-    return model[-1], X, S, fit_s
+    return model[-1], ex.model[-1], X, S, fit_s
 
 
 def go_bench(out: Path, rows: int, count: int) -> dict:
     env = dict(os.environ, STREAMSCORE_TEST_RF_BUNDLE=str(out.resolve()))
-    cmd = ["go", "test", "./scoring/", "-run", "^$", "-bench", "^BenchmarkRF100", "-benchmem",
+    cmd = ["go", "test", "./scoring/", "-run", "^$", "-bench", "^Benchmark(RF100|FraudRF)", "-benchmem",
            "-benchtime", f"{2 * rows}x", "-count", str(count)]
     res = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=True)
     got: dict[str, list[float]] = {}
@@ -90,7 +92,7 @@ def main(argv=None) -> int:
     ap.add_argument("--go", action="store_true", help="also run the Go benchmarks on the bundle")
     args = ap.parse_args(argv)
     out = Path(args.out)
-    forest, X, S, fit_s = build(out)
+    forest, small, X, S, fit_s = build(out)
     forest.set_params(n_jobs=1)
     if not np.array_equal(forest.predict_proba(X), S):
         sys.exit("predict_proba on the feature matrix differs from reference.jsonl")
@@ -98,6 +100,8 @@ def main(argv=None) -> int:
     batch = summary(_timed(lambda: forest.predict_proba(X), len(X), args.repeats))
     blocks = [X[i:i + 256] for i in range(0, len(X), 256)]
     blocks256 = summary(_timed(lambda: [forest.predict_proba(b) for b in blocks], len(X), args.repeats))
+    small.set_params(n_jobs=1)
+    small_batch = summary(_timed(lambda: small.predict_proba(X), len(X), args.repeats))
     trees = forest.estimators_
     result = {
         "bundle": os.path.relpath(out, REPO) if out.resolve().is_relative_to(REPO) else str(out),
@@ -108,6 +112,7 @@ def main(argv=None) -> int:
         "model_file_bytes": (out / "model.json").stat().st_size, "fit_cpu_s": round(fit_s, 1),
         "rows": int(X.shape[0]), "features": int(X.shape[1]), "predictions_match_reference": True,
         "sklearn_batch_ns_per_row": batch, "sklearn_blocks_256_ns_per_row": blocks256,
+        "fraud_rf_sklearn_batch_ns_per_row": small_batch,  # examples/fraud-rf: 50 trees, depth 10
     }
     if args.go:
         g = go_bench(out, rows=len(X), count=6)
@@ -117,6 +122,9 @@ def main(argv=None) -> int:
                 result[f"ratio_{name}_to_sklearn_batch_cpu"] = round(g[name]["cpu_median"] / batch["cpu_median"], 3)
                 result[f"ratio_{name}_to_sklearn_blocks_256_cpu"] = round(
                     g[name]["cpu_median"] / blocks256["cpu_median"], 3)
+        if "FraudRFBatched" in g:
+            result["ratio_FraudRFBatched_to_sklearn_batch_cpu"] = round(
+                g["FraudRFBatched"]["cpu_median"] / small_batch["cpu_median"], 3)
     result |= {"load_average_1m": round(os.getloadavg()[0], 2), "python": platform.python_version(),
                "machine": platform.machine(), "cpus": os.cpu_count()}
     print(json.dumps(result))
