@@ -7,7 +7,7 @@ import (
 	"github.com/streamscore/streamscore/internal/strictjson"
 )
 
-// Model is a loaded model of one kind (linear.go, xgboost.go). It is
+// Model is a loaded model of one kind (linear.go, xgboost.go, sklearn*.go). It is
 // immutable and safe for concurrent use; what one goroutine needs to score
 // (scratch buffers, converted inputs) lives in the Predictor it makes.
 type Model interface {

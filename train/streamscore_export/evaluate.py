@@ -4,8 +4,8 @@ Reads a manifest (bundle.json) and scores raw events with it, step by step as
 docs/bundle.md defines them, without sklearn. Used by the tests and by
 make_examples.py to check that every exported bundle reproduces the sklearn
 pipeline it came from (features and linear models exactly; XGBoost via the
-xgboost library on the features computed here). It is a checking tool, not a
-serving path.
+xgboost library on the features computed here; scikit-learn trees from their
+model file, sklearn_trees.predict). It is a checking tool, not a serving path.
 """
 
 from __future__ import annotations
