@@ -95,8 +95,8 @@ func (f *skFloats) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
-// parseSklearn decodes and checks the parts of a model file both kinds share.
-func parseSklearn(data []byte, nFeature int) (*skFile, error) {
+// decodeSklearn decodes a model file.
+func decodeSklearn(data []byte) (*skFile, error) {
 	if len(data) > MaxModelBytes {
 		return nil, fmt.Errorf("model file is %d bytes, more than the limit of %d", len(data), MaxModelBytes)
 	}
@@ -109,36 +109,41 @@ func parseSklearn(data []byte, nFeature int) (*skFile, error) {
 	if dec.More() {
 		return nil, errors.New("data after the JSON object")
 	}
+	return &f, nil
+}
+
+// check validates the parts of a model file both kinds share.
+func (f *skFile) check(nFeature int) error {
 	if f.NFeatures != nFeature {
-		return nil, fmt.Errorf("n_features %d but the features produce %d columns", f.NFeatures, nFeature)
+		return fmt.Errorf("n_features %d but the features produce %d columns", f.NFeatures, nFeature)
 	}
 	if f.NClasses < 0 || f.NClasses == 1 || f.NClasses > MaxClasses {
-		return nil, fmt.Errorf("n_classes %d: want 0 (a regressor) or 2..%d", f.NClasses, MaxClasses)
+		return fmt.Errorf("n_classes %d: want 0 (a regressor) or 2..%d", f.NClasses, MaxClasses)
 	}
 	if len(f.Trees) == 0 {
-		return nil, errors.New("no trees")
+		return errors.New("no trees")
 	}
 	if len(f.Trees) > MaxTrees {
-		return nil, fmt.Errorf("%d trees, more than the limit of %d", len(f.Trees), MaxTrees)
+		return fmt.Errorf("%d trees, more than the limit of %d", len(f.Trees), MaxTrees)
 	}
 	total := 0
 	for t, tr := range f.Trees {
 		if tr == nil {
-			return nil, fmt.Errorf("tree %d is null", t)
+			return fmt.Errorf("tree %d is null", t)
 		}
 		n := len(tr.ChildrenLeft)
 		if n > MaxNodesPerTree {
-			return nil, fmt.Errorf("tree %d: %d nodes, more than the limit of %d", t, n, MaxNodesPerTree)
+			return fmt.Errorf("tree %d: %d nodes, more than the limit of %d", t, n, MaxNodesPerTree)
 		}
 		if total += n; total > MaxTotalNodes {
-			return nil, fmt.Errorf("more than %d nodes in total", MaxTotalNodes)
+			return fmt.Errorf("more than %d nodes in total", MaxTotalNodes)
 		}
 		if len(tr.ChildrenRight) != n || len(tr.Feature) != n || len(tr.Threshold) != n || len(tr.MissingGoToLeft) != n {
-			return nil, fmt.Errorf("tree %d: node arrays differ in length (children_left %d, children_right %d, feature %d, threshold %d, missing_go_to_left %d)",
+			return fmt.Errorf("tree %d: node arrays differ in length (children_left %d, children_right %d, feature %d, threshold %d, missing_go_to_left %d)",
 				t, n, len(tr.ChildrenRight), len(tr.Feature), len(tr.Threshold), len(tr.MissingGoToLeft))
 		}
 	}
-	return &f, nil
+	return nil
 }
 
 // skTrees is a compiled scikit-learn ensemble: the packed trees, and the
@@ -388,8 +393,16 @@ type skForest struct {
 }
 
 func parseForest(data []byte, nFeature int) (*skForest, error) {
-	f, err := parseSklearn(data, nFeature)
+	f, err := decodeSklearn(data)
 	if err != nil {
+		return nil, err
+	}
+	return newForest(f, nFeature)
+}
+
+// newForest checks and compiles a decoded forest file.
+func newForest(f *skFile, nFeature int) (*skForest, error) {
+	if err := f.check(nFeature); err != nil {
 		return nil, err
 	}
 	if !forestEstimators[f.Estimator] {

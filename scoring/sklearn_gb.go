@@ -35,8 +35,16 @@ type skGB struct {
 }
 
 func parseGB(data []byte, nFeature int) (*skGB, error) {
-	f, err := parseSklearn(data, nFeature)
+	f, err := decodeSklearn(data)
 	if err != nil {
+		return nil, err
+	}
+	return newGB(f, nFeature)
+}
+
+// newGB checks and compiles a decoded gradient boosting file.
+func newGB(f *skFile, nFeature int) (*skGB, error) {
+	if err := f.check(nFeature); err != nil {
 		return nil, err
 	}
 	if f.Estimator != "GradientBoostingClassifier" && f.Estimator != "GradientBoostingRegressor" {

@@ -214,3 +214,121 @@ func TestSklearnRejects(t *testing.T) {
 		}
 	}
 }
+
+// FuzzSklearnTrees builds small trees straight from the fuzzer's bytes
+// (children, features, thresholds, default directions, values: 5 bytes a
+// node, most of them hostile), so that the tree checks and the kernels see
+// far more shapes than mutated JSON reaches. What the loader accepts must be
+// scored without panicking, and a forest's outputs must equal a plain
+// walk of the file's arrays with scikit-learn's rule (float32(x) <= threshold
+// goes left, NaN by missing_go_to_left), summed in tree order.
+func FuzzSklearnTrees(f *testing.F) {
+	f.Add([]byte{1, 2, 0, 128, 1, 255, 255, 0, 0, 0, 255, 255, 0, 0, 0}, uint8(0), uint8(2))
+	f.Add([]byte{1, 2, 3, 0, 0, 3, 4, 1, 7, 1, 255, 255, 0, 0, 0, 255, 255, 0, 0, 0, 255, 255, 0, 0, 0}, uint8(1), uint8(3))
+	x := make([]float64, blockRows*4)
+	for i := range x {
+		x[i] = []float64{math.NaN(), 0, -1, 0.5, 1e30, -1e-40}[i%6]
+	}
+	thresholds := []float64{0, 0.5, -1, math.Inf(1), math.Inf(-1), math.NaN(), 1e39, math.SmallestNonzeroFloat64}
+	f.Fuzz(func(t *testing.T, data []byte, trees, classes uint8) {
+		const per = 5
+		n := min(len(data)/per, 64)
+		if n == 0 {
+			return
+		}
+		nClasses := int(classes % 4) // 0 regressor, 1 invalid, 2 binary, 3 classes
+		w := max(nClasses, 1)
+		tree := &skTree{}
+		for i := 0; i < n; i++ {
+			b := data[i*per : (i+1)*per]
+			child := func(v byte) int64 {
+				if v == 255 {
+					return -1
+				}
+				return int64(v) % int64(n+1)
+			}
+			tree.ChildrenLeft = append(tree.ChildrenLeft, child(b[0]))
+			tree.ChildrenRight = append(tree.ChildrenRight, child(b[1]))
+			tree.Feature = append(tree.Feature, int64(b[2]%6)-1)
+			tree.Threshold = append(tree.Threshold, thresholds[b[3]%8]+float64(b[3]>>3))
+			tree.MissingGoToLeft = append(tree.MissingGoToLeft, int8(b[4]%3))
+			for c := 0; c < w; c++ {
+				tree.Value = append(tree.Value, float64(b[4])/float64(c+1))
+			}
+		}
+		nt := int(trees%9) + 1
+		lr := 0.1
+		mk := func(est, loss string) *skFile {
+			fl := &skFile{Estimator: est, NFeatures: 4, NClasses: nClasses, Loss: loss}
+			for range nt {
+				c := *tree
+				fl.Trees = append(fl.Trees, &c)
+			}
+			if loss != "" {
+				fl.LearningRate = &lr
+				k := 1
+				if nClasses > 2 {
+					k = nClasses
+				}
+				fl.Init = make(skFloats, k)
+			}
+			return fl
+		}
+		var models []Model
+		if m, err := newForest(mk("RandomForestClassifier", ""), 4); err == nil {
+			models = append(models, m)
+			out := make([]float64, blockRows*w)
+			m.NewPredictor("").Predict(x, blockRows, out)
+			for r := 0; r < blockRows; r++ {
+				leaf := refWalk(tree, x[r*4:(r+1)*4])
+				for c := 0; c < w; c++ {
+					want := 0.0
+					for range nt {
+						want += tree.Value[leaf*w+c]
+					}
+					want /= float64(nt)
+					if got := out[r*w+c]; got != want {
+						t.Fatalf("row %d class %d: kernel %v, plain walk %v (leaf %d)", r, c, got, want, leaf)
+					}
+				}
+			}
+		}
+		loss := "squared_error"
+		if nClasses > 0 {
+			loss = "log_loss"
+		}
+		if m, err := newGB(mk("GradientBoostingClassifier", loss), 4); err == nil {
+			models = append(models, m)
+		}
+		if m, err := newGB(mk("GradientBoostingRegressor", loss), 4); err == nil {
+			models = append(models, m)
+		}
+		for _, m := range models {
+			o := m.Output()
+			nOut := max(o.Classes, 1)
+			out := make([]float64, blockRows*nOut)
+			p := m.NewPredictor(o.Task)
+			for _, rows := range []int{1, 7, 8, 17, blockRows} {
+				p.Predict(x[:rows*4], rows, out[:rows*nOut])
+			}
+		}
+	})
+}
+
+// refWalk is scikit-learn's apply for one row: the leaf it reaches.
+func refWalk(tr *skTree, row []float64) int {
+	i := 0
+	for tr.ChildrenLeft[i] != -1 {
+		v := float32(row[tr.Feature[i]])
+		left := float64(v) <= tr.Threshold[i]
+		if v != v {
+			left = tr.MissingGoToLeft[i] == 1
+		}
+		if left {
+			i = int(tr.ChildrenLeft[i])
+		} else {
+			i = int(tr.ChildrenRight[i])
+		}
+	}
+	return i
+}
