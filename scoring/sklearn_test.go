@@ -178,16 +178,7 @@ func FuzzSklearnModel(f *testing.F) {
 		if m, err := parseGB(data, 4); err == nil {
 			models = append(models, m)
 		}
-		for _, m := range models {
-			o := m.Output()
-			nOut := max(o.Classes, 1)
-			out := make([]float64, blockRows*nOut)
-			p := m.NewPredictor(o.Task)
-			for _, n := range []int{1, 7, 9, blockRows} {
-				p.Predict(x[:n*4], n, out[:n*nOut])
-			}
-			_ = m.Describe()
-		}
+		predictAll(models, x)
 	})
 }
 
@@ -303,15 +294,7 @@ func FuzzSklearnTrees(f *testing.F) {
 		if m, err := newGB(mk("GradientBoostingRegressor", loss), 4); err == nil {
 			models = append(models, m)
 		}
-		for _, m := range models {
-			o := m.Output()
-			nOut := max(o.Classes, 1)
-			out := make([]float64, blockRows*nOut)
-			p := m.NewPredictor(o.Task)
-			for _, rows := range []int{1, 7, 8, 17, blockRows} {
-				p.Predict(x[:rows*4], rows, out[:rows*nOut])
-			}
-		}
+		predictAll(models, x)
 	})
 }
 
@@ -331,4 +314,19 @@ func refWalk(tr *skTree, row []float64) int {
 		}
 	}
 	return i
+}
+
+// predictAll scores blocks of 1, 7, 8, 17 and 64 rows of x (4 columns)
+// with each model, every path of the kernels.
+func predictAll(models []Model, x []float64) {
+	for _, m := range models {
+		o := m.Output()
+		nOut := max(o.Classes, 1)
+		out := make([]float64, blockRows*nOut)
+		p := m.NewPredictor(o.Task)
+		for _, rows := range []int{1, 7, 8, 17, blockRows} {
+			p.Predict(x[:rows*4], rows, out[:rows*nOut])
+		}
+		_ = m.Describe()
+	}
 }
