@@ -1,13 +1,17 @@
 // Package scoring loads model bundles and scores feature rows with them.
 //
 // A bundle (docs/bundle.md) is a directory with bundle.json (inputs, feature
-// spec, model, decision policy) and, for tree models, an XGBoost save_model
-// JSON file. Scoring reproduces the training library's own predictions:
-// scikit-learn's linear and logistic models in float64, XGBoost's gbtree
-// predictor in float32 with its base_score, default directions and objective
-// transforms.
+// spec, model, decision policy) and, for tree models, a model file (XGBoost's
+// save_model JSON, or the exporter's JSON of scikit-learn's tree arrays).
+// Scoring reproduces the training library's own predictions: scikit-learn's
+// linear and logistic models in float64, XGBoost's gbtree predictor in
+// float32 with its base_score, default directions and objective transforms,
+// scikit-learn's trees with float32 inputs against float64 thresholds and
+// float64 sums (forest averages, gradient boosting's init + learning_rate x
+// trees and its link).
 //
-// Each model kind (linear.go, xgboost.go) is a type registered by name in
+// Each model kind (linear.go, xgboost.go, sklearn.go, sklearn_gb.go; the tree
+// kinds compile into trees.go's packed-node ensemble) is a type registered by name in
 // model.go's modelKinds: its fields are the keys of the manifest's model
 // object, and it loads a Model. A Model says what it outputs (checked against
 // the manifest's task), describes itself for summaries, and makes one
@@ -21,7 +25,7 @@
 //     that pipeline columns, model inputs and declared classes agree.
 //  2. Bundle.NewScorer makes a Scorer per goroutine.
 //  3. Scorer.ScoreBatch transforms rows, hands the model blocks of 64 rows
-//     (XGBoost walks them through one tree at a time over 16-byte packed
+//     (tree models walk them through one tree at a time over 16-byte packed
 //     nodes) and applies the decision policy. Records that cannot be scored come back with a DLQ
 //     reason instead of a score.
 //

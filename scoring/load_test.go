@@ -69,7 +69,7 @@ func TestLoadManifestErrors(t *testing.T) {
 		{"xgboost with coef", manifest, func(m map[string]any) { obj(m["model"])["coef"] = []any{[]any{1.0}} }, `kind "xgboost": unknown key "coef"`},
 		{"xgboost without file", manifest, func(m map[string]any) { delete(obj(m["model"]), "file") }, `kind "xgboost": missing key "file"`},
 		{"missing kind", manifest, func(m map[string]any) { delete(obj(m["model"]), "kind") }, `model: missing key "kind"`},
-		{"empty kind", manifest, func(m map[string]any) { obj(m["model"])["kind"] = "" }, `model: unknown kind "" (want one of histgb, lightgbm, linear, mlp, xgboost)`},
+		{"empty kind", manifest, func(m map[string]any) { obj(m["model"])["kind"] = "" }, `model: unknown kind "" (want one of histgb, lightgbm, linear, mlp, sklearn_forest, sklearn_gradient_boosting, xgboost)`},
 		{"linear with file", linear, func(m map[string]any) { obj(m["model"])["file"] = "model.json" }, `kind "linear": unknown key "file" (allowed: kind, link, coef, intercept)`},
 		{"linear without coef", linear, func(m map[string]any) { delete(obj(m["model"]), "coef") }, `kind "linear": missing key "coef"`},
 		{"linear coef type", linear, func(m map[string]any) { obj(m["model"])["coef"] = "x" }, `key "coef": got JSON string, want an array of arrays of numbers`},

@@ -4,9 +4,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
-
-	"github.com/streamscore/streamscore/features"
 )
 
 // Benchmarks of the mlp kind. The Risk ones use examples/risk-mlp; the Bench
@@ -77,31 +74,4 @@ func mlpBenchBundle(b *testing.B, name string) string {
 		b.Fatal(err)
 	}
 	return rel
-}
-
-// benchModel times the model's Predictor alone on the rows' features, in
-// blocks of blockRows as the Scorer calls it, and reports ns/row.
-func benchModel(b *testing.B, bd *Bundle, rows []*features.Row) {
-	w, k := bd.pipe.Width(), bd.nOut
-	x := make([]float64, len(rows)*w)
-	for i, r := range rows {
-		if rej := bd.pipe.Transform(r, x[i*w:(i+1)*w], nil); !rej.OK() {
-			b.Fatalf("row %d rejected: %+v", i, rej)
-		}
-	}
-	out := make([]float64, len(rows)*k)
-	p := bd.model.NewPredictor(bd.Task())
-	b.ReportAllocs()
-	b.ResetTimer()
-	start, cpu := time.Now(), cpuNow()
-	n := 0
-	for n < b.N {
-		for blk := 0; blk < len(rows) && n < b.N; blk += blockRows {
-			m := min(blockRows, len(rows)-blk, b.N-n)
-			p.Predict(x[blk*w:(blk+m)*w], m, out[blk*k:(blk+m)*k])
-			n += m
-		}
-	}
-	b.ReportMetric(float64(time.Since(start).Nanoseconds())/float64(n), "ns/row")
-	b.ReportMetric(float64((cpuNow()-cpu).Nanoseconds())/float64(n), "cpu-ns/row")
 }

@@ -7,7 +7,7 @@ import (
 	"github.com/streamscore/streamscore/internal/strictjson"
 )
 
-// Model is a loaded model of one kind (linear.go, xgboost.go). It is
+// Model is a loaded model of one kind (linear.go, xgboost.go, sklearn*.go). It is
 // immutable and safe for concurrent use; what one goroutine needs to score
 // (scratch buffers, converted inputs) lives in the Predictor it makes.
 type Model interface {
@@ -50,6 +50,10 @@ type ModelOutput struct {
 	// library's outputs a reference check allows for this model, in place of
 	// the defaults (float32 networks: 1e-5; see docs/bundle.md).
 	Tolerance float64
+	// RefusesFloat32Overflow: the library casts the inputs to float32 and
+	// refuses a value beyond its range, as scikit-learn's trees do (the value
+	// would be infinite); the Scorer rejects such rows (not_finite).
+	RefusesFloat32Overflow bool
 }
 
 // ModelOutput is what the bundle's model produces (Model.Output).
@@ -80,7 +84,8 @@ type bundleFiles struct {
 // modelKinds is every model kind by name. A new kind is a new file with its
 // type (fields = keys, Kind, load) and a Model, plus one entry here; the
 // manifest decoder, the JSON Schema test and the docs test read it.
-var modelKinds = strictjson.NewRegistry[modelKind]("kind", modelKind.Kind, linearKind{}, xgboostKind{}, lightgbmKind{}, histgbKind{}, mlpKind{})
+var modelKinds = strictjson.NewRegistry[modelKind]("kind", modelKind.Kind, linearKind{}, xgboostKind{}, lightgbmKind{}, histgbKind{}, mlpKind{},
+	sklearnForestKind{}, sklearnGBKind{})
 
 // ModelKinds returns every model kind, sorted.
 func ModelKinds() []string { return modelKinds.Names() }

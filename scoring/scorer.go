@@ -92,7 +92,7 @@ func (s *Scorer) ScoreBatch(rows []*features.Row, out []Prediction) {
 	s.nRows = n
 	pipe := s.b.pipe
 	cols := pipe.Columns()
-	refuseNaN := s.b.out.RefusesNaN
+	refuseNaN, refuseF32 := s.b.out.RefusesNaN, s.b.out.RefusesFloat32Overflow
 	for start := 0; start < n; start += blockRows {
 		end := min(start+blockRows, n)
 		s.idx = s.idx[:0]
@@ -120,12 +120,29 @@ func (s *Scorer) ScoreBatch(rows []*features.Row, out []Prediction) {
 					continue
 				}
 			}
+			if refuseF32 {
+				if j := firstFloat32Overflow(x); j >= 0 {
+					out[i].Reject, out[i].RejectFeature = reject.NotFinite, cols[j]
+					continue
+				}
+			}
 			s.idx = append(s.idx, i)
 		}
 		if len(s.idx) > 0 {
 			s.scoreBlock(out, start, end)
 		}
 	}
+}
+
+// firstFloat32Overflow returns the first column whose value is infinite as
+// a float32, or -1.
+func firstFloat32Overflow(x []float64) int {
+	for j, v := range x {
+		if math.IsInf(float64(float32(v)), 0) {
+			return j
+		}
+	}
+	return -1
 }
 
 func firstNaN(x []float64) int {

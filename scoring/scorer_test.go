@@ -67,7 +67,8 @@ func jsonRow(t testing.TB, b *Bundle, event string) *features.Row {
 // TestBatchEqualsSingle: block-wise batch scoring gives exactly the
 // single-row results, for batches that span several blocks and rejects.
 func TestBatchEqualsSingle(t *testing.T) {
-	for _, name := range []string{"gen-xgb-softmax", "gen-xgb-early", "hand-linear", "gen-xgb-poisson-vecbase"} {
+	for _, name := range []string{"gen-xgb-softmax", "gen-xgb-early", "hand-linear", "gen-xgb-poisson-vecbase",
+		"gen-sk-rf-binary", "gen-sk-et-multiclass", "gen-sk-tree-regressor", "gen-sk-gb-multiclass", "gen-sk-gb-binary"} {
 		t.Run(name, func(t *testing.T) {
 			dir := filepath.Join("testdata", "bundles", name)
 			b := loadFixture(t, name)
@@ -103,7 +104,8 @@ func TestBatchEqualsSingle(t *testing.T) {
 
 func TestScoreBatchDoesNotAllocate(t *testing.T) {
 	for _, name := range []string{"gen-xgb-softmax", "hand-linear", "hand-xgb-binary", "gen-mlp-sk-multiclass", "gen-mlp-keras-h5",
-		"gen-lgb-multiclass", "gen-lgb-binary-zero", "gen-lgb-rf", "gen-hgb-multiclass", "gen-hgb-poisson"} {
+		"gen-lgb-multiclass", "gen-lgb-binary-zero", "gen-lgb-rf", "gen-hgb-multiclass", "gen-hgb-poisson",
+		"gen-sk-rf-binary", "gen-sk-et-regressor", "gen-sk-gb-multiclass", "gen-sk-gb-exponential"} {
 		t.Run(name, func(t *testing.T) {
 			b := loadFixture(t, name)
 			rows := fixtureRows(t, filepath.Join("testdata", "bundles", name), b)

@@ -11,17 +11,6 @@ import (
 	"unsafe"
 )
 
-// Limits on an XGBoost model, so a hostile or broken file is an error and not
-// an out-of-memory kill or a hang.
-const (
-	MaxModelBytes   = 512 << 20
-	MaxTrees        = 100_000
-	MaxNodesPerTree = 1 << 20
-	MaxTotalNodes   = 32 << 20
-	MaxDepth        = 256
-	MaxModelColumns = 1 << 20
-)
-
 // xgbJSON is the part of Booster.save_model JSON that prediction needs.
 // Unknown keys are ignored on purpose: XGBoost adds keys between versions and
 // the file is not ours to police, only to read exactly.
@@ -107,38 +96,14 @@ var objectives = map[string]objective{
 	"multi:softmax":    objSoftmax,
 }
 
-// node is one tree node packed in 16 bytes. Children are adjacent (right =
-// left + 1), so a step is branch-free: next = left + (v >= cond). A leaf has
-// cond NaN (every comparison false) and points at itself, so extra steps stay
-// on it; that lets several rows (or trees) walk in lock-step for a fixed
-// number of levels, which keeps the CPU busy instead of waiting on each
-// node load in turn.
-type node struct {
-	cond float32 // split condition; NaN for a leaf
-	feat uint32  // split feature; bit 31 set = a missing value goes right
-	left int32   // index of the left child (right is left+1); a leaf's own index
-	leaf float32 // leaf value
-}
-
-const (
-	missingRightBit = 1 << 31
-	featMask        = missingRightBit - 1
-	lanes           = 8 // rows (or trees) walked in lock-step
-)
-
 // xgbModel is a compiled gbtree ensemble.
 type xgbModel struct {
 	obj        objective
 	objName    string
-	nFeature   int
-	nGroup     int       // outputs before the transform: num_class, or 1
-	base       []float32 // per group, already in margin space
-	baseRaw    []float32 // as written in the file (for summaries)
-	roots      []int32
-	depth      []int32 // levels of each tree (steps from the root to its deepest leaf)
-	group      []int32 // group of each tree
-	nodes      []node
-	maxDepth   int
+	nGroup     int          // outputs before the transform: num_class, or 1
+	base       []float32    // per group, already in margin space
+	baseRaw    []float32    // as written in the file (for summaries)
+	trees      treeEnsemble // group = tree_info; a leaf's payload is its float32 value
 	version    string
 	bestIter   int // -1 when all trees are used
 	totalTrees int // trees in the file
@@ -165,8 +130,8 @@ func (k xgboostKind) load(b bundleFiles) (Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", k.File, err)
 	}
-	if m.nFeature != len(b.columns) {
-		return nil, fmt.Errorf("%s: num_feature %d but the features produce %d columns", k.File, m.nFeature, len(b.columns))
+	if m.trees.nFeature != len(b.columns) {
+		return nil, fmt.Errorf("%s: num_feature %d but the features produce %d columns", k.File, m.trees.nFeature, len(b.columns))
 	}
 	return m, nil
 }
@@ -188,12 +153,12 @@ func (m *xgbModel) FeatureNames() []string { return m.featNames }
 
 // Describe implements Model.
 func (m *xgbModel) Describe() []string {
-	s := fmt.Sprintf("xgboost %s, %s, %d trees", m.version, m.objName, len(m.roots))
+	s := fmt.Sprintf("xgboost %s, %s, %d trees", m.version, m.objName, len(m.trees.roots))
 	if m.bestIter >= 0 {
 		s += fmt.Sprintf(" (of %d, up to best_iteration %d)", m.totalTrees, m.bestIter)
 	}
 	return []string{s, fmt.Sprintf("%d nodes, max depth %d, %d output group(s), base_score %v (margin %v)",
-		len(m.nodes), m.maxDepth, m.nGroup, m.baseRaw, m.base)}
+		len(m.trees.nodes), m.trees.maxDepth, m.nGroup, m.baseRaw, m.base)}
 }
 
 // NewPredictor implements Model.
@@ -202,7 +167,7 @@ func (m *xgbModel) NewPredictor(task string) Predictor {
 	if p.binary {
 		p.nOut = 2
 	}
-	p.x32 = make([]float32, blockRows*m.nFeature)
+	p.x32 = make([]float32, blockRows*m.trees.nFeature)
 	p.margin = make([]float32, blockRows*m.nGroup)
 	return p
 }
@@ -220,7 +185,7 @@ type xgbPredictor struct {
 // compares in float32) and walked by the lock-step kernel.
 func (p *xgbPredictor) Predict(x []float64, n int, out []float64) {
 	m := p.m
-	x32, margin := p.grow(n*m.nFeature, n*m.nGroup)
+	x32, margin := p.grow(n*m.trees.nFeature, n*m.nGroup)
 	hasNaN := toFloat32(x32, x[:len(x32)])
 	m.predict(x32, n, margin, hasNaN)
 	m.transform(margin, p.binary)
@@ -240,23 +205,6 @@ func (p *xgbPredictor) grow(nx, nm int) ([]float32, []float32) {
 		p.margin = make([]float32, nm)
 	}
 	return p.x32[:nx], p.margin[:nm]
-}
-
-// toFloat32 converts src into dst and reports whether src holds a NaN.
-// Not inlined: inside Predict the compiler keeps the NaN flag on the stack,
-// a store and a load per value.
-//
-//go:noinline
-func toFloat32(dst []float32, src []float64) bool {
-	dst = dst[:len(src)]
-	nan := false
-	for j, v := range src {
-		dst[j] = float32(v)
-		if v != v {
-			nan = true
-		}
-	}
-	return nan
 }
 
 // binaryProbs writes [1-p, p] per row, computed in float32 like predict_proba.
@@ -330,7 +278,7 @@ func parseXGBoost(data []byte) (*xgbModel, error) {
 			return nil, fmt.Errorf("multi-target models (num_target %d) are not supported", nTarget)
 		}
 	}
-	m.nFeature = nFeature
+	m.trees.nFeature = nFeature
 	m.nGroup = max(nClass, 1)
 	multi := obj == objSoftprob || obj == objSoftmax
 	if multi && nClass < 2 {
@@ -371,26 +319,18 @@ func parseXGBoost(data []byte) (*xgbModel, error) {
 		nTrees = use
 	}
 
-	total := 0
 	for t := 0; t < nTrees; t++ {
 		tr := &gb.Trees[t]
 		g := gb.TreeInfo[t]
 		if g < 0 || g >= int64(m.nGroup) {
 			return nil, fmt.Errorf("tree %d: tree_info group %d out of range [0, %d)", t, g, m.nGroup)
 		}
-		n := len(tr.LeftChildren)
-		total += n
-		if total > MaxTotalNodes {
-			return nil, fmt.Errorf("more than %d nodes in total", MaxTotalNodes)
-		}
-		root, depth, err := m.addTree(tr)
-		if err != nil {
+		if err := tr.check(); err != nil {
 			return nil, fmt.Errorf("tree %d: %w", t, err)
 		}
-		m.roots = append(m.roots, root)
-		m.depth = append(m.depth, int32(depth))
-		m.group = append(m.group, int32(g))
-		m.maxDepth = max(m.maxDepth, depth)
+		if err := m.trees.addTree(tr, int32(g)); err != nil {
+			return nil, fmt.Errorf("tree %d: %w", t, err)
+		}
 	}
 	return m, nil
 }
@@ -496,92 +436,57 @@ func probToMargin(obj objective, base []float32) ([]float32, error) {
 	return out, nil
 }
 
-// addTree validates one tree and appends it depth-first to m.nodes. A tree
-// must be a tree: every child index in range, no node reached twice (so no
-// cycles), finite thresholds and leaves, split features below num_feature.
-func (m *xgbModel) addTree(tr *xgbTree) (root int32, depth int, err error) {
+// check validates what addTree does not: the node arrays' lengths, the tree
+// parameters XGBoost writes and the split types.
+func (tr *xgbTree) check() error {
 	n := len(tr.LeftChildren)
-	if n == 0 {
-		return 0, 0, errors.New("no nodes")
-	}
 	if n > MaxNodesPerTree {
-		return 0, 0, fmt.Errorf("%d nodes, more than the limit of %d", n, MaxNodesPerTree)
+		return fmt.Errorf("%d nodes, more than the limit of %d", n, MaxNodesPerTree)
 	}
 	if len(tr.RightChildren) != n || len(tr.SplitIndices) != n || len(tr.SplitConditions) != n || len(tr.DefaultLeft) != n {
-		return 0, 0, fmt.Errorf("node arrays differ in length (left_children %d, right_children %d, split_indices %d, split_conditions %d, default_left %d)",
+		return fmt.Errorf("node arrays differ in length (left_children %d, right_children %d, split_indices %d, split_conditions %d, default_left %d)",
 			n, len(tr.RightChildren), len(tr.SplitIndices), len(tr.SplitConditions), len(tr.DefaultLeft))
 	}
 	if s := tr.Param.NumNodes; s != "" && s != strconv.Itoa(n) {
-		return 0, 0, fmt.Errorf("tree_param.num_nodes %q but %d nodes", s, n)
+		return fmt.Errorf("tree_param.num_nodes %q but %d nodes", s, n)
 	}
 	switch tr.Param.SizeLeafVector {
 	case "", "0", "1":
 	default:
-		return 0, 0, fmt.Errorf("vector leaves (size_leaf_vector %s) are not supported", tr.Param.SizeLeafVector)
+		return fmt.Errorf("vector leaves (size_leaf_vector %s) are not supported", tr.Param.SizeLeafVector)
 	}
 	if len(tr.SplitType) != 0 && len(tr.SplitType) != n {
-		return 0, 0, fmt.Errorf("split_type has %d entries for %d nodes", len(tr.SplitType), n)
+		return fmt.Errorf("split_type has %d entries for %d nodes", len(tr.SplitType), n)
 	}
 	for i, st := range tr.SplitType {
 		if st != 0 && tr.LeftChildren[i] != -1 {
-			return 0, 0, fmt.Errorf("node %d: categorical splits are not supported; one-hot encode in the feature spec", i)
+			return fmt.Errorf("node %d: categorical splits are not supported; one-hot encode in the feature spec", i)
 		}
 	}
-	// Breadth-first walk; each internal node gets its two children allocated
-	// side by side. Marking nodes when their slot is allocated catches cycles
-	// and shared children.
-	base := int32(len(m.nodes))
-	seen := make([]bool, n)
-	type item struct {
-		old   int   // index in the file
-		slot  int32 // index in m.nodes
-		depth int
+	return nil
+}
+
+// xgbTree is a treeSource: split_conditions hold the split condition of an
+// internal node (right when v >= cond, as XGBoost compares in float32) and
+// the value of a leaf; both must be finite.
+func (tr *xgbTree) numNodes() int { return len(tr.LeftChildren) }
+
+func (tr *xgbTree) children(i int) (int64, int64) { return tr.LeftChildren[i], tr.RightChildren[i] }
+
+func (tr *xgbTree) split(i int) (int64, float32, bool, error) {
+	v := tr.SplitConditions[i]
+	if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+		return 0, 0, false, fmt.Errorf("value %v is not finite", v)
 	}
-	seen[0] = true
-	m.nodes = append(m.nodes, node{})
-	queue := []item{{old: 0, slot: base}}
-	for len(queue) > 0 {
-		it := queue[0]
-		queue = queue[1:]
-		i := it.old
-		depth = max(depth, it.depth)
-		l, r := tr.LeftChildren[i], tr.RightChildren[i]
-		v := tr.SplitConditions[i]
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return 0, 0, fmt.Errorf("node %d: value %v is not finite", i, v)
-		}
-		if l == -1 {
-			if r != -1 {
-				return 0, 0, fmt.Errorf("node %d: left child -1 but right child %d", i, r)
-			}
-			m.nodes[it.slot] = node{cond: float32(math.NaN()), left: it.slot, leaf: v}
-			continue
-		}
-		if l <= 0 || l >= int64(n) || r <= 0 || r >= int64(n) || l == r {
-			return 0, 0, fmt.Errorf("node %d: children %d, %d out of range [1, %d)", i, l, r, n)
-		}
-		if seen[l] || seen[r] {
-			return 0, 0, fmt.Errorf("node %d: a child is reached twice (cycle or shared child)", i)
-		}
-		seen[l], seen[r] = true, true
-		if it.depth+1 > MaxDepth {
-			return 0, 0, fmt.Errorf("deeper than the limit of %d", MaxDepth)
-		}
-		fi := tr.SplitIndices[i]
-		if fi < 0 || fi >= int64(m.nFeature) {
-			return 0, 0, fmt.Errorf("node %d: split feature %d out of range [0, %d)", i, fi, m.nFeature)
-		}
-		feat := uint32(fi)
-		if !tr.DefaultLeft[i] {
-			feat |= missingRightBit
-		}
-		left := int32(len(m.nodes))
-		m.nodes = append(m.nodes, node{}, node{})
-		m.nodes[it.slot] = node{cond: v, feat: feat, left: left}
-		queue = append(queue, item{old: int(l), slot: left, depth: it.depth + 1},
-			item{old: int(r), slot: left + 1, depth: it.depth + 1})
+	return tr.SplitIndices[i], v, bool(tr.DefaultLeft[i]), nil
+}
+
+func (tr *xgbTree) leaf(i int) (float32, error) {
+	v := tr.SplitConditions[i]
+	if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+		return 0, fmt.Errorf("value %v is not finite", v)
 	}
-	return base, depth, nil
+	return v, nil
 }
 
 // predict adds the trees' leaf values of rows x (float32, row-major,
@@ -592,7 +497,8 @@ func (m *xgbModel) addTree(tr *xgbTree) (root int32, depth int, err error) {
 // predictor does, so results match it bit for bit. hasNaN says whether any
 // of the rows has a missing value (the kernel skips the check otherwise).
 func (m *xgbModel) predict(x []float32, n int, margin []float32, hasNaN bool) {
-	w, G := m.nFeature, m.nGroup
+	e := &m.trees
+	w, G := e.nFeature, m.nGroup
 	for r := 0; r < n; r++ {
 		copy(margin[r*G:r*G+G], m.base)
 	}
@@ -602,11 +508,11 @@ func (m *xgbModel) predict(x []float32, n int, margin []float32, hasNaN bool) {
 		}
 		return
 	}
-	nodes := m.nodes
+	nodes := e.nodes
 	nb := unsafe.Pointer(unsafe.SliceData(nodes))
 	rowBytes := uintptr(w) * 4
-	for t, root := range m.roots {
-		g, depth := int(m.group[t]), int(m.depth[t])
+	for t, root := range e.roots {
+		g, depth := int(e.group[t]), int(e.depth[t])
 		r0 := 0
 		for ; r0+lanes <= n; r0 += lanes {
 			x0 := unsafe.Pointer(&x[r0*w])
@@ -621,103 +527,25 @@ func (m *xgbModel) predict(x []float32, n int, margin []float32, hasNaN bool) {
 			}
 		}
 		for ; r0 < n; r0++ {
-			margin[r0*G+g] += nodes[m.walk(root, depth, x[r0*w:(r0+1)*w])].leaf
+			margin[r0*G+g] += nodes[e.walk(t, x[r0*w:(r0+1)*w])].leaf
 		}
 	}
 }
 
-// The lock-step kernels below use unsafe indexing: parseXGBoost has checked
-// that every child index is inside m.nodes and every split feature is below
-// nFeature, and callers pass lanes full rows of nFeature values, so no index
-// can leave its slice. Bounds checks here cost more than the comparisons.
-
-// step moves one row one level down from node i.
-func step(nb, row unsafe.Pointer, i int32) int32 {
-	nd := (*node)(unsafe.Add(nb, uintptr(i)*unsafe.Sizeof(node{})))
-	v := *(*float32)(unsafe.Add(row, uintptr(nd.feat&featMask)*4))
-	var s int32
-	if v >= nd.cond {
-		s = 1
-	}
-	return nd.left + s
-}
-
-// stepNaN is step with missing values: NaN takes the node's default direction.
-func stepNaN(nb, row unsafe.Pointer, i int32) int32 {
-	nd := (*node)(unsafe.Add(nb, uintptr(i)*unsafe.Sizeof(node{})))
-	v := *(*float32)(unsafe.Add(row, uintptr(nd.feat&featMask)*4))
-	var s int32
-	if v >= nd.cond {
-		s = 1
-	}
-	if v != v {
-		s = int32(nd.feat >> 31)
-	}
-	return nd.left + s
-}
-
-// walk8 walks 8 consecutive rows (rowBytes apart) through one tree.
-func walk8(nb, x unsafe.Pointer, rowBytes uintptr, root int32, depth int) [lanes]int32 {
-	x1 := unsafe.Add(x, rowBytes)
-	x2 := unsafe.Add(x1, rowBytes)
-	x3 := unsafe.Add(x2, rowBytes)
-	x4 := unsafe.Add(x3, rowBytes)
-	x5 := unsafe.Add(x4, rowBytes)
-	x6 := unsafe.Add(x5, rowBytes)
-	x7 := unsafe.Add(x6, rowBytes)
-	i0, i1, i2, i3, i4, i5, i6, i7 := root, root, root, root, root, root, root, root
-	for d := 0; d < depth; d++ {
-		i0 = step(nb, x, i0)
-		i1 = step(nb, x1, i1)
-		i2 = step(nb, x2, i2)
-		i3 = step(nb, x3, i3)
-		i4 = step(nb, x4, i4)
-		i5 = step(nb, x5, i5)
-		i6 = step(nb, x6, i6)
-		i7 = step(nb, x7, i7)
-	}
-	return [lanes]int32{i0, i1, i2, i3, i4, i5, i6, i7}
-}
-
-// walk8NaN is walk8 for rows that may hold missing values.
-func walk8NaN(nb, x unsafe.Pointer, rowBytes uintptr, root int32, depth int) [lanes]int32 {
-	x1 := unsafe.Add(x, rowBytes)
-	x2 := unsafe.Add(x1, rowBytes)
-	x3 := unsafe.Add(x2, rowBytes)
-	x4 := unsafe.Add(x3, rowBytes)
-	x5 := unsafe.Add(x4, rowBytes)
-	x6 := unsafe.Add(x5, rowBytes)
-	x7 := unsafe.Add(x6, rowBytes)
-	i0, i1, i2, i3, i4, i5, i6, i7 := root, root, root, root, root, root, root, root
-	for d := 0; d < depth; d++ {
-		i0 = stepNaN(nb, x, i0)
-		i1 = stepNaN(nb, x1, i1)
-		i2 = stepNaN(nb, x2, i2)
-		i3 = stepNaN(nb, x3, i3)
-		i4 = stepNaN(nb, x4, i4)
-		i5 = stepNaN(nb, x5, i5)
-		i6 = stepNaN(nb, x6, i6)
-		i7 = stepNaN(nb, x7, i7)
-	}
-	return [lanes]int32{i0, i1, i2, i3, i4, i5, i6, i7}
-}
-
 // predictRow walks 8 trees of one row in lock-step (single-row scoring).
 func (m *xgbModel) predictRow(row []float32, margin []float32) {
-	hasNaN := false
-	for _, v := range row {
-		hasNaN = hasNaN || v != v
-	}
-	nodes := m.nodes
+	e := &m.trees
+	hasNaN := hasNaN32(row)
+	nodes := e.nodes
 	nb := unsafe.Pointer(unsafe.SliceData(nodes))
 	x := unsafe.Pointer(unsafe.SliceData(row))
-	nt := len(m.roots)
+	nt := len(e.roots)
 	t0 := 0
 	for ; t0+lanes <= nt; t0 += lanes {
-		r := m.roots[t0 : t0+lanes : t0+lanes]
+		r := e.roots[t0 : t0+lanes : t0+lanes]
 		i0, i1, i2, i3, i4, i5, i6, i7 := r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]
 		depth := int32(0)
-		for _, d := range m.depth[t0 : t0+lanes] {
+		for _, d := range e.depth[t0 : t0+lanes] {
 			depth = max(depth, d)
 		}
 		if hasNaN {
@@ -743,7 +571,7 @@ func (m *xgbModel) predictRow(row []float32, margin []float32) {
 				i7 = step(nb, x, i7)
 			}
 		}
-		g := m.group[t0 : t0+lanes : t0+lanes]
+		g := e.group[t0 : t0+lanes : t0+lanes]
 		// in tree order: the float32 sum must match XGBoost's
 		margin[g[0]] += nodes[i0].leaf
 		margin[g[1]] += nodes[i1].leaf
@@ -755,26 +583,8 @@ func (m *xgbModel) predictRow(row []float32, margin []float32) {
 		margin[g[7]] += nodes[i7].leaf
 	}
 	for ; t0 < nt; t0++ {
-		margin[m.group[t0]] += nodes[m.walk(m.roots[t0], int(m.depth[t0]), row)].leaf
+		margin[e.group[t0]] += nodes[e.walk(t0, row)].leaf
 	}
-}
-
-// walk returns the leaf one row reaches in one tree.
-func (m *xgbModel) walk(i int32, depth int, row []float32) int32 {
-	nodes := m.nodes
-	for d := 0; d < depth; d++ {
-		nd := &nodes[i]
-		v := row[nd.feat&featMask]
-		var s int32
-		if v >= nd.cond {
-			s = 1
-		}
-		if v != v {
-			s = int32(nd.feat >> 31)
-		}
-		i = nd.left + s
-	}
-	return i
 }
 
 // transform turns margins into the objective's output, in float32 as XGBoost

@@ -70,6 +70,7 @@ from streamscore_export import (  # noqa: E402
     write_jsonl,
 )
 from streamscore_export import mlp_model  # noqa: E402
+from streamscore_export import sklearn_trees  # noqa: E402
 from streamscore_export.jsonfmt import pretty  # noqa: E402
 
 REPO = HERE.parent
@@ -950,6 +951,133 @@ def _describe_histgb(path: Path) -> str:
 MODEL_DESC = {"lightgbm": _describe_lightgbm, "histgb": _describe_histgb}
 
 
+def near_threshold_events(model, schema: Schema, manifest: dict, base: dict, trees, levels: int = 3,
+                          limit: int = 40) -> tuple[list[dict], list[str]]:
+    """Events whose model column lands on, and one float32 step either side of, a tree's split threshold.
+
+    For the splits in the top ``levels`` of ``trees`` (fitted sklearn trees) on a column fed by one number
+    input through monotone steps, the raw value is solved (secant on the fitted pipeline's own transform)
+    so that the column equals the float64 threshold, the float32 it rounds to, and the float32 below and
+    above that; sklearn casts to float32 and compares with the float64 threshold, so these rows tell a
+    correct threshold mapping from an off-by-one-float32 one.
+    """
+    from streamscore_export.exporter import feature_width
+
+    col_input: dict[int, str] = {}
+    j = 0
+    for f in manifest["features"]:
+        w = feature_width(f)
+        ops = [s["op"] for s in f["steps"]]
+        if w == 1 and "input" in f and schema[f["input"]].type == "number" and \
+                set(ops) <= {"impute", "standard", "robust", "minmax", "log1p"}:
+            col_input[j] = f["input"]
+        j += w
+    splits = []
+    for t in trees:
+        tr, frontier = t.tree_, [0]
+        for _ in range(levels):
+            nxt = []
+            for nd in frontier:
+                if tr.children_left[nd] == -1:
+                    continue
+                f, thr = int(tr.feature[nd]), float(tr.threshold[nd])
+                if f in col_input and math.isfinite(thr) and (f, thr) not in splits:
+                    splits.append((f, thr))
+                nxt += [tr.children_left[nd], tr.children_right[nd]]
+            frontier = nxt
+    splits = splits[:limit]
+    prep = model[:-1]
+
+    def column(values: np.ndarray, cols: list[int], inputs: list[str]) -> np.ndarray:
+        evs = [dict(base, **{inp: float(v)}) for v, inp in zip(values, inputs)]
+        X = np.asarray(prep.transform(schema.frame(evs)), dtype=np.float64)
+        return X[np.arange(len(evs)), cols]
+
+    targets, cols, inputs, what = [], [], [], []
+    for f, thr in splits:
+        c = np.float32(thr)
+        for v, w in ((thr, "on the float64 threshold"), (float(c), "on float32(threshold)"),
+                     (float(np.nextafter(c, np.float32(-np.inf))), "one float32 below float32(threshold)"),
+                     (float(np.nextafter(c, np.float32(np.inf))), "one float32 above float32(threshold)")):
+            targets.append(v)
+            cols.append(f)
+            inputs.append(col_input[f])
+            what.append(f"{col_input[f]} puts column {manifest_column(manifest, f)} {w} {thr!r}")
+    if not targets:
+        return [], []
+    targets = np.array(targets)
+    v0 = np.array([float(base[i]) for i in inputs])
+    v1 = v0 * 1.5 + 1.0
+    y0, y1 = column(v0, cols, inputs) - targets, column(v1, cols, inputs) - targets
+    for _ in range(30):  # secant: the steps are affine or log1p, a few iterations reach the last bits
+        step = np.where(y1 != y0, y1 * (v1 - v0) / np.where(y1 != y0, y1 - y0, 1.0), 0.0)
+        v0, y0 = v1, y1
+        v1 = v1 - step
+        y1 = column(v1, cols, inputs) - targets
+        if not np.any(step):
+            break
+    evs, notes = [], []
+    for v, inp, w in zip(v1, inputs, what):
+        for k, vv in enumerate((v, math.nextafter(v, -math.inf), math.nextafter(v, math.inf))):
+            evs.append(dict(base, **{inp: vv}))
+            notes.append(w + ("" if k == 0 else " (one float64 step of the input away)"))
+    return evs, notes
+
+
+def manifest_column(manifest: dict, j: int) -> str:
+    from streamscore_export.exporter import column_names
+
+    return [n for f in manifest["features"] for n in column_names(f)][j]
+
+
+def fraud_rf() -> Example:
+    """The fraud example's pipeline and events with a scikit-learn RandomForestClassifier."""
+    from sklearn.base import clone
+    from sklearn.ensemble import RandomForestClassifier
+    from streamscore_export import build_manifest
+
+    xgb_ex = fraud()
+    _, y = fraud_data.generate(20000, seed=1)
+    test_events, y_test = fraud_data.generate(3000, seed=3, first_id=20000)
+    model = clone(xgb_ex.model).set_params(
+        model=RandomForestClassifier(n_estimators=50, max_depth=10, min_samples_leaf=5, random_state=0, n_jobs=1))
+    model.fit(xgb_ex.train_frame, y)
+    p = model.predict_proba(xgb_ex.schema.frame(test_events))[:, 1]
+    metrics = {"test_rows": len(test_events), "test_fraud_rate": round(float(y_test.mean()), 4),
+               "test_auc": round(float(roc_auc_score(y_test, p)), 4), "flagged_at_0.5": int((p > 0.5).sum())}
+    out = policy.binary(["Low Risk", "High Risk"], [(0.5, "High Risk")], "Low Risk")
+    manifest = build_manifest(model, name="fraud-rf", schema=xgb_ex.schema, output=out)
+    near, near_notes = near_threshold_events(model, xgb_ex.schema, manifest, dict(test_events[0]),
+                                             model[-1].estimators_[:5])
+    rf = model[-1]
+    readme = f"""The `fraud` example's events, schema and feature pipeline (see `examples/fraud/README.md`)
+with a scikit-learn `RandomForestClassifier` instead of XGBoost: bundle kind `sklearn_forest`, the trees'
+arrays in `model.json` (docs/bundle.md, "The scikit-learn model file").
+
+## Model
+
+RandomForestClassifier: {rf.n_estimators} trees, max depth {rf.max_depth}, min_samples_leaf
+{rf.min_samples_leaf}, {sum(e.tree_.node_count for e in rf.estimators_)} nodes in all, trained on the same
+20,000 synthetic transactions as `fraud`. Held-out 3,000 transactions: fraud rate
+{metrics['test_fraud_rate']}, ROC AUC {metrics['test_auc']}. The score is `predict_proba`: the trees' class
+fractions averaged in float64; the Go side reproduces it bit for bit.
+
+Missing values never reach the forest here (the pipeline imputes every column; `log1p` of a distance
+below -1 is the exception: a NaN column, which goes down each node's `missing_go_to_left`, as scikit-learn
+does). A model column beyond float32's range is refused by scikit-learn and rejected by the bundle
+(`not_finite`).
+
+Reference rows: the `fraud` example's rows (edge cases, held-out transactions) plus {len(near)} rows whose
+numeric model columns land on, and one float32 step either side of, the top split thresholds of the first
+five trees.
+
+Decision: score (probability of fraud) > 0.5 -> "High Risk", else "Low Risk".
+"""
+    return Example("fraud-rf", "card-transaction fraud, scikit-learn RandomForestClassifier on the fraud pipeline",
+                   model, xgb_ex.schema, out, xgb_ex.train_frame, xgb_ex.events + near,
+                   xgb_ex.notes + near_notes, readme, metrics)
+
+
 EXAMPLES: dict[str, Callable[[], Example]] = {
     "fraud": fraud,
     "iris": iris,
@@ -963,6 +1091,7 @@ EXAMPLES: dict[str, Callable[[], Example]] = {
     "bike-demand": bike_demand,
     "churn-lgbm": churn_lgbm,
     "churn-hgb": churn_hgb,
+    "fraud-rf": fraud_rf,
 }
 
 
@@ -1027,6 +1156,7 @@ def build(name: str, out_root: Path) -> dict:
     model_desc = (f"linear, link {m['link']}" if m["kind"] == "linear"
                   else mlp_model.describe(mlp_model.read(out, m)) if m["kind"] == "mlp"
                   else MODEL_DESC[m["kind"]](out / m["file"]) if m["kind"] in MODEL_DESC
+                  else sklearn_trees.describe(m, out) if m["kind"] in sklearn_trees.KINDS
                   else f"XGBoost {json.loads(xgb.Booster(model_file=str(out / 'model.json')).save_config())['learner']['objective']['name']}")
     header = f"""# {ex.name}
 

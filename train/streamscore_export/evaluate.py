@@ -4,8 +4,8 @@ Reads a manifest (bundle.json) and scores raw events with it, step by step as
 docs/bundle.md defines them, without sklearn. Used by the tests and by
 make_examples.py to check that every exported bundle reproduces the sklearn
 pipeline it came from (features and linear models exactly; XGBoost via the
-xgboost library on the features computed here). It is a checking tool, not a
-serving path.
+xgboost library on the features computed here; scikit-learn trees from their
+model file, sklearn_trees.predict). It is a checking tool, not a serving path.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from . import mlp_model
+from . import sklearn_trees
 from .errors import RejectedEvent
 from .schema import Input, Schema
 
@@ -181,13 +182,19 @@ def features(manifest: Mapping, events: Sequence[Mapping[str, Any]]) -> tuple[np
     # a feature value that is +-Inf rejects the record
     for i in np.flatnonzero(np.isinf(X).any(axis=1)):
         reject[i] = reject[i] or "not_finite"
-    if manifest["model"]["kind"] in ("linear", "mlp"):
-        # sklearn's linear and MLP models refuse NaN: the first NaN column decides the reason, missing_field
+    if manifest["model"]["kind"] in ("linear", "mlp") or sklearn_trees.refuses_nan(manifest["model"]):
+        # sklearn's linear, MLP and GradientBoosting models refuse NaN: the first NaN column decides the reason, missing_field
         # when its feature's source is missing, not_finite when the pipeline computed the NaN
         for i in np.flatnonzero(np.isnan(X).any(axis=1)):
             j = int(np.flatnonzero(np.isnan(X[i]))[0])
             why = "missing_field" if src_missing[col_feature[j]][i] else "not_finite"
             reject[i] = reject[i] or why
+    if sklearn_trees.refuses_float32_overflow(manifest["model"]):
+        # sklearn's trees cast to float32 and refuse a value that becomes infinite
+        with np.errstate(over="ignore", invalid="ignore"):
+            for i in np.flatnonzero((np.abs(X) > sklearn_trees.FLOAT32_MAX).any(axis=1)):
+                if np.isinf(X[i].astype(np.float32)).any():
+                    reject[i] = reject[i] or "not_finite"
     for i, r in enumerate(reject):
         if r:
             X[i] = np.nan
@@ -213,6 +220,8 @@ def predict(manifest: Mapping, X: np.ndarray, bundle_dir: str | Path | None = No
     if m["kind"] in ("lightgbm", "histgb"):
         from . import histgb_model, lightgbm_model
         return {"lightgbm": lightgbm_model, "histgb": histgb_model}[m["kind"]].evaluate_predict(manifest, X, bundle_dir)
+    if m["kind"] in sklearn_trees.KINDS:
+        return sklearn_trees.predict(manifest, X, bundle_dir)
     import xgboost as xgb
 
     bst = xgb.Booster(model_file=str(Path(bundle_dir) / m["file"]))

@@ -42,6 +42,7 @@ from . import drift as _drift
 from . import histgb_model as _hgb
 from . import lightgbm_model as _lgb
 from . import mlp_model
+from . import sklearn_trees as _sklearn_trees
 from .errors import ExportError, UnsupportedStepError
 from .jsonfmt import pretty
 from .policy import Output
@@ -59,7 +60,8 @@ SUPPORTED_MODELS = (
     "xgboost.XGBClassifier, xgboost.XGBRegressor, xgboost.Booster, "
     "lightgbm.LGBMClassifier, lightgbm.LGBMRegressor, lightgbm.Booster, "
     "HistGradientBoostingClassifier, HistGradientBoostingRegressor, MLPClassifier, MLPRegressor, "
-    "a Keras model of Dense layers (streamscore_export.keras_pipeline)"
+    "a Keras model of Dense layers (streamscore_export.keras_pipeline), "
+    + _sklearn_trees.SUPPORTED
 )
 XGB_OBJECTIVES = {
     "binary:logistic": ("binary",),
@@ -638,6 +640,8 @@ def export_model(where: str, est, n_cols: int, output: Output, out_dir: Path | N
         return _lgb.export(where, est, n_cols, output, out_dir, steps=steps, features=features)
     if _hgb.is_histgb(est):
         return _hgb.export(where, est, n_cols, output, out_dir, features=features)
+    if _sklearn_trees.handles(est):
+        return _sklearn_trees.export(where, est, n_cols, output, out_dir, model_file, sparse)
     try:
         import xgboost as xgb
         xgb_types = (xgb.XGBClassifier, xgb.XGBRegressor, xgb.Booster)

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from sklearn.compose import ColumnTransformer
 from sklearn.decomposition import PCA
-from sklearn.ensemble import RandomForestClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import (
     FunctionTransformer,
@@ -188,10 +188,10 @@ def test_refuses_unsupported_model_and_settings():
     schema = Schema([number("a"), category("c")])
     evs = [{"a": float(i), "c": "xy"[i % 2]} for i in range(40)]
     X, y = schema.frame(evs), np.arange(40) % 2
-    rf = Pipeline([("prep", ColumnTransformer([("a", "passthrough", ["a"])])),
-                   ("forest", RandomForestClassifier(n_estimators=2, random_state=0))]).fit(X, y)
-    with pytest.raises(UnsupportedStepError, match=r"'forest' \(sklearn.RandomForestClassifier\)"):
-        build_manifest(rf, name="t", schema=schema, output=policy.binary(["0", "1"]))
+    knn = Pipeline([("prep", ColumnTransformer([("a", "passthrough", ["a"])])),
+                    ("knn", KNeighborsClassifier(n_neighbors=3))]).fit(X, y)
+    with pytest.raises(UnsupportedStepError, match=r"'knn' \(sklearn.KNeighborsClassifier\)"):
+        build_manifest(knn, name="t", schema=schema, output=policy.binary(["0", "1"]))
     # infrequent categories with handle_unknown="ignore": known-infrequent and unknown differ
     evs3 = evs + [{"a": 1.0, "c": "rare"}]
     infreq = Pipeline([("prep", ColumnTransformer([("c", OneHotEncoder(handle_unknown="ignore", min_frequency=2),

@@ -1,0 +1,113 @@
+package scoring
+
+import (
+	"os"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/streamscore/streamscore/features"
+)
+
+// Benchmarks of the scikit-learn tree kinds. RF100 is the speed
+// target, a RandomForestClassifier of 100 trees of unlimited depth on the
+// fraud pipeline; it is too big for examples/, so train/bench_sklearn_trees.py
+// writes it and runs these with STREAMSCORE_TEST_RF_BUNDLE set to its
+// directory (they skip without it):
+//
+//	.venv/bin/python train/bench_sklearn_trees.py --go
+
+// BenchmarkFraudRFScoreBatch: features + RandomForest (examples/fraud-rf,
+// 50 trees, depth 10) + decision, per row, batched.
+func BenchmarkFraudRFScoreBatch(b *testing.B) {
+	bd, rows := benchBundle(b, "fraud-rf")
+	benchRows(b, bd, rows)
+}
+
+// BenchmarkFraudRFBatched: the fraud-rf forest alone on precomputed
+// features, per row, in blocks of 64.
+func BenchmarkFraudRFBatched(b *testing.B) {
+	bd, rows := benchBundle(b, "fraud-rf")
+	benchModel(b, bd, rows)
+}
+
+// rf100 loads the benchmark forest and every reference row it scores: the
+// rows train/bench_sklearn_trees.py times scikit-learn on.
+func rf100(b *testing.B) (*Bundle, []*features.Row) {
+	dir := os.Getenv("STREAMSCORE_TEST_RF_BUNDLE")
+	if dir == "" {
+		b.Skip("STREAMSCORE_TEST_RF_BUNDLE is not set (train/bench_sklearn_trees.py --go sets it)")
+	}
+	bd, err := Load(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var rows []*features.Row
+	s := bd.NewScorer()
+	for _, row := range fixtureRows(b, dir, bd) {
+		if row != nil && s.ScoreOne(row).Reject == "" {
+			rows = append(rows, row)
+		}
+	}
+	runtime.GC()
+	return bd, rows
+}
+
+// BenchmarkRF100Batched: the 100-tree unlimited-depth forest alone on
+// precomputed features (float64, as sklearn's predict_proba gets them; the
+// predictor casts to float32 as sklearn does), per row, in blocks of 64.
+func BenchmarkRF100Batched(b *testing.B) {
+	bd, rows := rf100(b)
+	benchModel(b, bd, rows)
+}
+
+// BenchmarkRF100ScoreBatch: features + the 100-tree forest + decision.
+func BenchmarkRF100ScoreBatch(b *testing.B) {
+	bd, rows := rf100(b)
+	benchRows(b, bd, rows)
+}
+
+// benchModel scores b.N rows with the bundle's model alone, from the
+// pipeline's float64 output, in blocks of blockRows, and reports ns/row.
+var benchBlock = blockRows
+
+func benchModel(b *testing.B, bd *Bundle, rows []*features.Row) {
+	w := bd.pipe.Width()
+	x := make([]float64, len(rows)*w)
+	for i, r := range rows {
+		if rej := bd.pipe.Transform(r, x[i*w:(i+1)*w], nil); !rej.OK() {
+			b.Fatalf("row %d rejected: %+v", i, rej)
+		}
+	}
+	p := bd.model.NewPredictor(bd.Task())
+	out := make([]float64, benchBlock*bd.nOut)
+	p.Predict(x[:blockRows*w], blockRows, out)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start, cpu := time.Now(), cpuNow()
+	n := 0
+	for n < b.N {
+		for blk := 0; blk < len(rows) && n < b.N; blk += benchBlock {
+			k := min(benchBlock, len(rows)-blk, b.N-n)
+			p.Predict(x[blk*w:(blk+k)*w], k, out[:k*bd.nOut])
+			n += k
+		}
+	}
+	b.ReportMetric(float64(time.Since(start).Nanoseconds())/float64(n), "ns/row")
+	b.ReportMetric(float64((cpuNow()-cpu).Nanoseconds())/float64(n), "cpu-ns/row")
+}
+
+// BenchmarkFraudRFScoreOne: one row end to end through ScoreOne
+// (examples/fraud-rf).
+func BenchmarkFraudRFScoreOne(b *testing.B) {
+	bd, rows := benchBundle(b, "fraud-rf")
+	s := bd.NewScorer()
+	b.ReportAllocs()
+	i := 0
+	cpu := cpuNow()
+	for b.Loop() {
+		s.ScoreOne(rows[i%len(rows)])
+		i++
+	}
+	b.ReportMetric(float64((cpuNow()-cpu).Nanoseconds())/float64(i), "cpu-ns/row")
+}
