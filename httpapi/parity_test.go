@@ -164,7 +164,7 @@ func runStream(t *testing.T, input schemas.InputConfig, events, keys [][]byte) (
 		InputTopic: in, OutputTopic: outTopic, DLQTopic: dlqTopic, Group: kafkatest.UniqueName(t, "g"), Delivery: processor.AtLeastOnce,
 		SessionTimeout: 10 * time.Second, CommitInterval: 200 * time.Millisecond, ShutdownTimeout: 20 * time.Second,
 		TransactionTimeout: 10 * time.Second, BatchMaxRecords: 200, MaxInflightRecords: 5000,
-		MaxInflightBytes: 32 << 20, MaxRecordBytes: 4 << 20, Compression: "lz4", Linger: time.Millisecond,
+		MemoryBudget: 64 << 20, MaxRecordBytes: 4 << 20, Compression: "lz4", Linger: time.Millisecond,
 		TopicPartitions: 1, LagRefresh: 500 * time.Millisecond,
 	}
 	pipe := &processor.Pipeline{Path: jsonPath(t, loadBundle(t, "fraud"), input, false)}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"maps"
 	"net/url"
+	"os"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -299,14 +301,17 @@ type Config struct {
 	// BatchMaxRecords caps a micro-batch. A batch is whatever one fetch
 	// returned for a partition, so there is no added wait for it to fill.
 	BatchMaxRecords int `config:"batch_max_records" help:"largest micro-batch through decode, features and scoring"`
-	// MaxInflightRecords and MaxInflightBytes cap records between fetch and
-	// broker acknowledgement; past them consumption waits (backpressure).
+	// MaxInflightRecords caps records between fetch and broker
+	// acknowledgement; past it consumption waits (backpressure). Their bytes
+	// are capped by the memory budget.
 	MaxInflightRecords int `config:"max_inflight_records" help:"records produced but not yet acknowledged; past it consumption waits"`
-	MaxInflightBytes   int `config:"max_inflight_bytes" help:"bytes produced but not yet acknowledged; past it consumption waits"`
+	// MemoryBudget is the one memory setting: the Go heap's soft limit and
+	// the buffers that grow with traffic are sized from it (Memory).
+	MemoryBudget int `config:"memory_budget" help:"bytes of memory the service plans for: the Go GC's soft limit (unless GOMEMLIMIT is set, which then caps the budget), fetch buffers (1/32 of it) and bytes produced but not yet acknowledged (1/8; past it consumption waits)"`
 	// MaxRecordBytes is the largest record the producer may write (the DLQ
 	// keeps original bytes, so this must cover the largest input).
 	MaxRecordBytes int    `config:"max_record_bytes" help:"largest record written; must cover the largest input since the DLQ keeps it whole"`
-	Compression    string `config:"compression" help:"output compression: none, gzip, snappy, lz4, zstd"`
+	Compression    string `config:"compression" help:"output compression: none, gzip, snappy, lz4, zstd (snappy: the least CPU of those that compress, docs/BENCHMARKS.md)"`
 	// Linger is how long the producer waits to fill a batch: throughput
 	// against latency.
 	Linger time.Duration `config:"linger" help:"producer linger: latency against batching"`
@@ -327,13 +332,46 @@ func DefaultConfig() Config {
 		TransactionTimeout: 10 * time.Second,
 		BatchMaxRecords:    500,
 		MaxInflightRecords: 20000,
-		MaxInflightBytes:   64 << 20,
+		MemoryBudget:       256 << 20,
 		MaxRecordBytes:     4 << 20,
-		Compression:        "lz4",
+		Compression:        "snappy",
 		Linger:             2 * time.Millisecond,
 		TopicPartitions:    6,
 		LagRefresh:         5 * time.Second,
 	}
+}
+
+// minMemoryBudget is the smallest processor.memory_budget.
+const minMemoryBudget = 32 << 20
+
+// MemorySizes are the sizes the memory budget gives.
+type MemorySizes struct {
+	Budget int64 // the budget in force: processor.memory_budget, or GOMEMLIMIT when lower
+	// GCLimit is the Go heap's soft limit to set (debug.SetMemoryLimit);
+	// 0 when GOMEMLIMIT is set, which the runtime already applies.
+	GCLimit int64
+	// FetchMaxBytes bounds one fetch response, FetchMaxPartitionBytes one
+	// partition's share of it (the broker still returns a record larger
+	// than either); franz-go keeps about one fetch per broker buffered
+	// while the previous one is processed.
+	FetchMaxBytes, FetchMaxPartitionBytes int32
+	// InflightBytes caps the bytes produced but not yet acknowledged.
+	InflightBytes int64
+}
+
+// Memory sizes the service's buffers from the budget. gomemlimit is the
+// runtime's limit when the GOMEMLIMIT environment variable sets one (0:
+// unset): then it caps the budget and no GC limit is set here.
+func (c Config) Memory(gomemlimit int64) MemorySizes {
+	b := int64(c.MemoryBudget)
+	s := MemorySizes{Budget: b, GCLimit: b}
+	if gomemlimit > 0 {
+		s.Budget, s.GCLimit = min(b, gomemlimit), 0
+	}
+	s.FetchMaxBytes = int32(min(s.Budget/32, 1<<30))
+	s.FetchMaxPartitionBytes = int32(min(s.Budget/128, 1<<30))
+	s.InflightBytes = max(s.Budget/8, int64(c.MaxRecordBytes))
+	return s
 }
 
 // Named configuration errors, so callers and tests can tell them apart.
@@ -371,8 +409,8 @@ func (c *Config) Validate() error {
 	if c.MaxRecordBytes < 1024 {
 		return fmt.Errorf("processor.max_record_bytes %d: must be at least 1024", c.MaxRecordBytes)
 	}
-	if c.MaxInflightBytes < c.MaxRecordBytes {
-		return fmt.Errorf("processor.max_inflight_bytes %d: must be at least processor.max_record_bytes (%d)", c.MaxInflightBytes, c.MaxRecordBytes)
+	if least := max(minMemoryBudget, 8*c.MaxRecordBytes); c.MemoryBudget < least {
+		return fmt.Errorf("processor.memory_budget %d: must be at least %d (32 MiB, and 8 times processor.max_record_bytes %d)", c.MemoryBudget, least, c.MaxRecordBytes)
 	}
 	if c.Linger < 0 {
 		return fmt.Errorf("processor.linger %q: must not be negative", c.Linger)
@@ -401,4 +439,24 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("processor.transaction_timeout %q: must not exceed processor.session_timeout %q", c.TransactionTimeout, c.SessionTimeout)
 	}
 	return nil
+}
+
+// GoMemLimit is the Go runtime's memory limit when the GOMEMLIMIT
+// environment variable set one, else 0.
+func GoMemLimit() int64 {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		return 0
+	}
+	return debug.SetMemoryLimit(-1)
+}
+
+// ApplyMemoryLimit sets the Go heap's soft limit to the memory budget,
+// unless GOMEMLIMIT already set one, and returns the sizes in force. The
+// limit is process-wide: the commands that run the stream call it once.
+func (c Config) ApplyMemoryLimit() MemorySizes {
+	s := c.Memory(GoMemLimit())
+	if s.GCLimit > 0 {
+		debug.SetMemoryLimit(s.GCLimit)
+	}
+	return s
 }

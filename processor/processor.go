@@ -212,15 +212,15 @@ func (p *Processor) batchLimits(ctx context.Context, adm *kadm.Client) (func(str
 // own (commit mode, group callbacks, transactional id).
 func (p *Processor) clientOpts(batchMax func(string) int32) ([]kgo.Opt, error) {
 	c := p.cfg
-	codec, err := compressionCodec(c.Compression)
-	if err != nil {
-		return nil, err
-	}
 	opts, err := ClientOpts(p.kcfg)
 	if err != nil {
 		return nil, err
 	}
-	opts = append(opts,
+	tput, err := ThroughputOpts(c)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(append(opts, tput...),
 		kgo.ConsumerGroup(c.Group),
 		kgo.ConsumeTopics(c.InputTopic),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
@@ -229,21 +229,35 @@ func (p *Processor) clientOpts(batchMax func(string) int32) ([]kgo.Opt, error) {
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.FetchMaxWait(500*time.Millisecond),
 		kgo.DefaultProduceTopic(c.OutputTopic),
-		kgo.ProducerBatchCompression(codec),
-		kgo.ProducerLinger(c.Linger),
-		kgo.MaxBufferedRecords(c.MaxInflightRecords),
-		kgo.MaxBufferedBytes(c.MaxInflightBytes),
 		kgo.ProducerBatchMaxBytesFn(batchMax),
 		// A produce refused with CONCURRENT_TRANSACTIONS or a moved leader
 		// waits for a metadata refresh: keep that wait short (default 5s).
 		kgo.MetadataMinAge(250*time.Millisecond),
 		kgo.BrokerMaxWriteBytes(int32(c.MaxRecordBytes)*2+1<<20),
-		kgo.FetchMaxPartitionBytes(int32(max(c.MaxRecordBytes, 1<<20))),
 	)
 	if c.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(c.InstanceID))
 	}
 	return opts, nil
+}
+
+// ThroughputOpts are the client options of batching, compression and the
+// buffers the memory budget sizes. bench's passthrough uses them too, so its
+// baseline runs with the service's settings.
+func ThroughputOpts(c Config) ([]kgo.Opt, error) {
+	codec, err := compressionCodec(c.Compression)
+	if err != nil {
+		return nil, err
+	}
+	mem := c.Memory(GoMemLimit())
+	return []kgo.Opt{
+		kgo.ProducerBatchCompression(codec),
+		kgo.ProducerLinger(c.Linger),
+		kgo.MaxBufferedRecords(c.MaxInflightRecords),
+		kgo.MaxBufferedBytes(int(mem.InflightBytes)),
+		kgo.FetchMaxBytes(mem.FetchMaxBytes),
+		kgo.FetchMaxPartitionBytes(mem.FetchMaxPartitionBytes),
+	}, nil
 }
 
 // checkTopics fails fast on a missing topic, unless creation is configured.

@@ -74,7 +74,7 @@ func (e *env) config(delivery, group string) processor.Config {
 		InputTopic: e.in, OutputTopic: e.out, DLQTopic: e.dlq, Group: group, Delivery: delivery,
 		SessionTimeout: 10 * time.Second, CommitInterval: 200 * time.Millisecond, ShutdownTimeout: 20 * time.Second,
 		TransactionTimeout: 10 * time.Second, BatchMaxRecords: 200, MaxInflightRecords: 5000,
-		MaxInflightBytes: 32 << 20, MaxRecordBytes: 4 << 20, Compression: "lz4", Linger: time.Millisecond,
+		MemoryBudget: 64 << 20, MaxRecordBytes: 4 << 20, Compression: "lz4", Linger: time.Millisecond,
 		TopicPartitions: 3, LagRefresh: 500 * time.Millisecond,
 	}
 }

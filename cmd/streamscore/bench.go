@@ -139,6 +139,7 @@ func runBench(ctx context.Context, out io.Writer, cfg *Config, o benchOptions) e
 	fmt.Fprintf(out, "loaded %d events in %s\n", o.events, time.Since(loadStart).Round(time.Millisecond))
 
 	pcfg := cfg.Processor
+	pcfg.ApplyMemoryLimit() // as run does: the figures are the service's
 	// 1. passthrough baseline.
 	ptOut, err := mk("passthrough")
 	if err != nil {
@@ -287,16 +288,14 @@ func loadEvents(ctx context.Context, opts []kgo.Opt, topic string, n int) error 
 // passthrough copies n records from in to out with the processor's client
 // settings, measuring from the first record fetched to the last acknowledged.
 func passthrough(ctx context.Context, opts []kgo.Opt, c processor.Config, in, out string, n int) (time.Duration, error) {
-	codec, err := processor.CompressionCodec(c.Compression)
+	tput, err := processor.ThroughputOpts(c)
 	if err != nil {
 		return 0, err
 	}
-	cl, err := kgo.NewClient(append(opts,
+	cl, err := kgo.NewClient(append(append(opts, tput...),
 		kgo.ConsumeTopics(in), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.DefaultProduceTopic(out), kgo.ProducerLinger(c.Linger),
-		kgo.ProducerBatchCompression(codec),
-		kgo.MaxBufferedRecords(c.MaxInflightRecords), kgo.MaxBufferedBytes(c.MaxInflightBytes))...)
+		kgo.DefaultProduceTopic(out))...)
 	if err != nil {
 		return 0, err
 	}

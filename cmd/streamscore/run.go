@@ -180,6 +180,9 @@ func startService(ctx context.Context, cfg *Config, log *slog.Logger) (_ *servic
 	if err := processor.CheckAccess(ctx, cfg.Kafka.KafkaConfig, pcfg); err != nil {
 		return nil, err
 	}
+	mem := pcfg.ApplyMemoryLimit()
+	log.Info("memory budget", "budget", mem.Budget, "gc_limit", mem.GCLimit, "gomemlimit", processor.GoMemLimit(),
+		"fetch_max_bytes", mem.FetchMaxBytes, "inflight_bytes", mem.InflightBytes)
 	s.proc, err = processor.New(ctx, pcfg, cfg.Kafka.KafkaConfig, pipe, metrics, log, kgo.WithHooks(kp))
 	if err != nil {
 		return nil, err

@@ -70,7 +70,7 @@ func startLifecycle(t *testing.T, dataDir string, events int64) *lifecycle {
 	pcfg := processor.Config{InputTopic: lcInput, OutputTopic: "lc-out", DLQTopic: "lc-dlq", Group: lcGroup,
 		Delivery: processor.AtLeastOnce, SessionTimeout: 10 * time.Second, CommitInterval: time.Hour,
 		ShutdownTimeout: 20 * time.Second, TransactionTimeout: 10 * time.Second, BatchMaxRecords: 100,
-		MaxInflightRecords: 1000, MaxInflightBytes: 8 << 20, MaxRecordBytes: 1 << 20, Compression: "none",
+		MaxInflightRecords: 1000, MemoryBudget: 32 << 20, MaxRecordBytes: 1 << 20, Compression: "none",
 		CreateTopics: true, TopicPartitions: 3, LagRefresh: 500 * time.Millisecond}
 	proc, err := processor.New(ctx, pcfg, processor.KafkaConfig{Brokers: broker.Addr(), ClientID: "lifecycle"}, pipe, m, log)
 	if err != nil {
