@@ -10,7 +10,8 @@
 #        [--delivery at-least-once|exactly-once] [--bundle DIR] [-- extra run flags]
 #
 # Defaults: no base, 1000000 fraud events (6 partitions), 3 rounds,
-# at-least-once, examples/fraud, the service's defaults otherwise. Needs a
+# at-least-once, examples/fraud, the service's defaults otherwise. The
+# events are `streamscore produce BUNDLE`'s (clean events for any bundle). Needs a
 # broker: STREAMSCORE_TEST_BROKERS, else the one `make kafka-up` starts.
 # The CPU time counted is the service's own (utime+stime from /proc) from
 # its first consumed record to its last, so start-up and model load are out.
@@ -67,7 +68,7 @@ cleanup() {
 trap cleanup EXIT
 tool topics --bootstrap-server "$brokers" --create --topic "$run-in" --partitions 6 >/dev/null
 echo "loading $events events into $run-in" >&2
-"$work/head" produce --kafka.brokers "$brokers" --input.topic "$run-in" --rate 0 --count "$events" --seed 3 >/dev/null
+"$work/head" produce "$bundle" --kafka.brokers "$brokers" --input.topic "$run-in" --rate 0 --count "$events" --seed 3 >/dev/null
 
 ticks=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
