@@ -71,6 +71,15 @@ echo "loading $events events into $run-in" >&2
 "$work/head" produce "$bundle" --kafka.brokers "$brokers" --input.topic "$run-in" --rate 0 --count "$events" --seed 3 >/dev/null
 
 ticks=$(getconf CLK_TCK)
+# The broker's own CPU, when it is this checkout's (kafka-up.sh): on one
+# machine the service and the broker share the cores.
+kcache=${STREAMSCORE_DEV_KAFKA_CACHE:-$root/.cache/kafka}
+bpid=""
+if [[ -f "$kcache/run/kafka.pid" && "$(cat "$kcache/run/bootstrap" 2>/dev/null)" == "$brokers" ]]; then
+  bpid=$(cat "$kcache/run/kafka.pid")
+  kill -0 "$bpid" 2>/dev/null || bpid=""
+fi
+broker_ticks() { if [[ -n "$bpid" ]]; then cpu_ticks "$bpid"; else echo 0; fi; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 consumed() { # records consumed so far, from the service's own /metrics (0 until it answers)
   { curl -fs "http://$1/metrics" 2>/dev/null || true; } | awk '/^streamscore_records_consumed_total/ {s += $2} END {printf "%d\n", s}'
@@ -93,30 +102,30 @@ for ((r = 1; r <= rounds; r++)); do
     first="" t0="" deadline=$(($(date +%s) + 600))
     while :; do
       n=$(consumed "$addr")
-      if [[ -z "$first" && ${n:-0} -gt 0 ]]; then first=$(cpu_ticks $pid) t0=$(date +%s.%N) n0=$n; fi
+      if [[ -z "$first" && ${n:-0} -gt 0 ]]; then first=$(cpu_ticks $pid) bfirst=$(broker_ticks) t0=$(date +%s.%N) n0=$n; fi
       if [[ ${n:-0} -ge $events ]]; then break; fi
       if ! kill -0 $pid 2>/dev/null; then echo "$b exited early; log: $work/$b-$r.log" >&2; exit 1; fi
       if (($(date +%s) > deadline)); then echo "$b: gave up after 600 s at $n records" >&2; kill $pid; exit 1; fi
       sleep 0.1
     done
-    last=$(cpu_ticks $pid) t1=$(date +%s.%N)
+    last=$(cpu_ticks $pid) blast=$(broker_ticks) t1=$(date +%s.%N)
     hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
     kill -TERM $pid
     wait $pid || true
     pid=""
-    line=$(awk -v c=$((last - first)) -v hz="$ticks" -v n=$((events - n0)) -v w0="$t0" -v w1="$t1" -v m="$hwm" \
-      'BEGIN {cpu = c / hz; printf "%.3f %.2f %.0f %d", cpu * 1e6 / n, cpu / (w1 - w0), n / (w1 - w0), m / 1024}')
+    line=$(awk -v c=$((last - first)) -v bc=$((blast - bfirst)) -v hz="$ticks" -v n=$((events - n0)) -v w0="$t0" -v w1="$t1" -v m="$hwm" \
+      'BEGIN {cpu = c / hz; printf "%.3f %.2f %.0f %d %.2f", cpu * 1e6 / n, cpu / (w1 - w0), n / (w1 - w0), m / 1024, bc / hz / (w1 - w0)}')
     results[$b]+="$line;"
-    read -r us cores rate rss <<<"$line"
-    printf '%-14s round %d: %s us CPU/record, %s cores, %s records/s, peak RSS %s MB\n' "$b" "$r" "$us" "$cores" "$rate" "$rss"
+    read -r us cores rate rss bcores <<<"$line"
+    printf '%-14s round %d: %s us CPU/record, %s cores, %s records/s, peak RSS %s MB, broker %s cores\n' "$b" "$r" "$us" "$cores" "$rate" "$rss" "${bpid:+$bcores}${bpid:-n/a}"
   done
 done
 
 median() { tr ';' '\n' | awk -v f="$1" 'NF {print $f}' | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 echo "== medians of $rounds rounds, $events events, $delivery, $(basename "$bundle") =="
 for b in "${bins[@]}"; do
-  printf '%-14s %s us CPU/record, %s cores, %s records/s, peak RSS %s MB\n' "$b" \
-    "$(median 1 <<<"${results[$b]}")" "$(median 2 <<<"${results[$b]}")" "$(median 3 <<<"${results[$b]}")" "$(median 4 <<<"${results[$b]}")"
+  printf '%-14s %s us CPU/record, %s cores, %s records/s, peak RSS %s MB, broker %s cores\n' "$b" \
+    "$(median 1 <<<"${results[$b]}")" "$(median 2 <<<"${results[$b]}")" "$(median 3 <<<"${results[$b]}")" "$(median 4 <<<"${results[$b]}")" "$(median 5 <<<"${results[$b]}")"
 done
 if [[ -n "$base" ]]; then
   h=$(median 1 <<<"${results[head]}") o=$(median 1 <<<"${results[base-$rev]}")
