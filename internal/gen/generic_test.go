@@ -316,10 +316,11 @@ func TestGenericKeyInput(t *testing.T) {
 	}
 }
 
-// TestFraudFits: the fraud generator is the one for the fraud example only.
+// TestFraudFits: the fraud generator is the one for the examples on the
+// fraud events only (fraud, and fraud-rf: its inputs with another model).
 func TestFraudFits(t *testing.T) {
 	for name, b := range exampleBundles(t) {
-		if got, want := FraudFits(b.Layout()), name == "fraud"; got != want {
+		if got, want := FraudFits(b.Layout()), name == "fraud" || name == "fraud-rf"; got != want {
 			t.Errorf("FraudFits(%s) = %v, want %v", name, got, want)
 		}
 	}

@@ -31,9 +31,9 @@ func clockFree(rec []byte) []byte { return eventTime.ReplaceAll(scoredTime.Repla
 // run` against the broker): every reference event gets the prediction record
 // `streamscore score` writes for it, byte for byte (scored_time and
 // event_time aside), or the same DLQ reason, and the stream's scores equal
-// the training library's: within one ulp for the exact kinds (the C
-// library's exp can differ from Go's by one ulp, docs/bundle.md), within
-// the model's tolerance otherwise (1e-5 for the float32 Keras network).
+// the training library's within the documented parity tolerance (1e-6, or
+// the model's own: 1e-5 for the float32 Keras network). Which kinds are bit
+// for bit is the parity tests' to say (predict.CheckReference counts them).
 func TestStreamServesEveryKind(t *testing.T) {
 	for _, c := range []struct{ kind, dir string }{
 		{"lightgbm", filepath.Join("examples", "bike-demand")},
@@ -104,8 +104,8 @@ func checkStreamServes(t *testing.T, kind, dir string) {
 		off, _ := strconv.ParseInt(header(r, processor.HeaderDLQOffset), 10, 64)
 		dlqAt[off] = header(r, processor.HeaderDLQReason)
 	}
-	tol := b.ModelOutput().Tolerance
-	next, bad, worst, ulp := 0, 0, 0.0, 0
+	tol := max(b.ModelOutput().Tolerance, 1e-6) // the documented parity tolerance; the parity tests count what is not bit-identical
+	next, bad, worst := 0, 0, 0.0
 	fail := func(format string, args ...any) {
 		t.Helper()
 		t.Errorf(format, args...)
@@ -134,7 +134,7 @@ func checkStreamServes(t *testing.T, kind, dir string) {
 			t.Fatalf("prediction %d: %v", i+1, err)
 		}
 		got := []float64{rec.Score}
-		if rec.Probabilities != nil {
+		if len(rec.Probabilities) > 0 {
 			got = got[:0]
 			for _, c := range rec.Probabilities {
 				got = append(got, c.Probability)
@@ -147,11 +147,7 @@ func checkStreamServes(t *testing.T, kind, dir string) {
 		for k, want := range r.Scores {
 			d := math.Abs(got[k]-want) / math.Max(1, math.Abs(want))
 			worst = math.Max(worst, d)
-			switch {
-			case tol > 0 && d <= tol, got[k] == want:
-			case tol == 0 && (got[k] == math.Nextafter(want, math.Inf(1)) || got[k] == math.Nextafter(want, math.Inf(-1))):
-				ulp++
-			default:
+			if !(d <= tol) {
 				fail("event %d: score %d is %v, the library's %v", i+1, k, got[k], want)
 			}
 		}
@@ -159,6 +155,6 @@ func checkStreamServes(t *testing.T, kind, dir string) {
 			fail("event %d: label %v, reference %q", i+1, rec.Label, *r.Label)
 		}
 	}
-	t.Logf("%s (%s): %d events, %d predictions and %d rejects; stream = score byte for byte; worst difference from the library %.3g (tolerance %g, %d scores one ulp off)",
-		filepath.Base(dir), kind, len(events), next, rejects, worst, tol, ulp)
+	t.Logf("%s (%s): %d events, %d predictions and %d rejects; stream = score byte for byte; worst difference from the library %.3g (tolerance %g)",
+		filepath.Base(dir), kind, len(events), next, rejects, worst, tol)
 }
