@@ -242,8 +242,13 @@ func brokerEnv() []string {
 // brokerScript runs deploy/kafka/<name> for the dedicated broker and
 // returns its stdout; on failure the error holds its stderr.
 func brokerScript(ctx context.Context, name string, args ...string) (string, error) {
+	return kafkaScript(ctx, brokerEnv(), name, args...)
+}
+
+// kafkaScript runs deploy/kafka/<name> with the environment env.
+func kafkaScript(ctx context.Context, env []string, name string, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, "bash", append([]string{filepath.Join(suite.repo, "deploy", "kafka", name)}, args...)...)
-	cmd.Env = brokerEnv()
+	cmd.Env = env
 	cmd.Dir = suite.repo
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
