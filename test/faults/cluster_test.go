@@ -159,7 +159,7 @@ func startCluster(t *testing.T) *kafkaCluster {
 func TestCluster(t *testing.T) {
 	c := startCluster(t)
 	for i, mode := range modes {
-		t.Run(mode, func(t *testing.T) { clusterScenario(t, c, mode, uint64(60+i)) })
+		t.Run(mode, func(t *testing.T) { clusterScenario(t, c, mode, uint64(90+i)) })
 	}
 }
 

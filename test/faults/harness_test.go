@@ -87,15 +87,20 @@ type kafkaTarget struct {
 	logs       []string // broker log files, their ends printed when a test fails
 }
 
-// dedicatedBroker is the suite's single broker (TestMain starts it).
-func dedicatedBroker() kafkaTarget {
+// dedicatedBroker is the suite's single broker, started for the first test
+// that asks for it.
+func dedicatedBroker(t testing.TB) kafkaTarget {
+	t.Helper()
+	if err := startDedicated(); err != nil {
+		t.Fatalf("fault suite setup: %v", err)
+	}
 	return kafkaTarget{brokers: []string{suite.brokers}, partitions: 6, replicas: 1,
 		logs: []string{filepath.Join(suite.cache, "run", "kafka.log")}}
 }
 
 func newScenario(t *testing.T, name, mode string, events int, poison float64, seedOffset uint64) *scenario {
 	t.Helper()
-	return newScenarioOn(t, dedicatedBroker(), name, mode, events, poison, seedOffset)
+	return newScenarioOn(t, dedicatedBroker(t), name, mode, events, poison, seedOffset)
 }
 
 // newScenarioOn is newScenario against k. events 0: the producer runs until
