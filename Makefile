@@ -19,7 +19,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
 GO_BUILD = CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT)"
 
-.PHONY: image licenses all build demo test test-unit test-integration test-faults test-security parity deps lint kafka-up kafka-down kafka-up-secure kafka-down-secure pg-up pg-down bench fuzz clean
+.PHONY: image licenses all build demo test test-unit test-integration test-faults test-security parity deps lint kafka-up kafka-down kafka-up-secure kafka-down-secure kafka-up-cluster kafka-down-cluster pg-up pg-down bench fuzz clean
 
 all: build
 
@@ -54,6 +54,13 @@ kafka-up-secure:
 
 kafka-down-secure:
 	bash deploy/kafka/kafka-down.sh --secure
+
+## kafka-up-cluster: three KRaft nodes on 127.0.0.1:19500,19502,19504 (RF 3, min ISR 2; deploy/kafka/README.md)
+kafka-up-cluster:
+	bash deploy/kafka/kafka-up.sh --cluster
+
+kafka-down-cluster:
+	bash deploy/kafka/kafka-down.sh --cluster
 
 ## pg-up / pg-down: the PostgreSQL test server (sink tests), .cache/postgres
 pg-up:

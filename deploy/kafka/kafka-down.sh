@@ -3,32 +3,79 @@
 #
 #   bash deploy/kafka/kafka-down.sh           # SIGTERM, wait (30s), then SIGKILL; data kept
 #   bash deploy/kafka/kafka-down.sh --kill    # SIGKILL at once (crash, for fault tests); data kept
+#   bash deploy/kafka/kafka-down.sh --pause   # SIGSTOP: the broker hangs (a hung broker, not a dead one); kafka-up.sh resumes it
 #   bash deploy/kafka/kafka-down.sh --wipe    # stop, then delete the data dir (next kafka-up formats anew)
-#   bash deploy/kafka/kafka-down.sh --secure [--kill|--wipe]   # the same for the secured broker
+#   bash deploy/kafka/kafka-down.sh --secure [--kill|--pause|--wipe]   # the same for the secured broker
+#   bash deploy/kafka/kafka-down.sh --cluster [--kill|--wipe]          # every node of the cluster, at once
+#   bash deploy/kafka/kafka-down.sh --cluster --node 2 [--kill|--pause]   # one node
 #
-# The downloaded jars (libs/) are always kept. Exits 0 when nothing runs.
+# Every stop waits until the broker's ports are closed. The downloaded jars
+# (libs/) are always kept. Exits 0 when nothing runs.
 set -euo pipefail
 # shellcheck source=lib.sh source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+if $KAFKA_SECURE; then
+	# shellcheck source=secure.sh source-path=SCRIPTDIR
+	source "$KAFKA_DIR/secure.sh" # its ports
+fi
 
 signal=TERM
 wipe=false
-for arg in "$@"; do
-	case "$arg" in
+only_node=""
+while [[ $# -gt 0 ]]; do
+	case "$1" in
 	--kill) signal=KILL ;;
+	--pause) signal=STOP ;;
 	--wipe) wipe=true ;;
-	--secure) ;; # read by lib.sh
+	--secure | --cluster) ;; # read by lib.sh
+	--node)
+		only_node="$(node_arg "${2:-}")"
+		shift
+		;;
+	--node=*) only_node="$(node_arg "${1#--node=}")" ;;
 	-h | --help)
-		sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
-	*) die "unknown argument '$arg' (use --secure, --kill, --wipe)" ;;
+	*) die "unknown argument '$1' (use --secure or --cluster [--node N], --kill, --pause, --wipe)" ;;
 	esac
+	shift
 done
+if $wipe && [[ "$signal" == STOP || -n "$only_node" ]]; then
+	die "--wipe deletes the data of the whole broker or cluster: not with --pause or --node"
+fi
+if $KAFKA_CLUSTER && [[ "$signal" == STOP && -z "$only_node" ]]; then
+	die "--pause with --cluster needs --node N (one hung node; the others keep running)"
+fi
 
 take_lock
-stop_broker "$signal"
+if ! $KAFKA_CLUSTER; then
+	if [[ "$signal" == STOP ]]; then
+		pause_broker
+	else
+		stop_broker "$signal"
+	fi
+elif [[ -n "$only_node" ]]; then
+	use_node "$only_node"
+	if [[ "$signal" == STOP ]]; then
+		pause_broker
+	else
+		stop_broker "$signal"
+	fi
+else
+	stop_nodes "$signal" "${KAFKA_NODES[@]}"
+	rm -f "$KAFKA_CLUSTER_BOOTSTRAP_FILE"
+fi
 if $wipe; then
-	log "removing data dir $KAFKA_DATA"
-	rm -rf "$KAFKA_DATA" "$KAFKA_CACHE/acls.applied"
+	if $KAFKA_CLUSTER; then
+		for n in "${KAFKA_NODES[@]}"; do
+			use_node "$n"
+			log "removing data dir $KAFKA_DATA"
+			rm -rf "$KAFKA_DATA"
+		done
+		rm -f "$KAFKA_CLUSTER_ID_FILE"
+	else
+		log "removing data dir $KAFKA_DATA"
+		rm -rf "$KAFKA_DATA" "$KAFKA_CACHE/acls.applied"
+	fi
 fi

@@ -4,6 +4,7 @@
 #   bash deploy/kafka/kafka-restart.sh             # SIGKILL (crash), then start again and wait until ready
 #   bash deploy/kafka/kafka-restart.sh --graceful  # SIGTERM (clean shutdown) instead of SIGKILL
 #   bash deploy/kafka/kafka-restart.sh --secure [--graceful]   # the secured broker (first argument)
+#   bash deploy/kafka/kafka-restart.sh --cluster [--node N] [--graceful]   # every cluster node, or node N
 #
 # Never reformats the storage: topics, committed offsets and transaction state
 # survive. Prints the bootstrap address on stdout like kafka-up.sh. To keep the
@@ -12,19 +13,23 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 mode=--kill
-secure=()
+which=()
 for arg in "$@"; do
 	case "$arg" in
-	--secure) secure=(--secure) ;;
+	--secure | --cluster | --node | --node=* | [0-9]*) which+=("$arg") ;;
 	--graceful) mode="" ;;
 	--kill) mode=--kill ;;
 	-h | --help)
-		sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
-	*) echo "kafka-restart: unknown argument '$arg' (use --secure, --graceful)" >&2; exit 1 ;;
+	*) echo "kafka-restart: unknown argument '$arg' (use --secure or --cluster [--node N], --graceful)" >&2; exit 1 ;;
 	esac
 done
+if [[ ${#which[@]} -gt 0 && "${which[0]}" != --secure && "${which[0]}" != --cluster ]]; then
+	echo "kafka-restart: --secure or --cluster must come first" >&2
+	exit 1
+fi
 
-bash "$here/kafka-down.sh" "${secure[@]}" ${mode:+"$mode"}
-exec bash "$here/kafka-up.sh" "${secure[@]}"
+bash "$here/kafka-down.sh" "${which[@]}" ${mode:+"$mode"}
+exec bash "$here/kafka-up.sh" "${which[@]}"

@@ -8,16 +8,17 @@
 #   bash deploy/kafka/kafka-tool.sh org.apache.kafka.tools.SomeOtherCommand ...
 #   bash deploy/kafka/kafka-tool.sh --secure acls --list   # the secured broker, as its admin (mTLS);
 #                                                          # --bootstrap-server and --command-config are added
+#   bash deploy/kafka/kafka-tool.sh --cluster topics --describe --topic T   # the cluster; --bootstrap-server is added
 #
 # Tools log at WARN only, so stdout holds just the tool's answer.
 set -euo pipefail
 # shellcheck source=lib.sh source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-if $KAFKA_SECURE; then
+if $KAFKA_SECURE || $KAFKA_CLUSTER; then
 	shift
 fi
-[[ $# -ge 1 ]] || die "usage: kafka-tool.sh [--secure] topics|consumer-groups|transactions|acls|configs|<main class> [args...]"
+[[ $# -ge 1 ]] || die "usage: kafka-tool.sh [--secure|--cluster] topics|consumer-groups|transactions|acls|configs|<main class> [args...]"
 tool="$1"
 shift
 case "$tool" in
@@ -34,6 +35,8 @@ esac
 if $KAFKA_SECURE; then
 	[[ -f "$KAFKA_RUN/admin.properties" ]] || die "no $KAFKA_RUN/admin.properties; start the secured broker: bash deploy/kafka/kafka-up.sh --secure"
 	set -- --bootstrap-server "$KAFKA_HOST:$((KAFKA_PORT + 1))" --command-config "$KAFKA_RUN/admin.properties" "$@"
+elif $KAFKA_CLUSTER; then
+	set -- --bootstrap-server "$(cluster_bootstrap)" "$@"
 fi
 
 compgen -G "$KAFKA_LIBS/kafka-tools-*.jar" >/dev/null || die "no Kafka jars in $KAFKA_LIBS; run deploy/kafka/kafka-up.sh once"

@@ -197,6 +197,13 @@ func Topic(t testing.TB, brokers []string, partitions int32) string {
 // TopicWithConfigs is Topic with topic configs (e.g. "cleanup.policy": "compact").
 func TopicWithConfigs(t testing.TB, brokers []string, partitions int32, configs map[string]string) string {
 	t.Helper()
+	return TopicReplicated(t, brokers, partitions, 1, configs)
+}
+
+// TopicReplicated is TopicWithConfigs with replicas replicas of each
+// partition (a multi-broker cluster; -1 is the broker's default.replication.factor).
+func TopicReplicated(t testing.TB, brokers []string, partitions int32, replicas int16, configs map[string]string) string {
+	t.Helper()
 	name := UniqueName(t, "t")
 	var cfg map[string]*string
 	if len(configs) > 0 {
@@ -210,7 +217,7 @@ func TopicWithConfigs(t testing.TB, brokers []string, partitions int32, configs 
 
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
-	resp, err := adm.CreateTopic(ctx, partitions, 1, cfg, name)
+	resp, err := adm.CreateTopic(ctx, partitions, replicas, cfg, name)
 	if err == nil {
 		err = resp.Err
 	}

@@ -88,8 +88,9 @@ type srcPos struct {
 }
 
 type validInput struct {
-	n   int    // copies of this event id in the input (1 unless the producer duplicated)
-	key string // the input's key (when n == 1)
+	n   int       // copies of this event id in the input (1 unless the producer duplicated)
+	key string    // the input's key (when n == 1)
+	at  time.Time // the input's timestamp (when n == 1)
 }
 
 // result is what the checker counted.
@@ -102,12 +103,13 @@ type result struct {
 	missingDLQ  bool           // ... whether the bundle dead-letters them
 	inputDups   int            // event ids the producer wrote more than once
 
-	predictions  int // prediction records read
-	matched      int // valid inputs with at least one prediction
-	lost         int // valid inputs without prediction
-	dups         int // predictions beyond one per valid input
-	unknownPreds int // predictions whose event_id is no input's
-	keyMismatch  int // prediction key differs from the input's
+	predictions  int         // prediction records read
+	matched      int         // valid inputs with at least one prediction
+	lost         int         // valid inputs without prediction
+	dups         int         // predictions beyond one per valid input
+	dupSeconds   map[int]int // dups by the second of the stream their input was produced in
+	unknownPreds int         // predictions whose event_id is no input's
+	keyMismatch  int         // prediction key differs from the input's
 
 	dlq            int
 	dlqByReason    map[string]int
@@ -127,6 +129,32 @@ func (r *result) example(format string, args ...any) {
 	if len(r.examples) < 10 {
 		r.examples = append(r.examples, fmt.Sprintf(format, args...))
 	}
+}
+
+// dupRanges lists the duplicates by when their inputs were produced, runs of
+// seconds of the stream with duplicates merged: "[34-50s:7186 61s:12]".
+// Compared with the fault times it says which fault replayed what.
+func (r *result) dupRanges() string {
+	secs := make([]int, 0, len(r.dupSeconds))
+	for sec := range r.dupSeconds {
+		secs = append(secs, sec)
+	}
+	sort.Ints(secs)
+	var parts []string
+	for i := 0; i < len(secs); {
+		j, n := i, r.dupSeconds[secs[i]]
+		for j+1 < len(secs) && secs[j+1] == secs[j]+1 {
+			j++
+			n += r.dupSeconds[secs[j]]
+		}
+		span := strconv.Itoa(secs[i])
+		if j > i {
+			span += "-" + strconv.Itoa(secs[j])
+		}
+		parts = append(parts, fmt.Sprintf("%ss:%d", span, n))
+		i = j + 1
+	}
+	return "[" + strings.Join(parts, " ") + "]"
 }
 
 func (r *result) dupPercent() float64 {
@@ -154,7 +182,8 @@ func reasons(m map[string]int) string {
 // for exactly-once) and matches every output to its input.
 func (s *scenario) check(rules bundleRules) *result {
 	s.t.Helper()
-	r := &result{mode: s.mode, poison: make(map[string]int), dlqByReason: make(map[string]int), missingDLQ: rules.missingIsPoison}
+	r := &result{mode: s.mode, poison: make(map[string]int), dlqByReason: make(map[string]int), missingDLQ: rules.missingIsPoison,
+		dupSeconds: make(map[int]int)}
 	eos := s.mode == "exactly-once"
 
 	valid := make(map[string]*validInput)
@@ -202,7 +231,7 @@ func (s *scenario) check(rules bundleRules) *result {
 		r.valid++
 		v := valid[id]
 		if v == nil {
-			valid[id] = &validInput{n: 1, key: string(rec.Key)}
+			valid[id] = &validInput{n: 1, key: string(rec.Key), at: rec.Timestamp}
 			return
 		}
 		v.n++
@@ -250,6 +279,9 @@ func (s *scenario) check(rules bundleRules) *result {
 		default:
 			r.matched += v.n
 			r.dups += n - v.n
+			if n > v.n {
+				r.dupSeconds[int(v.at.Sub(s.prodAt).Seconds())] += n - v.n
+			}
 		}
 	}
 

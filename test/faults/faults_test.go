@@ -208,6 +208,9 @@ func finish(t *testing.T, s *scenario, faults []*fault, extra string) *result {
 		r.inputs, r.valid, reasons(r.poison), r.predictions, r.matched, r.lost, r.dups, r.dupPercent(), r.unknownPreds, r.keyMismatch, r.inputDups)
 	t.Logf("counts: dlq=%d by_reason=%s matched=%d lost=%d dlq_dups=%d wrong_reason=%d bad_value=%d valid_dead_lettered=%d; output hwm/lso=%d/%d dlq hwm/lso=%d/%d",
 		r.dlq, reasons(r.dlqByReason), r.dlqMatched, r.dlqLost, r.dlqDups, r.dlqWrongReason, r.dlqBadValue, r.dlqForValid, r.outHWM, r.outLSO, r.dlqHWM, r.dlqLSO)
+	if r.dups > 0 {
+		t.Logf("counts: duplicates by the second of the stream their input was produced in: %s", r.dupRanges())
+	}
 	if r.missingKind > 0 && !r.missingDLQ {
 		t.Logf("NOTE: the fraud bundle declares no required input the missing_field poison lacks (required: %v), so its %d missing_field records were scored (imputed) as the bundle says, not dead-lettered",
 			suite.rules.required, r.missingKind)

@@ -51,6 +51,7 @@ type scenario struct {
 	poison   float64
 	seed     uint64
 	dir      string
+	kafka    kafkaTarget
 	brokers  []string
 	input    string
 	output   string
@@ -78,18 +79,44 @@ type service struct {
 	unexpected int // exits nobody asked for
 }
 
+// kafkaTarget is the Kafka a scenario runs against and the shape of its topics.
+type kafkaTarget struct {
+	brokers    []string
+	partitions int32    // of the input and output topics (the DLQ has one)
+	replicas   int16    // of every topic
+	logs       []string // broker log files, their ends printed when a test fails
+}
+
+// dedicatedBroker is the suite's single broker, started for the first test
+// that asks for it.
+func dedicatedBroker(t testing.TB) kafkaTarget {
+	t.Helper()
+	if err := startDedicated(); err != nil {
+		t.Fatalf("fault suite setup: %v", err)
+	}
+	return kafkaTarget{brokers: []string{suite.brokers}, partitions: 6, replicas: 1,
+		logs: []string{filepath.Join(suite.cache, "run", "kafka.log")}}
+}
+
 func newScenario(t *testing.T, name, mode string, events int, poison float64, seedOffset uint64) *scenario {
 	t.Helper()
+	return newScenarioOn(t, dedicatedBroker(t), name, mode, events, poison, seedOffset)
+}
+
+// newScenarioOn is newScenario against k. events 0: the producer runs until
+// the test stops it.
+func newScenarioOn(t *testing.T, k kafkaTarget, name, mode string, events int, poison float64, seedOffset uint64) *scenario {
+	t.Helper()
 	s := &scenario{t: t, name: name, mode: mode, events: events, poison: poison,
-		seed: suite.seed*1000 + seedOffset, dir: t.TempDir(), brokers: []string{suite.brokers},
+		seed: suite.seed*1000 + seedOffset, dir: t.TempDir(), kafka: k, brokers: k.brokers,
 		live: make(map[string]*service)}
 	if mode == "exactly-once" {
 		s.seed += 500
 	}
 	s.rng = rand.New(rand.NewPCG(s.seed, 0xfa017))
-	s.input = kafkatest.TopicWithConfigs(t, s.brokers, 6, map[string]string{"max.message.bytes": maxMsgBytes})
-	s.output = kafkatest.TopicWithConfigs(t, s.brokers, 6, nil)
-	s.dlq = kafkatest.TopicWithConfigs(t, s.brokers, 1, map[string]string{"max.message.bytes": maxMsgBytes})
+	s.input = kafkatest.TopicReplicated(t, s.brokers, k.partitions, k.replicas, map[string]string{"max.message.bytes": maxMsgBytes})
+	s.output = kafkatest.TopicReplicated(t, s.brokers, k.partitions, k.replicas, nil)
+	s.dlq = kafkatest.TopicReplicated(t, s.brokers, 1, k.replicas, map[string]string{"max.message.bytes": maxMsgBytes})
 	s.group = kafkatest.UniqueName(t, "g")
 	cl, err := kgo.NewClient(kgo.SeedBrokers(s.brokers...), kgo.MetadataMinAge(100*time.Millisecond),
 		kgo.RetryTimeout(2*time.Second))
@@ -99,8 +126,8 @@ func newScenario(t *testing.T, name, mode string, events int, poison float64, se
 	s.adm = kadm.NewClient(cl)
 	t.Cleanup(cl.Close)
 	t.Cleanup(s.cleanup)
-	t.Logf("scenario %s/%s: seed %d, %d events at %d/s, poison %.2f; topics in=%s out=%s dlq=%s group=%s; broker %s",
-		name, mode, s.seed, events, rate, poison, s.input, s.output, s.dlq, s.group, suite.brokers)
+	t.Logf("scenario %s/%s: seed %d, %d events (0: until stopped) at %d/s, poison %.2f; topics in=%s out=%s dlq=%s group=%s (%d partitions, %d replicas); brokers %s",
+		name, mode, s.seed, events, rate, poison, s.input, s.output, s.dlq, s.group, k.partitions, k.replicas, strings.Join(s.brokers, ","))
 	return s
 }
 
@@ -127,8 +154,10 @@ func (s *scenario) cleanup() {
 	for _, p := range procs {
 		s.t.Logf("----- log of %s (%s), last 60 lines (lag-refresh warnings left out) -----\n%s", p.Name, p.Status(), nonNoise(p.Stdout.String(), 60))
 	}
-	if b, err := os.ReadFile(filepath.Join(suite.cache, "run", "kafka.log")); err == nil {
-		s.t.Logf("----- dedicated broker log, last 30 lines -----\n%s", proctest.LastLines(string(b), 30))
+	for _, file := range s.kafka.logs {
+		if b, err := os.ReadFile(file); err == nil {
+			s.t.Logf("----- broker log %s, last 30 lines -----\n%s", file, proctest.LastLines(string(b), 30))
+		}
 	}
 }
 
@@ -156,7 +185,7 @@ func (s *scenario) writeConfig(id string) string {
 		name = id
 	}
 	kv := map[string]any{
-		"kafka.brokers":         suite.brokers,
+		"kafka.brokers":         strings.Join(s.brokers, ","),
 		"kafka.client_id":       "streamscore-faults-" + name,
 		"input.topic":           s.input,
 		"input.group":           s.group,
@@ -578,24 +607,27 @@ func (s *scenario) newFault(what string) *fault {
 // recovery time is measured from the fault.
 func (s *scenario) waitCaughtUp(f *fault, d time.Duration, extra func() (bool, string)) {
 	s.t.Helper()
-	s.until(d, "output caught up after "+f.what, func() error {
-		smp := s.mon.last()
-		switch {
-		case !smp.ok || smp.at.Before(f.at):
-			return errors.New("no lag sample since the fault (broker unreachable?)")
-		case !smp.covers(f.endsAt):
-			return fmt.Errorf("committed %v has not passed the input end offsets at the fault %v", smp.committed, f.endsAt)
-		case smp.lag > caughtUpLag:
-			return fmt.Errorf("lag %d > %d", smp.lag, caughtUpLag)
+	s.until(d, "output caught up after "+f.what, func() error { return s.caughtUp(f, extra) })
+}
+
+// caughtUp is waitCaughtUp's condition; it sets f.recovery when it holds.
+func (s *scenario) caughtUp(f *fault, extra func() (bool, string)) error {
+	smp := s.mon.last()
+	switch {
+	case !smp.ok || smp.at.Before(f.at):
+		return errors.New("no lag sample since the fault (broker unreachable?)")
+	case !smp.covers(f.endsAt):
+		return fmt.Errorf("committed %v has not passed the input end offsets at the fault %v", smp.committed, f.endsAt)
+	case smp.lag > caughtUpLag:
+		return fmt.Errorf("lag %d > %d", smp.lag, caughtUpLag)
+	}
+	if extra != nil {
+		if ok, why := extra(); !ok {
+			return errors.New(why)
 		}
-		if extra != nil {
-			if ok, why := extra(); !ok {
-				return errors.New(why)
-			}
-		}
-		f.recovery = smp.at.Sub(f.at)
-		return nil
-	})
+	}
+	f.recovery = smp.at.Sub(f.at)
+	return nil
 }
 
 // waitDrained waits until the group committed every input record (lag 0),

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -61,6 +62,9 @@ func runSuite(m *testing.M) int {
 	defer cleanup()
 	code := m.Run()
 	os.RemoveAll(filepath.Dir(suite.bundle))
+	if !dedicated.tried {
+		return code // no test needed it (e.g. -run Cluster)
+	}
 	if os.Getenv(envKeep) == "1" {
 		fmt.Fprintf(os.Stderr, "faults: %s=1: dedicated broker left running at %s (stop: STREAMSCORE_DEV_KAFKA_CACHE=%s STREAMSCORE_DEV_KAFKA_PORT=%d bash deploy/kafka/kafka-down.sh)\n",
 			envKeep, suite.brokers, suite.cache, suite.port)
@@ -83,8 +87,9 @@ func runSuite(m *testing.M) int {
 	return code
 }
 
-// setupSuite checks the prerequisites and starts the dedicated broker on a
-// freshly wiped data dir. A missing prerequisite is an error, never a skip.
+// setupSuite checks the prerequisites and reads the dedicated broker's
+// settings (the first test that needs the broker starts it: dedicatedBroker).
+// A missing prerequisite is an error, never a skip.
 // cleanup removes the binary it built (see proctest.Binary), if any.
 func setupSuite() (cleanup func(), err error) {
 	if suite.repo, err = proctest.RepoRoot(); err != nil {
@@ -103,15 +108,15 @@ func setupSuite() (cleanup func(), err error) {
 			}
 		}
 	}
-	if err := setupBroker(); err != nil {
+	if err := brokerSettings(); err != nil {
 		cleanup()
 		return nil, err
 	}
 	return cleanup, nil
 }
 
-// setupBroker reads the broker settings and starts the dedicated broker.
-func setupBroker() (err error) {
+// brokerSettings reads the seed and the dedicated broker's settings.
+func brokerSettings() (err error) {
 	suite.seed = 1
 	if s := os.Getenv(envSeed); s != "" {
 		if suite.seed, err = strconv.ParseUint(s, 10, 64); err != nil {
@@ -131,10 +136,28 @@ func setupBroker() (err error) {
 	if shared := os.Getenv(envTestBroker); shared != "" && strings.Contains(shared, ":"+strconv.Itoa(suite.port)) {
 		return fmt.Errorf("the dedicated fault broker port %d is the shared broker's (%s=%s): set %s to another port", suite.port, envTestBroker, shared, envFaultPort)
 	}
-	if err := linkLibs(); err != nil {
-		return err
-	}
+	return linkLibs()
+}
 
+// dedicated is the dedicated broker's start, done once by the first test
+// that needs it, so a run of TestCluster alone starts no broker it does not use.
+var dedicated struct {
+	once  sync.Once
+	tried bool // a start was attempted: runSuite stops (and wipes) it
+	err   error
+}
+
+// startDedicated starts the dedicated broker on a freshly wiped data dir,
+// once; later calls return the first call's error.
+func startDedicated() error {
+	dedicated.once.Do(func() {
+		dedicated.tried = true
+		dedicated.err = startBroker()
+	})
+	return dedicated.err
+}
+
+func startBroker() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	// A fresh data dir every run: no topics, groups or transactional ids
@@ -242,8 +265,13 @@ func brokerEnv() []string {
 // brokerScript runs deploy/kafka/<name> for the dedicated broker and
 // returns its stdout; on failure the error holds its stderr.
 func brokerScript(ctx context.Context, name string, args ...string) (string, error) {
+	return kafkaScript(ctx, brokerEnv(), name, args...)
+}
+
+// kafkaScript runs deploy/kafka/<name> with the environment env.
+func kafkaScript(ctx context.Context, env []string, name string, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, "bash", append([]string{filepath.Join(suite.repo, "deploy", "kafka", name)}, args...)...)
-	cmd.Env = brokerEnv()
+	cmd.Env = env
 	cmd.Dir = suite.repo
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

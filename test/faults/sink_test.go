@@ -182,7 +182,7 @@ func (st *sinkStream) run(ctx context.Context, brokers []string, topic string, s
 // prediction and the rejects table one per poison record.
 func TestSinkPostgresKill(t *testing.T) {
 	pg := startFaultPG(t)
-	brokers := []string{suite.brokers}
+	brokers := dedicatedBroker(t).brokers
 	topic := kafkatest.TopicWithConfigs(t, brokers, 6, nil)
 	group := kafkatest.UniqueName(t, "sink")
 	dir := t.TempDir()

@@ -1,9 +1,10 @@
 // Command kafkacheck waits until an Apache Kafka broker answers at the protocol
 // level and reports what it is.
 //
-// One attempt: list the brokers (Metadata), ask every broker for its API
-// versions (ApiVersions), create a probe topic, wait until it has a leader,
-// delete it, then find the group and transaction coordinators. Attempts repeat until one passes or the deadline (-timeout)
+// One attempt: list the brokers (Metadata; with -min-brokers N at least N must
+// be listed), ask every broker for its API versions (ApiVersions), create a
+// probe topic (replicated on N brokers), wait until it has a leader, delete
+// it, then find the group and transaction coordinators. Attempts repeat until one passes or the deadline (-timeout)
 // passes. A bare TCP connect is not enough: a KRaft broker opens its client
 // listener before it is unfenced and can serve requests.
 //
@@ -16,7 +17,7 @@
 // With -tls-ca (and -tls-cert/-tls-key for mutual TLS) it connects over TLS,
 // as the secured broker's scripts do with the admin's client certificate.
 //
-// Exit status: 0 ready, 1 not ready by the deadline, 2 bad usage, 3 the
+// Exit status: 0 ready, 1 not ready by the deadline, 2 bad usage, 3 a
 // process given with -pid is gone.
 package main
 
@@ -42,7 +43,8 @@ type options struct {
 	brokers        []string
 	timeout        time.Duration
 	attemptTimeout time.Duration
-	pid            int
+	pids           []int
+	minBrokers     int
 	release        string
 	probe          bool
 	coordinators   bool
@@ -61,7 +63,8 @@ func run(args []string) int {
 	brokers := fs.String("brokers", envOr("STREAMSCORE_DEV_KAFKA_BOOTSTRAP", "127.0.0.1:19092"), "comma separated bootstrap brokers")
 	timeout := fs.Duration("timeout", 60*time.Second, "overall deadline")
 	attempt := fs.Duration("attempt-timeout", 10*time.Second, "deadline of one attempt")
-	pid := fs.Int("pid", 0, "if set, stop early (exit 3) when this process no longer exists")
+	pids := fs.String("pid", "", "comma separated pids: stop early (exit 3) when one of these processes no longer exists")
+	minBrokers := fs.Int("min-brokers", 1, "metadata must list at least this many brokers; the probe topic gets as many replicas")
 	release := fs.String("release", "", "Apache Kafka release to report (e.g. from the jar name)")
 	probe := fs.Bool("probe", true, "create and delete a probe topic")
 	coordinators := fs.Bool("coordinators", true, "wait until the group and transaction coordinators are available")
@@ -77,11 +80,17 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "kafkacheck: %v\n", err)
 		return 2
 	}
+	pidList, err := parsePids(*pids)
+	if err != nil || *minBrokers < 1 {
+		fmt.Fprintf(os.Stderr, "kafkacheck: bad -pid %q or -min-brokers %d\n", *pids, *minBrokers)
+		return 2
+	}
 	o := options{
 		brokers:        splitBrokers(*brokers),
+		pids:           pidList,
+		minBrokers:     *minBrokers,
 		timeout:        *timeout,
 		attemptTimeout: *attempt,
-		pid:            *pid,
 		release:        *release,
 		probe:          *probe,
 		coordinators:   *coordinators,
@@ -99,9 +108,11 @@ func run(args []string) int {
 
 	var lastErr error
 	for n := 1; ; n++ {
-		if o.pid > 0 && !processAlive(o.pid) {
-			fmt.Fprintf(os.Stderr, "kafkacheck: %v (pid %d), last error: %v\n", errProcessGone, o.pid, lastErr)
-			return 3
+		for _, pid := range o.pids {
+			if !processAlive(pid) {
+				fmt.Fprintf(os.Stderr, "kafkacheck: %v (pid %d), last error: %v\n", errProcessGone, pid, lastErr)
+				return 3
+			}
 		}
 		info, err := attemptOnce(ctx, o)
 		if err == nil {
@@ -131,6 +142,10 @@ func attemptOnce(parent context.Context, o options) (string, error) {
 		kgo.DialTimeout(2 * time.Second),
 		kgo.RequestRetries(1),
 		kgo.RetryTimeout(o.attemptTimeout),
+		// kadm's Metadata answers from franz-go's cache, which keeps a fresh
+		// topic's "unknown" for the min age (default 5s): a probe topic created
+		// through another node of a cluster then looked leaderless for 5.6s.
+		kgo.MetadataMinAge(100 * time.Millisecond),
 	}
 	if o.tls != nil {
 		opts = append(opts, kgo.DialTLSConfig(o.tls))
@@ -146,8 +161,8 @@ func attemptOnce(parent context.Context, o options) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("metadata: %w", err)
 	}
-	if len(md.Brokers) == 0 {
-		return "", errors.New("metadata lists no brokers")
+	if len(md.Brokers) < o.minBrokers {
+		return "", fmt.Errorf("metadata lists %d brokers, want %d", len(md.Brokers), o.minBrokers)
 	}
 	var bs []string
 	for _, b := range md.Brokers {
@@ -172,7 +187,7 @@ func attemptOnce(parent context.Context, o options) (string, error) {
 	}
 
 	if o.probe {
-		if err := probeTopic(ctx, adm); err != nil {
+		if err := probeTopic(ctx, adm, int16(o.minBrokers)); err != nil {
 			return "", err
 		}
 	}
@@ -212,11 +227,11 @@ func findCoordinators(ctx context.Context, adm *kadm.Client) (string, error) {
 	return fmt.Sprintf("group:%d,txn:%d", g.NodeID, x.NodeID), nil
 }
 
-// probeTopic creates a one-partition topic, waits until it has a leader and
-// deletes it again.
-func probeTopic(ctx context.Context, adm *kadm.Client) error {
+// probeTopic creates a one-partition topic with replicas replicas, waits
+// until it has a leader and deletes it again.
+func probeTopic(ctx context.Context, adm *kadm.Client, replicas int16) error {
 	name := fmt.Sprintf("kafkacheck-probe-%d-%d", os.Getpid(), time.Now().UnixNano())
-	resp, err := adm.CreateTopic(ctx, 1, 1, nil, name)
+	resp, err := adm.CreateTopic(ctx, 1, replicas, nil, name)
 	if err == nil {
 		err = resp.Err
 	}
@@ -275,6 +290,22 @@ func backoff(attempt int) time.Duration {
 func processAlive(pid int) bool {
 	err := syscall.Kill(pid, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// parsePids reads the -pid list ("" is none).
+func parsePids(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		pid, err := strconv.Atoi(f)
+		if err != nil || pid <= 0 {
+			return nil, fmt.Errorf("pid %q", f)
+		}
+		out = append(out, pid)
+	}
+	return out, nil
 }
 
 func splitBrokers(s string) []string {
