@@ -224,12 +224,18 @@ func (e *atLeastOnce) stopWorkers(ctx context.Context, ws []*partitionWorker, co
 }
 
 // autocommitted is franz-go's callback after each autocommit.
-func (e *atLeastOnce) autocommitted(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+func (e *atLeastOnce) autocommitted(_ *kgo.Client, req *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
 	if err == nil && resp != nil {
-		for _, t := range resp.Topics {
+		for i, t := range resp.Topics {
+			// OffsetCommit v10 answers with topic ids, not names: the
+			// request lists the topics in the same order.
+			name := t.Topic
+			if name == "" && req != nil && i < len(req.Topics) {
+				name = req.Topics[i].Topic
+			}
 			for _, pt := range t.Partitions {
 				if perr := kerr.ErrorForCode(pt.ErrorCode); perr != nil && err == nil {
-					err = fmt.Errorf("topic %s partition %d: %w", t.Topic, pt.Partition, perr)
+					err = fmt.Errorf("topic %s partition %d: %w", name, pt.Partition, perr)
 				}
 			}
 		}
