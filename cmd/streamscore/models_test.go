@@ -73,7 +73,7 @@ func TestServiceReloadsModels(t *testing.T) {
 	keys := map[string]any{
 		"kafka.brokers": "embedded", "kafka.embedded.data_dir": "", "kafka.embedded.port": 0, "kafka.embedded.partitions": 3,
 		"input.topic": "in", "output.topic": "out", "dlq.topic": "dlq",
-		"model.bundle": current, "model.reload_token_file": tokenFile, "model.watch": false,
+		"model.bundle": current, "http.admin_token_file": tokenFile, "model.watch": false,
 		"http.listen": "127.0.0.1:0", "http.predict": true, "log.level": "warn", "processor.lag_refresh": "500ms",
 	}
 	writeCfg := func() {
