@@ -36,7 +36,10 @@ Inference Protocol v2 REST API and GET /openapi.json (docs/http.md). It joins
 no consumer group and needs no Kafka unless http.log_to_topic is on.
 
 The API listens on http.predict_listen, or on http.listen beside /metrics,
-/healthz and /readyz when that is empty. SIGINT/SIGTERM drains: new requests
+/healthz and /readyz when that is empty; the admin routes (POST /admin/reload,
+/debug/pprof) are on http.admin_listen, or http.listen, behind the token of
+http.admin_token_file; http.tls.* turns every listener to HTTPS
+(docs/operations.md, "HTTP listeners"). SIGINT/SIGTERM drains: new requests
 get 503, those in flight finish (http.shutdown_timeout).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -228,7 +231,7 @@ func (s *service) startDoor(ctx context.Context, cfg *Config, doorPaths *pathMak
 	return err
 }
 
-// drainDoor drains the door when it shares the admin listener (on its own
+// drainDoor drains the door when it shares http.listen (on its own
 // listener, Serve drains it).
 func (s *service) drainDoor(ctx context.Context) {
 	if s.door != nil && s.http.predict == nil {

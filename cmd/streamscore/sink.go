@@ -57,8 +57,8 @@ Records that are not predictions go to <table>_rejects. /metrics, /healthz and
 	return sink
 }
 
-// runSink runs the sink and its admin listener as one run group: the first
-// to return stops the other.
+// runSink runs the sink and its HTTP listeners (metrics and probes; pprof
+// with http.pprof) as one run group: the first to return stops the others.
 func runSink(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if cfg.Output.Format != schemas.FormatJSON {
 		return fmt.Errorf("output.format %q: the PostgreSQL sink reads JSON predictions (output.format json)", cfg.Output.Format)
