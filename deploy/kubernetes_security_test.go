@@ -1,6 +1,7 @@
 package deploy_test
 
 import (
+	"fmt"
 	"os"
 	"path"
 	"path/filepath"
@@ -14,11 +15,12 @@ import (
 	"github.com/streamscore/streamscore/internal/tlsfiles/tlstest"
 )
 
-// kafkaFileKeys are the config keys that name files the pod must mount.
-var kafkaFileKeys = [][]string{
+// secretFileKeys are the config keys that name files the pod must mount.
+var secretFileKeys = [][]string{
 	{"kafka", "tls", "ca_file"}, {"kafka", "tls", "cert_file"}, {"kafka", "tls", "key_file"},
 	{"kafka", "sasl", "password_file"}, {"kafka", "sasl", "oauth", "token_file"}, {"kafka", "sasl", "oauth", "client_secret_file"},
 	{"registry", "ca_file"}, {"registry", "cert_file"}, {"registry", "key_file"}, {"registry", "password_file"}, {"registry", "token_file"},
+	{"http", "tls", "cert_file"}, {"http", "tls", "key_file"}, {"http", "admin_token_file"}, {"http", "admin_client_ca_file"},
 }
 
 // secretMount is one file a Secret volume puts in the container.
@@ -79,14 +81,14 @@ func secretFiles(t *testing.T, ms map[string]manifest, config string) string {
 	dir := t.TempDir()
 	ca := tlstest.NewCA(t, "deploy-test")
 	client := ca.Client(t, "streamscore")
-	for _, k := range kafkaFileKeys {
+	for _, k := range secretFileKeys {
 		p := str(atKeys(cfg, k))
 		if p == "" {
 			continue
 		}
 		content := []byte("placeholder-secret")
 		switch k[len(k)-1] {
-		case "ca_file":
+		case "ca_file", "admin_client_ca_file":
 			content, _ = os.ReadFile(ca.File)
 		case "cert_file":
 			content, _ = os.ReadFile(client.CertFile)
@@ -142,7 +144,7 @@ func TestKubernetesSecured(t *testing.T) {
 	mounts := secretMounts(t, ms)
 	t.Run("secrets are files from read-only Secret mounts", func(t *testing.T) {
 		used := 0
-		for _, k := range kafkaFileKeys {
+		for _, k := range secretFileKeys {
 			p := str(atKeys(cfg, k))
 			if p == "" {
 				continue
@@ -236,6 +238,67 @@ func TestKubernetesSecured(t *testing.T) {
 		}
 		if !found {
 			t.Errorf("no egress rule allows the brokers' port %s (kafka.brokers %v)", brokerPort, at(cfg, "kafka", "brokers"))
+		}
+	})
+
+	t.Run("HTTP listeners", func(t *testing.T) {
+		// TLS on: the probes, the ServiceMonitor and the scrape annotation
+		// speak HTTPS, and Prometheus trusts the CA of the certificate's Secret.
+		certFile := str(at(cfg, "http", "tls", "cert_file"))
+		scheme := map[bool]string{true: "HTTPS", false: "HTTP"}[certFile != ""]
+		for _, probe := range []string{"startupProbe", "livenessProbe", "readinessProbe"} {
+			got := str(at(c, probe, "httpGet", "scheme"))
+			if got == "" {
+				got = "HTTP"
+			}
+			if got != scheme {
+				t.Errorf("%s scheme %s, want %s (http.tls.cert_file %q)", probe, got, scheme, certFile)
+			}
+		}
+		ep := at(ms["ServiceMonitor"], "spec", "endpoints", 0)
+		if got := strings.ToUpper(str(at(ep, "scheme"))); got != scheme && !(got == "" && scheme == "HTTP") {
+			t.Errorf("ServiceMonitor scheme %q, want %s", got, scheme)
+		}
+		if got := strings.ToUpper(str(at(pod, "metadata", "annotations", "prometheus.io/scheme"))); got != scheme && !(got == "" && scheme == "HTTP") {
+			t.Errorf("annotation prometheus.io/scheme %q, want %s", got, scheme)
+		}
+		if certFile != "" {
+			cert := mounts[certFile]
+			if got := str(at(ep, "tlsConfig", "ca", "secret", "name")); got != cert.secret {
+				t.Errorf("ServiceMonitor tlsConfig.ca from Secret %q, the certificate comes from %q", got, cert.secret)
+			}
+		}
+
+		// The admin listener: its own container port, in neither the
+		// Service nor the NetworkPolicy (kubectl port-forward reaches it).
+		admin := str(at(cfg, "http", "admin_listen"))
+		if admin == "" {
+			t.Fatal("configmap.yaml sets no http.admin_listen: the admin routes would share the scraped port")
+		}
+		_, adminPort, _ := strings.Cut(admin, ":")
+		var named string
+		for _, p := range asSlice(at(c, "ports")) {
+			if n, _ := at(p, "containerPort").(int); strconv.Itoa(n) == adminPort {
+				named = str(at(p, "name"))
+			}
+		}
+		if named == "" {
+			t.Errorf("no container port %s for http.admin_listen %s", adminPort, admin)
+		}
+		for _, p := range asSlice(at(ms["Service"], "spec", "ports")) {
+			if str(at(p, "targetPort")) == named || fmt.Sprint(at(p, "targetPort")) == adminPort {
+				t.Errorf("the Service exposes the admin port %s (%s)", adminPort, named)
+			}
+		}
+		for _, rule := range asSlice(at(ms["NetworkPolicy"], "spec", "ingress")) {
+			for _, p := range asSlice(at(rule, "ports")) {
+				if got := fmt.Sprint(at(p, "port")); got == named || got == adminPort {
+					t.Errorf("the NetworkPolicy lets traffic in to the admin port %s", got)
+				}
+			}
+		}
+		if str(at(cfg, "http", "admin_token_file")) == "" {
+			t.Error("configmap.yaml sets no http.admin_token_file")
 		}
 	})
 

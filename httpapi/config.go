@@ -12,8 +12,8 @@ type Config struct {
 	// Predict serves the prediction API in `streamscore run` beside the
 	// stream (`streamscore serve` always serves it).
 	Predict bool `config:"predict" help:"serve /v1/predict, the Open Inference Protocol v2 and /openapi.json in run too (serve always does)"`
-	// Listen is the predict listener; empty shares the admin listener
-	// (http.listen: /metrics, /healthz, /readyz, pprof).
+	// Listen is the predict listener; empty shares http.listen (/metrics,
+	// /healthz, /readyz, and the admin routes without http.admin_listen).
 	Listen string `config:"predict_listen" help:"address of the prediction API (empty: the http.listen listener)"`
 	// MaxBodyBytes bounds a request body; past it the answer is 413.
 	MaxBodyBytes int `config:"max_body_bytes" help:"largest request body; larger ones get 413"`

@@ -15,7 +15,7 @@
 // Lifecycle: New builds a Server for a predict.Path (whose encoder must be
 // the JSON one: the HTTP answer is the prediction record); Handler is its
 // http.Handler, to serve alone (Serve) or mounted as the catch-all of the
-// admin mux. SetPath swaps the model between requests; Drain stops taking
+// mux of http.listen. SetPath swaps the model between requests; Drain stops taking
 // prediction requests (503) and waits for those in flight. A Server is safe
 // for concurrent use: each request takes a predict.Batch from a pool.
 //

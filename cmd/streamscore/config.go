@@ -19,6 +19,7 @@ import (
 	"github.com/streamscore/streamscore/httpapi"
 	"github.com/streamscore/streamscore/internal/embedded"
 	"github.com/streamscore/streamscore/internal/reload"
+	"github.com/streamscore/streamscore/internal/tlsfiles"
 	"github.com/streamscore/streamscore/pgsink"
 	"github.com/streamscore/streamscore/processor"
 	"github.com/streamscore/streamscore/schemas"
@@ -73,11 +74,15 @@ type dlqConfig struct {
 	Topic string `config:"topic" help:"dead-letter topic: original bytes plus reason headers"`
 }
 
-// httpConfig is the http section: the admin listener's keys and the HTTP
-// door's (httpapi.Config).
+// httpConfig is the http section: the listeners, the admin token and TLS
+// (run by opsHTTP, listeners.go), and the HTTP door's keys (httpapi.Config).
 type httpConfig struct {
-	Listen string `config:"listen" help:"address of /metrics, /healthz, /readyz (empty: off)"`
-	Pprof  bool   `config:"pprof" help:"serve /debug/pprof on the same listener"`
+	Listen            string                `config:"listen" help:"address of /metrics, /healthz, /readyz and GET /v1/models, and of the admin routes unless http.admin_listen is set (empty: off)"`
+	AdminListen       string                `config:"admin_listen" help:"address of the admin routes (/debug/pprof with http.pprof, POST /admin/reload), all behind http.admin_token_file (empty: they are on http.listen)"`
+	AdminTokenFile    string                `config:"admin_token_file" help:"file holding the bearer token every admin route requires, read at every request so a rotated token counts at once (empty: the admin routes are off and answer 404)"`
+	AdminClientCAFile string                `config:"admin_client_ca_file" help:"PEM CA certificates of the clients http.admin_listen accepts (mutual TLS: a client without a certificate they signed is refused at the handshake; the token is still required); read again when it changes; needs http.admin_listen and http.tls.cert_file (empty: any client)"`
+	Pprof             bool                  `config:"pprof" help:"serve /debug/pprof with the admin routes; needs http.admin_token_file"`
+	TLS               tlsfiles.ServerConfig `config:"tls"`
 	httpapi.Config
 }
 
@@ -138,12 +143,30 @@ func (c *Config) needBrokers() error {
 	return err
 }
 
-// Validate checks the listen address and the door's keys.
+// Validate checks the listen addresses, what the admin routes need (a
+// token; for mutual TLS a listener of their own and a certificate) and the
+// door's keys.
 func (h httpConfig) Validate() error {
-	if h.Listen != "" {
-		if _, _, err := net.SplitHostPort(h.Listen); err != nil {
-			return fmt.Errorf("http.listen %q: want host:port (empty: off)", h.Listen)
+	for _, l := range []struct{ key, addr string }{{"http.listen", h.Listen}, {"http.admin_listen", h.AdminListen}} {
+		if l.addr == "" {
+			continue
 		}
+		if _, _, err := net.SplitHostPort(l.addr); err != nil {
+			return fmt.Errorf("%s %q: want host:port (empty: off)", l.key, l.addr)
+		}
+	}
+	if err := h.TLS.Check("http.tls."); err != nil {
+		return err
+	}
+	switch {
+	case h.Pprof && h.AdminTokenFile == "":
+		return errors.New(`http.pprof is on but http.admin_token_file is empty: /debug/pprof is served only behind the admin token; set http.admin_token_file (docs/operations.md, "Admin endpoints")`)
+	case h.AdminListen != "" && h.AdminTokenFile == "":
+		return fmt.Errorf("http.admin_listen %q is set but http.admin_token_file is empty: every admin route needs the token; set it, or leave http.admin_listen empty", h.AdminListen)
+	case h.AdminClientCAFile != "" && h.AdminListen == "":
+		return errors.New("http.admin_client_ca_file needs http.admin_listen: mutual TLS on http.listen would turn away Prometheus and the kubelet's probes")
+	case h.AdminClientCAFile != "" && !h.TLS.Enabled():
+		return errors.New("http.admin_client_ca_file needs http.tls.cert_file and http.tls.key_file: mutual TLS is TLS")
 	}
 	return h.Config.Validate()
 }
@@ -367,9 +390,20 @@ func readConfigFile(v *viper.Viper, path string, leaves []leaf, sections []secti
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
+		for _, k := range unknown {
+			if to, ok := renamedKeys[k]; ok {
+				return fmt.Errorf("config file %s: key %q was renamed: use %s (docs/configuration.md)", path, k, to)
+			}
+		}
 		return fmt.Errorf("config file %s: unknown key %q (see `streamscore config --help` or docs/configuration.md)", path, strings.Join(unknown, `", "`))
 	}
 	return nil
+}
+
+// renamedKeys are keys that are gone, with the key that took their place:
+// a file or a variable with one is an error that names the new key.
+var renamedKeys = map[string]string{
+	"model.reload_token_file": "http.admin_token_file", // one token for every admin route
 }
 
 // checkEnv rejects STREAMSCORE_* variables that name no key, so a typo
@@ -394,6 +428,11 @@ func checkEnv(leaves []leaf) error {
 	hint := ""
 	if near := closestEnv(unknown[0], known); near != "" {
 		hint = " (did you mean " + near + "?)"
+	}
+	for old, to := range renamedKeys {
+		if unknown[0] == envName(old) {
+			hint = " (renamed: use " + envName(to) + ")"
+		}
 	}
 	return fmt.Errorf("unknown environment variable %s%s: configuration variables are STREAMSCORE_<SECTION>_<KEY> of a key in docs/configuration.md; tooling variables start with %s",
 		strings.Join(unknown, ", "), hint, strings.Join(toolingEnvPrefixes, " or "))

@@ -57,8 +57,8 @@ Ctrl-C stops it; --duration stops it by itself.`,
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "streamscore demo: model %s@%s, broker %s, %d events/s into %q, predictions in %q",
 				svc.bundle.Name, svc.bundle.Version, svc.brokers, rate, cfg.Input.Topic, cfg.Output.Topic)
-			if a := svc.httpAddr(); a != "" {
-				fmt.Fprintf(out, ", metrics http://%s/metrics", a)
+			if u := svc.http.url(svc.http.public); u != "" {
+				fmt.Fprintf(out, ", metrics %s/metrics", u)
 			}
 			fmt.Fprintln(out)
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"net/http"
 
 	"github.com/streamscore/streamscore/examples"
 	"github.com/streamscore/streamscore/httpapi"
@@ -87,14 +86,6 @@ func newDoorPaths(ctx context.Context, cfg *Config) (*pathMaker, error) {
 // every bundle must pass besides its reference rows (the doors' decoders).
 // A reload reads the configuration again from where cfg came from.
 func newReloader(cfg *Config, log *slog.Logger, m *reload.Metrics, check func(*scoring.Bundle) error) (*reload.Reloader, error) {
-	if f := cfg.Model.ReloadTokenFile; f != "" {
-		if _, err := reload.ReadToken(f); err != nil {
-			return nil, fmt.Errorf("model.reload_token_file: %w", err)
-		}
-		if cfg.HTTP.Listen == "" {
-			log.Warn("model.reload_token_file is set but http.listen is empty: POST /admin/reload has no listener")
-		}
-	}
 	opts := reload.Options{Initial: cfg.Model, Check: check, Builtin: builtinBundles(), Log: log, Metrics: m}
 	if cfg.from != nil {
 		if path, _ := cfg.from.fs.GetString("config"); path != "" {
@@ -122,12 +113,6 @@ func rereadModel(loaded *Config, log *slog.Logger) (reload.Config, error) {
 		log.Warn("the configuration changed outside the model section; those changes take effect at the next restart")
 	}
 	return c.Model, nil
-}
-
-// mountModelRoutes adds GET /v1/models and POST /admin/reload to the admin mux.
-func mountModelRoutes(mux *http.ServeMux, rl *reload.Reloader, tokenFile string) {
-	mux.Handle(reload.RouteModels, rl.ModelsHandler())
-	mux.Handle(reload.RouteReload, rl.AdminHandler(tokenFile))
 }
 
 // streamApply is the apply func of run: the lineup goes to the stream's

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/streamscore/streamscore/httpapi"
 	"github.com/streamscore/streamscore/internal/gen"
 	"github.com/streamscore/streamscore/internal/kafkatest"
 	"github.com/streamscore/streamscore/internal/proctest"
@@ -73,7 +75,7 @@ func TestServiceReloadsModels(t *testing.T) {
 	keys := map[string]any{
 		"kafka.brokers": "embedded", "kafka.embedded.data_dir": "", "kafka.embedded.port": 0, "kafka.embedded.partitions": 3,
 		"input.topic": "in", "output.topic": "out", "dlq.topic": "dlq",
-		"model.bundle": current, "model.reload_token_file": tokenFile, "model.watch": false,
+		"model.bundle": current, "http.admin_token_file": tokenFile, "model.watch": false,
 		"http.listen": "127.0.0.1:0", "http.predict": true, "log.level": "warn", "processor.lag_refresh": "500ms",
 	}
 	writeCfg := func() {
@@ -237,31 +239,38 @@ func TestServiceReloadsModels(t *testing.T) {
 	}
 }
 
-// TestOperationsModelKeys keeps docs/operations.md's table of the model
-// section equal to the tree: every key, its default (model.bundle, which has
-// none, reads "(required)").
-func TestOperationsModelKeys(t *testing.T) {
+// TestOperationsKeyTables keeps docs/operations.md's tables of the model
+// section and of the HTTP listeners (the http section without the door's
+// keys, which docs/http.md lists) equal to the tree: every key, its default
+// (model.bundle, which has none, reads "(required)").
+func TestOperationsKeyTables(t *testing.T) {
 	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "operations.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got, want []string
-	for _, m := range regexp.MustCompile("(?m)^\\| `(model\\.[a-z_]+)` \\| ([^|]+) \\|").FindAllStringSubmatch(string(doc), -1) {
-		got = append(got, m[1]+" "+strings.TrimSpace(m[2]))
+	door := map[string]bool{}
+	for _, f := range reflect.VisibleFields(reflect.TypeFor[httpapi.Config]()) {
+		door["http."+f.Tag.Get("config")] = true
 	}
 	def := defaultConfig()
 	leaves, _ := walkConfig(&def)
-	for _, l := range leaves {
-		if !strings.HasPrefix(l.key, "model.") {
-			continue
+	for _, prefix := range []string{"model.", "http."} {
+		var got, want []string
+		for _, m := range regexp.MustCompile("(?m)^\\| `("+regexp.QuoteMeta(prefix)+"[a-z_.]+)` \\| ([^|]+) \\|").FindAllStringSubmatch(string(doc), -1) {
+			got = append(got, m[1]+" "+strings.TrimSpace(m[2]))
 		}
-		v := "`" + docValue(l) + "`"
-		if l.key == "model.bundle" {
-			v = "(required)"
+		for _, l := range leaves {
+			if !strings.HasPrefix(l.key, prefix) || door[l.key] {
+				continue
+			}
+			v := "`" + docValue(l) + "`"
+			if l.key == "model.bundle" {
+				v = "(required)"
+			}
+			want = append(want, l.key+" "+v)
 		}
-		want = append(want, l.key+" "+v)
-	}
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Errorf("docs/operations.md model keys:\n got  %q\n want %q", got, want)
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("docs/operations.md %s keys:\n got  %q\n want %q", prefix, got, want)
+		}
 	}
 }

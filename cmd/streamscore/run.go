@@ -6,10 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
-	"time"
 
 	rungroup "github.com/oklog/run" // package main has its own run()
 	"github.com/prometheus/client_golang/prometheus"
@@ -87,11 +84,9 @@ type service struct {
 	broker   *embedded.Broker
 	brokers  string
 	reg      *prometheus.Registry
-	httpSrv  *http.Server
-	httpLn   net.Listener
+	http     *opsHTTP         // the http section's listeners and routes (listeners.go)
 	reloader *reload.Reloader // the model lifecycle: hot reload, canary, shadow (models.go)
 	door     *httpapi.Server  // http.predict: the HTTP door (serve.go)
-	doorLn   net.Listener     // its own listener (http.predict_listen); nil: on httpLn
 	closeDr  func()
 	done     chan struct{} // closed when every actor returned
 	err      error         // the first actor's error, set before done closes
@@ -159,6 +154,9 @@ func startService(ctx context.Context, cfg *Config, log *slog.Logger) (_ *servic
 		if err != nil {
 			s.closeDoor()
 			s.closeBroker()
+			if s.http != nil {
+				s.http.close()
+			}
 		}
 	}()
 	if cfg.Kafka.isEmbedded() {
@@ -194,44 +192,35 @@ func startService(ctx context.Context, cfg *Config, log *slog.Logger) (_ *servic
 	if err := rl.Start(first, streamApply(pipe, stream, s.door, doorPaths)); err != nil {
 		return nil, err
 	}
-	if cfg.HTTP.Listen != "" {
-		s.httpLn, err = net.Listen("tcp", cfg.HTTP.Listen)
-		if err != nil {
-			return nil, fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err)
-		}
-		s.httpSrv = &http.Server{Handler: s.routes(cfg.HTTP.Pprof, s.broker != nil, cfg.Model.ReloadTokenFile), ReadHeaderTimeout: 5 * time.Second}
+	if s.http, err = openHTTP(cfg.HTTP, s.door != nil, log); err != nil {
+		return nil, err
 	}
+	s.routes(s.broker != nil)
 	s.start(ctx)
 	log.Info("streamscore running", "brokers", s.brokers, "input", cfg.Input.Topic, "output", cfg.Output.Topic,
-		"dlq", cfg.DLQ.Topic, "delivery", cfg.Processor.Delivery, "http", s.httpAddr(), "predict", s.doorAddr(),
-		"model", first.Live.Ref())
+		"dlq", cfg.DLQ.Topic, "delivery", cfg.Processor.Delivery, "http", s.httpAddr(), "admin", addrOf(s.http.admin),
+		"predict", s.doorAddr(), "tls", s.http.tls, "model", first.Live.Ref())
 	return s, nil
 }
 
-func (s *service) httpAddr() string {
-	if s.httpLn == nil {
-		return ""
-	}
-	return s.httpLn.Addr().String()
-}
+func (s *service) httpAddr() string { return addrOf(s.http.public) }
 
-// routes serves the metrics and probes, the model routes (GET /v1/models,
-// POST /admin/reload) and the HTTP door when it shares this listener. With
+// routes mounts the metrics and probes, the model routes (GET /v1/models,
+// POST /admin/reload) and the HTTP door when it shares http.listen. With
 // the embedded broker, /readyz says in its body that it is not a
 // production broker.
-func (s *service) routes(withPprof, embeddedBroker bool, tokenFile string) http.Handler {
+func (s *service) routes(embeddedBroker bool) {
 	ready := "ready\n"
 	if embeddedBroker {
 		ready = "ready (EMBEDDED broker: an in-process stand-in for trying things out, not a production broker)\n"
 	}
-	mux := adminMux(s.reg, s.proc.Ready, withPprof, ready, "not ready: group not joined or broker unreachable")
+	s.http.mountProbes(s.reg, s.proc.Ready, ready, "not ready: group not joined or broker unreachable")
 	if s.reloader != nil {
-		mountModelRoutes(mux, s.reloader, tokenFile)
+		s.http.mountModels(s.reloader)
 	}
-	if s.door != nil && s.doorLn == nil {
-		mux.Handle("/", s.door.Handler())
+	if s.door != nil && s.http.predict == nil {
+		s.http.publicMux.Handle("/", s.door.Handler())
 	}
-	return mux
 }
 
 // start runs the components as one run group: each is an execute/interrupt
@@ -241,9 +230,10 @@ func (s *service) routes(withPprof, embeddedBroker bool, tokenFile string) http.
 //  1. processor: runs until the command's context ends (SIGINT/SIGTERM, the
 //     demo's --duration) or it fails; it then stops gracefully (in-flight
 //     outputs, final commit) before it returns.
-//  2. HTTP server: serves /metrics and /readyz until interrupted, then shuts
-//     down gracefully (open requests get 5s), so metrics stay scrapable
-//     while the processor drains.
+//  2. HTTP servers (http.listen, http.admin_listen, http.predict_listen):
+//     serve until interrupted, then shut down gracefully (open requests get
+//     5s; the door drains), so metrics stay scrapable while the processor
+//     drains.
 //  3. model reloader: watches the bundles and the config file and swaps
 //     changed models in, until interrupted.
 //  4. embedded broker: closed last, after the processor returned, because
@@ -258,25 +248,10 @@ func (s *service) start(ctx context.Context) {
 		return s.proc.Run(pctx)
 	}, func(error) { cancel() })
 
-	if s.httpSrv != nil {
-		g.Add(func() error {
-			if err := s.httpSrv.Serve(s.httpLn); !errors.Is(err, http.ErrServerClosed) {
-				return fmt.Errorf("http server: %w", err)
-			}
-			return nil
-		}, func(error) {
-			sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
-			defer c()
-			s.drainDoor(sctx)
-			if err := s.httpSrv.Shutdown(sctx); err != nil {
-				s.log.Warn("http server did not shut down cleanly", "err", err)
-			}
-		})
-	}
-
-	if s.doorLn != nil {
+	s.http.serve(&g, s.drainDoor)
+	if s.http.predict != nil {
 		dctx, stopDoor := context.WithCancel(context.Background())
-		g.Add(func() error { return s.door.Serve(dctx, s.doorLn, s.door.Handler()) }, func(error) { stopDoor() })
+		g.Add(func() error { return s.door.Serve(dctx, s.http.predict, s.door.Handler()) }, func(error) { stopDoor() })
 	}
 
 	if s.reloader != nil {

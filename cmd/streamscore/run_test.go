@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -86,13 +85,13 @@ func startLifecycle(t *testing.T, dataDir string, events int64) *lifecycle {
 	}
 	kafkatest.ProduceRecords(t, []string{broker.Addr()}, recs)
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ops, err := openHTTP(httpConfig{Listen: "127.0.0.1:0"}, false, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &service{proc: proc, bundle: bundle, broker: broker, brokers: broker.Addr(), reg: reg, httpLn: ln,
+	s := &service{proc: proc, bundle: bundle, broker: broker, brokers: broker.Addr(), reg: reg, http: ops,
 		done: make(chan struct{}), log: log}
-	s.httpSrv = &http.Server{Handler: s.routes(false, false, ""), ReadHeaderTimeout: 5 * time.Second}
+	s.routes(false)
 	s.start(ctx)
 	started = true
 	t.Cleanup(func() { cancel(); <-s.done })
@@ -182,7 +181,7 @@ func TestServiceFirstFailureStopsTheRest(t *testing.T) {
 	const n = 50
 	lc := startLifecycle(t, t.TempDir(), n)
 	lc.waitScored(t, n)
-	lc.svc.httpLn.Close() // Serve fails: "use of closed network connection"
+	lc.svc.http.public.Close() // Serve fails: "use of closed network connection"
 	err := lc.stopped(t)
 	if err == nil || !strings.Contains(err.Error(), "http server") {
 		t.Fatalf("wait() = %v, want the http server's error", err)

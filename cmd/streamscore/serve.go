@@ -4,19 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
-	"net/http"
-	"net/http/pprof"
 	"runtime"
 	"strings"
-	"sync"
 	"time"
 
+	rungroup "github.com/oklog/run" // package main has its own run()
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -41,7 +36,10 @@ Inference Protocol v2 REST API and GET /openapi.json (docs/http.md). It joins
 no consumer group and needs no Kafka unless http.log_to_topic is on.
 
 The API listens on http.predict_listen, or on http.listen beside /metrics,
-/healthz and /readyz when that is empty. SIGINT/SIGTERM drains: new requests
+/healthz and /readyz when that is empty; the admin routes (POST /admin/reload,
+/debug/pprof) are on http.admin_listen, or http.listen, behind the token of
+http.admin_token_file; http.tls.* turns every listener to HTTPS
+(docs/operations.md, "HTTP listeners"). SIGINT/SIGTERM drains: new requests
 get 503, those in flight finish (http.shutdown_timeout).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -114,69 +112,38 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		return err
 	}
 
-	var adminLn, doorLn net.Listener
-	defer func() {
-		for _, ln := range []net.Listener{adminLn, doorLn} {
-			if ln != nil {
-				ln.Close()
-			}
-		}
-	}()
-	if cfg.HTTP.Listen != "" {
-		if adminLn, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
-			return fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err)
-		}
+	ops, err := openHTTP(cfg.HTTP, cfg.HTTP.Config.Listen != "", log)
+	if err != nil {
+		return err
 	}
-	if cfg.HTTP.Config.Listen != "" {
-		if doorLn, err = net.Listen("tcp", cfg.HTTP.Config.Listen); err != nil {
-			return fmt.Errorf("http.predict_listen %s: %w", cfg.HTTP.Config.Listen, err)
-		}
-	}
-	admin := adminMux(reg, door.Ready, cfg.HTTP.Pprof, "ready\n", "not ready: no model or shutting down")
-	mountModelRoutes(admin, rl, cfg.Model.ReloadTokenFile)
+	defer ops.close()
+	ops.mountProbes(reg, door.Ready, "ready\n", "not ready: no model or shutting down")
+	ops.mountModels(rl)
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	errs := make([]error, 3)
-	run := func(i int, f func() error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if errs[i] = f(); errs[i] != nil {
-				cancel()
-			}
-		}()
+	// One run group: the first actor to return (the door, drained, once
+	// ctx is done) interrupts the others.
+	var g rungroup.Group
+	dctx, stopDoor := context.WithCancel(ctx)
+	defer stopDoor()
+	doorLn, doorMux := ops.predict, door.Handler()
+	if doorLn == nil { // the door shares http.listen with the probes and serves it
+		doorLn, doorMux = ops.public, ops.publicMux
+		ops.publicMux.Handle("/", door.Handler())
+		ops.serveAdmin(&g)
+	} else {
+		ops.serve(&g, nil)
 	}
-	predictAddr := ""
-	switch {
-	case doorLn == nil: // one listener: the admin routes and the door
-		admin.Handle("/", door.Handler())
-		predictAddr = adminLn.Addr().String()
-		run(0, func() error { return door.Serve(ctx, adminLn, admin) })
-	default:
-		predictAddr = doorLn.Addr().String()
-		run(0, func() error { return door.Serve(ctx, doorLn, door.Handler()) })
-		if adminLn != nil {
-			run(1, func() error { return serveAdmin(ctx, adminLn, admin) })
-		}
+	g.Add(func() error { return door.Serve(dctx, doorLn, doorMux) }, func(error) { stopDoor() })
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	g.Add(func() error { return rl.Run(wctx) }, func(error) { stopWatch() })
+	log.Info("streamscore serving", "predict", addrOf(doorLn), "http", addrOf(ops.public), "admin", addrOf(ops.admin),
+		"tls", ops.tls, "log_to_topic", cfg.HTTP.LogToTopic, "output", cfg.Output.Topic, "model", first.Live.Ref())
+	if err := g.Run(); err != nil {
+		return err
 	}
-	run(2, func() error { return rl.Run(ctx) })
-	log.Info("streamscore serving", "predict", predictAddr, "http", addrOf(adminLn),
-		"log_to_topic", cfg.HTTP.LogToTopic, "output", cfg.Output.Topic, "model", first.Live.Ref())
-	wg.Wait()
-	err = errors.Join(errs...)
-	if err == nil {
-		log.Info("streamscore stopped")
-	}
-	return err
-}
-
-func addrOf(ln net.Listener) string {
-	if ln == nil {
-		return ""
-	}
-	return ln.Addr().String()
+	log.Info("streamscore stopped")
+	return nil
 }
 
 // newHTTPDoor builds the HTTP door serving path (made by newDoorPaths),
@@ -251,52 +218,8 @@ func newRegistry() *prometheus.Registry {
 	return reg
 }
 
-// adminMux serves /metrics, /healthz, /readyz (ready says whether;
-// readyText and notReady are the 200 and 503 bodies) and, when withPprof,
-// /debug/pprof.
-func adminMux(reg *prometheus.Registry, ready func() bool, withPprof bool, readyText, notReady string) *http.ServeMux {
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !ready() {
-			http.Error(w, notReady, http.StatusServiceUnavailable)
-			return
-		}
-		io.WriteString(w, readyText)
-	})
-	if withPprof {
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	}
-	return mux
-}
-
-// serveAdmin serves the admin mux on its own listener until ctx is done.
-func serveAdmin(ctx context.Context, ln net.Listener, h http.Handler) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("http server %s: %w", ln.Addr(), err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := srv.Shutdown(sctx)
-	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) {
-		err = errors.Join(err, serr)
-	}
-	return err
-}
-
 // startDoor builds the HTTP door of `run` when http.predict is on, serving
-// live through doorPaths, on its own listener when http.predict_listen is
-// set.
+// live through doorPaths (openHTTP opens its listener).
 func (s *service) startDoor(ctx context.Context, cfg *Config, doorPaths *pathMaker, live *reload.Model, log *slog.Logger) (err error) {
 	if !cfg.HTTP.Predict {
 		return nil
@@ -305,22 +228,13 @@ func (s *service) startDoor(ctx context.Context, cfg *Config, doorPaths *pathMak
 		return errors.New("http.predict: http.listen and http.predict_listen are both empty: nowhere to serve")
 	}
 	s.door, s.closeDr, err = newHTTPDoor(ctx, cfg, doorPaths.path(live), s.reloader, log, s.reg, false)
-	if err != nil {
-		return err
-	}
-	if cfg.HTTP.Config.Listen != "" {
-		if s.doorLn, err = net.Listen("tcp", cfg.HTTP.Config.Listen); err != nil {
-			s.closeDoor()
-			return fmt.Errorf("http.predict_listen %s: %w", cfg.HTTP.Config.Listen, err)
-		}
-	}
-	return nil
+	return err
 }
 
-// drainDoor drains the door when it shares the admin listener (on its own
+// drainDoor drains the door when it shares http.listen (on its own
 // listener, Serve drains it).
 func (s *service) drainDoor(ctx context.Context) {
-	if s.door != nil && s.doorLn == nil {
+	if s.door != nil && s.http.predict == nil {
 		if err := s.door.Drain(ctx); err != nil {
 			s.log.Warn("http door drain", "err", err)
 		}
@@ -336,8 +250,8 @@ func (s *service) closeDoor() {
 
 func (s *service) doorAddr() string {
 	switch {
-	case s.doorLn != nil:
-		return s.doorLn.Addr().String()
+	case s.http.predict != nil:
+		return addrOf(s.http.predict)
 	case s.door != nil:
 		return s.httpAddr()
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 
 	rungroup "github.com/oklog/run" // package main has its own run()
 	"github.com/spf13/cobra"
@@ -58,8 +57,8 @@ Records that are not predictions go to <table>_rejects. /metrics, /healthz and
 	return sink
 }
 
-// runSink runs the sink and its admin listener as one run group: the first
-// to return stops the other.
+// runSink runs the sink and its HTTP listeners (metrics and probes; pprof
+// with http.pprof) as one run group: the first to return stops the others.
 func runSink(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if cfg.Output.Format != schemas.FormatJSON {
 		return fmt.Errorf("output.format %q: the PostgreSQL sink reads JSON predictions (output.format json)", cfg.Output.Format)
@@ -91,17 +90,15 @@ func runSink(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
 	g.Add(func() error { return s.Run(sctx) }, func(error) { stop() })
-	var ln net.Listener
-	if cfg.HTTP.Listen != "" {
-		if ln, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
-			return fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err)
-		}
-		admin := adminMux(reg, s.Ready, cfg.HTTP.Pprof, "ready\n", "not ready: postgres or kafka unreachable")
-		actx, stopAdmin := context.WithCancel(context.Background())
-		g.Add(func() error { return serveAdmin(actx, ln, admin) }, func(error) { stopAdmin() })
+	ops, err := openHTTP(cfg.HTTP, false, log)
+	if err != nil {
+		return err
 	}
+	defer ops.close()
+	ops.mountProbes(reg, s.Ready, "ready\n", "not ready: postgres or kafka unreachable")
+	ops.serve(&g, nil)
 	log.Info("streamscore sink postgres running", "brokers", cfg.Kafka.Brokers, "topic", pcfg.Topic, "group", pcfg.Group,
-		"table", pcfg.Table, "batch_size", pcfg.BatchSize, "flush_interval", pcfg.FlushEvery, "http", addrOf(ln))
+		"table", pcfg.Table, "batch_size", pcfg.BatchSize, "flush_interval", pcfg.FlushEvery, "http", addrOf(ops.public), "admin", addrOf(ops.admin), "tls", ops.tls)
 	if err := g.Run(); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}

@@ -18,8 +18,6 @@ type Config struct {
 	// Watch and WatchDebounce are read at start only.
 	Watch         bool          `config:"watch" help:"reload when a bundle directory, its symlink or the config file changes on disk (read at start only)"`
 	WatchDebounce time.Duration `config:"watch_debounce" help:"after a change on disk, wait until nothing changed for this long, then reload"`
-	// ReloadTokenFile is read at every request, so a rotated token counts at once.
-	ReloadTokenFile string `config:"reload_token_file" help:"file holding the bearer token of POST /admin/reload on http.listen (empty: the endpoint is off; read at start only, the file at every request)"`
 }
 
 // DefaultConfig is the model section's defaults: no bundle (run requires

@@ -12,14 +12,14 @@
 //  2. Start hands the lineup to the doors (the apply func: the processor's
 //     Pipeline.Swap, the HTTP door's SetPath).
 //  3. Reload, on a change on disk (Run watches with fsnotify and debounces),
-//     on POST /admin/reload (AdminHandler, bearer token from a file), or
-//     when called: the model section is read again (so a canary is added,
-//     promoted or removed by editing the config and reloading), every
-//     bundle that changed is loaded beside the serving ones and checked,
-//     and the new lineup goes to apply. A role whose bundle fails any step
-//     keeps its old model: the failure is counted, logged in one line with
-//     the bundle path and the reason, and shown by GET /v1/models
-//     (ModelsHandler).
+//     on POST /admin/reload (AdminHandler, which the service puts behind
+//     the admin token), or when called: the model section is read again
+//     (so a canary is added, promoted or removed by editing the config and
+//     reloading), every bundle that changed is loaded beside the serving
+//     ones and checked, and the new lineup goes to apply. A role whose
+//     bundle fails any step keeps its old model: the failure is counted,
+//     logged in one line with the bundle path and the reason, and shown by
+//     GET /v1/models (ModelsHandler).
 //
 // A bundle without reference.jsonl is allowed, with a warning: it is served
 // without a reference check (hand-written rule bundles have none).

@@ -2,13 +2,8 @@ package reload
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
-	"fmt"
-	"io"
 	"net/http"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/streamscore/streamscore/predict"
@@ -16,12 +11,9 @@ import (
 
 // Routes of the handlers, as the service mounts them.
 const (
-	RouteReload = "/admin/reload" // POST, bearer token: AdminHandler
+	RouteReload = "/admin/reload" // POST: AdminHandler, behind the admin token
 	RouteModels = "/v1/models"    // GET: ModelsHandler
 )
-
-// maxTokenBytes bounds the token file.
-const maxTokenBytes = 4096
 
 // ModelsDoc is the body of GET /v1/models (and of POST /admin/reload's
 // answer): the lineup serving now and the last reload's outcome.
@@ -110,32 +102,13 @@ func (r *Reloader) ModelsHandler() http.Handler {
 
 // AdminHandler serves POST /admin/reload: a reload now, answered with its
 // outcome and the lineup after it (200; 422 when a role kept its old
-// model). The request must carry "Authorization: Bearer <token>", the
-// token being the content of tokenFile (surrounding white space trimmed),
-// read at every request. With tokenFile empty the endpoint is off: 404 with
-// a body that says so.
-func (r *Reloader) AdminHandler(tokenFile string) http.Handler {
+// model). It checks no credentials: the service mounts it behind the admin
+// token (internal/bearer), on the admin listener.
+func (r *Reloader) AdminHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if tokenFile == "" {
-			writeJSON(w, http.StatusNotFound, map[string]string{"error": "POST " + RouteReload +
-				" is off: set model.reload_token_file to a file holding its bearer token"})
-			return
-		}
 		if req.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
 			writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method " + req.Method + " not allowed on " + RouteReload + "; use POST"})
-			return
-		}
-		want, err := ReadToken(tokenFile)
-		if err != nil {
-			r.log.Error("admin reload refused: the token file cannot be read", "file", tokenFile, "err", err)
-			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "the reload token file cannot be read (see the service log)"})
-			return
-		}
-		got, ok := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(want)) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="streamscore admin"`)
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "a valid bearer token is required (the content of model.reload_token_file)"})
 			return
 		}
 		out := r.Reload(context.WithoutCancel(req.Context()), "admin")
@@ -147,28 +120,6 @@ func (r *Reloader) AdminHandler(tokenFile string) http.Handler {
 		}
 		writeJSON(w, code, doc)
 	})
-}
-
-// ReadToken reads the bearer token from path: the file's content without
-// surrounding white space, which must not be empty.
-func ReadToken(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxTokenBytes+1))
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", path, err)
-	}
-	if len(b) > maxTokenBytes {
-		return "", fmt.Errorf("%s is larger than %d bytes: not a token", path, maxTokenBytes)
-	}
-	tok := strings.TrimSpace(string(b))
-	if tok == "" {
-		return "", fmt.Errorf("%s is empty", path)
-	}
-	return tok, nil
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

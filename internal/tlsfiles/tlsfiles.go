@@ -1,15 +1,19 @@
-// Package tlsfiles builds the TLS client side of a connection from PEM files
-// named in the configuration: the CA certificates that verify the server and
-// the client's own certificate for mutual TLS. The Kafka section (kafka.tls)
-// and the Schema Registry section (registry) embed Config, so both take the
-// same keys and check them the same way.
+// Package tlsfiles builds TLS configurations from PEM files named in the
+// configuration. Client side (Config): the CA certificates that verify the
+// server and the client's own certificate for mutual TLS; the Kafka section
+// (kafka.tls) and the Schema Registry section (registry) embed Config, so
+// both take the same keys and check them the same way. Server side
+// (ServerConfig, RequireClientCerts): the certificate the service's HTTP
+// listeners present and the CAs of the clients they accept.
 //
-// The client certificate is read again at the next handshake after its
+// Certificates and keys are read again at the next handshake after their
 // files change, so a certificate rotated in place (cert-manager, a
 // Kubernetes Secret mount) is used without a restart; until both new files
-// parse as a pair, the previous one stays in use. The CA file is read once.
+// parse as a pair, the previous one stays in use. The CA file of a client
+// is read once; the client CA file of a server is read again when it
+// changes.
 //
-// A *tls.Config returned by Client is safe for concurrent use.
+// A *tls.Config returned here is safe for concurrent use.
 package tlsfiles
 
 import (
@@ -65,13 +69,9 @@ func (c Config) Warning(prefix string) string {
 func (c Config) Client(prefix string) (*tls.Config, error) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.ServerName, InsecureSkipVerify: c.InsecureSkipVerify}
 	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
+		pool, err := loadPool(prefix+"ca_file", c.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("%sca_file %q: %w", prefix, c.CAFile, unwrapPath(err))
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("%sca_file %q: no PEM certificate in it", prefix, c.CAFile)
+			return nil, err
 		}
 		tc.RootCAs = pool
 	}
@@ -82,13 +82,27 @@ func (c Config) Client(prefix string) (*tls.Config, error) {
 	case c.KeyFile == "":
 		return nil, fmt.Errorf("%scert_file %q is set without %skey_file", prefix, c.CertFile, prefix)
 	default:
-		kp := &keyPair{prefix: prefix, certFile: c.CertFile, keyFile: c.KeyFile}
+		kp := newKeyPair(prefix, c.CertFile, c.KeyFile)
 		if _, err := kp.get(); err != nil {
 			return nil, err
 		}
 		tc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return kp.get() }
 	}
 	return tc, nil
+}
+
+// loadPool reads the PEM certificates of path; key names the setting in
+// errors.
+func loadPool(key, path string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s %q: %w", key, path, unwrapPath(err))
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s %q: no PEM certificate in it", key, path)
+	}
+	return pool, nil
 }
 
 // CertificateSubject is the subject of the client certificate (the principal
@@ -109,13 +123,30 @@ func (c Config) CertificateSubject() string {
 	return leaf.Subject.String()
 }
 
-// keyPair is a client certificate read again when its files change.
-type keyPair struct {
-	prefix, certFile, keyFile string
+// keyPair is a certificate and its key, read again when their files change.
+type keyPair = reloaded[*tls.Certificate]
 
-	mu    sync.Mutex
-	stamp [2]stamp
-	pair  *tls.Certificate
+func newKeyPair(prefix, certFile, keyFile string) *keyPair {
+	return &keyPair{paths: []string{certFile, keyFile}, load: func() (*tls.Certificate, error) {
+		pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("%scert_file %q / %skey_file %q: %w", prefix, certFile, prefix, keyFile, unwrapPath(err))
+		}
+		return &pair, nil
+	}}
+}
+
+// reloaded is a value made from files and made again when one of them
+// changes (size or modification time; a Kubernetes Secret mount swaps a
+// symlink, which changes both for the path). Safe for concurrent use.
+type reloaded[T any] struct {
+	paths []string
+	load  func() (T, error)
+
+	mu     sync.Mutex
+	stamps []stamp
+	val    T
+	loaded bool
 }
 
 type stamp struct {
@@ -131,26 +162,34 @@ func stampOf(path string) (stamp, error) {
 	return stamp{fi.ModTime(), fi.Size()}, nil
 }
 
-// get returns the current pair: the cached one while both files are
-// unchanged, else the files read anew. A pair that no longer loads (caught
-// between the two files of a rotation) keeps the previous one in use.
-func (k *keyPair) get() (*tls.Certificate, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	cs, cerr := stampOf(k.certFile)
-	ks, kerr := stampOf(k.keyFile)
-	if cerr == nil && kerr == nil && k.pair != nil && [2]stamp{cs, ks} == k.stamp {
-		return k.pair, nil
-	}
-	pair, err := tls.LoadX509KeyPair(k.certFile, k.keyFile)
-	if err != nil {
-		if k.pair != nil {
-			return k.pair, nil
+// get returns the current value: the cached one while every file is
+// unchanged, else the files read anew. A load that fails (caught between
+// the two files of a rotation) keeps the previous value in use; without
+// one, its error is returned.
+func (r *reloaded[T]) get() (T, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	stamps := make([]stamp, len(r.paths))
+	same := r.loaded
+	for i, p := range r.paths {
+		st, err := stampOf(p)
+		stamps[i] = st
+		if err != nil || (same && st != r.stamps[i]) {
+			same = false
 		}
-		return nil, fmt.Errorf("%scert_file %q / %skey_file %q: %w", k.prefix, k.certFile, k.prefix, k.keyFile, unwrapPath(err))
 	}
-	k.pair, k.stamp = &pair, [2]stamp{cs, ks}
-	return k.pair, nil
+	if same {
+		return r.val, nil
+	}
+	v, err := r.load()
+	if err != nil {
+		if r.loaded {
+			return r.val, nil
+		}
+		return v, err
+	}
+	r.val, r.stamps, r.loaded = v, stamps, true
+	return v, nil
 }
 
 // unwrapPath drops the path an *os.PathError repeats (the caller names it).

@@ -17,21 +17,6 @@ func TestClientCertificateRotation(t *testing.T) {
 	ca := tlstest.NewCA(t, "test")
 	first, second := ca.Client(t, "first"), ca.Client(t, "second")
 	live := ca.Client(t, "live") // the files the configuration names
-	copyPair := func(from tlstest.Pair, when time.Time) {
-		t.Helper()
-		for _, f := range [][2]string{{from.CertFile, live.CertFile}, {from.KeyFile, live.KeyFile}} {
-			b, err := os.ReadFile(f[0])
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(f[1], b, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Chtimes(f[1], when, when); err != nil { // a new mtime even on coarse clocks
-				t.Fatal(err)
-			}
-		}
-	}
 	presented := func(tc *tls.Config) string {
 		t.Helper()
 		c, err := tc.GetClientCertificate(&tls.CertificateRequestInfo{})
@@ -46,7 +31,7 @@ func TestClientCertificateRotation(t *testing.T) {
 	}
 
 	now := time.Now()
-	copyPair(first, now.Add(-time.Minute))
+	tlstest.Rotate(t, live, first, now.Add(-time.Minute))
 	tc, err := Config{CAFile: ca.File, CertFile: live.CertFile, KeyFile: live.KeyFile}.Client("kafka.tls.")
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +39,7 @@ func TestClientCertificateRotation(t *testing.T) {
 	if got := presented(tc); got != "first" {
 		t.Fatalf("presented %q, want first", got)
 	}
-	copyPair(second, now)
+	tlstest.Rotate(t, live, second, now)
 	if got := presented(tc); got != "second" {
 		t.Fatalf("after rotation presented %q, want second", got)
 	}

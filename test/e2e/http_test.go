@@ -3,6 +3,8 @@ package e2e
 import (
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -129,12 +131,22 @@ func TestHealthAndReadiness(t *testing.T) {
 }
 
 // TestPprof checks that http.pprof: true serves /debug/pprof on the same
-// listener (off by default: TestHealthAndReadiness).
+// listener, behind the admin token (off by default:
+// TestHealthAndReadiness).
 func TestPprof(t *testing.T) {
 	addr := freeAddr(t)
-	svc := startService(t, "streamscore run", serviceConfig{Brokers: "embedded", HTTP: addr, Pprof: true})
+	token := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(token, []byte("tok\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	svc := startService(t, "streamscore run", serviceConfig{Brokers: "embedded", HTTP: addr, Pprof: true,
+		Extra: map[string]any{"http.admin_token_file": token}})
+	pprof := func(path, tok string) (int, string, error) {
+		code, _, body, err := request(httpClient, http.MethodGet, "http://"+addr+path, tok)
+		return code, body, err
+	}
 	proctest.Eventually(t, startTimeout, "/debug/pprof/ 200", func() error {
-		code, body, err := httpGet("http://" + addr + "/debug/pprof/")
+		code, body, err := pprof("/debug/pprof/", "tok")
 		if err != nil {
 			return err
 		}
@@ -143,8 +155,17 @@ func TestPprof(t *testing.T) {
 		}
 		return nil
 	}, svc.Proc)
-	if err := wantStatus(addr, "/debug/pprof/cmdline", 200); err != nil {
-		t.Error(err)
+	for _, tc := range []struct {
+		path, token string
+		code        int
+	}{
+		{"/debug/pprof/cmdline", "tok", 200},
+		{"/debug/pprof/cmdline", "", 401},
+		{"/debug/pprof/", "wrong", 401},
+	} {
+		if code, body, err := pprof(tc.path, tc.token); err != nil || code != tc.code {
+			t.Errorf("GET %s with token %q: HTTP %d %.200s %v, want %d", tc.path, tc.token, code, body, err, tc.code)
+		}
 	}
 	if err := wantStatus(addr, "/metrics", 200); err != nil {
 		t.Error(err)

@@ -201,7 +201,7 @@ func TestReload(t *testing.T) {
 			flipSymlink(t, current, "v00")
 			tokenFile := filepath.Join(s.dir, "reload-token")
 			os.WriteFile(tokenFile, []byte(reloadToken+"\n"), 0o600)
-			s.extra = map[string]any{"model.bundle": current, "model.reload_token_file": tokenFile,
+			s.extra = map[string]any{"model.bundle": current, "http.admin_token_file": tokenFile,
 				"model.watch_debounce": "200ms"}
 			refused := func(dir string) bool {
 				real, _ := filepath.EvalSymlinks(dir)
