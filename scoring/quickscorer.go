@@ -24,44 +24,58 @@ import "unsafe"
 // The leaf values are summed per row in tree order, in float32, as the
 // walk kernels and XGBoost do, so results are bit-identical to them.
 
-// qsNode is one internal node: its feature's byte offset in a group of
-// rows (f × groupFeatBytes), its split condition, and the leaf set of the
-// rows that go right (every leaf but those of the left subtree).
+// qsNode is one internal node: its feature's byte offset in a block of
+// rows (f × 4 × qsRows), its split condition, and the leaf set of the rows
+// that go right (every leaf but those of the left subtree), whose low and
+// high 32 bits the kernels hold apart.
 type qsNode struct {
 	off  uint32
 	cond float32
 	mask uint64
 }
 
+// Node runs of a tree, in this order: by the direction of a missing value,
+// then by the halves of the leaf set a node clears (its left subtree's
+// leaves are all below 32, all from 32 on, or on both sides).
+const (
+	runLeftLo = iota
+	runLeftHi
+	runLeftBoth
+	runRightLo
+	runRightHi
+	runRightBoth
+	nRuns
+)
+
 // qsTree says where a tree's node runs end and where its results go. Its
 // first node is the end of the previous tree's (or 0).
 type qsTree struct {
-	mid     uint32 // end of the missing-goes-left run, start of the missing-goes-right one
-	hi      uint32 // end of the tree's nodes
-	leafTop uint32 // index in leaves of the tree's first leaf, plus 63
-	mOff    uint32 // byte offset of the tree's output group in a qsRows margin block (group × 4 × qsRows)
+	end  [nRuns]uint32 // end of each run
+	leaf uint32        // index in leaves of the tree's first leaf
+	mOff uint32        // byte offset of the tree's output group in a block's margins (group × 4 × qsRows)
 }
 
-// qsRows is how many rows the kernel scores at once: 4 groups of lanes.
-const qsRows = 4 * lanes
+// qsRows is how many rows a block holds: qsScore64 scores them all, 16 a
+// vector, qsScore32 the first 32. It is also the Scorer's block.
+const qsRows = blockRows
 
-// quickScorer is an ensemble compiled for qsScore4.
+// quickScorer is an ensemble compiled for the qsScore kernels.
 type quickScorer struct {
 	nodes  []qsNode
 	trees  []qsTree
 	leaves []float32 // per tree, its leaves' values in order
-	width  int       // columns of a group of rows (the model's features)
+	width  int       // the model's features
 }
 
 // newQuickScorer compiles e (row-major nodes, as XGBoost's) or returns nil
-// when the kernel cannot run it: no AVX-512 on this CPU, or a tree with
+// when the kernels cannot run it: no AVX-512 on this CPU, or a tree with
 // more than 64 leaves.
 func newQuickScorer(e *treeEnsemble) *quickScorer {
 	if !haveQS || e.grouped {
 		return nil
 	}
 	q := &quickScorer{width: e.nFeature}
-	var right []qsNode
+	var runs [nRuns][]qsNode
 	for t, root := range e.roots {
 		base := len(q.leaves)
 		var walk func(i int32) (lo, hi int) // the in-order leaf range of node i's subtree
@@ -75,44 +89,55 @@ func newQuickScorer(e *treeEnsemble) *quickScorer {
 			lo, mid := walk(nd.left)
 			_, hi := walk(nd.left + 1)
 			if hi <= 64 {
-				qn := qsNode{off: (nd.feat & featMask) * groupFeatBytes, cond: nd.cond, mask: ^(^uint64(0) >> (64 - (mid - lo)) << lo)}
-				if nd.feat&missingRightBit == 0 {
-					q.nodes = append(q.nodes, qn)
-				} else {
-					right = append(right, qn)
+				run := runLeftBoth
+				switch {
+				case mid <= 32:
+					run = runLeftLo
+				case lo >= 32:
+					run = runLeftHi
 				}
+				if nd.feat&missingRightBit != 0 {
+					run += runRightLo
+				}
+				left := ^uint64(0) >> (64 - (mid - lo)) << lo
+				runs[run] = append(runs[run], qsNode{off: (nd.feat & featMask) * 4 * qsRows, cond: nd.cond, mask: ^left})
 			}
 			return lo, hi
 		}
 		if _, hi := walk(root); hi > 64 {
 			return nil
 		}
-		mid := len(q.nodes)
-		q.nodes = append(q.nodes, right...)
-		right = right[:0]
-		q.trees = append(q.trees, qsTree{mid: uint32(mid), hi: uint32(len(q.nodes)),
-			leafTop: uint32(base + 63), mOff: uint32(e.group[t]) * 4 * qsRows})
+		tr := qsTree{leaf: uint32(base), mOff: uint32(e.group[t]) * 4 * qsRows}
+		for r := range runs {
+			q.nodes = append(q.nodes, runs[r]...)
+			tr.end[r] = uint32(len(q.nodes))
+			runs[r] = runs[r][:0]
+		}
+		q.trees = append(q.trees, tr)
 	}
 	return q
 }
 
 // predict writes into margin (n × nGroup, row-major, already holding the
 // base score) the sum of the trees' leaves for the n rows of x (float64,
-// row-major, width columns). xt and mt are scratch: xt for qsRows rows in
-// groups (qsRows × width), mt for their margins (qsRows × nGroup).
+// row-major, width columns). xt and mt are scratch for a block: xt its
+// rows (qsRows × width), mt their margins (qsRows × nGroup).
 func (q *quickScorer) predict(x []float64, n, nGroup int, margin, xt, mt []float32) {
 	w := q.width
-	gs := lanes * w
 	for r0 := 0; r0 < n; r0 += qsRows {
 		k := min(qsRows, n-r0)
-		toGroups(xt[:qsRows*w], x[r0*w:(r0+k)*w], k, w)
+		toColumns(xt[:qsRows*w], x[r0*w:(r0+k)*w], k, w)
 		for g := 0; g < nGroup; g++ {
-			for j := 0; j < qsRows; j++ {
-				mt[g*qsRows+j] = margin[min(r0+j, n-1)*nGroup+g]
+			for j := 0; j < k; j++ {
+				mt[g*qsRows+j] = margin[(r0+j)*nGroup+g]
 			}
 		}
-		qsScore4(unsafe.SliceData(q.nodes), unsafe.SliceData(q.trees), len(q.trees), unsafe.SliceData(q.leaves),
-			unsafe.SliceData(xt), uintptr(gs)*4, unsafe.SliceData(mt))
+		score := qsScore64
+		if k <= qsRows/2 {
+			score = qsScore32
+		}
+		score(unsafe.SliceData(q.nodes), unsafe.SliceData(q.trees), len(q.trees), unsafe.SliceData(q.leaves),
+			unsafe.SliceData(xt), unsafe.SliceData(mt))
 		for j := 0; j < k; j++ {
 			for g := 0; g < nGroup; g++ {
 				margin[(r0+j)*nGroup+g] = mt[g*qsRows+j]
@@ -121,16 +146,15 @@ func (q *quickScorer) predict(x []float64, n, nGroup int, margin, xt, mt []float
 	}
 }
 
-// toGroups converts n rows (n <= qsRows) of w float64 values into qsRows
-// rows in groups of lanes, feature-major (value f of lane k of group g at
-// g × lanes × w + f × lanes + k), padding with copies of the last row.
-func toGroups(dst []float32, src []float64, n, w int) {
-	gs := lanes * w
-	for r := 0; r < qsRows; r++ {
-		row := src[min(r, n-1)*w : min(r, n-1)*w+w]
-		g := dst[r/lanes*gs : r/lanes*gs+gs]
+// toColumns converts n rows (n <= qsRows) of w float64 values into float32
+// columns of qsRows values (value f of row r at f × qsRows + r). The rows
+// past n keep what they held: the kernels score them, their margins are
+// not read.
+func toColumns(dst []float32, src []float64, n, w int) {
+	for r := 0; r < n; r++ {
+		row := src[r*w : r*w+w]
 		for f, v := range row {
-			g[f*lanes+r%lanes] = float32(v)
+			dst[f*qsRows+r] = float32(v)
 		}
 	}
 }
