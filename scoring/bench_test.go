@@ -89,23 +89,21 @@ func BenchmarkFraudScoreBatch(b *testing.B) {
 // float64 features of every scored fraud reference row (the matrix
 // train/bench_xgboost.py times XGBoost's inplace_predict on), per row, in
 // blocks of 64 as the Scorer hands them: the float32 conversion, the trees,
-// the sigmoid and the [1-p, p] output. kernel=walk is the lock-step walk the
-// model falls back to on a CPU without AVX-512.
+// the sigmoid and the [1-p, p] output. The kernels: quickscorer (AVX-512 on
+// a CPU that has it, else AVX2), quickscorer-avx2 (forced, for comparison),
+// and walk, the lock-step walk of a CPU without AVX2.
 func BenchmarkFraudXGBoostBatched(b *testing.B) {
 	bd, rows := scoredRows(b, filepath.Join("..", "examples", "fraud"))
 	m := bd.model.(*xgbModel)
 	x := modelInput(b, bd, rows)
-	walk := *m
-	walk.qs = nil
-	for _, k := range []struct {
-		name string
-		m    *xgbModel
-	}{{"quickscorer", m}, {"walk", &walk}} {
-		b.Run("kernel="+k.name, func(b *testing.B) {
-			if k.m.qs == nil && k.name != "walk" {
-				b.Skip("no QuickScorer kernel on this CPU")
+	paths := xgbPaths(m, TaskBinary)
+	for _, k := range []string{"quickscorer", "quickscorer-avx2", "walk"} {
+		b.Run("kernel="+k, func(b *testing.B) {
+			p, ok := paths[k]
+			if !ok {
+				b.Skip("not on this CPU")
 			}
-			benchPredictor(b, k.m.NewPredictor(TaskBinary), x, len(rows), bd.pipe.Width(), 2)
+			benchPredictor(b, p, x, len(rows), bd.pipe.Width(), 2)
 		})
 	}
 }

@@ -65,16 +65,17 @@ type quickScorer struct {
 	trees  []qsTree
 	leaves []float32 // per tree, its leaves' values in order
 	width  int       // the model's features
+	avx512 bool      // use qsScore64 and qsScore32, else qsScore32AVX2
 }
 
 // newQuickScorer compiles e (row-major nodes, as XGBoost's) or returns nil
-// when the kernels cannot run it: no AVX-512 on this CPU, or a tree with
-// more than 64 leaves.
+// when the kernels cannot run it: no AVX2 on this CPU, or a tree with more
+// than 64 leaves.
 func newQuickScorer(e *treeEnsemble) *quickScorer {
 	if !haveQS || e.grouped {
 		return nil
 	}
-	q := &quickScorer{width: e.nFeature}
+	q := &quickScorer{width: e.nFeature, avx512: haveQS512}
 	var runs [nRuns][]qsNode
 	for t, root := range e.roots {
 		base := len(q.leaves)
@@ -132,16 +133,30 @@ func (q *quickScorer) predict(x []float64, n, nGroup int, margin, xt, mt []float
 				mt[g*qsRows+j] = margin[(r0+j)*nGroup+g]
 			}
 		}
-		score := qsScore64
-		if k <= qsRows/2 {
-			score = qsScore32
-		}
-		score(unsafe.SliceData(q.nodes), unsafe.SliceData(q.trees), len(q.trees), unsafe.SliceData(q.leaves),
-			unsafe.SliceData(xt), unsafe.SliceData(mt))
+		q.score(xt, mt, k)
 		for j := 0; j < k; j++ {
 			for g := 0; g < nGroup; g++ {
 				margin[(r0+j)*nGroup+g] = mt[g*qsRows+j]
 			}
+		}
+	}
+}
+
+// score runs the kernel over the first k rows of the block xt, adding to
+// their margins in mt.
+func (q *quickScorer) score(xt, mt []float32, k int) {
+	nodes, trees, leaves := unsafe.SliceData(q.nodes), unsafe.SliceData(q.trees), unsafe.SliceData(q.leaves)
+	x, m := unsafe.SliceData(xt), unsafe.SliceData(mt)
+	switch {
+	case q.avx512 && k > qsRows/2:
+		qsScore64(nodes, trees, len(q.trees), leaves, x, m)
+	case q.avx512:
+		qsScore32(nodes, trees, len(q.trees), leaves, x, m)
+	default:
+		qsScore32AVX2(nodes, trees, len(q.trees), leaves, x, m)
+		if k > qsRows/2 {
+			// the block's rows 32-63: 32 values (128 bytes) into each column
+			qsScore32AVX2(nodes, trees, len(q.trees), leaves, (*float32)(unsafe.Add(unsafe.Pointer(x), 128)), (*float32)(unsafe.Add(unsafe.Pointer(m), 128)))
 		}
 	}
 }

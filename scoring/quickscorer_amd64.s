@@ -301,3 +301,207 @@ rightboth32end:
 done32:
 	VZEROUPPER
 	RET
+
+// The AVX2 kernel, for CPUs without AVX-512: the same algorithm on 32 rows
+// (4 vectors of 8), without mask registers.
+//
+// func qsScore32AVX2(nodes *qsNode, trees *qsTree, nTrees int, leaves *float32, x *float32, margin *float32)
+//
+// Y0-Y3 hold the low halves of the leaf sets of rows 0-7, 8-15, 16-23,
+// 24-31, Y4-Y7 the high halves. A node's compare gives each lane all ones
+// when the row goes right (Y11); t = right & ~set clears a half: set &= ~t.
+// The exit leaf: for a half h, the lowest set bit h & -h converted to
+// float32 has exponent 127 + its index (bit 31 converts to -2^31, whose
+// exponent is the same); 0 converts to 0, exponent 0, so the index from
+// the low half is negative exactly when the low half is empty, and the
+// blend on its sign picks the high half's (exponent - 95) instead.
+//
+// Registers: as the AVX-512 kernels for the general ones; Y8 a node's
+// condition, Y9 and Y10 its leaf set's halves.
+
+#define ALOAD \
+	MOVL         (AX)(BX*1), R8 \
+	VBROADCASTSS 4(AX)(BX*1), Y8
+#define ALOADLO \
+	ALOAD \
+	VPBROADCASTD 8(AX)(BX*1), Y9
+#define ALOADHI \
+	ALOAD \
+	VPBROADCASTD 12(AX)(BX*1), Y10
+#define ALOADBOTH \
+	ALOADLO \
+	VPBROADCASTD 12(AX)(BX*1), Y10
+
+// ACMP* test rows d/4 to d/4+7 against the node with predicate pred and
+// clear the lanes that go right from the halves lo and hi.
+#define ACMP(pred, d) \
+	VCMPPS pred, d(DX)(R8*1), Y8, Y11
+#define ACLEAR(m, s) \
+	VPANDN Y11, m, Y12 \
+	VPANDN s, Y12, s
+#define ACMPLO(pred, d, lo) \
+	ACMP(pred, d) \
+	ACLEAR(Y9, lo)
+#define ACMPHI(pred, d, hi) \
+	ACMP(pred, d) \
+	ACLEAR(Y10, hi)
+#define ACMPBOTH(pred, d, lo, hi) \
+	ACMP(pred, d) \
+	ACLEAR(Y9, lo) \
+	ACLEAR(Y10, hi)
+
+#define ALO(pred) \
+	ACMPLO(pred, 0, Y0) \
+	ACMPLO(pred, 32, Y1) \
+	ACMPLO(pred, 64, Y2) \
+	ACMPLO(pred, 96, Y3)
+#define AHI(pred) \
+	ACMPHI(pred, 0, Y4) \
+	ACMPHI(pred, 32, Y5) \
+	ACMPHI(pred, 64, Y6) \
+	ACMPHI(pred, 96, Y7)
+#define ABOTH(pred) \
+	ACMPBOTH(pred, 0, Y0, Y4) \
+	ACMPBOTH(pred, 32, Y1, Y5) \
+	ACMPBOTH(pred, 64, Y2, Y6) \
+	ACMPBOTH(pred, 96, Y3, Y7)
+
+// AINDEX sets Y10 to the exit leaf's index from the tree's first leaf for
+// the 8 rows of halves lo and hi (Y15 zero, Y13 127, Y14 95).
+#define AINDEX(lo, hi) \
+	VPSUBD    lo, Y15, Y8 \
+	VPAND     lo, Y8, Y8 \
+	VCVTDQ2PS Y8, Y8 \
+	VPSLLD    $1, Y8, Y8 \
+	VPSRLD    $24, Y8, Y8 \
+	VPSUBD    Y13, Y8, Y8 \
+	VPSUBD    hi, Y15, Y9 \
+	VPAND     hi, Y9, Y9 \
+	VCVTDQ2PS Y9, Y9 \
+	VPSLLD    $1, Y9, Y9 \
+	VPSRLD    $24, Y9, Y9 \
+	VPSUBD    Y14, Y9, Y9 \
+	VBLENDVPS Y8, Y9, Y8, Y10
+
+// ALEAVES adds the exit leaves of 8 rows to their margins at off(SI)(CX*1)
+// (Y12 the tree's first leaf).
+#define ALEAVES(lo, hi, off) \
+	AINDEX(lo, hi) \
+	VPADDD     Y12, Y10, Y10 \
+	VPCMPEQD   Y11, Y11, Y11 \
+	VXORPS     Y9, Y9, Y9 \
+	VGATHERDPS Y11, (R13)(Y10*4), Y9 \
+	VADDPS     off(SI)(CX*1), Y9, Y9 \
+	VMOVUPS    Y9, off(SI)(CX*1)
+
+#define ASETS \
+	VPCMPEQD Y0, Y0, Y0 \
+	VPCMPEQD Y1, Y1, Y1 \
+	VPCMPEQD Y2, Y2, Y2 \
+	VPCMPEQD Y3, Y3, Y3 \
+	VPCMPEQD Y4, Y4, Y4 \
+	VPCMPEQD Y5, Y5, Y5 \
+	VPCMPEQD Y6, Y6, Y6 \
+	VPCMPEQD Y7, Y7, Y7
+
+#define ALEAFSTART \
+	VPXOR        Y15, Y15, Y15 \
+	MOVL         $127, CX \
+	MOVQ         CX, X13 \
+	VPBROADCASTD X13, Y13 \
+	MOVL         $95, CX \
+	MOVQ         CX, X14 \
+	VPBROADCASTD X14, Y14 \
+	VPBROADCASTD 24(R11), Y12 \
+	MOVL         28(R11), CX
+
+#define APROLOGUE \
+	MOVQ nodes+0(FP), AX \
+	MOVQ trees+8(FP), R11 \
+	MOVQ nTrees+16(FP), R12 \
+	MOVQ leaves+24(FP), R13 \
+	MOVQ x+32(FP), DX \
+	MOVQ margin+40(FP), SI \
+	SHLQ $5, R12 \
+	ADDQ R11, R12 \
+	XORQ BX, BX
+
+TEXT ·qsScore32AVX2(SB), NOSPLIT, $0-48
+	APROLOGUE
+	CMPQ R11, R12
+	JAE  doneavx2
+
+treeavx2:
+	ASETS
+	RUNEND(0)
+	JAE leftloavx2end
+
+leftloavx2:
+	ALOADLO
+	ALO(LEFTNAN)
+	NEXT
+	JB leftloavx2
+
+leftloavx2end:
+	RUNEND(4)
+	JAE lefthiavx2end
+
+lefthiavx2:
+	ALOADHI
+	AHI(LEFTNAN)
+	NEXT
+	JB lefthiavx2
+
+lefthiavx2end:
+	RUNEND(8)
+	JAE leftbothavx2end
+
+leftbothavx2:
+	ALOADBOTH
+	ABOTH(LEFTNAN)
+	NEXT
+	JB leftbothavx2
+
+leftbothavx2end:
+	RUNEND(12)
+	JAE rightloavx2end
+
+rightloavx2:
+	ALOADLO
+	ALO(RIGHTNAN)
+	NEXT
+	JB rightloavx2
+
+rightloavx2end:
+	RUNEND(16)
+	JAE righthiavx2end
+
+righthiavx2:
+	ALOADHI
+	AHI(RIGHTNAN)
+	NEXT
+	JB righthiavx2
+
+righthiavx2end:
+	RUNEND(20)
+	JAE rightbothavx2end
+
+rightbothavx2:
+	ALOADBOTH
+	ABOTH(RIGHTNAN)
+	NEXT
+	JB rightbothavx2
+
+rightbothavx2end:
+	ALEAFSTART
+	ALEAVES(Y0, Y4, 0)
+	ALEAVES(Y1, Y5, 32)
+	ALEAVES(Y2, Y6, 64)
+	ALEAVES(Y3, Y7, 96)
+	ADDQ $32, R11
+	CMPQ R11, R12
+	JB   treeavx2
+
+doneavx2:
+	VZEROUPPER
+	RET

@@ -2,8 +2,8 @@
 
 package scoring
 
-// haveQS: no QuickScorer kernel on this platform; XGBoost models use the walk kernels.
-const haveQS = false
+// No QuickScorer kernel on this platform; XGBoost models use the walk kernels.
+const haveQS, haveQS512 = false, false
 
 func qsScore64(nodes *qsNode, trees *qsTree, nTrees int, leaves *float32, x *float32, margin *float32) {
 	panic("qsScore64 without its kernel")
@@ -11,4 +11,8 @@ func qsScore64(nodes *qsNode, trees *qsTree, nTrees int, leaves *float32, x *flo
 
 func qsScore32(nodes *qsNode, trees *qsTree, nTrees int, leaves *float32, x *float32, margin *float32) {
 	panic("qsScore32 without its kernel")
+}
+
+func qsScore32AVX2(nodes *qsNode, trees *qsTree, nTrees int, leaves *float32, x *float32, margin *float32) {
+	panic("qsScore32AVX2 without its kernel")
 }

@@ -8,14 +8,20 @@ import (
 	"testing"
 )
 
-// xgbPaths returns m's predictors: the QuickScorer kernel's (when this CPU
-// and the model allow it) and the walk kernels'.
+// xgbPaths returns m's predictors: the QuickScorer kernels' (those this
+// CPU and the model allow) and the walk kernels'.
 func xgbPaths(m *xgbModel, task string) map[string]Predictor {
 	walk := *m
 	walk.qs = nil
 	p := map[string]Predictor{"walk": walk.NewPredictor(task)}
 	if m.qs != nil {
 		p["quickscorer"] = m.NewPredictor(task)
+		if m.qs.avx512 {
+			avx2, qs := *m, *m.qs
+			qs.avx512 = false
+			avx2.qs = &qs
+			p["quickscorer-avx2"] = avx2.NewPredictor(task)
+		}
 	}
 	return p
 }
@@ -35,7 +41,7 @@ func TestXGBoostKernelsAgree(t *testing.T) {
 			}
 			m := b.model.(*xgbModel)
 			if haveQS && m.qs == nil && m.trees.maxDepth <= 6 {
-				t.Fatalf("no QuickScorer kernel for trees of depth %d on an AVX-512 CPU", m.trees.maxDepth)
+				t.Fatalf("no QuickScorer kernel for trees of depth %d on an AVX2 CPU", m.trees.maxDepth)
 			}
 			w := b.pipe.Width()
 			var x []float64
