@@ -4,22 +4,24 @@ import "unsafe"
 
 // QuickScorer-style evaluation of an XGBoost ensemble whose trees have at
 // most 64 leaves (XGBoost's default max_depth of 6 guarantees it), after
-// Lucchese et al., "QuickScorer" (SIGIR 2015), vectorised as in
-// V-QuickScorer: instead of walking a row down a tree, a level at a time
-// with each step waiting on the node it loads, every internal node of a
-// tree is tested against 8 rows at once, one vector compare, and the rows
-// that go right clear the node's left subtree from their 64-bit leaf set.
-// The lowest leaf left is the one the row reaches: for any leaf l' left of
-// the exit leaf l, the lowest common ancestor of the two is on l's path and
-// the row went right there, so l' was cleared; l itself is only cleared by
-// a node whose left subtree holds it, where the row went left. Leaves are
-// numbered in order, left to right.
+// Lucchese et al., "QuickScorer" (SIGIR 2015), vectorised over rows as in
+// their V-QuickScorer: instead of walking a row down a tree, a level at a
+// time with each step waiting on the node it loads, every internal node of
+// a tree is tested against 16 rows at once (8 with AVX2), one vector
+// compare, and the rows that go right clear the node's left subtree from
+// their 64-bit leaf set. The lowest leaf left is the one the row reaches:
+// for any leaf l' left of the exit leaf l, the lowest common ancestor of
+// the two is on l's path and the row went right there, so l' was cleared;
+// l itself is only cleared by a node whose left subtree holds it, where the
+// row went left. Leaves are numbered in order, left to right.
 //
-// The tests do not depend on each other, so a tree costs a few vector
-// instructions a node for 32 rows instead of a dependent load chain per row
-// and level. Missing values: a tree's nodes are stored in two runs, those
-// sending a missing value left (compared x >= cond, false for NaN) and
-// those sending it right (compared !(x < cond), true for NaN).
+// The tests do not depend on each other, so a node costs a few vector
+// instructions for 64 rows instead of a dependent load chain per row and
+// level. The kernels keep a leaf set as two 32-bit halves (16 rows fill a
+// vector of each), and a tree's nodes are stored in runs so that most
+// clear only the half their left subtree is in. Missing values: the runs
+// are also split by the direction a missing value takes, compared as
+// x >= cond (false for NaN: left) or !(x < cond) (true for NaN: right).
 //
 // The leaf values are summed per row in tree order, in float32, as the
 // walk kernels and XGBoost do, so results are bit-identical to them.
@@ -55,9 +57,10 @@ type qsTree struct {
 	mOff uint32        // byte offset of the tree's output group in a block's margins (group × 4 × qsRows)
 }
 
-// qsRows is how many rows a block holds: qsScore64 scores them all, 16 a
-// vector, qsScore32 the first 32. It is also the Scorer's block.
-const qsRows = blockRows
+// qsRows is how many rows a block holds, 64 values a column (the kernels'
+// displacements assume it): qsScore64 scores them all, qsScore32 and each
+// call of qsScore32AVX2 32.
+const qsRows = 64
 
 // quickScorer is an ensemble compiled for the qsScore kernels.
 type quickScorer struct {
