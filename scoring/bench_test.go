@@ -85,43 +85,27 @@ func BenchmarkFraudScoreBatch(b *testing.B) {
 	benchRows(b, bd, rows)
 }
 
-// BenchmarkFraudXGBoostBatched: the XGBoost model alone on precomputed
-// float32 features, per row, in blocks of 64 rows (what inplace_predict does).
+// BenchmarkFraudXGBoostBatched: the XGBoost model alone on the pipeline's
+// float64 features of every scored fraud reference row (the matrix
+// train/bench_xgboost.py times XGBoost's inplace_predict on), per row, in
+// blocks of 64 as the Scorer hands them: the float32 conversion, the trees,
+// the sigmoid and the [1-p, p] output. The kernels: quickscorer (AVX-512 on
+// a CPU that has it, else AVX2), quickscorer-avx2 (forced, for comparison),
+// and walk, the lock-step walk of a CPU without AVX2.
 func BenchmarkFraudXGBoostBatched(b *testing.B) {
-	bd, rows := benchBundle(b, "fraud")
+	bd, rows := scoredRows(b, filepath.Join("..", "examples", "fraud"))
 	m := bd.model.(*xgbModel)
-	w := bd.pipe.Width()
-	x32 := make([]float32, len(rows)*w)
-	tmp := make([]float64, w)
-	for i, r := range rows {
-		if rej := bd.pipe.Transform(r, tmp, nil); !rej.OK() {
-			b.Fatalf("row %d rejected: %+v", i, rej)
-		}
-		for j, v := range tmp {
-			x32[i*w+j] = float32(v)
-		}
+	x := modelInput(b, bd, rows)
+	paths := xgbPaths(m, TaskBinary)
+	for _, k := range []string{"quickscorer", "quickscorer-avx2", "walk"} {
+		b.Run("kernel="+k, func(b *testing.B) {
+			p, ok := paths[k]
+			if !ok {
+				b.Skip("not on this CPU")
+			}
+			benchPredictor(b, p, x, len(rows), bd.pipe.Width(), 2)
+		})
 	}
-	margin := make([]float32, blockRows*m.nGroup)
-	blockNaN := make([]bool, (len(rows)+blockRows-1)/blockRows) // per block, as the Scorer decides
-	for i, v := range x32 {
-		if v != v {
-			blockNaN[i/w/blockRows] = true
-		}
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	start, cpu := time.Now(), cpuNow()
-	n := 0
-	for n < b.N {
-		for blk := 0; blk < len(rows) && n < b.N; blk += blockRows {
-			k := min(blockRows, len(rows)-blk, b.N-n)
-			m.predict(x32[blk*w:(blk+k)*w], k, margin[:k*m.nGroup], blockNaN[blk/blockRows])
-			m.transform(margin[:k*m.nGroup], true)
-			n += k
-		}
-	}
-	b.ReportMetric(float64(time.Since(start).Nanoseconds())/float64(n), "ns/row")
-	b.ReportMetric(float64((cpuNow()-cpu).Nanoseconds())/float64(n), "cpu-ns/row")
 }
 
 // BenchmarkFraudScoreOne: one row end to end (features, model, decision).

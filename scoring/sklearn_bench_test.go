@@ -38,6 +38,12 @@ func rf100(b *testing.B) (*Bundle, []*features.Row) {
 	if dir == "" {
 		b.Skip("STREAMSCORE_TEST_RF_BUNDLE is not set (train/bench_sklearn_trees.py --go sets it)")
 	}
+	return scoredRows(b, dir)
+}
+
+// scoredRows loads the bundle in dir and every reference row it scores
+// (the rows of the reference features the library baselines time).
+func scoredRows(b *testing.B, dir string) (*Bundle, []*features.Row) {
 	bd, err := Load(dir)
 	if err != nil {
 		b.Fatal(err)
@@ -72,6 +78,12 @@ func BenchmarkRF100ScoreBatch(b *testing.B) {
 var benchBlock = blockRows
 
 func benchModel(b *testing.B, bd *Bundle, rows []*features.Row) {
+	x := modelInput(b, bd, rows)
+	benchPredictor(b, bd.model.NewPredictor(bd.Task()), x, len(rows), bd.pipe.Width(), bd.nOut)
+}
+
+// modelInput is the pipeline's output for rows, row-major.
+func modelInput(b *testing.B, bd *Bundle, rows []*features.Row) []float64 {
 	w := bd.pipe.Width()
 	x := make([]float64, len(rows)*w)
 	for i, r := range rows {
@@ -79,22 +91,27 @@ func benchModel(b *testing.B, bd *Bundle, rows []*features.Row) {
 			b.Fatalf("row %d rejected: %+v", i, rej)
 		}
 	}
-	p := bd.model.NewPredictor(bd.Task())
-	out := make([]float64, benchBlock*bd.nOut)
-	p.Predict(x[:blockRows*w], blockRows, out)
+	return x
+}
+
+// benchPredictor runs p over the n rows of x (w columns) in blocks of
+// benchBlock, b.N rows in all, and reports ns/row and cpu-ns/row.
+func benchPredictor(b *testing.B, p Predictor, x []float64, n, w, nOut int) {
+	out := make([]float64, benchBlock*nOut)
+	p.Predict(x[:min(n, benchBlock)*w], min(n, benchBlock), out)
 	b.ReportAllocs()
 	b.ResetTimer()
 	start, cpu := time.Now(), cpuNow()
-	n := 0
-	for n < b.N {
-		for blk := 0; blk < len(rows) && n < b.N; blk += benchBlock {
-			k := min(benchBlock, len(rows)-blk, b.N-n)
-			p.Predict(x[blk*w:(blk+k)*w], k, out[:k*bd.nOut])
-			n += k
+	done := 0
+	for done < b.N {
+		for blk := 0; blk < n && done < b.N; blk += benchBlock {
+			k := min(benchBlock, n-blk, b.N-done)
+			p.Predict(x[blk*w:(blk+k)*w], k, out[:k*nOut])
+			done += k
 		}
 	}
-	b.ReportMetric(float64(time.Since(start).Nanoseconds())/float64(n), "ns/row")
-	b.ReportMetric(float64((cpuNow()-cpu).Nanoseconds())/float64(n), "cpu-ns/row")
+	b.ReportMetric(float64(time.Since(start).Nanoseconds())/float64(done), "ns/row")
+	b.ReportMetric(float64((cpuNow()-cpu).Nanoseconds())/float64(done), "cpu-ns/row")
 }
 
 // BenchmarkFraudRFScoreOne: one row end to end through ScoreOne

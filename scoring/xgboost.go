@@ -108,6 +108,7 @@ type xgbModel struct {
 	bestIter   int // -1 when all trees are used
 	totalTrees int // trees in the file
 	featNames  []string
+	qs         *quickScorer // the trees for the QuickScorer kernel, nil when it cannot run them
 }
 
 // xgboostKind is the "xgboost" model object: a gbtree model saved by
@@ -169,6 +170,10 @@ func (m *xgbModel) NewPredictor(task string) Predictor {
 	}
 	p.x32 = make([]float32, blockRows*m.trees.nFeature)
 	p.margin = make([]float32, blockRows*m.nGroup)
+	if m.qs != nil {
+		p.xt = make([]float32, qsRows*m.trees.nFeature)
+		p.mt = make([]float32, qsRows*m.nGroup)
+	}
 	return p
 }
 
@@ -179,15 +184,23 @@ type xgbPredictor struct {
 	nOut   int
 	x32    []float32
 	margin []float32
+	xt, mt []float32 // the QuickScorer kernel's rows and margins
 }
 
 // Predict implements Predictor: the block is converted to float32 (XGBoost
-// compares in float32) and walked by the lock-step kernel.
+// compares in float32) and scored by the QuickScorer kernel, or walked by
+// the lock-step kernel when the model or the CPU does not suit the former,
+// or the block is too small for it to pay.
 func (p *xgbPredictor) Predict(x []float64, n int, out []float64) {
 	m := p.m
 	x32, margin := p.grow(n*m.trees.nFeature, n*m.nGroup)
-	hasNaN := toFloat32(x32, x[:len(x32)])
-	m.predict(x32, n, margin, hasNaN)
+	if m.qs != nil && n >= lanes {
+		m.setBase(margin, n)
+		m.qs.predict(x, n, m.nGroup, margin, p.xt, p.mt)
+	} else {
+		hasNaN := toFloat32(x32, x[:len(x32)])
+		m.predict(x32, n, margin, hasNaN)
+	}
 	m.transform(margin, p.binary)
 	if p.nOut == 2 && m.nGroup == 1 {
 		binaryProbs(out, margin)
@@ -332,6 +345,7 @@ func parseXGBoost(data []byte) (*xgbModel, error) {
 			return nil, fmt.Errorf("tree %d: %w", t, err)
 		}
 	}
+	m.qs = newQuickScorer(&m.trees)
 	return m, nil
 }
 
@@ -499,9 +513,7 @@ func (tr *xgbTree) leaf(i int) (float32, error) {
 func (m *xgbModel) predict(x []float32, n int, margin []float32, hasNaN bool) {
 	e := &m.trees
 	w, G := e.nFeature, m.nGroup
-	for r := 0; r < n; r++ {
-		copy(margin[r*G:r*G+G], m.base)
-	}
+	m.setBase(margin, n)
 	if n < lanes {
 		for r := 0; r < n; r++ {
 			m.predictRow(x[r*w:(r+1)*w], margin[r*G:(r+1)*G])
@@ -529,6 +541,14 @@ func (m *xgbModel) predict(x []float32, n int, margin []float32, hasNaN bool) {
 		for ; r0 < n; r0++ {
 			margin[r0*G+g] += nodes[e.walk(t, x[r0*w:(r0+1)*w])].leaf
 		}
+	}
+}
+
+// setBase sets the margins of n rows to the base score.
+func (m *xgbModel) setBase(margin []float32, n int) {
+	G := m.nGroup
+	for r := 0; r < n; r++ {
+		copy(margin[r*G:r*G+G], m.base)
 	}
 }
 
