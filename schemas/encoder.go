@@ -115,7 +115,9 @@ func (e *JSONEncoder) Append(dst []byte, p *Prediction) ([]byte, error) {
 	b = append(b, `,"model_version":`...)
 	b = appendJSONString(b, p.ModelVersion)
 	b = append(b, `,"score":`...)
+	scoreAt := len(b)
 	b = appendJSONFloat(b, p.Score)
+	score := b[scoreAt:len(b):len(b)] // the score's text: a binary model's positive-class probability repeats it
 	b = append(b, `,"label":`...)
 	if p.Label == "" {
 		b = append(b, "null"...)
@@ -130,7 +132,11 @@ func (e *JSONEncoder) Append(dst []byte, p *Prediction) ([]byte, error) {
 		b = append(b, `{"class":`...)
 		b = appendJSONString(b, c)
 		b = append(b, `,"probability":`...)
-		b = appendJSONFloat(b, p.Probs[i])
+		if math.Float64bits(p.Probs[i]) == math.Float64bits(p.Score) {
+			b = append(b, score...)
+		} else {
+			b = appendJSONFloat(b, p.Probs[i])
+		}
 		b = append(b, '}')
 	}
 	b = append(b, `],"features":`...)
