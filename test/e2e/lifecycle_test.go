@@ -49,12 +49,10 @@ func TestModelLoadFailureAlertFires(t *testing.T) {
 
 	// Push the broken bundle: the watcher reloads, the load fails.
 	bundletest.Flip(t, current, filepath.Base(broken))
-	line := waitLogLine(t, svc.Proc, 30*time.Second, func(l logLine) bool {
-		return l.Msg == "model reload failed; the old model keeps serving"
-	})
-	if line.Fields["role"] != "live" || line.Fields["bundle"] != current || !strings.HasSuffix(fmt.Sprint(line.Fields["dir"]), "fraud-broken") ||
-		!strings.Contains(fmt.Sprint(line.Fields["err"]), "bundle.json") {
-		t.Errorf("failure log line %v: want role live, the bundle path, its directory and the reason", line.Fields)
+	line := svc.WaitLog(30*time.Second, "model reload failed; the old model keeps serving")
+	if line["role"] != "live" || line["bundle"] != current || !strings.HasSuffix(fmt.Sprint(line["dir"]), "fraud-broken") ||
+		!strings.Contains(fmt.Sprint(line["err"]), "bundle.json") {
+		t.Errorf("failure log line %v: want role live, the bundle path, its directory and the reason", line)
 	}
 	proctest.Eventually(t, 60*time.Second, "StreamscoreModelLoadFailure firing", func() error {
 		rules, err := prom.rules()

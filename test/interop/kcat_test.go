@@ -45,7 +45,7 @@ func TestKcatJSONReferenceScores(t *testing.T) {
 	}
 	kcatProduce(t, brokers, in, lines)
 	counter.waitFor(t, "predictions and DLQ records", map[string]int{out: scored, dlq: rejected}, svc.Proc)
-	svc.stopAndCheck(t)
+	svc.StopClean()
 
 	// What kcat wrote, as kcat reads it back: key -> input record.
 	inputs := map[string]kcatMsg{}
@@ -183,7 +183,7 @@ func TestKcatMalformedToDLQ(t *testing.T) {
 	runTool(t, append(append([]byte(nil), good.Event...), '\n'), nil, kcatPath(t),
 		append([]string{"-P", "-b", strings.Join(brokers, ","), "-t", in, "-X", "acks=all"}, headers...)...)
 	counter.waitFor(t, "predictions and DLQ records", map[string]int{out: 3, dlq: len(bad)}, svc.Proc)
-	svc.stopAndCheck(t)
+	svc.StopClean()
 
 	inputs := map[string]kcatMsg{} // by key; "<null>" for the keyless one
 	for _, m := range kcatConsumeJSON(t, brokers, in) {
