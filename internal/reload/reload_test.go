@@ -29,6 +29,17 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const fraudDir = "../../examples/fraud"
 
+// twoVersions copies examples/fraud to dir/v1 and dir/v2 (versions 1 and
+// 2) and returns dir/current, a symlink to v1.
+func twoVersions(t *testing.T, dir string) (current string) {
+	t.Helper()
+	bundletest.Copy(t, fraudDir, dir, "v1", "1")
+	bundletest.Copy(t, fraudDir, dir, "v2", "2")
+	current = filepath.Join(dir, "current")
+	bundletest.Flip(t, current, "v1")
+	return current
+}
+
 func dropReference(dir string) { os.Remove(filepath.Join(dir, scoring.ReferenceFile)) }
 
 // harness is a Reloader with its metrics, log, and the lineups applied.
@@ -309,10 +320,7 @@ func TestStartFailures(t *testing.T) {
 // lineup the doors refuse, keeps the old model.
 func TestCheckAndApplyFailures(t *testing.T) {
 	dir := t.TempDir()
-	bundletest.Copy(t, fraudDir, dir, "v1", "1")
-	bundletest.Copy(t, fraudDir, dir, "v2", "2")
-	current := filepath.Join(dir, "current")
-	bundletest.Flip(t, current, "v1")
+	current := twoVersions(t, dir)
 	var refuseCheck bool
 	h := newHarness(t, Options{Initial: Config{Bundle: current, WatchDebounce: time.Second}, Check: func(b *scoring.Bundle) error {
 		if refuseCheck {
@@ -344,10 +352,7 @@ func TestCheckAndApplyFailures(t *testing.T) {
 // a Kubernetes volume swapped its ..data symlink.
 func TestWatch(t *testing.T) {
 	dir := t.TempDir()
-	bundletest.Copy(t, fraudDir, dir, "v1", "1")
-	bundletest.Copy(t, fraudDir, dir, "v2", "2")
-	current := filepath.Join(dir, "current")
-	bundletest.Flip(t, current, "v1")
+	current := twoVersions(t, dir)
 
 	vol := filepath.Join(dir, "volume")
 	os.MkdirAll(vol, 0o755)
@@ -400,11 +405,8 @@ func TestWatch(t *testing.T) {
 // method, authorisation, the answer of a good and of a failed reload.
 func TestAdminHandler(t *testing.T) {
 	dir := t.TempDir()
-	bundletest.Copy(t, fraudDir, dir, "v1", "1")
-	bundletest.Copy(t, fraudDir, dir, "v2", "2")
+	current := twoVersions(t, dir)
 	bundletest.Copy(t, fraudDir, dir, "broken", "9", bundletest.TruncateManifest)
-	current := filepath.Join(dir, "current")
-	bundletest.Flip(t, current, "v1")
 	tokenFile := filepath.Join(dir, "token")
 	os.WriteFile(tokenFile, []byte("s3cret\n"), 0o600)
 	h := newHarness(t, Options{Initial: Config{Bundle: current, WatchDebounce: time.Second}})
