@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/streamscore/streamscore/features"
+	"github.com/streamscore/streamscore/internal/civil"
 	"github.com/streamscore/streamscore/reject"
 )
 
@@ -270,7 +271,7 @@ func checkCSVTimestamp(t *testing.T, rec []byte, got float64, cell string) {
 	if err != nil {
 		t.Fatalf("%q: ts = %v from %q, which time.Parse rejects: %v", rec, got, cell, err)
 	}
-	if want := float64(floorDiv(tm.UnixMicro(), 1000)); got != want {
+	if want := float64(civil.FloorDiv(tm.UnixMicro(), 1000)); got != want {
 		t.Fatalf("%q: ts = %v, time.Parse reads %q as %v", rec, got, cell, want)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/linkedin/goavro/v2"
 
 	"github.com/streamscore/streamscore/features"
+	"github.com/streamscore/streamscore/internal/civil"
 )
 
 // Fuzz tests: every decoder must survive any input without panicking and
@@ -221,7 +222,7 @@ func FuzzAvroDecode(f *testing.F) {
 			want += "b=0\n"
 		}
 		us := m["ts"].(time.Time).UnixMicro()
-		want += "ts=" + strconv.FormatInt(floorDiv(us, 1000), 10) + "\n"
+		want += "ts=" + strconv.FormatInt(civil.FloorDiv(us, 1000), 10) + "\n"
 		country := "missing"
 		if card := m["card"]; card != nil {
 			if c := card.(map[string]any)["t.Card"].(map[string]any)["country"]; c != nil {

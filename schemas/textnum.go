@@ -4,6 +4,8 @@ import (
 	"math"
 	"strconv"
 	"unsafe"
+
+	"github.com/streamscore/streamscore/internal/civil"
 )
 
 // scanNumber checks a JSON number starting at b[i] and returns the index
@@ -246,7 +248,7 @@ func parseRFC3339(s []byte) (float64, bool) {
 		return 0, false
 	}
 	year := y1*100 + y2
-	if month < 1 || month > 12 || day < 1 || day > daysIn(month, year) || hour > 23 || minute > 59 || sec > 59 {
+	if month < 1 || month > 12 || day < 1 || int64(day) > civil.DaysIn(int64(year), int64(month)) || hour > 23 || minute > 59 || sec > 59 {
 		return 0, false
 	}
 	i := 19
@@ -295,7 +297,7 @@ func parseRFC3339(s []byte) (float64, bool) {
 	if i != len(s) {
 		return 0, false
 	}
-	days := daysFromCivil(year, month, day)
+	days := civil.Days(int64(year), int64(month), int64(day))
 	secs := days*86400 + int64(hour*3600+minute*60+sec-offset)
 	return float64(secs*1000 + int64(ms)), true
 }
@@ -309,34 +311,4 @@ func digits(b []byte) (int, bool) {
 		v = v*10 + int(c-'0')
 	}
 	return v, true
-}
-
-func daysIn(month, year int) int {
-	switch month {
-	case 2:
-		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
-			return 29
-		}
-		return 28
-	case 4, 6, 9, 11:
-		return 30
-	}
-	return 31
-}
-
-// daysFromCivil is days since 1970-01-01 of a proleptic Gregorian date
-// (Howard Hinnant's algorithm).
-func daysFromCivil(y, m, d int) int64 {
-	if m <= 2 {
-		y--
-	}
-	era := y / 400
-	if y < 0 && y%400 != 0 {
-		era--
-	}
-	yoe := y - era*400
-	mp := (m + 9) % 12
-	doy := (153*mp+2)/5 + d - 1
-	doe := yoe*365 + yoe/4 - yoe/100 + doy
-	return int64(era)*146097 + int64(doe) - 719468
 }
