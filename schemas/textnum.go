@@ -44,19 +44,25 @@ func scanNumber(b []byte, i int) (end int, isInt bool, ok bool) {
 	}
 	if i < n && (b[i] == 'e' || b[i] == 'E') {
 		isInt = false
-		i++
-		if i < n && (b[i] == '+' || b[i] == '-') {
-			i++
-		}
-		start := i
-		for i < n && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		if i == start {
+		if i, ok = scanExponent(b, i); !ok {
 			return i, false, false
 		}
 	}
 	return i, isInt, true
+}
+
+// scanExponent steps over the exponent at b[i] ('e' or 'E', an optional
+// sign, digits) and returns the index after it; ok is false without digits.
+func scanExponent(b []byte, i int) (end int, ok bool) {
+	i++
+	if i < len(b) && (b[i] == '+' || b[i] == '-') {
+		i++
+	}
+	start := i
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		i++
+	}
+	return i, i > start
 }
 
 // scanNumberValue is scanNumber that also computes the value on the way:
@@ -106,17 +112,8 @@ func scanNumberValue(b []byte, i int) (end int, isInt bool, v float64, ok bool) 
 	}
 	slow := nd > 15 || frac > 22
 	if i < n && (b[i] == 'e' || b[i] == 'E') {
-		isInt = false
-		slow = true
-		i++
-		if i < n && (b[i] == '+' || b[i] == '-') {
-			i++
-		}
-		es := i
-		for i < n && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		if i == es {
+		isInt, slow = false, true
+		if i, ok = scanExponent(b, i); !ok {
 			return i, false, 0, false
 		}
 	}
