@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/linkedin/goavro/v2"
@@ -33,9 +34,9 @@ type Server struct {
 	pass     string
 	token    string
 	failNext int
-	failed   int
 
-	unauthorized int
+	// counters the handlers only add to
+	failed, unauthorized atomic.Int64
 }
 
 type stored struct {
@@ -124,11 +125,7 @@ func (s *Server) RequireBearerToken(token string) {
 
 // Unauthorized returns how many requests were refused for their
 // credentials (401).
-func (s *Server) Unauthorized() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.unauthorized
-}
+func (s *Server) Unauthorized() int { return int(s.unauthorized.Load()) }
 
 // FailNext makes the next n requests answer 500, to test transient failures.
 func (s *Server) FailNext(n int) {
@@ -138,11 +135,7 @@ func (s *Server) FailNext(n int) {
 }
 
 // Failed returns how many requests FailNext failed so far.
-func (s *Server) Failed() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.failed
-}
+func (s *Server) Failed() int { return int(s.failed.Load()) }
 
 // Requests returns how many requests matched a route pattern, for example
 // "GET /schemas/ids/{id}".
@@ -170,16 +163,12 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		}
 		s.mu.Unlock()
 		if !authorized(r, user, pass, token) {
-			s.mu.Lock()
-			s.unauthorized++
-			s.mu.Unlock()
+			s.unauthorized.Add(1)
 			writeErr(w, http.StatusUnauthorized, 40101, "Unauthorized")
 			return
 		}
 		if fail {
-			s.mu.Lock()
-			s.failed++
-			s.mu.Unlock()
+			s.failed.Add(1)
 			writeErr(w, http.StatusInternalServerError, 50001, "injected failure")
 			return
 		}
