@@ -73,8 +73,8 @@ func start(tc *tls.Config) *Server {
 	mux.HandleFunc("GET /subjects", s.getSubjects)
 	mux.HandleFunc("GET /subjects/{subject}/versions", s.getVersions)
 	mux.HandleFunc("GET /subjects/{subject}/versions/{version}", s.getVersion)
-	mux.HandleFunc("POST /subjects/{subject}/versions", s.postVersion)
-	mux.HandleFunc("POST /subjects/{subject}", s.lookup)
+	mux.HandleFunc("POST /subjects/{subject}/versions", s.withSchema(s.postVersion))
+	mux.HandleFunc("POST /subjects/{subject}", s.withSchema(s.lookup))
 	s.srv = httptest.NewUnstartedServer(s.middleware(mux)) // httptest listens on 127.0.0.1
 	if tc == nil {
 		s.srv.Start()
@@ -357,15 +357,23 @@ func (s *Server) register(subject string, st *stored) (id, version int, err erro
 	return id, len(s.subjects[subject]), nil
 }
 
-func (s *Server) postVersion(w http.ResponseWriter, r *http.Request) {
-	st, err := readStored(r)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.count(r)
-	if err != nil {
-		writeErr(w, http.StatusBadRequest, 400, "bad request body: "+err.Error())
-		return
+// withSchema reads the schema in the request body and hands it to h with
+// the lock held and the request counted; a bad body is a 400.
+func (s *Server) withSchema(h func(w http.ResponseWriter, r *http.Request, st *stored)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		st, err := readStored(r)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.count(r)
+		if err != nil {
+			writeErr(w, http.StatusBadRequest, 400, "bad request body: "+err.Error())
+			return
+		}
+		h(w, r, st)
 	}
+}
+
+func (s *Server) postVersion(w http.ResponseWriter, r *http.Request, st *stored) {
 	id, _, err := s.register(r.PathValue("subject"), st)
 	if err != nil {
 		writeErr(w, http.StatusUnprocessableEntity, 42201, "Invalid schema: "+err.Error())
@@ -374,15 +382,7 @@ func (s *Server) postVersion(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]int{"id": id})
 }
 
-func (s *Server) lookup(w http.ResponseWriter, r *http.Request) {
-	st, err := readStored(r)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.count(r)
-	if err != nil {
-		writeErr(w, http.StatusBadRequest, 400, "bad request body: "+err.Error())
-		return
-	}
+func (s *Server) lookup(w http.ResponseWriter, r *http.Request, st *stored) {
 	subj := r.PathValue("subject")
 	ids, ok := s.subjects[subj]
 	if !ok {
