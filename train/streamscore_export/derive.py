@@ -77,8 +77,9 @@ def _num(X: pd.DataFrame, name: str) -> np.ndarray:
     return X[name].to_numpy(dtype=np.float64)
 
 
-class _Arithmetic(_AppendColumn):
-    """a <op> b of two number columns, missing if either is missing."""
+class _TwoColumns(_AppendColumn):
+    """A column computed from the number columns a and b: _op(a, b) (missing
+    if either is missing) unless a subclass computes it otherwise."""
 
     _word = ""  # the default output name is a_<word>_b
 
@@ -102,17 +103,17 @@ class _Arithmetic(_AppendColumn):
             return self._op(_num(X, self.a), _num(X, self.b))
 
 
-class Difference(_Arithmetic):
+class Difference(_TwoColumns):
     _word = "minus"
     _op = staticmethod(np.subtract)
 
 
-class Product(_Arithmetic):
+class Product(_TwoColumns):
     _word = "times"
     _op = staticmethod(np.multiply)
 
 
-class Ratio(_Arithmetic):
+class Ratio(_TwoColumns):
     _word = "over"
 
     def __init__(self, a: str, b: str, name: str | None = None, on_zero="nan"):
@@ -181,15 +182,10 @@ def date_millis(year: int, month: np.ndarray, day: np.ndarray) -> np.ndarray:
     return out
 
 
-class Date(_AppendColumn):
+class Date(_TwoColumns):
     def __init__(self, a: str, b: str, year: int, name: str | None = None):
-        self.a = a
-        self.b = b
+        super().__init__(a, b, name)
         self.year = year
-        self.name = name
-
-    def _sources(self):
-        return [self.a, self.b]
 
     def _out_name(self):
         return self.name or f"{self.a}_{self.b}_date"
