@@ -179,15 +179,7 @@ func checkCSVRecord(t *testing.T, l *features.Layout, d *CSVDecoder, rec []byte,
 		}
 	}
 	row := l.NewRow()
-	var meta Meta
-	var err error
-	if n := allocatedBy(func() { meta, err = d.Decode(rec, row) }); n > allocBound(len(rec)) {
-		t.Fatalf("Decode of %d bytes allocated %d bytes", len(rec), n)
-	}
-	reason, poison := reject.Of(err)
-	if err != nil && !poison {
-		t.Fatalf("non-poison error from the CSV decoder: %v", err)
-	}
+	meta, reason, err := fuzzDecode(t, "CSV", d, rec, row)
 	if wantMalformed := o.err || len(o.fields) != len(d.cols); (reason == reject.Malformed) != wantMalformed {
 		t.Fatalf("%q: %v, encoding/csv reads %+v", rec, err, o)
 	}
