@@ -122,40 +122,38 @@ func (e *JSONEncoder) Append(dst []byte, p *Prediction) ([]byte, error) {
 	} else {
 		b = appendJSONString(b, p.Label)
 	}
-	b = append(b, `,"probabilities":[`...)
-	for i, c := range p.Classes {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `{"class":`...)
-		b = appendJSONString(b, c)
-		b = append(b, `,"probability":`...)
-		b = appendJSONFloat(b, p.Probs[i])
-		b = append(b, '}')
-	}
-	b = append(b, `],"features":`...)
+	b = append(b, `,"probabilities":`...)
+	b = appendJSONPairs(b, `{"class":`, `,"probability":`, p.Classes, p.Probs)
+	b = append(b, `,"features":`...)
 	if !e.echo || p.FeatureNames == nil {
 		b = append(b, "null"...)
 	} else {
-		b = append(b, '[')
-		for i, n := range p.FeatureNames {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, `{"name":`...)
-			b = appendJSONString(b, n)
-			b = append(b, `,"value":`...)
-			if v := p.Features[i]; finite(v) {
-				b = appendJSONFloat(b, v)
-			} else {
-				b = append(b, "null"...)
-			}
-			b = append(b, '}')
-		}
-		b = append(b, ']')
+		b = appendJSONPairs(b, `{"name":`, `,"value":`, p.FeatureNames, p.Features)
 	}
 	b = append(b, '}')
 	return b, nil
+}
+
+// appendJSONPairs writes the array [{<name>names[i],<value>values[i]}, ...]
+// (name and value are the object's opening and its second key); a value
+// that is not finite is null.
+func appendJSONPairs(b []byte, name, value string, names []string, values []float64) []byte {
+	b = append(b, '[')
+	for i, n := range names {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, name...)
+		b = appendJSONString(b, n)
+		b = append(b, value...)
+		if v := values[i]; finite(v) {
+			b = appendJSONFloat(b, v)
+		} else {
+			b = append(b, "null"...)
+		}
+		b = append(b, '}')
+	}
+	return append(b, ']')
 }
 
 // appendJSONFloat writes a finite float64 so that it parses back exactly:
