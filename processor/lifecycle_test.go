@@ -104,7 +104,7 @@ func readScored(t *testing.T, recs []*kgo.Record) []scored {
 			t.Fatalf("prediction is not JSON: %v: %s", err, r.Value)
 		}
 		out[i].rec = r
-		if h, want := header(r, processor.HeaderModel), out[i].Model+"@"+out[i].Version; h != want {
+		if h, want := kafkatest.Header(r, processor.HeaderModel), out[i].Model+"@"+out[i].Version; h != want {
 			t.Errorf("prediction %s: header %s %q, record says %q", out[i].ID, processor.HeaderModel, h, want)
 		}
 	}
@@ -408,9 +408,9 @@ func TestShadow(t *testing.T) {
 			ids := map[string]bool{}
 			for _, p := range sp {
 				ids[p.ID] = true
-				if p.Version != "2-shadow" || header(p.rec, processor.HeaderShadowOf) != "fraud@1" {
+				if p.Version != "2-shadow" || kafkatest.Header(p.rec, processor.HeaderShadowOf) != "fraud@1" {
 					t.Errorf("shadow record %s: version %s, %s %q; want 2-shadow, fraud@1", p.ID, p.Version,
-						processor.HeaderShadowOf, header(p.rec, processor.HeaderShadowOf))
+						processor.HeaderShadowOf, kafkatest.Header(p.rec, processor.HeaderShadowOf))
 				}
 				if string(p.rec.Key) != keys[p.ID] {
 					t.Errorf("shadow record %s: key %q, input key %q", p.ID, p.rec.Key, keys[p.ID])

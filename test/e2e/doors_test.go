@@ -159,21 +159,12 @@ func streamEvents(t *testing.T, name string, events, keys [][]byte, extra map[st
 	}
 	dlqAt = map[int64]string{}
 	for _, r := range dead {
-		off, _ := strconv.ParseInt(header(r, processor.HeaderDLQOffset), 10, 64)
-		dlqAt[off] = header(r, processor.HeaderDLQReason)
+		off, _ := strconv.ParseInt(kafkatest.Header(r, processor.HeaderDLQOffset), 10, 64)
+		dlqAt[off] = kafkatest.Header(r, processor.HeaderDLQReason)
 	}
 	return preds, dlqAt
 }
 
 func splitLines(s string) [][]byte {
 	return bytes.Split(bytes.TrimSuffix([]byte(s), []byte("\n")), []byte("\n"))
-}
-
-func header(r *kgo.Record, key string) string {
-	for _, h := range r.Headers {
-		if h.Key == key {
-			return string(h.Value)
-		}
-	}
-	return ""
 }

@@ -171,12 +171,12 @@ func TestProduceIrisThroughTheStream(t *testing.T) {
 	deadAt := map[string]string{}
 	reasons := map[string]int{}
 	for _, r := range dead {
-		reason := header(r, processor.HeaderDLQReason)
+		reason := kafkatest.Header(r, processor.HeaderDLQReason)
 		if !irisPoison[reason] {
 			t.Errorf("DLQ record for %q: not an iris poison kind", reason)
 		}
 		reasons[reason]++
-		deadAt[header(r, processor.HeaderDLQPartition)+"/"+header(r, processor.HeaderDLQOffset)] = reason
+		deadAt[kafkatest.Header(r, processor.HeaderDLQPartition)+"/"+kafkatest.Header(r, processor.HeaderDLQOffset)] = reason
 	}
 	for _, r := range inputs {
 		var ev struct {
