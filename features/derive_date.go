@@ -3,6 +3,8 @@ package features
 import (
 	"fmt"
 	"math"
+
+	"github.com/streamscore/streamscore/internal/civil"
 )
 
 // The derive op "date" builds a date from two number inputs, a (month 1-12)
@@ -30,35 +32,8 @@ func dateMillis(year int64, month, day float64) float64 {
 		return math.NaN()
 	}
 	m, d := int64(month), int64(day)
-	if d > daysIn(year, m) {
+	if d > civil.DaysIn(year, m) {
 		return math.NaN()
 	}
-	return float64(daysFromCivil(year, m, d) * 86_400_000)
-}
-
-func daysIn(y, m int64) int64 {
-	switch m {
-	case 2:
-		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
-			return 29
-		}
-		return 28
-	case 4, 6, 9, 11:
-		return 30
-	}
-	return 31
-}
-
-// daysFromCivil is days since 1970-01-01 of a proleptic Gregorian date
-// (Howard Hinnant's days_from_civil, the inverse of civil in pipeline.go).
-func daysFromCivil(y, m, d int64) int64 {
-	if m <= 2 {
-		y--
-	}
-	era := floorDiv(y, 400)
-	yoe := y - era*400
-	mp := (m + 9) % 12
-	doy := (153*mp+2)/5 + d - 1
-	doe := yoe*365 + yoe/4 - yoe/100 + doy
-	return era*146097 + doe - 719468
+	return float64(civil.Days(year, m, d) * 86_400_000)
 }

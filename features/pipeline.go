@@ -1,8 +1,10 @@
 package features
 
 import (
-	"github.com/streamscore/streamscore/reject"
 	"math"
+
+	"github.com/streamscore/streamscore/internal/civil"
+	"github.com/streamscore/streamscore/reject"
 )
 
 // Reject says why a record cannot be scored. The zero value means "scored".
@@ -384,37 +386,7 @@ func SearchRight(edges []float64, x float64) int {
 	return lo
 }
 
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if (a%b != 0) && ((a < 0) != (b < 0)) {
-		q--
-	}
-	return q
-}
-
-func floorMod(a, b int64) int64 { return a - floorDiv(a, b)*b }
-
-// civil converts days since 1970-01-01 to a proleptic Gregorian date
-// (Howard Hinnant's civil_from_days).
-func civil(z int64) (y, m, d int64) {
-	z += 719468
-	era := floorDiv(z, 146097)
-	doe := z - era*146097
-	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
-	y = yoe + era*400
-	doy := doe - (365*yoe + yoe/4 - yoe/100)
-	mp := (5*doy + 2) / 153
-	d = doy - (153*mp+2)/5 + 1
-	if mp < 10 {
-		m = mp + 3
-	} else {
-		m = mp - 9
-	}
-	if m <= 2 {
-		y++
-	}
-	return y, m, d
-}
+func floorMod(a, b int64) int64 { return a - civil.FloorDiv(a, b)*b }
 
 var daysBefore = [...]int64{0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334}
 

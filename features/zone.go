@@ -3,6 +3,8 @@ package features
 import (
 	"math"
 	"time"
+
+	"github.com/streamscore/streamscore/internal/civil"
 )
 
 // zone answers "what is the UTC offset at this instant" from a transition
@@ -70,9 +72,9 @@ func (z *zone) part(ms float64, part uint8) float64 {
 	if !(ms > -9e15 && ms < 9e15) { // beyond ±285,000 years: not a timestamp
 		return math.NaN()
 	}
-	sec := floorDiv(int64(math.Floor(ms)), 1000)
+	sec := civil.FloorDiv(int64(math.Floor(ms)), 1000)
 	sec += z.offset(sec)
-	days := floorDiv(sec, 86400)
+	days := civil.FloorDiv(sec, 86400)
 	sod := sec - days*86400
 	switch part {
 	case partHour:
@@ -82,7 +84,7 @@ func (z *zone) part(ms float64, part uint8) float64 {
 	case partWeekday:
 		return float64(floorMod(days+3, 7)) // 1970-01-01 was a Thursday (3 with Monday=0)
 	}
-	y, m, d := civil(days)
+	y, m, d := civil.Date(days)
 	if part == partMonth {
 		return float64(m)
 	}

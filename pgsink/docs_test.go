@@ -1,7 +1,6 @@
 package pgsink
 
 import (
-	"os"
 	"reflect"
 	"regexp"
 	"slices"
@@ -9,25 +8,14 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/streamscore/streamscore/internal/doctest"
 )
 
 // sinkSection is docs/operations.md's "PostgreSQL sink" section.
 func sinkSection(t *testing.T) string {
 	t.Helper()
-	b, err := os.ReadFile("../docs/operations.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := string(b)
-	i := strings.Index(s, "\n## PostgreSQL sink\n")
-	if i < 0 {
-		t.Fatal(`docs/operations.md has no "## PostgreSQL sink" section`)
-	}
-	s = s[i+1:]
-	if j := strings.Index(s, "\n## "); j >= 0 {
-		s = s[:j]
-	}
-	return s
+	return doctest.Section(t, "../docs/operations.md", "## PostgreSQL sink")
 }
 
 // TestDocsDDL keeps the DDL in docs/operations.md equal to the one the sink runs.

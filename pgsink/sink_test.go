@@ -24,13 +24,8 @@ import (
 	"github.com/streamscore/streamscore/schemas"
 )
 
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// pgx and franz-go close their connections asynchronously.
-		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
-		goleak.IgnoreTopFunction("github.com/twmb/franz-go/pkg/kgo.(*Client).updateMetadataLoop"),
-	)
-}
+// pgx and franz-go close their connections asynchronously.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, kafkatest.IgnoreClosing()...) }
 
 const waitFor = 90 * time.Second // a deadline for conditions, not a speed claim
 

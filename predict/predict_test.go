@@ -30,7 +30,15 @@ func (d *flakyDecoder) Decode(v []byte, row *features.Row) (schemas.Meta, error)
 	return d.Decoder.Decode(v, row)
 }
 
+// fraudPath is the fraud bundle's path with JSON in (transaction_id as the
+// event id) and out; wrap, if set, wraps each decoder.
 func fraudPath(t testing.TB, wrap func(schemas.Decoder) schemas.Decoder) *Path {
+	t.Helper()
+	return fraudPathWith(t, schemas.InputConfig{Format: schemas.FormatJSON, EventIDField: "transaction_id"}, wrap)
+}
+
+// fraudPathWith is fraudPath with the input section in.
+func fraudPathWith(t testing.TB, in schemas.InputConfig, wrap func(schemas.Decoder) schemas.Decoder) *Path {
 	t.Helper()
 	b, err := scoring.Load("../examples/fraud")
 	if err != nil {
@@ -40,7 +48,6 @@ func fraudPath(t testing.TB, wrap func(schemas.Decoder) schemas.Decoder) *Path {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := schemas.InputConfig{Format: schemas.FormatJSON, EventIDField: "transaction_id"}
 	return New(b, func() (schemas.Decoder, error) {
 		d, err := schemas.NewDecoder(in, b.Layout(), nil)
 		if wrap != nil {
@@ -189,16 +196,8 @@ func cpuNow() time.Duration {
 }
 
 func TestKeyAndEventTimeFields(t *testing.T) {
-	b, err := scoring.Load("../examples/fraud")
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc, err := schemas.NewEncoder(t.Context(), schemas.OutputConfig{Format: schemas.FormatJSON}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	in := schemas.InputConfig{Format: schemas.FormatJSON, KeyField: "card_id", EventTimeField: "timestamp"}
-	path := New(b, func() (schemas.Decoder, error) { return schemas.NewDecoder(in, b.Layout(), nil) }, enc, false)
+	path := fraudPathWith(t, in, nil)
 	batch := path.mustBatch(t)
 	ev := fraudEvents(2)
 	ev[0].Key, ev[0].Time = nil, time.Time{} // a door without a record key or timestamp
@@ -228,7 +227,7 @@ func TestKeyAndEventTimeFields(t *testing.T) {
 	}
 
 	in.EventTimeField = "amount"
-	if _, err := schemas.NewDecoder(in, b.Layout(), nil); !errors.Is(err, schemas.ErrNoTimeInput) {
+	if _, err := schemas.NewDecoder(in, path.Bundle().Layout(), nil); !errors.Is(err, schemas.ErrNoTimeInput) {
 		t.Errorf("event_time_field naming a number input: got %v, want ErrNoTimeInput", err)
 	}
 }

@@ -1,9 +1,6 @@
 package processor
 
 import (
-	"context"
-	"io"
-	"log/slog"
 	"math"
 	"testing"
 	"time"
@@ -13,33 +10,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/streamscore/streamscore/drift/drifttest"
-	"github.com/streamscore/streamscore/predict"
-	"github.com/streamscore/streamscore/schemas"
 	"github.com/streamscore/streamscore/scoring"
 )
-
-// driftPath is the JSON prediction path of bundle b.
-func driftPath(t *testing.T, b *scoring.Bundle) *predict.Path {
-	t.Helper()
-	in := schemas.InputConfig{Format: "json", MaxRecordBytes: 1 << 20}
-	enc, err := schemas.NewEncoder(context.Background(), schemas.OutputConfig{Format: "json", Topic: "out"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return predict.New(b, func() (schemas.Decoder, error) { return schemas.NewDecoder(in, b.Layout(), nil) }, enc, false)
-}
 
 // driftPipeline is a worker's pipeline for bundle b with drift monitoring
 // over window (0: off), its metrics on their own registry.
 func driftPipeline(t *testing.T, b *scoring.Bundle, window time.Duration) (*Pipeline, *Metrics, *prometheus.Registry) {
 	t.Helper()
-	reg := prometheus.NewRegistry()
-	m := NewMetrics(reg)
-	p := &Pipeline{Path: driftPath(t, b), OutputTopic: "out", DLQTopic: "dlq"}
-	if err := p.init(m, slog.New(slog.NewTextHandler(io.Discard, nil)), window); err != nil {
-		t.Fatal(err)
-	}
-	return p, m, reg
+	return testPipeline(t, jsonPath(t, b, jsonIn, nil), window)
 }
 
 // TestDriftGauges runs golden windows (train/drift_golden.py, numpy)
@@ -170,14 +148,14 @@ func TestDriftMonitorReplaced(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Swap(Models{Live: driftPath(t, plain)}); err != nil {
+	if err := p.Swap(Models{Live: jsonPath(t, plain, jsonIn, nil)}); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := testutil.GatherAndCount(reg, "streamscore_feature_psi", "streamscore_score_psi", "streamscore_drift_window_events"); err != nil || n != 0 {
 		t.Fatalf("after a bundle without drift statistics: %d drift series (%v), want 0", n, err)
 	}
 
-	next := driftPath(t, g.LoadBundle(t)) // the same statistics, another bundle
+	next := jsonPath(t, g.LoadBundle(t), jsonIn, nil) // the same statistics, another bundle
 	if err := p.Swap(Models{Live: next}); err != nil {
 		t.Fatal(err)
 	}

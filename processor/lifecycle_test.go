@@ -104,7 +104,7 @@ func readScored(t *testing.T, recs []*kgo.Record) []scored {
 			t.Fatalf("prediction is not JSON: %v: %s", err, r.Value)
 		}
 		out[i].rec = r
-		if h, want := header(r, processor.HeaderModel), out[i].Model+"@"+out[i].Version; h != want {
+		if h, want := kafkatest.Header(r, processor.HeaderModel), out[i].Model+"@"+out[i].Version; h != want {
 			t.Errorf("prediction %s: header %s %q, record says %q", out[i].ID, processor.HeaderModel, h, want)
 		}
 	}
@@ -408,9 +408,9 @@ func TestShadow(t *testing.T) {
 			ids := map[string]bool{}
 			for _, p := range sp {
 				ids[p.ID] = true
-				if p.Version != "2-shadow" || header(p.rec, processor.HeaderShadowOf) != "fraud@1" {
+				if p.Version != "2-shadow" || kafkatest.Header(p.rec, processor.HeaderShadowOf) != "fraud@1" {
 					t.Errorf("shadow record %s: version %s, %s %q; want 2-shadow, fraud@1", p.ID, p.Version,
-						processor.HeaderShadowOf, header(p.rec, processor.HeaderShadowOf))
+						processor.HeaderShadowOf, kafkatest.Header(p.rec, processor.HeaderShadowOf))
 				}
 				if string(p.rec.Key) != keys[p.ID] {
 					t.Errorf("shadow record %s: key %q, input key %q", p.ID, p.rec.Key, keys[p.ID])
@@ -449,28 +449,29 @@ func TestShadowFailuresLeaveTheOutputAlone(t *testing.T) {
 				opts = append(opts, kafkatest.ReadCommitted())
 			}
 
+			// withShadow swaps shadow in beside the live model, sends 400
+			// events and waits until the output holds want predictions and
+			// their offsets are committed.
+			withShadow := func(shadow *predict.Path, seed uint64, want int) {
+				t.Helper()
+				if err := pipe.Swap(processor.Models{Live: e.path(live, 0), Shadow: shadow}); err != nil {
+					t.Fatal(err)
+				}
+				produceValid(t, e, 400, seed, 0)
+				if got := len(kafkatest.ConsumeN(t, e.brokers, e.out, want, opts...)); got != want {
+					t.Fatalf("output: %d predictions, want %d", got, want)
+				}
+				waitCommitted(t, e, group)
+			}
+
 			// a shadow that rejects everything (its own 100-byte input limit)
-			if err := pipe.Swap(processor.Models{Live: e.path(live, 0), Shadow: e.path(versioned(e.bundle, "tiny"), 100)}); err != nil {
-				t.Fatal(err)
-			}
-			produceValid(t, e, 400, 21, 0)
-			if got := len(kafkatest.ConsumeN(t, e.brokers, e.out, 400, opts...)); got != 400 {
-				t.Fatalf("output: %d predictions, want 400", got)
-			}
-			waitCommitted(t, e, group)
+			withShadow(e.path(versioned(e.bundle, "tiny"), 100), 21, 400)
 			if got := testutil.ToFloat64(e.metrics.ShadowPredictions.WithLabelValues("rejected")); got < 400 {
 				t.Errorf("shadow_predictions_total{rejected} = %v, want >= 400", got)
 			}
 
 			// a shadow whose topic refuses every record
-			if err := pipe.Swap(processor.Models{Live: e.path(live, 0), Shadow: e.path(versioned(e.bundle, "2"), 0)}); err != nil {
-				t.Fatal(err)
-			}
-			produceValid(t, e, 400, 22, 0)
-			if got := len(kafkatest.ConsumeN(t, e.brokers, e.out, 800, opts...)); got != 800 {
-				t.Fatalf("output: %d predictions, want 800", got)
-			}
-			waitCommitted(t, e, group)
+			withShadow(e.path(versioned(e.bundle, "2"), 0), 22, 800)
 			deadline := time.Now().Add(30 * time.Second)
 			for testutil.ToFloat64(e.metrics.ShadowPredictions.WithLabelValues("failed")) < 400 {
 				if time.Now().After(deadline) {

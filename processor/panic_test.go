@@ -2,21 +2,15 @@ package processor
 
 import (
 	"bytes"
-	"context"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/streamscore/streamscore/features"
 	"github.com/streamscore/streamscore/internal/gen"
-	"github.com/streamscore/streamscore/predict"
 	"github.com/streamscore/streamscore/reject"
 	"github.com/streamscore/streamscore/schemas"
-	"github.com/streamscore/streamscore/scoring"
 )
 
 // bugDecoder wraps the real JSON decoder and panics on values containing
@@ -34,25 +28,7 @@ func (d bugDecoder) Decode(v []byte, row *features.Row) (schemas.Meta, error) {
 // TestPanicOnOneRecordGoesToDLQ: a bug that panics on one record sends that
 // record to the DLQ (internal_error) and the rest of the batch is scored.
 func TestPanicOnOneRecordGoesToDLQ(t *testing.T) {
-	bundle, err := scoring.Load("../examples/fraud")
-	if err != nil {
-		t.Fatal(err)
-	}
-	in := schemas.InputConfig{Format: "json", MaxRecordBytes: 1 << 20}
-	enc, err := schemas.NewEncoder(context.Background(), schemas.OutputConfig{Format: "json", Topic: "out"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	newDecoder := func() (schemas.Decoder, error) {
-		d, err := schemas.NewDecoder(in, bundle.Layout(), nil)
-		return bugDecoder{d}, err
-	}
-	p := &Pipeline{Path: predict.New(bundle, newDecoder, enc, false), OutputTopic: "out", DLQTopic: "dlq"}
-	p.init(NewMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)), 0)
-	w, err := newWorker(p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := fraudWorker(t, jsonIn, func(d schemas.Decoder) schemas.Decoder { return bugDecoder{d} }, 0)
 	g := gen.NewFraud(9, 10)
 	var recs []*kgo.Record
 	for i := 0; i < 5; i++ {

@@ -1,20 +1,13 @@
 package processor
 
 import (
-	"context"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/streamscore/streamscore/drift"
 	"github.com/streamscore/streamscore/internal/gen"
-	"github.com/streamscore/streamscore/predict"
-	"github.com/streamscore/streamscore/schemas"
-	"github.com/streamscore/streamscore/scoring"
 )
 
 // BenchmarkWorkerProcess is the per-record cost of the pipeline without
@@ -22,24 +15,9 @@ import (
 // building the output record, over micro-batches of 500. It is what the
 // processor adds on top of a consume -> produce passthrough.
 func BenchmarkWorkerProcess(b *testing.B) {
-	bundle, err := scoring.Load("../examples/fraud")
-	if err != nil {
-		b.Fatal(err)
-	}
-	in := schemas.InputConfig{Format: "json", MaxRecordBytes: 1 << 20, EventIDField: "transaction_id"}
-	enc, err := schemas.NewEncoder(context.Background(), schemas.OutputConfig{Format: "json", Topic: "out"}, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	newDecoder := func() (schemas.Decoder, error) { return schemas.NewDecoder(in, bundle.Layout(), nil) }
-	p := &Pipeline{Path: predict.New(bundle, newDecoder, enc, false), OutputTopic: "out", DLQTopic: "dlq"}
-	if err := p.init(NewMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)), drift.DefaultConfig().Window); err != nil { // the default drift window, as the service runs
-		b.Fatal(err)
-	}
-	w, err := newWorker(p)
-	if err != nil {
-		b.Fatal(err)
-	}
+	in := jsonIn
+	in.EventIDField = "transaction_id"
+	w := fraudWorker(b, in, nil, drift.DefaultConfig().Window) // the default drift window, as the service runs
 	g := gen.NewFraud(5, 1000)
 	const batch = 500
 	recs := make([]*kgo.Record, batch)

@@ -26,14 +26,7 @@ import (
 	"github.com/streamscore/streamscore/scoring"
 )
 
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// kfake clusters and franz-go clients closed by t.Cleanup may
-		// leave these winding down for a moment.
-		goleak.IgnoreTopFunction("github.com/twmb/franz-go/pkg/kgo.(*Client).updateMetadataLoop"),
-		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
-	)
-}
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, kafkatest.IgnoreClosing()...) }
 
 // testLogger discards logs unless STREAMSCORE_TEST_LOG is set.
 func testLogger(t *testing.T) *slog.Logger {
@@ -153,7 +146,7 @@ func checkOutputs(t *testing.T, e *env, valid int, poison map[string]int, readCo
 		if string(r.Key) != p.Key && p.Key != "" {
 			t.Errorf("prediction key %q, record key %q", p.Key, r.Key)
 		}
-		if h := header(r, processor.HeaderModel); h != e.bundle.Name+"@"+e.bundle.Version {
+		if h := kafkatest.Header(r, processor.HeaderModel); h != e.bundle.Name+"@"+e.bundle.Version {
 			t.Errorf("model header %q", h)
 		}
 		seen[p.ID]++
@@ -175,10 +168,10 @@ func checkOutputs(t *testing.T, e *env, valid int, poison map[string]int, readCo
 	got := make(map[string]int)
 	offsets := make(map[string]bool)
 	for _, r := range dlq {
-		got[header(r, processor.HeaderDLQReason)]++
-		offsets[header(r, processor.HeaderDLQPartition)+"/"+header(r, processor.HeaderDLQOffset)] = true
-		if header(r, processor.HeaderDLQTopic) != e.in {
-			t.Errorf("dlq source topic %q", header(r, processor.HeaderDLQTopic))
+		got[kafkatest.Header(r, processor.HeaderDLQReason)]++
+		offsets[kafkatest.Header(r, processor.HeaderDLQPartition)+"/"+kafkatest.Header(r, processor.HeaderDLQOffset)] = true
+		if kafkatest.Header(r, processor.HeaderDLQTopic) != e.in {
+			t.Errorf("dlq source topic %q", kafkatest.Header(r, processor.HeaderDLQTopic))
 		}
 	}
 	for kind, want := range poison {
@@ -190,15 +183,6 @@ func checkOutputs(t *testing.T, e *env, valid int, poison map[string]int, readCo
 		t.Errorf("distinct DLQ source offsets = %d, want %d", len(offsets), wantDLQ)
 	}
 	return dups
-}
-
-func header(r *kgo.Record, key string) string {
-	for _, h := range r.Headers {
-		if h.Key == key {
-			return string(h.Value)
-		}
-	}
-	return ""
 }
 
 // waitCommitted waits until the group committed every input offset.

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/streamscore/streamscore/internal/doctest"
 )
 
 // TestFormatsDocListsEveryReason keeps docs/formats.md's table of DLQ
@@ -17,17 +19,9 @@ func TestFormatsDocListsEveryReason(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := string(doc)
-	start := strings.Index(text, "| reason | meaning |")
-	if start < 0 {
-		t.Fatal(`docs/formats.md has no "| reason | meaning |" table`)
-	}
 	var documented []string
 	cell := regexp.MustCompile("`([a-z_]+)`")
-	for _, line := range strings.Split(text[start:], "\n")[2:] {
-		if !strings.HasPrefix(line, "|") {
-			break
-		}
+	for _, line := range doctest.TableRows(t, "docs/formats.md", string(doc), "| reason | meaning |") {
 		first := strings.Split(line, "|")[1]
 		for _, m := range cell.FindAllStringSubmatch(first, -1) {
 			documented = append(documented, m[1])

@@ -4,12 +4,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/streamscore/streamscore/reject"
 	"math"
 	"strconv"
 	"strings"
 
 	"github.com/streamscore/streamscore/features"
+	"github.com/streamscore/streamscore/internal/civil"
+	"github.com/streamscore/streamscore/reject"
 )
 
 // An avroPlan is a writer schema compiled against the declared fields: a
@@ -336,21 +337,13 @@ func (r *avroRunner) leaf(o *aop, b []byte, pos int) (int, error) {
 func epochMillis(v int64, logical string) float64 {
 	switch logical {
 	case "timestamp-micros", "local-timestamp-micros":
-		return float64(floorDiv(v, 1000))
+		return float64(civil.FloorDiv(v, 1000))
 	case "timestamp-nanos", "local-timestamp-nanos":
-		return float64(floorDiv(v, 1000000))
+		return float64(civil.FloorDiv(v, 1000000))
 	case "date":
 		return float64(v) * 86400000
 	}
 	return float64(v)
-}
-
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b != 0 && (a < 0) != (b < 0) {
-		q--
-	}
-	return q
 }
 
 // skip steps over one value of type t, checking its framing.

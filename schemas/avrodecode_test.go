@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"math"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/linkedin/goavro/v2"
@@ -13,15 +11,13 @@ import (
 	"github.com/streamscore/streamscore/features"
 )
 
-// writerSchemaFile writes an Avro schema to a temporary file (so NewDecoder's
-// file path is exercised) and returns its path.
-func writerSchemaFile(t *testing.T, schema string) string {
+// newAvroDecoder is NewDecoder for raw Avro (cfg's other settings) with the
+// writer schema in a file, so NewDecoder's file path is exercised.
+func newAvroDecoder(t *testing.T, cfg InputConfig, l *features.Layout, schema string) (Decoder, error) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "writer.avsc")
-	if err := os.WriteFile(path, []byte(schema), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	cfg.Format = FormatAvro
+	cfg.AvroSchema = tempFile(t, "writer.avsc", schema)
+	return NewDecoder(cfg, l, nil)
 }
 
 func goavroEncode(t testing.TB, schema string, native map[string]any) []byte {
@@ -141,10 +137,7 @@ func TestAvroDecode(t *testing.T) {
 	l := mustLayout(t, typesInputs())
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := tc.cfg
-			cfg.Format = FormatAvro
-			cfg.AvroSchema = writerSchemaFile(t, tc.schema)
-			d, err := NewDecoder(cfg, l, nil)
+			d, err := newAvroDecoder(t, tc.cfg, l, tc.schema)
 			if err != nil {
 				t.Fatalf("NewDecoder: %v", err)
 			}
@@ -152,16 +145,7 @@ func TestAvroDecode(t *testing.T) {
 			if in == nil {
 				in = goavroEncode(t, tc.schema, tc.native)
 			}
-			row := l.NewRow()
-			_, err = d.Decode(in, row)
-			if got := describeErr(err); got != tc.wantErr {
-				t.Fatalf("Decode(% x) error = %v (%s), want %s", in, err, got, tc.wantErr)
-			}
-			if err == nil {
-				if got := rowText(l, row); got != tc.want {
-					t.Errorf("row:\n%s\nwant:\n%s", got, tc.want)
-				}
-			}
+			checkDecode(t, l, d, in, decoded{err: tc.wantErr, row: tc.want})
 		})
 	}
 }
@@ -181,10 +165,7 @@ func TestAvroDecoderStartupCheck(t *testing.T) {
 	l := mustLayout(t, typesInputs())
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := tc.cfg
-			cfg.Format = FormatAvro
-			cfg.AvroSchema = writerSchemaFile(t, tc.schema)
-			_, err := NewDecoder(cfg, l, nil)
+			_, err := newAvroDecoder(t, tc.cfg, l, tc.schema)
 			if !errors.Is(err, ErrIncompatible) {
 				t.Errorf("NewDecoder error = %v, want ErrIncompatible", err)
 			}

@@ -11,38 +11,26 @@ import (
 	"time"
 )
 
-func TestInputConfigValidate(t *testing.T) {
+// TestSectionValidate: the input and output sections' Validate, by the
+// Err* value each wrong setting wraps.
+func TestSectionValidate(t *testing.T) {
 	tests := []struct {
 		name string
-		cfg  InputConfig
+		cfg  interface{ Validate() error }
 		want error
 	}{
-		{"zero value is json", InputConfig{}, nil},
-		{"avro with schema", InputConfig{Format: FormatAvro, AvroSchema: "iris"}, nil},
-		{"confluent", InputConfig{Format: FormatConfluent}, nil},
-		{"avro without schema", InputConfig{Format: FormatAvro}, ErrNoAvroSchema},
-		{"unknown format", InputConfig{Format: "xml"}, ErrUnknownFormat},
-		{"negative limit", InputConfig{MaxRecordBytes: -1}, ErrNegativeLimit},
-	}
-	for _, tc := range tests {
-		if err := tc.cfg.Validate(); !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {
-			t.Errorf("%s: Validate() = %v, want %v", tc.name, err, tc.want)
-		}
-	}
-}
-
-func TestOutputConfigValidate(t *testing.T) {
-	tests := []struct {
-		name string
-		cfg  OutputConfig
-		want error
-	}{
-		{"zero value is json", OutputConfig{}, nil},
-		{"avro", OutputConfig{Format: FormatAvro}, nil},
-		{"confluent with topic", OutputConfig{Format: FormatConfluent, Topic: "p"}, nil},
-		{"confluent with subject", OutputConfig{Format: FormatConfluent, Subject: "s"}, nil},
-		{"confluent with neither", OutputConfig{Format: FormatConfluent}, ErrNoSubject},
-		{"unknown format", OutputConfig{Format: "csv"}, ErrUnknownFormat},
+		{"input: zero value is json", InputConfig{}, nil},
+		{"input: avro with schema", InputConfig{Format: FormatAvro, AvroSchema: "iris"}, nil},
+		{"input: confluent", InputConfig{Format: FormatConfluent}, nil},
+		{"input: avro without schema", InputConfig{Format: FormatAvro}, ErrNoAvroSchema},
+		{"input: unknown format", InputConfig{Format: "xml"}, ErrUnknownFormat},
+		{"input: negative limit", InputConfig{MaxRecordBytes: -1}, ErrNegativeLimit},
+		{"output: zero value is json", OutputConfig{}, nil},
+		{"output: avro", OutputConfig{Format: FormatAvro}, nil},
+		{"output: confluent with topic", OutputConfig{Format: FormatConfluent, Topic: "p"}, nil},
+		{"output: confluent with subject", OutputConfig{Format: FormatConfluent, Subject: "s"}, nil},
+		{"output: confluent with neither", OutputConfig{Format: FormatConfluent}, ErrNoSubject},
+		{"output: unknown format", OutputConfig{Format: "csv"}, ErrUnknownFormat},
 	}
 	for _, tc := range tests {
 		if err := tc.cfg.Validate(); !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {

@@ -119,23 +119,7 @@ func TestCSVDecode(t *testing.T) {
 			if err != nil {
 				t.Fatalf("NewCSVDecoder: %v", err)
 			}
-			row := l.NewRow()
-			meta, err := d.Decode([]byte(tc.in), row)
-			if got := describeErr(err); got != tc.wantErr {
-				t.Fatalf("Decode(%q) error = %v (%s), want %s", tc.in, err, got, tc.wantErr)
-			}
-			if err != nil {
-				return
-			}
-			if got := rowText(l, row); got != tc.want {
-				t.Errorf("Decode(%q) row:\n%s\nwant:\n%s", tc.in, got, tc.want)
-			}
-			if string(meta.EventID) != tc.wantID || (tc.wantID == "") != (meta.EventID == nil) {
-				t.Errorf("event id = %q, want %q", meta.EventID, tc.wantID)
-			}
-			if string(meta.Key) != tc.wantKey || (tc.wantKey == "") != (meta.Key == nil) {
-				t.Errorf("key = %q, want %q", meta.Key, tc.wantKey)
-			}
+			checkDecode(t, l, d, []byte(tc.in), decoded{tc.wantErr, tc.want, tc.wantID, tc.wantKey})
 		})
 	}
 }

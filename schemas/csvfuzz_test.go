@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/streamscore/streamscore/features"
+	"github.com/streamscore/streamscore/internal/civil"
 	"github.com/streamscore/streamscore/reject"
 )
 
@@ -178,15 +179,7 @@ func checkCSVRecord(t *testing.T, l *features.Layout, d *CSVDecoder, rec []byte,
 		}
 	}
 	row := l.NewRow()
-	var meta Meta
-	var err error
-	if n := allocatedBy(func() { meta, err = d.Decode(rec, row) }); n > allocBound(len(rec)) {
-		t.Fatalf("Decode of %d bytes allocated %d bytes", len(rec), n)
-	}
-	reason, poison := reject.Of(err)
-	if err != nil && !poison {
-		t.Fatalf("non-poison error from the CSV decoder: %v", err)
-	}
+	meta, reason, err := fuzzDecode(t, "CSV", d, rec, row)
 	if wantMalformed := o.err || len(o.fields) != len(d.cols); (reason == reject.Malformed) != wantMalformed {
 		t.Fatalf("%q: %v, encoding/csv reads %+v", rec, err, o)
 	}
@@ -270,7 +263,7 @@ func checkCSVTimestamp(t *testing.T, rec []byte, got float64, cell string) {
 	if err != nil {
 		t.Fatalf("%q: ts = %v from %q, which time.Parse rejects: %v", rec, got, cell, err)
 	}
-	if want := float64(floorDiv(tm.UnixMicro(), 1000)); got != want {
+	if want := float64(civil.FloorDiv(tm.UnixMicro(), 1000)); got != want {
 		t.Fatalf("%q: ts = %v, time.Parse reads %q as %v", rec, got, cell, want)
 	}
 }

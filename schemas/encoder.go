@@ -124,44 +124,42 @@ func (e *JSONEncoder) Append(dst []byte, p *Prediction) ([]byte, error) {
 	} else {
 		b = appendJSONString(b, p.Label)
 	}
-	b = append(b, `,"probabilities":[`...)
-	for i, c := range p.Classes {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `{"class":`...)
-		b = appendJSONString(b, c)
-		b = append(b, `,"probability":`...)
-		if math.Float64bits(p.Probs[i]) == math.Float64bits(p.Score) {
-			b = append(b, score...)
-		} else {
-			b = appendJSONFloat(b, p.Probs[i])
-		}
-		b = append(b, '}')
-	}
-	b = append(b, `],"features":`...)
+	b = append(b, `,"probabilities":`...)
+	b = appendJSONPairs(b, `{"class":`, `,"probability":`, p.Classes, p.Probs, p.Score, score)
+	b = append(b, `,"features":`...)
 	if !e.echo || p.FeatureNames == nil {
 		b = append(b, "null"...)
 	} else {
-		b = append(b, '[')
-		for i, n := range p.FeatureNames {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, `{"name":`...)
-			b = appendJSONString(b, n)
-			b = append(b, `,"value":`...)
-			if v := p.Features[i]; finite(v) {
-				b = appendJSONFloat(b, v)
-			} else {
-				b = append(b, "null"...)
-			}
-			b = append(b, '}')
-		}
-		b = append(b, ']')
+		b = appendJSONPairs(b, `{"name":`, `,"value":`, p.FeatureNames, p.Features, 0, nil)
 	}
 	b = append(b, '}')
 	return b, nil
+}
+
+// appendJSONPairs writes the array [{<name>names[i],<value>values[i]}, ...]
+// (name and value are the object's opening and its second key); a value
+// that is not finite is null. A value with the bits of repeat is written as
+// repeatText (when not nil): the score's text, formatted once.
+func appendJSONPairs(b []byte, name, value string, names []string, values []float64, repeat float64, repeatText []byte) []byte {
+	repeatBits := math.Float64bits(repeat)
+	b = append(b, '[')
+	for i, n := range names {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, name...)
+		b = appendJSONString(b, n)
+		b = append(b, value...)
+		if v := values[i]; repeatText != nil && math.Float64bits(v) == repeatBits {
+			b = append(b, repeatText...)
+		} else if finite(v) {
+			b = appendJSONFloat(b, v)
+		} else {
+			b = append(b, "null"...)
+		}
+		b = append(b, '}')
+	}
+	return append(b, ']')
 }
 
 // appendJSONFloat writes a finite float64 so that it parses back exactly:

@@ -15,6 +15,7 @@ import (
 	"github.com/linkedin/goavro/v2"
 
 	"github.com/streamscore/streamscore/features"
+	"github.com/streamscore/streamscore/internal/civil"
 )
 
 // Fuzz tests: every decoder must survive any input without panicking and
@@ -27,6 +28,23 @@ import (
 // allocBound is the most a single Decode may allocate for an input of n
 // bytes: one arena chunk, a few error values, and slack proportional to n.
 func allocBound(n int) uint64 { return arenaChunk + 4096 + 4*uint64(n) }
+
+// fuzzDecode decodes data with d into row and fails the test when that
+// allocates more than allocBound or fails with an error that is not poison
+// (a reject reason); what names the decoder.
+func fuzzDecode(t *testing.T, what string, d Decoder, data []byte, row *features.Row) (Meta, reject.Reason, error) {
+	t.Helper()
+	var meta Meta
+	var err error
+	if n := allocatedBy(func() { meta, err = d.Decode(data, row) }); n > allocBound(len(data)) {
+		t.Fatalf("Decode of %d bytes allocated %d bytes", len(data), n)
+	}
+	reason, poison := reject.Of(err)
+	if err != nil && (!poison || reason == "") {
+		t.Fatalf("non-poison error from the %s decoder: %v", what, err)
+	}
+	return meta, reason, err
+}
 
 func allocatedBy(f func()) uint64 {
 	var before, after runtime.MemStats
@@ -59,14 +77,7 @@ func FuzzJSONDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, numericStrings bool) {
 		d := decs[numericStrings]
 		row := l.NewRow()
-		var err error
-		if n := allocatedBy(func() { _, err = d.Decode(data, row) }); n > allocBound(len(data)) {
-			t.Fatalf("Decode of %d bytes allocated %d bytes", len(data), n)
-		}
-		reason, _ := reject.Of(err)
-		if err != nil && reason == "" {
-			t.Fatalf("non-poison error from the JSON decoder: %v", err)
-		}
+		_, reason, err := fuzzDecode(t, "JSON", d, data, row)
 		valid := json.Valid(data) && bytes.HasPrefix(bytes.TrimLeft(data, " \t\r\n"), []byte("{"))
 		if err == nil && !valid {
 			t.Fatalf("decoded %q, which encoding/json rejects", data)
@@ -192,14 +203,7 @@ func FuzzAvroDecode(f *testing.F) {
 	d := &avroDecoder{avroRunner: avroRunner{fieldTree: ft}, plan: compilePlan(ws.parsed, ft.root)}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		row := l.NewRow()
-		var err error
-		if n := allocatedBy(func() { _, err = d.Decode(data, row) }); n > allocBound(len(data)) {
-			t.Fatalf("Decode of %d bytes allocated %d bytes", len(data), n)
-		}
-		reason, poison := reject.Of(err)
-		if err != nil && !poison {
-			t.Fatalf("non-poison error from the Avro decoder: %v", err)
-		}
+		_, reason, err := fuzzDecode(t, "Avro", d, data, row)
 		native, rest, gerr := codec.NativeFromBinary(data)
 		if gerr != nil || len(rest) != 0 {
 			return
@@ -221,7 +225,7 @@ func FuzzAvroDecode(f *testing.F) {
 			want += "b=0\n"
 		}
 		us := m["ts"].(time.Time).UnixMicro()
-		want += "ts=" + strconv.FormatInt(floorDiv(us, 1000), 10) + "\n"
+		want += "ts=" + strconv.FormatInt(civil.FloorDiv(us, 1000), 10) + "\n"
 		country := "missing"
 		if card := m["card"]; card != nil {
 			if c := card.(map[string]any)["t.Card"].(map[string]any)["country"]; c != nil {

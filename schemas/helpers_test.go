@@ -1,19 +1,20 @@
 package schemas
 
 import (
-	"github.com/streamscore/streamscore/internal/golden"
-	"github.com/streamscore/streamscore/reject"
-	"time"
-
 	"fmt"
-	"github.com/linkedin/goavro/v2"
 	"math"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/linkedin/goavro/v2"
 
 	"github.com/streamscore/streamscore/features"
+	"github.com/streamscore/streamscore/internal/golden"
+	"github.com/streamscore/streamscore/reject"
 )
 
 // fraudInputs are the inputs of the fraud example as the tests assume them.
@@ -96,10 +97,49 @@ func rowText(l *features.Layout, r *features.Row) string {
 	return b.String()
 }
 
+// tempFile writes content to a file name in a new temporary directory
+// (private: some hold secrets) and returns its path.
+func tempFile(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // checkGolden compares got with testdata/<name>, rewriting it with -update.
 func checkGolden(t *testing.T, name string, got []byte) {
 	t.Helper()
 	golden.Check(t, filepath.Join("testdata", name), got)
+}
+
+// decoded is what decoding one record must give: the error as describeErr
+// says it ("ok": none), then the row as rowText renders it, the event id and
+// the key ("": none).
+type decoded struct{ err, row, id, key string }
+
+// checkDecode decodes in with d into a new row of l and checks it against
+// want.
+func checkDecode(t *testing.T, l *features.Layout, d Decoder, in []byte, want decoded) {
+	t.Helper()
+	row := l.NewRow()
+	meta, err := d.Decode(in, row)
+	if got := describeErr(err); got != want.err {
+		t.Fatalf("Decode(%q) error = %v (%s), want %s", in, err, got, want.err)
+	}
+	if err != nil {
+		return
+	}
+	if got := rowText(l, row); got != want.row {
+		t.Errorf("Decode(%q) row:\n%s\nwant:\n%s", in, got, want.row)
+	}
+	if string(meta.EventID) != want.id || (want.id == "") != (meta.EventID == nil) {
+		t.Errorf("event id = %q, want %q", meta.EventID, want.id)
+	}
+	if string(meta.Key) != want.key || (want.key == "") != (meta.Key == nil) {
+		t.Errorf("key = %q, want %q", meta.Key, want.key)
+	}
 }
 
 func describeErr(err error) string {

@@ -111,20 +111,7 @@ func TestJSONDecode(t *testing.T) {
 			if err != nil {
 				t.Fatalf("NewDecoder: %v", err)
 			}
-			row := l.NewRow()
-			meta, err := d.Decode([]byte(tc.in), row)
-			if got := describeErr(err); got != tc.wantErr {
-				t.Fatalf("Decode(%s) error = %v (%s), want %s", tc.in, err, got, tc.wantErr)
-			}
-			if err != nil {
-				return
-			}
-			if got := rowText(l, row); got != tc.want {
-				t.Errorf("Decode(%s) row:\n%s\nwant:\n%s", tc.in, got, tc.want)
-			}
-			if string(meta.EventID) != tc.wantID || (tc.wantID == "") != (meta.EventID == nil) {
-				t.Errorf("event id = %q, want %q", meta.EventID, tc.wantID)
-			}
+			checkDecode(t, l, d, []byte(tc.in), decoded{err: tc.wantErr, row: tc.want, id: tc.wantID})
 		})
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -16,15 +15,6 @@ import (
 
 // The registry over TLS (a private CA, mutual TLS) with basic auth or a
 // bearer token, against srtest made to require them.
-
-func writeSecret(t *testing.T, content string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "secret")
-	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
 
 func TestRegistryTLSAndAuth(t *testing.T) {
 	ca := tlstest.NewCA(t, "test")
@@ -48,7 +38,7 @@ func TestRegistryTLSAndAuth(t *testing.T) {
 			}},
 		{name: "password from a file", auth: "basic",
 			cfg: func(u string) RegistryConfig {
-				return RegistryConfig{URL: u, Username: user, PasswordFile: writeSecret(t, pass+"\n"), Config: tlsfiles.Config{CAFile: ca.File}}
+				return RegistryConfig{URL: u, Username: user, PasswordFile: tempFile(t, "secret", pass+"\n"), Config: tlsfiles.Config{CAFile: ca.File}}
 			}},
 		{name: "bearer token", auth: "bearer",
 			cfg: func(u string) RegistryConfig {
@@ -56,7 +46,7 @@ func TestRegistryTLSAndAuth(t *testing.T) {
 			}},
 		{name: "bearer token from a file", auth: "bearer",
 			cfg: func(u string) RegistryConfig {
-				return RegistryConfig{URL: u, TokenFile: writeSecret(t, token), Config: tlsfiles.Config{CAFile: ca.File}}
+				return RegistryConfig{URL: u, TokenFile: tempFile(t, "secret", token), Config: tlsfiles.Config{CAFile: ca.File}}
 			}},
 		{name: "mutual TLS and a token", mtls: true, auth: "bearer",
 			cfg: func(u string) RegistryConfig {
@@ -134,7 +124,7 @@ func TestRegistryTLSAndAuth(t *testing.T) {
 func TestRegistrySecretFileRotation(t *testing.T) {
 	srv := srtest.New(t)
 	srv.RequireBasicAuth("svc", "old")
-	path := writeSecret(t, "old")
+	path := tempFile(t, "secret", "old")
 	reg, err := NewRegistry(RegistryConfig{URL: srv.URL(), Username: "svc", PasswordFile: path})
 	if err != nil {
 		t.Fatal(err)
@@ -158,7 +148,7 @@ func TestRegistrySecretFileRotation(t *testing.T) {
 func TestRegistryConfigConflicts(t *testing.T) {
 	ca := tlstest.NewCA(t, "test")
 	const content = "pw-content-77"
-	pwFile := writeSecret(t, content)
+	pwFile := tempFile(t, "secret", content)
 	for _, tc := range []struct {
 		name string
 		cfg  RegistryConfig
@@ -171,7 +161,7 @@ func TestRegistryConfigConflicts(t *testing.T) {
 		{"password without user", RegistryConfig{URL: "https://sr", PasswordFile: pwFile}, "registry.password_file is set without registry.username"},
 		{"missing password file", RegistryConfig{URL: "https://sr", Username: "u", PasswordFile: "/nonexistent/pw"},
 			`registry.password_file: open /nonexistent/pw: no such file or directory`},
-		{"empty token file", RegistryConfig{URL: "https://sr", TokenFile: writeSecret(t, "\n")}, "is empty"},
+		{"empty token file", RegistryConfig{URL: "https://sr", TokenFile: tempFile(t, "secret", "\n")}, "is empty"},
 		{"TLS file with an http URL", RegistryConfig{URL: "http://sr:8081", Config: tlsfiles.Config{CAFile: ca.File}},
 			`registry.ca_file is set but registry.url "http://sr:8081" is not https://`},
 		{"CA file that is not PEM", RegistryConfig{URL: "https://sr", Config: tlsfiles.Config{CAFile: pwFile}},

@@ -4,6 +4,8 @@ import (
 	"math"
 	"strconv"
 	"unsafe"
+
+	"github.com/streamscore/streamscore/internal/civil"
 )
 
 // scanNumber checks a JSON number starting at b[i] and returns the index
@@ -42,19 +44,25 @@ func scanNumber(b []byte, i int) (end int, isInt bool, ok bool) {
 	}
 	if i < n && (b[i] == 'e' || b[i] == 'E') {
 		isInt = false
-		i++
-		if i < n && (b[i] == '+' || b[i] == '-') {
-			i++
-		}
-		start := i
-		for i < n && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		if i == start {
+		if i, ok = scanExponent(b, i); !ok {
 			return i, false, false
 		}
 	}
 	return i, isInt, true
+}
+
+// scanExponent steps over the exponent at b[i] ('e' or 'E', an optional
+// sign, digits) and returns the index after it; ok is false without digits.
+func scanExponent(b []byte, i int) (end int, ok bool) {
+	i++
+	if i < len(b) && (b[i] == '+' || b[i] == '-') {
+		i++
+	}
+	start := i
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		i++
+	}
+	return i, i > start
 }
 
 // scanNumberValue is scanNumber that also computes the value on the way:
@@ -104,17 +112,8 @@ func scanNumberValue(b []byte, i int) (end int, isInt bool, v float64, ok bool) 
 	}
 	slow := nd > 15 || frac > 22
 	if i < n && (b[i] == 'e' || b[i] == 'E') {
-		isInt = false
-		slow = true
-		i++
-		if i < n && (b[i] == '+' || b[i] == '-') {
-			i++
-		}
-		es := i
-		for i < n && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		if i == es {
+		isInt, slow = false, true
+		if i, ok = scanExponent(b, i); !ok {
 			return i, false, 0, false
 		}
 	}
@@ -246,7 +245,7 @@ func parseRFC3339(s []byte) (float64, bool) {
 		return 0, false
 	}
 	year := y1*100 + y2
-	if month < 1 || month > 12 || day < 1 || day > daysIn(month, year) || hour > 23 || minute > 59 || sec > 59 {
+	if month < 1 || month > 12 || day < 1 || int64(day) > civil.DaysIn(int64(year), int64(month)) || hour > 23 || minute > 59 || sec > 59 {
 		return 0, false
 	}
 	i := 19
@@ -295,7 +294,7 @@ func parseRFC3339(s []byte) (float64, bool) {
 	if i != len(s) {
 		return 0, false
 	}
-	days := daysFromCivil(year, month, day)
+	days := civil.Days(int64(year), int64(month), int64(day))
 	secs := days*86400 + int64(hour*3600+minute*60+sec-offset)
 	return float64(secs*1000 + int64(ms)), true
 }
@@ -309,34 +308,4 @@ func digits(b []byte) (int, bool) {
 		v = v*10 + int(c-'0')
 	}
 	return v, true
-}
-
-func daysIn(month, year int) int {
-	switch month {
-	case 2:
-		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
-			return 29
-		}
-		return 28
-	case 4, 6, 9, 11:
-		return 30
-	}
-	return 31
-}
-
-// daysFromCivil is days since 1970-01-01 of a proleptic Gregorian date
-// (Howard Hinnant's algorithm).
-func daysFromCivil(y, m, d int) int64 {
-	if m <= 2 {
-		y--
-	}
-	era := y / 400
-	if y < 0 && y%400 != 0 {
-		era--
-	}
-	yoe := y - era*400
-	mp := (m + 9) % 12
-	doy := (153*mp+2)/5 + d - 1
-	doe := yoe*365 + yoe/4 - yoe/100 + doy
-	return int64(era)*146097 + int64(doe) - 719468
 }

@@ -28,7 +28,6 @@ import re
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -40,6 +39,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from streamscore_export import Schema, export_bundle, number, policy  # noqa: E402
+
+from benchtime import per_row  # noqa: E402
 
 N_FEATURES = 20
 
@@ -55,13 +56,7 @@ def make_data(n: int, seed: int):
 
 def timed(fn, rows: int, repeats: int) -> dict:
     fn()  # warm up
-    wall, cpu = [], []
-    for _ in range(repeats):
-        c0, t0 = time.process_time_ns(), time.perf_counter_ns()
-        fn()
-        t1, c1 = time.perf_counter_ns(), time.process_time_ns()
-        wall.append((t1 - t0) / rows)
-        cpu.append((c1 - c0) / rows)
+    wall, cpu = per_row(fn, rows, repeats)
     return {"cpu_ns_per_row_min": round(min(cpu), 1), "cpu_ns_per_row_median": round(statistics.median(cpu), 1),
             "wall_ns_per_row_min": round(min(wall), 1), "wall_ns_per_row_median": round(statistics.median(wall), 1),
             "repeats": repeats}

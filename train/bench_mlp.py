@@ -37,7 +37,6 @@ import platform
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
@@ -55,6 +54,8 @@ from sklearn.pipeline import Pipeline  # noqa: E402
 from streamscore_export import Schema, export_bundle, keras_pipeline, number, policy, reference_rows  # noqa: E402
 from streamscore_export import mlp_model, write_jsonl  # noqa: E402
 
+from benchtime import per_row  # noqa: E402
+
 BATCH = 256
 N_IN = 32
 HIDDEN = (256, 128, 64)
@@ -62,13 +63,8 @@ OUT = policy.binary(["no", "yes"])
 
 
 def _timed(fn, n_rows: int, repeats: int) -> dict:
-    wall, cpu = [], []
     fn()  # warm up (compiles XLA code for this shape)
-    for _ in range(repeats):
-        c0, t0 = time.process_time_ns(), time.perf_counter_ns()
-        fn()
-        wall.append((time.perf_counter_ns() - t0) / n_rows)
-        cpu.append((time.process_time_ns() - c0) / n_rows)
+    wall, cpu = per_row(fn, n_rows, repeats)
     return {"wall_min": round(min(wall)), "wall_median": round(statistics.median(wall)),
             "cpu_min": round(min(cpu)), "cpu_median": round(statistics.median(cpu))}
 

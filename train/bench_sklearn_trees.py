@@ -46,7 +46,8 @@ from sklearn.base import clone  # noqa: E402
 from sklearn.ensemble import RandomForestClassifier  # noqa: E402
 
 import fraud_data  # noqa: E402
-from bench_xgboost import _timed, summary  # noqa: E402
+from bench_xgboost import summary  # noqa: E402
+from benchtime import per_row  # noqa: E402
 import make_examples  # noqa: E402
 from streamscore_export import export_bundle, reference_rows, write_jsonl  # noqa: E402
 
@@ -96,12 +97,12 @@ def main(argv=None) -> int:
     forest.set_params(n_jobs=1)
     if not np.array_equal(forest.predict_proba(X), S):
         sys.exit("predict_proba on the feature matrix differs from reference.jsonl")
-    _timed(lambda: forest.predict_proba(X), len(X), 2)  # warm up
-    batch = summary(_timed(lambda: forest.predict_proba(X), len(X), args.repeats))
+    per_row(lambda: forest.predict_proba(X), len(X), 2)  # warm up
+    batch = summary(per_row(lambda: forest.predict_proba(X), len(X), args.repeats))
     blocks = [X[i:i + 256] for i in range(0, len(X), 256)]
-    blocks256 = summary(_timed(lambda: [forest.predict_proba(b) for b in blocks], len(X), args.repeats))
+    blocks256 = summary(per_row(lambda: [forest.predict_proba(b) for b in blocks], len(X), args.repeats))
     small.set_params(n_jobs=1)
-    small_batch = summary(_timed(lambda: small.predict_proba(X), len(X), args.repeats))
+    small_batch = summary(per_row(lambda: small.predict_proba(X), len(X), args.repeats))
     trees = forest.estimators_
     result = {
         "bundle": os.path.relpath(out, REPO) if out.resolve().is_relative_to(REPO) else str(out),

@@ -38,11 +38,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import xgboost as xgb
+
+from benchtime import per_row
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -63,20 +64,8 @@ def load(bundle: Path) -> tuple[xgb.Booster, np.ndarray, np.ndarray, dict]:
     return bst, X, np.array(scores), manifest
 
 
-def _timed(fn, n_rows: int, repeats: int) -> tuple[list[float], list[float]]:
-    """(wall ns/row, process CPU ns/row) per repeat."""
-    wall, cpu = [], []
-    for _ in range(repeats):
-        c0, t0 = time.process_time_ns(), time.perf_counter_ns()
-        fn()
-        t1, c1 = time.perf_counter_ns(), time.process_time_ns()
-        wall.append((t1 - t0) / n_rows)
-        cpu.append((c1 - c0) / n_rows)
-    return wall, cpu
-
-
 def time_batch(bst, X, repeats: int):
-    return _timed(lambda: bst.inplace_predict(X), len(X), repeats)
+    return per_row(lambda: bst.inplace_predict(X), len(X), repeats)
 
 
 def time_single(bst, X, repeats: int):
@@ -86,7 +75,7 @@ def time_single(bst, X, repeats: int):
         for r in rows:
             bst.inplace_predict(r)
 
-    return _timed(run, len(X), repeats)
+    return per_row(run, len(X), repeats)
 
 
 def summary(t: tuple[list[float], list[float]]) -> dict:

@@ -28,6 +28,8 @@ import math
 
 import numpy as np
 
+import synth
+
 CONTRACTS = ["month-to-month", "one-year", "two-year"]
 CONTRACT_P = [0.55, 0.25, 0.20]
 INTERNET = ["dsl", "fiber", "none"]
@@ -86,15 +88,5 @@ def generate(n: int, seed: int) -> tuple[list[dict], np.ndarray]:
 
 
 def blank_some(events: list[dict], seed: int, rate: float = 0.03, fields=BLANKABLE) -> list[dict]:
-    rng = np.random.default_rng(seed)
-    out = []
-    for ev in events:
-        ev = dict(ev)
-        for f in fields:
-            if rng.random() < rate:
-                if rng.random() < 0.5:
-                    ev.pop(f, None)
-                else:
-                    ev[f] = None
-        out.append(ev)
-    return out
+    """Copies of the events with `rate` of each of `fields` removed or set to null."""
+    return synth.blank_some(events, seed, rate, fields)

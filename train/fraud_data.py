@@ -59,6 +59,8 @@ import math
 
 import numpy as np
 
+import synth
+
 MERCHANTS = ["grocery", "restaurant", "online", "fuel", "pharmacy", "electronics", "entertainment", "travel"]
 MERCHANT_P = [0.25, 0.18, 0.15, 0.12, 0.08, 0.08, 0.07, 0.07]
 COUNTRIES = ["US", "GB", "DE", "CA", "FR", "IN", "BR", "NG"]
@@ -144,19 +146,7 @@ def generate(n: int, seed: int, first_id: int = 0) -> tuple[list[dict], np.ndarr
 
 def blank_some(events: list[dict], seed: int, rate: float = 0.02) -> list[dict]:
     """Copies of the events with `rate` of each BLANKABLE field removed or set to null."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for ev in events:
-        ev = dict(ev)
-        for f in BLANKABLE:
-            if rng.random() < rate:
-                if rng.random() < 0.5:
-                    del ev[f]
-                else:
-                    ev[f] = None
-        out.append(ev)
-    return out
-
+    return synth.blank_some(events, seed, rate, BLANKABLE)
 
 if __name__ == "__main__":
     evs, y = generate(20000, seed=1)

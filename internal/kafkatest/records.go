@@ -392,3 +392,13 @@ func Values(recs []*kgo.Record) []string {
 	sort.Strings(out)
 	return out
 }
+
+// Header is the value of r's first header named key, "" when it has none.
+func Header(r *kgo.Record, key string) string {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}

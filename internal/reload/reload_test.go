@@ -1,7 +1,6 @@
 package reload
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
 
+	"github.com/streamscore/streamscore/internal/bundletest"
 	"github.com/streamscore/streamscore/internal/proctest"
 	"github.com/streamscore/streamscore/predict"
 	"github.com/streamscore/streamscore/scoring"
@@ -29,62 +29,18 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const fraudDir = "../../examples/fraud"
 
-// bundleCopy copies examples/fraud to dir/name with its version set to
-// version; edit, if set, changes the copy's files after that.
-func bundleCopy(t *testing.T, dir, name, version string, edit func(dir string)) string {
+// twoVersions copies examples/fraud to dir/v1 and dir/v2 (versions 1 and
+// 2) and returns dir/current, a symlink to v1.
+func twoVersions(t *testing.T, dir string) (current string) {
 	t.Helper()
-	dst := filepath.Join(dir, name)
-	if err := os.CopyFS(dst, os.DirFS(fraudDir)); err != nil {
-		t.Fatal(err)
-	}
-	manifest := filepath.Join(dst, "bundle.json")
-	b, err := os.ReadFile(manifest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b = bytes.Replace(b, []byte(`"version": "1.0.0"`), []byte(`"version": "`+version+`"`), 1)
-	if err := os.WriteFile(manifest, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if edit != nil {
-		edit(dst)
-	}
-	return dst
-}
-
-// breakManifest makes bundle.json unreadable JSON.
-func breakManifest(dir string) {
-	os.WriteFile(filepath.Join(dir, "bundle.json"), []byte(`{"name": "fraud", `), 0o644)
-}
-
-// skewReference changes the first reference row's scores, so the bundle
-// loads but disagrees with its own reference rows.
-func skewReference(dir string) {
-	path := filepath.Join(dir, scoring.ReferenceFile)
-	b, _ := os.ReadFile(path)
-	lines := bytes.SplitN(b, []byte("\n"), 2)
-	var row map[string]any
-	json.Unmarshal(lines[0], &row)
-	row["scores"] = []float64{0.5, 0.5}
-	first, _ := json.Marshal(row)
-	os.WriteFile(path, append(append(first, '\n'), lines[1]...), 0o644)
+	bundletest.Copy(t, fraudDir, dir, "v1", "1")
+	bundletest.Copy(t, fraudDir, dir, "v2", "2")
+	current = filepath.Join(dir, "current")
+	bundletest.Flip(t, current, "v1")
+	return current
 }
 
 func dropReference(dir string) { os.Remove(filepath.Join(dir, scoring.ReferenceFile)) }
-
-// point makes link a symlink to target, atomically (a new link renamed
-// over the old one), as an operator flipping `current` does.
-func point(t *testing.T, link, target string) {
-	t.Helper()
-	tmp := link + ".tmp"
-	os.Remove(tmp)
-	if err := os.Symlink(target, tmp); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, link); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // harness is a Reloader with its metrics, log, and the lineups applied.
 type harness struct {
@@ -137,7 +93,7 @@ func (h *harness) failures(role string) float64 {
 
 func TestChecksumIsSha256sumOfTheFiles(t *testing.T) {
 	dir := t.TempDir()
-	plain := bundleCopy(t, dir, "plain", "1.0.0", nil)
+	plain := bundletest.Copy(t, fraudDir, dir, "plain", "1.0.0")
 	got, err := Checksum(plain)
 	if err != nil {
 		t.Fatal(err)
@@ -192,13 +148,13 @@ func TestChecksumIsSha256sumOfTheFiles(t *testing.T) {
 func TestReload(t *testing.T) {
 	dir := t.TempDir()
 	for _, v := range []string{"1", "2"} {
-		bundleCopy(t, dir, "v"+v, v, nil)
+		bundletest.Copy(t, fraudDir, dir, "v"+v, v)
 	}
-	bundleCopy(t, dir, "broken", "9-broken", breakManifest)
-	bundleCopy(t, dir, "badref", "9-badref", skewReference)
-	bundleCopy(t, dir, "noref", "3-noref", dropReference)
+	bundletest.Copy(t, fraudDir, dir, "broken", "9-broken", bundletest.TruncateManifest)
+	bundletest.Copy(t, fraudDir, dir, "badref", "9-badref", bundletest.SkewReference)
+	bundletest.Copy(t, fraudDir, dir, "noref", "3-noref", dropReference)
 	current := filepath.Join(dir, "current")
-	point(t, current, "v1")
+	bundletest.Flip(t, current, "v1")
 
 	h := newHarness(t, Options{Initial: Config{Bundle: current, Watch: true, WatchDebounce: time.Second}})
 	first := h.start(t)
@@ -224,7 +180,7 @@ func TestReload(t *testing.T) {
 	fails := 0.0
 	for _, st := range steps {
 		if st.target != "" {
-			point(t, current, st.target)
+			bundletest.Flip(t, current, st.target)
 		}
 		out := h.r.Reload(context.Background(), "test")
 		live := h.r.Current().Live
@@ -274,9 +230,9 @@ func TestReload(t *testing.T) {
 // configuration that cannot be read counts as role config.
 func TestReloadReadsTheConfig(t *testing.T) {
 	dir := t.TempDir()
-	v1 := bundleCopy(t, dir, "v1", "1", nil)
-	v2 := bundleCopy(t, dir, "v2", "2", nil)
-	broken := bundleCopy(t, dir, "broken", "9", breakManifest)
+	v1 := bundletest.Copy(t, fraudDir, dir, "v1", "1")
+	v2 := bundletest.Copy(t, fraudDir, dir, "v2", "2")
+	broken := bundletest.Copy(t, fraudDir, dir, "broken", "9", bundletest.TruncateManifest)
 	base := Config{Bundle: v1, ShadowTopic: "shadow", Watch: true, WatchDebounce: time.Second}
 	var mu sync.Mutex
 	now, readErr := base, error(nil)
@@ -339,8 +295,8 @@ func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 // canary or shadow that fails is left out of the first lineup and counted.
 func TestStartFailures(t *testing.T) {
 	dir := t.TempDir()
-	v1 := bundleCopy(t, dir, "v1", "1", nil)
-	broken := bundleCopy(t, dir, "broken", "9", breakManifest)
+	v1 := bundletest.Copy(t, fraudDir, dir, "v1", "1")
+	broken := bundletest.Copy(t, fraudDir, dir, "broken", "9", bundletest.TruncateManifest)
 	h := newHarness(t, Options{Initial: Config{Bundle: broken, WatchDebounce: time.Second}})
 	if _, err := h.r.Load(context.Background()); err == nil || !strings.Contains(err.Error(), broken) {
 		t.Errorf("Load with a broken live bundle: %v, want an error naming %s", err, broken)
@@ -364,10 +320,7 @@ func TestStartFailures(t *testing.T) {
 // lineup the doors refuse, keeps the old model.
 func TestCheckAndApplyFailures(t *testing.T) {
 	dir := t.TempDir()
-	bundleCopy(t, dir, "v1", "1", nil)
-	bundleCopy(t, dir, "v2", "2", nil)
-	current := filepath.Join(dir, "current")
-	point(t, current, "v1")
+	current := twoVersions(t, dir)
 	var refuseCheck bool
 	h := newHarness(t, Options{Initial: Config{Bundle: current, WatchDebounce: time.Second}, Check: func(b *scoring.Bundle) error {
 		if refuseCheck {
@@ -376,7 +329,7 @@ func TestCheckAndApplyFailures(t *testing.T) {
 		return nil
 	}})
 	h.start(t)
-	point(t, current, "v2")
+	bundletest.Flip(t, current, "v2")
 	refuseCheck = true
 	if out := h.r.Reload(context.Background(), "test"); out.Swapped || len(out.Failures) != 1 || !strings.Contains(out.Failures[0].Err.Error(), "writer schema") {
 		t.Errorf("check failure: %+v, want no swap and the decoder's error", out)
@@ -399,17 +352,14 @@ func TestCheckAndApplyFailures(t *testing.T) {
 // a Kubernetes volume swapped its ..data symlink.
 func TestWatch(t *testing.T) {
 	dir := t.TempDir()
-	bundleCopy(t, dir, "v1", "1", nil)
-	bundleCopy(t, dir, "v2", "2", nil)
-	current := filepath.Join(dir, "current")
-	point(t, current, "v1")
+	current := twoVersions(t, dir)
 
 	vol := filepath.Join(dir, "volume")
 	os.MkdirAll(vol, 0o755)
 	for _, v := range []string{"1", "2"} {
-		bundleCopy(t, vol, "..2026_0"+v, "k"+v, nil)
+		bundletest.Copy(t, fraudDir, vol, "..2026_0"+v, "k"+v)
 	}
-	point(t, filepath.Join(vol, "..data"), "..2026_01")
+	bundletest.Flip(t, filepath.Join(vol, "..data"), "..2026_01")
 	for _, name := range []string{"bundle.json", "model.json", "reference.jsonl", "README.md"} {
 		os.Symlink(filepath.Join("..data", name), filepath.Join(vol, name))
 	}
@@ -419,8 +369,8 @@ func TestWatch(t *testing.T) {
 		flip         func()
 		before, want string
 	}{
-		{"current symlink", current, func() { point(t, current, "v2") }, "1", "2"},
-		{"kubernetes volume", vol, func() { point(t, filepath.Join(vol, "..data"), "..2026_02") }, "k1", "k2"},
+		{"current symlink", current, func() { bundletest.Flip(t, current, "v2") }, "1", "2"},
+		{"kubernetes volume", vol, func() { bundletest.Flip(t, filepath.Join(vol, "..data"), "..2026_02") }, "k1", "k2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, Options{Initial: Config{Bundle: tc.bundle, Watch: true, WatchDebounce: 50 * time.Millisecond}})
@@ -455,11 +405,8 @@ func TestWatch(t *testing.T) {
 // good and of a failed reload. The token in front of it is internal/bearer's.
 func TestAdminHandler(t *testing.T) {
 	dir := t.TempDir()
-	bundleCopy(t, dir, "v1", "1", nil)
-	bundleCopy(t, dir, "v2", "2", nil)
-	bundleCopy(t, dir, "broken", "9", breakManifest)
-	current := filepath.Join(dir, "current")
-	point(t, current, "v1")
+	current := twoVersions(t, dir)
+	bundletest.Copy(t, fraudDir, dir, "broken", "9", bundletest.TruncateManifest)
 	h := newHarness(t, Options{Initial: Config{Bundle: current, WatchDebounce: time.Second}})
 	h.start(t)
 
@@ -477,7 +424,7 @@ func TestAdminHandler(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.target != "" {
-				point(t, current, tc.target)
+				bundletest.Flip(t, current, tc.target)
 			}
 			rec := httptest.NewRecorder()
 			h.r.AdminHandler().ServeHTTP(rec, httptest.NewRequest(tc.method, RouteReload, nil))

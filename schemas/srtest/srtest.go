@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/linkedin/goavro/v2"
@@ -33,9 +34,9 @@ type Server struct {
 	pass     string
 	token    string
 	failNext int
-	failed   int
 
-	unauthorized int
+	// counters the handlers only add to
+	failed, unauthorized atomic.Int64
 }
 
 type stored struct {
@@ -72,8 +73,8 @@ func start(tc *tls.Config) *Server {
 	mux.HandleFunc("GET /subjects", s.getSubjects)
 	mux.HandleFunc("GET /subjects/{subject}/versions", s.getVersions)
 	mux.HandleFunc("GET /subjects/{subject}/versions/{version}", s.getVersion)
-	mux.HandleFunc("POST /subjects/{subject}/versions", s.postVersion)
-	mux.HandleFunc("POST /subjects/{subject}", s.lookup)
+	mux.HandleFunc("POST /subjects/{subject}/versions", s.withSchema(s.postVersion))
+	mux.HandleFunc("POST /subjects/{subject}", s.withSchema(s.lookup))
 	s.srv = httptest.NewUnstartedServer(s.middleware(mux)) // httptest listens on 127.0.0.1
 	if tc == nil {
 		s.srv.Start()
@@ -124,11 +125,7 @@ func (s *Server) RequireBearerToken(token string) {
 
 // Unauthorized returns how many requests were refused for their
 // credentials (401).
-func (s *Server) Unauthorized() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.unauthorized
-}
+func (s *Server) Unauthorized() int { return int(s.unauthorized.Load()) }
 
 // FailNext makes the next n requests answer 500, to test transient failures.
 func (s *Server) FailNext(n int) {
@@ -138,11 +135,7 @@ func (s *Server) FailNext(n int) {
 }
 
 // Failed returns how many requests FailNext failed so far.
-func (s *Server) Failed() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.failed
-}
+func (s *Server) Failed() int { return int(s.failed.Load()) }
 
 // Requests returns how many requests matched a route pattern, for example
 // "GET /schemas/ids/{id}".
@@ -170,16 +163,12 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		}
 		s.mu.Unlock()
 		if !authorized(r, user, pass, token) {
-			s.mu.Lock()
-			s.unauthorized++
-			s.mu.Unlock()
+			s.unauthorized.Add(1)
 			writeErr(w, http.StatusUnauthorized, 40101, "Unauthorized")
 			return
 		}
 		if fail {
-			s.mu.Lock()
-			s.failed++
-			s.mu.Unlock()
+			s.failed.Add(1)
 			writeErr(w, http.StatusInternalServerError, 50001, "injected failure")
 			return
 		}
@@ -368,15 +357,23 @@ func (s *Server) register(subject string, st *stored) (id, version int, err erro
 	return id, len(s.subjects[subject]), nil
 }
 
-func (s *Server) postVersion(w http.ResponseWriter, r *http.Request) {
-	st, err := readStored(r)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.count(r)
-	if err != nil {
-		writeErr(w, http.StatusBadRequest, 400, "bad request body: "+err.Error())
-		return
+// withSchema reads the schema in the request body and hands it to h with
+// the lock held and the request counted; a bad body is a 400.
+func (s *Server) withSchema(h func(w http.ResponseWriter, r *http.Request, st *stored)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		st, err := readStored(r)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.count(r)
+		if err != nil {
+			writeErr(w, http.StatusBadRequest, 400, "bad request body: "+err.Error())
+			return
+		}
+		h(w, r, st)
 	}
+}
+
+func (s *Server) postVersion(w http.ResponseWriter, r *http.Request, st *stored) {
 	id, _, err := s.register(r.PathValue("subject"), st)
 	if err != nil {
 		writeErr(w, http.StatusUnprocessableEntity, 42201, "Invalid schema: "+err.Error())
@@ -385,15 +382,7 @@ func (s *Server) postVersion(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]int{"id": id})
 }
 
-func (s *Server) lookup(w http.ResponseWriter, r *http.Request) {
-	st, err := readStored(r)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.count(r)
-	if err != nil {
-		writeErr(w, http.StatusBadRequest, 400, "bad request body: "+err.Error())
-		return
-	}
+func (s *Server) lookup(w http.ResponseWriter, r *http.Request, st *stored) {
 	subj := r.PathValue("subject")
 	ids, ok := s.subjects[subj]
 	if !ok {

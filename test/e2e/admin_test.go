@@ -63,11 +63,11 @@ func TestAdminListenerTLS(t *testing.T) {
 		"--http.listen", "127.0.0.1:0", "--http.admin_listen", "127.0.0.1:0",
 		"--http.admin_token_file", token, "--http.pprof", "--http.admin_client_ca_file", ca.File,
 		"--http.tls.cert_file", live.CertFile, "--http.tls.key_file", live.KeyFile)
-	line := waitLogLine(t, p, startTimeout, func(l logLine) bool { return l.Msg == "streamscore serving" })
-	pub, _ := line.Fields["http"].(string)
-	adm, _ := line.Fields["admin"].(string)
-	if pub == "" || adm == "" || line.Fields["tls"] != true || line.Fields["predict"] != pub {
-		t.Fatalf("start line %v: want http and admin addresses, tls true, predict on http", line.Fields)
+	line := p.WaitLog(startTimeout, "streamscore serving")
+	pub, _ := line["http"].(string)
+	adm, _ := line["admin"].(string)
+	if pub == "" || adm == "" || line["tls"] != true || line["predict"] != pub {
+		t.Fatalf("start line %v: want http and admin addresses, tls true, predict on http", line)
 	}
 	client := func(roots *tlstest.CA, cert *tlstest.Pair) *http.Client {
 		tc := &tls.Config{RootCAs: roots.Pool()}

@@ -25,62 +25,30 @@ import (
 // aside) or the same reject reason.
 func TestStreamAndScoreAgree(t *testing.T) {
 	events := doorEvents(t)
-	dir := t.TempDir()
-	file := filepath.Join(dir, "events.jsonl")
-	if err := os.WriteFile(file, bytes.Join(events, []byte("\n")), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	// the settings both doors share: the key and the event time come from
 	// the event, so a file can say them too
 	shared := map[string]any{"input.key_field": "card_id", "input.event_time_field": "timestamp",
 		"input.event_id_field": "transaction_id"}
-
-	stdout, stderr, code := runCLI(t, 2*time.Minute, nil, "score", filepath.Join(repoRoot, "examples", "fraud"), "--in", file,
+	fromFile := scoreFile(t, filepath.Join(repoRoot, "examples", "fraud"), events,
 		"--input.key_field", "card_id", "--input.event_time_field", "timestamp")
-	if code != 0 {
-		t.Fatalf("score exited %d: %s", code, stderr)
-	}
-	fromFile := splitLines(stdout)
-	if len(fromFile) != len(events) {
-		t.Fatalf("score wrote %d lines for %d events", len(fromFile), len(events))
-	}
 
-	// The stream: one input and one output partition, so predictions come
-	// out in input order; DLQ copies say their source offset.
-	brokers := kafkatest.Brokers(t)
-	in, out, dlq := kafkatest.Topic(t, brokers, 1), kafkatest.Topic(t, brokers, 1), kafkatest.Topic(t, brokers, 1)
-	recs := make([]*kgo.Record, len(events))
+	keys := make([][]byte, len(events))
 	for i, v := range events {
 		var ev struct {
 			CardID *string `json:"card_id"`
 		}
 		_ = json.Unmarshal(v, &ev) // malformed events have no key
-		recs[i] = &kgo.Record{Topic: in, Value: v}
 		if ev.CardID != nil {
-			recs[i].Key = []byte(*ev.CardID)
+			keys[i] = []byte(*ev.CardID)
 		}
 	}
-	kafkatest.ProduceRecords(t, brokers, recs)
-	cfg := serviceConfig{Brokers: brokers[0], Input: in, Output: out, DLQ: dlq, Group: kafkatest.UniqueName(t, "g"),
-		HTTP: freeAddr(t), Extra: shared}
-	startService(t, "streamscore run", cfg)
-
 	rejects := 0
 	for _, l := range fromFile {
 		if bytes.HasPrefix(l, []byte(`{"row":`)) {
 			rejects++
 		}
 	}
-	preds := kafkatest.ConsumeN(t, brokers, out, len(events)-rejects)
-	dead := kafkatest.ConsumeN(t, brokers, dlq, rejects)
-	if len(preds) != len(events)-rejects || len(dead) != rejects {
-		t.Fatalf("stream: %d predictions and %d DLQ records, score: %d and %d", len(preds), len(dead), len(events)-rejects, rejects)
-	}
-	dlqAt := map[int64]string{} // source offset -> reason
-	for _, r := range dead {
-		off, _ := strconv.ParseInt(header(r, processor.HeaderDLQOffset), 10, 64)
-		dlqAt[off] = header(r, processor.HeaderDLQReason)
-	}
+	preds, dlqAt := streamEvents(t, "streamscore run", events, keys, shared, rejects)
 	next, mismatches := 0, 0
 	for i, line := range fromFile {
 		var rej struct {
@@ -147,15 +115,56 @@ func doorEvents(t *testing.T) [][]byte {
 	return events
 }
 
-func splitLines(s string) [][]byte {
-	return bytes.Split(bytes.TrimSuffix([]byte(s), []byte("\n")), []byte("\n"))
+// scoreFile writes events to a file and scores it with `streamscore score
+// bundle --in FILE args...`; it returns score's output lines, one per event.
+func scoreFile(t *testing.T, bundle string, events [][]byte, args ...string) [][]byte {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "events.jsonl")
+	if err := os.WriteFile(file, bytes.Join(events, []byte("\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := runCLI(t, 2*time.Minute, nil, append([]string{"score", bundle, "--in", file}, args...)...)
+	if code != 0 {
+		t.Fatalf("score exited %d: %s", code, stderr)
+	}
+	lines := splitLines(stdout)
+	if len(lines) != len(events) {
+		t.Fatalf("score wrote %d lines for %d events", len(lines), len(events))
+	}
+	return lines
 }
 
-func header(r *kgo.Record, key string) string {
-	for _, h := range r.Headers {
-		if h.Key == key {
-			return string(h.Value)
-		}
+// streamEvents sends events (with keys[i] as the key, nil for none) through
+// `streamscore run` with one input and one output partition, so predictions
+// come out in input order, and extra config keys. It returns the
+// predictions, and the DLQ reasons by source offset; rejects is how many
+// events the DLQ must get.
+func streamEvents(t *testing.T, name string, events, keys [][]byte, extra map[string]any, rejects int) (preds []*kgo.Record, dlqAt map[int64]string) {
+	t.Helper()
+	brokers := kafkatest.Brokers(t)
+	in, out, dlq := kafkatest.Topic(t, brokers, 1), kafkatest.Topic(t, brokers, 1), kafkatest.Topic(t, brokers, 1)
+	recs := make([]*kgo.Record, len(events))
+	for i, v := range events {
+		recs[i] = &kgo.Record{Topic: in, Key: keys[i], Value: v}
 	}
-	return ""
+	kafkatest.ProduceRecords(t, brokers, recs)
+	cfg := serviceConfig{Brokers: brokers[0], Input: in, Output: out, DLQ: dlq, Group: kafkatest.UniqueName(t, "g"),
+		HTTP: freeAddr(t), Extra: extra}
+	startService(t, name, cfg)
+
+	preds = kafkatest.ConsumeN(t, brokers, out, len(events)-rejects)
+	dead := kafkatest.ConsumeN(t, brokers, dlq, rejects)
+	if len(preds) != len(events)-rejects || len(dead) != rejects {
+		t.Fatalf("stream: %d predictions and %d DLQ records, want %d and %d", len(preds), len(dead), len(events)-rejects, rejects)
+	}
+	dlqAt = map[int64]string{}
+	for _, r := range dead {
+		off, _ := strconv.ParseInt(kafkatest.Header(r, processor.HeaderDLQOffset), 10, 64)
+		dlqAt[off] = kafkatest.Header(r, processor.HeaderDLQReason)
+	}
+	return preds, dlqAt
+}
+
+func splitLines(s string) [][]byte {
+	return bytes.Split(bytes.TrimSuffix([]byte(s), []byte("\n")), []byte("\n"))
 }

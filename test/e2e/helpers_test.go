@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -58,9 +57,8 @@ type serviceConfig struct {
 	Extra          map[string]any // more dotted keys
 }
 
-// yaml renders the config as a nested YAML document.
-func (c serviceConfig) yaml(t testing.TB) []byte {
-	t.Helper()
+// keys are the config's dotted keys.
+func (c serviceConfig) keys() map[string]any {
 	kv := map[string]any{
 		"kafka.brokers":              c.Brokers,
 		"kafka.embedded.data_dir":    c.EmbeddedDir,
@@ -94,11 +92,7 @@ func (c serviceConfig) yaml(t testing.TB) []byte {
 	for k, v := range c.Extra {
 		kv[k] = v
 	}
-	out, err := proctest.ConfigYAML(kv)
-	if err != nil {
-		t.Fatalf("config yaml: %v", err)
-	}
-	return out
+	return kv
 }
 
 // service is a running `streamscore run`.
@@ -112,61 +106,18 @@ type service struct {
 // and waits for its "streamscore running" log line.
 func startService(t testing.TB, name string, cfg serviceConfig) *service {
 	t.Helper()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(path, cfg.yaml(t), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	p := proctest.Start(t, name, proctest.Options{Dir: dir}, bin, "run", "--config", path)
+	path := proctest.WriteConfig(t, cfg.keys())
+	p := proctest.Start(t, name, proctest.Options{Dir: filepath.Dir(path)}, bin, "run", "--config", path)
 	s := &service{Proc: p, http: cfg.HTTP}
-	line := waitLogLine(t, p, startTimeout, func(l logLine) bool { return l.Msg == "streamscore running" })
-	s.brokers, _ = line.Fields["brokers"].(string)
+	line := p.WaitLog(startTimeout, "streamscore running")
+	s.brokers, _ = line["brokers"].(string)
 	if s.brokers == "" {
-		t.Fatalf("%s: no brokers in the start line %v", name, line.Fields)
+		t.Fatalf("%s: no brokers in the start line %v", name, line)
 	}
-	if h, _ := line.Fields["http"].(string); h != cfg.HTTP {
+	if h, _ := line["http"].(string); h != cfg.HTTP {
 		t.Fatalf("%s: serves HTTP on %q, configured %q", name, h, cfg.HTTP)
 	}
 	return s
-}
-
-// logLine is one JSON log line of the service.
-type logLine struct {
-	Msg    string
-	Level  string
-	Fields map[string]any
-}
-
-func parseLogLine(s string) (logLine, bool) {
-	var m map[string]any
-	if err := json.Unmarshal([]byte(s), &m); err != nil {
-		return logLine{}, false
-	}
-	l := logLine{Fields: m}
-	l.Msg, _ = m["msg"].(string)
-	l.Level, _ = m["level"].(string)
-	return l, true
-}
-
-// waitLogLine polls the process's output for a JSON log line matching
-// match; it fails the test if the process exits or the deadline passes.
-func waitLogLine(t testing.TB, p *proctest.Proc, d time.Duration, match func(logLine) bool) logLine {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		for _, s := range p.Stderr.Lines() {
-			if l, ok := parseLogLine(s); ok && match(l) {
-				return l
-			}
-		}
-		if p.Exited() {
-			t.Fatalf("%s exited (code %d) before the expected log line", p.Name, p.ExitCode())
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: expected log line not seen within %s", p.Name, d)
-		}
-		time.Sleep(proctest.PollEvery)
-	}
 }
 
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago.

@@ -20,13 +20,16 @@ import (
 )
 
 // wantStatus checks GET http://addr+path answers code.
-func wantStatus(addr, path string, code int) error {
+func wantStatus(addr, path string, code int) error { return wantBody(addr, path, code, "") }
+
+// wantBody is wantStatus that also wants the body to contain substr.
+func wantBody(addr, path string, code int, substr string) error {
 	got, body, err := httpGet("http://" + addr + path)
 	if err != nil {
 		return err
 	}
-	if got != code {
-		return fmt.Errorf("GET %s: HTTP %d (%.200s), want %d", path, got, strings.TrimSpace(body), code)
+	if got != code || !strings.Contains(body, substr) {
+		return fmt.Errorf("GET %s: HTTP %d (%.200s), want %d with %q", path, got, strings.TrimSpace(body), code, substr)
 	}
 	return nil
 }
@@ -199,14 +202,7 @@ func TestDemo(t *testing.T) {
 		"--duration", "20s", "--http.listen", addr)
 
 	proctest.Eventually(t, 25*time.Second, "demo /readyz 200 naming the embedded broker", func() error {
-		code, body, err := httpGet("http://" + addr + "/readyz")
-		if err != nil {
-			return err
-		}
-		if code != 200 || !strings.Contains(body, "not a production broker") {
-			return fmt.Errorf("HTTP %d %q, want 200 saying it is not a production broker", code, body)
-		}
-		return nil
+		return wantBody(addr, "/readyz", 200, "not a production broker")
 	}, p)
 
 	var consumed float64

@@ -2,12 +2,12 @@ package e2e
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/streamscore/streamscore/internal/bundletest"
 	"github.com/streamscore/streamscore/internal/proctest"
 )
 
@@ -21,24 +21,10 @@ func TestModelLoadFailureAlertFires(t *testing.T) {
 	k := newKafkaSetup(t, 2)
 	dir := t.TempDir()
 	src := filepath.Join(repoRoot, "examples", "fraud")
-	good, broken := filepath.Join(dir, "fraud-1.0.0"), filepath.Join(dir, "fraud-broken")
-	for _, d := range []string{good, broken} {
-		if err := os.CopyFS(d, os.DirFS(src)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	manifest := filepath.Join(broken, "bundle.json")
-	b, err := os.ReadFile(manifest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(manifest, b[:len(b)/2], 0o644); err != nil {
-		t.Fatal(err)
-	}
+	good := bundletest.Copy(t, src, dir, "fraud-1.0.0", "1.0.0")
+	broken := bundletest.Copy(t, src, dir, "fraud-broken", "1.0.0", bundletest.TruncateManifest)
 	current := filepath.Join(dir, "current")
-	if err := os.Symlink(filepath.Base(good), current); err != nil {
-		t.Fatal(err)
-	}
+	bundletest.Flip(t, current, filepath.Base(good))
 
 	httpAddr := freeAddr(t)
 	cfg := k.serviceConfig(httpAddr)
@@ -62,18 +48,11 @@ func TestModelLoadFailureAlertFires(t *testing.T) {
 	proctest.Eventually(t, 60*time.Second, "alert rules quiet before the push", func() error { return checkRules(prom, want) }, svc.Proc, prom.Proc)
 
 	// Push the broken bundle: the watcher reloads, the load fails.
-	if err := os.Symlink(filepath.Base(broken), current+".new"); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(current+".new", current); err != nil {
-		t.Fatal(err)
-	}
-	line := waitLogLine(t, svc.Proc, 30*time.Second, func(l logLine) bool {
-		return l.Msg == "model reload failed; the old model keeps serving"
-	})
-	if line.Fields["role"] != "live" || line.Fields["bundle"] != current || !strings.HasSuffix(fmt.Sprint(line.Fields["dir"]), "fraud-broken") ||
-		!strings.Contains(fmt.Sprint(line.Fields["err"]), "bundle.json") {
-		t.Errorf("failure log line %v: want role live, the bundle path, its directory and the reason", line.Fields)
+	bundletest.Flip(t, current, filepath.Base(broken))
+	line := svc.WaitLog(30*time.Second, "model reload failed; the old model keeps serving")
+	if line["role"] != "live" || line["bundle"] != current || !strings.HasSuffix(fmt.Sprint(line["dir"]), "fraud-broken") ||
+		!strings.Contains(fmt.Sprint(line["err"]), "bundle.json") {
+		t.Errorf("failure log line %v: want role live, the bundle path, its directory and the reason", line)
 	}
 	proctest.Eventually(t, 60*time.Second, "StreamscoreModelLoadFailure firing", func() error {
 		rules, err := prom.rules()

@@ -4,17 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
-	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"testing"
-	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/streamscore/streamscore/internal/kafkatest"
-	"github.com/streamscore/streamscore/processor"
 	"github.com/streamscore/streamscore/schemas"
 	"github.com/streamscore/streamscore/scoring"
 )
@@ -61,49 +54,16 @@ func checkStreamServes(t *testing.T, kind, dir string) {
 		t.Fatal(err)
 	}
 	events := make([][]byte, len(refs))
+	rejects := 0
 	for i, r := range refs {
 		events[i] = r.Event
-	}
-	file := filepath.Join(t.TempDir(), "events.jsonl")
-	if err := os.WriteFile(file, bytes.Join(events, []byte("\n")), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	stdout, stderr, code := runCLI(t, 2*time.Minute, nil, "score", dir, "--in", file)
-	if code != 0 {
-		t.Fatalf("score exited %d: %s", code, stderr)
-	}
-	fromFile := splitLines(stdout)
-	if len(fromFile) != len(events) {
-		t.Fatalf("score wrote %d lines for %d events", len(fromFile), len(events))
-	}
-
-	brokers := kafkatest.Brokers(t)
-	in, out, dlq := kafkatest.Topic(t, brokers, 1), kafkatest.Topic(t, brokers, 1), kafkatest.Topic(t, brokers, 1)
-	recs := make([]*kgo.Record, len(events))
-	for i, v := range events {
-		recs[i] = &kgo.Record{Topic: in, Value: v}
-	}
-	kafkatest.ProduceRecords(t, brokers, recs)
-	cfg := serviceConfig{Brokers: brokers[0], Input: in, Output: out, DLQ: dlq, Group: kafkatest.UniqueName(t, "g"),
-		HTTP: freeAddr(t), Extra: map[string]any{"model.bundle": dir}}
-	startService(t, "streamscore run "+filepath.Base(dir), cfg)
-
-	rejects := 0
-	for _, r := range refs {
 		if r.Reject != "" {
 			rejects++
 		}
 	}
-	preds := kafkatest.ConsumeN(t, brokers, out, len(events)-rejects)
-	dead := kafkatest.ConsumeN(t, brokers, dlq, rejects)
-	if len(preds) != len(events)-rejects || len(dead) != rejects {
-		t.Fatalf("stream: %d predictions and %d DLQ records, want %d and %d", len(preds), len(dead), len(events)-rejects, rejects)
-	}
-	dlqAt := map[int64]string{}
-	for _, r := range dead {
-		off, _ := strconv.ParseInt(header(r, processor.HeaderDLQOffset), 10, 64)
-		dlqAt[off] = header(r, processor.HeaderDLQReason)
-	}
+	fromFile := scoreFile(t, dir, events)
+	preds, dlqAt := streamEvents(t, "streamscore run "+filepath.Base(dir), events, make([][]byte, len(events)),
+		map[string]any{"model.bundle": dir}, rejects)
 	tol := max(b.ModelOutput().Tolerance, 1e-6) // the documented parity tolerance; the parity tests count what is not bit-identical
 	next, bad, worst := 0, 0, 0.0
 	fail := func(format string, args ...any) {

@@ -31,10 +31,10 @@ func startServe(t *testing.T, bundle string) (*proctest.Proc, string) {
 	t.Helper()
 	p := proctest.Start(t, "streamscore serve", proctest.Options{}, bin, "serve",
 		"--model.bundle", bundle, "--http.listen", "127.0.0.1:0", "--log.format", "json")
-	line := waitLogLine(t, p, startTimeout, func(l logLine) bool { return l.Msg == "streamscore serving" })
-	addr, _ := line.Fields["predict"].(string)
+	line := p.WaitLog(startTimeout, "streamscore serving")
+	addr, _ := line["predict"].(string)
 	if addr == "" {
-		t.Fatalf("no predict address in the start line %v", line.Fields)
+		t.Fatalf("no predict address in the start line %v", line)
 	}
 	return p, addr
 }
@@ -171,12 +171,12 @@ func TestProduceIrisThroughTheStream(t *testing.T) {
 	deadAt := map[string]string{}
 	reasons := map[string]int{}
 	for _, r := range dead {
-		reason := header(r, processor.HeaderDLQReason)
+		reason := kafkatest.Header(r, processor.HeaderDLQReason)
 		if !irisPoison[reason] {
 			t.Errorf("DLQ record for %q: not an iris poison kind", reason)
 		}
 		reasons[reason]++
-		deadAt[header(r, processor.HeaderDLQPartition)+"/"+header(r, processor.HeaderDLQOffset)] = reason
+		deadAt[kafkatest.Header(r, processor.HeaderDLQPartition)+"/"+kafkatest.Header(r, processor.HeaderDLQOffset)] = reason
 	}
 	for _, r := range inputs {
 		var ev struct {

@@ -194,7 +194,7 @@ func TestConfluentAvroPythonSchemaEvolution(t *testing.T) {
 		t.Errorf("%s versions %v, want [1 2]", inSubject, got)
 	}
 	counter.waitFor(t, "all predictions", map[string]int{out: total}, svc.Proc)
-	svc.stopAndCheck(t)
+	svc.StopClean()
 	// The service fetched both writer schemas by id (and nothing else has
 	// read the registry by id yet).
 	if n := reg.Requests("GET /schemas/ids/{id}"); n < 2 {

@@ -114,47 +114,13 @@ func startService(t testing.TB, c serviceConfig) *service {
 // the 127.0.0.1 address that line gives under addrKey.
 func startCommand(t testing.TB, command string, kv map[string]any, msg, addrKey string) (*proctest.Proc, string) {
 	t.Helper()
-	doc, err := proctest.ConfigYAML(kv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	path := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(path, doc, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("streamscore config:\n%s", doc)
-	p := proctest.Start(t, "streamscore "+command, proctest.Options{Dir: dir, Separate: true}, bin, command, "--config", path)
-	var addr string
-	proctest.Eventually(t, startTimeout, "streamscore "+command+" start", func() error {
-		for _, l := range p.Stderr.Lines() {
-			var m map[string]any
-			if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == msg {
-				addr, _ = m[addrKey].(string)
-				return nil
-			}
-		}
-		return fmt.Errorf("no %q log line yet", msg)
-	}, p)
+	path := proctest.WriteConfig(t, kv)
+	p := proctest.Start(t, "streamscore "+command, proctest.Options{Dir: filepath.Dir(path), Separate: true}, bin, command, "--config", path)
+	addr, _ := p.WaitLog(startTimeout, msg)[addrKey].(string)
 	if !strings.HasPrefix(addr, "127.0.0.1:") {
 		t.Fatalf("streamscore %s: %s is %q, want 127.0.0.1:<port>", command, addrKey, addr)
 	}
 	return p, addr
-}
-
-// stopAndCheck stops the service with SIGTERM, expects exit 0 and no error
-// log lines.
-func (s *service) stopAndCheck(t testing.TB) {
-	t.Helper()
-	if code := s.Stop(); code != 0 {
-		t.Fatalf("streamscore exited %d after SIGTERM, want 0", code)
-	}
-	for _, l := range s.Stderr.Lines() {
-		var m map[string]any
-		if json.Unmarshal([]byte(l), &m) == nil && m["level"] == "ERROR" {
-			t.Errorf("streamscore logged an error: %s", l)
-		}
-	}
 }
 
 // ---------------------------------------------------------------------------

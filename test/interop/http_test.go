@@ -85,15 +85,7 @@ func TestOIPClient(t *testing.T) {
 		t.Fatalf("oip_client.py: %+v", sum)
 	}
 	t.Logf("tritonclient: %d rows in %d infer calls, worst |diff| vs XGBoost %.3g, %d errors as exceptions", sum.Rows, sum.Calls, sum.MaxAbsDiff, sum.Errors)
-	if code := s.Stop(); code != 0 {
-		t.Fatalf("streamscore serve exited %d after SIGTERM, want 0", code)
-	}
-	for _, l := range s.Stderr.Lines() {
-		var m map[string]any
-		if json.Unmarshal([]byte(l), &m) == nil && m["level"] == "ERROR" {
-			t.Errorf("streamscore serve logged an error: %s", l)
-		}
-	}
+	s.StopClean()
 }
 
 // TestOpenAPIValidates: openapi-spec-validator accepts GET /openapi.json of
@@ -147,7 +139,7 @@ func TestRunWithHTTPPredict(t *testing.T) {
 	kcatProduce(t, brokers, in, []string{card.CardID + "|" + string(ev.Event)})
 	counter := newRecordCounter(t, brokers, out)
 	counter.waitFor(t, "the stream's and the HTTP door's prediction", map[string]int{out: 2}, svc.Proc)
-	svc.stopAndCheck(t)
+	svc.StopClean()
 
 	times := regexp.MustCompile(`"(scored_time|event_time)":\d+`)
 	norm := func(s string) string { return times.ReplaceAllString(strings.TrimSpace(s), `"$1":0`) }

@@ -20,14 +20,9 @@ import (
 // unchanged, with that reason and its source topic/partition/offset.
 func TestKcatJSONReferenceScores(t *testing.T) {
 	t.Parallel()
-	kcatPath(t)
-	b := loadFraud(t)
-	refs := loadReference(t)
-	brokers := kafkatest.Brokers(t)
-	in, out, dlq := kafkatest.Topic(t, brokers, 3), kafkatest.Topic(t, brokers, 3), kafkatest.Topic(t, brokers, 1)
-	svc := startService(t, serviceConfig{Brokers: brokers, Input: in, Output: out, DLQ: dlq,
-		Extra: map[string]any{"input.format": "json", "output.format": "json"}})
-	counter := newRecordCounter(t, brokers, out, dlq)
+	b, refs := loadFraud(t), loadReference(t)
+	run := startKcatRun(t, 3)
+	brokers, in, out, dlq := run.brokers, run.in, run.out, run.dlq
 
 	byKey := map[string]*refRow{}
 	lines := make([]string, 0, len(refs))
@@ -44,8 +39,8 @@ func TestKcatJSONReferenceScores(t *testing.T) {
 		}
 	}
 	kcatProduce(t, brokers, in, lines)
-	counter.waitFor(t, "predictions and DLQ records", map[string]int{out: scored, dlq: rejected}, svc.Proc)
-	svc.stopAndCheck(t)
+	run.counter.waitFor(t, "predictions and DLQ records", map[string]int{out: scored, dlq: rejected}, run.svc.Proc)
+	run.svc.StopClean()
 
 	// What kcat wrote, as kcat reads it back: key -> input record.
 	inputs := map[string]kcatMsg{}
@@ -146,14 +141,9 @@ func TestKcatJSONReferenceScores(t *testing.T) {
 // over to the predictions, other headers are not.
 func TestKcatMalformedToDLQ(t *testing.T) {
 	t.Parallel()
-	kcatPath(t)
-	b := loadFraud(t)
-	refs := loadReference(t)
-	brokers := kafkatest.Brokers(t)
-	in, out, dlq := kafkatest.Topic(t, brokers, 2), kafkatest.Topic(t, brokers, 2), kafkatest.Topic(t, brokers, 1)
-	svc := startService(t, serviceConfig{Brokers: brokers, Input: in, Output: out, DLQ: dlq,
-		Extra: map[string]any{"input.format": "json", "output.format": "json"}})
-	counter := newRecordCounter(t, brokers, out, dlq)
+	b, refs := loadFraud(t), loadReference(t)
+	run := startKcatRun(t, 2)
+	brokers, in, out, dlq := run.brokers, run.in, run.out, run.dlq
 
 	str := func(s string) *string { return &s }
 	bad := map[string]*string{ // key -> value (nil: null value)
@@ -182,8 +172,8 @@ func TestKcatMalformedToDLQ(t *testing.T) {
 	// Without -K: the line is the value, the record has no key.
 	runTool(t, append(append([]byte(nil), good.Event...), '\n'), nil, kcatPath(t),
 		append([]string{"-P", "-b", strings.Join(brokers, ","), "-t", in, "-X", "acks=all"}, headers...)...)
-	counter.waitFor(t, "predictions and DLQ records", map[string]int{out: 3, dlq: len(bad)}, svc.Proc)
-	svc.stopAndCheck(t)
+	run.counter.waitFor(t, "predictions and DLQ records", map[string]int{out: 3, dlq: len(bad)}, run.svc.Proc)
+	run.svc.StopClean()
 
 	inputs := map[string]kcatMsg{} // by key; "<null>" for the keyless one
 	for _, m := range kcatConsumeJSON(t, brokers, in) {
@@ -271,6 +261,26 @@ func TestKcatMalformedToDLQ(t *testing.T) {
 			t.Errorf("no prediction for the input with key %q", k)
 		}
 	}
+}
+
+// kcatRun is streamscore with JSON in and out between new topics that kcat
+// writes and reads, and a counter of what reached the output and the DLQ.
+type kcatRun struct {
+	brokers      []string
+	in, out, dlq string // input and output with the partitions asked for, a one-partition DLQ
+	svc          *service
+	counter      *recordCounter
+}
+
+func startKcatRun(t *testing.T, partitions int32) kcatRun {
+	t.Helper()
+	kcatPath(t)
+	k := kcatRun{brokers: kafkatest.Brokers(t)}
+	k.in, k.out, k.dlq = kafkatest.Topic(t, k.brokers, partitions), kafkatest.Topic(t, k.brokers, partitions), kafkatest.Topic(t, k.brokers, 1)
+	k.svc = startService(t, serviceConfig{Brokers: k.brokers, Input: k.in, Output: k.out, DLQ: k.dlq,
+		Extra: map[string]any{"input.format": "json", "output.format": "json"}})
+	k.counter = newRecordCounter(t, k.brokers, k.out, k.dlq)
+	return k
 }
 
 // checkDLQHeaders checks the streamscore-dlq-* headers of a DLQ record read

@@ -3,7 +3,6 @@ package security
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -12,6 +11,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/streamscore/streamscore/internal/doctest"
 )
 
 // TestDocumentedACLsAreTheBrokers: the service users of the secured broker
@@ -36,15 +37,7 @@ type aclRow struct{ delivery, resource, name, pattern, ops string }
 
 func documentedACLs(t *testing.T) []aclRow {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(repoRoot, "docs", "operations.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, section, ok := strings.Cut(string(b), "\n### ACLs\n")
-	if !ok {
-		t.Fatal(`docs/operations.md has no "### ACLs" section`)
-	}
-	section, _, _ = strings.Cut(section, "\n#")
+	section := doctest.Section(t, filepath.Join(repoRoot, "docs", "operations.md"), "### ACLs")
 	var rows []aclRow
 	for _, line := range strings.Split(section, "\n") {
 		cells := strings.Split(strings.Trim(line, "| "), "|")

@@ -206,16 +206,7 @@ func writeConfig(t testing.TB, kv map[string]any) string {
 		"processor.session_timeout":  "10s",
 		"processor.commit_interval":  "500ms",
 	}, kv)
-	doc, err := proctest.ConfigYAML(all)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "config.yaml")
-	if err := os.WriteFile(path, doc, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("streamscore config:\n%s", doc)
-	return path
+	return proctest.WriteConfig(t, all)
 }
 
 // startService starts `streamscore run` and waits for "streamscore running".
@@ -252,20 +243,6 @@ func startServiceWith(t testing.TB, name string, kv map[string]any, env []string
 		return errors.New(`no "streamscore running" log line yet`)
 	}, p)
 	return p, addr
-}
-
-// stopService stops it with SIGTERM and expects exit 0 and no error log.
-func stopService(t testing.TB, p *proctest.Proc) {
-	t.Helper()
-	if code := p.Stop(); code != 0 {
-		t.Fatalf("streamscore exited %d after SIGTERM, want 0", code)
-	}
-	for _, l := range p.Stderr.Lines() {
-		var m map[string]any
-		if json.Unmarshal([]byte(l), &m) == nil && m["level"] == "ERROR" {
-			t.Errorf("streamscore logged an error: %s", l)
-		}
-	}
 }
 
 // ---------------------------------------------------------------------------

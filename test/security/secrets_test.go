@@ -183,7 +183,7 @@ func TestSecretsNeverShown(t *testing.T) {
 					t.Fatalf("scrape %s: %d %v", addr, resp.StatusCode, err)
 				}
 				secrets.check(t, "/metrics", string(metrics))
-				stopService(t, svc)
+				svc.StopClean()
 				// At debug level the service logs nothing more today (no
 				// per-record debug lines, franz-go's logger is not wired in):
 				// the lines looked at are the start and partition lines.

@@ -92,7 +92,7 @@ func TestStream(t *testing.T) {
 							t.Errorf("the registry refused %d requests of the service", n)
 						}
 					}
-					stopService(t, svc)
+					svc.StopClean()
 				})
 			}
 		})

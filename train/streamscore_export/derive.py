@@ -77,18 +77,48 @@ def _num(X: pd.DataFrame, name: str) -> np.ndarray:
     return X[name].to_numpy(dtype=np.float64)
 
 
-class Ratio(_AppendColumn):
-    def __init__(self, a: str, b: str, name: str | None = None, on_zero="nan"):
+class _TwoColumns(_AppendColumn):
+    """A column computed from the number columns a and b: _op(a, b) (missing
+    if either is missing) unless a subclass computes it otherwise."""
+
+    _word = ""  # the default output name is a_<word>_b
+
+    def __init__(self, a: str, b: str, name: str | None = None):
         self.a = a
         self.b = b
         self.name = name
-        self.on_zero = on_zero
 
     def _sources(self):
         return [self.a, self.b]
 
     def _out_name(self):
-        return self.name or f"{self.a}_over_{self.b}"
+        return self.name or f"{self.a}_{self._word}_{self.b}"
+
+    @staticmethod
+    def _op(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _compute(self, X):
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self._op(_num(X, self.a), _num(X, self.b))
+
+
+class Difference(_TwoColumns):
+    _word = "minus"
+    _op = staticmethod(np.subtract)
+
+
+class Product(_TwoColumns):
+    _word = "times"
+    _op = staticmethod(np.multiply)
+
+
+class Ratio(_TwoColumns):
+    _word = "over"
+
+    def __init__(self, a: str, b: str, name: str | None = None, on_zero="nan"):
+        super().__init__(a, b, name)
+        self.on_zero = on_zero
 
     def _on_zero_value(self) -> float:
         if isinstance(self.on_zero, str):
@@ -106,40 +136,6 @@ class Ratio(_AppendColumn):
             r = a / b
         r = np.where(b == 0, self._on_zero_value(), r)
         return np.where(np.isnan(a) | np.isnan(b), np.nan, r)
-
-
-class Difference(_AppendColumn):
-    def __init__(self, a: str, b: str, name: str | None = None):
-        self.a = a
-        self.b = b
-        self.name = name
-
-    def _sources(self):
-        return [self.a, self.b]
-
-    def _out_name(self):
-        return self.name or f"{self.a}_minus_{self.b}"
-
-    def _compute(self, X):
-        with np.errstate(over="ignore", invalid="ignore"):
-            return _num(X, self.a) - _num(X, self.b)
-
-
-class Product(_AppendColumn):
-    def __init__(self, a: str, b: str, name: str | None = None):
-        self.a = a
-        self.b = b
-        self.name = name
-
-    def _sources(self):
-        return [self.a, self.b]
-
-    def _out_name(self):
-        return self.name or f"{self.a}_times_{self.b}"
-
-    def _compute(self, X):
-        with np.errstate(over="ignore", invalid="ignore"):
-            return _num(X, self.a) * _num(X, self.b)
 
 
 class DatePart(_AppendColumn):
@@ -186,15 +182,10 @@ def date_millis(year: int, month: np.ndarray, day: np.ndarray) -> np.ndarray:
     return out
 
 
-class Date(_AppendColumn):
+class Date(_TwoColumns):
     def __init__(self, a: str, b: str, year: int, name: str | None = None):
-        self.a = a
-        self.b = b
+        super().__init__(a, b, name)
         self.year = year
-        self.name = name
-
-    def _sources(self):
-        return [self.a, self.b]
 
     def _out_name(self):
         return self.name or f"{self.a}_{self.b}_date"

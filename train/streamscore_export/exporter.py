@@ -282,39 +282,36 @@ class Tracer:
                 out.append(cols[j].step(where, {"op": "indicator"}, kind=NUMBER, suffix="_missing"))
         return out
 
-    def standard(self, where: str, sc: StandardScaler, cols: list[Col]) -> list[Col]:
+    @staticmethod
+    def _scale(where: str, sc, cols: list[Col], op) -> list[Col]:
+        """A fitted scaler's per-column steps: op(i) is column i's step."""
         _check_width(where, sc, cols)
-        _need(where, cols, (NUMBER, TIMESTAMP), "StandardScaler")
-        out = []
-        for i, c in enumerate(cols):
-            mean = float(sc.mean_[i]) if sc.with_mean else 0.0
-            scale = float(sc.scale_[i]) if sc.with_std else 1.0
-            out.append(c.step(where, {"op": "standard", "mean": mean, "scale": scale}, kind=NUMBER))
-        return out
+        _need(where, cols, (NUMBER, TIMESTAMP), type(sc).__name__)
+        return [c.step(where, op(i), kind=NUMBER) for i, c in enumerate(cols)]
+
+    def standard(self, where: str, sc: StandardScaler, cols: list[Col]) -> list[Col]:
+        return self._scale(where, sc, cols, lambda i: {
+            "op": "standard",
+            "mean": float(sc.mean_[i]) if sc.with_mean else 0.0,
+            "scale": float(sc.scale_[i]) if sc.with_std else 1.0})
 
     def robust(self, where: str, sc: RobustScaler, cols: list[Col]) -> list[Col]:
-        _check_width(where, sc, cols)
-        _need(where, cols, (NUMBER, TIMESTAMP), "RobustScaler")
-        out = []
-        for i, c in enumerate(cols):
-            center = float(sc.center_[i]) if sc.with_centering else 0.0
-            scale = float(sc.scale_[i]) if sc.with_scaling else 1.0
-            out.append(c.step(where, {"op": "robust", "center": center, "scale": scale}, kind=NUMBER))
-        return out
+        return self._scale(where, sc, cols, lambda i: {
+            "op": "robust",
+            "center": float(sc.center_[i]) if sc.with_centering else 0.0,
+            "scale": float(sc.scale_[i]) if sc.with_scaling else 1.0})
 
     def minmax(self, where: str, sc: MinMaxScaler, cols: list[Col]) -> list[Col]:
-        _check_width(where, sc, cols)
-        _need(where, cols, (NUMBER, TIMESTAMP), "MinMaxScaler")
         fr = [float(sc.feature_range[0]), float(sc.feature_range[1])]
-        out = []
-        for i, c in enumerate(cols):
-            op: dict[str, Any] = {"op": "minmax", "scale": float(sc.scale_[i]), "offset": float(sc.min_[i]),
-                                  "data_min": float(sc.data_min_[i]), "data_max": float(sc.data_max_[i])}
+
+        def op(i: int) -> dict[str, Any]:
+            o: dict[str, Any] = {"op": "minmax", "scale": float(sc.scale_[i]), "offset": float(sc.min_[i]),
+                                 "data_min": float(sc.data_min_[i]), "data_max": float(sc.data_max_[i])}
             if sc.clip:
-                op["out_of_range"] = "clip"
-            op["feature_range"] = fr  # the clip range; the default derived from data_min/max may be 1 ulp off
-            out.append(c.step(where, op, kind=NUMBER))
-        return out
+                o["out_of_range"] = "clip"
+            o["feature_range"] = fr  # the clip range; the default derived from data_min/max may be 1 ulp off
+            return o
+        return self._scale(where, sc, cols, op)
 
     def function(self, where: str, ft: FunctionTransformer, cols: list[Col]) -> list[Col]:
         if ft.func is None:
