@@ -117,7 +117,7 @@ for ((r = 1; r <= rounds; r++)); do
       'BEGIN {cpu = c / hz; printf "%.3f %.2f %.0f %d %.2f", cpu * 1e6 / n, cpu / (w1 - w0), n / (w1 - w0), m / 1024, bc / hz / (w1 - w0)}')
     results[$b]+="$line;"
     read -r us cores rate rss bcores <<<"$line"
-    printf '%-14s round %d: %s us CPU/record, %s cores, %s records/s, peak RSS %s MB, broker %s cores\n' "$b" "$r" "$us" "$cores" "$rate" "$rss" "${bpid:+$bcores}${bpid:-n/a}"
+    printf '%-14s round %d: %s us CPU/record, %s cores, %s records/s, peak RSS %s MB, broker %s cores\n' "$b" "$r" "$us" "$cores" "$rate" "$rss" "$(if [[ -n "$bpid" ]]; then echo "$bcores"; else echo n/a; fi)"
   done
 done
 
