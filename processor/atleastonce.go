@@ -51,6 +51,10 @@ type partitionWorker struct {
 	cancel  context.CancelFunc
 }
 
+// workerQueue is how many polls' shares of records wait for a partition
+// worker.
+const workerQueue = 4
+
 func newAtLeastOnce(p *Processor, opts []kgo.Opt) (*atLeastOnce, error) {
 	e := &atLeastOnce{p: p, workers: make(map[topicPartition]*partitionWorker)}
 	opts = append(opts,
@@ -134,7 +138,10 @@ func (e *atLeastOnce) assigned(_ context.Context, _ *kgo.Client, assigned map[st
 	for topic, parts := range assigned {
 		for _, part := range parts {
 			tp := topicPartition{topic, part}
-			w := &partitionWorker{tp: tp, in: make(chan []*kgo.Record, 2), quit: make(chan struct{}),
+			// Four polls' shares deep: the poll loop blocks on a full
+			// channel, holding up every other partition (two slots
+			// left cores idle: docs/BENCHMARKS.md, "Using the cores").
+			w := &partitionWorker{tp: tp, in: make(chan []*kgo.Record, workerQueue), quit: make(chan struct{}),
 				done: make(chan struct{}), tracker: newTracker(e.marker(tp))}
 			w.ctx, w.cancel = context.WithCancel(e.p.produceCtx)
 			e.workers[tp] = w
