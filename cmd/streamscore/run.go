@@ -33,11 +33,7 @@ go to dlq.topic). kafka.brokers and model.bundle must be set. SIGINT/SIGTERM
 stops it gracefully; a second signal exits at once.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := flags.load()
-			if err != nil {
-				return err
-			}
-			log, err := newLogger(cfg, cmd.ErrOrStderr())
+			cfg, log, err := flags.loadWithLogger(cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -50,6 +46,17 @@ stops it gracefully; a second signal exits at once.`,
 	}
 	flags = addConfigFlags(cmd.Flags(), defaultConfig(), serviceSections...)
 	return cmd
+}
+
+// loadWithLogger loads the configuration (load) and builds the logger it
+// asks for on w (newLogger): how every long-running command starts.
+func (f *configFlags) loadWithLogger(w io.Writer) (*Config, *slog.Logger, error) {
+	cfg, err := f.load()
+	if err != nil {
+		return nil, nil, err
+	}
+	log, err := newLogger(cfg, w)
+	return cfg, log, err
 }
 
 // newLogger builds the logger log.level and log.format ask for.

@@ -43,11 +43,7 @@ http.admin_token_file; http.tls.* turns every listener to HTTPS
 get 503, those in flight finish (http.shutdown_timeout).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := flags.load()
-			if err != nil {
-				return err
-			}
-			log, err := newLogger(cfg, cmd.ErrOrStderr())
+			cfg, log, err := flags.loadWithLogger(cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}

@@ -39,11 +39,7 @@ Records that are not predictions go to <table>_rejects. /metrics, /healthz and
 /readyz are served on http.listen. See docs/operations.md ("PostgreSQL sink").`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := flags.load()
-			if err != nil {
-				return err
-			}
-			log, err := newLogger(cfg, cmd.ErrOrStderr())
+			cfg, log, err := flags.loadWithLogger(cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
