@@ -217,14 +217,14 @@ func TestOperationsKeyTables(t *testing.T) {
 	} {
 		var got, want []string
 		for _, r := range doctest.TableRows(t, path+" "+tc.heading, doctest.Section(t, path, tc.heading), "| key | default |") {
-			cells := strings.Split(r, "|")
-			got = append(got, strings.Trim(strings.TrimSpace(cells[1]), "`")+" "+strings.TrimSpace(cells[2]))
+			c := doctest.Cells(r)
+			got = append(got, c[0]+" "+c[1])
 		}
 		for _, l := range leaves {
 			if !strings.HasPrefix(l.key, tc.prefix) || door[l.key] {
 				continue
 			}
-			v := "`" + docValue(l) + "`"
+			v := docValue(l)
 			if l.key == "model.bundle" {
 				v = "(required)"
 			}
