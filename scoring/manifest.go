@@ -239,12 +239,36 @@ func field(obj map[string]json.RawMessage, key string, dst any, where string) er
 
 // decodeInto decodes with unknown fields disallowed and readable errors.
 func decodeInto(raw []byte, dst any) error {
+	_, err := decodeFirst(raw, dst)
+	return err
+}
+
+// decodeFirst decodes the first JSON value of raw as decodeInto does; more
+// says whether anything but white space follows it.
+func decodeFirst(raw []byte, dst any) (more bool, err error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
-		return jsonError(err, raw)
+		return false, jsonError(err, raw)
+	}
+	return dec.More(), nil
+}
+
+// checkModelSize refuses a model file larger than MaxModelBytes.
+func checkModelSize(data []byte) error {
+	if len(data) > MaxModelBytes {
+		return fmt.Errorf("model file is %d bytes, more than the limit of %d", len(data), MaxModelBytes)
 	}
 	return nil
+}
+
+// decodeModelFile checks a JSON model file's size (checkModelSize) and
+// decodes it into dst (decodeFirst).
+func decodeModelFile(data []byte, dst any) (more bool, err error) {
+	if err := checkModelSize(data); err != nil {
+		return false, err
+	}
+	return decodeFirst(data, dst)
 }
 
 // jsonError rewrites encoding/json errors into one short line that names the

@@ -2,7 +2,6 @@ package scoring
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -97,16 +96,10 @@ func (f *skFloats) UnmarshalJSON(data []byte) error {
 
 // decodeSklearn decodes a model file.
 func decodeSklearn(data []byte) (*skFile, error) {
-	if len(data) > MaxModelBytes {
-		return nil, fmt.Errorf("model file is %d bytes, more than the limit of %d", len(data), MaxModelBytes)
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var f skFile
-	if err := dec.Decode(&f); err != nil {
-		return nil, jsonError(err, data)
-	}
-	if dec.More() {
+	if more, err := decodeModelFile(data, &f); err != nil {
+		return nil, err
+	} else if more {
 		return nil, errors.New("data after the JSON object")
 	}
 	return &f, nil
