@@ -34,7 +34,7 @@ while [[ $# -gt 0 ]]; do
 		;;
 	--node=*) only_node="$(node_arg "${1#--node=}")" ;;
 	-h | --help)
-		sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+		usage 2 14
 		exit 0
 		;;
 	*) die "unknown argument '$1' (use --secure or --cluster [--node N], --kill, --pause, --wipe)" ;;
@@ -48,7 +48,7 @@ if $KAFKA_CLUSTER && [[ "$signal" == STOP && -z "$only_node" ]]; then
 	die "--pause with --cluster needs --node N (one hung node; the others keep running)"
 fi
 
-take_lock
+take_lock "$KAFKA_LOCK"
 if ! $KAFKA_CLUSTER; then
 	if [[ "$signal" == STOP ]]; then
 		pause_broker

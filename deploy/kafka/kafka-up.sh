@@ -38,7 +38,7 @@ while [[ $# -gt 0 ]]; do
 		;;
 	--node=*) only_node="$(node_arg "${1#--node=}")" ;;
 	-h | --help)
-		sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
+		usage 2 25
 		exit 0
 		;;
 	*) die "unknown argument '$1' (use --secure, or --cluster [--node N])" ;;
@@ -286,7 +286,7 @@ release_of_running() {
 launch_broker() {
 	local release="$1" p
 	for p in $(ports); do
-		port_in_use "$p" && die "port $KAFKA_HOST:$p is already in use by another process (set STREAMSCORE_DEV_KAFKA_PORT / STREAMSCORE_DEV_KAFKA_CONTROLLER_PORT, STREAMSCORE_DEV_KAFKA_SECURE_PORT with --secure, STREAMSCORE_DEV_KAFKA_CLUSTER_PORT with --cluster)"
+		port_in_use "$KAFKA_HOST" "$p" && die "port $KAFKA_HOST:$p is already in use by another process (set STREAMSCORE_DEV_KAFKA_PORT / STREAMSCORE_DEV_KAFKA_CONTROLLER_PORT, STREAMSCORE_DEV_KAFKA_SECURE_PORT with --secure, STREAMSCORE_DEV_KAFKA_CLUSTER_PORT with --cluster)"
 	done
 	mkdir -p "$KAFKA_RUN"
 	write_config
@@ -396,7 +396,7 @@ cluster_up() {
 
 main() {
 	mkdir -p "$KAFKA_CACHE" "$KAFKA_RUN"
-	take_lock
+	take_lock "$KAFKA_LOCK"
 
 	local major
 	major="$(java_major)"
