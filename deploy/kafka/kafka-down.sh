@@ -21,25 +21,14 @@ fi
 
 signal=TERM
 wipe=false
-only_node=""
-while [[ $# -gt 0 ]]; do
-	case "$1" in
+broker_args 2 14 "$@"
+for arg in "${more_args[@]}"; do
+	case "$arg" in
 	--kill) signal=KILL ;;
 	--pause) signal=STOP ;;
 	--wipe) wipe=true ;;
-	--secure | --cluster) ;; # read by lib.sh
-	--node)
-		only_node="$(node_arg "${2:-}")"
-		shift
-		;;
-	--node=*) only_node="$(node_arg "${1#--node=}")" ;;
-	-h | --help)
-		usage 2 14
-		exit 0
-		;;
-	*) die "unknown argument '$1' (use --secure or --cluster [--node N], --kill, --pause, --wipe)" ;;
+	*) die "unknown argument '$arg' (use --secure or --cluster [--node N], --kill, --pause, --wipe)" ;;
 	esac
-	shift
 done
 if $wipe && [[ "$signal" == STOP || -n "$only_node" ]]; then
 	die "--wipe deletes the data of the whole broker or cluster: not with --pause or --node"

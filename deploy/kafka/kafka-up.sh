@@ -28,22 +28,9 @@ if $KAFKA_SECURE; then
 	source "$KAFKA_DIR/secure.sh"
 fi
 
-only_node=""
-while [[ $# -gt 0 ]]; do
-	case "$1" in
-	--secure | --cluster) ;; # read by lib.sh
-	--node)
-		only_node="$(node_arg "${2:-}")"
-		shift
-		;;
-	--node=*) only_node="$(node_arg "${1#--node=}")" ;;
-	-h | --help)
-		usage 2 25
-		exit 0
-		;;
-	*) die "unknown argument '$1' (use --secure, or --cluster [--node N])" ;;
-	esac
-	shift
+broker_args 2 25 "$@"
+for arg in "${more_args[@]}"; do
+	die "unknown argument '$arg' (use --secure, or --cluster [--node N])"
 done
 
 command -v java >/dev/null || die "java not found (Kafka 4.x needs Java 17+; run scripts/install-deps.sh)"

@@ -86,6 +86,33 @@ node_arg() {
 	echo "$1"
 }
 
+# broker_args FIRST LAST ARGS...: reads the options kafka-up.sh and
+# kafka-down.sh share: --secure and --cluster (read above), --node N or
+# --node=N (into only_node), -h/--help (prints the script's comment lines
+# FIRST..LAST and exits). The other arguments are left in more_args, in order.
+broker_args() {
+	local first="$1" last="$2"
+	shift 2
+	only_node=""
+	more_args=()
+	while [[ $# -gt 0 ]]; do
+		case "$1" in
+		--secure | --cluster) ;;
+		--node)
+			only_node="$(node_arg "${2:-}")"
+			shift
+			;;
+		--node=*) only_node="$(node_arg "${1#--node=}")" ;;
+		-h | --help)
+			usage "$first" "$last"
+			exit 0
+			;;
+		*) more_args+=("$1") ;;
+		esac
+		shift
+	done
+}
+
 # cluster_bootstrap: the client listeners of every node, comma separated.
 cluster_bootstrap() {
 	local n out=()
