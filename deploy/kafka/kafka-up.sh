@@ -242,13 +242,13 @@ format_storage() {
 # the selected broker) answer and, with NODES, their metadata lists that many
 # brokers. PIDS is comma separated: it gives up at once when one is gone.
 wait_ready() {
-	local pids="$1" release="$2" brokers="${3:-$KAFKA_HOST:$KAFKA_PORT}" nodes="${4:-1}" rc=0
+	local pid_list="$1" release="$2" brokers="${3:-$KAFKA_HOST:$KAFKA_PORT}" nodes="${4:-1}" rc=0
 	local -a how=("-brokers=$brokers")
 	if $KAFKA_SECURE; then
 		mapfile -t how < <(kafkacheck_tls_args)
 	fi
 	"$KAFKACHECK" "${how[@]}" -min-brokers "$nodes" -timeout "$KAFKA_READY_TIMEOUT" \
-		-pid "$pids" -release "$release" -quiet >&2 || rc=$?
+		-pid "$pid_list" -release "$release" -quiet >&2 || rc=$?
 	return "$rc"
 }
 
