@@ -310,14 +310,28 @@ func loadRules(t *testing.T) ruleFile {
 	return f
 }
 
+// readYAML decodes the YAML file path into v: every key must be one of v's
+// fields.
 func readYAML(t *testing.T, path string, v any) {
+	t.Helper()
+	decodeYAML(t, path, v, true)
+}
+
+// readYAMLPart decodes the keys of the YAML file path that v declares; the
+// others are not read.
+func readYAMLPart(t *testing.T, path string, v any) {
+	t.Helper()
+	decodeYAML(t, path, v, false)
+}
+
+func decodeYAML(t *testing.T, path string, v any, strict bool) {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
+	dec.KnownFields(strict)
 	if err := dec.Decode(v); err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
@@ -378,13 +392,7 @@ func TestAlertConventions(t *testing.T) {
 		testFile `yaml:",inline"`
 		Rest     map[string]any `yaml:",inline"`
 	}
-	b, err := os.ReadFile("prometheus/alerts_test.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := yaml.Unmarshal(b, &tf); err != nil {
-		t.Fatalf("alerts_test.yml: %v", err)
-	}
+	readYAMLPart(t, "prometheus/alerts_test.yml", &tf)
 	fires, quiet := map[string]int{}, map[string]int{}
 	for _, tc := range tf.Tests {
 		for _, a := range tc.AlertRuleTest {
@@ -1080,13 +1088,7 @@ func TestServiceAcceptsDeployConfig(t *testing.T) {
 		} `yaml:"services"`
 		Rest map[string]any `yaml:",inline"`
 	}
-	b, err := os.ReadFile("../docker-compose.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := yaml.Unmarshal(b, &compose); err != nil {
-		t.Fatal(err)
-	}
+	readYAMLPart(t, "../docker-compose.yml", &compose)
 	initCmd := fmt.Sprint(compose.Services["kafka-init"].Command)
 	for _, svc := range []string{"streamscore", "loadgen"} {
 		cfg := effectiveConfig(t, bin, compose.Services[svc].Environment)
@@ -1134,13 +1136,7 @@ func TestCompose(t *testing.T) {
 		} `yaml:"services"`
 		Rest map[string]any `yaml:",inline"`
 	}
-	b, err := os.ReadFile("../docker-compose.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := yaml.Unmarshal(b, &compose); err != nil {
-		t.Fatal(err)
-	}
+	readYAMLPart(t, "../docker-compose.yml", &compose)
 	for _, s := range []string{"kafka", "streamscore", "loadgen", "prometheus", "grafana"} {
 		if _, ok := compose.Services[s]; !ok {
 			t.Errorf("docker-compose.yml has no %s service", s)
@@ -1172,13 +1168,7 @@ func TestCompose(t *testing.T) {
 		} `yaml:"scrape_configs"`
 		Rest map[string]any `yaml:",inline"`
 	}
-	pb, err := os.ReadFile("prometheus/prometheus.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := yaml.Unmarshal(pb, &prom); err != nil {
-		t.Fatalf("prometheus.yml: %v", err)
-	}
+	readYAMLPart(t, "prometheus/prometheus.yml", &prom)
 	listen := str(compose.Services["streamscore"].Environment["STREAMSCORE_HTTP_LISTEN"])
 	found := false
 	for _, sc := range prom.ScrapeConfigs {

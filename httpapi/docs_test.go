@@ -2,36 +2,36 @@ package httpapi
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/streamscore/streamscore/internal/doctest"
 )
 
 // TestDocsInStep keeps docs/http.md's tables of request-level reasons,
 // metrics and settings equal to the code.
 func TestDocsInStep(t *testing.T) {
-	doc, err := os.ReadFile(filepath.Join("..", "docs", "http.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows := func(re string) [][]string {
-		return regexp.MustCompile(`(?m)`+re).FindAllStringSubmatch(string(doc), -1)
+	path := filepath.Join("..", "docs", "http.md")
+	// rows are the first n cells of every row of the table under heading.
+	rows := func(heading, header string, n int) []string {
+		var out []string
+		for _, r := range doctest.TableRows(t, path+" "+heading, doctest.Section(t, path, heading), header) {
+			out = append(out, strings.Join(doctest.Cells(r)[:n], " "))
+		}
+		return out
 	}
 
-	var want, got []string
+	var want []string
 	for _, r := range RequestReasons() {
 		want = append(want, fmt.Sprintf("%s %d", r.Reason, r.Status))
 	}
-	for _, m := range rows("^\\| `([a-z_]+)` \\| (\\d{3}) \\|") {
-		got = append(got, m[1]+" "+m[2])
-	}
-	if !reflect.DeepEqual(got, want) {
+	if got := rows("### The error object", "| reason | status |", 2); !reflect.DeepEqual(got, want) {
 		t.Errorf("docs/http.md reasons table:\n got  %v\n want %v (RequestReasons)", got, want)
 	}
 
@@ -45,19 +45,17 @@ func TestDocsInStep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, got = nil, nil
+	want = nil
 	for _, f := range fams {
 		want = append(want, f.GetName())
 	}
-	for _, m := range rows("^\\| `(streamscore_http_[a-z_]+)` \\|") {
-		got = append(got, m[1])
-	}
+	got := rows("## Metrics", "| metric | labels |", 1)
 	sort.Strings(got) // the table is in reading order, Gather sorts
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("docs/http.md metrics table:\n got  %v\n want %v", got, want)
 	}
 
-	want, got = nil, nil
+	want = nil
 	v := reflect.ValueOf(Defaults())
 	for i := 0; i < v.NumField(); i++ {
 		def := fmt.Sprint(v.Field(i).Interface())
@@ -66,10 +64,7 @@ func TestDocsInStep(t *testing.T) {
 		}
 		want = append(want, "http."+v.Type().Field(i).Tag.Get("config")+" "+def)
 	}
-	for _, m := range rows("^\\| `(http\\.[a-z_]+)` \\| `([^`]*)` \\|") {
-		got = append(got, m[1]+" "+m[2])
-	}
-	if !reflect.DeepEqual(got, want) {
+	if got := rows("## Settings", "| key | default |", 2); !reflect.DeepEqual(got, want) {
 		t.Errorf("docs/http.md settings table:\n got  %v\n want %v", got, want)
 	}
 }

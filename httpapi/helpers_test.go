@@ -20,21 +20,18 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/streamscore/streamscore/features"
+	"github.com/streamscore/streamscore/internal/kafkatest"
 	"github.com/streamscore/streamscore/predict"
 	"github.com/streamscore/streamscore/schemas"
 	"github.com/streamscore/streamscore/scoring"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// kfake clusters and franz-go clients closed by t.Cleanup may
-		// leave these winding down for a moment.
-		goleak.IgnoreTopFunction("github.com/twmb/franz-go/pkg/kgo.(*Client).updateMetadataLoop"),
-		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+	goleak.VerifyTestMain(m, append(kafkatest.IgnoreClosing(),
 		// Idle keep-alive connections of http.DefaultTransport.
 		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
 		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
-	)
+	)...)
 }
 
 var (

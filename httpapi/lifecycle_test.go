@@ -65,6 +65,20 @@ func (h *heldRequest) release(t *testing.T) heldResult {
 	return heldResult{}
 }
 
+// waitReturn waits (30 s at most) for the error of what, which runs in a
+// goroutine sending it on done, and fails the test unless it is nil.
+func waitReturn(t *testing.T, what string, done <-chan error) {
+	t.Helper()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%s did not return", what)
+	}
+}
+
 func waitInflight(t *testing.T, s *Server, n float64) {
 	t.Helper()
 	eventually(t, "in-flight requests", func() bool { return testutil.ToFloat64(s.m.inflight) == n })
@@ -128,14 +142,7 @@ func TestDrain(t *testing.T) {
 	if r := held.release(t); r.err != nil || r.code != 200 || checkShape(r.body, "prediction") != nil {
 		t.Fatalf("in-flight request during drain: %d %v %s, want its prediction", r.code, r.err, r.body)
 	}
-	select {
-	case err := <-drained:
-		if err != nil {
-			t.Fatalf("Drain: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("Drain did not return after the last request finished")
-	}
+	waitReturn(t, "Drain", drained)
 }
 
 func TestDrainDeadline(t *testing.T) {
@@ -174,14 +181,7 @@ func TestServeGracefulStop(t *testing.T) {
 	if r := held.release(t); r.err != nil || r.code != 200 {
 		t.Fatalf("in-flight request at stop: %d %v %s, want 200", r.code, r.err, r.body)
 	}
-	select {
-	case err := <-served:
-		if err != nil {
-			t.Fatalf("Serve: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("Serve did not return")
-	}
+	waitReturn(t, "Serve", served)
 	if _, err := net.Dial("tcp", ln.Addr().String()); err == nil {
 		t.Error("listener still accepts after Serve returned")
 	}

@@ -25,15 +25,6 @@ func logClient(t *testing.T, brokers []string, cfg Config) *kgo.Client {
 	return cl
 }
 
-func headerOf(r *kgo.Record, key string) string {
-	for _, h := range r.Headers {
-		if h.Key == key {
-			return string(h.Value)
-		}
-	}
-	return ""
-}
-
 // TestLogToTopic: with http.log_to_topic every HTTP prediction reaches the
 // output topic (key from input.key_field, value the answered record,
 // streamscore-model and streamscore-door headers, the trace header of the
@@ -68,9 +59,9 @@ func TestLogToTopic(t *testing.T) {
 	for _, c := range []struct{ what, got, want string }{
 		{"key", string(r.Key), "c-9"},
 		{"value", string(r.Value), string(elems[0])},
-		{processor.HeaderModel, headerOf(r, processor.HeaderModel), "fraud@1.0.0"},
-		{HeaderDoor, headerOf(r, HeaderDoor), "http"},
-		{"traceparent", headerOf(r, "traceparent"), trace},
+		{processor.HeaderModel, kafkatest.Header(r, processor.HeaderModel), "fraud@1.0.0"},
+		{HeaderDoor, kafkatest.Header(r, HeaderDoor), "http"},
+		{"traceparent", kafkatest.Header(r, "traceparent"), trace},
 	} {
 		if c.got != c.want {
 			t.Errorf("prediction record %s: %q, want %q", c.what, c.got, c.want)
@@ -84,17 +75,17 @@ func TestLogToTopic(t *testing.T) {
 	for _, c := range []struct{ what, got, want string }{
 		{"key", string(dr.Key), "c-7"},
 		{"value", string(dr.Value), rejected},
-		{processor.HeaderDLQReason, headerOf(dr, processor.HeaderDLQReason), "wrong_type"},
-		{processor.HeaderDLQStage, headerOf(dr, processor.HeaderDLQStage), "decode"},
-		{processor.HeaderDLQModel, headerOf(dr, processor.HeaderDLQModel), "fraud@1.0.0"},
-		{HeaderDoor, headerOf(dr, HeaderDoor), "http"},
+		{processor.HeaderDLQReason, kafkatest.Header(dr, processor.HeaderDLQReason), "wrong_type"},
+		{processor.HeaderDLQStage, kafkatest.Header(dr, processor.HeaderDLQStage), "decode"},
+		{processor.HeaderDLQModel, kafkatest.Header(dr, processor.HeaderDLQModel), "fraud@1.0.0"},
+		{HeaderDoor, kafkatest.Header(dr, HeaderDoor), "http"},
 	} {
 		if c.got != c.want {
 			t.Errorf("DLQ record %s: %q, want %q", c.what, c.got, c.want)
 		}
 	}
-	if !strings.Contains(headerOf(dr, processor.HeaderDLQError), "field amount") {
-		t.Errorf("DLQ error header %q", headerOf(dr, processor.HeaderDLQError))
+	if !strings.Contains(kafkatest.Header(dr, processor.HeaderDLQError), "field amount") {
+		t.Errorf("DLQ error header %q", kafkatest.Header(dr, processor.HeaderDLQError))
 	}
 
 	// OIP predictions are logged too.
@@ -103,7 +94,7 @@ func TestLogToTopic(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("infer: %d %s", code, body)
 	}
-	if got := kafkatest.ConsumeN(t, brokers, out, 2); headerOf(got[1], HeaderDoor) != "http" && headerOf(got[0], HeaderDoor) != "http" {
+	if got := kafkatest.ConsumeN(t, brokers, out, 2); kafkatest.Header(got[1], HeaderDoor) != "http" && kafkatest.Header(got[0], HeaderDoor) != "http" {
 		t.Errorf("infer prediction not logged with the door header")
 	}
 }

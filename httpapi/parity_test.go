@@ -117,9 +117,9 @@ func TestParityHTTPStreamFile(t *testing.T) {
 			}
 			dr := streamDLQ[sd]
 			sd++
-			if got := headerOf(dr, processor.HeaderDLQReason); got != e.Error.Reason || headerOf(dr, processor.HeaderDLQStage) != e.Error.Stage ||
+			if got := kafkatest.Header(dr, processor.HeaderDLQReason); got != e.Error.Reason || kafkatest.Header(dr, processor.HeaderDLQStage) != e.Error.Stage ||
 				!bytes.Equal(dr.Value, events[i]) {
-				fail("event %d: HTTP %s/%s, stream DLQ %s/%s for %s", i, e.Error.Reason, e.Error.Stage, got, headerOf(dr, processor.HeaderDLQStage), dr.Value)
+				fail("event %d: HTTP %s/%s, stream DLQ %s/%s for %s", i, e.Error.Reason, e.Error.Stage, got, kafkatest.Header(dr, processor.HeaderDLQStage), dr.Value)
 			}
 			continue
 		}

@@ -2,6 +2,7 @@ package processor
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
 // Metric names are the contract with deploy/prometheus (alert rules) and
@@ -48,130 +49,84 @@ type Metrics struct {
 
 // NewMetrics registers the processor's metrics on reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
-	m := &Metrics{
-		RecordsConsumed: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace, Name: "records_consumed_total",
-			Help: "Input records fetched and handed to the pipeline.",
-		}, []string{"topic"}),
-		PredictionsProduced: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace, Name: "predictions_produced_total",
-			Help: "Predictions acknowledged by the broker (committed, in exactly-once mode).",
-		}, []string{"topic"}),
-		DLQRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace, Name: "dlq_records_total",
-			Help: "Input records written to the dead-letter topic, by reason and stage.",
-		}, []string{"reason", "stage"}),
-		StageDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: namespace, Name: "stage_duration_seconds",
-			Help:    "Time one micro-batch spends in each stage.",
-			Buckets: prometheus.ExponentialBuckets(5e-6, 3, 12),
-		}, []string{"stage"}),
-		EndToEndLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Namespace: namespace, Name: "end_to_end_latency_seconds",
-			Help:    "From the input record's timestamp to the prediction's broker acknowledgement.",
-			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
-		}),
-		BatchRecords: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Namespace: namespace, Name: "batch_records",
-			Help:    "Records per micro-batch.",
-			Buckets: prometheus.ExponentialBuckets(1, 4, 8),
-		}),
-		InflightRecords: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: namespace, Name: "inflight_records",
-			Help: "Records produced but not yet acknowledged by the broker.",
-		}),
-		ConsumerLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: namespace, Name: "consumer_lag_records",
-			Help: "High watermark minus the group's committed offset, per input partition.",
-		}, []string{"topic", "partition"}),
-		LastProcessed: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: namespace, Name: "last_processed_timestamp_seconds",
-			Help: "Timestamp of the newest input record processed.",
-		}),
-		ModelInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: namespace, Name: "model_info",
-			Help: "The model bundles scoring now, by role: live, canary, shadow (always 1).",
-		}, []string{"model", "version", "role"}),
-		ModelLoaded: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: namespace, Name: "model_loaded_timestamp_seconds",
-			Help: "When the bundle now in each role was loaded.",
-		}, []string{"role"}),
-		FeatureOutOfRange: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace, Name: "feature_out_of_range_total",
-			Help: "Values outside the training range, per feature.",
-		}, []string{"feature"}),
-		FeatureUnknown: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace, Name: "feature_unknown_category_total",
-			Help: "Categories never seen in training, per feature.",
-		}, []string{"feature"}),
-		InputMissing: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace, Name: "input_missing_total",
-			Help: "Decoded events in which a bundle input was absent or null, per input (a renamed upstream field shows here).",
-		}, []string{"input"}),
-		PredictionScore: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: namespace, Name: "prediction_score",
-			Help:    "Distribution of prediction scores, by the model version that scored them (series of versions no longer in the lineup are deleted at the second swap after).",
-			Buckets: prometheus.LinearBuckets(0.1, 0.1, 9),
-		}, []string{"model", "version"}),
-		PredictionLabels: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace, Name: "predictions_by_label_total",
-			Help: "Predictions per decided label, by the model version that scored them.",
-		}, []string{"model", "version", "label"}),
-		ShadowPredictions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace, Name: "shadow_predictions_total",
-			Help: "Shadow model outcomes: produced (acknowledged on the shadow topic), rejected (the shadow rejected the event), dropped (shadow buffer full), failed (the shadow topic refused it).",
-		}, []string{"result"}),
-		ShadowAgreement: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace, Name: "shadow_label_agreement_total",
-			Help: "Events both the shadow and the output's model scored with a label, by whether the labels agree.",
-		}, []string{"agree"}),
-		ShadowScoreDiff: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Namespace: namespace, Name: "shadow_score_difference",
-			Help:    "Absolute difference between the shadow's score and the output's score, per event both scored.",
-			Buckets: []float64{1e-6, 1e-5, 1e-4, 1e-3, .01, .02, .05, .1, .2, .5, 1, 10, 100},
-		}),
-		ProduceErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace, Name: "produce_errors_total",
-			Help: "Records the broker refused; consumption stops rather than lose them.",
-		}, []string{"topic"}),
-		TransactionsAborted: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: namespace, Name: "transactions_aborted_total",
-			Help: "Exactly-once transactions aborted (rebalance or error); their batches are redone.",
-		}),
-		CommitFailures: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: namespace, Name: "commit_failures_total",
-			Help: "Offset commits (at-least-once) or transaction ends (exactly-once) that failed; the offsets are committed again, or the batch redone.",
-		}),
-		Backpressure: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: namespace, Name: "backpressure",
-			Help: "1 while the in-flight limit is reached and fetching waits for acknowledgements.",
-		}),
-		AssignedPartitions: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: namespace, Name: "assigned_partitions",
-			Help: "Input partitions this instance owns.",
-		}),
-		FeaturePSI: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: namespace, Name: "feature_psi",
-			Help: "Population stability index of a bundle input over the drift window against its training histogram (docs/operations.md#drift); NaN while the window is empty.",
-		}, []string{"feature"}),
-		ScorePSI: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: namespace, Name: "score_psi",
-			Help: "Population stability index of the model score over the drift window against its training distribution; NaN while the window holds no score.",
-		}, nil),
-		DriftEvents: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: namespace, Name: "drift_window_events",
-			Help: "Decoded events in the drift window (the sample behind streamscore_feature_psi).",
-		}, nil),
-		DriftScores: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: namespace, Name: "drift_window_scores",
-			Help: "Model scores in the drift window (the sample behind streamscore_score_psi).",
-		}, nil),
+	f := promauto.With(reg)
+	counter := func(name, help string) prometheus.Counter {
+		return f.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: name, Help: help})
 	}
-	reg.MustRegister(m.RecordsConsumed, m.PredictionsProduced, m.DLQRecords, m.StageDuration,
-		m.EndToEndLatency, m.BatchRecords, m.InflightRecords, m.ConsumerLag, m.LastProcessed,
-		m.ModelInfo, m.ModelLoaded, m.FeatureOutOfRange, m.FeatureUnknown, m.InputMissing,
-		m.PredictionScore, m.PredictionLabels, m.ShadowPredictions, m.ShadowAgreement, m.ShadowScoreDiff,
-		m.ProduceErrors, m.TransactionsAborted, m.CommitFailures, m.Backpressure, m.AssignedPartitions,
-		m.FeaturePSI, m.ScorePSI, m.DriftEvents, m.DriftScores)
-	return m
+	counters := func(name, help string, labels ...string) *prometheus.CounterVec {
+		return f.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: name, Help: help}, labels)
+	}
+	gauge := func(name, help string) prometheus.Gauge {
+		return f.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: name, Help: help})
+	}
+	gauges := func(name, help string, labels ...string) *prometheus.GaugeVec {
+		return f.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: name, Help: help}, labels)
+	}
+	histogram := func(name, help string, buckets []float64) prometheus.Histogram {
+		return f.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Name: name, Help: help, Buckets: buckets})
+	}
+	histograms := func(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
+		return f.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: name, Help: help, Buckets: buckets}, labels)
+	}
+	return &Metrics{
+		RecordsConsumed: counters("records_consumed_total",
+			"Input records fetched and handed to the pipeline.", "topic"),
+		PredictionsProduced: counters("predictions_produced_total",
+			"Predictions acknowledged by the broker (committed, in exactly-once mode).", "topic"),
+		DLQRecords: counters("dlq_records_total",
+			"Input records written to the dead-letter topic, by reason and stage.", "reason", "stage"),
+		StageDuration: histograms("stage_duration_seconds",
+			"Time one micro-batch spends in each stage.", prometheus.ExponentialBuckets(5e-6, 3, 12), "stage"),
+		EndToEndLatency: histogram("end_to_end_latency_seconds",
+			"From the input record's timestamp to the prediction's broker acknowledgement.",
+			[]float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}),
+		BatchRecords: histogram("batch_records",
+			"Records per micro-batch.", prometheus.ExponentialBuckets(1, 4, 8)),
+		InflightRecords: gauge("inflight_records",
+			"Records produced but not yet acknowledged by the broker."),
+		ConsumerLag: gauges("consumer_lag_records",
+			"High watermark minus the group's committed offset, per input partition.", "topic", "partition"),
+		LastProcessed: gauge("last_processed_timestamp_seconds",
+			"Timestamp of the newest input record processed."),
+		ModelInfo: gauges("model_info",
+			"The model bundles scoring now, by role: live, canary, shadow (always 1).", "model", "version", "role"),
+		ModelLoaded: gauges("model_loaded_timestamp_seconds",
+			"When the bundle now in each role was loaded.", "role"),
+		FeatureOutOfRange: counters("feature_out_of_range_total",
+			"Values outside the training range, per feature.", "feature"),
+		FeatureUnknown: counters("feature_unknown_category_total",
+			"Categories never seen in training, per feature.", "feature"),
+		InputMissing: counters("input_missing_total",
+			"Decoded events in which a bundle input was absent or null, per input (a renamed upstream field shows here).", "input"),
+		PredictionScore: histograms("prediction_score",
+			"Distribution of prediction scores, by the model version that scored them (series of versions no longer in the lineup are deleted at the second swap after).",
+			prometheus.LinearBuckets(0.1, 0.1, 9), "model", "version"),
+		PredictionLabels: counters("predictions_by_label_total",
+			"Predictions per decided label, by the model version that scored them.", "model", "version", "label"),
+		ShadowPredictions: counters("shadow_predictions_total",
+			"Shadow model outcomes: produced (acknowledged on the shadow topic), rejected (the shadow rejected the event), dropped (shadow buffer full), failed (the shadow topic refused it).", "result"),
+		ShadowAgreement: counters("shadow_label_agreement_total",
+			"Events both the shadow and the output's model scored with a label, by whether the labels agree.", "agree"),
+		ShadowScoreDiff: histogram("shadow_score_difference",
+			"Absolute difference between the shadow's score and the output's score, per event both scored.",
+			[]float64{1e-6, 1e-5, 1e-4, 1e-3, .01, .02, .05, .1, .2, .5, 1, 10, 100}),
+		ProduceErrors: counters("produce_errors_total",
+			"Records the broker refused; consumption stops rather than lose them.", "topic"),
+		TransactionsAborted: counter("transactions_aborted_total",
+			"Exactly-once transactions aborted (rebalance or error); their batches are redone."),
+		CommitFailures: counter("commit_failures_total",
+			"Offset commits (at-least-once) or transaction ends (exactly-once) that failed; the offsets are committed again, or the batch redone."),
+		Backpressure: gauge("backpressure",
+			"1 while the in-flight limit is reached and fetching waits for acknowledgements."),
+		AssignedPartitions: gauge("assigned_partitions",
+			"Input partitions this instance owns."),
+		FeaturePSI: gauges("feature_psi",
+			"Population stability index of a bundle input over the drift window against its training histogram (docs/operations.md#drift); NaN while the window is empty.", "feature"),
+		ScorePSI: gauges("score_psi",
+			"Population stability index of the model score over the drift window against its training distribution; NaN while the window holds no score."),
+		DriftEvents: gauges("drift_window_events",
+			"Decoded events in the drift window (the sample behind streamscore_feature_psi)."),
+		DriftScores: gauges("drift_window_scores",
+			"Model scores in the drift window (the sample behind streamscore_score_psi)."),
+	}
 }

@@ -2,7 +2,6 @@ package scoring
 
 import (
 	"path/filepath"
-	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -29,24 +28,11 @@ func benchBundle(b *testing.B, name string) (*Bundle, []*features.Row) {
 // its reference events that it scores (repeated to fill the batch).
 func benchBundleDir(b *testing.B, dir string) (*Bundle, []*features.Row) {
 	b.Helper()
-	bd, err := Load(dir)
-	if err != nil {
-		b.Fatal(err)
-	}
-	var rows []*features.Row
-	for _, row := range fixtureRows(b, dir, bd) {
-		if row == nil || bd.NewScorer().ScoreOne(row).Reject != "" {
-			continue
-		}
-		rows = append(rows, row)
-		if len(rows) == benchBatch {
-			break
-		}
-	}
+	bd, rows := scoredRows(b, dir)
+	rows = rows[:min(len(rows), benchBatch)]
 	for len(rows) < benchBatch {
 		rows = append(rows, rows[:min(len(rows), benchBatch-len(rows))]...)
 	}
-	runtime.GC() // the loader's garbage, so its collection is not timed
 	return bd, rows
 }
 
@@ -59,6 +45,19 @@ func cpuNow() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportPerRow reports the wall-clock and CPU time since start and cpu
+// (cpuNow) per row of n as ns/row and cpu-ns/row.
+func reportPerRow(b *testing.B, start time.Time, cpu time.Duration, n int) {
+	b.ReportMetric(float64(time.Since(start).Nanoseconds())/float64(n), "ns/row")
+	b.ReportMetric(float64((cpuNow()-cpu).Nanoseconds())/float64(n), "cpu-ns/row")
+}
+
+// benchScoreBatch is benchRows over the rows of benchBundle(name).
+func benchScoreBatch(b *testing.B, name string) {
+	bd, rows := benchBundle(b, name)
+	benchRows(b, bd, rows)
 }
 
 // benchRows scores b.N rows in batches and reports ns/row.
@@ -75,15 +74,26 @@ func benchRows(b *testing.B, bd *Bundle, rows []*features.Row) {
 		s.ScoreBatch(rows[:k], out[:k])
 		n += k
 	}
-	b.ReportMetric(float64(time.Since(start).Nanoseconds())/float64(n), "ns/row")
-	b.ReportMetric(float64((cpuNow()-cpu).Nanoseconds())/float64(n), "cpu-ns/row")
+	reportPerRow(b, start, cpu, n)
+}
+
+// benchScoreOne scores one row of benchBundle(name) at a time through
+// ScoreOne (b.Loop: ns/op is per row) and reports cpu-ns/row.
+func benchScoreOne(b *testing.B, name string) {
+	bd, rows := benchBundle(b, name)
+	s := bd.NewScorer()
+	b.ReportAllocs()
+	i := 0
+	cpu := cpuNow()
+	for b.Loop() {
+		s.ScoreOne(rows[i%len(rows)])
+		i++
+	}
+	b.ReportMetric(float64((cpuNow()-cpu).Nanoseconds())/float64(i), "cpu-ns/row")
 }
 
 // BenchmarkFraudScoreBatch: features + XGBoost + decision, per row, batched.
-func BenchmarkFraudScoreBatch(b *testing.B) {
-	bd, rows := benchBundle(b, "fraud")
-	benchRows(b, bd, rows)
-}
+func BenchmarkFraudScoreBatch(b *testing.B) { benchScoreBatch(b, "fraud") }
 
 // BenchmarkFraudXGBoostBatched: the XGBoost model alone on the pipeline's
 // float64 features of every scored fraud reference row (the matrix
@@ -109,18 +119,7 @@ func BenchmarkFraudXGBoostBatched(b *testing.B) {
 }
 
 // BenchmarkFraudScoreOne: one row end to end (features, model, decision).
-func BenchmarkFraudScoreOne(b *testing.B) {
-	bd, rows := benchBundle(b, "fraud")
-	s := bd.NewScorer()
-	b.ReportAllocs()
-	i := 0
-	cpu := cpuNow()
-	for b.Loop() {
-		s.ScoreOne(rows[i%len(rows)])
-		i++
-	}
-	b.ReportMetric(float64((cpuNow()-cpu).Nanoseconds())/float64(i), "cpu-ns/row")
-}
+func BenchmarkFraudScoreOne(b *testing.B) { benchScoreOne(b, "fraud") }
 
 // BenchmarkFraudPipeline: the fraud example's feature pipeline alone, per record.
 func BenchmarkFraudPipeline(b *testing.B) {
@@ -139,19 +138,10 @@ func BenchmarkFraudPipeline(b *testing.B) {
 }
 
 // BenchmarkLinearScoreBatch: linear regression (risk-rule), per row, batched.
-func BenchmarkLinearScoreBatch(b *testing.B) {
-	bd, rows := benchBundle(b, "risk-rule")
-	benchRows(b, bd, rows)
-}
+func BenchmarkLinearScoreBatch(b *testing.B) { benchScoreBatch(b, "risk-rule") }
 
 // BenchmarkLogisticScoreBatch: binary logistic regression (churn), per row, batched.
-func BenchmarkLogisticScoreBatch(b *testing.B) {
-	bd, rows := benchBundle(b, "churn")
-	benchRows(b, bd, rows)
-}
+func BenchmarkLogisticScoreBatch(b *testing.B) { benchScoreBatch(b, "churn") }
 
 // BenchmarkSoftmaxScoreBatch: multinomial logistic regression (iris), per row, batched.
-func BenchmarkSoftmaxScoreBatch(b *testing.B) {
-	bd, rows := benchBundle(b, "iris")
-	benchRows(b, bd, rows)
-}
+func BenchmarkSoftmaxScoreBatch(b *testing.B) { benchScoreBatch(b, "iris") }

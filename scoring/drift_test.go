@@ -4,6 +4,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/streamscore/streamscore/internal/doctest"
 )
 
 // churnManifest is an example bundle with every kind of input (number,
@@ -141,11 +143,7 @@ func TestDriftErrors(t *testing.T) {
 // TestDocsDriftKeys: the drift section of docs/bundle.md names every key of
 // the drift objects.
 func TestDocsDriftKeys(t *testing.T) {
-	data, err := os.ReadFile("../docs/bundle.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := section(t, string(data), "### drift")
+	text := doctest.Section(t, bundleDoc, "### drift")
 	for _, keys := range [][]string{driftKeys, driftInputKeys, driftScoreKeys} {
 		for _, k := range keys {
 			if !strings.Contains(text, "`"+k+"`") {

@@ -115,14 +115,9 @@ type histgbModel struct {
 }
 
 func parseHistGB(data []byte) (*histgbModel, error) {
-	if len(data) > MaxModelBytes {
-		return nil, fmt.Errorf("model file is %d bytes, more than the limit of %d", len(data), MaxModelBytes)
-	}
 	var h histgbJSON
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&h); err != nil {
-		return nil, jsonError(err, data)
+	if _, err := decodeModelFile(data, &h); err != nil {
+		return nil, err
 	}
 	if h.Format != histgbFormat {
 		return nil, fmt.Errorf("format %q is not %q (write the file with streamscore_export)", h.Format, histgbFormat)

@@ -98,8 +98,8 @@ const kZeroThreshold = float64(float32(1e-35))
 // (GBDT::SaveModelToString, read back by GBDT::LoadModelFromString and
 // Tree::Tree(const char*)).
 func parseLightGBM(data []byte) (*lgbModel, error) {
-	if len(data) > MaxModelBytes {
-		return nil, fmt.Errorf("model file is %d bytes, more than the limit of %d", len(data), MaxModelBytes)
+	if err := checkModelSize(data); err != nil {
+		return nil, err
 	}
 	r := &lineReader{data: data}
 	first, ok := r.next()

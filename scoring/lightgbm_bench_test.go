@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 )
 
 // BenchmarkLightGBM500 scores the benchmark model (500 trees, 63
@@ -43,19 +42,7 @@ func BenchmarkLightGBM500(b *testing.B) {
 			diff++
 		}
 	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	start, cpu := time.Now(), cpuNow()
-	done := 0
-	for done < b.N {
-		for r0 := 0; r0 < n && done < b.N; r0 += blockRows {
-			k := min(blockRows, n-r0, b.N-done)
-			p.Predict(x[r0*w:(r0+k)*w], k, out[2*r0:2*(r0+k)])
-			done += k
-		}
-	}
-	b.ReportMetric(float64(time.Since(start).Nanoseconds())/float64(done), "ns/row")
-	b.ReportMetric(float64((cpuNow()-cpu).Nanoseconds())/float64(done), "cpu-ns/row")
+	benchPredictor(b, p, x, n, w, 2)
 	b.ReportMetric(float64(n-diff), "identical") // probabilities equal to LightGBM's, of rows
 	b.ReportMetric(float64(n), "rows")
 }
@@ -74,13 +61,7 @@ func readF64(b *testing.B, path string) []float64 {
 
 // BenchmarkChurnLGBMScoreBatch: features + LightGBM (120 trees, categorical
 // splits) + decision, per row, batched.
-func BenchmarkChurnLGBMScoreBatch(b *testing.B) {
-	bd, rows := benchBundle(b, "churn-lgbm")
-	benchRows(b, bd, rows)
-}
+func BenchmarkChurnLGBMScoreBatch(b *testing.B) { benchScoreBatch(b, "churn-lgbm") }
 
 // BenchmarkChurnHGBScoreBatch: the HistGradientBoosting example end to end.
-func BenchmarkChurnHGBScoreBatch(b *testing.B) {
-	bd, rows := benchBundle(b, "churn-hgb")
-	benchRows(b, bd, rows)
-}
+func BenchmarkChurnHGBScoreBatch(b *testing.B) { benchScoreBatch(b, "churn-hgb") }

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/streamscore/streamscore/internal/doctest"
 )
 
 func fixtureText(t testing.TB, name, file string) string {
@@ -67,11 +69,7 @@ func TestLightGBMRefuses(t *testing.T) {
 // TestLightGBMDocsObjectives keeps the objectives table of docs/bundle.md's
 // lightgbm section in step with the loader.
 func TestLightGBMDocsObjectives(t *testing.T) {
-	data, err := os.ReadFile("../docs/bundle.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sec := section(t, string(data), "#### `lightgbm`")
+	sec := doctest.Section(t, bundleDoc, "#### `lightgbm`")
 	var got []string
 	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z_0-9]+)` \\|").FindAllStringSubmatch(sec, -1) {
 		got = append(got, m[1])

@@ -107,25 +107,14 @@ func ParseManifest(data []byte) (*Manifest, error) {
 	if len(rawInputs) > MaxInputs {
 		return nil, fmt.Errorf("manifest: %d inputs, more than the limit of %d", len(rawInputs), MaxInputs)
 	}
-	for i, raw := range rawInputs {
-		where := fmt.Sprintf("inputs[%d]", i)
-		obj, err := object(raw, inputKeys, where)
-		if err != nil {
-			return nil, err
-		}
-		for _, k := range []string{"name", "type"} {
-			if _, ok := obj[k]; !ok {
-				return nil, fmt.Errorf("%s: missing key %q", where, k)
-			}
-		}
-		var in features.Input
-		if err := decodeInto(raw, &in); err != nil {
-			return nil, fmt.Errorf("%s: %w", where, err)
-		}
+	m.Inputs, err = decodeList(rawInputs, "inputs", inputKeys, []string{"name", "type"}, func(in *features.Input) error {
 		if in.Range != nil && (!isFinite(in.Range[0]) || !isFinite(in.Range[1])) {
-			return nil, fmt.Errorf("%s: range must be finite", where)
+			return errors.New("range must be finite")
 		}
-		m.Inputs = append(m.Inputs, in)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 
 	var rawFeatures []json.RawMessage
@@ -176,22 +165,8 @@ func ParseManifest(data []byte) (*Manifest, error) {
 		if len(rawTh) > MaxThresholds {
 			return nil, fmt.Errorf("output: %d thresholds, more than the limit of %d", len(rawTh), MaxThresholds)
 		}
-		for i, r := range rawTh {
-			where := fmt.Sprintf("output.thresholds[%d]", i)
-			obj, err := object(r, thresholdKeys, where)
-			if err != nil {
-				return nil, err
-			}
-			for _, k := range thresholdKeys {
-				if _, ok := obj[k]; !ok {
-					return nil, fmt.Errorf("%s: missing key %q", where, k)
-				}
-			}
-			var th Threshold
-			if err := decodeInto(r, &th); err != nil {
-				return nil, fmt.Errorf("%s: %w", where, err)
-			}
-			m.Output.Thresholds = append(m.Output.Thresholds, th)
+		if m.Output.Thresholds, err = decodeList[Threshold](rawTh, "output.thresholds", thresholdKeys, thresholdKeys, nil); err != nil {
+			return nil, err
 		}
 	}
 	if raw, ok := top["drift"]; ok && !isNull(raw) {
@@ -200,6 +175,36 @@ func ParseManifest(data []byte) (*Manifest, error) {
 		}
 	}
 	return m, nil
+}
+
+// decodeList decodes each object of raws into a T: no key but allowed, every
+// one of required present, then check (if any) on the value; an error names
+// the object as where[i].
+func decodeList[T any](raws []json.RawMessage, where string, allowed, required []string, check func(*T) error) ([]T, error) {
+	var out []T
+	for i, raw := range raws {
+		w := fmt.Sprintf("%s[%d]", where, i)
+		obj, err := object(raw, allowed, w)
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range required {
+			if _, ok := obj[k]; !ok {
+				return nil, fmt.Errorf("%s: missing key %q", w, k)
+			}
+		}
+		var v T
+		if err := decodeInto(raw, &v); err != nil {
+			return nil, fmt.Errorf("%s: %w", w, err)
+		}
+		if check != nil {
+			if err := check(&v); err != nil {
+				return nil, fmt.Errorf("%s: %w", w, err)
+			}
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }
 
 // object decodes a JSON object into its members and rejects keys outside
@@ -239,12 +244,36 @@ func field(obj map[string]json.RawMessage, key string, dst any, where string) er
 
 // decodeInto decodes with unknown fields disallowed and readable errors.
 func decodeInto(raw []byte, dst any) error {
+	_, err := decodeFirst(raw, dst)
+	return err
+}
+
+// decodeFirst decodes the first JSON value of raw as decodeInto does; more
+// says whether anything but white space follows it.
+func decodeFirst(raw []byte, dst any) (more bool, err error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
-		return jsonError(err, raw)
+		return false, jsonError(err, raw)
+	}
+	return dec.More(), nil
+}
+
+// checkModelSize refuses a model file larger than MaxModelBytes.
+func checkModelSize(data []byte) error {
+	if len(data) > MaxModelBytes {
+		return fmt.Errorf("model file is %d bytes, more than the limit of %d", len(data), MaxModelBytes)
 	}
 	return nil
+}
+
+// decodeModelFile checks a JSON model file's size (checkModelSize) and
+// decodes it into dst (decodeFirst).
+func decodeModelFile(data []byte, dst any) (more bool, err error) {
+	if err := checkModelSize(data); err != nil {
+		return false, err
+	}
+	return decodeFirst(data, dst)
 }
 
 // jsonError rewrites encoding/json errors into one short line that names the

@@ -1,8 +1,6 @@
 package scoring
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -102,16 +100,10 @@ type mlpModel struct {
 
 // parseMLP reads and validates a model file.
 func parseMLP(data []byte) (*mlpModel, error) {
-	if len(data) > MaxModelBytes {
-		return nil, fmt.Errorf("model file is %d bytes, more than the limit of %d", len(data), MaxModelBytes)
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var f mlpFile
-	if err := dec.Decode(&f); err != nil {
-		return nil, jsonError(err, data)
-	}
-	if dec.More() {
+	if more, err := decodeModelFile(data, &f); err != nil {
+		return nil, err
+	} else if more {
 		return nil, errors.New("data after the model object")
 	}
 	if f.Format != MLPFormat {

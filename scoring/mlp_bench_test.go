@@ -14,46 +14,29 @@ import (
 //	.venv/bin/python train/bench_mlp.py --go
 
 // BenchmarkMLPRiskScoreBatch: features + network + decision (risk-mlp), per row, batched.
-func BenchmarkMLPRiskScoreBatch(b *testing.B) {
-	bd, rows := benchBundle(b, "risk-mlp")
-	benchRows(b, bd, rows)
-}
+func BenchmarkMLPRiskScoreBatch(b *testing.B) { benchScoreBatch(b, "risk-mlp") }
 
 // BenchmarkMLPRiskModel: the risk-mlp network alone (1-16-8-1, float32).
-func BenchmarkMLPRiskModel(b *testing.B) {
-	bd, rows := benchBundle(b, "risk-mlp")
-	benchModel(b, bd, rows)
-}
+func BenchmarkMLPRiskModel(b *testing.B) { benchModelOf(b, "risk-mlp") }
 
 // BenchmarkMLPBenchKeras32Model: Keras 32-256-128-64-1 relu, float32, network alone.
-func BenchmarkMLPBenchKeras32Model(b *testing.B) {
-	bd, rows := benchBundle(b, mlpBenchBundle(b, "keras32"))
-	benchModel(b, bd, rows)
-}
+func BenchmarkMLPBenchKeras32Model(b *testing.B) { benchModelOf(b, mlpBenchBundle(b, "keras32")) }
 
 // BenchmarkMLPBenchKeras32ScoreBatch: the same through ScoreBatch.
 func BenchmarkMLPBenchKeras32ScoreBatch(b *testing.B) {
-	bd, rows := benchBundle(b, mlpBenchBundle(b, "keras32"))
-	benchRows(b, bd, rows)
+	benchScoreBatch(b, mlpBenchBundle(b, "keras32"))
 }
 
 // BenchmarkMLPBenchSK64Model: sklearn MLPClassifier (256, 128, 64) relu, float64, network alone.
-func BenchmarkMLPBenchSK64Model(b *testing.B) {
-	bd, rows := benchBundle(b, mlpBenchBundle(b, "sk64"))
-	benchModel(b, bd, rows)
-}
+func BenchmarkMLPBenchSK64Model(b *testing.B) { benchModelOf(b, mlpBenchBundle(b, "sk64")) }
 
 // BenchmarkMLPBenchKeras32SmallModel: Keras 30-100-1 relu, float32, network alone.
 func BenchmarkMLPBenchKeras32SmallModel(b *testing.B) {
-	bd, rows := benchBundle(b, mlpBenchBundle(b, "keras32small"))
-	benchModel(b, bd, rows)
+	benchModelOf(b, mlpBenchBundle(b, "keras32small"))
 }
 
 // BenchmarkMLPBenchSK64SmallModel: sklearn MLPClassifier (100,) relu, float64, network alone.
-func BenchmarkMLPBenchSK64SmallModel(b *testing.B) {
-	bd, rows := benchBundle(b, mlpBenchBundle(b, "sk64small"))
-	benchModel(b, bd, rows)
-}
+func BenchmarkMLPBenchSK64SmallModel(b *testing.B) { benchModelOf(b, mlpBenchBundle(b, "sk64small")) }
 
 // mlpBenchBundle names a bundle of train/bench_mlp.py for benchBundle
 // (relative to examples/).

@@ -66,21 +66,30 @@ func TestXGBoostKernelsAgree(t *testing.T) {
 func checkPathsAgree(t *testing.T, paths map[string]Predictor, x []float64, n, w, nOut int) {
 	t.Helper()
 	want := make([]float64, n*nOut)
-	got := make([]float64, n*nOut)
 	for r0, k := 0, 1; r0 < n; r0, k = r0+k, k%blockRows+1 {
 		k = min(k, n-r0)
 		paths["walk"].Predict(x[r0*w:(r0+k)*w], k, want[r0*nOut:(r0+k)*nOut])
 	}
 	for name, p := range paths {
-		for _, block := range []int{1, 7, 8, 9, 31, 32, 33, 63, blockRows} {
-			for r0 := 0; r0 < n; r0 += block {
-				k := min(block, n-r0)
-				p.Predict(x[r0*w:(r0+k)*w], k, got[r0*nOut:(r0+k)*nOut])
-			}
-			for i := range want {
-				if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
-					t.Fatalf("%s, blocks of %d: row %d output %d: got %v, walk %v", name, block, i/nOut, i%nOut, got[i], want[i])
-				}
+		checkBlocks(t, name, p, x, n, w, []int{1, 7, 8, 9, 31, 32, 33, 63, blockRows}, "walk", want)
+	}
+}
+
+// checkBlocks scores the n rows of x (w columns) with p in blocks of each
+// of the sizes and fails on the first output whose bits differ from want,
+// what ref (the reference's name) computed.
+func checkBlocks(t *testing.T, name string, p Predictor, x []float64, n, w int, sizes []int, ref string, want []float64) {
+	t.Helper()
+	nOut := len(want) / n
+	got := make([]float64, len(want))
+	for _, block := range sizes {
+		for r0 := 0; r0 < n; r0 += block {
+			k := min(block, n-r0)
+			p.Predict(x[r0*w:(r0+k)*w], k, got[r0*nOut:(r0+k)*nOut])
+		}
+		for i := range want {
+			if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
+				t.Fatalf("%s, blocks of %d: row %d output %d: got %v, %s %v", name, block, i/nOut, i%nOut, got[i], ref, want[i])
 			}
 		}
 	}
@@ -136,19 +145,8 @@ func FuzzXGBoostTrees(f *testing.F) {
 		if nGroup > 1 {
 			task = TaskMulticlass
 		}
-		got := make([]float64, n*nGroup)
 		for name, p := range xgbPaths(m, task) {
-			for _, block := range []int{1, 7, 8, 9, 32, 33, blockRows} {
-				for r0 := 0; r0 < n; r0 += block {
-					k := min(block, n-r0)
-					p.Predict(x[r0*nFeat:(r0+k)*nFeat], k, got[r0*nGroup:(r0+k)*nGroup])
-				}
-				for i := range want {
-					if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
-						t.Fatalf("%s, blocks of %d: row %d output %d: got %v, plain walk %v", name, block, i/nGroup, i%nGroup, got[i], want[i])
-					}
-				}
-			}
+			checkBlocks(t, name, p, x, n, nFeat, []int{1, 7, 8, 9, 32, 33, blockRows}, "plain walk", want)
 		}
 	})
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/streamscore/streamscore/features"
+	"github.com/streamscore/streamscore/internal/doctest"
 )
 
 type schemaObj struct {
@@ -141,7 +142,7 @@ func TestSchemaMatchesLoader(t *testing.T) {
 // heading for something that is not registered fails too. The XGBoost
 // objectives table lists exactly the objectives the loader reads.
 func TestDocsMatchRegistry(t *testing.T) {
-	data, err := os.ReadFile("../docs/bundle.md")
+	data, err := os.ReadFile(bundleDoc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,15 +150,8 @@ func TestDocsMatchRegistry(t *testing.T) {
 	rowName := regexp.MustCompile("^\\| `([a-z0-9_:]+)` \\|")
 	table := func(header string) map[string]string {
 		t.Helper()
-		i := strings.Index(doc, header+"\n")
-		if i < 0 {
-			t.Fatalf("docs/bundle.md: no table with header %q", header)
-		}
 		rows := map[string]string{}
-		for _, line := range strings.Split(doc[i:], "\n")[2:] {
-			if !strings.HasPrefix(line, "|") {
-				break
-			}
+		for _, line := range doctest.TableRows(t, bundleDoc, doc, header) {
 			m := rowName.FindStringSubmatch(line)
 			if m == nil {
 				t.Errorf("docs/bundle.md: row %q does not start with a `name`", line)
@@ -190,7 +184,7 @@ func TestDocsMatchRegistry(t *testing.T) {
 	}
 	same("derive ops", keysOf(table("| derive op | computes |")), features.DeriveOps())
 
-	model := section(t, doc, "### model")
+	model := doctest.Section(t, bundleDoc, "### model")
 	heading := regexp.MustCompile("(?m)^#### `([a-z0-9_]+)`")
 	kinds := map[string]string{}
 	idx := heading.FindAllStringSubmatchIndex(model, -1)
@@ -209,26 +203,8 @@ func TestDocsMatchRegistry(t *testing.T) {
 	}
 }
 
-// section returns the text from a heading line to the next heading of the
-// same or a higher level.
-func section(t *testing.T, doc, heading string) string {
-	t.Helper()
-	i := strings.Index(doc, "\n"+heading+"\n")
-	if i < 0 {
-		t.Fatalf("docs/bundle.md: no section %q", heading)
-	}
-	level := strings.Index(heading, " ") // number of #
-	rest := doc[i+1+len(heading):]
-	for _, l := range []int{level, level - 1, level - 2} {
-		if l < 1 {
-			continue
-		}
-		if j := strings.Index(rest, "\n"+strings.Repeat("#", l)+" "); j >= 0 {
-			rest = rest[:j]
-		}
-	}
-	return rest
-}
+// bundleDoc is the bundle format's doc, which the docs tests keep in step.
+const bundleDoc = "../docs/bundle.md"
 
 func keysOf(m map[string]string) []string {
 	out := make([]string, 0, len(m))

@@ -2,7 +2,6 @@ package scoring
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -95,18 +94,23 @@ func (f *skFloats) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
+// parseSklearn decodes a model file and checks and compiles it with
+// compile (newForest, newGB).
+func parseSklearn[M Model](data []byte, nFeature int, compile func(f *skFile, nFeature int) (M, error)) (M, error) {
+	f, err := decodeSklearn(data)
+	if err != nil {
+		var none M
+		return none, err
+	}
+	return compile(f, nFeature)
+}
+
 // decodeSklearn decodes a model file.
 func decodeSklearn(data []byte) (*skFile, error) {
-	if len(data) > MaxModelBytes {
-		return nil, fmt.Errorf("model file is %d bytes, more than the limit of %d", len(data), MaxModelBytes)
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var f skFile
-	if err := dec.Decode(&f); err != nil {
-		return nil, jsonError(err, data)
-	}
-	if dec.More() {
+	if more, err := decodeModelFile(data, &f); err != nil {
+		return nil, err
+	} else if more {
 		return nil, errors.New("data after the JSON object")
 	}
 	return &f, nil
@@ -293,13 +297,14 @@ func (f *skFile) output() ModelOutput {
 	return o
 }
 
-// loadSklearn reads a kind's model file and compiles it with parse.
-func loadSklearn[M Model](b bundleFiles, file string, parse func(data []byte, nFeature int) (M, error)) (Model, error) {
+// loadSklearn reads a kind's model file and compiles it with compile
+// (parseSklearn).
+func loadSklearn[M Model](b bundleFiles, file string, compile func(f *skFile, nFeature int) (M, error)) (Model, error) {
 	data, err := b.open(file)
 	if err != nil {
 		return nil, err
 	}
-	m, err := parse(data, len(b.columns))
+	m, err := parseSklearn(data, len(b.columns), compile)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
@@ -380,7 +385,7 @@ type sklearnForestKind struct {
 func (sklearnForestKind) Kind() string { return "sklearn_forest" }
 
 func (k sklearnForestKind) load(b bundleFiles) (Model, error) {
-	return loadSklearn(b, k.File, parseForest)
+	return loadSklearn(b, k.File, newForest)
 }
 
 // skForest is a compiled forest: per row, the trees' leaf values summed in
@@ -390,14 +395,6 @@ func (k sklearnForestKind) load(b bundleFiles) (Model, error) {
 type skForest struct {
 	f *skFile
 	skTrees
-}
-
-func parseForest(data []byte, nFeature int) (*skForest, error) {
-	f, err := decodeSklearn(data)
-	if err != nil {
-		return nil, err
-	}
-	return newForest(f, nFeature)
 }
 
 // newForest checks and compiles a decoded forest file.

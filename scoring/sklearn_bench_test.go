@@ -19,17 +19,11 @@ import (
 
 // BenchmarkFraudRFScoreBatch: features + RandomForest (examples/fraud-rf,
 // 50 trees, depth 10) + decision, per row, batched.
-func BenchmarkFraudRFScoreBatch(b *testing.B) {
-	bd, rows := benchBundle(b, "fraud-rf")
-	benchRows(b, bd, rows)
-}
+func BenchmarkFraudRFScoreBatch(b *testing.B) { benchScoreBatch(b, "fraud-rf") }
 
 // BenchmarkFraudRFBatched: the fraud-rf forest alone on precomputed
 // features, per row, in blocks of 64.
-func BenchmarkFraudRFBatched(b *testing.B) {
-	bd, rows := benchBundle(b, "fraud-rf")
-	benchModel(b, bd, rows)
-}
+func BenchmarkFraudRFBatched(b *testing.B) { benchModelOf(b, "fraud-rf") }
 
 // rf100 loads the benchmark forest and every reference row it scores: the
 // rows train/bench_sklearn_trees.py times scikit-learn on.
@@ -73,10 +67,17 @@ func BenchmarkRF100ScoreBatch(b *testing.B) {
 	benchRows(b, bd, rows)
 }
 
-// benchModel scores b.N rows with the bundle's model alone, from the
-// pipeline's float64 output, in blocks of blockRows, and reports ns/row.
+// benchBlock is the block of rows benchPredictor hands the predictor.
 var benchBlock = blockRows
 
+// benchModelOf is benchModel over the rows of benchBundle(name).
+func benchModelOf(b *testing.B, name string) {
+	bd, rows := benchBundle(b, name)
+	benchModel(b, bd, rows)
+}
+
+// benchModel scores b.N rows with the bundle's model alone, from the
+// pipeline's float64 output, in blocks of benchBlock, and reports ns/row.
 func benchModel(b *testing.B, bd *Bundle, rows []*features.Row) {
 	x := modelInput(b, bd, rows)
 	benchPredictor(b, bd.model.NewPredictor(bd.Task()), x, len(rows), bd.pipe.Width(), bd.nOut)
@@ -110,21 +111,9 @@ func benchPredictor(b *testing.B, p Predictor, x []float64, n, w, nOut int) {
 			done += k
 		}
 	}
-	b.ReportMetric(float64(time.Since(start).Nanoseconds())/float64(done), "ns/row")
-	b.ReportMetric(float64((cpuNow()-cpu).Nanoseconds())/float64(done), "cpu-ns/row")
+	reportPerRow(b, start, cpu, done)
 }
 
 // BenchmarkFraudRFScoreOne: one row end to end through ScoreOne
 // (examples/fraud-rf).
-func BenchmarkFraudRFScoreOne(b *testing.B) {
-	bd, rows := benchBundle(b, "fraud-rf")
-	s := bd.NewScorer()
-	b.ReportAllocs()
-	i := 0
-	cpu := cpuNow()
-	for b.Loop() {
-		s.ScoreOne(rows[i%len(rows)])
-		i++
-	}
-	b.ReportMetric(float64((cpuNow()-cpu).Nanoseconds())/float64(i), "cpu-ns/row")
-}
+func BenchmarkFraudRFScoreOne(b *testing.B) { benchScoreOne(b, "fraud-rf") }

@@ -21,7 +21,7 @@ type sklearnGBKind struct {
 
 func (sklearnGBKind) Kind() string { return "sklearn_gradient_boosting" }
 
-func (k sklearnGBKind) load(b bundleFiles) (Model, error) { return loadSklearn(b, k.File, parseGB) }
+func (k sklearnGBKind) load(b bundleFiles) (Model, error) { return loadSklearn(b, k.File, newGB) }
 
 // skGB is a compiled gradient boosting model. The raw prediction of a row
 // is init[k] plus, stage by stage, learning_rate × the leaf value of the
@@ -32,14 +32,6 @@ type skGB struct {
 	skTrees           // group = k (trees[i*K+k] is stage i's tree k); a leaf's value is learning_rate × its value
 	k       int       // trees per stage: 1, or the classes of a multi-class model
 	init    []float64 // raw prediction of the init estimator, per output
-}
-
-func parseGB(data []byte, nFeature int) (*skGB, error) {
-	f, err := decodeSklearn(data)
-	if err != nil {
-		return nil, err
-	}
-	return newGB(f, nFeature)
 }
 
 // newGB checks and compiles a decoded gradient boosting file.

@@ -172,10 +172,10 @@ func FuzzSklearnModel(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var models []Model
-		if m, err := parseForest(data, 4); err == nil {
+		if m, err := parseSklearn(data, 4, newForest); err == nil {
 			models = append(models, m)
 		}
-		if m, err := parseGB(data, 4); err == nil {
+		if m, err := parseSklearn(data, 4, newGB); err == nil {
 			models = append(models, m)
 		}
 		predictAll(models, x)

@@ -238,8 +238,8 @@ func widen(out []float64, v []float32) {
 
 // parseXGBoost reads and validates a save_model JSON document.
 func parseXGBoost(data []byte) (*xgbModel, error) {
-	if len(data) > MaxModelBytes {
-		return nil, fmt.Errorf("model file is %d bytes, more than the limit of %d", len(data), MaxModelBytes)
+	if err := checkModelSize(data); err != nil {
+		return nil, err
 	}
 	trimmed := bytes.TrimLeft(data, " \t\r\n")
 	if len(trimmed) == 0 || trimmed[0] != '{' {

@@ -9,7 +9,8 @@
 # PostgreSQL server (package `postgresql`, for the sink tests; its initdb is
 # in /usr/lib/postgresql/<v>/bin, not in PATH), openssl (the secured test
 # broker's CA and certificates), umoci (builds the container image without a
-# container engine) and runc (runs it once). Only missing
+# container engine), runc (runs it once) and shellcheck (scripts/lint.sh
+# checks the shell scripts with it). Only missing
 # tools are installed, with apt-get, non-interactively; a machine that has
 # them all is left untouched (no apt-get update either). Runs as root or
 # through sudo. Prints what it installed.
@@ -42,8 +43,9 @@ declare -A PKG=(
 	[openssl]=openssl
 	[umoci]=umoci
 	[runc]=runc
+	[shellcheck]=shellcheck
 )
-TOOLS=(java mvn kcat promtool initdb openssl umoci runc)
+TOOLS=(java mvn kcat promtool initdb openssl umoci runc shellcheck)
 
 # have TOOL: the tool is installed (initdb: Debian keeps it out of PATH).
 have() {

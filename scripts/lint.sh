@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The static checks of `make test` (and `make lint`): go.mod tidy, go vet and
-# staticcheck, over the default build and the `faults` build tag.
+# staticcheck, over the default build and the `faults` build tag, and the
+# tracked shell scripts through shellcheck at warning level (a Debian
+# package: scripts/install-deps.sh installs it).
 #
 #   bash scripts/lint.sh
 #
@@ -46,6 +48,13 @@ run "$GO" vet ./...
 run "$GO" vet -tags faults ./test/faults/
 run "$STATICCHECK" ./...
 run "$STATICCHECK" -tags faults ./test/faults/
+if command -v shellcheck >/dev/null 2>&1; then
+	mapfile -t scripts < <(git ls-files '*.sh')
+	run shellcheck -x --severity=warning "${scripts[@]}"
+else
+	log "FAILED: shellcheck not found (run scripts/install-deps.sh)"
+	status=1
+fi
 
 if [[ $status -eq 0 ]]; then
 	log "all checks passed"

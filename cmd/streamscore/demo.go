@@ -33,11 +33,7 @@ end-to-end latency, consumer lag, DLQ count and a few predictions.
 Ctrl-C stops it; --duration stops it by itself.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := flags.load()
-			if err != nil {
-				return err
-			}
-			log, err := newLogger(cfg, cmd.ErrOrStderr())
+			cfg, log, err := flags.loadWithLogger(cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -19,43 +18,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/streamscore/streamscore/httpapi"
+	"github.com/streamscore/streamscore/internal/bundletest"
+	"github.com/streamscore/streamscore/internal/doctest"
 	"github.com/streamscore/streamscore/internal/gen"
 	"github.com/streamscore/streamscore/internal/kafkatest"
 	"github.com/streamscore/streamscore/internal/proctest"
 	"github.com/streamscore/streamscore/processor"
 )
-
-// versionDir copies examples/fraud to dir/name with version v; a broken
-// copy has an unreadable bundle.json.
-func versionDir(t *testing.T, dir, name, v string, broken bool) {
-	t.Helper()
-	dst := filepath.Join(dir, name)
-	if err := os.CopyFS(dst, os.DirFS("../../examples/fraud")); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(filepath.Join(dst, "bundle.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b = bytes.Replace(b, []byte(`"version": "1.0.0"`), []byte(`"version": "`+v+`"`), 1)
-	if broken {
-		b = b[:len(b)/2]
-	}
-	if err := os.WriteFile(filepath.Join(dst, "bundle.json"), b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func flip(t *testing.T, link, target string) {
-	t.Helper()
-	os.Remove(link + ".new")
-	if err := os.Symlink(target, link+".new"); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(link+".new", link); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // TestServiceReloadsModels runs the service from a config file on the
 // embedded broker, with the HTTP door, and reloads through POST
@@ -64,11 +33,12 @@ func flip(t *testing.T, link, target string) {
 // serve. The stream, the door and /v1/models follow each swap.
 func TestServiceReloadsModels(t *testing.T) {
 	dir := t.TempDir()
-	versionDir(t, dir, "v1", "1", false)
-	versionDir(t, dir, "v2", "2", false)
-	versionDir(t, dir, "broken", "9", true)
+	const fraud = "../../examples/fraud"
+	bundletest.Copy(t, fraud, dir, "v1", "1")
+	bundletest.Copy(t, fraud, dir, "v2", "2")
+	bundletest.Copy(t, fraud, dir, "broken", "9", bundletest.TruncateManifest)
 	current := filepath.Join(dir, "current")
-	flip(t, current, "v1")
+	bundletest.Flip(t, current, "v1")
 	tokenFile := filepath.Join(dir, "token")
 	os.WriteFile(tokenFile, []byte("tok\n"), 0o600)
 	cfgPath := filepath.Join(dir, "config.yaml")
@@ -78,15 +48,7 @@ func TestServiceReloadsModels(t *testing.T) {
 		"model.bundle": current, "http.admin_token_file": tokenFile, "model.watch": false,
 		"http.listen": "127.0.0.1:0", "http.predict": true, "log.level": "warn", "processor.lag_refresh": "500ms",
 	}
-	writeCfg := func() {
-		b, err := proctest.ConfigYAML(keys)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(cfgPath, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeCfg := func() { proctest.WriteConfigFile(t, cfgPath, keys) }
 	writeCfg()
 	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
 	flags := addConfigFlags(fs, defaultConfig(), serviceSections...)
@@ -155,10 +117,8 @@ func TestServiceReloadsModels(t *testing.T) {
 				Version string `json:"model_version"`
 			}
 			json.Unmarshal(r.Value, &p)
-			for _, h := range r.Headers {
-				if h.Key == processor.HeaderModel && h.Value != nil && string(h.Value) != "fraud@"+p.Version {
-					t.Errorf("header %s %s on a prediction of version %s", h.Key, h.Value, p.Version)
-				}
+			if h := kafkatest.Header(r, processor.HeaderModel); h != "" && h != "fraud@"+p.Version {
+				t.Errorf("header %s %s on a prediction of version %s", processor.HeaderModel, h, p.Version)
 			}
 			got[p.Version]++
 		}
@@ -190,7 +150,7 @@ func TestServiceReloadsModels(t *testing.T) {
 		t.Fatalf("reload with a wrong token: %d %s, want 401", code, body)
 	}
 
-	flip(t, current, "v2")
+	bundletest.Flip(t, current, "v2")
 	keys["model.canary"], keys["model.canary_percent"] = filepath.Join(dir, "v1"), 50
 	writeCfg()
 	if code, body := reloadReq("tok"); code != http.StatusOK || !strings.Contains(body, `"swapped": true`) {
@@ -212,7 +172,7 @@ func TestServiceReloadsModels(t *testing.T) {
 	}
 	keys["processor.linger"] = "7ms"
 	writeCfg()
-	flip(t, current, "broken")
+	bundletest.Flip(t, current, "broken")
 	if code, body := reloadReq("tok"); code != http.StatusUnprocessableEntity || !strings.Contains(body, filepath.Join(dir, "broken")) {
 		t.Fatalf("reload of a broken bundle: %d %s, want 422 naming it", code, body)
 	}
@@ -244,33 +204,34 @@ func TestServiceReloadsModels(t *testing.T) {
 // keys, which docs/http.md lists) equal to the tree: every key, its default
 // (model.bundle, which has none, reads "(required)").
 func TestOperationsKeyTables(t *testing.T) {
-	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "operations.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	path := filepath.Join("..", "..", "docs", "operations.md")
 	door := map[string]bool{}
 	for _, f := range reflect.VisibleFields(reflect.TypeFor[httpapi.Config]()) {
 		door["http."+f.Tag.Get("config")] = true
 	}
 	def := defaultConfig()
 	leaves, _ := walkConfig(&def)
-	for _, prefix := range []string{"model.", "http."} {
+	for _, tc := range []struct{ prefix, heading string }{
+		{"model.", "## Rolling out a new model bundle"},
+		{"http.", "## HTTP listeners: admin endpoints, tokens and TLS"},
+	} {
 		var got, want []string
-		for _, m := range regexp.MustCompile("(?m)^\\| `("+regexp.QuoteMeta(prefix)+"[a-z_.]+)` \\| ([^|]+) \\|").FindAllStringSubmatch(string(doc), -1) {
-			got = append(got, m[1]+" "+strings.TrimSpace(m[2]))
+		for _, r := range doctest.TableRows(t, path+" "+tc.heading, doctest.Section(t, path, tc.heading), "| key | default |") {
+			c := doctest.Cells(r)
+			got = append(got, c[0]+" "+c[1])
 		}
 		for _, l := range leaves {
-			if !strings.HasPrefix(l.key, prefix) || door[l.key] {
+			if !strings.HasPrefix(l.key, tc.prefix) || door[l.key] {
 				continue
 			}
-			v := "`" + docValue(l) + "`"
+			v := docValue(l)
 			if l.key == "model.bundle" {
 				v = "(required)"
 			}
 			want = append(want, l.key+" "+v)
 		}
 		if strings.Join(got, "\n") != strings.Join(want, "\n") {
-			t.Errorf("docs/operations.md %s keys:\n got  %q\n want %q", prefix, got, want)
+			t.Errorf("docs/operations.md %s keys:\n got  %q\n want %q", tc.prefix, got, want)
 		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/streamscore/streamscore/internal/doctest"
 	"github.com/streamscore/streamscore/internal/reload"
 )
 
@@ -278,15 +279,7 @@ func TestPredictURL(t *testing.T) {
 // step with the command: the flags it names exist, and its sample output
 // has the shape produce prints (the patterns the tests above read).
 func TestProduceDocsInStep(t *testing.T) {
-	doc, err := os.ReadFile("../../docs/http.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, sec, ok := strings.Cut(string(doc), "## A live simulation: `streamscore produce --http`")
-	if !ok {
-		t.Fatal("docs/http.md has no section on produce --http")
-	}
-	sec, _, _ = strings.Cut(sec, "\n## ")
+	sec := doctest.Section(t, "../../docs/http.md", "## A live simulation: `streamscore produce --http`")
 	cmd := newProduceCmd()
 	flagsNamed := regexp.MustCompile("`(--[a-z-]+)").FindAllStringSubmatch(sec, -1)
 	for _, m := range flagsNamed {

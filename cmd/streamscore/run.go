@@ -32,24 +32,40 @@ in model.bundle and writes predictions to output.topic (records it cannot score
 go to dlq.topic). kafka.brokers and model.bundle must be set. SIGINT/SIGTERM
 stops it gracefully; a second signal exits at once.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := flags.load()
-			if err != nil {
-				return err
-			}
-			log, err := newLogger(cfg, cmd.ErrOrStderr())
-			if err != nil {
-				return err
-			}
-			svc, err := startService(cmd.Context(), cfg, log)
-			if err != nil {
-				return err
-			}
-			return svc.wait()
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return flags.runWith(cmd, runService) },
 	}
 	flags = addConfigFlags(cmd.Flags(), defaultConfig(), serviceSections...)
 	return cmd
+}
+
+// loadWithLogger loads the configuration (load) and builds the logger it
+// asks for on w (newLogger): how every long-running command starts.
+func (f *configFlags) loadWithLogger(w io.Writer) (*Config, *slog.Logger, error) {
+	cfg, err := f.load()
+	if err != nil {
+		return nil, nil, err
+	}
+	log, err := newLogger(cfg, w)
+	return cfg, log, err
+}
+
+// runWith loads the configuration and the logger (loadWithLogger) and runs
+// fn with them in cmd's context: the RunE of the long-running commands.
+func (f *configFlags) runWith(cmd *cobra.Command, fn func(context.Context, *Config, *slog.Logger) error) error {
+	cfg, log, err := f.loadWithLogger(cmd.ErrOrStderr())
+	if err != nil {
+		return err
+	}
+	return fn(cmd.Context(), cfg, log)
+}
+
+// runService runs the service (startService) until it stops.
+func runService(ctx context.Context, cfg *Config, log *slog.Logger) error {
+	svc, err := startService(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	return svc.wait()
 }
 
 // newLogger builds the logger log.level and log.format ask for.

@@ -42,17 +42,7 @@ http.admin_token_file; http.tls.* turns every listener to HTTPS
 (docs/operations.md, "HTTP listeners"). SIGINT/SIGTERM drains: new requests
 get 503, those in flight finish (http.shutdown_timeout).`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := flags.load()
-			if err != nil {
-				return err
-			}
-			log, err := newLogger(cfg, cmd.ErrOrStderr())
-			if err != nil {
-				return err
-			}
-			return serve(cmd.Context(), cfg, log)
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return flags.runWith(cmd, serve) },
 	}
 	// serve scores HTTP bodies with the stream's input settings and logs to
 	// the stream's topics; it has no processor section.

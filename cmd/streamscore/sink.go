@@ -38,17 +38,7 @@ holds every prediction exactly once across crashes, restarts and rebalances.
 Records that are not predictions go to <table>_rejects. /metrics, /healthz and
 /readyz are served on http.listen. See docs/operations.md ("PostgreSQL sink").`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := flags.load()
-			if err != nil {
-				return err
-			}
-			log, err := newLogger(cfg, cmd.ErrOrStderr())
-			if err != nil {
-				return err
-			}
-			return runSink(cmd.Context(), cfg, log)
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return flags.runWith(cmd, runSink) },
 	}
 	// The sink reads the stream's output topic with the stream's Kafka
 	// settings and serves its metrics on http.listen.

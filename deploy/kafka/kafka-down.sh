@@ -21,25 +21,14 @@ fi
 
 signal=TERM
 wipe=false
-only_node=""
-while [[ $# -gt 0 ]]; do
-	case "$1" in
+broker_args 2 14 "$@"
+for arg in "${more_args[@]}"; do
+	case "$arg" in
 	--kill) signal=KILL ;;
 	--pause) signal=STOP ;;
 	--wipe) wipe=true ;;
-	--secure | --cluster) ;; # read by lib.sh
-	--node)
-		only_node="$(node_arg "${2:-}")"
-		shift
-		;;
-	--node=*) only_node="$(node_arg "${1#--node=}")" ;;
-	-h | --help)
-		sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
-		exit 0
-		;;
-	*) die "unknown argument '$1' (use --secure or --cluster [--node N], --kill, --pause, --wipe)" ;;
+	*) die "unknown argument '$arg' (use --secure or --cluster [--node N], --kill, --pause, --wipe)" ;;
 	esac
-	shift
 done
 if $wipe && [[ "$signal" == STOP || -n "$only_node" ]]; then
 	die "--wipe deletes the data of the whole broker or cluster: not with --pause or --node"
@@ -48,7 +37,7 @@ if $KAFKA_CLUSTER && [[ "$signal" == STOP && -z "$only_node" ]]; then
 	die "--pause with --cluster needs --node N (one hung node; the others keep running)"
 fi
 
-take_lock
+take_lock "$KAFKA_LOCK"
 if ! $KAFKA_CLUSTER; then
 	if [[ "$signal" == STOP ]]; then
 		pause_broker

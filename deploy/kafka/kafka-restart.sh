@@ -11,6 +11,8 @@
 # broker down for a while, run `kafka-down.sh --kill`, then `kafka-up.sh` later.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=../lib.sh source-path=SCRIPTDIR
+source "$here/../lib.sh" # usage
 
 mode=--kill
 which=()
@@ -20,7 +22,7 @@ for arg in "$@"; do
 	--graceful) mode="" ;;
 	--kill) mode=--kill ;;
 	-h | --help)
-		sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+		usage 2 11
 		exit 0
 		;;
 	*) echo "kafka-restart: unknown argument '$arg' (use --secure or --cluster [--node N], --graceful)" >&2; exit 1 ;;

@@ -28,22 +28,9 @@ if $KAFKA_SECURE; then
 	source "$KAFKA_DIR/secure.sh"
 fi
 
-only_node=""
-while [[ $# -gt 0 ]]; do
-	case "$1" in
-	--secure | --cluster) ;; # read by lib.sh
-	--node)
-		only_node="$(node_arg "${2:-}")"
-		shift
-		;;
-	--node=*) only_node="$(node_arg "${1#--node=}")" ;;
-	-h | --help)
-		sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
-		exit 0
-		;;
-	*) die "unknown argument '$1' (use --secure, or --cluster [--node N])" ;;
-	esac
-	shift
+broker_args 2 25 "$@"
+for arg in "${more_args[@]}"; do
+	die "unknown argument '$arg' (use --secure, or --cluster [--node N])"
 done
 
 command -v java >/dev/null || die "java not found (Kafka 4.x needs Java 17+; run scripts/install-deps.sh)"
@@ -255,13 +242,13 @@ format_storage() {
 # the selected broker) answer and, with NODES, their metadata lists that many
 # brokers. PIDS is comma separated: it gives up at once when one is gone.
 wait_ready() {
-	local pids="$1" release="$2" brokers="${3:-$KAFKA_HOST:$KAFKA_PORT}" nodes="${4:-1}" rc=0
+	local pid_list="$1" release="$2" brokers="${3:-$KAFKA_HOST:$KAFKA_PORT}" nodes="${4:-1}" rc=0
 	local -a how=("-brokers=$brokers")
 	if $KAFKA_SECURE; then
 		mapfile -t how < <(kafkacheck_tls_args)
 	fi
 	"$KAFKACHECK" "${how[@]}" -min-brokers "$nodes" -timeout "$KAFKA_READY_TIMEOUT" \
-		-pid "$pids" -release "$release" -quiet >&2 || rc=$?
+		-pid "$pid_list" -release "$release" -quiet >&2 || rc=$?
 	return "$rc"
 }
 
@@ -286,7 +273,7 @@ release_of_running() {
 launch_broker() {
 	local release="$1" p
 	for p in $(ports); do
-		port_in_use "$p" && die "port $KAFKA_HOST:$p is already in use by another process (set STREAMSCORE_DEV_KAFKA_PORT / STREAMSCORE_DEV_KAFKA_CONTROLLER_PORT, STREAMSCORE_DEV_KAFKA_SECURE_PORT with --secure, STREAMSCORE_DEV_KAFKA_CLUSTER_PORT with --cluster)"
+		port_in_use "$KAFKA_HOST" "$p" && die "port $KAFKA_HOST:$p is already in use by another process (set STREAMSCORE_DEV_KAFKA_PORT / STREAMSCORE_DEV_KAFKA_CONTROLLER_PORT, STREAMSCORE_DEV_KAFKA_SECURE_PORT with --secure, STREAMSCORE_DEV_KAFKA_CLUSTER_PORT with --cluster)"
 	done
 	mkdir -p "$KAFKA_RUN"
 	write_config
@@ -396,7 +383,7 @@ cluster_up() {
 
 main() {
 	mkdir -p "$KAFKA_CACHE" "$KAFKA_RUN"
-	take_lock
+	take_lock "$KAFKA_LOCK"
 
 	local major
 	major="$(java_major)"

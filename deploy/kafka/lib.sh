@@ -12,6 +12,9 @@
 
 KAFKA_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$KAFKA_DIR/../.." && pwd)"
+# log, die, usage, port_in_use, wait_for, take_lock
+# shellcheck source=../lib.sh source-path=SCRIPTDIR
+source "$KAFKA_DIR/../lib.sh"
 
 # --secure or --cluster as the first argument of the sourcing script selects
 # the secured broker (secure.sh) or the three-node cluster: each has its own
@@ -83,6 +86,33 @@ node_arg() {
 	echo "$1"
 }
 
+# broker_args FIRST LAST ARGS...: reads the options kafka-up.sh and
+# kafka-down.sh share: --secure and --cluster (read above), --node N or
+# --node=N (into only_node), -h/--help (prints the script's comment lines
+# FIRST..LAST and exits). The other arguments are left in more_args, in order.
+broker_args() {
+	local first="$1" last="$2"
+	shift 2
+	only_node=""
+	more_args=()
+	while [[ $# -gt 0 ]]; do
+		case "$1" in
+		--secure | --cluster) ;;
+		--node)
+			only_node="$(node_arg "${2:-}")"
+			shift
+			;;
+		--node=*) only_node="$(node_arg "${1#--node=}")" ;;
+		-h | --help)
+			usage "$first" "$last"
+			exit 0
+			;;
+		*) more_args+=("$1") ;;
+		esac
+		shift
+	done
+}
+
 # cluster_bootstrap: the client listeners of every node, comma separated.
 cluster_bootstrap() {
 	local n out=()
@@ -91,9 +121,6 @@ cluster_bootstrap() {
 	done
 	(IFS=,; echo "${out[*]}")
 }
-
-log() { printf '%s: %s\n' "$(basename "$0" .sh)" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
 
 # pid_alive PID: the process exists and is not a zombie (a SIGKILLed broker whose
 # parent has not reaped it yet still answers kill -0).
@@ -124,37 +151,19 @@ running_pid() {
 	return 1
 }
 
-# port_in_use PORT: something accepts TCP connections on 127.0.0.1:PORT.
-port_in_use() {
-	(exec 3<>"/dev/tcp/$KAFKA_HOST/$1") 2>/dev/null
-}
+# pid_gone PID: the process is gone (or a zombie).
+pid_gone() { ! pid_alive "$1"; }
 
-# wait_gone PID SECONDS: polls until the process is gone; returns 1 on timeout.
-wait_gone() {
-	local pid="$1" secs="$2" i
-	for ((i = 0; i < secs * 10; i++)); do
-		pid_alive "$pid" || return 0
-		sleep 0.1
-	done
-	! pid_alive "$pid"
-}
-
-# ports_closed SECONDS: polls until nothing listens on the selected broker's
-# ports any more; returns 1 on timeout. A SIGKILLed JVM's main thread is a
-# zombie (gone for pid_alive) while its other threads still hold the
-# listening sockets for a moment, and a start right then would find the
-# ports "in use by another process".
+# ports_closed: nothing listens on the selected broker's ports. A SIGKILLed
+# JVM's main thread is a zombie (gone for pid_alive) while its other threads
+# still hold the listening sockets for a moment, and a start right then would
+# find the ports "in use by another process".
 ports_closed() {
-	local secs="$1" i p open
-	for ((i = 0; i < secs * 10; i++)); do
-		open=false
-		for p in $(ports); do
-			port_in_use "$p" && open=true
-		done
-		$open || return 0
-		sleep 0.1
+	local p
+	for p in $(ports); do
+		port_in_use "$KAFKA_HOST" "$p" && return 1
 	done
-	return 1
+	return 0
 }
 
 # ports: every port the selected broker listens on (secure.sh adds the
@@ -179,12 +188,12 @@ stop_broker() {
 	log "sending SIG$sig to broker pid $pid"
 	kill -s "$sig" "$pid" 2>/dev/null || true
 	kill -s CONT "$pid" 2>/dev/null || true # a paused broker handles TERM only once it runs
-	if ! wait_gone "$pid" "$KAFKA_STOP_TIMEOUT_SECONDS"; then
+	if ! wait_for "$KAFKA_STOP_TIMEOUT_SECONDS" pid_gone "$pid"; then
 		log "broker pid $pid still alive after ${KAFKA_STOP_TIMEOUT_SECONDS}s, sending SIGKILL"
 		kill -s KILL "$pid" 2>/dev/null || true
-		wait_gone "$pid" 10 || die "broker pid $pid did not exit after SIGKILL"
+		wait_for 10 pid_gone "$pid" || die "broker pid $pid did not exit after SIGKILL"
 	fi
-	ports_closed 10 || die "broker pid $pid is gone but its ports $(ports) are still open after 10s"
+	wait_for 10 ports_closed || die "broker pid $pid is gone but its ports $(ports) are still open after 10s"
 	rm -f "$KAFKA_PIDFILE" "$KAFKA_BOOTSTRAP_FILE"
 	log "broker pid $pid stopped"
 }
@@ -238,11 +247,4 @@ kafka_release() {
 		echo "${jar#kafka_2.13-}"
 		return 0
 	done
-}
-
-# take_lock: serialises scripts that work on the same cache (e.g. parallel make targets).
-take_lock() {
-	mkdir -p "$(dirname "$KAFKA_LOCK")"
-	exec 9>"$KAFKA_LOCK"
-	flock -w 300 9 || die "could not lock $KAFKA_LOCK within 300s"
 }

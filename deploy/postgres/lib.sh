@@ -11,6 +11,9 @@
 
 PG_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$PG_DIR/../.." && pwd)"
+# log, die, usage, port_in_use, wait_for, take_lock
+# shellcheck source=../lib.sh source-path=SCRIPTDIR
+source "$PG_DIR/../lib.sh"
 
 PG_CACHE="${STREAMSCORE_DEV_PG_CACHE:-$REPO/.cache/postgres}"
 PG_PORT="${STREAMSCORE_DEV_PG_PORT:-15432}"
@@ -24,9 +27,6 @@ PG_RUN="$PG_CACHE/run"
 PG_LOG="$PG_RUN/postgres.log"
 PG_DSN_FILE="$PG_RUN/dsn"
 PG_DSN="postgres://$PG_USER@$PG_HOST:$PG_PORT/$PG_DB?sslmode=disable"
-
-log() { printf '%s: %s\n' "$(basename "$0" .sh)" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
 
 # pg_bin: the newest installed server's bin dir (empty when none is installed).
 pg_bin() {
@@ -60,18 +60,6 @@ running() {
 # postmaster_pid: the pid in postmaster.pid (first line), if any.
 postmaster_pid() {
 	[[ -f "$PG_DATA/postmaster.pid" ]] && head -n 1 "$PG_DATA/postmaster.pid"
-}
-
-# port_in_use PORT: something accepts TCP connections on 127.0.0.1:PORT.
-port_in_use() {
-	(exec 3<>"/dev/tcp/$PG_HOST/$1") 2>/dev/null
-}
-
-# take_lock: serialises scripts that work on the same cache (parallel make targets).
-take_lock() {
-	mkdir -p "$PG_RUN"
-	exec 9>"$PG_RUN/lock"
-	flock -w 300 9 || die "could not lock $PG_RUN/lock within 300s"
 }
 
 # own_cache: the server's user must own data/ and run/ (and reach them).

@@ -17,7 +17,7 @@ for arg in "$@"; do
 	--kill) mode=immediate ;;
 	--wipe) wipe=true ;;
 	-h | --help)
-		sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+		usage 2 9
 		exit 0
 		;;
 	*) die "unknown argument '$arg' (use --kill, --wipe)" ;;
@@ -25,7 +25,7 @@ for arg in "$@"; do
 done
 
 [[ -d "$PG_CACHE" ]] || { log "no cache at $PG_CACHE; nothing to stop"; exit 0; }
-take_lock
+take_lock "$PG_RUN/lock"
 if bin="$(pg_bin)" && running "$bin"; then
 	log "stopping server pid $(postmaster_pid) (mode $mode)"
 	as_server "$bin/pg_ctl" -D "$PG_DATA" -m "$mode" -w -t 60 stop >&2 9>&-

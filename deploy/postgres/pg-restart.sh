@@ -9,6 +9,8 @@
 # like pg-up.sh.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=../lib.sh source-path=SCRIPTDIR
+source "$here/../lib.sh" # usage
 
 mode=--kill
 for arg in "$@"; do
@@ -16,7 +18,7 @@ for arg in "$@"; do
 	--graceful) mode="" ;;
 	--kill) mode=--kill ;;
 	-h | --help)
-		sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+		usage 2 9
 		exit 0
 		;;
 	*) echo "pg-restart: unknown argument '$arg' (use --graceful)" >&2; exit 1 ;;

@@ -15,16 +15,10 @@ set -euo pipefail
 # shellcheck source=lib.sh source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# wait_sql: the server answers a query as $PG_USER (pg_ctl -w only waits for the socket).
+# wait_sql BIN: the server answers a query as $PG_USER within the ready
+# timeout (pg_ctl -w only waits for the socket).
 wait_sql() {
-	local bin="$1" i
-	for ((i = 0; i < PG_READY_TIMEOUT_SECONDS * 10; i++)); do
-		if "$bin/psql" -X -q -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres -tAc 'select 1' >/dev/null 2>&1; then
-			return 0
-		fi
-		sleep 0.1
-	done
-	return 1
+	wait_for "$PG_READY_TIMEOUT_SECONDS" "$1/psql" -X -q -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres -tAc 'select 1' >/dev/null 2>&1
 }
 
 create_db() {
@@ -45,7 +39,7 @@ main() {
 		bin="$(pg_bin)" || die "still no PostgreSQL server binaries after scripts/install-deps.sh"
 	fi
 	mkdir -p "$PG_CACHE"
-	take_lock
+	take_lock "$PG_RUN/lock"
 	own_cache
 
 	if running "$bin"; then
@@ -55,7 +49,7 @@ main() {
 		echo "$PG_DSN"
 		return 0
 	fi
-	port_in_use "$PG_PORT" && die "port $PG_HOST:$PG_PORT is already in use by another process (set STREAMSCORE_DEV_PG_PORT)"
+	port_in_use "$PG_HOST" "$PG_PORT" && die "port $PG_HOST:$PG_PORT is already in use by another process (set STREAMSCORE_DEV_PG_PORT)"
 
 	if [[ ! -f "$PG_DATA/PG_VERSION" ]]; then
 		log "initdb in $PG_DATA ($("$bin/postgres" --version))"

@@ -56,3 +56,17 @@ func TableRows(t testing.TB, what, text, header string) []string {
 	}
 	return lines[2:]
 }
+
+// Cells are the cells of a table row, trimmed; a cell that is one code span
+// loses its backquotes ("| `a` | 1 |" -> ["a", "1"]).
+func Cells(row string) []string {
+	cells := strings.Split(strings.Trim(strings.TrimSpace(row), "|"), "|")
+	for i, c := range cells {
+		c = strings.TrimSpace(c)
+		if len(c) >= 2 && c[0] == '`' && strings.IndexByte(c[1:], '`') == len(c)-2 {
+			c = c[1 : len(c)-1]
+		}
+		cells[i] = c
+	}
+	return cells
+}

@@ -41,3 +41,18 @@ func TestSectionAndTable(t *testing.T) {
 		t.Errorf("TableRows = %q, want %q", rows, want)
 	}
 }
+
+func TestCells(t *testing.T) {
+	for _, tc := range []struct {
+		row  string
+		want []string
+	}{
+		{"| `a` | 1 |", []string{"a", "1"}},
+		{"| `x.y` | `\"\"` | the `z` key |", []string{"x.y", `""`, "the `z` key"}},
+		{"| `a`, `b` | |", []string{"`a`, `b`", ""}},
+	} {
+		if got := Cells(tc.row); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("Cells(%q) = %q, want %q", tc.row, got, tc.want)
+		}
+	}
+}

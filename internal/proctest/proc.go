@@ -287,11 +287,27 @@ func (p *Proc) DumpOutput() {
 // LogLine is the first JSON log line on the process's stderr (the service's
 // slog output) whose "msg" is msg, decoded; nil while there is none.
 func (p *Proc) LogLine(msg string) map[string]any {
-	for _, l := range p.Stderr.Lines() {
-		var m map[string]any
-		if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == msg {
-			return m
-		}
+	if l := p.logLines(msg, 1); len(l) > 0 {
+		return l[0]
 	}
 	return nil
+}
+
+// LogLines are all the JSON log lines on the process's stderr whose "msg"
+// is msg, decoded, in the order written.
+func (p *Proc) LogLines(msg string) []map[string]any { return p.logLines(msg, -1) }
+
+// logLines are the first max lines with message msg (all: max < 0).
+func (p *Proc) logLines(msg string, max int) []map[string]any {
+	var out []map[string]any
+	for _, l := range p.Stderr.Lines() {
+		if len(out) == max {
+			break
+		}
+		var m map[string]any
+		if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == msg {
+			out = append(out, m)
+		}
+	}
+	return out
 }

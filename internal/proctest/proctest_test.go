@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"strings"
 	"sync"
@@ -280,6 +281,16 @@ func TestLogLine(t *testing.T) {
 	}
 	if got := p.LogLine("absent"); got != nil {
 		t.Errorf(`LogLine("absent") = %v, want nil`, got)
+	}
+	var got []any
+	for _, l := range p.LogLines("streamscore running") {
+		got = append(got, l["http"])
+	}
+	if want := []any{"127.0.0.1:1", "second"}; !reflect.DeepEqual(got, want) {
+		t.Errorf(`LogLines("streamscore running") http = %v, want %v (stderr only, in order)`, got, want)
+	}
+	if got := p.LogLines("absent"); got != nil {
+		t.Errorf(`LogLines("absent") = %v, want nil`, got)
 	}
 }
 

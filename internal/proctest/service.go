@@ -10,20 +10,28 @@ import (
 )
 
 // WriteConfig renders the dotted keys kv (ConfigYAML) as config.yaml in a
-// new temporary directory, logs it and returns its path. The file is
-// private (0600): a suite's config may hold passwords.
+// new temporary directory, logs it and returns its path.
 func WriteConfig(t testing.TB, kv map[string]any) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	t.Logf("streamscore config:\n%s", WriteConfigFile(t, path, kv))
+	return path
+}
+
+// WriteConfigFile renders the dotted keys kv (ConfigYAML) as the file path,
+// replacing it, and returns what it wrote: for a test that keeps several
+// configs in one directory or rewrites one. The file is private (0600): a
+// suite's config may hold passwords.
+func WriteConfigFile(t testing.TB, path string, kv map[string]any) []byte {
 	t.Helper()
 	doc, err := ConfigYAML(kv)
 	if err != nil {
 		t.Fatalf("config yaml: %v", err)
 	}
-	path := filepath.Join(t.TempDir(), "config.yaml")
 	if err := os.WriteFile(path, doc, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("streamscore config:\n%s", doc)
-	return path
+	return doc
 }
 
 // WaitLog waits up to d for the first JSON log line on the process's stderr

@@ -213,14 +213,8 @@ func (s *scenario) writeConfig(id string) string {
 			kv["processor."+k] = v
 		}
 	}
-	cfg, err := proctest.ConfigYAML(kv)
-	if err != nil {
-		s.t.Fatalf("config yaml: %v", err)
-	}
 	path := filepath.Join(s.dir, name+".yaml")
-	if err := os.WriteFile(path, cfg, 0o644); err != nil {
-		s.t.Fatalf("write config: %v", err)
-	}
+	proctest.WriteConfigFile(s.t, path, kv)
 	return path
 }
 

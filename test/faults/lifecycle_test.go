@@ -4,7 +4,6 @@ package faults
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/streamscore/streamscore/internal/bundletest"
 	"github.com/streamscore/streamscore/internal/kafkatest"
 	"github.com/streamscore/streamscore/internal/proctest"
 )
@@ -39,73 +39,10 @@ const (
 )
 
 // versionedCopy copies the suite's fraud bundle to dir/name with version
-// v; edit changes the copy afterwards.
-func versionedCopy(t *testing.T, dir, name, v string, edit func(dir string)) string {
+// v; each edit changes the copy afterwards (bundletest.Copy).
+func versionedCopy(t *testing.T, dir, name, v string, edit ...func(dir string)) string {
 	t.Helper()
-	dst := filepath.Join(dir, name)
-	if err := os.CopyFS(dst, os.DirFS(suite.bundle)); err != nil {
-		t.Fatal(err)
-	}
-	manifest := filepath.Join(dst, "bundle.json")
-	b, err := os.ReadFile(manifest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nb := bytes.Replace(b, []byte(`"version": "1.0.0"`), []byte(`"version": "`+v+`"`), 1)
-	if bytes.Equal(nb, b) {
-		t.Fatalf("%s: no \"version\": \"1.0.0\" to replace", manifest)
-	}
-	if err := os.WriteFile(manifest, nb, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if edit != nil {
-		edit(dst)
-	}
-	return dst
-}
-
-// truncateManifest leaves half of bundle.json: the bundle does not load.
-func truncateManifest(dir string) {
-	p := filepath.Join(dir, "bundle.json")
-	b, _ := os.ReadFile(p)
-	os.WriteFile(p, b[:len(b)/2], 0o644)
-}
-
-// skewReference changes the first reference row's scores: the bundle loads
-// but fails its reference check.
-func skewReference(dir string) {
-	p := filepath.Join(dir, "reference.jsonl")
-	b, _ := os.ReadFile(p)
-	first, rest, _ := bytes.Cut(b, []byte("\n"))
-	var row map[string]any
-	json.Unmarshal(first, &row)
-	row["scores"] = []float64{0.5, 0.5}
-	first, _ = json.Marshal(row)
-	os.WriteFile(p, append(append(first, '\n'), rest...), 0o644)
-}
-
-// flipSymlink points link at target atomically (a new link renamed over it).
-func flipSymlink(t *testing.T, link, target string) {
-	t.Helper()
-	os.Remove(link + ".new")
-	if err := os.Symlink(target, link+".new"); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(link+".new", link); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// logLines returns the service's JSON log lines with message msg.
-func logLines(p *proctest.Proc, msg string) []map[string]any {
-	var out []map[string]any
-	for _, l := range p.Stderr.Lines() {
-		var m map[string]any
-		if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == msg {
-			out = append(out, m)
-		}
-	}
-	return out
+	return bundletest.Copy(t, suite.bundle, dir, name, v, edit...)
 }
 
 func httpAddr(svc *service) string {
@@ -156,7 +93,7 @@ type swap struct {
 func swapsOf(t *testing.T, p *proctest.Proc) []swap {
 	t.Helper()
 	var out []swap
-	for _, m := range logLines(p, "models swapped") {
+	for _, m := range p.LogLines("models swapped") {
 		ref, _ := m["live"].(string)
 		at, err := time.Parse(time.RFC3339Nano, fmt.Sprint(m["swapped_at"]))
 		if err != nil {
@@ -181,24 +118,24 @@ func TestReload(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			s := newScenario(t, "reload", mode, eventsReload, 0, uint64(60+i))
 			models := filepath.Join(s.dir, "models")
-			versionedCopy(t, models, "v00", "2.0.0", nil)
+			versionedCopy(t, models, "v00", "2.0.0")
 			type step struct{ dir, version string } // version "": a bundle that must be refused
 			plan := make([]step, reloads)
 			good := 0
 			for n := range plan {
 				switch n + 1 {
 				case 7:
-					plan[n] = step{dir: versionedCopy(t, models, "broken", "9.9.9-broken", truncateManifest)}
+					plan[n] = step{dir: versionedCopy(t, models, "broken", "9.9.9-broken", bundletest.TruncateManifest)}
 				case 14:
-					plan[n] = step{dir: versionedCopy(t, models, "badref", "9.9.9-badref", skewReference)}
+					plan[n] = step{dir: versionedCopy(t, models, "badref", "9.9.9-badref", bundletest.SkewReference)}
 				default:
 					good++
 					v := fmt.Sprintf("2.0.%d", good)
-					plan[n] = step{dir: versionedCopy(t, models, fmt.Sprintf("v%02d", good), v, nil), version: v}
+					plan[n] = step{dir: versionedCopy(t, models, fmt.Sprintf("v%02d", good), v), version: v}
 				}
 			}
 			current := filepath.Join(models, "current")
-			flipSymlink(t, current, "v00")
+			bundletest.Flip(t, current, "v00")
 			tokenFile := filepath.Join(s.dir, "reload-token")
 			os.WriteFile(tokenFile, []byte(reloadToken+"\n"), 0o600)
 			s.extra = map[string]any{"model.bundle": current, "http.admin_token_file": tokenFile,
@@ -216,8 +153,8 @@ func TestReload(t *testing.T) {
 			for n, st := range plan {
 				s.at(at[n])
 				swapsBefore := len(swapsOf(t, svc.p))
-				failsBefore := len(logLines(svc.p, "model reload failed; the old model keeps serving"))
-				flipSymlink(t, current, filepath.Base(st.dir))
+				failsBefore := len(svc.p.LogLines("model reload failed; the old model keeps serving"))
+				bundletest.Flip(t, current, filepath.Base(st.dir))
 				how := "watch"
 				if n%2 == 1 {
 					how = "admin"
@@ -225,7 +162,7 @@ func TestReload(t *testing.T) {
 				}
 				s.until(30*time.Second, fmt.Sprintf("reload %d (%s, current -> %s)", n+1, how, filepath.Base(st.dir)), func() error {
 					if st.version == "" {
-						for _, f := range logLines(svc.p, "model reload failed; the old model keeps serving")[failsBefore:] {
+						for _, f := range svc.p.LogLines("model reload failed; the old model keeps serving")[failsBefore:] {
 							if d, _ := f["dir"].(string); refused(d) && filepath.Base(d) == filepath.Base(st.dir) {
 								return nil
 							}
@@ -238,7 +175,7 @@ func TestReload(t *testing.T) {
 					return fmt.Errorf("%s not swapped in yet", st.version)
 				})
 			}
-			fails := logLines(svc.p, "model reload failed; the old model keeps serving")
+			fails := svc.p.LogLines("model reload failed; the old model keeps serving")
 			metricFails := scrapeValue(t, svc, `streamscore_model_load_failures_total{role="live"}`)
 			swaps := swapsOf(t, svc.p)
 			extra := fmt.Sprintf("reloads=%d swaps=%d refused=%d model_load_failures_total=%g", reloads, len(swaps)-1, len(fails), metricFails)
@@ -422,7 +359,7 @@ func TestShadowRun(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			s := newScenario(t, "shadow", mode, eventsLifecycle, 0, uint64(70+i))
 			shadowTopic := kafkatest.TopicWithConfigs(t, s.brokers, 6, nil)
-			shadow := versionedCopy(t, s.dir, "shadow", "2.0.0-shadow", nil)
+			shadow := versionedCopy(t, s.dir, "shadow", "2.0.0-shadow")
 			s.extra = map[string]any{"model.shadow": shadow, "model.shadow_topic": shadowTopic}
 			svc := s.begin()
 			s.waitProducer()
@@ -482,7 +419,7 @@ func TestCanaryRun(t *testing.T) {
 	for i, mode := range modes {
 		t.Run(mode, func(t *testing.T) {
 			s := newScenario(t, "canary", mode, eventsLifecycle, 0, uint64(80+i))
-			canary := versionedCopy(t, s.dir, "canary", "2.0.0-canary", nil)
+			canary := versionedCopy(t, s.dir, "canary", "2.0.0-canary")
 			s.extra = map[string]any{"model.canary": canary, "model.canary_percent": canaryPercent}
 			s.begin()
 			finish(t, s, nil, fmt.Sprintf("canary_percent=%d", canaryPercent))

@@ -1,0 +1,37 @@
+# shellcheck shell=bash
+# Helpers shared by the dev servers' scripts (deploy/kafka, deploy/postgres),
+# sourced by their lib.sh files. Sourced, not run.
+
+# log MSG...: one progress line on stderr, named after the running script.
+log() { printf '%s: %s\n' "$(basename "$0" .sh)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# usage FIRST LAST: the running script's comment lines FIRST..LAST without
+# their "# " (its -h text).
+usage() { sed -n "$1,$2p" "$0" | sed 's/^# \{0,1\}//'; }
+
+# port_in_use HOST PORT: something accepts TCP connections on HOST:PORT.
+port_in_use() {
+	(exec 3<>"/dev/tcp/$1/$2") 2>/dev/null
+}
+
+# wait_for SECONDS CMD...: runs CMD every 0.1s until it succeeds; returns 1
+# when it still fails after SECONDS.
+wait_for() {
+	local secs="$1" i
+	shift
+	for ((i = 0; i < secs * 10; i++)); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	"$@"
+}
+
+# take_lock FILE: serialises the scripts that work on one cache (parallel
+# make targets): holds FILE's lock on file descriptor 9 until the script
+# exits (a server started meanwhile must get 9>&-).
+take_lock() {
+	mkdir -p "$(dirname "$1")"
+	exec 9>"$1"
+	flock -w 300 9 || die "could not lock $1 within 300s"
+}
