@@ -23,18 +23,24 @@ import (
 )
 
 func newRunCmd() *cobra.Command {
-	var flags *configFlags
-	cmd := &cobra.Command{
-		Use:   "run",
-		Short: "Consume events, score them with the model bundle, produce predictions",
-		Long: `run joins the consumer group on input.topic, scores every event with the bundle
+	return serviceCmd("run", "Consume events, score them with the model bundle, produce predictions", `run joins the consumer group on input.topic, scores every event with the bundle
 in model.bundle and writes predictions to output.topic (records it cannot score
 go to dlq.topic). kafka.brokers and model.bundle must be set. SIGINT/SIGTERM
 stops it gracefully; a second signal exits at once.`,
+		runService, serviceSections...)
+}
+
+// serviceCmd is a long-running command (run, serve, sink postgres): no
+// arguments, flags for the configuration sections it reads, and fn run in
+// the command's context with the loaded configuration and logger.
+func serviceCmd(use, short, long string, fn func(context.Context, *Config, *slog.Logger) error, sections ...string) *cobra.Command {
+	var flags *configFlags
+	cmd := &cobra.Command{
+		Use: use, Short: short, Long: long,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return flags.runWith(cmd, runService) },
+		RunE: func(cmd *cobra.Command, _ []string) error { return flags.runWith(cmd, fn) },
 	}
-	flags = addConfigFlags(cmd.Flags(), defaultConfig(), serviceSections...)
+	flags = addConfigFlags(cmd.Flags(), defaultConfig(), sections...)
 	return cmd
 }
 

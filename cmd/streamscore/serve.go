@@ -25,11 +25,9 @@ import (
 )
 
 func newServeCmd() *cobra.Command {
-	var flags *configFlags
-	cmd := &cobra.Command{
-		Use:   "serve",
-		Short: "Serve predictions over HTTP: /v1/predict, Open Inference Protocol v2, /openapi.json",
-		Long: `serve loads the bundle in model.bundle and answers prediction requests over
+	// serve scores HTTP bodies with the stream's input settings and logs to
+	// the stream's topics; it has no processor section.
+	return serviceCmd("serve", "Serve predictions over HTTP: /v1/predict, Open Inference Protocol v2, /openapi.json", `serve loads the bundle in model.bundle and answers prediction requests over
 HTTP with the stream's own code path (decoder with the input.* settings,
 features, model, policy, JSON prediction record): POST /v1/predict, the Open
 Inference Protocol v2 REST API and GET /openapi.json (docs/http.md). It joins
@@ -41,13 +39,7 @@ The API listens on http.predict_listen, or on http.listen beside /metrics,
 http.admin_token_file; http.tls.* turns every listener to HTTPS
 (docs/operations.md, "HTTP listeners"). SIGINT/SIGTERM drains: new requests
 get 503, those in flight finish (http.shutdown_timeout).`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return flags.runWith(cmd, serve) },
-	}
-	// serve scores HTTP bodies with the stream's input settings and logs to
-	// the stream's topics; it has no processor section.
-	flags = addConfigFlags(cmd.Flags(), defaultConfig(), "kafka", "input", "output", "dlq", "model", "http", "log")
-	return cmd
+		serve, "kafka", "input", "output", "dlq", "model", "http", "log")
 }
 
 // serve runs the HTTP door alone until ctx is done, with the model

@@ -22,28 +22,20 @@ type sinkConfig struct {
 }
 
 func newSinkCmd() *cobra.Command {
-	var flags *configFlags
 	sink := &cobra.Command{
 		Use:   "sink",
 		Short: "Write the prediction topic somewhere else (postgres)",
 	}
-	pg := &cobra.Command{
-		Use:   "postgres",
-		Short: "Write every prediction of output.topic to a PostgreSQL table, exactly once",
-		Long: `sink postgres joins the consumer group sink.postgres.group on output.topic
+	// The sink reads the stream's output topic with the stream's Kafka
+	// settings and serves its metrics on http.listen.
+	sink.AddCommand(serviceCmd("postgres", "Write every prediction of output.topic to a PostgreSQL table, exactly once", `sink postgres joins the consumer group sink.postgres.group on output.topic
 (JSON predictions, read_committed) and writes each prediction as one row of
 sink.postgres.table, batched with COPY. The consumed offsets are stored in the
 same transaction (<table>_offsets), and the sink resumes from them, so the table
 holds every prediction exactly once across crashes, restarts and rebalances.
 Records that are not predictions go to <table>_rejects. /metrics, /healthz and
 /readyz are served on http.listen. See docs/operations.md ("PostgreSQL sink").`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return flags.runWith(cmd, runSink) },
-	}
-	// The sink reads the stream's output topic with the stream's Kafka
-	// settings and serves its metrics on http.listen.
-	flags = addConfigFlags(pg.Flags(), defaultConfig(), "kafka", "output", "http", "log", "sink")
-	sink.AddCommand(pg)
+		runSink, "kafka", "output", "http", "log", "sink"))
 	return sink
 }
 
