@@ -10,6 +10,22 @@ die() { log "ERROR: $*"; exit 1; }
 # their "# " (its -h text).
 usage() { sed -n "$1,$2p" "$0" | sed 's/^# \{0,1\}//'; }
 
+# restart_option ARG FIRST LAST: the options of every restart script.
+# --kill (the default: a crash) and --graceful set mode for the down script;
+# -h prints usage FIRST LAST and exits; any other ARG returns 1.
+# shellcheck disable=SC2034 # mode is the calling script's
+restart_option() {
+	case "$1" in
+	--graceful) mode="" ;;
+	--kill) mode=--kill ;;
+	-h | --help)
+		usage "$2" "$3"
+		exit 0
+		;;
+	*) return 1 ;;
+	esac
+}
+
 # port_in_use HOST PORT: something accepts TCP connections on HOST:PORT.
 port_in_use() {
 	(exec 3<>"/dev/tcp/$1/$2") 2>/dev/null

@@ -12,20 +12,17 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=../lib.sh source-path=SCRIPTDIR
-source "$here/../lib.sh" # usage
+source "$here/../lib.sh" # restart_option
 
 mode=--kill
 which=()
 for arg in "$@"; do
 	case "$arg" in
 	--secure | --cluster | --node | --node=* | [0-9]*) which+=("$arg") ;;
-	--graceful) mode="" ;;
-	--kill) mode=--kill ;;
-	-h | --help)
-		usage 2 11
-		exit 0
-		;;
-	*) echo "kafka-restart: unknown argument '$arg' (use --secure or --cluster [--node N], --graceful)" >&2; exit 1 ;;
+	*) restart_option "$arg" 2 11 || {
+		echo "kafka-restart: unknown argument '$arg' (use --secure or --cluster [--node N], --graceful)" >&2
+		exit 1
+	} ;;
 	esac
 done
 if [[ ${#which[@]} -gt 0 && "${which[0]}" != --secure && "${which[0]}" != --cluster ]]; then

@@ -10,19 +10,14 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=../lib.sh source-path=SCRIPTDIR
-source "$here/../lib.sh" # usage
+source "$here/../lib.sh" # restart_option
 
 mode=--kill
 for arg in "$@"; do
-	case "$arg" in
-	--graceful) mode="" ;;
-	--kill) mode=--kill ;;
-	-h | --help)
-		usage 2 9
-		exit 0
-		;;
-	*) echo "pg-restart: unknown argument '$arg' (use --graceful)" >&2; exit 1 ;;
-	esac
+	restart_option "$arg" 2 9 || {
+		echo "pg-restart: unknown argument '$arg' (use --graceful)" >&2
+		exit 1
+	}
 done
 
 bash "$here/pg-down.sh" ${mode:+"$mode"}
