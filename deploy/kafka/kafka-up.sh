@@ -272,6 +272,7 @@ release_of_running() {
 # its storage if it is new and starts it in the background; sets LAUNCHED_PID.
 launch_broker() {
 	local release="$1" p
+	rm -f "$KAFKA_PORTS_FILE" # a dead broker's: this start's ports come from the variables
 	for p in $(ports); do
 		port_in_use "$KAFKA_HOST" "$p" && die "port $KAFKA_HOST:$p is already in use by another process (set STREAMSCORE_DEV_KAFKA_PORT / STREAMSCORE_DEV_KAFKA_CONTROLLER_PORT, STREAMSCORE_DEV_KAFKA_SECURE_PORT with --secure, STREAMSCORE_DEV_KAFKA_CLUSTER_PORT with --cluster)"
 	done
@@ -290,6 +291,7 @@ launch_broker() {
 		>>"$KAFKA_LOG" 2>&1 </dev/null 9>&- &
 	LAUNCHED_PID=$!
 	echo "$LAUNCHED_PID" >"$KAFKA_PIDFILE"
+	ports >"$KAFKA_PORTS_FILE.tmp" && mv "$KAFKA_PORTS_FILE.tmp" "$KAFKA_PORTS_FILE"
 }
 
 # single_up: the single (plain or secured) broker.

@@ -61,6 +61,7 @@ use_dir() {
 	KAFKA_RUN="$1/run"
 	KAFKA_PIDFILE="$KAFKA_RUN/kafka.pid"
 	KAFKA_BOOTSTRAP_FILE="$KAFKA_RUN/bootstrap"
+	KAFKA_PORTS_FILE="$KAFKA_RUN/ports" # the ports it was started with
 	KAFKA_LOG="$KAFKA_RUN/kafka.log"
 	KAFKA_PROPS="$KAFKA_RUN/server.properties"
 	KAFKA_LOG4J="$KAFKA_RUN/log4j2.xml"
@@ -147,7 +148,7 @@ running_pid() {
 		echo "$pid"
 		return 0
 	fi
-	rm -f "$KAFKA_PIDFILE" "$KAFKA_BOOTSTRAP_FILE"
+	rm -f "$KAFKA_PIDFILE" "$KAFKA_BOOTSTRAP_FILE" "$KAFKA_PORTS_FILE"
 	return 1
 }
 
@@ -167,9 +168,12 @@ ports_closed() {
 }
 
 # ports: every port the selected broker listens on (secure.sh adds the
-# secured broker's).
+# secured broker's): those it was started with while it runs, so a stop
+# from a shell with other port variables waits on the right ones.
 ports() {
-	if $KAFKA_SECURE; then
+	if [[ -s "$KAFKA_PORTS_FILE" ]]; then
+		cat "$KAFKA_PORTS_FILE"
+	elif $KAFKA_SECURE; then
 		secure_ports
 	else
 		echo "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"
@@ -194,7 +198,7 @@ stop_broker() {
 		wait_for 10 pid_gone "$pid" || die "broker pid $pid did not exit after SIGKILL"
 	fi
 	wait_for 10 ports_closed || die "broker pid $pid is gone but its ports $(ports) are still open after 10s"
-	rm -f "$KAFKA_PIDFILE" "$KAFKA_BOOTSTRAP_FILE"
+	rm -f "$KAFKA_PIDFILE" "$KAFKA_BOOTSTRAP_FILE" "$KAFKA_PORTS_FILE"
 	log "broker pid $pid stopped"
 }
 
