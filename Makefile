@@ -69,7 +69,7 @@ pg-up:
 pg-down:
 	bash deploy/postgres/pg-down.sh
 
-## lint: go mod tidy -diff, go vet, staticcheck (pinned; installed into .cache/bin) and shellcheck (make deps)
+## lint: go mod tidy -diff, gofmt, go vet, staticcheck (pinned; installed into .cache/bin) and shellcheck (make deps)
 lint:
 	bash scripts/lint.sh
 

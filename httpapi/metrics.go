@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/streamscore/streamscore/internal/metric"
 )
 
 // metrics is what the HTTP door emits. Route labels are the route patterns
@@ -15,33 +17,20 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
-	m := &metrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "streamscore", Name: "http_requests_total",
-			Help: "HTTP requests answered, by route pattern and status code.",
-		}, []string{"route", "code"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: "streamscore", Name: "http_request_duration_seconds",
-			Help:    "Time from a request's arrival to its answer, by route pattern.",
-			Buckets: []float64{.0001, .00025, .0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
-		}, []string{"route"}),
-		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: "streamscore", Name: "http_inflight_requests",
-			Help: "Prediction requests being served now (limited by http.max_concurrent).",
-		}),
-		events: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "streamscore", Name: "http_events_total",
-			Help: "Events scored or rejected through the HTTP door (an array request counts each element).",
-		}, []string{"outcome"}),
-		logged: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "streamscore", Name: "http_log_records_total",
-			Help: "Records of HTTP predictions (output) and rejects (dlq) produced to Kafka with http.log_to_topic, by result.",
-		}, []string{"topic", "result"}),
+	f := metric.New(reg)
+	return &metrics{
+		requests: f.Counters("http_requests_total",
+			"HTTP requests answered, by route pattern and status code.", "route", "code"),
+		duration: f.Histograms("http_request_duration_seconds",
+			"Time from a request's arrival to its answer, by route pattern.",
+			[]float64{.0001, .00025, .0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}, "route"),
+		inflight: f.Gauge("http_inflight_requests",
+			"Prediction requests being served now (limited by http.max_concurrent)."),
+		events: f.Counters("http_events_total",
+			"Events scored or rejected through the HTTP door (an array request counts each element).", "outcome"),
+		logged: f.Counters("http_log_records_total",
+			"Records of HTTP predictions (output) and rejects (dlq) produced to Kafka with http.log_to_topic, by result.", "topic", "result"),
 	}
-	if reg != nil {
-		reg.MustRegister(m.requests, m.duration, m.inflight, m.events, m.logged)
-	}
-	return m
 }
 
 // RegisterMetrics registers the HTTP door's metrics on reg, as a Server does, for

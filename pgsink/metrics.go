@@ -1,6 +1,10 @@
 package pgsink
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/streamscore/streamscore/internal/metric"
+)
 
 // Error kinds of streamscore_sink_errors_total.
 const (
@@ -26,29 +30,26 @@ type Metrics struct {
 // NewMetrics registers the sink's metrics on reg (the registry the
 // service's /metrics exposes).
 func NewMetrics(reg prometheus.Registerer) *Metrics {
-	const ns, sub = "streamscore", "sink"
-	m := &Metrics{
-		RowsWritten: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "rows_written_total",
-			Help: "Prediction rows committed to PostgreSQL."}),
-		RecordsSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "records_skipped_total",
-			Help: "Records that are not storable predictions, by reason; each is kept in the rejects table instead."}, []string{"reason"}),
-		BatchDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "batch_duration_seconds",
-			Help:    "Time of one committed PostgreSQL transaction (rows, rejects and offsets).",
-			Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 12)}),
-		BatchRecords: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "batch_records",
-			Help:    "Records (rows and rejects) per committed transaction.",
-			Buckets: prometheus.ExponentialBuckets(1, 4, 9)}),
-		Lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "lag_records",
-			Help: "Last stable offset of the prediction topic minus the offset stored in PostgreSQL, per owned partition."},
-			[]string{"topic", "partition"}),
-		Errors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "errors_total",
-			Help: "Sink errors by kind: postgres (write or connection failed, retried), fenced, fetch, lag."}, []string{"kind"}),
-		PostgresUp: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "postgres_up",
-			Help: "1 while PostgreSQL answers the sink, 0 during an outage (consumption waits)."}),
-		AssignedPartitions: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "assigned_partitions",
-			Help: "Prediction topic partitions this sink instance owns."}),
+	f := metric.New(reg).Sub("sink")
+	return &Metrics{
+		RowsWritten: f.Counter("rows_written_total",
+			"Prediction rows committed to PostgreSQL."),
+		RecordsSkipped: f.Counters("records_skipped_total",
+			"Records that are not storable predictions, by reason; each is kept in the rejects table instead.", "reason"),
+		BatchDuration: f.Histogram("batch_duration_seconds",
+			"Time of one committed PostgreSQL transaction (rows, rejects and offsets).",
+			prometheus.ExponentialBuckets(0.0005, 2.5, 12)),
+		BatchRecords: f.Histogram("batch_records",
+			"Records (rows and rejects) per committed transaction.",
+			prometheus.ExponentialBuckets(1, 4, 9)),
+		Lag: f.Gauges("lag_records",
+			"Last stable offset of the prediction topic minus the offset stored in PostgreSQL, per owned partition.",
+			"topic", "partition"),
+		Errors: f.Counters("errors_total",
+			"Sink errors by kind: postgres (write or connection failed, retried), fenced, fetch, lag.", "kind"),
+		PostgresUp: f.Gauge("postgres_up",
+			"1 while PostgreSQL answers the sink, 0 during an outage (consumption waits)."),
+		AssignedPartitions: f.Gauge("assigned_partitions",
+			"Prediction topic partitions this sink instance owns."),
 	}
-	reg.MustRegister(m.RowsWritten, m.RecordsSkipped, m.BatchDuration, m.BatchRecords, m.Lag, m.Errors,
-		m.PostgresUp, m.AssignedPartitions)
-	return m
 }

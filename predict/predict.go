@@ -74,6 +74,7 @@ func (p *Path) WithOrigin(o Origin) *Path {
 
 // Origin is where p's bundle came from (the zero Origin when not told).
 func (p *Path) Origin() Origin { return p.origin }
+
 // Drift is the bundle's compiled training distributions, or nil when it has
 // none.
 func (p *Path) Drift() *drift.Histograms { return p.drift }

@@ -2,12 +2,12 @@ package processor
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/streamscore/streamscore/internal/metric"
 )
 
 // Metric names are the contract with deploy/prometheus (alert rules) and
 // deploy/grafana (dashboard); tests check both against this registry.
-const namespace = "streamscore"
 
 // Metrics is every metric the processor emits. Build it once with
 // NewMetrics on the registry the HTTP server exposes.
@@ -49,84 +49,66 @@ type Metrics struct {
 
 // NewMetrics registers the processor's metrics on reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
-	f := promauto.With(reg)
-	counter := func(name, help string) prometheus.Counter {
-		return f.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: name, Help: help})
-	}
-	counters := func(name, help string, labels ...string) *prometheus.CounterVec {
-		return f.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: name, Help: help}, labels)
-	}
-	gauge := func(name, help string) prometheus.Gauge {
-		return f.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: name, Help: help})
-	}
-	gauges := func(name, help string, labels ...string) *prometheus.GaugeVec {
-		return f.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: name, Help: help}, labels)
-	}
-	histogram := func(name, help string, buckets []float64) prometheus.Histogram {
-		return f.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Name: name, Help: help, Buckets: buckets})
-	}
-	histograms := func(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
-		return f.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: name, Help: help, Buckets: buckets}, labels)
-	}
+	f := metric.New(reg)
 	return &Metrics{
-		RecordsConsumed: counters("records_consumed_total",
+		RecordsConsumed: f.Counters("records_consumed_total",
 			"Input records fetched and handed to the pipeline.", "topic"),
-		PredictionsProduced: counters("predictions_produced_total",
+		PredictionsProduced: f.Counters("predictions_produced_total",
 			"Predictions acknowledged by the broker (committed, in exactly-once mode).", "topic"),
-		DLQRecords: counters("dlq_records_total",
+		DLQRecords: f.Counters("dlq_records_total",
 			"Input records written to the dead-letter topic, by reason and stage.", "reason", "stage"),
-		StageDuration: histograms("stage_duration_seconds",
+		StageDuration: f.Histograms("stage_duration_seconds",
 			"Time one micro-batch spends in each stage.", prometheus.ExponentialBuckets(5e-6, 3, 12), "stage"),
-		EndToEndLatency: histogram("end_to_end_latency_seconds",
+		EndToEndLatency: f.Histogram("end_to_end_latency_seconds",
 			"From the input record's timestamp to the prediction's broker acknowledgement.",
 			[]float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}),
-		BatchRecords: histogram("batch_records",
+		BatchRecords: f.Histogram("batch_records",
 			"Records per micro-batch.", prometheus.ExponentialBuckets(1, 4, 8)),
-		InflightRecords: gauge("inflight_records",
+		InflightRecords: f.Gauge("inflight_records",
 			"Records produced but not yet acknowledged by the broker."),
-		ConsumerLag: gauges("consumer_lag_records",
+		ConsumerLag: f.Gauges("consumer_lag_records",
 			"High watermark minus the group's committed offset, per input partition.", "topic", "partition"),
-		LastProcessed: gauge("last_processed_timestamp_seconds",
+		LastProcessed: f.Gauge("last_processed_timestamp_seconds",
 			"Timestamp of the newest input record processed."),
-		ModelInfo: gauges("model_info",
+		ModelInfo: f.Gauges("model_info",
 			"The model bundles scoring now, by role: live, canary, shadow (always 1).", "model", "version", "role"),
-		ModelLoaded: gauges("model_loaded_timestamp_seconds",
+		ModelLoaded: f.Gauges("model_loaded_timestamp_seconds",
 			"When the bundle now in each role was loaded.", "role"),
-		FeatureOutOfRange: counters("feature_out_of_range_total",
+		FeatureOutOfRange: f.Counters("feature_out_of_range_total",
 			"Values outside the training range, per feature.", "feature"),
-		FeatureUnknown: counters("feature_unknown_category_total",
+		FeatureUnknown: f.Counters("feature_unknown_category_total",
 			"Categories never seen in training, per feature.", "feature"),
-		InputMissing: counters("input_missing_total",
+		InputMissing: f.Counters("input_missing_total",
 			"Decoded events in which a bundle input was absent or null, per input (a renamed upstream field shows here).", "input"),
-		PredictionScore: histograms("prediction_score",
+		PredictionScore: f.Histograms("prediction_score",
 			"Distribution of prediction scores, by the model version that scored them (series of versions no longer in the lineup are deleted at the second swap after).",
 			prometheus.LinearBuckets(0.1, 0.1, 9), "model", "version"),
-		PredictionLabels: counters("predictions_by_label_total",
+		PredictionLabels: f.Counters("predictions_by_label_total",
 			"Predictions per decided label, by the model version that scored them.", "model", "version", "label"),
-		ShadowPredictions: counters("shadow_predictions_total",
+		ShadowPredictions: f.Counters("shadow_predictions_total",
 			"Shadow model outcomes: produced (acknowledged on the shadow topic), rejected (the shadow rejected the event), dropped (shadow buffer full), failed (the shadow topic refused it).", "result"),
-		ShadowAgreement: counters("shadow_label_agreement_total",
+		ShadowAgreement: f.Counters("shadow_label_agreement_total",
 			"Events both the shadow and the output's model scored with a label, by whether the labels agree.", "agree"),
-		ShadowScoreDiff: histogram("shadow_score_difference",
+		ShadowScoreDiff: f.Histogram("shadow_score_difference",
 			"Absolute difference between the shadow's score and the output's score, per event both scored.",
 			[]float64{1e-6, 1e-5, 1e-4, 1e-3, .01, .02, .05, .1, .2, .5, 1, 10, 100}),
-		ProduceErrors: counters("produce_errors_total",
+		ProduceErrors: f.Counters("produce_errors_total",
 			"Records the broker refused; consumption stops rather than lose them.", "topic"),
-		TransactionsAborted: counter("transactions_aborted_total",
+		TransactionsAborted: f.Counter("transactions_aborted_total",
 			"Exactly-once transactions aborted (rebalance or error); their batches are redone."),
-		CommitFailures: counter("commit_failures_total",
+		CommitFailures: f.Counter("commit_failures_total",
 			"Offset commits (at-least-once) or transaction ends (exactly-once) that failed; the offsets are committed again, or the batch redone."),
-		Backpressure: gauge("backpressure",
+		Backpressure: f.Gauge("backpressure",
 			"1 while the in-flight limit is reached and fetching waits for acknowledgements."),
-		AssignedPartitions: gauge("assigned_partitions",
+		AssignedPartitions: f.Gauge("assigned_partitions",
 			"Input partitions this instance owns."),
-		FeaturePSI: gauges("feature_psi",
+		FeaturePSI: f.Gauges("feature_psi",
 			"Population stability index of a bundle input over the drift window against its training histogram (docs/operations.md#drift); NaN while the window is empty.", "feature"),
-		ScorePSI: gauges("score_psi",
+		ScorePSI: f.Gauges("score_psi",
 			"Population stability index of the model score over the drift window against its training distribution; NaN while the window holds no score."),
-		DriftEvents: gauges("drift_window_events",
+		DriftEvents: f.Gauges("drift_window_events",
 			"Decoded events in the drift window (the sample behind streamscore_feature_psi)."),
-		DriftScores: gauges("drift_window_scores",
+		DriftScores: f.Gauges("drift_window_scores",
 			"Model scores in the drift window (the sample behind streamscore_score_psi)."),
 	}
 }

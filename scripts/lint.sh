@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The static checks of `make test` (and `make lint`): go.mod tidy, go vet and
+# The static checks of `make test` (and `make lint`): go.mod tidy, gofmt, go vet and
 # staticcheck, over the default build and the `faults` build tag, and the
 # tracked shell scripts through shellcheck at warning level (a Debian
 # package: scripts/install-deps.sh installs it).
@@ -44,6 +44,13 @@ run() {
 }
 
 run "$GO" mod tidy -diff
+# gofmt -l lists the tracked Go files it would change; none may be listed.
+gofmt_clean() {
+	local unformatted
+	unformatted="$(git ls-files -z '*.go' | xargs -0 gofmt -l)"
+	[[ -z "$unformatted" ]] || { printf 'not gofmt-ed:\n%s\n' "$unformatted" >&2; return 1; }
+}
+run gofmt_clean
 run "$GO" vet ./...
 run "$GO" vet -tags faults ./test/faults/
 run "$STATICCHECK" ./...

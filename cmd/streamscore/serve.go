@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/plugin/kprom"
 
 	"github.com/streamscore/streamscore/httpapi"
+	"github.com/streamscore/streamscore/internal/metric"
 	"github.com/streamscore/streamscore/internal/reload"
 	"github.com/streamscore/streamscore/predict"
 	"github.com/streamscore/streamscore/processor"
@@ -193,10 +194,8 @@ func checkTopics(ctx context.Context, cl *kgo.Client, timeout time.Duration, top
 func newRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "streamscore", Name: "build_info",
-		Help: "Build of the running binary (always 1)."}, []string{"version", "revision", "goversion"})
-	buildInfo.WithLabelValues(buildVersion(), revision(), runtime.Version()).Set(1)
-	reg.MustRegister(buildInfo)
+	metric.New(reg).Gauges("build_info", "Build of the running binary (always 1).", "version", "revision", "goversion").
+		WithLabelValues(buildVersion(), revision(), runtime.Version()).Set(1)
 	return reg
 }
 

@@ -3,6 +3,7 @@ package reload
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/streamscore/streamscore/internal/metric"
 	"github.com/streamscore/streamscore/predict"
 )
 
@@ -19,22 +20,16 @@ type Metrics struct {
 // NewMetrics registers the reload metrics on reg. Every role's failure
 // series exists from the start at 0, so increase() sees the first failure.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
+	f := metric.New(reg)
 	m := &Metrics{
-		LoadFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "streamscore", Name: "model_load_failures_total",
-			Help: "Model bundles that failed to load, validate or match their reference rows and were not swapped in (the old model kept serving), by role; role config: the configuration could not be read at a reload.",
-		}, []string{"role"}),
-		Swaps: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "streamscore", Name: "model_swaps_total",
-			Help: "Reloads that swapped a new lineup of models in (a bundle, the canary share or a role changed).",
-		}),
+		LoadFailures: f.Counters("model_load_failures_total",
+			"Model bundles that failed to load, validate or match their reference rows and were not swapped in (the old model kept serving), by role; role config: the configuration could not be read at a reload.", "role"),
+		Swaps: f.Counter("model_swaps_total",
+			"Reloads that swapped a new lineup of models in (a bundle, the canary share or a role changed)."),
 	}
 	for _, r := range predict.Roles {
 		m.LoadFailures.WithLabelValues(string(r))
 	}
 	m.LoadFailures.WithLabelValues(RoleConfig)
-	if reg != nil {
-		reg.MustRegister(m.LoadFailures, m.Swaps)
-	}
 	return m
 }
