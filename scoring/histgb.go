@@ -19,21 +19,11 @@ type histgbKind struct {
 func (histgbKind) Kind() string { return "histgb" }
 
 func (k histgbKind) load(b bundleFiles) (Model, error) {
-	if k.File == "" {
-		return nil, errors.New("histgb needs a file name")
-	}
-	data, err := b.open(k.File)
-	if err != nil {
-		return nil, err
-	}
-	m, err := parseHistGB(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", k.File, err)
-	}
-	if m.f.nFeature != len(b.columns) {
-		return nil, fmt.Errorf("%s: n_features %d but the features produce %d columns", k.File, m.f.nFeature, len(b.columns))
-	}
-	return m, nil
+	return loadModelFile(b, k.Kind(), k.File, parseHistGB)
+}
+
+func (m *histgbModel) modelColumns() (int, string) {
+	return m.f.nFeature, fmt.Sprintf("n_features %d", m.f.nFeature)
 }
 
 // histgbJSON is the exporter's file: the estimator's _baseline_prediction,

@@ -18,22 +18,11 @@ type lightgbmKind struct {
 func (lightgbmKind) Kind() string { return "lightgbm" }
 
 func (k lightgbmKind) load(b bundleFiles) (Model, error) {
-	if k.File == "" {
-		return nil, errors.New("lightgbm needs a file name")
-	}
-	data, err := b.open(k.File)
-	if err != nil {
-		return nil, err
-	}
-	m, err := parseLightGBM(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", k.File, err)
-	}
-	if m.f.nFeature != len(b.columns) {
-		return nil, fmt.Errorf("%s: max_feature_idx %d (%d features) but the features produce %d columns",
-			k.File, m.f.nFeature-1, m.f.nFeature, len(b.columns))
-	}
-	return m, nil
+	return loadModelFile(b, k.Kind(), k.File, parseLightGBM)
+}
+
+func (m *lgbModel) modelColumns() (int, string) {
+	return m.f.nFeature, fmt.Sprintf("max_feature_idx %d (%d features)", m.f.nFeature-1, m.f.nFeature)
 }
 
 // lgbObjective is the objective's output transform (ConvertOutput in

@@ -34,21 +34,11 @@ type mlpKind struct {
 func (mlpKind) Kind() string { return "mlp" }
 
 func (k mlpKind) load(b bundleFiles) (Model, error) {
-	if k.File == "" {
-		return nil, errors.New("mlp needs a file name")
-	}
-	data, err := b.open(k.File)
-	if err != nil {
-		return nil, err
-	}
-	m, err := parseMLP(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", k.File, err)
-	}
-	if m.inputs != len(b.columns) {
-		return nil, fmt.Errorf("%s: %d inputs but the features produce %d columns", k.File, m.inputs, len(b.columns))
-	}
-	return m, nil
+	return loadModelFile(b, k.Kind(), k.File, parseMLP)
+}
+
+func (m *mlpModel) modelColumns() (int, string) {
+	return m.inputs, fmt.Sprintf("%d inputs", m.inputs)
 }
 
 // mlpFile is the model file. Weights are JSON numbers: float64 values in

@@ -120,21 +120,11 @@ type xgboostKind struct {
 func (xgboostKind) Kind() string { return "xgboost" }
 
 func (k xgboostKind) load(b bundleFiles) (Model, error) {
-	if k.File == "" {
-		return nil, errors.New("xgboost needs a file name")
-	}
-	data, err := b.open(k.File)
-	if err != nil {
-		return nil, err
-	}
-	m, err := parseXGBoost(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", k.File, err)
-	}
-	if m.trees.nFeature != len(b.columns) {
-		return nil, fmt.Errorf("%s: num_feature %d but the features produce %d columns", k.File, m.trees.nFeature, len(b.columns))
-	}
-	return m, nil
+	return loadModelFile(b, k.Kind(), k.File, parseXGBoost)
+}
+
+func (m *xgbModel) modelColumns() (int, string) {
+	return m.trees.nFeature, fmt.Sprintf("num_feature %d", m.trees.nFeature)
 }
 
 // Output implements Model. The logistic objectives may also be served as a
