@@ -106,7 +106,7 @@ type histgbModel struct {
 
 func parseHistGB(data []byte) (*histgbModel, error) {
 	var h histgbJSON
-	if _, err := decodeModelFile(data, &h); err != nil {
+	if err := decodeModelFile(data, &h); err != nil {
 		return nil, err
 	}
 	if h.Format != histgbFormat {

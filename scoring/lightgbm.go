@@ -99,13 +99,9 @@ func parseLightGBM(data []byte) (*lgbModel, error) {
 	hdr := map[string]string{}
 	var treeStart int
 	for {
-		start := r.pos
-		line, ok := r.next()
+		start, line, ok := r.nextNonBlank()
 		if !ok {
 			return nil, errors.New("no trees (no line Tree=0)")
-		}
-		if line == "" {
-			continue
 		}
 		if strings.HasPrefix(line, "Tree=") || line == "end of trees" {
 			treeStart = start
@@ -175,13 +171,9 @@ func parseLightGBM(data []byte) (*lgbModel, error) {
 	pos := treeStart
 	nTrees := 0
 	for {
-		start := r.pos
-		line, ok := r.next()
+		start, line, ok := r.nextNonBlank()
 		if !ok {
 			return nil, errors.New("missing \"end of trees\"")
-		}
-		if line == "" {
-			continue
 		}
 		if line == "end of trees" {
 			if sizes != nil && start != pos {
@@ -669,6 +661,17 @@ func (r *lineReader) next() (string, bool) {
 	}
 	r.line++
 	return string(bytes.TrimSuffix(l, []byte("\r"))), true
+}
+
+// nextNonBlank is next past empty lines; start is the offset where the line
+// it returns begins.
+func (r *lineReader) nextNonBlank() (start int, line string, ok bool) {
+	for {
+		start = r.pos
+		if line, ok = r.next(); !ok || line != "" {
+			return start, line, ok
+		}
+	}
 }
 
 func atoiIn(name, s string, lo, hi int) (int, error) {

@@ -1,7 +1,6 @@
 package scoring
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -91,10 +90,8 @@ type mlpModel struct {
 // parseMLP reads and validates a model file.
 func parseMLP(data []byte) (*mlpModel, error) {
 	var f mlpFile
-	if more, err := decodeModelFile(data, &f); err != nil {
+	if err := decodeModelFile(data, &f); err != nil {
 		return nil, err
-	} else if more {
-		return nil, errors.New("data after the model object")
 	}
 	if f.Format != MLPFormat {
 		return nil, fmt.Errorf("format %q, want %q", f.Format, MLPFormat)

@@ -108,10 +108,8 @@ func parseSklearn[M Model](data []byte, compile func(f *skFile) (M, error)) (M, 
 // decodeSklearn decodes a model file.
 func decodeSklearn(data []byte) (*skFile, error) {
 	var f skFile
-	if more, err := decodeModelFile(data, &f); err != nil {
+	if err := decodeModelFile(data, &f); err != nil {
 		return nil, err
-	} else if more {
-		return nil, errors.New("data after the JSON object")
 	}
 	return &f, nil
 }

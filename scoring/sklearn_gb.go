@@ -21,7 +21,9 @@ type sklearnGBKind struct {
 
 func (sklearnGBKind) Kind() string { return "sklearn_gradient_boosting" }
 
-func (k sklearnGBKind) load(b bundleFiles) (Model, error) { return loadSklearn(b, k.Kind(), k.File, newGB) }
+func (k sklearnGBKind) load(b bundleFiles) (Model, error) {
+	return loadSklearn(b, k.Kind(), k.File, newGB)
+}
 
 // skGB is a compiled gradient boosting model. The raw prediction of a row
 // is init[k] plus, stage by stage, learning_rate × the leaf value of the
