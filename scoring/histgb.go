@@ -22,10 +22,6 @@ func (k histgbKind) load(b bundleFiles) (Model, error) {
 	return loadModelFile(b, k.Kind(), k.File, parseHistGB)
 }
 
-func (m *histgbModel) modelColumns() (int, string) {
-	return m.f.nFeature, fmt.Sprintf("n_features %d", m.f.nFeature)
-}
-
 // histgbJSON is the exporter's file: the estimator's _baseline_prediction,
 // its loss link, and per tree the TreePredictor's nodes array (one list per
 // field of PREDICTOR_RECORD_DTYPE that prediction reads) and
@@ -328,6 +324,11 @@ func categoryIndex(cs []float64, v float64) float64 {
 		return float64(lo)
 	}
 	return math.NaN()
+}
+
+// modelColumns implements fileModel.
+func (m *histgbModel) modelColumns() (int, string) {
+	return m.f.nFeature, fmt.Sprintf("n_features %d", m.f.nFeature)
 }
 
 // Output implements Model.

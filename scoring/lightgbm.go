@@ -21,10 +21,6 @@ func (k lightgbmKind) load(b bundleFiles) (Model, error) {
 	return loadModelFile(b, k.Kind(), k.File, parseLightGBM)
 }
 
-func (m *lgbModel) modelColumns() (int, string) {
-	return m.f.nFeature, fmt.Sprintf("max_feature_idx %d (%d features)", m.f.nFeature-1, m.f.nFeature)
-}
-
 // lgbObjective is the objective's output transform (ConvertOutput in
 // LightGBM's src/objective/*.hpp).
 type lgbObjective uint8
@@ -405,6 +401,11 @@ func readLGBTree(r *lineReader) (*treeSpec, error) {
 		}
 	}
 	return t, nil
+}
+
+// modelColumns implements fileModel.
+func (m *lgbModel) modelColumns() (int, string) {
+	return m.f.nFeature, fmt.Sprintf("max_feature_idx %d (%d features)", m.f.nFeature-1, m.f.nFeature)
 }
 
 // Output implements Model. Binary and cross_entropy models may also be

@@ -36,10 +36,6 @@ func (k mlpKind) load(b bundleFiles) (Model, error) {
 	return loadModelFile(b, k.Kind(), k.File, parseMLP)
 }
 
-func (m *mlpModel) modelColumns() (int, string) {
-	return m.inputs, fmt.Sprintf("%d inputs", m.inputs)
-}
-
 // mlpFile is the model file. Weights are JSON numbers: float64 values in
 // shortest form, float32 ones as their exact value, so both read back
 // exactly; see docs/bundle.md.
@@ -174,6 +170,11 @@ func (m *mlpModel) output() (ModelOutput, error) {
 			"nor a single-output regression; multi-label and multi-output models are not supported", units, activationNames[act])
 	}
 	return o, nil
+}
+
+// modelColumns implements fileModel.
+func (m *mlpModel) modelColumns() (int, string) {
+	return m.inputs, fmt.Sprintf("%d inputs", m.inputs)
 }
 
 // Output implements Model. Both libraries refuse or propagate NaN, so rows

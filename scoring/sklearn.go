@@ -301,6 +301,7 @@ func loadSklearn[M fileModel](b bundleFiles, kind, file string, compile func(f *
 	return loadModelFile(b, kind, file, func(data []byte) (M, error) { return parseSklearn(data, compile) })
 }
 
+// modelColumns implements fileModel for both kinds.
 func (s *skTrees) modelColumns() (int, string) {
 	return s.trees.nFeature, fmt.Sprintf("n_features %d", s.trees.nFeature)
 }

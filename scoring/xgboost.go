@@ -124,6 +124,7 @@ func (k xgboostKind) load(b bundleFiles) (Model, error) {
 	return loadModelFile(b, k.Kind(), k.File, parseXGBoost)
 }
 
+// modelColumns implements fileModel.
 func (m *xgbModel) modelColumns() (int, string) {
 	return m.trees.nFeature, fmt.Sprintf("num_feature %d", m.trees.nFeature)
 }
