@@ -19,21 +19,7 @@ type histgbKind struct {
 func (histgbKind) Kind() string { return "histgb" }
 
 func (k histgbKind) load(b bundleFiles) (Model, error) {
-	if k.File == "" {
-		return nil, errors.New("histgb needs a file name")
-	}
-	data, err := b.open(k.File)
-	if err != nil {
-		return nil, err
-	}
-	m, err := parseHistGB(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", k.File, err)
-	}
-	if m.f.nFeature != len(b.columns) {
-		return nil, fmt.Errorf("%s: n_features %d but the features produce %d columns", k.File, m.f.nFeature, len(b.columns))
-	}
-	return m, nil
+	return loadModelFile(b, k.Kind(), k.File, parseHistGB)
 }
 
 // histgbJSON is the exporter's file: the estimator's _baseline_prediction,
@@ -116,7 +102,7 @@ type histgbModel struct {
 
 func parseHistGB(data []byte) (*histgbModel, error) {
 	var h histgbJSON
-	if _, err := decodeModelFile(data, &h); err != nil {
+	if err := decodeModelFile(data, &h); err != nil {
 		return nil, err
 	}
 	if h.Format != histgbFormat {
@@ -338,6 +324,11 @@ func categoryIndex(cs []float64, v float64) float64 {
 		return float64(lo)
 	}
 	return math.NaN()
+}
+
+// modelColumns implements fileModel.
+func (m *histgbModel) modelColumns() (int, string) {
+	return m.f.nFeature, fmt.Sprintf("n_features %d", m.f.nFeature)
 }
 
 // Output implements Model.

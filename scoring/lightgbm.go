@@ -18,22 +18,7 @@ type lightgbmKind struct {
 func (lightgbmKind) Kind() string { return "lightgbm" }
 
 func (k lightgbmKind) load(b bundleFiles) (Model, error) {
-	if k.File == "" {
-		return nil, errors.New("lightgbm needs a file name")
-	}
-	data, err := b.open(k.File)
-	if err != nil {
-		return nil, err
-	}
-	m, err := parseLightGBM(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", k.File, err)
-	}
-	if m.f.nFeature != len(b.columns) {
-		return nil, fmt.Errorf("%s: max_feature_idx %d (%d features) but the features produce %d columns",
-			k.File, m.f.nFeature-1, m.f.nFeature, len(b.columns))
-	}
-	return m, nil
+	return loadModelFile(b, k.Kind(), k.File, parseLightGBM)
 }
 
 // lgbObjective is the objective's output transform (ConvertOutput in
@@ -110,13 +95,9 @@ func parseLightGBM(data []byte) (*lgbModel, error) {
 	hdr := map[string]string{}
 	var treeStart int
 	for {
-		start := r.pos
-		line, ok := r.next()
+		start, line, ok := r.nextNonBlank()
 		if !ok {
 			return nil, errors.New("no trees (no line Tree=0)")
-		}
-		if line == "" {
-			continue
 		}
 		if strings.HasPrefix(line, "Tree=") || line == "end of trees" {
 			treeStart = start
@@ -186,13 +167,9 @@ func parseLightGBM(data []byte) (*lgbModel, error) {
 	pos := treeStart
 	nTrees := 0
 	for {
-		start := r.pos
-		line, ok := r.next()
+		start, line, ok := r.nextNonBlank()
 		if !ok {
 			return nil, errors.New("missing \"end of trees\"")
-		}
-		if line == "" {
-			continue
 		}
 		if line == "end of trees" {
 			if sizes != nil && start != pos {
@@ -424,6 +401,11 @@ func readLGBTree(r *lineReader) (*treeSpec, error) {
 		}
 	}
 	return t, nil
+}
+
+// modelColumns implements fileModel.
+func (m *lgbModel) modelColumns() (int, string) {
+	return m.f.nFeature, fmt.Sprintf("max_feature_idx %d (%d features)", m.f.nFeature-1, m.f.nFeature)
 }
 
 // Output implements Model. Binary and cross_entropy models may also be
@@ -680,6 +662,17 @@ func (r *lineReader) next() (string, bool) {
 	}
 	r.line++
 	return string(bytes.TrimSuffix(l, []byte("\r"))), true
+}
+
+// nextNonBlank is next past empty lines; start is the offset where the line
+// it returns begins.
+func (r *lineReader) nextNonBlank() (start int, line string, ok bool) {
+	for {
+		start = r.pos
+		if line, ok = r.next(); !ok || line != "" {
+			return start, line, ok
+		}
+	}
 }
 
 func atoiIn(name, s string, lo, hi int) (int, error) {

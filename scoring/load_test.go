@@ -68,6 +68,10 @@ func TestLoadManifestErrors(t *testing.T) {
 		{"unknown kind", manifest, func(m map[string]any) { obj(m["model"])["kind"] = "catboost" }, `unknown kind "catboost"`},
 		{"xgboost with coef", manifest, func(m map[string]any) { obj(m["model"])["coef"] = []any{[]any{1.0}} }, `kind "xgboost": unknown key "coef"`},
 		{"xgboost without file", manifest, func(m map[string]any) { delete(obj(m["model"]), "file") }, `kind "xgboost": missing key "file"`},
+		{"xgboost empty file", manifest, func(m map[string]any) { obj(m["model"])["file"] = "" }, "model: xgboost needs a file name"},
+		{"sklearn empty file", manifest, func(m map[string]any) {
+			obj(m["model"])["kind"], obj(m["model"])["file"] = "sklearn_forest", ""
+		}, "model: sklearn_forest needs a file name"},
 		{"missing kind", manifest, func(m map[string]any) { delete(obj(m["model"]), "kind") }, `model: missing key "kind"`},
 		{"empty kind", manifest, func(m map[string]any) { obj(m["model"])["kind"] = "" }, `model: unknown kind "" (want one of histgb, lightgbm, linear, mlp, sklearn_forest, sklearn_gradient_boosting, xgboost)`},
 		{"linear with file", linear, func(m map[string]any) { obj(m["model"])["file"] = "model.json" }, `kind "linear": unknown key "file" (allowed: kind, link, coef, intercept)`},

@@ -267,13 +267,18 @@ func checkModelSize(data []byte) error {
 	return nil
 }
 
-// decodeModelFile checks a JSON model file's size (checkModelSize) and
-// decodes it into dst (decodeFirst).
-func decodeModelFile(data []byte, dst any) (more bool, err error) {
+// decodeModelFile checks a JSON model file's size (checkModelSize),
+// decodes it into dst (decodeFirst) and refuses anything after the object.
+func decodeModelFile(data []byte, dst any) error {
 	if err := checkModelSize(data); err != nil {
-		return false, err
+		return err
 	}
-	return decodeFirst(data, dst)
+	if more, err := decodeFirst(data, dst); err != nil {
+		return err
+	} else if more {
+		return errors.New("data after the model object")
+	}
+	return nil
 }
 
 // jsonError rewrites encoding/json errors into one short line that names the

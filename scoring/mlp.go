@@ -1,7 +1,6 @@
 package scoring
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -34,21 +33,7 @@ type mlpKind struct {
 func (mlpKind) Kind() string { return "mlp" }
 
 func (k mlpKind) load(b bundleFiles) (Model, error) {
-	if k.File == "" {
-		return nil, errors.New("mlp needs a file name")
-	}
-	data, err := b.open(k.File)
-	if err != nil {
-		return nil, err
-	}
-	m, err := parseMLP(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", k.File, err)
-	}
-	if m.inputs != len(b.columns) {
-		return nil, fmt.Errorf("%s: %d inputs but the features produce %d columns", k.File, m.inputs, len(b.columns))
-	}
-	return m, nil
+	return loadModelFile(b, k.Kind(), k.File, parseMLP)
 }
 
 // mlpFile is the model file. Weights are JSON numbers: float64 values in
@@ -101,10 +86,8 @@ type mlpModel struct {
 // parseMLP reads and validates a model file.
 func parseMLP(data []byte) (*mlpModel, error) {
 	var f mlpFile
-	if more, err := decodeModelFile(data, &f); err != nil {
+	if err := decodeModelFile(data, &f); err != nil {
 		return nil, err
-	} else if more {
-		return nil, errors.New("data after the model object")
 	}
 	if f.Format != MLPFormat {
 		return nil, fmt.Errorf("format %q, want %q", f.Format, MLPFormat)
@@ -187,6 +170,11 @@ func (m *mlpModel) output() (ModelOutput, error) {
 			"nor a single-output regression; multi-label and multi-output models are not supported", units, activationNames[act])
 	}
 	return o, nil
+}
+
+// modelColumns implements fileModel.
+func (m *mlpModel) modelColumns() (int, string) {
+	return m.inputs, fmt.Sprintf("%d inputs", m.inputs)
 }
 
 // Output implements Model. Both libraries refuse or propagate NaN, so rows

@@ -81,6 +81,35 @@ type bundleFiles struct {
 	columns []string                          // the model columns the features produce, in order
 }
 
+// fileModel is a model read from one file of the bundle. modelColumns is
+// how many columns it takes, and how its file says so, for the error when
+// the features produce another number.
+type fileModel interface {
+	Model
+	modelColumns() (n int, says string)
+}
+
+// loadModelFile is the load of a kind whose model is one file of the bundle
+// (kind's key "file"): it reads the file, parses it and checks its columns
+// against the features'. Errors name the file.
+func loadModelFile[M fileModel](b bundleFiles, kind, file string, parse func(data []byte) (M, error)) (Model, error) {
+	if file == "" {
+		return nil, fmt.Errorf("%s needs a file name", kind)
+	}
+	data, err := b.open(file)
+	if err != nil {
+		return nil, err
+	}
+	m, err := parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	if n, says := m.modelColumns(); n != len(b.columns) {
+		return nil, fmt.Errorf("%s: %s but the features produce %d columns", file, says, len(b.columns))
+	}
+	return m, nil
+}
+
 // modelKinds is every model kind by name. A new kind is a new file with its
 // type (fields = keys, Kind, load) and a Model, plus one entry here; the
 // manifest decoder, the JSON Schema test and the docs test read it.

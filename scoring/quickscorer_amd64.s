@@ -92,6 +92,19 @@
 	ADDQ $16, BX \
 	CMPQ BX, CX
 
+// RUN scores the nodes of the tree's run at byte offset off of its qsTree,
+// the loop at label loop, ending at label done: each node is loaded with
+// load and its rows compared with cmp.
+#define RUN(off, loop, done, load, cmp) \
+	RUNEND(off) \
+	JAE done \
+loop: \
+	load \
+	cmp \
+	NEXT \
+	JB loop \
+done:
+
 // LEAVES adds the exit leaves of 16 rows (leaf sets lo and hi) to their
 // margins at off(SI)(CX*1).
 #define LEAVES(lo, hi, off) \
@@ -151,66 +164,12 @@ TEXT ·qsScore64(SB), NOSPLIT, $0-48
 
 tree64:
 	SETS
-	RUNEND(0)
-	JAE leftlo64end
-
-leftlo64:
-	LOADLO
-	LO64(LEFTNAN)
-	NEXT
-	JB leftlo64
-
-leftlo64end:
-	RUNEND(4)
-	JAE lefthi64end
-
-lefthi64:
-	LOADHI
-	HI64(LEFTNAN)
-	NEXT
-	JB lefthi64
-
-lefthi64end:
-	RUNEND(8)
-	JAE leftboth64end
-
-leftboth64:
-	LOADBOTH
-	BOTH64(LEFTNAN)
-	NEXT
-	JB leftboth64
-
-leftboth64end:
-	RUNEND(12)
-	JAE rightlo64end
-
-rightlo64:
-	LOADLO
-	LO64(RIGHTNAN)
-	NEXT
-	JB rightlo64
-
-rightlo64end:
-	RUNEND(16)
-	JAE righthi64end
-
-righthi64:
-	LOADHI
-	HI64(RIGHTNAN)
-	NEXT
-	JB righthi64
-
-righthi64end:
-	RUNEND(20)
-	JAE rightboth64end
-
-rightboth64:
-	LOADBOTH
-	BOTH64(RIGHTNAN)
-	NEXT
-	JB rightboth64
-
-rightboth64end:
+	RUN(0, leftlo64, leftlo64end, LOADLO, LO64(LEFTNAN))
+	RUN(4, lefthi64, lefthi64end, LOADHI, HI64(LEFTNAN))
+	RUN(8, leftboth64, leftboth64end, LOADBOTH, BOTH64(LEFTNAN))
+	RUN(12, rightlo64, rightlo64end, LOADLO, LO64(RIGHTNAN))
+	RUN(16, righthi64, righthi64end, LOADHI, HI64(RIGHTNAN))
+	RUN(20, rightboth64, rightboth64end, LOADBOTH, BOTH64(RIGHTNAN))
 	LEAFSTART
 	LEAVES(Z0, Z4, 0)
 	LEAVES(Z1, Z5, 64)
@@ -231,66 +190,12 @@ TEXT ·qsScore32(SB), NOSPLIT, $0-48
 
 tree32:
 	SETS
-	RUNEND(0)
-	JAE leftlo32end
-
-leftlo32:
-	LOADLO
-	LO32(LEFTNAN)
-	NEXT
-	JB leftlo32
-
-leftlo32end:
-	RUNEND(4)
-	JAE lefthi32end
-
-lefthi32:
-	LOADHI
-	HI32(LEFTNAN)
-	NEXT
-	JB lefthi32
-
-lefthi32end:
-	RUNEND(8)
-	JAE leftboth32end
-
-leftboth32:
-	LOADBOTH
-	BOTH32(LEFTNAN)
-	NEXT
-	JB leftboth32
-
-leftboth32end:
-	RUNEND(12)
-	JAE rightlo32end
-
-rightlo32:
-	LOADLO
-	LO32(RIGHTNAN)
-	NEXT
-	JB rightlo32
-
-rightlo32end:
-	RUNEND(16)
-	JAE righthi32end
-
-righthi32:
-	LOADHI
-	HI32(RIGHTNAN)
-	NEXT
-	JB righthi32
-
-righthi32end:
-	RUNEND(20)
-	JAE rightboth32end
-
-rightboth32:
-	LOADBOTH
-	BOTH32(RIGHTNAN)
-	NEXT
-	JB rightboth32
-
-rightboth32end:
+	RUN(0, leftlo32, leftlo32end, LOADLO, LO32(LEFTNAN))
+	RUN(4, lefthi32, lefthi32end, LOADHI, HI32(LEFTNAN))
+	RUN(8, leftboth32, leftboth32end, LOADBOTH, BOTH32(LEFTNAN))
+	RUN(12, rightlo32, rightlo32end, LOADLO, LO32(RIGHTNAN))
+	RUN(16, righthi32, righthi32end, LOADHI, HI32(RIGHTNAN))
+	RUN(20, rightboth32, rightboth32end, LOADBOTH, BOTH32(RIGHTNAN))
 	LEAFSTART
 	LEAVES(Z0, Z4, 0)
 	LEAVES(Z1, Z5, 64)
@@ -433,66 +338,12 @@ TEXT ·qsScore32AVX2(SB), NOSPLIT, $0-48
 
 treeavx2:
 	ASETS
-	RUNEND(0)
-	JAE leftloavx2end
-
-leftloavx2:
-	ALOADLO
-	ALO(LEFTNAN)
-	NEXT
-	JB leftloavx2
-
-leftloavx2end:
-	RUNEND(4)
-	JAE lefthiavx2end
-
-lefthiavx2:
-	ALOADHI
-	AHI(LEFTNAN)
-	NEXT
-	JB lefthiavx2
-
-lefthiavx2end:
-	RUNEND(8)
-	JAE leftbothavx2end
-
-leftbothavx2:
-	ALOADBOTH
-	ABOTH(LEFTNAN)
-	NEXT
-	JB leftbothavx2
-
-leftbothavx2end:
-	RUNEND(12)
-	JAE rightloavx2end
-
-rightloavx2:
-	ALOADLO
-	ALO(RIGHTNAN)
-	NEXT
-	JB rightloavx2
-
-rightloavx2end:
-	RUNEND(16)
-	JAE righthiavx2end
-
-righthiavx2:
-	ALOADHI
-	AHI(RIGHTNAN)
-	NEXT
-	JB righthiavx2
-
-righthiavx2end:
-	RUNEND(20)
-	JAE rightbothavx2end
-
-rightbothavx2:
-	ALOADBOTH
-	ABOTH(RIGHTNAN)
-	NEXT
-	JB rightbothavx2
-
-rightbothavx2end:
+	RUN(0, leftloavx2, leftloavx2end, ALOADLO, ALO(LEFTNAN))
+	RUN(4, lefthiavx2, lefthiavx2end, ALOADHI, AHI(LEFTNAN))
+	RUN(8, leftbothavx2, leftbothavx2end, ALOADBOTH, ABOTH(LEFTNAN))
+	RUN(12, rightloavx2, rightloavx2end, ALOADLO, ALO(RIGHTNAN))
+	RUN(16, righthiavx2, righthiavx2end, ALOADHI, AHI(RIGHTNAN))
+	RUN(20, rightbothavx2, rightbothavx2end, ALOADBOTH, ABOTH(RIGHTNAN))
 	ALEAFSTART
 	ALEAVES(Y0, Y4, 0)
 	ALEAVES(Y1, Y5, 32)

@@ -96,30 +96,28 @@ func (f *skFloats) UnmarshalJSON(data []byte) error {
 
 // parseSklearn decodes a model file and checks and compiles it with
 // compile (newForest, newGB).
-func parseSklearn[M Model](data []byte, nFeature int, compile func(f *skFile, nFeature int) (M, error)) (M, error) {
+func parseSklearn[M Model](data []byte, compile func(f *skFile) (M, error)) (M, error) {
 	f, err := decodeSklearn(data)
 	if err != nil {
 		var none M
 		return none, err
 	}
-	return compile(f, nFeature)
+	return compile(f)
 }
 
 // decodeSklearn decodes a model file.
 func decodeSklearn(data []byte) (*skFile, error) {
 	var f skFile
-	if more, err := decodeModelFile(data, &f); err != nil {
+	if err := decodeModelFile(data, &f); err != nil {
 		return nil, err
-	} else if more {
-		return nil, errors.New("data after the JSON object")
 	}
 	return &f, nil
 }
 
 // check validates the parts of a model file both kinds share.
-func (f *skFile) check(nFeature int) error {
-	if f.NFeatures != nFeature {
-		return fmt.Errorf("n_features %d but the features produce %d columns", f.NFeatures, nFeature)
+func (f *skFile) check() error {
+	if f.NFeatures < 1 || f.NFeatures > MaxModelColumns {
+		return fmt.Errorf("n_features %d not in [1, %d]", f.NFeatures, MaxModelColumns)
 	}
 	if f.NClasses < 0 || f.NClasses == 1 || f.NClasses > MaxClasses {
 		return fmt.Errorf("n_classes %d: want 0 (a regressor) or 2..%d", f.NClasses, MaxClasses)
@@ -297,18 +295,15 @@ func (f *skFile) output() ModelOutput {
 	return o
 }
 
-// loadSklearn reads a kind's model file and compiles it with compile
+// loadSklearn loads a kind's model file, compiled with compile
 // (parseSklearn).
-func loadSklearn[M Model](b bundleFiles, file string, compile func(f *skFile, nFeature int) (M, error)) (Model, error) {
-	data, err := b.open(file)
-	if err != nil {
-		return nil, err
-	}
-	m, err := parseSklearn(data, len(b.columns), compile)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", file, err)
-	}
-	return m, nil
+func loadSklearn[M fileModel](b bundleFiles, kind, file string, compile func(f *skFile) (M, error)) (Model, error) {
+	return loadModelFile(b, kind, file, func(data []byte) (M, error) { return parseSklearn(data, compile) })
+}
+
+// modelColumns implements fileModel for both kinds.
+func (s *skTrees) modelColumns() (int, string) {
+	return s.trees.nFeature, fmt.Sprintf("n_features %d", s.trees.nFeature)
 }
 
 func (tr *skTree) numNodes() int { return len(tr.ChildrenLeft) }
@@ -385,7 +380,7 @@ type sklearnForestKind struct {
 func (sklearnForestKind) Kind() string { return "sklearn_forest" }
 
 func (k sklearnForestKind) load(b bundleFiles) (Model, error) {
-	return loadSklearn(b, k.File, newForest)
+	return loadSklearn(b, k.Kind(), k.File, newForest)
 }
 
 // skForest is a compiled forest: per row, the trees' leaf values summed in
@@ -398,8 +393,8 @@ type skForest struct {
 }
 
 // newForest checks and compiles a decoded forest file.
-func newForest(f *skFile, nFeature int) (*skForest, error) {
-	if err := f.check(nFeature); err != nil {
+func newForest(f *skFile) (*skForest, error) {
+	if err := f.check(); err != nil {
 		return nil, err
 	}
 	if !forestEstimators[f.Estimator] {

@@ -21,7 +21,9 @@ type sklearnGBKind struct {
 
 func (sklearnGBKind) Kind() string { return "sklearn_gradient_boosting" }
 
-func (k sklearnGBKind) load(b bundleFiles) (Model, error) { return loadSklearn(b, k.File, newGB) }
+func (k sklearnGBKind) load(b bundleFiles) (Model, error) {
+	return loadSklearn(b, k.Kind(), k.File, newGB)
+}
 
 // skGB is a compiled gradient boosting model. The raw prediction of a row
 // is init[k] plus, stage by stage, learning_rate × the leaf value of the
@@ -35,8 +37,8 @@ type skGB struct {
 }
 
 // newGB checks and compiles a decoded gradient boosting file.
-func newGB(f *skFile, nFeature int) (*skGB, error) {
-	if err := f.check(nFeature); err != nil {
+func newGB(f *skFile) (*skGB, error) {
+	if err := f.check(); err != nil {
 		return nil, err
 	}
 	if f.Estimator != "GradientBoostingClassifier" && f.Estimator != "GradientBoostingRegressor" {

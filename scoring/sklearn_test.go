@@ -172,10 +172,10 @@ func FuzzSklearnModel(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var models []Model
-		if m, err := parseSklearn(data, 4, newForest); err == nil {
+		if m, err := parseSklearn(data, newForest); err == nil && m.trees.nFeature == 4 {
 			models = append(models, m)
 		}
-		if m, err := parseSklearn(data, 4, newGB); err == nil {
+		if m, err := parseSklearn(data, newGB); err == nil && m.trees.nFeature == 4 {
 			models = append(models, m)
 		}
 		predictAll(models, x)
@@ -266,7 +266,7 @@ func FuzzSklearnTrees(f *testing.F) {
 			return fl
 		}
 		var models []Model
-		if m, err := newForest(mk("RandomForestClassifier", ""), 4); err == nil {
+		if m, err := newForest(mk("RandomForestClassifier", "")); err == nil {
 			models = append(models, m)
 			out := make([]float64, blockRows*w)
 			m.NewPredictor("").Predict(x, blockRows, out)
@@ -288,10 +288,10 @@ func FuzzSklearnTrees(f *testing.F) {
 		if nClasses > 0 {
 			loss = "log_loss"
 		}
-		if m, err := newGB(mk("GradientBoostingClassifier", loss), 4); err == nil {
+		if m, err := newGB(mk("GradientBoostingClassifier", loss)); err == nil {
 			models = append(models, m)
 		}
-		if m, err := newGB(mk("GradientBoostingRegressor", loss), 4); err == nil {
+		if m, err := newGB(mk("GradientBoostingRegressor", loss)); err == nil {
 			models = append(models, m)
 		}
 		predictAll(models, x)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"unsafe"
 )
 
@@ -413,10 +414,7 @@ func (f *forest64) predictRow(row []float64, margin []float64, hasNaN bool) {
 	for ; t0+lanes <= nt; t0 += lanes {
 		r := f.roots[t0 : t0+lanes : t0+lanes]
 		i0, i1, i2, i3, i4, i5, i6, i7 := r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]
-		depth := int32(0)
-		for _, d := range f.depth[t0 : t0+lanes] {
-			depth = max(depth, d)
-		}
+		depth := slices.Max(f.depth[t0 : t0+lanes]) // the lanes walk in lock-step to the deepest
 		switch {
 		case f.general:
 			for d := int32(0); d < depth; d++ {

@@ -2,6 +2,7 @@ package scoring
 
 import (
 	"math"
+	"slices"
 	"unsafe"
 )
 
@@ -134,10 +135,7 @@ func (e *treeEnsemble) treesOfLane(xt unsafe.Pointer, k uintptr, t0 int, nan boo
 	x := unsafe.Add(xt, 4*k)
 	r := e.roots[t0 : t0+lanes : t0+lanes]
 	i0, i1, i2, i3, i4, i5, i6, i7 := uint32(r[0]), uint32(r[1]), uint32(r[2]), uint32(r[3]), uint32(r[4]), uint32(r[5]), uint32(r[6]), uint32(r[7])
-	depth := int32(0)
-	for _, d := range e.depth[t0 : t0+lanes] {
-		depth = max(depth, d)
-	}
+	depth := slices.Max(e.depth[t0 : t0+lanes]) // the lanes walk in lock-step to the deepest
 	for d := int32(0); d < depth; d += deepChunk {
 		for range min(deepChunk, depth-d) {
 			if nan {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"unsafe"
@@ -120,21 +121,12 @@ type xgboostKind struct {
 func (xgboostKind) Kind() string { return "xgboost" }
 
 func (k xgboostKind) load(b bundleFiles) (Model, error) {
-	if k.File == "" {
-		return nil, errors.New("xgboost needs a file name")
-	}
-	data, err := b.open(k.File)
-	if err != nil {
-		return nil, err
-	}
-	m, err := parseXGBoost(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", k.File, err)
-	}
-	if m.trees.nFeature != len(b.columns) {
-		return nil, fmt.Errorf("%s: num_feature %d but the features produce %d columns", k.File, m.trees.nFeature, len(b.columns))
-	}
-	return m, nil
+	return loadModelFile(b, k.Kind(), k.File, parseXGBoost)
+}
+
+// modelColumns implements fileModel.
+func (m *xgbModel) modelColumns() (int, string) {
+	return m.trees.nFeature, fmt.Sprintf("num_feature %d", m.trees.nFeature)
 }
 
 // Output implements Model. The logistic objectives may also be served as a
@@ -564,10 +556,7 @@ func (m *xgbModel) predictRow(row []float32, margin []float32) {
 	for ; t0+lanes <= nt; t0 += lanes {
 		r := e.roots[t0 : t0+lanes : t0+lanes]
 		i0, i1, i2, i3, i4, i5, i6, i7 := r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]
-		depth := int32(0)
-		for _, d := range e.depth[t0 : t0+lanes] {
-			depth = max(depth, d)
-		}
+		depth := slices.Max(e.depth[t0 : t0+lanes]) // the lanes walk in lock-step to the deepest
 		if hasNaN {
 			for d := int32(0); d < depth; d++ {
 				i0 = stepNaN(nb, x, i0)
