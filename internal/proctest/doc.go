@@ -7,7 +7,8 @@
 // reads its JSON log lines (WaitLog, LogLine, LogLines) and stops it
 // expecting a clean exit (StopClean). The fault suite also kills them (Kill),
 // signals them (Signal) and waits without failing (ExitedWithin). It polls
-// conditions with a deadline (Eventually), finds the binary under test
+// conditions with a deadline (Eventually), makes one HTTP call and reads
+// its answer whole (HTTP, HTTPDo), finds the binary under test
 // (Binary: STREAMSCORE_TEST_BIN, or a one-off go build) and is the suites'
 // TestMain (Main).
 //

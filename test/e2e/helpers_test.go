@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -137,12 +136,10 @@ var httpClient = &http.Client{Timeout: 5 * time.Second}
 
 // httpGet returns the status and body of GET url.
 func httpGet(url string) (int, string, error) {
-	resp, err := httpClient.Get(url)
-	if err != nil {
+	resp, b, err := proctest.HTTPDo(httpClient, "GET", url, nil)
+	if resp == nil {
 		return 0, "", err
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b), err
 }
 

@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -127,14 +125,9 @@ func TestRunWithHTTPPredict(t *testing.T) {
 	if err := json.Unmarshal(ev.Event, &card); err != nil || card.CardID == "" {
 		t.Fatalf("reference event without card_id: %s", ev.Event)
 	}
-	resp, err := http.Post("http://"+svc.http+"/v1/predict", "application/json", bytes.NewReader(ev.Event))
-	if err != nil {
-		t.Fatal(err)
-	}
-	answer, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("POST /v1/predict on run: %d %v %s", resp.StatusCode, err, answer)
+	resp, answer := proctest.HTTP(t, nil, "POST", "http://"+svc.http+"/v1/predict", bytes.NewReader(ev.Event), "Content-Type", "application/json")
+	if resp.StatusCode != 200 {
+		t.Fatalf("POST /v1/predict on run: %d %s", resp.StatusCode, answer)
 	}
 	kcatProduce(t, brokers, in, []string{card.CardID + "|" + string(ev.Event)})
 	counter := newRecordCounter(t, brokers, out)
@@ -176,29 +169,13 @@ func TestServeSeparateListeners(t *testing.T) {
 		"http.predict_listen": "127.0.0.1:0",
 		"log.format":          "json",
 	}, "streamscore serving", "http")
-	var predictAddr string
-	for _, l := range p.Stderr.Lines() {
-		var m map[string]any
-		if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == "streamscore serving" {
-			predictAddr, _ = m["predict"].(string)
-		}
-	}
+	predictAddr, _ := p.LogLine("streamscore serving")["predict"].(string)
 	if predictAddr == admin || !strings.HasPrefix(predictAddr, "127.0.0.1:") {
 		t.Fatalf("predict listener %q, admin %q: want two 127.0.0.1 listeners", predictAddr, admin)
 	}
 	get := func(method, url string, body []byte) (int, string) {
 		t.Helper()
-		req, err := http.NewRequest(method, url, bytes.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
+		resp, b := proctest.HTTP(t, nil, method, url, bytes.NewReader(body), "Content-Type", "application/json")
 		return resp.StatusCode, string(b)
 	}
 	ev := loadReference(t)[0].Event

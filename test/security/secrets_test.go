@@ -3,7 +3,6 @@ package security
 import (
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -173,14 +172,9 @@ func TestSecretsNeverShown(t *testing.T) {
 				svc, addr := startServiceWith(t, "streamscore run", kv, tc.env, tc.args...)
 				produceEvents(t, alos.input, nonce, 5, 0)
 				counter.waitFor(t, map[string]int{alos.output: 5}, svc)
-				resp, err := http.Get("http://" + addr + "/metrics")
-				if err != nil {
-					t.Fatalf("scrape %s: %v", addr, err)
-				}
-				metrics, err := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if err != nil || resp.StatusCode != http.StatusOK || !strings.Contains(string(metrics), "streamscore_build_info") {
-					t.Fatalf("scrape %s: %d %v", addr, resp.StatusCode, err)
+				resp, metrics := proctest.HTTP(t, nil, "GET", "http://"+addr+"/metrics", nil)
+				if resp.StatusCode != http.StatusOK || !strings.Contains(string(metrics), "streamscore_build_info") {
+					t.Fatalf("scrape %s: %d", addr, resp.StatusCode)
 				}
 				secrets.check(t, "/metrics", string(metrics))
 				svc.StopClean()
