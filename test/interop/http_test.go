@@ -25,15 +25,7 @@ type served struct {
 // and waits for its "streamscore serving" log line.
 func startServe(t testing.TB, extra map[string]any) *served {
 	t.Helper()
-	kv := map[string]any{
-		"model.bundle": filepath.Join(repoRoot, "examples", "fraud"),
-		"http.listen":  "127.0.0.1:0",
-		"log.format":   "json",
-		"log.level":    "info",
-	}
-	for k, v := range extra {
-		kv[k] = v
-	}
+	kv := proctest.MergeKeys(proctest.BaseKeys(filepath.Join(repoRoot, "examples", "fraud")), extra)
 	p, addr := startCommand(t, "serve", kv, "streamscore serving", "predict")
 	return &served{Proc: p, predict: addr}
 }
@@ -163,12 +155,8 @@ func TestRunWithHTTPPredict(t *testing.T) {
 // them by route pattern.
 func TestServeSeparateListeners(t *testing.T) {
 	t.Parallel()
-	p, admin := startCommand(t, "serve", map[string]any{
-		"model.bundle":        filepath.Join(repoRoot, "examples", "fraud"),
-		"http.listen":         "127.0.0.1:0",
-		"http.predict_listen": "127.0.0.1:0",
-		"log.format":          "json",
-	}, "streamscore serving", "http")
+	p, admin := startCommand(t, "serve", proctest.MergeKeys(proctest.BaseKeys(filepath.Join(repoRoot, "examples", "fraud")),
+		map[string]any{"http.predict_listen": "127.0.0.1:0"}), "streamscore serving", "http")
 	predictAddr, _ := p.LogLine("streamscore serving")["predict"].(string)
 	if predictAddr == admin || !strings.HasPrefix(predictAddr, "127.0.0.1:") {
 		t.Fatalf("predict listener %q, admin %q: want two 127.0.0.1 listeners", predictAddr, admin)
