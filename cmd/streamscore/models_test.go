@@ -116,15 +116,11 @@ func TestServiceReloadsModels(t *testing.T) {
 		event, _ := os.ReadFile(filepath.Join(dir, "v1", "reference.jsonl"))
 		var row struct{ Event json.RawMessage }
 		json.Unmarshal(event[:bytes.IndexByte(event, '\n')], &row)
-		resp, err := http.Post(base+"/v1/predict", "application/json", bytes.NewReader(row.Event))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
+		_, answer := proctest.HTTP(t, nil, http.MethodPost, base+"/v1/predict", bytes.NewReader(row.Event), "Content-Type", "application/json")
 		var p struct {
 			Version string `json:"model_version"`
 		}
-		json.NewDecoder(resp.Body).Decode(&p)
+		json.Unmarshal(answer, &p)
 		return p.Version
 	}
 

@@ -130,11 +130,7 @@ func TestAdminListenerTLS(t *testing.T) {
 
 	// A certificate renewed in place is presented at the next handshake.
 	presented := func() string {
-		resp, err := trusting.Get("https://" + pub + "/healthz")
-		if err != nil {
-			t.Fatalf("GET /healthz: %v", err)
-		}
-		resp.Body.Close()
+		resp, _ := proctest.HTTP(t, trusting, "GET", "https://"+pub+"/healthz", nil)
 		return resp.TLS.PeerCertificates[0].Subject.CommonName
 	}
 	if got := presented(); got != "first" {

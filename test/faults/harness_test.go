@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -329,12 +328,10 @@ func (s *scenario) waitReady(svc *service, d time.Duration) {
 		if addr == "" {
 			return errors.New(`no "streamscore running" log line with the HTTP address yet`)
 		}
-		resp, err := hc.Get("http://" + addr + "/readyz")
+		resp, _, err := proctest.HTTPDo(hc, http.MethodGet, "http://"+addr+"/readyz", nil)
 		if err != nil {
 			return err
 		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			return fmt.Errorf("/readyz: %s", resp.Status)
 		}
