@@ -3,7 +3,8 @@
 // streamscore binary and the tools around it as bounded child processes,
 // collects their output, stops them in t.Cleanup (SIGTERM, then SIGKILL) and
 // prints their output when the test fails. It writes a service's config file
-// (WriteConfig, or WriteConfigFile at a path of the test's), waits for and
+// (WriteConfig, or WriteConfigFile at a path of the test's; BaseKeys and
+// MergeKeys for its keys) and the other files it reads (TempFile), waits for and
 // reads its JSON log lines (WaitLog, LogLine, LogLines) and stops it
 // expecting a clean exit (StopClean). The fault suite also kills them (Kill),
 // signals them (Signal) and waits without failing (ExitedWithin). It polls
