@@ -48,6 +48,19 @@ func load(t *testing.T, defaults Config, args ...string) (*Config, error) {
 	return flags.load()
 }
 
+// loadCase is one case of the config tests: it sets env for the test, writes
+// file (when set) as the config file and loads args with the defaults.
+func loadCase(t *testing.T, file string, env map[string]string, args ...string) (*Config, error) {
+	t.Helper()
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	if file != "" {
+		args = append([]string{"--config", proctest.TempFile(t, "streamscore.yaml", file)}, args...)
+	}
+	return load(t, defaultConfig(), args...)
+}
+
 // required are the keys run needs and has no default for.
 var required = []string{"--kafka.brokers", "127.0.0.1:9092", "--model.bundle", "/bundles/fraud"}
 
@@ -126,14 +139,7 @@ model:
 		}, got: func(c *Config) string { return c.Kafka.Brokers }, want: "127.0.0.1:9092"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			for k, v := range tc.env {
-				t.Setenv(k, v)
-			}
-			args := tc.args
-			if tc.file != "" {
-				args = append([]string{"--config", proctest.TempFile(t, "streamscore.yaml", tc.file)}, args...)
-			}
-			c, err := load(t, defaultConfig(), args...)
+			c, err := loadCase(t, tc.file, tc.env, tc.args...)
 			if err != nil {
 				t.Fatalf("load: %v", err)
 			}
@@ -196,14 +202,7 @@ func TestConfigBad(t *testing.T) {
 			want: []string{"unknown environment variable STREAMSCORE_" + "KAFKA_CACHE"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			for k, v := range tc.env {
-				t.Setenv(k, v)
-			}
-			args := append(append([]string{}, required...), tc.args...)
-			if tc.file != "" {
-				args = append([]string{"--config", proctest.TempFile(t, "streamscore.yaml", tc.file)}, args...)
-			}
-			_, err := load(t, defaultConfig(), args...)
+			_, err := loadCase(t, tc.file, tc.env, append(append([]string{}, required...), tc.args...)...)
 			if err == nil {
 				t.Fatalf("got no error, want one containing %q", tc.want)
 			}
