@@ -21,6 +21,7 @@ import (
 
 	"github.com/streamscore/streamscore/features"
 	"github.com/streamscore/streamscore/internal/kafkatest"
+	"github.com/streamscore/streamscore/internal/proctest"
 	"github.com/streamscore/streamscore/predict"
 	"github.com/streamscore/streamscore/schemas"
 	"github.com/streamscore/streamscore/scoring"
@@ -105,25 +106,10 @@ func newTestDoorIn(t testing.TB, cfg Config, in schemas.InputConfig, opt Options
 // do sends one request and returns the status, headers and body.
 func do(t testing.TB, method, url, ctype string, body []byte, hdr ...string) (int, http.Header, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
 	if ctype != "" {
-		req.Header.Set("Content-Type", ctype)
+		hdr = append([]string{"Content-Type", ctype}, hdr...)
 	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, b := proctest.HTTP(t, nil, method, url, bytes.NewReader(body), hdr...)
 	return resp.StatusCode, resp.Header, b
 }
 

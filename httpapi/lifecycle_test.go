@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/streamscore/streamscore/internal/proctest"
 )
 
 // heldRequest is a POST /v1/predict whose body the test holds back, so the
@@ -29,21 +31,14 @@ type heldResult struct {
 func holdRequest(t *testing.T, url string) *heldRequest {
 	t.Helper()
 	pr, pw := io.Pipe()
-	req, err := http.NewRequest("POST", url+"/v1/predict", pr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
 	h := &heldRequest{pw: pw, done: make(chan heldResult, 1)}
 	go func() {
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			h.done <- heldResult{err: err}
-			return
+		resp, b, err := proctest.HTTPDo(nil, "POST", url+"/v1/predict", pr, "Content-Type", "application/json")
+		r := heldResult{body: b, err: err}
+		if resp != nil {
+			r.code = resp.StatusCode
 		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		h.done <- heldResult{code: resp.StatusCode, body: b, err: err}
+		h.done <- r
 	}()
 	t.Cleanup(func() { pw.CloseWithError(errors.New("test over")) })
 	return h

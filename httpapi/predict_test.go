@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/streamscore/streamscore/internal/proctest"
 )
 
 const goodEvent = `{"transaction_id":"t-1","card_id":"c-9","amount":39.69,"avg_amount_30d":45.17,"merchant_category":"grocery","country":"US","card_present":true,"distance_from_home_km":6.3,"txn_count_24h":2,"timestamp":"2026-02-07T19:26:47Z"}`
@@ -126,17 +128,7 @@ func TestPredictStatusAndShape(t *testing.T) {
 		})
 	}
 	// A chunked body (no Content-Length) is cut while reading.
-	req, err := http.NewRequest("POST", d.url+"/v1/predict", io.NopCloser(strings.NewReader(big)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	chunked, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	resp, chunked := proctest.HTTP(t, nil, "POST", d.url+"/v1/predict", io.NopCloser(strings.NewReader(big)), "Content-Type", "application/json")
 	if resp.StatusCode != 413 || checkShape(chunked, "error:too_large:request:") != nil {
 		t.Errorf("chunked body too large: %d %s, want 413", resp.StatusCode, chunked)
 	}

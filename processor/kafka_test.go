@@ -6,29 +6,20 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 
+	"github.com/streamscore/streamscore/internal/proctest"
 	"github.com/streamscore/streamscore/internal/tlsfiles"
 	"github.com/streamscore/streamscore/internal/tlsfiles/tlstest"
 )
 
-func writeFile(t *testing.T, name, content string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 func TestKafkaConfigValidate(t *testing.T) {
 	ca := tlstest.NewCA(t, "test")
 	client := ca.Client(t, "svc")
-	pwFile := writeFile(t, "pw", "file-pw-8d1e\n")
-	tokFile := writeFile(t, "tok", "header.payload.")
+	pwFile := proctest.TempFile(t, "pw", "file-pw-8d1e\n")
+	tokFile := proctest.TempFile(t, "tok", "header.payload.")
 	base := func(mod func(k *KafkaConfig)) KafkaConfig {
 		k := KafkaConfig{Brokers: "127.0.0.1:9093", ClientID: "streamscore"}
 		mod(&k)
@@ -155,8 +146,8 @@ func authenticate(t *testing.T, s SASLConfig) (string, error) {
 // TestSecretFilesAreReadAtEachConnection: a rotated password or token file
 // is used from the next connection on, without a new client.
 func TestSecretFilesAreReadAtEachConnection(t *testing.T) {
-	pw := writeFile(t, "pw", "first\n")
-	tok := writeFile(t, "tok", "token-one")
+	pw := proctest.TempFile(t, "pw", "first\n")
+	tok := proctest.TempFile(t, "tok", "token-one")
 	plainCfg := SASLConfig{Mechanism: "PLAIN", Username: "svc", PasswordFile: pw}
 	oauthCfg := SASLConfig{Mechanism: "OAUTHBEARER", OAuth: OAuthConfig{TokenFile: tok, Extensions: "logicalCluster=lkc-1"}}
 	for _, step := range []struct{ pw, tok string }{{"first", "token-one"}, {"second", "token-two"}} {
@@ -207,7 +198,7 @@ func TestOAuthClientCredentials(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 
-	secretFile := writeFile(t, "secret", secret+"\n")
+	secretFile := proctest.TempFile(t, "secret", secret+"\n")
 	cfg := SASLConfig{Mechanism: "OAUTHBEARER", OAuth: OAuthConfig{TokenURL: srv.URL + "/token", ClientID: id, ClientSecretFile: secretFile, Scope: "kafka,read"}}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
@@ -226,7 +217,7 @@ func TestOAuthClientCredentials(t *testing.T) {
 		t.Errorf("%d token requests for three connections, want 1 (the token is reused until it expires)", n)
 	}
 
-	bad := writeFile(t, "bad", "wrong-secret-90af")
+	bad := proctest.TempFile(t, "bad", "wrong-secret-90af")
 	cfg.OAuth.ClientSecretFile = bad
 	m, _ = saslMechanisms["OAUTHBEARER"](cfg)
 	_, _, err = m.Authenticate(context.Background(), "b:9093")

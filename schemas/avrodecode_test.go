@@ -9,6 +9,7 @@ import (
 	"github.com/linkedin/goavro/v2"
 
 	"github.com/streamscore/streamscore/features"
+	"github.com/streamscore/streamscore/internal/proctest"
 )
 
 // newAvroDecoder is NewDecoder for raw Avro (cfg's other settings) with the
@@ -16,7 +17,7 @@ import (
 func newAvroDecoder(t *testing.T, cfg InputConfig, l *features.Layout, schema string) (Decoder, error) {
 	t.Helper()
 	cfg.Format = FormatAvro
-	cfg.AvroSchema = tempFile(t, "writer.avsc", schema)
+	cfg.AvroSchema = proctest.TempFile(t, "writer.avsc", schema)
 	return NewDecoder(cfg, l, nil)
 }
 

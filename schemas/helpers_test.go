@@ -3,7 +3,6 @@ package schemas
 import (
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -95,17 +94,6 @@ func rowText(l *features.Layout, r *features.Row) string {
 		b.WriteByte('\n')
 	}
 	return b.String()
-}
-
-// tempFile writes content to a file name in a new temporary directory
-// (private: some hold secrets) and returns its path.
-func tempFile(t *testing.T, name, content string) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 // checkGolden compares got with testdata/<name>, rewriting it with -update.

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/streamscore/streamscore/internal/proctest"
 	"github.com/streamscore/streamscore/internal/tlsfiles"
 	"github.com/streamscore/streamscore/internal/tlsfiles/tlstest"
 	"github.com/streamscore/streamscore/schemas/srtest"
@@ -38,7 +39,7 @@ func TestRegistryTLSAndAuth(t *testing.T) {
 			}},
 		{name: "password from a file", auth: "basic",
 			cfg: func(u string) RegistryConfig {
-				return RegistryConfig{URL: u, Username: user, PasswordFile: tempFile(t, "secret", pass+"\n"), Config: tlsfiles.Config{CAFile: ca.File}}
+				return RegistryConfig{URL: u, Username: user, PasswordFile: proctest.TempFile(t, "secret", pass+"\n"), Config: tlsfiles.Config{CAFile: ca.File}}
 			}},
 		{name: "bearer token", auth: "bearer",
 			cfg: func(u string) RegistryConfig {
@@ -46,7 +47,7 @@ func TestRegistryTLSAndAuth(t *testing.T) {
 			}},
 		{name: "bearer token from a file", auth: "bearer",
 			cfg: func(u string) RegistryConfig {
-				return RegistryConfig{URL: u, TokenFile: tempFile(t, "secret", token), Config: tlsfiles.Config{CAFile: ca.File}}
+				return RegistryConfig{URL: u, TokenFile: proctest.TempFile(t, "secret", token), Config: tlsfiles.Config{CAFile: ca.File}}
 			}},
 		{name: "mutual TLS and a token", mtls: true, auth: "bearer",
 			cfg: func(u string) RegistryConfig {
@@ -124,7 +125,7 @@ func TestRegistryTLSAndAuth(t *testing.T) {
 func TestRegistrySecretFileRotation(t *testing.T) {
 	srv := srtest.New(t)
 	srv.RequireBasicAuth("svc", "old")
-	path := tempFile(t, "secret", "old")
+	path := proctest.TempFile(t, "secret", "old")
 	reg, err := NewRegistry(RegistryConfig{URL: srv.URL(), Username: "svc", PasswordFile: path})
 	if err != nil {
 		t.Fatal(err)
@@ -148,7 +149,7 @@ func TestRegistrySecretFileRotation(t *testing.T) {
 func TestRegistryConfigConflicts(t *testing.T) {
 	ca := tlstest.NewCA(t, "test")
 	const content = "pw-content-77"
-	pwFile := tempFile(t, "secret", content)
+	pwFile := proctest.TempFile(t, "secret", content)
 	for _, tc := range []struct {
 		name string
 		cfg  RegistryConfig
@@ -161,7 +162,7 @@ func TestRegistryConfigConflicts(t *testing.T) {
 		{"password without user", RegistryConfig{URL: "https://sr", PasswordFile: pwFile}, "registry.password_file is set without registry.username"},
 		{"missing password file", RegistryConfig{URL: "https://sr", Username: "u", PasswordFile: "/nonexistent/pw"},
 			`registry.password_file: open /nonexistent/pw: no such file or directory`},
-		{"empty token file", RegistryConfig{URL: "https://sr", TokenFile: tempFile(t, "secret", "\n")}, "is empty"},
+		{"empty token file", RegistryConfig{URL: "https://sr", TokenFile: proctest.TempFile(t, "secret", "\n")}, "is empty"},
 		{"TLS file with an http URL", RegistryConfig{URL: "http://sr:8081", Config: tlsfiles.Config{CAFile: ca.File}},
 			`registry.ca_file is set but registry.url "http://sr:8081" is not https://`},
 		{"CA file that is not PEM", RegistryConfig{URL: "https://sr", Config: tlsfiles.Config{CAFile: pwFile}},

@@ -48,20 +48,24 @@ func load(t *testing.T, defaults Config, args ...string) (*Config, error) {
 	return flags.load()
 }
 
-func writeFile(t *testing.T, body string) string {
+// loadCase is one case of the config tests: it sets env for the test, writes
+// file (when set) as the config file and loads args with the defaults.
+func loadCase(t *testing.T, file string, env map[string]string, args ...string) (*Config, error) {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), "streamscore.yaml")
-	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
+	for k, v := range env {
+		t.Setenv(k, v)
 	}
-	return p
+	if file != "" {
+		args = append([]string{"--config", proctest.TempFile(t, "streamscore.yaml", file)}, args...)
+	}
+	return load(t, defaultConfig(), args...)
 }
 
 // required are the keys run needs and has no default for.
 var required = []string{"--kafka.brokers", "127.0.0.1:9092", "--model.bundle", "/bundles/fraud"}
 
 func TestConfigPrecedence(t *testing.T) {
-	file := writeFile(t, "kafka:\n  brokers: from-file:9092\ninput:\n  topic: from-file\n  group: g-file\nprocessor:\n  commit_interval: 3s\n")
+	file := proctest.TempFile(t, "streamscore.yaml", "kafka:\n  brokers: from-file:9092\ninput:\n  topic: from-file\n  group: g-file\nprocessor:\n  commit_interval: 3s\n")
 	t.Setenv("STREAMSCORE_INPUT_GROUP", "g-env")
 	t.Setenv("STREAMSCORE_OUTPUT_TOPIC", "out-env")
 	c, err := load(t, defaultConfig(), "--config", file, "--output.topic", "out-flag", "--model.bundle", "b")
@@ -135,14 +139,7 @@ model:
 		}, got: func(c *Config) string { return c.Kafka.Brokers }, want: "127.0.0.1:9092"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			for k, v := range tc.env {
-				t.Setenv(k, v)
-			}
-			args := tc.args
-			if tc.file != "" {
-				args = append([]string{"--config", writeFile(t, tc.file)}, args...)
-			}
-			c, err := load(t, defaultConfig(), args...)
+			c, err := loadCase(t, tc.file, tc.env, tc.args...)
 			if err != nil {
 				t.Fatalf("load: %v", err)
 			}
@@ -205,14 +202,7 @@ func TestConfigBad(t *testing.T) {
 			want: []string{"unknown environment variable STREAMSCORE_" + "KAFKA_CACHE"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			for k, v := range tc.env {
-				t.Setenv(k, v)
-			}
-			args := append(append([]string{}, required...), tc.args...)
-			if tc.file != "" {
-				args = append([]string{"--config", writeFile(t, tc.file)}, args...)
-			}
-			_, err := load(t, defaultConfig(), args...)
+			_, err := loadCase(t, tc.file, tc.env, append(append([]string{}, required...), tc.args...)...)
 			if err == nil {
 				t.Fatalf("got no error, want one containing %q", tc.want)
 			}
@@ -345,7 +335,7 @@ func TestTreeIsWellFormed(t *testing.T) {
 func TestSecretsNeverPrint(t *testing.T) {
 	const fileSecret, envSecret, flagSecret, urlSecret = "file-secret-9f1c", "env-secret-27aa", "flag-secret-c3d0", "url-secret-5b21"
 	secrets := []string{fileSecret, envSecret, flagSecret, urlSecret}
-	file := writeFile(t, "kafka:\n  sasl:\n    mechanism: PLAIN\n    username: svc\n    password: "+fileSecret+"\n")
+	file := proctest.TempFile(t, "streamscore.yaml", "kafka:\n  sasl:\n    mechanism: PLAIN\n    username: svc\n    password: "+fileSecret+"\n")
 	t.Setenv("STREAMSCORE_REGISTRY_USERNAME", "alice")
 	t.Setenv("STREAMSCORE_REGISTRY_PASSWORD", envSecret)
 	t.Setenv("STREAMSCORE_REGISTRY_URL", "https://alice:"+urlSecret+"@registry.example:8081")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"crypto/tls"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -12,6 +11,7 @@ import (
 
 	rungroup "github.com/oklog/run"
 
+	"github.com/streamscore/streamscore/internal/proctest"
 	"github.com/streamscore/streamscore/internal/tlsfiles"
 	"github.com/streamscore/streamscore/internal/tlsfiles/tlstest"
 )
@@ -43,20 +43,15 @@ func startOps(t *testing.T, h httpConfig) *opsHTTP {
 // get sends GET url with the bearer token (if any) through client.
 func get(t *testing.T, client *http.Client, url, token string) (int, string, error) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var hdr []string
 	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+		hdr = []string{"Authorization", "Bearer " + token}
 	}
-	resp, err := client.Do(req)
-	if err != nil {
+	resp, b, err := proctest.HTTPDo(client, http.MethodGet, url, nil, hdr...)
+	if resp == nil {
 		return 0, "", err
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), nil
+	return resp.StatusCode, string(b), err
 }
 
 // TestOpsRoutes: where each route is served, with and without an admin

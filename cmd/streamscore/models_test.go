@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -71,26 +70,15 @@ func TestServiceReloadsModels(t *testing.T) {
 	brokers := []string{svc.brokers}
 
 	reloadReq := func(token string) (int, string) {
-		req, _ := http.NewRequest(http.MethodPost, base+"/admin/reload", nil)
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
+		resp, b := proctest.HTTP(t, nil, http.MethodPost, base+"/admin/reload", nil, "Authorization", "Bearer "+token)
 		return resp.StatusCode, string(b)
 	}
 	models := func() map[string]string {
-		resp, err := http.Get(base + "/v1/models")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
+		_, body := proctest.HTTP(t, nil, http.MethodGet, base+"/v1/models", nil)
 		var doc struct {
 			Models []struct{ Role, Version string }
 		}
-		if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+		if err := json.Unmarshal(body, &doc); err != nil {
 			t.Fatal(err)
 		}
 		out := map[string]string{}
@@ -128,15 +116,11 @@ func TestServiceReloadsModels(t *testing.T) {
 		event, _ := os.ReadFile(filepath.Join(dir, "v1", "reference.jsonl"))
 		var row struct{ Event json.RawMessage }
 		json.Unmarshal(event[:bytes.IndexByte(event, '\n')], &row)
-		resp, err := http.Post(base+"/v1/predict", "application/json", bytes.NewReader(row.Event))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
+		_, answer := proctest.HTTP(t, nil, http.MethodPost, base+"/v1/predict", bytes.NewReader(row.Event), "Content-Type", "application/json")
 		var p struct {
 			Version string `json:"model_version"`
 		}
-		json.NewDecoder(resp.Body).Decode(&p)
+		json.Unmarshal(answer, &p)
 		return p.Version
 	}
 
@@ -179,12 +163,7 @@ func TestServiceReloadsModels(t *testing.T) {
 	if m := models(); m["live"] != "2" {
 		t.Errorf("/v1/models after the failed reload: %v, want live 2", m)
 	}
-	resp, err := http.Get(base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	metrics, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_, metrics := proctest.HTTP(t, nil, http.MethodGet, base+"/metrics", nil)
 	for _, want := range []string{`streamscore_model_load_failures_total{role="live"} 1`, `streamscore_model_swaps_total 1`,
 		`streamscore_model_info{model="fraud",role="live",version="2"} 1`, `streamscore_model_info{model="fraud",role="canary",version="1"} 1`} {
 		if !strings.Contains(string(metrics), want) {

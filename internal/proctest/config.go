@@ -25,3 +25,27 @@ func ConfigYAML(kv map[string]any) ([]byte, error) {
 	}
 	return yaml.Marshal(tree)
 }
+
+// BaseKeys are the keys every suite's service starts from: the bundle, HTTP
+// on a free 127.0.0.1 port (the service logs the address it got) and JSON
+// logs at info, the lines WaitLog and LogLine read.
+func BaseKeys(bundle string) map[string]any {
+	return map[string]any{
+		"model.bundle": bundle,
+		"http.listen":  "127.0.0.1:0",
+		"log.format":   "json",
+		"log.level":    "info",
+	}
+}
+
+// MergeKeys is the union of the dotted-key maps, later ones winning: a
+// suite's defaults, then what a test sets.
+func MergeKeys(ms ...map[string]any) map[string]any {
+	out := map[string]any{}
+	for _, m := range ms {
+		for k, v := range m {
+			out[k] = v
+		}
+	}
+	return out
+}

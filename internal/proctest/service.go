@@ -18,6 +18,18 @@ func WriteConfig(t testing.TB, kv map[string]any) string {
 	return path
 }
 
+// TempFile writes content to the file name in a new temporary directory and
+// returns its path: a config, password or token file a test hands to the
+// code under test. The file is private (0600), as such files must be.
+func TempFile(t testing.TB, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // WriteConfigFile renders the dotted keys kv (ConfigYAML) as the file path,
 // replacing it, and returns what it wrote: for a test that keeps several
 // configs in one directory or rewrites one. The file is private (0600): a

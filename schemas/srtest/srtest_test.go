@@ -1,11 +1,11 @@
 package srtest
 
 import (
-	"bytes"
 	"encoding/json"
-	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/streamscore/streamscore/internal/proctest"
 )
 
 const schemaA = `{"type":"record","name":"A","fields":[{"name":"x","type":"long"}]}`
@@ -15,19 +15,9 @@ const schemaASpaced = `{ "type": "record", "name": "A", "doc": "d", "fields": [ 
 
 func do(t *testing.T, method, url, body string) (int, map[string]any) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var buf bytes.Buffer
-	_, _ = buf.ReadFrom(resp.Body)
+	resp, b := proctest.HTTP(t, nil, method, url, strings.NewReader(body))
 	var m map[string]any
-	_ = json.Unmarshal(buf.Bytes(), &m)
+	_ = json.Unmarshal(b, &m)
 	return resp.StatusCode, m
 }
 

@@ -3,7 +3,6 @@ package e2e
 import (
 	"crypto/tls"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,20 +17,14 @@ import (
 // request sends method url (with the bearer token, when set) through c and
 // returns the status, the WWW-Authenticate header and the body.
 func request(c *http.Client, method, url, token string) (code int, challenge, body string, err error) {
-	req, err := http.NewRequest(method, url, strings.NewReader(`{"amount": 12.5, "merchant_category": "grocery", "country": "DE", "timestamp": "2026-02-07T03:12:00Z"}`))
-	if err != nil {
-		return 0, "", "", err
-	}
-	req.Header.Set("Content-Type", "application/json")
+	hdr := []string{"Content-Type", "application/json"}
 	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+		hdr = append(hdr, "Authorization", "Bearer "+token)
 	}
-	resp, err := c.Do(req)
-	if err != nil {
+	resp, b, err := proctest.HTTPDo(c, method, url, strings.NewReader(`{"amount": 12.5, "merchant_category": "grocery", "country": "DE", "timestamp": "2026-02-07T03:12:00Z"}`), hdr...)
+	if resp == nil {
 		return 0, "", "", err
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, resp.Header.Get("WWW-Authenticate"), string(b), err
 }
 
@@ -137,11 +130,7 @@ func TestAdminListenerTLS(t *testing.T) {
 
 	// A certificate renewed in place is presented at the next handshake.
 	presented := func() string {
-		resp, err := trusting.Get("https://" + pub + "/healthz")
-		if err != nil {
-			t.Fatalf("GET /healthz: %v", err)
-		}
-		resp.Body.Close()
+		resp, _ := proctest.HTTP(t, trusting, "GET", "https://"+pub+"/healthz", nil)
 		return resp.TLS.PeerCertificates[0].Subject.CommonName
 	}
 	if got := presented(); got != "first" {

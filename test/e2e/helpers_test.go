@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -59,21 +58,18 @@ type serviceConfig struct {
 
 // keys are the config's dotted keys.
 func (c serviceConfig) keys() map[string]any {
-	kv := map[string]any{
+	kv := proctest.MergeKeys(proctest.BaseKeys(filepath.Join(repoRoot, "examples", "fraud")), map[string]any{
 		"kafka.brokers":              c.Brokers,
 		"kafka.embedded.data_dir":    c.EmbeddedDir,
-		"model.bundle":               filepath.Join(repoRoot, "examples", "fraud"),
 		"http.listen":                c.HTTP,
 		"http.pprof":                 c.Pprof,
-		"log.format":                 "json",
-		"log.level":                  "info",
 		"processor.create_topics":    c.CreateTopics,
 		"processor.shutdown_timeout": "10s",
 		"processor.session_timeout":  "10s",
 		"processor.lag_refresh":      "1s",
 		"processor.commit_interval":  "1s",
 		"kafka.embedded.port":        0,
-	}
+	})
 	if c.LagRefresh != "" {
 		kv["processor.lag_refresh"] = c.LagRefresh
 	}
@@ -89,10 +85,7 @@ func (c serviceConfig) keys() map[string]any {
 			kv[k] = v
 		}
 	}
-	for k, v := range c.Extra {
-		kv[k] = v
-	}
-	return kv
+	return proctest.MergeKeys(kv, c.Extra)
 }
 
 // service is a running `streamscore run`.
@@ -137,12 +130,10 @@ var httpClient = &http.Client{Timeout: 5 * time.Second}
 
 // httpGet returns the status and body of GET url.
 func httpGet(url string) (int, string, error) {
-	resp, err := httpClient.Get(url)
-	if err != nil {
+	resp, b, err := proctest.HTTPDo(httpClient, "GET", url, nil)
+	if resp == nil {
 		return 0, "", err
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b), err
 }
 

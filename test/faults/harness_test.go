@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -184,24 +183,17 @@ func (s *scenario) writeConfig(id string) string {
 	if id != "" {
 		name = id
 	}
-	kv := map[string]any{
+	kv := proctest.MergeKeys(proctest.BaseKeys(suite.bundle), map[string]any{
 		"kafka.brokers":         strings.Join(s.brokers, ","),
 		"kafka.client_id":       "streamscore-faults-" + name,
 		"input.topic":           s.input,
 		"input.group":           s.group,
 		"output.topic":          s.output,
 		"dlq.topic":             s.dlq,
-		"model.bundle":          suite.bundle,
 		"processor.delivery":    s.mode,
 		"processor.instance_id": id,
 		"processor.lag_refresh": "1s",
-		"http.listen":           "127.0.0.1:0",
-		"log.format":            "json",
-		"log.level":             "info",
-	}
-	for k, v := range s.extra {
-		kv[k] = v
-	}
+	}, s.extra)
 	if extra := os.Getenv(envProcessor); extra != "" && id != "" {
 		// Experiments only: more processor keys for every instance, e.g.
 		// STREAMSCORE_TEST_FAULTS_PROCESSOR="commit_interval=250ms".
@@ -336,12 +328,10 @@ func (s *scenario) waitReady(svc *service, d time.Duration) {
 		if addr == "" {
 			return errors.New(`no "streamscore running" log line with the HTTP address yet`)
 		}
-		resp, err := hc.Get("http://" + addr + "/readyz")
+		resp, _, err := proctest.HTTPDo(hc, http.MethodGet, "http://"+addr+"/readyz", nil)
 		if err != nil {
 			return err
 		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			return fmt.Errorf("/readyz: %s", resp.Status)
 		}

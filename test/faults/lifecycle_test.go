@@ -3,13 +3,10 @@
 package faults
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
-	"io"
 	"math"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -54,15 +51,9 @@ func httpAddr(svc *service) string {
 // instance's /metrics, or -1 when it is not there.
 func scrapeValue(t *testing.T, svc *service, series string) float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + httpAddr(svc) + "/metrics")
-	if err != nil {
-		t.Fatalf("scrape %s: %v", svc.p.Name, err)
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
+	_, metrics := proctest.HTTP(t, nil, "GET", "http://"+httpAddr(svc)+"/metrics", nil)
+	for line := range strings.Lines(string(metrics)) {
+		if v, ok := strings.CutPrefix(strings.TrimSuffix(line, "\n"), series+" "); ok {
 			f, _ := strconv.ParseFloat(v, 64)
 			return f
 		}
@@ -73,14 +64,7 @@ func scrapeValue(t *testing.T, svc *service, series string) float64 {
 // adminReload calls POST /admin/reload and returns the status.
 func adminReload(t *testing.T, svc *service) int {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, "http://"+httpAddr(svc)+"/admin/reload", nil)
-	req.Header.Set("Authorization", "Bearer "+reloadToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("POST /admin/reload: %v", err)
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+	resp, _ := proctest.HTTP(t, nil, "POST", "http://"+httpAddr(svc)+"/admin/reload", nil, "Authorization", "Bearer "+reloadToken)
 	return resp.StatusCode
 }
 

@@ -366,13 +366,7 @@ func latestID(t testing.TB, reg *srtest.Server, subject string) int {
 
 func registryGet(t testing.TB, reg *srtest.Server, path string, v any) {
 	t.Helper()
-	c := &http.Client{Timeout: 10 * time.Second}
-	resp, err := c.Get(reg.URL() + path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+	resp, body := proctest.HTTP(t, &http.Client{Timeout: 10 * time.Second}, "GET", reg.URL()+path, nil)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET %s: %s: %s", path, resp.Status, body)
 	}

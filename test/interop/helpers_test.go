@@ -89,22 +89,15 @@ type serviceConfig struct {
 // and waits for its "streamscore running" log line.
 func startService(t testing.TB, c serviceConfig) *service {
 	t.Helper()
-	kv := map[string]any{
+	kv := proctest.MergeKeys(proctest.BaseKeys(filepath.Join(repoRoot, "examples", "fraud")), map[string]any{
 		"kafka.brokers":              strings.Join(c.Brokers, ","),
 		"input.topic":                c.Input,
 		"input.group":                kafkatest.UniqueName(t, "g"),
 		"output.topic":               c.Output,
 		"dlq.topic":                  c.DLQ,
-		"model.bundle":               filepath.Join(repoRoot, "examples", "fraud"),
-		"http.listen":                "127.0.0.1:0",
-		"log.format":                 "json",
-		"log.level":                  "info",
 		"processor.shutdown_timeout": "10s",
 		"processor.commit_interval":  "1s",
-	}
-	for k, v := range c.Extra {
-		kv[k] = v
-	}
+	}, c.Extra)
 	p, addr := startCommand(t, "run", kv, "streamscore running", "http")
 	return &service{Proc: p, http: addr}
 }

@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -27,15 +25,7 @@ type served struct {
 // and waits for its "streamscore serving" log line.
 func startServe(t testing.TB, extra map[string]any) *served {
 	t.Helper()
-	kv := map[string]any{
-		"model.bundle": filepath.Join(repoRoot, "examples", "fraud"),
-		"http.listen":  "127.0.0.1:0",
-		"log.format":   "json",
-		"log.level":    "info",
-	}
-	for k, v := range extra {
-		kv[k] = v
-	}
+	kv := proctest.MergeKeys(proctest.BaseKeys(filepath.Join(repoRoot, "examples", "fraud")), extra)
 	p, addr := startCommand(t, "serve", kv, "streamscore serving", "predict")
 	return &served{Proc: p, predict: addr}
 }
@@ -127,14 +117,9 @@ func TestRunWithHTTPPredict(t *testing.T) {
 	if err := json.Unmarshal(ev.Event, &card); err != nil || card.CardID == "" {
 		t.Fatalf("reference event without card_id: %s", ev.Event)
 	}
-	resp, err := http.Post("http://"+svc.http+"/v1/predict", "application/json", bytes.NewReader(ev.Event))
-	if err != nil {
-		t.Fatal(err)
-	}
-	answer, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("POST /v1/predict on run: %d %v %s", resp.StatusCode, err, answer)
+	resp, answer := proctest.HTTP(t, nil, "POST", "http://"+svc.http+"/v1/predict", bytes.NewReader(ev.Event), "Content-Type", "application/json")
+	if resp.StatusCode != 200 {
+		t.Fatalf("POST /v1/predict on run: %d %s", resp.StatusCode, answer)
 	}
 	kcatProduce(t, brokers, in, []string{card.CardID + "|" + string(ev.Event)})
 	counter := newRecordCounter(t, brokers, out)
@@ -170,35 +155,15 @@ func TestRunWithHTTPPredict(t *testing.T) {
 // them by route pattern.
 func TestServeSeparateListeners(t *testing.T) {
 	t.Parallel()
-	p, admin := startCommand(t, "serve", map[string]any{
-		"model.bundle":        filepath.Join(repoRoot, "examples", "fraud"),
-		"http.listen":         "127.0.0.1:0",
-		"http.predict_listen": "127.0.0.1:0",
-		"log.format":          "json",
-	}, "streamscore serving", "http")
-	var predictAddr string
-	for _, l := range p.Stderr.Lines() {
-		var m map[string]any
-		if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == "streamscore serving" {
-			predictAddr, _ = m["predict"].(string)
-		}
-	}
+	p, admin := startCommand(t, "serve", proctest.MergeKeys(proctest.BaseKeys(filepath.Join(repoRoot, "examples", "fraud")),
+		map[string]any{"http.predict_listen": "127.0.0.1:0"}), "streamscore serving", "http")
+	predictAddr, _ := p.LogLine("streamscore serving")["predict"].(string)
 	if predictAddr == admin || !strings.HasPrefix(predictAddr, "127.0.0.1:") {
 		t.Fatalf("predict listener %q, admin %q: want two 127.0.0.1 listeners", predictAddr, admin)
 	}
 	get := func(method, url string, body []byte) (int, string) {
 		t.Helper()
-		req, err := http.NewRequest(method, url, bytes.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
+		resp, b := proctest.HTTP(t, nil, method, url, bytes.NewReader(body), "Content-Type", "application/json")
 		return resp.StatusCode, string(b)
 	}
 	ev := loadReference(t)[0].Event

@@ -117,17 +117,6 @@ func mTLS(user string) map[string]any {
 	}
 }
 
-// merge returns the union of the maps, later ones winning.
-func merge(ms ...map[string]any) map[string]any {
-	out := map[string]any{}
-	for _, m := range ms {
-		for k, v := range m {
-			out[k] = v
-		}
-	}
-	return out
-}
-
 // adminConfig is the admin (super user) over mutual TLS.
 func adminConfig() processor.KafkaConfig {
 	return processor.KafkaConfig{Brokers: broker.SSL, ClientID: "security-test-admin",
@@ -197,11 +186,7 @@ func createTopics() error {
 // writeConfig writes the dotted keys, with the suite's defaults, as a config file.
 func writeConfig(t testing.TB, kv map[string]any) string {
 	t.Helper()
-	all := merge(map[string]any{
-		"model.bundle":               filepath.Join(repoRoot, "examples", "fraud"),
-		"http.listen":                "127.0.0.1:0",
-		"log.format":                 "json",
-		"log.level":                  "info",
+	all := proctest.MergeKeys(proctest.BaseKeys(filepath.Join(repoRoot, "examples", "fraud")), map[string]any{
 		"processor.shutdown_timeout": "10s",
 		"processor.session_timeout":  "10s",
 		"processor.commit_interval":  "500ms",

@@ -32,27 +32,27 @@ func TestRejectedAtStart(t *testing.T) {
 		logsFirst bool
 	}{
 		{name: "wrong password",
-			kv: merge(alos.keys(), saslSSL(alos.user, wrongPassword)),
+			kv: proctest.MergeKeys(alos.keys(), saslSSL(alos.user, wrongPassword)),
 			want: []string{"streamscore: kafka " + broker.SASLSSL + `: authentication failed for SASL SCRAM-SHA-512 user "streamscore-alos": ` +
 				"wrong user name or password (kafka.sasl.username, kafka.sasl.password or password_file): SASL_AUTHENTICATION_FAILED"}},
 		{name: "untrusted server certificate",
-			kv: merge(alos.keys(), saslSSL(alos.user, broker.passwordFile(alos.user)), map[string]any{"kafka.tls.ca_file": ""}),
+			kv: proctest.MergeKeys(alos.keys(), saslSSL(alos.user, broker.passwordFile(alos.user)), map[string]any{"kafka.tls.ca_file": ""}),
 			want: []string{"streamscore: kafka " + broker.SASLSSL + ": the broker's TLS certificate is not trusted " +
 				"(x509: certificate signed by unknown authority): set kafka.tls.ca_file to the CA that signed it"}},
 		{name: "missing client certificate",
-			kv: merge(alos.keys(), mTLS(alos.user), map[string]any{"kafka.tls.cert_file": "", "kafka.tls.key_file": ""}),
+			kv: proctest.MergeKeys(alos.keys(), mTLS(alos.user), map[string]any{"kafka.tls.cert_file": "", "kafka.tls.key_file": ""}),
 			want: []string{"streamscore: kafka " + broker.SSL + ": the broker refused the TLS handshake (remote error: tls: bad certificate): " +
 				"it requires a client certificate: set kafka.tls.cert_file and kafka.tls.key_file"}},
 		{name: "no Write on the DLQ",
-			kv: merge(nodlq.keys(), saslSSL(nodlq.user, broker.passwordFile(nodlq.user))),
+			kv: proctest.MergeKeys(nodlq.keys(), saslSSL(nodlq.user, broker.passwordFile(nodlq.user))),
 			want: []string{`streamscore: dlq.topic "sec-alos-dlq": SASL SCRAM-SHA-512 user "streamscore-nodlq" may not write to it ` +
 				`(needs ACL WRITE on Topic sec-alos-dlq, has DESCRIBE, DESCRIBE_CONFIGS; see docs/operations.md, "ACLs")`}},
 		{name: "no Write on the DLQ, over mTLS",
-			kv: merge(nodlq.keys(), mTLS(nodlq.user)),
+			kv: proctest.MergeKeys(nodlq.keys(), mTLS(nodlq.user)),
 			want: []string{`streamscore: dlq.topic "sec-alos-dlq": the client certificate CN=streamscore-nodlq may not write to it ` +
 				`(needs ACL WRITE on Topic sec-alos-dlq, has DESCRIBE, DESCRIBE_CONFIGS`}},
 		{name: "exactly-once without the transactional id ACL",
-			kv:        merge(alos.keys(), saslSSL(alos.user, broker.passwordFile(alos.user)), map[string]any{"processor.delivery": "exactly-once"}),
+			kv:        proctest.MergeKeys(alos.keys(), saslSSL(alos.user, broker.passwordFile(alos.user)), map[string]any{"processor.delivery": "exactly-once"}),
 			want:      []string{"streamscore: init transactional producer sec-alos-", "TRANSACTIONAL_ID_AUTHORIZATION_FAILED"},
 			logsFirst: true},
 	} {

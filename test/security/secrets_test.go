@@ -3,7 +3,6 @@ package security
 import (
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -97,27 +96,27 @@ func TestSecretsNeverShown(t *testing.T) {
 			failed bool // the config is refused (an error about another key)
 			values bool // a secret is set as a value (not a file): the output shows [redacted]
 		}{
-			{name: "password by flag, registry password from the environment", kv: merge(scram, reg),
+			{name: "password by flag, registry password from the environment", kv: proctest.MergeKeys(scram, reg),
 				args:   []string{"--kafka.sasl.password", secrets.add("flag-secret-kafka-0a7e", "by --kafka.sasl.password"), "--registry.username", regUser},
 				env:    []string{"STREAMSCORE_REGISTRY_PASSWORD=" + secrets.add("env-secret-registry-39d0", "by STREAMSCORE_REGISTRY_PASSWORD")},
 				values: true},
-			{name: "password in the file, registry token from a file", kv: merge(scram, reg, map[string]any{
+			{name: "password in the file, registry token from a file", kv: proctest.MergeKeys(scram, reg, map[string]any{
 				"kafka.sasl.password": secrets.add("file-value-kafka-77c1", "as kafka.sasl.password in the config file"),
 				"registry.token_file": file("registry-token")}), values: true},
-			{name: "client secret in the file, registry token from the environment", kv: merge(oauth, reg, map[string]any{
+			{name: "client secret in the file, registry token from the environment", kv: proctest.MergeKeys(oauth, reg, map[string]any{
 				"kafka.sasl.oauth.client_secret": secrets.add("file-value-oauth-1f6d", "as kafka.sasl.oauth.client_secret in the config file")}),
 				env:    []string{"STREAMSCORE_REGISTRY_TOKEN=" + secrets.add("env-secret-token-8b44", "by STREAMSCORE_REGISTRY_TOKEN")},
 				values: true},
-			{name: "client secret from a file, registry password from a file by flag", kv: merge(oauth, reg, map[string]any{
+			{name: "client secret from a file, registry password from a file by flag", kv: proctest.MergeKeys(oauth, reg, map[string]any{
 				"kafka.sasl.oauth.client_secret_file": file("oauth-client-secret")}),
 				args: []string{"--registry.username", regUser, "--registry.password_file", file("registry-password")}},
-			{name: "client secret from the environment, refused for another key", kv: merge(oauth, reg),
+			{name: "client secret from the environment, refused for another key", kv: proctest.MergeKeys(oauth, reg),
 				env:  []string{"STREAMSCORE_KAFKA_SASL_OAUTH_CLIENT_SECRET=" + secrets.add("env-secret-oauth-c5e2", "by STREAMSCORE_KAFKA_SASL_OAUTH_CLIENT_SECRET")},
 				args: []string{"--processor.linger", "-1s"}, failed: true},
-			{name: "a secret twice, refused", kv: merge(scram, map[string]any{"kafka.sasl.password": secrets.add("file-value-twice-2d90", "twice")}),
+			{name: "a secret twice, refused", kv: proctest.MergeKeys(scram, map[string]any{"kafka.sasl.password": secrets.add("file-value-twice-2d90", "twice")}),
 				args: []string{"--kafka.sasl.password_file", file("kafka-password")}, failed: true},
 		} {
-			path := writeConfig(t, merge(tc.kv, map[string]any{"model.bundle": "embedded"}))
+			path := writeConfig(t, proctest.MergeKeys(tc.kv, map[string]any{"model.bundle": "embedded"}))
 			p := proctest.Start(t, "streamscore config", proctest.Options{Separate: true, Env: tc.env}, bin,
 				append([]string{"config", "--config", path}, tc.args...)...)
 			code := p.Wait(30 * time.Second)
@@ -141,7 +140,7 @@ func TestSecretsNeverShown(t *testing.T) {
 			reg  func(*testing.T) map[string]any // the registry it uses, if any
 		}{
 			{name: "SCRAM from the environment, registry token by flag, JSON logs",
-				kv:  merge(alos.keys(), saslSSL(alos.user, ""), map[string]any{"kafka.sasl.password_file": "", "log.format": "json"}),
+				kv:  proctest.MergeKeys(alos.keys(), saslSSL(alos.user, ""), map[string]any{"kafka.sasl.password_file": "", "log.format": "json"}),
 				env: []string{"STREAMSCORE_KAFKA_SASL_PASSWORD=" + realPassword},
 				reg: func(t *testing.T) map[string]any {
 					srv, keys := tlsRegistry(t, alos.user)
@@ -150,7 +149,7 @@ func TestSecretsNeverShown(t *testing.T) {
 				},
 				args: []string{"--registry.token", regToken}},
 			{name: "OAUTHBEARER client credentials from the environment, registry password in the file, text logs",
-				kv: merge(alos.keys(), map[string]any{"kafka.brokers": broker.SASLSSL, "kafka.tls.enabled": true, "kafka.tls.ca_file": broker.CAFile,
+				kv: proctest.MergeKeys(alos.keys(), map[string]any{"kafka.brokers": broker.SASLSSL, "kafka.tls.enabled": true, "kafka.tls.ca_file": broker.CAFile,
 					"kafka.sasl.mechanism": "OAUTHBEARER", "kafka.sasl.oauth.token_url": idp.URL, "kafka.sasl.oauth.client_id": alos.user,
 					"log.format": "text", "registry.username": regUser, "registry.password": regPassword}),
 				env: []string{"STREAMSCORE_KAFKA_SASL_OAUTH_CLIENT_SECRET=" + clientSecret},
@@ -160,27 +159,22 @@ func TestSecretsNeverShown(t *testing.T) {
 					return keys
 				}},
 			{name: "PLAIN by flag, JSON logs",
-				kv:   merge(alos.keys(), saslSSL(alos.user, ""), map[string]any{"kafka.sasl.password_file": "", "kafka.sasl.mechanism": "PLAIN", "log.format": "json"}),
+				kv:   proctest.MergeKeys(alos.keys(), saslSSL(alos.user, ""), map[string]any{"kafka.sasl.password_file": "", "kafka.sasl.mechanism": "PLAIN", "log.format": "json"}),
 				args: []string{"--kafka.sasl.password", realPassword}},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				kv := merge(tc.kv, map[string]any{"log.level": "debug"})
+				kv := proctest.MergeKeys(tc.kv, map[string]any{"log.level": "debug"})
 				if tc.reg != nil {
-					kv = merge(kv, tc.reg(t))
+					kv = proctest.MergeKeys(kv, tc.reg(t))
 				}
 				nonce := "secrets-" + time.Now().Format("150405.000000")
 				counter := newKeyCounter(t, nonce, alos.output)
 				svc, addr := startServiceWith(t, "streamscore run", kv, tc.env, tc.args...)
 				produceEvents(t, alos.input, nonce, 5, 0)
 				counter.waitFor(t, map[string]int{alos.output: 5}, svc)
-				resp, err := http.Get("http://" + addr + "/metrics")
-				if err != nil {
-					t.Fatalf("scrape %s: %v", addr, err)
-				}
-				metrics, err := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if err != nil || resp.StatusCode != http.StatusOK || !strings.Contains(string(metrics), "streamscore_build_info") {
-					t.Fatalf("scrape %s: %d %v", addr, resp.StatusCode, err)
+				resp, metrics := proctest.HTTP(t, nil, "GET", "http://"+addr+"/metrics", nil)
+				if resp.StatusCode != http.StatusOK || !strings.Contains(string(metrics), "streamscore_build_info") {
+					t.Fatalf("scrape %s: %d", addr, resp.StatusCode)
 				}
 				secrets.check(t, "/metrics", string(metrics))
 				svc.StopClean()
@@ -204,17 +198,17 @@ func TestSecretsNeverShown(t *testing.T) {
 			want string
 		}{
 			{name: "wrong password by flag",
-				kv:   merge(alos.keys(), saslSSL(alos.user, ""), map[string]any{"kafka.sasl.password_file": ""}),
+				kv:   proctest.MergeKeys(alos.keys(), saslSSL(alos.user, ""), map[string]any{"kafka.sasl.password_file": ""}),
 				args: []string{"--kafka.sasl.password", secrets.add("wrong-password-flag-93be", "as a wrong SASL password")},
 				want: "authentication failed"},
 			{name: "wrong client secret from a file",
-				kv: merge(alos.keys(), map[string]any{"kafka.brokers": broker.SASLSSL, "kafka.tls.enabled": true, "kafka.tls.ca_file": broker.CAFile,
+				kv: proctest.MergeKeys(alos.keys(), map[string]any{"kafka.brokers": broker.SASLSSL, "kafka.tls.enabled": true, "kafka.tls.ca_file": broker.CAFile,
 					"kafka.sasl.mechanism": "OAUTHBEARER", "kafka.sasl.oauth.token_url": idp.URL, "kafka.sasl.oauth.client_id": alos.user,
 					"kafka.sasl.oauth.client_secret_file": wrongClientSecret}),
 				want: "invalid_client"},
 		} {
 			for _, format := range []string{"json", "text"} {
-				path := writeConfig(t, merge(tc.kv, map[string]any{"log.level": "debug", "log.format": format}))
+				path := writeConfig(t, proctest.MergeKeys(tc.kv, map[string]any{"log.level": "debug", "log.format": format}))
 				p := proctest.Start(t, "streamscore run", proctest.Options{Separate: true}, bin, append([]string{"run", "--config", path}, tc.args...)...)
 				if code := p.Wait(exitTimeout); code == 0 {
 					t.Errorf("%s (%s logs): exit 0, want a refusal", tc.name, format)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamscore/streamscore/internal/proctest"
 	"github.com/streamscore/streamscore/schemas/srtest"
 )
 
@@ -54,12 +55,12 @@ func TestStream(t *testing.T) {
 			t.Parallel()
 			for _, l := range listeners {
 				t.Run(l.name, func(t *testing.T) {
-					kv := merge(d.keys(), l.service(d.user))
+					kv := proctest.MergeKeys(d.keys(), l.service(d.user))
 					var reg *srtest.Server
 					if l.name == "mTLS" {
 						var regKeys map[string]any
 						reg, regKeys = secureRegistry(t, d.user)
-						kv = merge(kv, regKeys)
+						kv = proctest.MergeKeys(kv, regKeys)
 					}
 					nonce := d.grp + "-" + time.Now().Format("150405.000000")
 					counter := newKeyCounter(t, nonce, d.output, d.dlq)

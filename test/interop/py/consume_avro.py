@@ -17,17 +17,17 @@ timestamp-millis values are printed as epoch milliseconds. Exits non-zero on
 any error or if the end of some partition is not reached within the timeout.
 """
 
-import argparse
 import datetime
 import io
 import json
-import struct
 import sys
 import time
 import urllib.request
 
 import confluent_kafka
 import fastavro
+
+import confluent_wire
 
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 
@@ -43,10 +43,7 @@ def plain(v):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--bootstrap", required=True)
-    ap.add_argument("--registry", required=True)
-    ap.add_argument("--topic", required=True)
+    ap = confluent_wire.arg_parser()
     ap.add_argument("--timeout", type=float, default=60)
     args = ap.parse_args()
 
@@ -90,15 +87,15 @@ def main():
                 raise SystemExit("consume_avro: %s" % msg.error())
             at_end.discard(msg.partition())
             value = msg.value() or b""
-            if len(value) < 5 or value[0] != 0:
-                raise SystemExit("consume_avro: partition %d offset %d: not Confluent framing: %r"
-                                 % (msg.partition(), msg.offset(), value[:8]))
-            sid = struct.unpack(">I", value[1:5])[0]
-            body = io.BytesIO(value[5:])
+            try:
+                sid, avro = confluent_wire.split(value)
+            except ValueError as e:
+                raise SystemExit("consume_avro: partition %d offset %d: %s" % (msg.partition(), msg.offset(), e))
+            body = io.BytesIO(avro)
             rec = fastavro.schemaless_reader(body, writer_schema(sid), None)
-            if body.tell() != len(value) - 5:
+            if body.tell() != len(avro):
                 raise SystemExit("consume_avro: partition %d offset %d: %d trailing bytes after the Avro body"
-                                 % (msg.partition(), msg.offset(), len(value) - 5 - body.tell()))
+                                 % (msg.partition(), msg.offset(), len(avro) - body.tell()))
             key = msg.key()
             print(json.dumps({
                 "partition": msg.partition(),

@@ -20,16 +20,16 @@ per pause and per registration, and a final {"done": true, ...} line; the exit
 status is 0 only if every record was acknowledged by the broker.
 """
 
-import argparse
 import io
 import json
-import struct
 import sys
 import urllib.parse
 import urllib.request
 
 import confluent_kafka
 import fastavro
+
+import confluent_wire
 
 
 def emit(obj):
@@ -77,10 +77,7 @@ def to_datum(fields, event):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--bootstrap", required=True)
-    ap.add_argument("--registry", required=True)
-    ap.add_argument("--topic", required=True)
+    ap = confluent_wire.arg_parser()
     ap.add_argument("--subject", required=True)
     ap.add_argument("--schema", action="append", default=[], help="N=PATH.avsc")
     ap.add_argument("--events", required=True)
@@ -133,7 +130,7 @@ def main():
                 sch["id"] = register(args.registry, args.subject, sch["text"])
                 emit({"registered": step["schema"], "id": sch["id"], "subject": args.subject})
             buf = io.BytesIO()
-            buf.write(struct.pack(">bI", 0, sch["id"]))
+            buf.write(confluent_wire.header(sch["id"]))
             fastavro.schemaless_writer(buf, sch["parsed"], to_datum(sch["fields"], step["event"]))
             while True:
                 try:
