@@ -10,10 +10,12 @@
 // float64 sums (forest averages, gradient boosting's init + learning_rate x
 // trees and its link).
 //
-// Each model kind (linear.go, xgboost.go, sklearn.go, sklearn_gb.go; the tree
-// kinds compile into trees.go's packed-node ensemble) is a type registered by name in
-// model.go's modelKinds: its fields are the keys of the manifest's model
-// object, and it loads a Model. A Model says what it outputs (checked against
+// Each model kind (linear.go, xgboost.go, lightgbm.go, histgb.go, mlp.go,
+// sklearn.go, sklearn_gb.go; the tree kinds compile into packed-node
+// ensembles) is registered by name in model.go's modelKinds: the fields of
+// its object type are the keys of the manifest's model object, and it loads
+// a Model. The kinds whose model is one file of the bundle share fileKind
+// (the key "file") and register how the file is parsed. A Model says what it outputs (checked against
 // the manifest's task), describes itself for summaries, and makes one
 // Predictor per Scorer, which scores blocks of float64 feature rows in what
 // the model computes in.

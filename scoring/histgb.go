@@ -8,20 +8,6 @@ import (
 	"math"
 )
 
-// histgbKind is the "histgb" model object: a fitted scikit-learn
-// HistGradientBoostingClassifier or HistGradientBoostingRegressor, its
-// predictors written by the exporter as JSON (train/streamscore_export/histgb_model.py)
-// in a file of the bundle.
-type histgbKind struct {
-	File string `json:"file" bundle:"required"` // model file name inside the bundle
-}
-
-func (histgbKind) Kind() string { return "histgb" }
-
-func (k histgbKind) load(b bundleFiles) (Model, error) {
-	return loadModelFile(b, k.Kind(), k.File, parseHistGB)
-}
-
 // histgbJSON is the exporter's file: the estimator's _baseline_prediction,
 // its loss link, and per tree the TreePredictor's nodes array (one list per
 // field of PREDICTOR_RECORD_DTYPE that prediction reads) and

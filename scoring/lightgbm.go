@@ -9,18 +9,6 @@ import (
 	"strings"
 )
 
-// lightgbmKind is the "lightgbm" model object: a LightGBM model in its text
-// format (Booster.save_model / model_to_string), in a file of the bundle.
-type lightgbmKind struct {
-	File string `json:"file" bundle:"required"` // model file name inside the bundle
-}
-
-func (lightgbmKind) Kind() string { return "lightgbm" }
-
-func (k lightgbmKind) load(b bundleFiles) (Model, error) {
-	return loadModelFile(b, k.Kind(), k.File, parseLightGBM)
-}
-
 // lgbObjective is the objective's output transform (ConvertOutput in
 // LightGBM's src/objective/*.hpp).
 type lgbObjective uint8

@@ -23,19 +23,6 @@ const MLPFormat = "streamscore-mlp/1"
 // order than the library's GEMM, and float32 carries 7 digits.
 const mlpFloat32Tolerance = 1e-5
 
-// mlpKind is the "mlp" model object: a feed-forward network of dense layers
-// in a JSON file of the bundle (written by train/streamscore_export from
-// scikit-learn's MLPClassifier/MLPRegressor or a Keras model of Dense layers).
-type mlpKind struct {
-	File string `json:"file" bundle:"required"` // model file name inside the bundle
-}
-
-func (mlpKind) Kind() string { return "mlp" }
-
-func (k mlpKind) load(b bundleFiles) (Model, error) {
-	return loadModelFile(b, k.Kind(), k.File, parseMLP)
-}
-
 // mlpFile is the model file. Weights are JSON numbers: float64 values in
 // shortest form, float32 ones as their exact value, so both read back
 // exactly; see docs/bundle.md.

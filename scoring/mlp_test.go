@@ -81,11 +81,12 @@ func TestMLPLoadChecksColumns(t *testing.T) {
 		t.Fatal(err)
 	}
 	open := func(string) ([]byte, error) { return data, nil }
-	_, err = mlpKind{File: "model.json"}.load(bundleFiles{open: open, columns: []string{"a", "b", "c"}})
+	mlp := fileKind{File: "model.json", kind: "mlp", read: readAs(parseMLP)}
+	_, err = mlp.load(bundleFiles{open: open, columns: []string{"a", "b", "c"}})
 	if want := "model.json: 2 inputs but the features produce 3 columns"; err == nil || err.Error() != want {
 		t.Errorf("got %v, want %q", err, want)
 	}
-	m, err := mlpKind{File: "model.json"}.load(bundleFiles{open: open, columns: []string{"a", "b"}})
+	m, err := mlp.load(bundleFiles{open: open, columns: []string{"a", "b"}})
 	if err != nil {
 		t.Fatal(err)
 	}

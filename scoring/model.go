@@ -92,7 +92,7 @@ type fileModel interface {
 // loadModelFile is the load of a kind whose model is one file of the bundle
 // (kind's key "file"): it reads the file, parses it and checks its columns
 // against the features'. Errors name the file.
-func loadModelFile[M fileModel](b bundleFiles, kind, file string, parse func(data []byte) (M, error)) (Model, error) {
+func loadModelFile(b bundleFiles, kind, file string, parse func(data []byte) (fileModel, error)) (Model, error) {
 	if file == "" {
 		return nil, fmt.Errorf("%s needs a file name", kind)
 	}
@@ -111,10 +111,46 @@ func loadModelFile[M fileModel](b bundleFiles, kind, file string, parse func(dat
 }
 
 // modelKinds is every model kind by name. A new kind is a new file with its
-// type (fields = keys, Kind, load) and a Model, plus one entry here; the
+// Model and how its file is read, plus one entry here (or, for a kind with
+// other keys than "file", its own type: fields = keys, Kind, load); the
 // manifest decoder, the JSON Schema test and the docs test read it.
-var modelKinds = strictjson.NewRegistry[modelKind]("kind", modelKind.Kind, linearKind{}, xgboostKind{}, lightgbmKind{}, histgbKind{}, mlpKind{},
-	sklearnForestKind{}, sklearnGBKind{})
+var modelKinds = strictjson.NewRegistry[modelKind]("kind", modelKind.Kind,
+	linearKind{}, // the coefficients inline
+	// a gbtree model saved by Booster.save_model as JSON
+	fileKind{kind: "xgboost", read: readAs(parseXGBoost)},
+	// a LightGBM model in its text format (Booster.save_model / model_to_string)
+	fileKind{kind: "lightgbm", read: readAs(parseLightGBM)},
+	// a fitted scikit-learn HistGradientBoostingClassifier or Regressor, its
+	// predictors written as JSON by train/streamscore_export/histgb_model.py
+	fileKind{kind: "histgb", read: readAs(parseHistGB)},
+	// a feed-forward network of dense layers in JSON, written by
+	// train/streamscore_export from scikit-learn's MLPClassifier/MLPRegressor
+	// or a Keras model of Dense layers
+	fileKind{kind: "mlp", read: readAs(parseMLP)},
+	// a scikit-learn decision tree, random forest or extra-trees ensemble
+	fileKind{kind: "sklearn_forest", read: readAs(sklearnReader(newForest))},
+	// a scikit-learn GradientBoostingClassifier or GradientBoostingRegressor
+	fileKind{kind: "sklearn_gradient_boosting", read: readAs(sklearnReader(newGB))},
+)
+
+// fileKind is the model object of a kind whose model is one file of the
+// bundle, {"kind": ..., "file": ...}: File is the object's key, kind and
+// read are the registry entry's.
+type fileKind struct {
+	File string `json:"file" bundle:"required"` // model file name inside the bundle
+	kind string
+	read func(data []byte) (fileModel, error)
+}
+
+// Kind implements modelKind.
+func (k fileKind) Kind() string { return k.kind }
+
+func (k fileKind) load(b bundleFiles) (Model, error) { return loadModelFile(b, k.kind, k.File, k.read) }
+
+// readAs turns a kind's parse function into a fileKind's read.
+func readAs[M fileModel](parse func(data []byte) (M, error)) func([]byte) (fileModel, error) {
+	return func(data []byte) (fileModel, error) { return parse(data) }
+}
 
 // ModelKinds returns every model kind, sorted.
 func ModelKinds() []string { return modelKinds.Names() }

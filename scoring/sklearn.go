@@ -295,10 +295,10 @@ func (f *skFile) output() ModelOutput {
 	return o
 }
 
-// loadSklearn loads a kind's model file, compiled with compile
-// (parseSklearn).
-func loadSklearn[M fileModel](b bundleFiles, kind, file string, compile func(f *skFile) (M, error)) (Model, error) {
-	return loadModelFile(b, kind, file, func(data []byte) (M, error) { return parseSklearn(data, compile) })
+// sklearnReader is the parse function of a kind whose file parseSklearn
+// reads, compiled with compile.
+func sklearnReader[M fileModel](compile func(f *skFile) (M, error)) func(data []byte) (M, error) {
+	return func(data []byte) (M, error) { return parseSklearn(data, compile) }
 }
 
 // modelColumns implements fileModel for both kinds.
@@ -368,19 +368,6 @@ var forestEstimators = map[string]bool{
 	"ExtraTreeClassifier": true, "ExtraTreeRegressor": true,
 	"RandomForestClassifier": true, "RandomForestRegressor": true,
 	"ExtraTreesClassifier": true, "ExtraTreesRegressor": true,
-}
-
-// sklearnForestKind is the "sklearn_forest" model object: a scikit-learn
-// decision tree, random forest or extra-trees ensemble in a file of the
-// bundle.
-type sklearnForestKind struct {
-	File string `json:"file" bundle:"required"` // model file name inside the bundle
-}
-
-func (sklearnForestKind) Kind() string { return "sklearn_forest" }
-
-func (k sklearnForestKind) load(b bundleFiles) (Model, error) {
-	return loadSklearn(b, k.Kind(), k.File, newForest)
 }
 
 // skForest is a compiled forest: per row, the trees' leaf values summed in

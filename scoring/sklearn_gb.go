@@ -12,19 +12,6 @@ var gbLosses = map[string]bool{
 	"squared_error": false, "absolute_error": false, "huber": false, "quantile": false,
 }
 
-// sklearnGBKind is the "sklearn_gradient_boosting" model object: a
-// scikit-learn GradientBoostingClassifier or GradientBoostingRegressor in a
-// file of the bundle.
-type sklearnGBKind struct {
-	File string `json:"file" bundle:"required"` // model file name inside the bundle
-}
-
-func (sklearnGBKind) Kind() string { return "sklearn_gradient_boosting" }
-
-func (k sklearnGBKind) load(b bundleFiles) (Model, error) {
-	return loadSklearn(b, k.Kind(), k.File, newGB)
-}
-
 // skGB is a compiled gradient boosting model. The raw prediction of a row
 // is init[k] plus, stage by stage, learning_rate × the leaf value of the
 // stage's tree k, in float64, as predict_stages does; the loss's inverse

@@ -112,18 +112,6 @@ type xgbModel struct {
 	qs         *quickScorer // the trees for the QuickScorer kernel, nil when it cannot run them
 }
 
-// xgboostKind is the "xgboost" model object: a gbtree model saved by
-// Booster.save_model as JSON, in a file of the bundle.
-type xgboostKind struct {
-	File string `json:"file" bundle:"required"` // model file name inside the bundle
-}
-
-func (xgboostKind) Kind() string { return "xgboost" }
-
-func (k xgboostKind) load(b bundleFiles) (Model, error) {
-	return loadModelFile(b, k.Kind(), k.File, parseXGBoost)
-}
-
 // modelColumns implements fileModel.
 func (m *xgbModel) modelColumns() (int, string) {
 	return m.trees.nFeature, fmt.Sprintf("num_feature %d", m.trees.nFeature)

@@ -274,36 +274,39 @@ func contains(list []string, s string) bool {
 // feature step ops, the model kinds) by the name each object carries under
 // one key ("op", "kind"). T is the family's interface.
 type Registry[T any] struct {
-	key   string
-	types map[string]reflect.Type
+	key    string
+	protos map[string]reflect.Value
 }
 
-// NewRegistry registers the types of protos (zero values of struct types)
-// under name(proto). A name registered twice panics: a programming error that
-// any test catches at package initialisation.
+// NewRegistry registers protos (values of struct types) under name(proto).
+// An object decodes into a copy of its name's proto: the exported fields
+// are its keys, unexported ones are the proto's own (one struct type may
+// serve several names with other settings). A name registered twice
+// panics: a programming error that any test catches at package
+// initialisation.
 func NewRegistry[T any](key string, name func(T) string, protos ...T) *Registry[T] {
-	r := &Registry[T]{key: key, types: make(map[string]reflect.Type, len(protos))}
+	r := &Registry[T]{key: key, protos: make(map[string]reflect.Value, len(protos))}
 	for _, p := range protos {
 		n := name(p)
-		if _, dup := r.types[n]; dup {
+		if _, dup := r.protos[n]; dup {
 			panic(fmt.Sprintf("strictjson: %s %q registered twice", key, n))
 		}
-		r.types[n] = reflect.TypeOf(p)
+		r.protos[n] = reflect.ValueOf(p)
 	}
 	return r
 }
 
 // Names returns every registered name, sorted.
-func (r *Registry[T]) Names() []string { return slices.Sorted(maps.Keys(r.types)) }
+func (r *Registry[T]) Names() []string { return slices.Sorted(maps.Keys(r.protos)) }
 
 // Keys returns the keys (besides the registry's key) allowed and required in
 // the objects of a name, or ok=false for an unknown name.
 func (r *Registry[T]) Keys(name string) (allowed, required []string, ok bool) {
-	t, ok := r.types[name]
+	p, ok := r.protos[name]
 	if !ok {
 		return nil, nil, false
 	}
-	allowed, required = Keys(reflect.Zero(t).Interface())
+	allowed, required = Keys(p.Interface())
 	return allowed, required, true
 }
 
@@ -320,11 +323,12 @@ func (r *Registry[T]) Decode(obj map[string]json.RawMessage) (T, error) {
 	if err := Value(raw, &name); err != nil {
 		return zero, fmt.Errorf("key %q: %w", r.key, err)
 	}
-	t, ok := r.types[name]
+	proto, ok := r.protos[name]
 	if !ok {
 		return zero, fmt.Errorf("unknown %s %q (want one of %s)", r.key, name, strings.Join(r.Names(), ", "))
 	}
-	p := reflect.New(t)
+	p := reflect.New(proto.Type())
+	p.Elem().Set(proto)
 	if err := Decode(obj, p.Interface(), r.key); err != nil {
 		return zero, fmt.Errorf("%s %q: %w", r.key, name, err)
 	}

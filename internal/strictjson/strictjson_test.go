@@ -26,7 +26,46 @@ type dot struct{}
 
 func (dot) Name() string { return "dot" }
 
-var shapes = NewRegistry[shape]("shape", shape.Name, square{}, dot{})
+// polygon is one type registered under two names, each with its own
+// (unexported) corner count.
+type polygon struct {
+	Side    float64 `json:"side" bundle:"required"`
+	corners int
+}
+
+func (p polygon) Name() string { return map[int]string{3: "triangle", 5: "pentagon"}[p.corners] }
+
+var shapes = NewRegistry[shape]("shape", shape.Name, square{}, dot{}, polygon{corners: 3}, polygon{corners: 5})
+
+// TestRegistryDecodesIntoTheProto: an object decodes into a copy of its
+// name's proto, so the proto's unexported settings come with it and the
+// proto itself is not changed.
+func TestRegistryDecodesIntoTheProto(t *testing.T) {
+	for _, tc := range []struct {
+		json    string
+		corners int
+		side    float64
+	}{
+		{`{"shape":"triangle","side":2}`, 3, 2},
+		{`{"shape":"pentagon","side":4}`, 5, 4},
+		{`{"shape":"triangle","side":7}`, 3, 7},
+	} {
+		obj, err := Object([]byte(tc.json))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := shapes.Decode(obj)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.json, err)
+		}
+		if p, ok := s.(polygon); !ok || p.corners != tc.corners || p.Side != tc.side {
+			t.Errorf("%s: got %#v, want polygon{Side: %v, corners: %d}", tc.json, s, tc.side, tc.corners)
+		}
+	}
+	if allowed, required, ok := shapes.Keys("pentagon"); !ok || strings.Join(allowed, ",") != "side" || strings.Join(required, ",") != "side" {
+		t.Errorf("Keys(pentagon): got %v %v %v, want [side] [side] true", allowed, required, ok)
+	}
+}
 
 func TestKeys(t *testing.T) {
 	allowed, required := Keys(square{})
@@ -36,7 +75,7 @@ func TestKeys(t *testing.T) {
 	if got, want := strings.Join(required, ","), "side"; got != want {
 		t.Errorf("required: got %s, want %s", got, want)
 	}
-	if got, want := strings.Join(shapes.Names(), ","), "dot,square"; got != want {
+	if got, want := strings.Join(shapes.Names(), ","), "dot,pentagon,square,triangle"; got != want {
 		t.Errorf("names: got %s, want %s", got, want)
 	}
 	if _, _, ok := shapes.Keys("circle"); ok {
@@ -50,7 +89,7 @@ func TestRegistryDecode(t *testing.T) {
 	}{
 		{"missing name key", `{"side":1}`, `missing key "shape"`},
 		{"name type", `{"shape":1}`, `key "shape": got JSON number, want a string`},
-		{"unknown name", `{"shape":"circle"}`, `unknown shape "circle" (want one of dot, square)`},
+		{"unknown name", `{"shape":"circle"}`, `unknown shape "circle" (want one of dot, pentagon, square, triangle)`},
 		{"unknown key", `{"shape":"square","side":1,"zz":1,"aa":2}`, `shape "square": unknown key "aa" (allowed: shape, side, label, fill, value, range, miss, tags, rows)`},
 		{"unknown key in empty type", `{"shape":"dot","side":1}`, `shape "dot": unknown key "side" (allowed: shape)`},
 		{"missing required", `{"shape":"square"}`, `shape "square": missing key "side"`},
