@@ -2,14 +2,13 @@ package processor
 
 import (
 	"context"
-	"encoding/json"
+	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
-	"sync/atomic"
 	"testing"
 
+	"github.com/streamscore/streamscore/internal/oauthtest"
 	"github.com/streamscore/streamscore/internal/proctest"
 	"github.com/streamscore/streamscore/internal/tlsfiles"
 	"github.com/streamscore/streamscore/internal/tlsfiles/tlstest"
@@ -179,27 +178,13 @@ func TestSecretFilesAreReadAtEachConnection(t *testing.T) {
 // line that shows no secret.
 func TestOAuthClientCredentials(t *testing.T) {
 	const id, secret = "streamscore", "client-secret-4b7e"
-	var requests atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n := requests.Add(1)
-		user, pass, ok := r.BasicAuth()
-		if r.FormValue("grant_type") != "client_credentials" || !ok || user != id || pass != secret {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusUnauthorized)
-			_ = json.NewEncoder(w).Encode(map[string]string{"error": "invalid_client", "error_description": "bad client credentials"})
-			return
-		}
-		if r.FormValue("scope") != "kafka read" {
-			http.Error(w, "scope "+r.FormValue("scope"), http.StatusBadRequest)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]any{"access_token": "jwt-" + string(rune('0'+n)), "token_type": "Bearer", "expires_in": 3600})
-	}))
-	t.Cleanup(srv.Close)
+	// The scope as RFC 6749 sends it: the configured list joined by spaces.
+	idp := oauthtest.Serve(t, func(r *http.Request, user, pass string, n int) (string, bool) {
+		return fmt.Sprintf("jwt-%d", n), user == id && pass == secret && r.FormValue("scope") == "kafka read"
+	})
 
 	secretFile := proctest.TempFile(t, "secret", secret+"\n")
-	cfg := SASLConfig{Mechanism: "OAUTHBEARER", OAuth: OAuthConfig{TokenURL: srv.URL + "/token", ClientID: id, ClientSecretFile: secretFile, Scope: "kafka,read"}}
+	cfg := SASLConfig{Mechanism: "OAUTHBEARER", OAuth: OAuthConfig{TokenURL: idp.URL + "/token", ClientID: id, ClientSecretFile: secretFile, Scope: "kafka,read"}}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +198,7 @@ func TestOAuthClientCredentials(t *testing.T) {
 			t.Fatalf("connection %d: first message %q, %v; want the endpoint's token", i, first, err)
 		}
 	}
-	if n := requests.Load(); n != 1 {
+	if n := idp.Requests(); n != 1 {
 		t.Errorf("%d token requests for three connections, want 1 (the token is reused until it expires)", n)
 	}
 
@@ -225,7 +210,7 @@ func TestOAuthClientCredentials(t *testing.T) {
 		t.Fatal("a refused client secret authenticated")
 	}
 	msg := err.Error()
-	for _, want := range []string{"kafka.sasl.oauth.token_url " + srv.URL + "/token", "401 Unauthorized", "invalid_client"} {
+	for _, want := range []string{"kafka.sasl.oauth.token_url " + idp.URL + "/token", "401 Unauthorized", "invalid_client"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error %q: want it to contain %q", msg, want)
 		}

@@ -2,33 +2,19 @@ package security
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/streamscore/streamscore/internal/oauthtest"
 	"github.com/streamscore/streamscore/internal/tlsfiles"
 	"github.com/streamscore/streamscore/processor"
 	"github.com/streamscore/streamscore/secret"
 )
-
-// unsignedJWT is a token Kafka's unsecured OAUTHBEARER validator accepts
-// (alg none; principal = sub), which the secured test broker uses: it tests
-// the client's token handling, not an identity provider.
-func unsignedJWT(sub string, exp time.Time) string {
-	enc := func(v any) string {
-		b, _ := json.Marshal(v)
-		return base64.RawURLEncoding.EncodeToString(b)
-	}
-	return enc(map[string]string{"alg": "none"}) + "." + enc(map[string]any{"sub": sub, "iat": time.Now().Add(-time.Minute).Unix(), "exp": exp.Unix()}) + "."
-}
 
 // TestMechanisms connects through processor.ClientOpts, in process, with
 // every SASL mechanism and with mutual TLS, and runs the service's start
@@ -39,25 +25,15 @@ func TestMechanisms(t *testing.T) {
 	dir := t.TempDir()
 	tokenFile := func(sub string, exp time.Time) string {
 		p := filepath.Join(dir, fmt.Sprintf("token-%s-%d", sub, exp.Unix()))
-		if err := os.WriteFile(p, []byte(unsignedJWT(sub, exp)+"\n"), 0o600); err != nil {
+		if err := os.WriteFile(p, []byte(oauthtest.UnsignedJWT(sub, exp)+"\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		return p
 	}
 	// A token endpoint for the client credentials grant: the client id is the principal.
-	var tokenRequests atomic.Int32
-	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tokenRequests.Add(1)
-		id, sec, ok := r.BasicAuth()
-		w.Header().Set("Content-Type", "application/json")
-		if !ok || sec != "client-secret-of-"+id || r.FormValue("grant_type") != "client_credentials" {
-			w.WriteHeader(http.StatusUnauthorized)
-			_ = json.NewEncoder(w).Encode(map[string]string{"error": "invalid_client"})
-			return
-		}
-		_ = json.NewEncoder(w).Encode(map[string]any{"access_token": unsignedJWT(id, time.Now().Add(time.Hour)), "token_type": "Bearer", "expires_in": 3600})
-	}))
-	t.Cleanup(idp.Close)
+	idp := oauthtest.Serve(t, func(_ *http.Request, id, sec string, _ int) (string, bool) {
+		return oauthtest.UnsignedJWT(id, time.Now().Add(time.Hour)), sec == "client-secret-of-"+id
+	})
 	secretFile := filepath.Join(dir, "client-secret")
 	if err := os.WriteFile(secretFile, []byte("client-secret-of-streamscore-alos"), 0o600); err != nil {
 		t.Fatal(err)
@@ -123,7 +99,7 @@ func TestMechanisms(t *testing.T) {
 			}
 		})
 	}
-	if tokenRequests.Load() == 0 {
+	if idp.Requests() == 0 {
 		t.Error("the token endpoint was never asked")
 	}
 }

@@ -2,15 +2,14 @@ package security
 
 import (
 	"encoding/base64"
-	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/streamscore/streamscore/internal/oauthtest"
 	"github.com/streamscore/streamscore/internal/proctest"
 )
 
@@ -60,22 +59,15 @@ func TestSecretsNeverShown(t *testing.T) {
 	// issues, the registry's token and password.
 	realPassword := secrets.add(broker.password(t, alos.user), "as the SCRAM password")
 	secrets.addBasic(alos.user, realPassword, "as the PLAIN password")
-	jwt := secrets.add(unsignedJWT(alos.user, time.Now().Add(time.Hour)), "as the OAuth access token")
+	jwt := secrets.add(oauthtest.UnsignedJWT(alos.user, time.Now().Add(time.Hour)), "as the OAuth access token")
 	const clientSecret = "oauth-client-secret-e41a"
 	secrets.add(clientSecret, "as the OAuth client secret")
 	const regToken, regUser, regPassword = "registry-token-flag-7c21", "registry-user", "registry-password-d9f3"
 	secrets.add(regToken, "as the registry token")
 	secrets.addBasic(regUser, regPassword, "as the registry password")
-	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		if id, sec, ok := r.BasicAuth(); !ok || id != alos.user || sec != clientSecret {
-			w.WriteHeader(http.StatusUnauthorized)
-			_ = json.NewEncoder(w).Encode(map[string]string{"error": "invalid_client"})
-			return
-		}
-		_ = json.NewEncoder(w).Encode(map[string]any{"access_token": jwt, "token_type": "Bearer", "expires_in": 3600})
-	}))
-	t.Cleanup(idp.Close)
+	idp := oauthtest.Serve(t, func(_ *http.Request, id, sec string, _ int) (string, bool) {
+		return jwt, id == alos.user && sec == clientSecret
+	})
 
 	// One subtest at a time: they add to secrets, and the runs share the
 	// at-least-once deployment's group.
