@@ -2,17 +2,15 @@ package httpapi
 
 import (
 	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
-)
 
-var update = flag.Bool("update", false, "rewrite docs/openapi-fraud.json")
+	"github.com/streamscore/streamscore/internal/doctest"
+)
 
 // TestOpenAPIDocument keeps docs/openapi-fraud.json equal to the document
 // served for the fraud bundle (`go test ./httpapi -run OpenAPI -update`
@@ -23,19 +21,7 @@ func TestOpenAPIDocument(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("GET /openapi.json: %d", code)
 	}
-	path := filepath.Join("..", "docs", "openapi-fraud.json")
-	if *update {
-		if err := os.WriteFile(path, served, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	committed, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(committed) != string(served) {
-		t.Fatalf("docs/openapi-fraud.json differs from GET /openapi.json: run go test ./httpapi -run OpenAPIDocument -update")
-	}
+	doctest.Golden(t, filepath.Join("..", "docs", "openapi-fraud.json"), served, "go test ./httpapi -run OpenAPIDocument -update")
 
 	var doc struct {
 		OpenAPI    string `json:"openapi"`

@@ -2,18 +2,16 @@ package scoring
 
 import (
 	"bytes"
-	"flag"
-	"github.com/streamscore/streamscore/reject"
-	"github.com/streamscore/streamscore/schemas"
 	"math"
-	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/streamscore/streamscore/internal/doctest"
+	"github.com/streamscore/streamscore/reject"
+	"github.com/streamscore/streamscore/schemas"
+
 	"github.com/streamscore/streamscore/features"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files in testdata/")
 
 func loadFixture(t testing.TB, name string) *Bundle {
 	t.Helper()
@@ -149,22 +147,8 @@ func TestSummaryGolden(t *testing.T) {
 			if err := loadFixture(t, name).WriteSummary(&buf); err != nil {
 				t.Fatal(err)
 			}
-			golden := filepath.Join("testdata", "summary", name+".txt")
-			if *update {
-				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if got := buf.String(); got != string(want) {
-				t.Errorf("summary:\n got:\n%s\nwant:\n%s", got, want)
-			}
+			doctest.Golden(t, filepath.Join("testdata", "summary", name+".txt"), buf.Bytes(),
+				"go test ./scoring -run SummaryGolden -update")
 		})
 	}
 }

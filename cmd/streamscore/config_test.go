@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -18,12 +17,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/streamscore/streamscore/internal/doctest"
 	"github.com/streamscore/streamscore/internal/kafkatest"
 	"github.com/streamscore/streamscore/internal/proctest"
 	"github.com/streamscore/streamscore/scoring"
 )
-
-var update = flag.Bool("update", false, "rewrite docs/configuration.md from the configuration tree")
 
 // TestMain drops configuration variables of the developer's shell, so the
 // tests see only what they set themselves (tooling variables stay).
@@ -434,20 +432,7 @@ func TestSecretsNeverPrint(t *testing.T) {
 // generates; `go generate ./cmd/streamscore` (or this test with -update)
 // rewrites it.
 func TestConfigurationDoc(t *testing.T) {
-	want := configDoc()
-	path := filepath.Join("..", "..", "docs", "configuration.md")
-	if *update {
-		if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	got, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(got) != want {
-		t.Fatalf("docs/configuration.md is out of date: run go generate ./cmd/streamscore")
-	}
+	doctest.Golden(t, filepath.Join("..", "..", "docs", "configuration.md"), []byte(configDoc()), "go generate ./cmd/streamscore")
 }
 
 // configDoc renders docs/configuration.md from the tree: every key of
