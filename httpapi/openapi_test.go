@@ -9,7 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/streamscore/streamscore/internal/doctest"
+	"github.com/streamscore/streamscore/internal/golden"
 )
 
 // TestOpenAPIDocument keeps docs/openapi-fraud.json equal to the document
@@ -21,7 +21,7 @@ func TestOpenAPIDocument(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("GET /openapi.json: %d", code)
 	}
-	doctest.Golden(t, filepath.Join("..", "docs", "openapi-fraud.json"), served, "go test ./httpapi -run OpenAPIDocument -update")
+	golden.Check(t, filepath.Join("..", "docs", "openapi-fraud.json"), served)
 
 	var doc struct {
 		OpenAPI    string `json:"openapi"`

@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/streamscore/streamscore/internal/doctest"
+	"github.com/streamscore/streamscore/internal/golden"
 	"github.com/streamscore/streamscore/reject"
 	"github.com/streamscore/streamscore/schemas"
 
@@ -147,8 +147,7 @@ func TestSummaryGolden(t *testing.T) {
 			if err := loadFixture(t, name).WriteSummary(&buf); err != nil {
 				t.Fatal(err)
 			}
-			doctest.Golden(t, filepath.Join("testdata", "summary", name+".txt"), buf.Bytes(),
-				"go test ./scoring -run SummaryGolden -update")
+			golden.Check(t, filepath.Join("testdata", "summary", name+".txt"), buf.Bytes())
 		})
 	}
 }

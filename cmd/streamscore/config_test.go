@@ -17,7 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/streamscore/streamscore/internal/doctest"
+	"github.com/streamscore/streamscore/internal/golden"
 	"github.com/streamscore/streamscore/internal/kafkatest"
 	"github.com/streamscore/streamscore/internal/proctest"
 	"github.com/streamscore/streamscore/scoring"
@@ -432,7 +432,7 @@ func TestSecretsNeverPrint(t *testing.T) {
 // generates; `go generate ./cmd/streamscore` (or this test with -update)
 // rewrites it.
 func TestConfigurationDoc(t *testing.T) {
-	doctest.Golden(t, filepath.Join("..", "..", "docs", "configuration.md"), []byte(configDoc()), "go generate ./cmd/streamscore")
+	golden.Check(t, filepath.Join("..", "..", "docs", "configuration.md"), []byte(configDoc()))
 }
 
 // configDoc renders docs/configuration.md from the tree: every key of

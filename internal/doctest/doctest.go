@@ -2,8 +2,6 @@
 // keep them in step with the code: a section under a heading, the rows of a
 // table. Every miss fails the test with the file and what was looked for,
 // so a renamed heading is an error, never a check that reads nothing.
-// Golden compares a generated file (a doc, a summary) with the committed
-// one and rewrites it with -update.
 //
 // It is a test helper for other packages' tests; production code must not
 // import it.
