@@ -304,7 +304,7 @@ type Config struct {
 	// MaxInflightRecords caps records between fetch and broker
 	// acknowledgement; past it consumption waits (backpressure). Their bytes
 	// are capped by the memory budget.
-	MaxInflightRecords int `config:"max_inflight_records" help:"records produced but not yet acknowledged; past it consumption waits"`
+	MaxInflightRecords int `config:"max_inflight_records" help:"records produced but not yet acknowledged; past it consumption waits; in exactly-once also the most records one transaction takes"`
 	// MemoryBudget is the one memory setting: the Go heap's soft limit and
 	// the buffers that grow with traffic are sized from it (Memory).
 	MemoryBudget int `config:"memory_budget" help:"bytes of memory the service plans for: the Go GC's soft limit (unless GOMEMLIMIT is set, which then caps the budget), fetch buffers (1/32 of it) and bytes produced but not yet acknowledged (1/8; past it consumption waits)"`
