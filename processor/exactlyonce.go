@@ -153,9 +153,9 @@ func (e *exactlyOnce) transactLoop(ctx context.Context, sess *kgo.GroupTransactS
 	// Every record of an open transaction is in flight until it commits, so
 	// a transaction takes up to max_inflight_records. Fewer per transaction
 	// means more commit round trips (each stops the loop): at 8 batches
-	// (4,000 records) exactly-once ran at 0.69x the at-least-once rate, at
-	// 20,000 it runs 1.45x faster than that with the same latency at 20k/s
-	// (docs/BENCHMARKS.md).
+	// (4,000 records) exactly-once ran at 0.67x the at-least-once rate, at
+	// 20,000 at 0.90x (1.39x faster), with a lower latency at 20k/s
+	// (docs/BENCHMARKS.md, "Using the cores").
 	maxPoll := p.cfg.MaxInflightRecords
 	var (
 		mu       sync.Mutex
