@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -31,12 +32,23 @@ import (
 // its in-flight outputs (bounded by ShutdownTimeout), closes its tracker so
 // nothing marks it any more, then commits the marks (CommitMarkedOffsets)
 // before the rebalance goes on, so the next owner starts where we stopped.
+//
+// And a bound on the work a failing commit wastes: while the group
+// coordinator hangs or moves, commits do not succeed, yet the partition
+// leaders keep serving fetches; everything processed meanwhile is redone by
+// the partitions' next owners once the member's session is lost. After
+// CommitStallTimeout without a successful commit (while marks wait), the
+// poll loop stops fetching until one succeeds (waitForCommits).
 type atLeastOnce struct {
 	p  *Processor
 	cl *kgo.Client
 
 	mu      sync.Mutex // guards workers
 	workers map[topicPartition]*partitionWorker
+
+	// committedAt is when (unix ns) the marks were last all committed: a
+	// commit succeeded, or the poll loop found no mark waiting.
+	committedAt atomic.Int64
 }
 
 // partitionWorker owns one input partition: its records are processed in
@@ -81,7 +93,9 @@ func (e *atLeastOnce) client() *kgo.Client { return e.cl }
 func (e *atLeastOnce) run(ctx context.Context) error {
 	p := e.p
 	maxPoll := p.cfg.BatchMaxRecords * 4
+	e.committedAt.Store(time.Now().UnixNano())
 	for {
+		e.waitForCommits(ctx)
 		fetches := e.cl.PollRecords(ctx, maxPoll)
 		if fetches.IsClientClosed() || ctx.Err() != nil {
 			e.cl.AllowRebalance()
@@ -116,6 +130,41 @@ func (e *atLeastOnce) run(ctx context.Context) error {
 			}
 		})
 		e.cl.AllowRebalance()
+	}
+}
+
+// waitForCommits returns when no mark has waited longer than
+// CommitStallTimeout for a successful commit, or when ctx is done. It is
+// called between polls, so a rebalance (which gives up the stalled
+// partitions, or moves the group to a live coordinator) goes on meanwhile.
+func (e *atLeastOnce) waitForCommits(ctx context.Context) {
+	limit := e.p.cfg.CommitStallTimeout
+	if limit <= 0 {
+		return
+	}
+	limit = max(limit, 2*e.p.cfg.CommitInterval) // shorter, it would pause between two ordinary commits
+	var paused time.Time
+	for {
+		if len(e.cl.MarkedOffsets()) == 0 {
+			e.committedAt.Store(time.Now().UnixNano())
+		}
+		stalled := time.Since(time.Unix(0, e.committedAt.Load()))
+		if stalled < limit {
+			if !paused.IsZero() {
+				e.p.log.Info("offset commits succeed again: fetching resumes", "paused", time.Since(paused).Round(time.Millisecond).String())
+			}
+			return
+		}
+		if paused.IsZero() {
+			paused = time.Now()
+			e.p.log.Warn("no offset commit succeeded for processor.commit_stall_timeout: fetching pauses until one does (the partitions' next owners would redo the work)",
+				"since_last_commit", stalled.Round(time.Millisecond).String(), "commit_stall_timeout", limit.String())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(e.p.cfg.CommitInterval):
+		}
 	}
 }
 
@@ -249,7 +298,9 @@ func (e *atLeastOnce) autocommitted(_ *kgo.Client, req *kmsg.OffsetCommitRequest
 	}
 	if err != nil {
 		e.commitFailed(err)
+		return
 	}
+	e.committedAt.Store(time.Now().UnixNano())
 }
 
 // commitFailed counts and logs a failed offset commit. The marks stay

@@ -293,8 +293,11 @@ type Config struct {
 	InstanceID     string        `config:"instance_id" help:"static group member id (KIP-345): a restarted instance gets its partitions back without a rebalance; unique per instance"`
 	SessionTimeout time.Duration `config:"session_timeout" help:"group session timeout: how fast a dead instance's partitions move"`
 	// CommitInterval bounds the replay window after a crash (at-least-once).
-	CommitInterval  time.Duration `config:"commit_interval" help:"how often acknowledged offsets are committed (bounds the replay window, so the duplicates after a crash)"`
-	ShutdownTimeout time.Duration `config:"shutdown_timeout" help:"graceful stop: finish in-flight work and commit within this"`
+	CommitInterval time.Duration `config:"commit_interval" help:"how often acknowledged offsets are committed (bounds the replay window, so the duplicates after a crash)"`
+	// CommitStallTimeout bounds the work the next owner of a partition
+	// redoes when commits stop succeeding (at-least-once).
+	CommitStallTimeout time.Duration `config:"commit_stall_timeout" help:"at-least-once: when acknowledged offsets have waited this long for a commit that succeeds (a hung or moving group coordinator), fetching pauses until one does, so the partitions' next owners redo at most this much work (0: never pause; never less than 2 x commit_interval is used)"`
+	ShutdownTimeout    time.Duration `config:"shutdown_timeout" help:"graceful stop: finish in-flight work and commit within this"`
 	// TransactionTimeout must stay below SessionTimeout's rebalance window.
 	TransactionTimeout time.Duration `config:"transaction_timeout" help:"exactly-once transaction timeout (at most session_timeout)"`
 
@@ -328,6 +331,7 @@ func DefaultConfig() Config {
 		Delivery:           AtLeastOnce,
 		SessionTimeout:     10 * time.Second,
 		CommitInterval:     250 * time.Millisecond,
+		CommitStallTimeout: 2 * time.Second,
 		ShutdownTimeout:    30 * time.Second,
 		TransactionTimeout: 10 * time.Second,
 		BatchMaxRecords:    500,
@@ -432,6 +436,9 @@ func (c *Config) Validate() error {
 		if d.d <= 0 {
 			return fmt.Errorf("%s %q: must be positive", d.key, d.d)
 		}
+	}
+	if c.CommitStallTimeout < 0 {
+		return fmt.Errorf("processor.commit_stall_timeout %q: must not be negative (0: never pause)", c.CommitStallTimeout)
 	}
 	if c.Delivery == ExactlyOnce && c.TransactionTimeout > c.SessionTimeout {
 		// A transaction outliving the member's session could commit offsets

@@ -50,8 +50,12 @@ func (e *env) path(b *scoring.Bundle, maxRecordBytes int) *predict.Path {
 func (e *env) startPipe(t *testing.T, cfg processor.Config, pipe *processor.Pipeline) (p *processor.Processor, stop func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
+	log := e.log
+	if log == nil {
+		log = testLogger(t)
+	}
 	p, err := processor.New(ctx, cfg, processor.KafkaConfig{Brokers: strings.Join(e.brokers, ","), ClientID: "test"},
-		pipe, e.metrics, testLogger(t).With("instance", fmt.Sprintf("%p", &cancel)))
+		pipe, e.metrics, log.With("instance", fmt.Sprintf("%p", &cancel)))
 	if err != nil {
 		cancel()
 		t.Fatalf("processor.New: %v", err)

@@ -42,11 +42,17 @@ type env struct {
 	bundle       *scoring.Bundle
 	reg          *prometheus.Registry
 	metrics      *processor.Metrics
+	log          *slog.Logger // the processors' logger (nil: testLogger)
 }
 
 func newEnv(t *testing.T, partitions int32) *env {
 	t.Helper()
-	brokers := kafkatest.Brokers(t)
+	return newEnvOn(t, kafkatest.Brokers(t), partitions)
+}
+
+// newEnvOn is newEnv on the cluster of brokers.
+func newEnvOn(t *testing.T, brokers []string, partitions int32) *env {
+	t.Helper()
 	big := map[string]string{"max.message.bytes": strconv.Itoa(4 << 20)}
 	b, err := scoring.Load("../examples/fraud")
 	if err != nil {

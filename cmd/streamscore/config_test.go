@@ -100,6 +100,9 @@ func TestConfigGood(t *testing.T) {
 			return fmt.Sprint(c.Processor.Delivery, " ", c.Processor.CommitInterval, " ", c.Input.MaxDepth, " ", c.Input.EventIDField, " ",
 				c.Output.Format, " ", c.Registry.Timeout, " ", c.Processor.CreateTopics)
 		}, want: "at-least-once 250ms 64 transaction_id json 5s false"},
+		{name: "commit stall pause off", args: append([]string{"--processor.commit_stall_timeout", "0s"}, required...), got: func(c *Config) string {
+			return fmt.Sprint(c.Processor.CommitStallTimeout)
+		}, want: "0s"},
 		{name: "every type from the file", file: `
 kafka:
   brokers: [a:9092, b:9092]
@@ -173,6 +176,8 @@ func TestConfigBad(t *testing.T) {
 		{name: "fraction for an integer", file: "input:\n  max_fields: 1.5\n", want: []string{`input.max_fields "1.5"`, "want an integer"}},
 		{name: "bad bool", env: map[string]string{"STREAMSCORE_HTTP_PPROF": "sure"}, want: []string{`http.pprof "sure"`, "want true or false"}},
 		{name: "negative duration", args: []string{"--processor.commit_interval", "-5s"}, want: []string{`processor.commit_interval "-5s": must be positive`}},
+		{name: "negative commit stall timeout", args: []string{"--processor.commit_stall_timeout", "-1s"},
+			want: []string{`processor.commit_stall_timeout "-1s": must not be negative (0: never pause)`}},
 		{name: "unknown SASL mechanism", file: "kafka:\n  sasl:\n    mechanism: GSSAPI\n    username: u\n",
 			want: []string{`kafka.sasl.mechanism "GSSAPI"`, "PLAIN", "OAUTHBEARER"}},
 		{name: "SASL without a user", args: []string{"--kafka.sasl.mechanism", "PLAIN"}, want: []string{"kafka.sasl.username is empty"}},

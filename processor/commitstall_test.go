@@ -1,0 +1,91 @@
+package processor_test
+
+import (
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/streamscore/streamscore/internal/kafkatest"
+	"github.com/streamscore/streamscore/internal/proctest"
+	"github.com/streamscore/streamscore/processor"
+)
+
+// TestCommitStallPausesFetching: at-least-once, while every offset commit
+// fails, fetching pauses once processor.commit_stall_timeout has passed
+// without a successful one (records produced meanwhile are not consumed),
+// and goes on when commits succeed again, with every record predicted and
+// committed. kfake stands in for the broker: it can refuse the commits.
+func TestCommitStallPausesFetching(t *testing.T) {
+	c := kafkatest.FakeCluster(t)
+	var refuse atomic.Bool
+	refuse.Store(true)
+	c.ControlKey(int16(kmsg.OffsetCommit), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if !refuse.Load() {
+			return nil, nil, false
+		}
+		r := req.(*kmsg.OffsetCommitRequest)
+		resp := r.ResponseKind().(*kmsg.OffsetCommitResponse)
+		for _, rt := range r.Topics {
+			st := kmsg.NewOffsetCommitResponseTopic()
+			st.Topic, st.TopicID = rt.Topic, rt.TopicID
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewOffsetCommitResponseTopicPartition()
+				sp.Partition, sp.ErrorCode = rp.Partition, kerr.OffsetMetadataTooLarge.Code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true
+	})
+
+	e := newEnvOn(t, c.ListenAddrs(), 3)
+	var logs proctest.LogBuffer
+	e.log = slog.New(slog.NewTextHandler(&logs, nil))
+	logged := func(s string) bool { return strings.Contains(logs.String(), s) }
+	group := kafkatest.UniqueName(t, "g")
+	cfg := e.config(processor.AtLeastOnce, group)
+	cfg.CommitInterval, cfg.CommitStallTimeout = 100*time.Millisecond, 300*time.Millisecond
+	_, stop := e.start(t, cfg)
+	consumed := func() float64 { return testutil.ToFloat64(e.metrics.RecordsConsumed.WithLabelValues(e.in)) }
+
+	// The loop looks at the commits between polls: records keep coming
+	// until it pauses.
+	produced := len(produceValid(t, e, 200, 1, 0))
+	deadline := time.Now().Add(20 * time.Second)
+	for seed := uint64(2); !logged("fetching pauses"); seed++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("no pause within 20 s of refused commits; commit failures %v, log:\n%s",
+				testutil.ToFloat64(e.metrics.CommitFailures), logs.String())
+		}
+		produced += len(produceValid(t, e, 1, seed, 0))
+		time.Sleep(50 * time.Millisecond) // a trickle: each record wakes the poll loop
+	}
+	before := consumed()
+	produced += len(produceValid(t, e, 300, 99, 0))
+	// A pause that did not hold would fetch these within a poll; a held one
+	// never does, however long the window.
+	time.Sleep(time.Second)
+	if got := consumed(); got != before {
+		t.Errorf("records consumed while paused: %v, then %v", before, got)
+	}
+
+	refuse.Store(false)
+	kafkatest.ConsumeN(t, e.brokers, e.out, produced)
+	waitCommitted(t, e, group)
+	if !logged("fetching resumes") {
+		t.Errorf("no resume line after commits succeeded again; log:\n%s", logs.String())
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("Run returned %v, want nil after a graceful stop", err)
+	}
+	if n := testutil.ToFloat64(e.metrics.CommitFailures); n == 0 {
+		t.Error("commit_failures_total = 0, want the refused commits counted")
+	}
+}
