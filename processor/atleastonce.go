@@ -151,17 +151,20 @@ func (e *atLeastOnce) waitForCommits(ctx context.Context) {
 		stalled := time.Since(time.Unix(0, e.committedAt.Load()))
 		if stalled < limit {
 			if !paused.IsZero() {
+				e.p.m.CommitStalled.Set(0)
 				e.p.log.Info("offset commits succeed again: fetching resumes", "paused", time.Since(paused).Round(time.Millisecond).String())
 			}
 			return
 		}
 		if paused.IsZero() {
 			paused = time.Now()
+			e.p.m.CommitStalled.Set(1)
 			e.p.log.Warn("no offset commit succeeded for processor.commit_stall_timeout: fetching pauses until one does (the partitions' next owners would redo the work)",
 				"since_last_commit", stalled.Round(time.Millisecond).String(), "commit_stall_timeout", limit.String())
 		}
 		select {
 		case <-ctx.Done():
+			e.p.m.CommitStalled.Set(0)
 			return
 		case <-time.After(e.p.cfg.CommitInterval):
 		}

@@ -20,7 +20,7 @@ import (
 // fails, fetching pauses once processor.commit_stall_timeout has passed
 // without a successful one (records produced meanwhile are not consumed),
 // and goes on when commits succeed again, with every record predicted and
-// committed. kfake stands in for the broker: it can refuse the commits.
+// committed; streamscore_commit_stalled is 1 meanwhile. kfake stands in for the broker: it can refuse the commits.
 func TestCommitStallPausesFetching(t *testing.T) {
 	c := kafkatest.FakeCluster(t)
 	var refuse atomic.Bool
@@ -67,6 +67,9 @@ func TestCommitStallPausesFetching(t *testing.T) {
 		produced += len(produceValid(t, e, 1, seed, 0))
 		time.Sleep(50 * time.Millisecond) // a trickle: each record wakes the poll loop
 	}
+	if got := testutil.ToFloat64(e.metrics.CommitStalled); got != 1 {
+		t.Errorf("commit_stalled = %v while paused, want 1", got)
+	}
 	before := consumed()
 	produced += len(produceValid(t, e, 300, 99, 0))
 	// A pause that did not hold would fetch these within a poll; a held one
@@ -81,6 +84,9 @@ func TestCommitStallPausesFetching(t *testing.T) {
 	waitCommitted(t, e, group)
 	if !logged("fetching resumes") {
 		t.Errorf("no resume line after commits succeeded again; log:\n%s", logs.String())
+	}
+	if got := testutil.ToFloat64(e.metrics.CommitStalled); got != 0 {
+		t.Errorf("commit_stalled = %v after commits succeeded again, want 0", got)
 	}
 	if err := stop(); err != nil {
 		t.Fatalf("Run returned %v, want nil after a graceful stop", err)

@@ -37,6 +37,7 @@ type Metrics struct {
 	TransactionsAborted prometheus.Counter
 	CommitFailures      prometheus.Counter // offset commits (at-least-once) or transaction ends (exactly-once) that failed
 	Backpressure        prometheus.Gauge   // 1 while produce buffers are full and fetching waits
+	CommitStalled       prometheus.Gauge   // 1 while at-least-once fetching waits for a commit to succeed
 	AssignedPartitions  prometheus.Gauge
 	// Drift (drift.go): vectors so that a bundle without drift statistics
 	// exports none of them; the unlabelled ones get their one child only
@@ -98,6 +99,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			"Exactly-once transactions aborted (rebalance or error); their batches are redone."),
 		CommitFailures: f.Counter("commit_failures_total",
 			"Offset commits (at-least-once) or transaction ends (exactly-once) that failed; the offsets are committed again, or the batch redone."),
+		CommitStalled: f.Gauge("commit_stalled",
+			"1 while at-least-once fetching waits for an offset commit to succeed (none did for processor.commit_stall_timeout)."),
 		Backpressure: f.Gauge("backpressure",
 			"1 while the in-flight limit is reached and fetching waits for acknowledgements."),
 		AssignedPartitions: f.Gauge("assigned_partitions",
