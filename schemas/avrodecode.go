@@ -210,9 +210,12 @@ func (r *avroRunner) exec(o *aop, b []byte, pos int) (int, error) {
 		r.depth--
 		return pos, nil
 	case opUnion:
-		idx, next, err := readIndex(b, pos, len(o.branches), "union")
+		idx, next, err := readLong(b, pos)
 		if err != nil {
 			return pos, err
+		}
+		if idx < 0 || idx >= int64(len(o.branches)) {
+			return pos, malformed("union index %d out of range at offset %d", idx, pos)
 		}
 		return r.exec(o.branches[idx], b, next)
 	case opWrong:
@@ -312,9 +315,12 @@ func (r *avroRunner) leaf(o *aop, b []byte, pos int) (int, error) {
 		}
 		return next, nil
 	case aEnum:
-		v, next, err := readIndex(b, pos, len(t.symbols), "enum")
+		v, next, err := readLong(b, pos)
 		if err != nil {
 			return pos, err
+		}
+		if v < 0 || v >= int64(len(t.symbols)) {
+			return pos, malformed("enum index %d out of range at offset %d", v, pos)
 		}
 		for k := range n.targets {
 			if err := r.setText(&n.targets[k], t.symbols[v], ""); err != nil {
@@ -362,16 +368,16 @@ func (r *avroRunner) skip(t *avroType, b []byte, pos int) (int, error) {
 			return pos, malformed("boolean byte %d at offset %d", b[pos], pos)
 		}
 		return pos + 1, nil
-	case aEnum:
-		_, next, err := readIndex(b, pos, len(t.symbols), "enum")
-		return next, err
-	case aInt, aLong:
+	case aInt, aLong, aEnum:
 		v, next, err := readLong(b, pos)
 		if err != nil {
 			return pos, err
 		}
 		if t.kind == aInt && (v < math.MinInt32 || v > math.MaxInt32) {
 			return pos, malformed("int out of range at offset %d", pos)
+		}
+		if t.kind == aEnum && (v < 0 || v >= int64(len(t.symbols))) {
+			return pos, malformed("enum index %d out of range at offset %d", v, pos)
 		}
 		return next, nil
 	case aString, aBytes:
@@ -386,9 +392,12 @@ func (r *avroRunner) skip(t *avroType, b []byte, pos int) (int, error) {
 		}
 		return pos, nil
 	case aUnion:
-		idx, next, err := readIndex(b, pos, len(t.branches), "union")
+		idx, next, err := readLong(b, pos)
 		if err != nil {
 			return pos, err
+		}
+		if idx < 0 || idx >= int64(len(t.branches)) {
+			return pos, malformed("union index %d out of range at offset %d", idx, pos)
 		}
 		return r.skip(t.branches[idx], b, next)
 	case aArray, aMap:
@@ -447,19 +456,6 @@ func (r *avroRunner) skip(t *avroType, b []byte, pos int) (int, error) {
 }
 
 // readLong reads a zig-zag varint of at most 10 bytes.
-// readIndex reads the long that picks a union branch or an enum symbol
-// (what) and checks it against the n there are.
-func readIndex(b []byte, pos, n int, what string) (int, int, error) {
-	v, next, err := readLong(b, pos)
-	if err != nil {
-		return 0, pos, err
-	}
-	if v < 0 || v >= int64(n) {
-		return 0, pos, malformed("%s index %d out of range at offset %d", what, v, pos)
-	}
-	return int(v), next, nil
-}
-
 func readLong(b []byte, pos int) (int64, int, error) {
 	var u uint64
 	for shift := uint(0); shift < 70; shift += 7 {
