@@ -28,7 +28,7 @@ type inputBins struct {
 	slot  int // in Row.Num or Row.Cat
 	off   int // its first bin in Counts.Bins; value bins, then other (categories), then missing
 	edges []float64
-	cats  map[string]int
+	cats  features.Categories
 	other int // bin of categories not in cats (relative to off)
 	miss  int // bin of a missing value (relative to off)
 }
@@ -46,10 +46,7 @@ func New(b *scoring.Bundle) *Histograms {
 		i := l.Index(in.Input) // the loader checked it is declared
 		ib := inputBins{slot: l.Slot(i), off: h.size, cat: l.Inputs[i].Type == features.Category}
 		if ib.cat {
-			ib.cats = make(map[string]int, len(in.Categories))
-			for k, c := range in.Categories {
-				ib.cats[c] = k
-			}
+			ib.cats = features.NewCategories(in.Categories)
 			ib.other = len(in.Categories)
 		} else {
 			ib.edges = in.Edges
@@ -95,7 +92,7 @@ func (h *Histograms) AddRow(c *Counts, row *features.Row) {
 		if ib.cat {
 			if v := row.Cat[ib.slot]; v != nil {
 				bin = ib.other
-				if j, ok := ib.cats[string(v)]; ok { // no allocation: the compiler looks up []byte keys in place
+				if j := ib.cats.Index(v); j >= 0 {
 					bin = j
 				}
 			}

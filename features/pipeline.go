@@ -225,7 +225,7 @@ func (p *Pipeline) Transform(row *Row, out []float64, c *Counts) Reject {
 					x = 1
 				}
 			case catOrdinal:
-				idx := p.tables[f.table].lookup(cv)
+				idx := p.tables[f.table].Index(cv)
 				if idx < 0 {
 					unk = true
 					if f.mode == modeReject {
@@ -238,7 +238,7 @@ func (p *Pipeline) Transform(row *Row, out []float64, c *Counts) Reject {
 				}
 			default: // catOneHot
 				t := &p.tables[f.table]
-				idx := t.lookup(cv)
+				idx := t.Index(cv)
 				cols := out[f.col : int(f.col)+t.width]
 				zero(cols)
 				if idx < 0 {
@@ -398,22 +398,32 @@ func dayOfYear(y, m, d int64) int64 {
 	return n
 }
 
-// catTable maps category bytes to an index without allocating: a small
-// open-addressing table keyed by a cheap hash of length and three bytes (one
-// string comparison per lookup in the usual case), or, for large sets, a Go
-// map with the m[string(b)] form, which the compiler does not allocate for.
+// catTable is a categorical step's categories and, for one-hot, where
+// each goes.
 type catTable struct {
-	cats  []string
-	slots []int32 // index+1 into cats, 0 = empty; len is a power of two
-	index map[string]int32
+	Categories
 	col   []int32 // onehot: output column of each category, -1 for the dropped one
 	width int     // onehot: number of output columns
 }
 
+func newCatTable(cats []string) catTable { return catTable{Categories: NewCategories(cats)} }
+
+// Categories finds a category's position in a fixed list without
+// allocating: a small open-addressing table keyed by a cheap hash of length
+// and three bytes (one string comparison per lookup in the usual case), or,
+// for large sets, a Go map with the m[string(b)] form, which the compiler
+// does not allocate for. The feature steps and the drift counts share it.
+type Categories struct {
+	cats  []string
+	slots []int32 // index+1 into cats, 0 = empty; len is a power of two
+	index map[string]int32
+}
+
 const smallTableMax = 256
 
-func newCatTable(cats []string) catTable {
-	t := catTable{cats: cats}
+// NewCategories indexes cats (distinct values).
+func NewCategories(cats []string) Categories {
+	t := Categories{cats: cats}
 	if len(cats) > smallTableMax {
 		t.index = make(map[string]int32, len(cats))
 		for i, c := range cats {
@@ -448,7 +458,9 @@ func catHash(b []byte) uint32 {
 	return h ^ h>>15
 }
 
-func (t *catTable) lookup(b []byte) int {
+// Index is the position of b in the list, or -1 when it is not there (or
+// b is nil: a missing value).
+func (t *Categories) Index(b []byte) int {
 	if b == nil {
 		return -1
 	}

@@ -374,16 +374,16 @@ func TestCatTable(t *testing.T) {
 		}
 		tb := newCatTable(cats)
 		for i, c := range cats {
-			if got := tb.lookup([]byte(c)); got != i {
+			if got := tb.Index([]byte(c)); got != i {
 				t.Fatalf("n=%d: lookup(%q) = %d, want %d", n, c, got, i)
 			}
 		}
 		for _, miss := range []string{"", "a", "zzz", "aAAAb", cats[0] + "x"} {
-			if got := tb.lookup([]byte(miss)); got != -1 && cats[got] != miss {
+			if got := tb.Index([]byte(miss)); got != -1 && cats[got] != miss {
 				t.Fatalf("n=%d: lookup(%q) = %d, want -1", n, miss, got)
 			}
 		}
-		if tb.lookup(nil) != -1 {
+		if tb.Index(nil) != -1 {
 			t.Fatalf("n=%d: lookup(nil) found something", n)
 		}
 	}
