@@ -1,6 +1,7 @@
 package processor_test
 
 import (
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync/atomic"
@@ -52,29 +53,36 @@ func TestCommitStallPausesFetching(t *testing.T) {
 	group := kafkatest.UniqueName(t, "g")
 	cfg := e.config(processor.AtLeastOnce, group)
 	cfg.CommitInterval, cfg.CommitStallTimeout = 100*time.Millisecond, 300*time.Millisecond
-	_, stop := e.start(t, cfg)
+	p, stop := e.start(t, cfg)
 	consumed := func() float64 { return testutil.ToFloat64(e.metrics.RecordsConsumed.WithLabelValues(e.in)) }
 
-	// The loop looks at the commits between polls: records keep coming
-	// until it pauses.
+	// The loop looks at the commits between polls: a record at each check
+	// wakes it, until it pauses.
 	produced := len(produceValid(t, e, 200, 1, 0))
-	deadline := time.Now().Add(20 * time.Second)
-	for seed := uint64(2); !logged("fetching pauses"); seed++ {
-		if time.Now().After(deadline) {
-			t.Fatalf("no pause within 20 s of refused commits; commit failures %v, log:\n%s",
-				testutil.ToFloat64(e.metrics.CommitFailures), logs.String())
+	seed := uint64(1)
+	proctest.Eventually(t, 20*time.Second, "a pause while commits are refused", func() error {
+		if logged("fetching pauses") {
+			return nil
 		}
+		seed++
 		produced += len(produceValid(t, e, 1, seed, 0))
-		time.Sleep(50 * time.Millisecond) // a trickle: each record wakes the poll loop
-	}
+		return fmt.Errorf("no pause yet; commit failures %v", testutil.ToFloat64(e.metrics.CommitFailures))
+	})
 	if got := testutil.ToFloat64(e.metrics.CommitStalled); got != 1 {
 		t.Errorf("commit_stalled = %v while paused, want 1", got)
 	}
 	before := consumed()
 	produced += len(produceValid(t, e, 300, 99, 0))
-	// A pause that did not hold would fetch these within a poll; a held one
-	// never does, however long the window.
-	time.Sleep(time.Second)
+	// No commit ever succeeded, so the lag is the whole topic. Waiting until
+	// the processor's own lag refresh (every 500 ms) counts these 300 gives
+	// a pause that did not hold the time to fetch them; a held one never
+	// does.
+	proctest.Eventually(t, 20*time.Second, "the lag refresh sees the records produced while paused", func() error {
+		if l := p.Lag(); l < int64(produced) {
+			return fmt.Errorf("lag %d, want %d", l, produced)
+		}
+		return nil
+	})
 	if got := consumed(); got != before {
 		t.Errorf("records consumed while paused: %v, then %v", before, got)
 	}
