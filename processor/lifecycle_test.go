@@ -17,6 +17,7 @@ import (
 
 	"github.com/streamscore/streamscore/internal/gen"
 	"github.com/streamscore/streamscore/internal/kafkatest"
+	"github.com/streamscore/streamscore/internal/proctest"
 	"github.com/streamscore/streamscore/predict"
 	"github.com/streamscore/streamscore/processor"
 	"github.com/streamscore/streamscore/schemas"
@@ -476,14 +477,12 @@ func TestShadowFailuresLeaveTheOutputAlone(t *testing.T) {
 
 			// a shadow whose topic refuses every record
 			withShadow(e.path(versioned(e.bundle, "2"), 0), 22, 800)
-			deadline := time.Now().Add(30 * time.Second)
-			for testutil.ToFloat64(e.metrics.ShadowPredictions.WithLabelValues("failed")) < 400 {
-				if time.Now().After(deadline) {
-					t.Fatalf("shadow_predictions_total{failed} = %v, want 400 (the topic refuses them)",
-						testutil.ToFloat64(e.metrics.ShadowPredictions.WithLabelValues("failed")))
+			proctest.Eventually(t, 30*time.Second, "the refused shadow records counted", func() error {
+				if got := testutil.ToFloat64(e.metrics.ShadowPredictions.WithLabelValues("failed")); got < 400 {
+					return fmt.Errorf("shadow_predictions_total{failed} = %v, want 400 (the topic refuses them)", got)
 				}
-				time.Sleep(50 * time.Millisecond) // polling a condition with a deadline
-			}
+				return nil
+			})
 			if err := stop(); err != nil {
 				t.Fatalf("Run: %v", err)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/streamscore/streamscore/internal/gen"
 	"github.com/streamscore/streamscore/internal/kafkatest"
+	"github.com/streamscore/streamscore/internal/proctest"
 	"github.com/streamscore/streamscore/predict"
 	"github.com/streamscore/streamscore/processor"
 	"github.com/streamscore/streamscore/schemas"
@@ -195,23 +197,15 @@ func checkOutputs(t *testing.T, e *env, valid int, poison map[string]int, readCo
 func waitCommitted(t *testing.T, e *env, group string) {
 	t.Helper()
 	end := kafkatest.EndOffsets(t, e.brokers, e.in, false)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	proctest.Eventually(t, 30*time.Second, "the group commits the end offsets", func() error {
 		got := kafkatest.GroupOffsets(t, e.brokers, group, e.in)
-		ok := true
 		for p, o := range end {
 			if got[p] < o {
-				ok = false
+				return fmt.Errorf("committed offsets %v, want at least the end offsets %v", got, end)
 			}
 		}
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("committed offsets %v, want at least the end offsets %v", got, end)
-		}
-		time.Sleep(50 * time.Millisecond) // polling a condition with a deadline
-	}
+		return nil
+	})
 }
 
 func TestDeliveryModes(t *testing.T) {

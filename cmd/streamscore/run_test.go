@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -16,6 +17,7 @@ import (
 	"github.com/streamscore/streamscore/internal/embedded"
 	"github.com/streamscore/streamscore/internal/gen"
 	"github.com/streamscore/streamscore/internal/kafkatest"
+	"github.com/streamscore/streamscore/internal/proctest"
 	"github.com/streamscore/streamscore/predict"
 	"github.com/streamscore/streamscore/processor"
 	"github.com/streamscore/streamscore/schemas"
@@ -101,17 +103,12 @@ func startLifecycle(t *testing.T, dataDir string, events int64) *lifecycle {
 // waitScored waits until the processor handled n records.
 func (lc *lifecycle) waitScored(t *testing.T, n int64) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		st := lc.svc.proc.Stats()
-		if int64(st.Produced+st.DLQ) >= n {
-			return
+	proctest.Eventually(t, 60*time.Second, "the records scored", func() error {
+		if st := lc.svc.proc.Stats(); int64(st.Produced+st.DLQ) < n {
+			return fmt.Errorf("processed %d predictions + %d DLQ records, want %d", st.Produced, st.DLQ, n)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("processed %d predictions + %d DLQ records, want %d", st.Produced, st.DLQ, n)
-		}
-		time.Sleep(20 * time.Millisecond) // polling a condition with a deadline
-	}
+		return nil
+	})
 }
 
 // checkCommittedAtEnd reopens the embedded broker from its data dir and

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -384,16 +385,17 @@ func TestWatch(t *testing.T) {
 			defer func() { cancel(); <-done }()
 			// The watch is set up inside Run: a flip before it exists is no
 			// event, so flip once a second until a reload happened.
-			deadline := time.Now().Add(20 * time.Second)
-			for next := time.Now(); h.r.Current().Live.Bundle.Version != tc.want; time.Sleep(20 * time.Millisecond) {
-				if time.Now().After(deadline) {
-					t.Fatalf("live %s 20s after the flip, want %s; log:\n%s", h.r.Current().Live.Bundle.Version, tc.want, h.log.String())
+			next := time.Now()
+			proctest.Eventually(t, 20*time.Second, "a reload after the flip", func() error {
+				if v := h.r.Current().Live.Bundle.Version; v != tc.want {
+					if time.Now().After(next) {
+						tc.flip()
+						next = time.Now().Add(time.Second)
+					}
+					return fmt.Errorf("live %s, want %s; log:\n%s", v, tc.want, h.log.String())
 				}
-				if time.Now().After(next) {
-					tc.flip()
-					next = time.Now().Add(time.Second)
-				}
-			}
+				return nil
+			})
 			if !strings.Contains(h.log.String(), `"trigger":"watch"`) {
 				t.Errorf("no reload with trigger watch in the log:\n%s", h.log.String())
 			}
