@@ -145,10 +145,12 @@ func (e *atLeastOnce) waitForCommits(ctx context.Context) {
 	limit = max(limit, 2*e.p.cfg.CommitInterval) // shorter, it would pause between two ordinary commits
 	var paused time.Time
 	for {
-		if len(e.cl.MarkedOffsets()) == 0 {
-			e.committedAt.Store(time.Now().UnixNano())
-		}
 		stalled := time.Since(time.Unix(0, e.committedAt.Load()))
+		if stalled >= limit && len(e.cl.MarkedOffsets()) == 0 {
+			// Nothing waits to be committed (an idle stream): no stall.
+			e.committedAt.Store(time.Now().UnixNano())
+			stalled = 0
+		}
 		if stalled < limit {
 			if !paused.IsZero() {
 				e.p.m.CommitStalled.Set(0)
