@@ -69,7 +69,7 @@ pg-up:
 pg-down:
 	bash deploy/postgres/pg-down.sh
 
-## lint: go mod tidy -diff, gofmt, go vet, staticcheck (pinned; installed into .cache/bin) and shellcheck (make deps)
+## lint: go mod tidy -diff, gofmt, goimports, go vet, staticcheck (pinned; installed into .cache/bin) and shellcheck (make deps)
 lint:
 	bash scripts/lint.sh
 
@@ -111,9 +111,12 @@ test-faults: kafka-up build
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./features/ ./scoring/ ./schemas/
 
+## fuzz: every fuzz target (decoders, feature ops, model files, the HTTP doors) for FUZZTIME each
+FUZZTIME ?= 30s
 fuzz:
-	for f in $$($(GO) test -list 'Fuzz.*' ./schemas/ | grep ^Fuzz); do $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 30s ./schemas/; done
-	for f in $$($(GO) test -list 'Fuzz.*' ./scoring/ | grep ^Fuzz); do $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 30s ./scoring/; done
+	for p in ./schemas/ ./features/ ./scoring/ ./httpapi/; do \
+		for f in $$($(GO) test -list 'Fuzz.*' $$p | grep ^Fuzz); do $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$p; done; \
+	done
 
 clean:
 	rm -rf bin .streamscore
