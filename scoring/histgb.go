@@ -68,6 +68,8 @@ func (v *threshold) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
+func (h *histgbJSON) layout() string { return h.Format }
+
 // histgbFormat names the file layout; the exporter writes it.
 const histgbFormat = "streamscore-histgb-1"
 
@@ -88,11 +90,8 @@ type histgbModel struct {
 
 func parseHistGB(data []byte) (*histgbModel, error) {
 	var h histgbJSON
-	if err := decodeModelFile(data, &h); err != nil {
+	if err := decodeLayoutFile(data, &h, histgbFormat); err != nil {
 		return nil, err
-	}
-	if h.Format != histgbFormat {
-		return nil, fmt.Errorf("format %q is not %q (write the file with streamscore_export)", h.Format, histgbFormat)
 	}
 	m := &histgbModel{link: h.Link, loss: h.Loss, estimator: h.Estimator, sklearn: h.Sklearn, baseline: h.Baseline}
 	if h.NFeatures < 1 || h.NFeatures > MaxModelColumns {

@@ -281,6 +281,22 @@ func decodeModelFile(data []byte, dst any) error {
 	return nil
 }
 
+// layoutFile is a model file streamscore_export writes in a layout of its
+// own (histgb, mlp); layout is its "format" key.
+type layoutFile interface{ layout() string }
+
+// decodeLayoutFile is decodeModelFile for a layoutFile: one that names
+// another layout (another kind, another exporter version) is refused.
+func decodeLayoutFile(data []byte, dst layoutFile, want string) error {
+	if err := decodeModelFile(data, dst); err != nil {
+		return err
+	}
+	if got := dst.layout(); got != want {
+		return fmt.Errorf("format %q, want %q (write the file with streamscore_export)", got, want)
+	}
+	return nil
+}
+
 // jsonError rewrites encoding/json errors into one short line that names the
 // key or the offset.
 func jsonError(err error, data []byte) error {

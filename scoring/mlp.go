@@ -34,6 +34,8 @@ type mlpFile struct {
 	Layers []mlpFileLayer `json:"layers"`
 }
 
+func (f *mlpFile) layout() string { return f.Format }
+
 type mlpFileLayer struct {
 	Activation string      `json:"activation"` // identity | relu | tanh | logistic | softmax
 	Weights    [][]float64 `json:"weights"`    // one row per input of the layer, one value per unit (Keras kernel, sklearn coefs_)
@@ -73,11 +75,8 @@ type mlpModel struct {
 // parseMLP reads and validates a model file.
 func parseMLP(data []byte) (*mlpModel, error) {
 	var f mlpFile
-	if err := decodeModelFile(data, &f); err != nil {
+	if err := decodeLayoutFile(data, &f, MLPFormat); err != nil {
 		return nil, err
-	}
-	if f.Format != MLPFormat {
-		return nil, fmt.Errorf("format %q, want %q", f.Format, MLPFormat)
 	}
 	if f.DType != "float32" && f.DType != "float64" {
 		return nil, fmt.Errorf("dtype %q (want float32 or float64)", f.DType)

@@ -213,3 +213,24 @@ func TestMLPSoftmaxRowsSumToOne(t *testing.T) {
 		t.Fatal("no row scored")
 	}
 }
+
+// TestLayoutFileOfAnotherLayout: a model file streamscore_export wrote in
+// another layout (another kind, another exporter version) is refused by its
+// "format", with the layout wanted, by both kinds that have one.
+func TestLayoutFileOfAnotherLayout(t *testing.T) {
+	for _, tc := range []struct {
+		kind  string
+		parse func([]byte) error
+		file  string
+		want  string // the layout the kind wants
+	}{
+		{"histgb", func(b []byte) error { _, err := parseHistGB(b); return err }, `{"format":"streamscore-mlp/1"}`, histgbFormat},
+		{"mlp", func(b []byte) error { _, err := parseMLP(b); return err }, `{"format":"streamscore-histgb-2"}`, MLPFormat},
+		{"mlp without format", func(b []byte) error { _, err := parseMLP(b); return err }, `{"dtype":"float32"}`, MLPFormat},
+	} {
+		want := fmt.Sprintf("want %q (write the file with streamscore_export)", tc.want)
+		if err := tc.parse([]byte(tc.file)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s given %s: %v, want an error containing %q", tc.kind, tc.file, err, want)
+		}
+	}
+}
