@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -140,16 +141,16 @@ func decodeStrict(b []byte, v any) error {
 	return dec.Decode(v)
 }
 
-// eventually polls cond until it holds or the deadline passes.
+// eventually waits (30 s at most) until cond holds: proctest.Eventually
+// for a condition without an error to report.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+	proctest.Eventually(t, 30*time.Second, what, func() error {
+		if cond() {
+			return nil
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return errors.New("not yet")
+	})
 }
 
 // panicDecoder is a decoder with a bug: it panics on every event.
