@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/streamscore/streamscore/internal/golden"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/streamscore/streamscore/internal/golden"
 	"github.com/streamscore/streamscore/schemas"
 	"github.com/streamscore/streamscore/scoring"
 )

@@ -2,12 +2,13 @@ package features
 
 import (
 	"encoding/json"
-	"github.com/streamscore/streamscore/reject"
 	"math"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/streamscore/streamscore/reject"
 )
 
 // fraudInputs and fraudFeatures are a card-fraud style spec with every kind

@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/streamscore/streamscore/secret"
 
 	"github.com/streamscore/streamscore/internal/kafkatest"
+	"github.com/streamscore/streamscore/secret"
 )
 
 const benchBatch = 5000

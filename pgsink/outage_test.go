@@ -11,10 +11,10 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/streamscore/streamscore/secret"
 
 	"github.com/streamscore/streamscore/internal/kafkatest"
 	"github.com/streamscore/streamscore/internal/proctest"
+	"github.com/streamscore/streamscore/secret"
 )
 
 // cutProxy forwards TCP connections to a server until cut: then it closes

@@ -14,7 +14,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/streamscore/streamscore/secret"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
 
@@ -22,6 +21,7 @@ import (
 	"github.com/streamscore/streamscore/internal/proctest"
 	"github.com/streamscore/streamscore/reject"
 	"github.com/streamscore/streamscore/schemas"
+	"github.com/streamscore/streamscore/secret"
 )
 
 // pgx and franz-go close their connections asynchronously.

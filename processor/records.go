@@ -1,11 +1,12 @@
 package processor
 
 import (
-	"github.com/streamscore/streamscore/reject"
 	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/streamscore/streamscore/reject"
 )
 
 // Header names written by the processor. Downstream services and DLQ

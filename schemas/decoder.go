@@ -2,11 +2,11 @@ package schemas
 
 import (
 	"fmt"
-	"github.com/streamscore/streamscore/reject"
 	"math"
 	"strings"
 
 	"github.com/streamscore/streamscore/features"
+	"github.com/streamscore/streamscore/reject"
 )
 
 // Decoder turns one record value into the slots of a features.Row.

@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/streamscore/streamscore/reject"
 	"time"
 
 	"github.com/streamscore/streamscore/features"
+	"github.com/streamscore/streamscore/reject"
 	"github.com/streamscore/streamscore/schemas"
 )
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"github.com/streamscore/streamscore/reject"
 	"math"
 	"runtime"
 	"strconv"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/streamscore/streamscore/features"
 	"github.com/streamscore/streamscore/internal/civil"
+	"github.com/streamscore/streamscore/reject"
 )
 
 // Fuzz tests: every decoder must survive any input without panicking and

@@ -2,12 +2,12 @@ package schemas
 
 import (
 	"encoding/binary"
-	"github.com/streamscore/streamscore/reject"
 	"math/bits"
 	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/streamscore/streamscore/features"
+	"github.com/streamscore/streamscore/reject"
 )
 
 // jsonDecoder is a hand-written scanner over one JSON object. It validates

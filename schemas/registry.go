@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/streamscore/streamscore/reject"
 	"net/http"
 	"slices"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/streamscore/streamscore/features"
+	"github.com/streamscore/streamscore/reject"
 )
 
 // Registry is a Confluent-compatible schema registry client (franz-go

@@ -1,10 +1,10 @@
 package scoring
 
 import (
-	"github.com/streamscore/streamscore/reject"
 	"math"
 
 	"github.com/streamscore/streamscore/features"
+	"github.com/streamscore/streamscore/reject"
 )
 
 // blockRows is how many rows the Scorer hands the model at once: small

@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
-# The static checks of `make test` (and `make lint`): go.mod tidy, gofmt, go vet and
-# staticcheck, over the default build and the `faults` build tag, and the
+# The static checks of `make test` (and `make lint`): go.mod tidy, gofmt,
+# goimports' grouping (standard library, other modules, this module), go vet
+# and staticcheck, over the default build and the `faults` build tag, and the
 # tracked shell scripts through shellcheck at warning level (a Debian
 # package: scripts/install-deps.sh installs it).
 #
 #   bash scripts/lint.sh
 #
-# staticcheck is pinned here and installed with `go install` into the
-# project's own .cache/bin (gitignored) when it is missing there or is
-# another version; nothing is installed outside the repository. Exits
-# non-zero on the first check that fails, after printing its findings.
+# staticcheck and goimports are pinned here and installed with `go install`
+# into the project's own .cache/bin (gitignored) when missing there or of
+# another version (what `go version -m` says the binary was built from);
+# nothing is installed outside the repository. Exits non-zero after printing
+# the findings of every check that fails.
 set -euo pipefail
 
 # 2026.2.2: the first release line built for Go 1.26 (go.mod says go 1.26).
 STATICCHECK_VERSION=v0.8.2
+GOIMPORTS_VERSION=v0.52.0 # golang.org/x/tools
+LOCAL_MODULE=github.com/streamscore/streamscore
 
 log() { printf 'lint: %s\n' "$*" >&2; }
 
@@ -21,18 +25,22 @@ cd "$(dirname "$0")/.."
 GO="${GO:-go}"
 BIN_DIR="$PWD/.cache/bin"
 STATICCHECK="$BIN_DIR/staticcheck"
+GOIMPORTS="$BIN_DIR/goimports"
 
-# `staticcheck -version` prints "staticcheck 2026.2.2 (0.8.2)".
-installed_version() {
-	"$STATICCHECK" -version 2>/dev/null | sed -n 's/.*(\([^)]*\)).*/v\1/p'
+# tool BINARY PACKAGE MODULE VERSION: install PACKAGE@VERSION into BIN_DIR
+# unless BINARY is already built from MODULE at VERSION.
+tool() {
+	local bin=$1 pkg=$2 mod=$3 version=$4 have
+	have="$("$GO" version -m "$bin" 2>/dev/null | awk -v m="$mod" '$1 == "mod" && $2 == m { print $3 }' || true)"
+	if [[ "$have" != "$version" ]]; then
+		log "installing $pkg@$version into $BIN_DIR"
+		mkdir -p "$BIN_DIR"
+		GOBIN="$BIN_DIR" "$GO" install "$pkg@$version"
+	fi
+	log "ok: $pkg $version ($bin)"
 }
-
-if [[ ! -x "$STATICCHECK" || "$(installed_version)" != "$STATICCHECK_VERSION" ]]; then
-	log "installing staticcheck $STATICCHECK_VERSION into $BIN_DIR"
-	mkdir -p "$BIN_DIR"
-	GOBIN="$BIN_DIR" "$GO" install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
-fi
-log "ok: staticcheck $(installed_version) ($STATICCHECK)"
+tool "$STATICCHECK" honnef.co/go/tools/cmd/staticcheck honnef.co/go/tools "$STATICCHECK_VERSION"
+tool "$GOIMPORTS" golang.org/x/tools/cmd/goimports golang.org/x/tools "$GOIMPORTS_VERSION"
 
 status=0
 run() {
@@ -44,13 +52,15 @@ run() {
 }
 
 run "$GO" mod tidy -diff
-# gofmt -l lists the tracked Go files it would change; none may be listed.
-gofmt_clean() {
-	local unformatted
-	unformatted="$(git ls-files -z '*.go' | xargs -0 gofmt -l)"
-	[[ -z "$unformatted" ]] || { printf 'not gofmt-ed:\n%s\n' "$unformatted" >&2; return 1; }
+# gofmt -l and goimports -l list the tracked Go files they would change;
+# none may be listed.
+unchanged_by() {
+	local listed
+	listed="$(git ls-files -z '*.go' | xargs -0 "$@" -l)"
+	[[ -z "$listed" ]] || { printf '%s would change:\n%s\n' "$1" "$listed" >&2; return 1; }
 }
-run gofmt_clean
+run unchanged_by gofmt
+run unchanged_by "$GOIMPORTS" -local "$LOCAL_MODULE"
 run "$GO" vet ./...
 run "$GO" vet -tags faults ./test/faults/
 run "$STATICCHECK" ./...

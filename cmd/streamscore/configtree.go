@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"github.com/streamscore/streamscore/secret"
 	"math"
 	"net/url"
 	"reflect"
@@ -13,6 +12,8 @@ import (
 
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/streamscore/streamscore/secret"
 )
 
 // The configuration tree. Config (config.go) nests the packages' own

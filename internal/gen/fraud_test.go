@@ -1,11 +1,11 @@
 package gen_test
 
 import (
-	"github.com/streamscore/streamscore/reject"
 	"testing"
 	"time"
 
 	"github.com/streamscore/streamscore/internal/gen"
+	"github.com/streamscore/streamscore/reject"
 	"github.com/streamscore/streamscore/schemas"
 	"github.com/streamscore/streamscore/scoring"
 )

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	rejectpkg "github.com/streamscore/streamscore/reject"
 	"math"
 	"os"
 	"os/exec"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/streamscore/streamscore/internal/kafkatest"
 	"github.com/streamscore/streamscore/internal/proctest"
+	rejectpkg "github.com/streamscore/streamscore/reject"
 	"github.com/streamscore/streamscore/schemas"
 	"github.com/streamscore/streamscore/scoring"
 )
