@@ -1,6 +1,7 @@
 package predict
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -29,7 +30,7 @@ type Mismatch struct {
 	What string // "class setosa: got probability 0.2, want 0.3 (error 0.1)"
 }
 
-// Report is the outcome of CheckReference.
+// Report is the outcome of a reference check.
 type Report struct {
 	Rows, Scored, Rejected int
 	WorstProb              float64 // largest |probability error| over scored classifier rows
@@ -43,14 +44,38 @@ type Report struct {
 // OK reports whether every row agreed.
 func (r *Report) OK() bool { return len(r.Mismatches) == 0 }
 
-// CheckReference runs the reference events through p, exactly as a door
+// CheckBundle is the reference check: bundle b's reference rows (its
+// reference.jsonl, scoring.ReadReference) through the stream's path as the
+// exporter writes the events (JSON, the default limits, no event id field),
+// the feature vector echoed, compared with the training library's outputs
+// within DefaultTolerances. `streamscore validate`, the reloader before a
+// swap and the parity tests all run this one check.
+func CheckBundle(b *scoring.Bundle, refs []scoring.ReferenceRow) (*Report, error) {
+	path, err := referencePath(b)
+	if err != nil {
+		return nil, err
+	}
+	return checkReference(path, refs, DefaultTolerances)
+}
+
+// referencePath is the path CheckBundle scores the reference rows through.
+func referencePath(b *scoring.Bundle) (*Path, error) {
+	enc, err := schemas.NewEncoder(context.Background(), schemas.OutputConfig{Format: schemas.FormatJSON, EchoFeatures: true}, nil)
+	if err != nil {
+		return nil, err
+	}
+	in := schemas.InputConfig{Format: schemas.FormatJSON}
+	return New(b, func() (schemas.Decoder, error) { return schemas.NewDecoder(in, b.Layout(), nil) }, enc, true), nil
+}
+
+// checkReference runs the reference events through p, exactly as a door
 // would (the bytes through p's decoder, features, model, policy and
 // encoder), in micro-batches of 500, and compares every prediction record
 // with the training library's outputs: probabilities or the value, the
 // label, the feature vector when p echoes features and the reference has
 // one, and the reject reason. A model whose ModelOutput has a Tolerance is
 // checked with that tolerance where it is looser than tol's.
-func CheckReference(p *Path, refs []scoring.ReferenceRow, tol Tolerances) (*Report, error) {
+func checkReference(p *Path, refs []scoring.ReferenceRow, tol Tolerances) (*Report, error) {
 	b, err := p.NewBatch()
 	if err != nil {
 		return nil, err

@@ -2,14 +2,12 @@ package predict
 
 import (
 	"bytes"
-	"context"
 	"os"
 	"path/filepath"
 	"sort"
 	"testing"
 	"time"
 
-	"github.com/streamscore/streamscore/schemas"
 	"github.com/streamscore/streamscore/scoring"
 )
 
@@ -61,18 +59,6 @@ func bundleDirs(t *testing.T, root string) []string {
 	return dirs
 }
 
-// newPath is the stream's path for bundle b with default input settings and
-// the JSON encoder, echoing the feature vector.
-func newPath(t testing.TB, b *scoring.Bundle) *Path {
-	t.Helper()
-	enc, err := schemas.NewEncoder(context.Background(), schemas.OutputConfig{Format: schemas.FormatJSON, EchoFeatures: true}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in := schemas.InputConfig{Format: schemas.FormatJSON}
-	return New(b, func() (schemas.Decoder, error) { return schemas.NewDecoder(in, b.Layout(), nil) }, enc, true)
-}
-
 func checkParity(t *testing.T, dir string) {
 	b, err := scoring.Load(dir)
 	if err != nil {
@@ -82,8 +68,11 @@ func checkParity(t *testing.T, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := newPath(t, b)
-	rep, err := CheckReference(path, refs, DefaultTolerances)
+	rep, err := CheckBundle(b, refs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path, err := referencePath(b)
 	if err != nil {
 		t.Fatal(err)
 	}

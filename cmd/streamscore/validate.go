@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/streamscore/streamscore/predict"
-	"github.com/streamscore/streamscore/schemas"
 	"github.com/streamscore/streamscore/scoring"
 )
 
@@ -63,13 +61,7 @@ func validate(w io.Writer, dir string) error {
 	if err != nil {
 		return err
 	}
-	enc, err := schemas.NewEncoder(context.Background(), schemas.OutputConfig{Format: schemas.FormatJSON, EchoFeatures: true}, nil)
-	if err != nil {
-		return err
-	}
-	in := schemas.InputConfig{Format: schemas.FormatJSON} // how the exporter writes the reference events
-	path := predict.New(b, func() (schemas.Decoder, error) { return schemas.NewDecoder(in, b.Layout(), nil) }, enc, true)
-	rep, err := predict.CheckReference(path, refs, predict.DefaultTolerances)
+	rep, err := predict.CheckBundle(b, refs)
 	if err != nil {
 		return err
 	}

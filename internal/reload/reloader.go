@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/streamscore/streamscore/predict"
-	"github.com/streamscore/streamscore/schemas"
 	"github.com/streamscore/streamscore/scoring"
 )
 
@@ -102,10 +101,9 @@ type Options struct {
 // and the reason, and shown by /v1/models. Safe for concurrent use; reloads
 // run one at a time.
 type Reloader struct {
-	opts     Options
-	log      *slog.Logger
-	m        *Metrics
-	checkEnc schemas.Encoder
+	opts Options
+	log  *slog.Logger
+	m    *Metrics
 
 	mu    sync.Mutex // serialises reloads
 	apply func(*Lineup) error
@@ -124,11 +122,7 @@ func New(opts Options) (*Reloader, error) {
 	if opts.Metrics == nil {
 		opts.Metrics = NewMetrics(nil)
 	}
-	enc, err := schemas.NewEncoder(context.Background(), schemas.OutputConfig{Format: schemas.FormatJSON, EchoFeatures: true}, nil)
-	if err != nil {
-		return nil, fmt.Errorf("reference check encoder: %w", err)
-	}
-	return &Reloader{opts: opts, log: opts.Log, m: opts.Metrics, checkEnc: enc}, nil
+	return &Reloader{opts: opts, log: opts.Log, m: opts.Metrics}, nil
 }
 
 // Load loads the lineup of the initial configuration. A live bundle that
@@ -339,10 +333,7 @@ func (r *Reloader) checkReference(_ context.Context, b *scoring.Bundle, dir stri
 	if err != nil {
 		return 0, err
 	}
-	in := schemas.DefaultInputConfig()
-	in.EventIDField = ""
-	path := predict.New(b, func() (schemas.Decoder, error) { return schemas.NewDecoder(in, b.Layout(), nil) }, r.checkEnc, true)
-	rep, err := predict.CheckReference(path, refs, predict.DefaultTolerances)
+	rep, err := predict.CheckBundle(b, refs)
 	if err != nil {
 		return 0, fmt.Errorf("reference check: %w", err)
 	}
