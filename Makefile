@@ -111,11 +111,11 @@ test-faults: kafka-up build
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./features/ ./scoring/ ./schemas/
 
-## fuzz: every fuzz target (decoders, feature ops, model files, the HTTP doors, the sink's row parser) for FUZZTIME each
+## fuzz: every fuzz target (decoders, feature ops, model files, the HTTP doors, the sink's row parser, the config file) for FUZZTIME each
 FUZZTIME ?= 30s
 fuzz:
-	for p in ./schemas/ ./features/ ./scoring/ ./httpapi/ ./pgsink/; do \
-		for f in $$($(GO) test -list 'Fuzz.*' $$p | grep ^Fuzz); do $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$p; done; \
+	for p in ./schemas/ ./features/ ./scoring/ ./httpapi/ ./pgsink/ ./cmd/streamscore/; do \
+		for f in $$($(GO) test -list 'Fuzz.*' $$p | grep ^Fuzz); do $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 10s $$p; done; \
 	done
 
 clean:
