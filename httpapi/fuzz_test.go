@@ -68,6 +68,7 @@ func FuzzPredict(f *testing.F) {
 			t.Fatalf("status %d, the answer is not JSON: %q", w.Code, got)
 		}
 		if w.Code == http.StatusOK {
+			checkPredictions(t, body, got)
 			return
 		}
 		var e errorObject
@@ -77,10 +78,31 @@ func FuzzPredict(f *testing.F) {
 	})
 }
 
+// checkPredictions checks a 200 answer of /v1/predict: one prediction
+// record for an object, an array as long as the request's for an array.
+func checkPredictions(t *testing.T, body, got []byte) {
+	t.Helper()
+	var elems []json.RawMessage
+	if json.Unmarshal(body, &elems) == nil {
+		var answers []json.RawMessage
+		if err := json.Unmarshal(got, &answers); err != nil || len(answers) != len(elems) {
+			t.Fatalf("%d events, answer (%v): %s", len(elems), err, got)
+		}
+		return
+	}
+	var rec struct {
+		Model *string  `json:"model"`
+		Score *float64 `json:"score"`
+	}
+	if err := json.Unmarshal(got, &rec); err != nil || rec.Model == nil || rec.Score == nil {
+		t.Fatalf("200 without a prediction record (%v): %s", err, got)
+	}
+}
+
 // FuzzInfer: POST /v2/models/fraud/infer with any body, as JSON or, when
 // headerLen >= 0, as the binary tensor extension with that
-// Inference-Header-Content-Length. 200 carries the outputs, each with as
-// many values as the request has rows; 4xx is the OIP error object.
+// Inference-Header-Content-Length. 200 carries the outputs, all of the same
+// number of rows; 4xx is the OIP error object.
 func FuzzInfer(f *testing.F) {
 	amount := `{"name":"amount","datatype":"FP64","shape":[2],"data":[12.5,3]}`
 	ts := `{"name":"timestamp","datatype":"INT64","shape":[2,1],"data":[[1770492407000],[1770492408000]]}`
