@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -41,14 +42,23 @@ func TestDocsInStep(t *testing.T) {
 	m.duration.WithLabelValues("x")
 	m.events.WithLabelValues("scored")
 	m.logged.WithLabelValues("output", "ok")
-	fams, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The data-quality counters, as a request with a missing input, a value
+	// outside the training range and an unseen category makes them.
+	d := newTestDoor(t, Defaults(), Options{})
+	do(t, "POST", d.url+"/v1/predict", "application/json", []byte(`{"amount": 1e9, "country": "ZZ", "timestamp": 1}`))
 	want = nil
-	for _, f := range fams {
-		want = append(want, f.GetName())
+	for _, r := range []*prometheus.Registry{reg, d.reg} {
+		fams, err := r.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range fams {
+			if !slices.Contains(want, f.GetName()) {
+				want = append(want, f.GetName())
+			}
+		}
 	}
+	sort.Strings(want)
 	got := rows("## Metrics", "| metric | labels |", 1)
 	sort.Strings(got) // the table is in reading order, Gather sorts
 	if !reflect.DeepEqual(got, want) {

@@ -13,7 +13,8 @@ import (
 	"github.com/streamscore/streamscore/processor"
 )
 
-var doorHTTP = []byte("http")
+// doorHTTP is the streamscore-door header of the records the door logs.
+var doorHTTP = []byte(predict.DoorHTTP)
 
 // traceHeaders are the HTTP request headers copied onto logged records, as
 // the stream copies them from input records, so a trace continues downstream.

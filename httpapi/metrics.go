@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/streamscore/streamscore/internal/metric"
+	"github.com/streamscore/streamscore/predict"
 )
 
 // metrics is what the HTTP door emits. Route labels are the route patterns
@@ -33,6 +34,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 }
 
-// RegisterMetrics registers the HTTP door's metrics on reg, as a Server does, for
-// tests and tooling that check dashboards and alert rules against them.
-func RegisterMetrics(reg prometheus.Registerer) { newMetrics(reg) }
+// RegisterMetrics registers the HTTP door's metrics on reg, as a Server does
+// (its own and the data-quality counters of predict.Quality), for tests and
+// tooling that check dashboards and alert rules against them.
+func RegisterMetrics(reg prometheus.Registerer) {
+	newMetrics(reg)
+	predict.NewQuality(reg)
+}

@@ -15,22 +15,25 @@ import (
 type model struct {
 	path    *predict.Path
 	bundle  *scoring.Bundle
+	quality *predict.Quality
 	pool    sync.Pool // *work
 	openapi []byte
 	oip     *oipModel
 }
 
-// work is one request's scratch: a Batch and the buffers around it.
+// work is one request's scratch: a Batch, the export of its data-quality
+// counts and the buffers around them.
 type work struct {
 	batch   *predict.Batch
+	quality *predict.QualityExport
 	events  []predict.Event
 	results []predict.Result
 	body    []byte
 	out     []byte
 }
 
-func newModel(path *predict.Path, cfg Config) (*model, error) {
-	md := &model{path: path, bundle: path.Bundle()}
+func newModel(path *predict.Path, cfg Config, q *predict.Quality) (*model, error) {
+	md := &model{path: path, bundle: path.Bundle(), quality: q}
 	w, err := md.newWork()
 	if err != nil {
 		return nil, fmt.Errorf("http door: %w", err)
@@ -48,7 +51,7 @@ func (md *model) newWork() (*work, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new batch: %w", err)
 	}
-	return &work{batch: b}, nil
+	return &work{batch: b, quality: md.quality.Export(predict.DoorHTTP, b)}, nil
 }
 
 // get takes a work from the pool, or makes one.
@@ -86,8 +89,9 @@ func (w *work) prepare(n int) []predict.Event {
 }
 
 // score runs the prepared events through the path in chunks, so one large
-// array does not grow a pooled Batch without bound. The results live until
-// the next score or put.
+// array does not grow a pooled Batch without bound, and adds their
+// data-quality counts to the door's metrics. The results live until the
+// next score or put.
 func (w *work) score(now time.Time) ([]predict.Result, error) {
 	for i := 0; i < len(w.events); i += chunkEvents {
 		j := min(i+chunkEvents, len(w.events))
@@ -95,5 +99,6 @@ func (w *work) score(now time.Time) ([]predict.Result, error) {
 			return nil, err
 		}
 	}
+	w.quality.Add()
 	return w.results, nil
 }

@@ -69,6 +69,7 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	m       *metrics
+	quality *predict.Quality // shared with the stream's in run (same registry)
 	opt     Options
 	handler http.Handler
 	model   atomic.Pointer[model]
@@ -94,7 +95,7 @@ func New(cfg Config, path *predict.Path, log *slog.Logger, reg prometheus.Regist
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: log, m: newMetrics(reg), opt: opt}
+	s := &Server{cfg: cfg, log: log, m: newMetrics(reg), quality: predict.NewQuality(reg), opt: opt}
 	if err := s.SetPath(path); err != nil {
 		return nil, err
 	}
@@ -119,7 +120,7 @@ func (s *Server) SetPath(path *predict.Path) error {
 		s.model.Store(nil)
 		return nil
 	}
-	md, err := newModel(path, s.cfg)
+	md, err := newModel(path, s.cfg, s.quality)
 	if err != nil {
 		return err
 	}

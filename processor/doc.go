@@ -39,8 +39,9 @@
 //	batch_records                          inflight_records
 //	consumer_lag_records{topic,partition}  last_processed_timestamp_seconds
 //	model_info{model,version,role}         model_loaded_timestamp_seconds{role}
-//	feature_out_of_range_total{feature}    feature_unknown_category_total{feature}
-//	input_missing_total{input}             prediction_score{model,version}
+//	feature_out_of_range_total{door,feature}
+//	feature_unknown_category_total{door,feature}
+//	input_missing_total{door,input}        prediction_score{model,version}
 //	predictions_by_label_total{model,version,label}
 //	shadow_predictions_total{result}       shadow_label_agreement_total{agree}
 //	shadow_score_difference                transactions_aborted_total
@@ -48,6 +49,9 @@
 //	assigned_partitions                    feature_psi{feature}
 //	score_psi                              drift_window_events
 //	drift_window_scores
+//
+// The three with a door label are predict.Quality's, shared with the HTTP
+// door of the same process (door="stream" here, "http" there).
 //
 // The drift series (drift.go) exist only for a bundle with drift statistics
 // and monitoring on (monitor.drift_window): workers add each batch's bin

@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/streamscore/streamscore/internal/metric"
+	"github.com/streamscore/streamscore/predict"
 )
 
 // Metric names are the contract with deploy/prometheus (alert rules) and
@@ -23,9 +24,7 @@ type Metrics struct {
 	LastProcessed       prometheus.Gauge         // unix seconds of the newest processed record's timestamp
 	ModelInfo           *prometheus.GaugeVec     // model, version, role: the lineup now scoring (Pipeline.Swap keeps it current)
 	ModelLoaded         *prometheus.GaugeVec     // role: unix seconds when that role's bundle was loaded
-	FeatureOutOfRange   *prometheus.CounterVec   // feature
-	FeatureUnknown      *prometheus.CounterVec   // feature
-	InputMissing        *prometheus.CounterVec   // input
+	Quality             *predict.Quality         // inputs missing, values out of range, unseen categories (door="stream")
 	PredictionScore     *prometheus.HistogramVec // model, version
 	PredictionLabels    *prometheus.CounterVec   // model, version, label
 	// The shadow model (model.shadow): its predictions on the side topic and
@@ -75,12 +74,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			"The model bundles scoring now, by role: live, canary, shadow (always 1).", "model", "version", "role"),
 		ModelLoaded: f.Gauges("model_loaded_timestamp_seconds",
 			"When the bundle now in each role was loaded.", "role"),
-		FeatureOutOfRange: f.Counters("feature_out_of_range_total",
-			"Values outside the training range, per feature.", "feature"),
-		FeatureUnknown: f.Counters("feature_unknown_category_total",
-			"Categories never seen in training, per feature.", "feature"),
-		InputMissing: f.Counters("input_missing_total",
-			"Decoded events in which a bundle input was absent or null, per input (a renamed upstream field shows here).", "input"),
+		Quality: predict.NewQuality(reg),
 		PredictionScore: f.Histograms("prediction_score",
 			"Distribution of prediction scores, by the model version that scored them (series of versions no longer in the lineup are deleted at the second swap after).",
 			prometheus.LinearBuckets(0.1, 0.1, 9), "model", "version"),

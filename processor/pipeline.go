@@ -71,12 +71,11 @@ type lineup struct {
 
 // model is one path of a lineup with its metric handles.
 type model struct {
-	path    *predict.Path
-	role    predict.Role
-	ref     []byte // name@version, the streamscore-model header
-	labels  map[string]prometheus.Counter
-	score   prometheus.Observer
-	missing []prometheus.Counter // per bundle input
+	path   *predict.Path
+	role   predict.Role
+	ref    []byte // name@version, the streamscore-model header
+	labels map[string]prometheus.Counter
+	score  prometheus.Observer
 }
 
 func (p *Pipeline) init(m *Metrics, log *slog.Logger, driftWindow time.Duration) error {
@@ -169,9 +168,6 @@ func (p *Pipeline) model(old *lineup, path *predict.Path, role predict.Role) *mo
 		md.labels[l] = p.m.PredictionLabels.WithLabelValues(b.Name, b.Version, l)
 	}
 	md.score = p.m.PredictionScore.WithLabelValues(b.Name, b.Version)
-	for _, in := range b.Layout().Inputs {
-		md.missing = append(md.missing, p.m.InputMissing.WithLabelValues(in.Name))
-	}
 	p.series[seriesKey(b.Name, b.Version)] = true
 	return md
 }
@@ -296,8 +292,8 @@ type slot struct {
 	events  []predict.Event
 	results []predict.Result
 
-	seenOOR, seenUnknown, seenMissing []uint64 // counters already exported
-	seenDrift                         *drift.Counts
+	quality   *predict.QualityExport // nil for the shadow (its outcomes count in the shadow metrics only)
+	seenDrift *drift.Counts
 }
 
 func newWorker(p *Pipeline) (*worker, error) {
@@ -341,7 +337,11 @@ func (w *worker) slotFor(have *slot, md *model) (*slot, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &slot{md: md, batch: b}, nil
+	s := &slot{md: md, batch: b}
+	if md.role != predict.RoleShadow {
+		s.quality = w.p.m.Quality.Export(predict.DoorStream, b)
+	}
+	return s, nil
 }
 
 // process runs one micro-batch and calls emit once per input record, in
@@ -374,10 +374,10 @@ func (w *worker) process(recs []*kgo.Record, abort <-chan struct{}, emit func(ou
 	m.StageDuration.WithLabelValues(string(reject.StageDecode)).Observe(t.Decode.Seconds())
 	m.StageDuration.WithLabelValues(string(reject.StageFeatures)).Observe(t.Features.Seconds())
 	m.StageDuration.WithLabelValues(string(reject.StageEncode)).Observe(t.Encode.Seconds())
-	w.live.exportCounts(m)
+	w.live.quality.Add()
 	w.lu.drift.add(now, w.live.batch.Drift(), &w.live.seenDrift)
 	if w.canary != nil {
-		w.canary.exportCounts(m)
+		w.canary.quality.Add()
 	}
 
 	// Fresh slabs: the previous batch's records may still wait for their acks.
@@ -542,32 +542,4 @@ func agreeLabel(agree bool) string {
 		return "true"
 	}
 	return "false"
-}
-
-// exportCounts turns the batch's cumulative per-feature and per-input
-// counts into counter increments, once per batch.
-func (s *slot) exportCounts(m *Metrics) {
-	c := s.batch.Counts()
-	names := c.Names
-	if s.seenOOR == nil {
-		s.seenOOR = make([]uint64, len(names))
-		s.seenUnknown = make([]uint64, len(names))
-		s.seenMissing = make([]uint64, len(s.md.missing))
-	}
-	for i, name := range names {
-		if d := c.OutOfRange[i] - s.seenOOR[i]; d > 0 {
-			m.FeatureOutOfRange.WithLabelValues(name).Add(float64(d))
-			s.seenOOR[i] = c.OutOfRange[i]
-		}
-		if d := c.Unknown[i] - s.seenUnknown[i]; d > 0 {
-			m.FeatureUnknown.WithLabelValues(name).Add(float64(d))
-			s.seenUnknown[i] = c.Unknown[i]
-		}
-	}
-	for k, v := range s.batch.Inputs().Missing {
-		if d := v - s.seenMissing[k]; d > 0 {
-			s.md.missing[k].Add(float64(d))
-			s.seenMissing[k] = v
-		}
-	}
 }

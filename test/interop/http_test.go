@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -124,6 +125,7 @@ func TestRunWithHTTPPredict(t *testing.T) {
 	kcatProduce(t, brokers, in, []string{card.CardID + "|" + string(ev.Event)})
 	counter := newRecordCounter(t, brokers, out)
 	counter.waitFor(t, "the stream's and the HTTP door's prediction", map[string]int{out: 2}, svc.Proc)
+	checkMissingPerDoor(t, svc.http)
 	svc.StopClean()
 
 	times := regexp.MustCompile(`"(scored_time|event_time)":\d+`)
@@ -147,6 +149,25 @@ func TestRunWithHTTPPredict(t *testing.T) {
 	}
 	if norm(door[0]) != norm(stream[0]) {
 		t.Errorf("HTTP and stream records differ:\n http   %s\n stream %s", door[0], stream[0])
+	}
+}
+
+// checkMissingPerDoor: after the same event through each door, /metrics
+// has streamscore_input_missing_total for every bundle input under both
+// door labels, with the same counts.
+func checkMissingPerDoor(t *testing.T, addr string) {
+	t.Helper()
+	_, metrics := proctest.HTTP(t, nil, "GET", "http://"+addr+"/metrics", nil)
+	series := regexp.MustCompile(`(?m)^streamscore_input_missing_total\{door="(\w+)",input="(\w+)"\} (\S+)$`)
+	byDoor := map[string]map[string]string{}
+	for _, m := range series.FindAllStringSubmatch(string(metrics), -1) {
+		if byDoor[m[1]] == nil {
+			byDoor[m[1]] = map[string]string{}
+		}
+		byDoor[m[1]][m[2]] = m[3]
+	}
+	if len(byDoor["http"]) == 0 || !maps.Equal(byDoor["http"], byDoor["stream"]) {
+		t.Errorf("input_missing_total per door: http %v, stream %v; want the same inputs and counts", byDoor["http"], byDoor["stream"])
 	}
 }
 
