@@ -6,7 +6,7 @@ import (
 )
 
 // Config is the monitor section of the service configuration: drift
-// monitoring of the stream.
+// monitoring of the stream and of the HTTP door.
 type Config struct {
 	Window time.Duration `config:"drift_window" help:"how much recent traffic the PSI metrics compare with the bundle's training distributions (a ring of 30 steps; 0: off). Bundles without drift statistics export no PSI"`
 }

@@ -9,12 +9,12 @@
 //  2. A door's Batch (package predict) counts every decoded row and every
 //     score into its own cumulative Counts (AddRow, AddScore: no
 //     allocation, no lock).
-//  3. The stream adds each batch's new counts to one Window per bundle
-//     (Add, once per micro-batch), a ring of 30 steps over the configured
-//     length (monitor.drift_window), and every few seconds sums it (Sum)
-//     and computes the PSI of each input and of the score (PSI).
+//  3. Each door adds its batches' new counts to one Window per bundle
+//     (Add, once per micro-batch or request), a ring of 30 steps over the
+//     configured length (monitor.drift_window), and every few seconds sums
+//     it (Sum) and computes the PSI of each input and of the score (PSI).
 //
 // Histograms are immutable and safe for concurrent use; Counts belong to
 // their owner; a Window is safe for concurrent use. The package emits no
-// metrics (processor does).
+// metrics (predict.DriftMonitor does, for each door).
 package drift

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/streamscore/streamscore/drift"
 	"github.com/streamscore/streamscore/internal/doctest"
 )
 
@@ -43,8 +44,9 @@ func TestDocsInStep(t *testing.T) {
 	m.events.WithLabelValues("scored")
 	m.logged.WithLabelValues("output", "ok")
 	// The data-quality counters, as a request with a missing input, a value
-	// outside the training range and an unseen category makes them.
-	d := newTestDoor(t, Defaults(), Options{})
+	// outside the training range and an unseen category makes them, and the
+	// drift gauges of a door with monitor.drift_window.
+	d := newTestDoor(t, Defaults(), Options{DriftWindow: drift.MinWindow})
 	do(t, "POST", d.url+"/v1/predict", "application/json", []byte(`{"amount": 1e9, "country": "ZZ", "timestamp": 1}`))
 	want = nil
 	for _, r := range []*prometheus.Registry{reg, d.reg} {

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/streamscore/streamscore/drift"
 	"github.com/streamscore/streamscore/predict"
 	"github.com/streamscore/streamscore/scoring"
 )
@@ -16,7 +17,8 @@ type model struct {
 	path    *predict.Path
 	bundle  *scoring.Bundle
 	quality *predict.Quality
-	pool    sync.Pool // *work
+	drift   *predict.DriftMonitor // nil: no drift statistics or monitoring off
+	pool    sync.Pool             // *work
 	openapi []byte
 	oip     *oipModel
 }
@@ -24,16 +26,19 @@ type model struct {
 // work is one request's scratch: a Batch, the export of its data-quality
 // counts and the buffers around them.
 type work struct {
-	batch   *predict.Batch
-	quality *predict.QualityExport
-	events  []predict.Event
-	results []predict.Result
-	body    []byte
-	out     []byte
+	batch     *predict.Batch
+	quality   *predict.QualityExport
+	drift     *predict.DriftMonitor
+	seenDrift *drift.Counts // the batch's drift counts already in the window
+	events    []predict.Event
+	results   []predict.Result
+	body      []byte
+	out       []byte
 }
 
-func newModel(path *predict.Path, cfg Config, q *predict.Quality) (*model, error) {
-	md := &model{path: path, bundle: path.Bundle(), quality: q}
+func newModel(path *predict.Path, cfg Config, q *predict.Quality, driftWindow time.Duration) (*model, error) {
+	md := &model{path: path, bundle: path.Bundle(), quality: q,
+		drift: q.NewDriftMonitor(predict.DoorHTTP, path.Drift(), driftWindow)}
 	w, err := md.newWork()
 	if err != nil {
 		return nil, fmt.Errorf("http door: %w", err)
@@ -51,7 +56,7 @@ func (md *model) newWork() (*work, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new batch: %w", err)
 	}
-	return &work{batch: b, quality: md.quality.Export(predict.DoorHTTP, b)}, nil
+	return &work{batch: b, quality: md.quality.Export(predict.DoorHTTP, b), drift: md.drift}, nil
 }
 
 // get takes a work from the pool, or makes one.
@@ -90,8 +95,8 @@ func (w *work) prepare(n int) []predict.Event {
 
 // score runs the prepared events through the path in chunks, so one large
 // array does not grow a pooled Batch without bound, and adds their
-// data-quality counts to the door's metrics. The results live until the
-// next score or put.
+// data-quality counts to the door's metrics and their drift counts to the
+// model's window. The results live until the next score or put.
 func (w *work) score(now time.Time) ([]predict.Result, error) {
 	for i := 0; i < len(w.events); i += chunkEvents {
 		j := min(i+chunkEvents, len(w.events))
@@ -100,5 +105,6 @@ func (w *work) score(now time.Time) ([]predict.Result, error) {
 		}
 	}
 	w.quality.Add()
+	w.drift.Add(now, w.batch.Drift(), &w.seenDrift)
 	return w.results, nil
 }

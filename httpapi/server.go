@@ -62,6 +62,9 @@ type Options struct {
 	// Models serves GET /v1/models: the models serving now, their load
 	// times and checksums (the service's reloader). nil: no such route.
 	Models http.Handler
+	// DriftWindow is monitor.drift_window: the span of the door's drift PSI
+	// gauges (0: no drift monitoring). RunDrift recomputes them.
+	DriftWindow time.Duration
 }
 
 // Server is the HTTP door. It is safe for concurrent use.
@@ -114,13 +117,18 @@ func (s *Server) Path() *predict.Path {
 // SetPath makes path the one every later request is scored by (nil: not
 // ready). Requests in flight finish on the path they started with; the
 // OIP model metadata, the OpenAPI document and the logged records' model
-// header follow it. The model reloader calls it on every swap.
+// header follow it. The model reloader calls it on every swap; the path
+// that serves already (a swap of the canary or the shadow only) keeps its
+// model, and so its drift window.
 func (s *Server) SetPath(path *predict.Path) error {
 	if path == nil {
 		s.model.Store(nil)
 		return nil
 	}
-	md, err := newModel(path, s.cfg, s.quality)
+	if cur := s.model.Load(); cur != nil && cur.path == path {
+		return nil
+	}
+	md, err := newModel(path, s.cfg, s.quality, s.opt.DriftWindow)
 	if err != nil {
 		return err
 	}
@@ -194,6 +202,33 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, h http.Handler) err
 	case <-ctx.Done():
 	}
 	return s.Shutdown(srv, errc)
+}
+
+// DriftRefresh is how often RunDrift recomputes the drift gauges.
+const DriftRefresh = 5 * time.Second
+
+// RunDrift recomputes the live model's drift PSI gauges every DriftRefresh
+// until ctx is done (the stream's lag loop does the same for the stream's),
+// so a scrape costs nothing and the gauges follow the window even when no
+// request comes. It always returns nil.
+func (s *Server) RunDrift(ctx context.Context) error {
+	t := time.NewTicker(DriftRefresh)
+	defer t.Stop()
+	for {
+		s.RefreshDrift(time.Now())
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// RefreshDrift recomputes the live model's drift gauges as of now.
+func (s *Server) RefreshDrift(now time.Time) {
+	if md := s.model.Load(); md != nil {
+		md.drift.Refresh(now)
+	}
 }
 
 // Shutdown drains the door and shuts srv down within ShutdownTimeout; errc

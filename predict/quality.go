@@ -18,12 +18,15 @@ const (
 	DoorHTTP   Door = "http"   // serve, or run with http.predict
 )
 
-// Quality is the data-quality counters every door exports from its
-// Batches' counts, by door: bundle inputs absent or null per event (a
-// renamed upstream field), values outside the training range and
-// categories never seen in training per feature.
+// Quality is the data-quality metrics every door exports from its Batches,
+// by door: bundle inputs absent or null per event (a renamed upstream
+// field), values outside the training range and categories never seen in
+// training per feature (QualityExport), and the drift PSI of the inputs
+// and the score over a sliding window (DriftMonitor).
 type Quality struct {
 	missing, outOfRange, unknown *prometheus.CounterVec
+	// drift (drift.go)
+	featurePSI, scorePSI, windowEvents, windowScores *prometheus.GaugeVec
 }
 
 // NewQuality returns the counters registered on reg (nil: not registered).
@@ -39,25 +42,37 @@ func NewQuality(reg prometheus.Registerer) *Quality {
 			"Values outside the training range, per door and feature.", "door", "feature"),
 		unknown: f.Counters("feature_unknown_category_total",
 			"Categories never seen in training, per door and feature.", "door", "feature"),
+		featurePSI: f.Gauges("feature_psi",
+			"Population stability index of a bundle input over the drift window against its training histogram (docs/operations.md#drift), per door; NaN while the window is empty.", "door", "feature"),
+		scorePSI: f.Gauges("score_psi",
+			"Population stability index of the model score over the drift window against its training distribution, per door; NaN while the window holds no score.", "door"),
+		windowEvents: f.Gauges("drift_window_events",
+			"Decoded events in the drift window, per door (the sample behind streamscore_feature_psi).", "door"),
+		windowScores: f.Gauges("drift_window_scores",
+			"Model scores in the drift window, per door (the sample behind streamscore_score_psi).", "door"),
 	}
 	if reg != nil {
 		q.missing = register(reg, q.missing)
 		q.outOfRange = register(reg, q.outOfRange)
 		q.unknown = register(reg, q.unknown)
+		q.featurePSI = register(reg, q.featurePSI)
+		q.scorePSI = register(reg, q.scorePSI)
+		q.windowEvents = register(reg, q.windowEvents)
+		q.windowScores = register(reg, q.windowScores)
 	}
 	return q
 }
 
-// register registers c on reg, or returns the counter another door of the
+// register registers c on reg, or returns the collector another door of the
 // process registered there under the same name and labels.
-func register(reg prometheus.Registerer, c *prometheus.CounterVec) *prometheus.CounterVec {
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
 	err := reg.Register(c)
 	var are prometheus.AlreadyRegisteredError
 	switch {
 	case err == nil:
 		return c
 	case errors.As(err, &are):
-		if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
+		if existing, ok := are.ExistingCollector.(C); ok {
 			return existing
 		}
 	}

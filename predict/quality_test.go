@@ -6,6 +6,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/streamscore/streamscore/internal/metric/metrictest"
 )
 
 // TestQualityExport: each Add exports what the Batch counted since the
@@ -41,33 +43,15 @@ func TestQualityExport(t *testing.T) {
 		{"feature_out_of_range_total", "stream", "amount", 1},
 		{"feature_unknown_category_total", "stream", "country", 1},
 	} {
-		if got := counterValue(t, reg, "streamscore_"+c.metric, c.door, c.label); got != c.want {
+		label := "input"
+		if c.metric != "input_missing_total" {
+			label = "feature"
+		}
+		if got := metrictest.MustValue(t, reg, "streamscore_"+c.metric, "door", c.door, label, c.label); got != c.want {
 			t.Errorf("%s{door=%q, %s}: %v, want %v", c.metric, c.door, c.label, got, c.want)
 		}
 	}
 	if n := testutil.CollectAndCount(NewQuality(reg).outOfRange); n != 1 {
 		t.Errorf("%d out-of-range series, want 1 (made when first counted)", n)
 	}
-}
-
-// counterValue is the value of the series of name with door and, as its
-// second label (input or feature), label; -1 when there is none.
-func counterValue(t *testing.T, reg *prometheus.Registry, name, door, label string) float64 {
-	t.Helper()
-	fams, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range fams {
-		if f.GetName() != name {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			l := m.GetLabel() // sorted by name: door, then feature or input
-			if l[0].GetValue() == door && l[1].GetValue() == label {
-				return m.GetCounter().GetValue()
-			}
-		}
-	}
-	return -1
 }

@@ -46,14 +46,13 @@
 //	shadow_predictions_total{result}       shadow_label_agreement_total{agree}
 //	shadow_score_difference                transactions_aborted_total
 //	commit_failures_total                  backpressure
-//	assigned_partitions                    feature_psi{feature}
-//	score_psi                              drift_window_events
-//	drift_window_scores
+//	assigned_partitions                    feature_psi{door,feature}
+//	score_psi{door}                        drift_window_events{door}
+//	drift_window_scores{door}
 //
-// The three with a door label are predict.Quality's, shared with the HTTP
-// door of the same process (door="stream" here, "http" there).
-//
-// The drift series (drift.go) exist only for a bundle with drift statistics
-// and monitoring on (monitor.drift_window): workers add each batch's bin
-// counts to one window, and the lag loop recomputes the PSI from it.
+// Those with a door label are predict.Quality's, shared with the HTTP door
+// of the same process (door="stream" here, "http" there). The drift series
+// exist only for a bundle with drift statistics and monitoring on
+// (monitor.drift_window): workers add each batch's bin counts to one window
+// (predict.DriftMonitor), and the lag loop recomputes the PSI from it.
 package processor

@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/streamscore/streamscore/drift/drifttest"
+	"github.com/streamscore/streamscore/internal/metric/metrictest"
 	"github.com/streamscore/streamscore/scoring"
 )
 
@@ -32,7 +33,7 @@ func TestDriftGauges(t *testing.T) {
 			continue // the empty window: TestDriftGaugesWithoutData
 		}
 		t.Run(w.Name, func(t *testing.T) {
-			p, m, _ := driftPipeline(t, b, time.Hour)
+			p, _, reg := driftPipeline(t, b, time.Hour)
 			workers := make([]*worker, 2)
 			for i := range workers {
 				var err error
@@ -59,20 +60,31 @@ func TestDriftGauges(t *testing.T) {
 			}
 			p.refreshDrift(time.Now())
 			for name, want := range w.Inputs {
-				if got := testutil.ToFloat64(m.FeaturePSI.WithLabelValues(name)); !drifttest.Near(got, want.Value()) {
+				if got := driftGauge(t, reg, "streamscore_feature_psi", name); !drifttest.Near(got, want.Value()) {
 					t.Errorf("streamscore_feature_psi{feature=%q} = %.17g, numpy %.17g", name, got, want.Value())
 				}
 			}
-			if got := testutil.ToFloat64(m.ScorePSI.WithLabelValues()); !drifttest.Near(got, w.Score.Value()) {
+			if got := driftGauge(t, reg, "streamscore_score_psi", ""); !drifttest.Near(got, w.Score.Value()) {
 				t.Errorf("streamscore_score_psi = %.17g, numpy %.17g", got, w.Score.Value())
 			}
-			for _, g := range []*prometheus.GaugeVec{m.DriftEvents, m.DriftScores} {
-				if got := testutil.ToFloat64(g.WithLabelValues()); got != float64(len(values)) {
-					t.Errorf("window size gauge = %g, want %d", got, len(values))
+			for _, g := range []string{"streamscore_drift_window_events", "streamscore_drift_window_scores"} {
+				if got := driftGauge(t, reg, g, ""); got != float64(len(values)) {
+					t.Errorf("%s = %g, want %d", g, got, len(values))
 				}
 			}
 		})
 	}
+}
+
+// driftGauge is the stream's drift gauge name{door="stream"}, with
+// feature when given.
+func driftGauge(t *testing.T, reg *prometheus.Registry, name, feature string) float64 {
+	t.Helper()
+	labels := []string{"door", "stream"}
+	if feature != "" {
+		labels = append(labels, "feature", feature)
+	}
+	return metrictest.MustValue(t, reg, name, labels...)
 }
 
 // TestDriftGaugesWithoutData: with drift statistics but no event yet, the
@@ -100,7 +112,7 @@ func TestDriftGaugesWithoutData(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, m, reg := driftPipeline(t, tt.bundle, tt.window)
+			p, _, reg := driftPipeline(t, tt.bundle, tt.window)
 			p.refreshDrift(time.Now()) // a nil monitor does nothing
 			if got, err := testutil.GatherAndCount(reg, names...); err != nil || got != tt.series {
 				t.Fatalf("drift series exported: %d (%v), want %d", got, err, tt.series)
@@ -108,13 +120,13 @@ func TestDriftGaugesWithoutData(t *testing.T) {
 			if tt.series == 0 {
 				return
 			}
-			if v := testutil.ToFloat64(m.ScorePSI.WithLabelValues()); !math.IsNaN(v) {
+			if v := driftGauge(t, reg, "streamscore_score_psi", ""); !math.IsNaN(v) {
 				t.Errorf("streamscore_score_psi = %g before any event, want NaN", v)
 			}
-			if v := testutil.ToFloat64(m.FeaturePSI.WithLabelValues("amount")); !math.IsNaN(v) {
+			if v := driftGauge(t, reg, "streamscore_feature_psi", "amount"); !math.IsNaN(v) {
 				t.Errorf("streamscore_feature_psi{feature=amount} = %g before any event, want NaN", v)
 			}
-			if v := testutil.ToFloat64(m.DriftEvents.WithLabelValues()); v != 0 {
+			if v := driftGauge(t, reg, "streamscore_drift_window_events", ""); v != 0 {
 				t.Errorf("streamscore_drift_window_events = %g, want 0", v)
 			}
 		})
@@ -127,7 +139,7 @@ func TestDriftGaugesWithoutData(t *testing.T) {
 // new window.
 func TestDriftMonitorReplaced(t *testing.T) {
 	g := drifttest.Load(t, "..")
-	p, m, reg := driftPipeline(t, g.LoadBundle(t), time.Hour)
+	p, _, reg := driftPipeline(t, g.LoadBundle(t), time.Hour)
 	old, err := newWorker(p)
 	if err != nil {
 		t.Fatal(err)
@@ -139,7 +151,7 @@ func TestDriftMonitorReplaced(t *testing.T) {
 	}
 	old.process(recs, nil, func(output) {})
 	p.refreshDrift(time.Now())
-	windowEvents := func() float64 { return testutil.ToFloat64(m.DriftEvents.WithLabelValues()) }
+	windowEvents := func() float64 { return driftGauge(t, reg, "streamscore_drift_window_events", "") }
 	if got := windowEvents(); got != 100 {
 		t.Fatalf("window events %g, want 100", got)
 	}

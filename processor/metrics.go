@@ -24,7 +24,7 @@ type Metrics struct {
 	LastProcessed       prometheus.Gauge         // unix seconds of the newest processed record's timestamp
 	ModelInfo           *prometheus.GaugeVec     // model, version, role: the lineup now scoring (Pipeline.Swap keeps it current)
 	ModelLoaded         *prometheus.GaugeVec     // role: unix seconds when that role's bundle was loaded
-	Quality             *predict.Quality         // inputs missing, values out of range, unseen categories (door="stream")
+	Quality             *predict.Quality         // inputs missing, values out of range, unseen categories, drift PSI (door="stream")
 	PredictionScore     *prometheus.HistogramVec // model, version
 	PredictionLabels    *prometheus.CounterVec   // model, version, label
 	// The shadow model (model.shadow): its predictions on the side topic and
@@ -38,13 +38,6 @@ type Metrics struct {
 	Backpressure        prometheus.Gauge   // 1 while produce buffers are full and fetching waits
 	CommitStalled       prometheus.Gauge   // 1 while at-least-once fetching waits for a commit to succeed
 	AssignedPartitions  prometheus.Gauge
-	// Drift (drift.go): vectors so that a bundle without drift statistics
-	// exports none of them; the unlabelled ones get their one child only
-	// when it has them.
-	FeaturePSI  *prometheus.GaugeVec // feature: an input with a training histogram
-	ScorePSI    *prometheus.GaugeVec // no labels
-	DriftEvents *prometheus.GaugeVec // no labels
-	DriftScores *prometheus.GaugeVec // no labels
 }
 
 // NewMetrics registers the processor's metrics on reg.
@@ -99,13 +92,5 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			"1 while the in-flight limit is reached and fetching waits for acknowledgements."),
 		AssignedPartitions: f.Gauge("assigned_partitions",
 			"Input partitions this instance owns."),
-		FeaturePSI: f.Gauges("feature_psi",
-			"Population stability index of a bundle input over the drift window against its training histogram (docs/operations.md#drift); NaN while the window is empty.", "feature"),
-		ScorePSI: f.Gauges("score_psi",
-			"Population stability index of the model score over the drift window against its training distribution; NaN while the window holds no score."),
-		DriftEvents: f.Gauges("drift_window_events",
-			"Decoded events in the drift window (the sample behind streamscore_feature_psi)."),
-		DriftScores: f.Gauges("drift_window_scores",
-			"Model scores in the drift window (the sample behind streamscore_score_psi)."),
 	}
 }

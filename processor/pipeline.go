@@ -66,7 +66,7 @@ type lineup struct {
 	// drift is the live model's drift window (nil: its bundle has no drift
 	// statistics, or monitoring is off). Only the live model's events count:
 	// the window compares the stream with the live model's training data.
-	drift *driftMonitor
+	drift *predict.DriftMonitor
 }
 
 // model is one path of a lineup with its metric handles.
@@ -90,7 +90,7 @@ func (p *Pipeline) current() *lineup { return p.cur.Load() }
 // refreshDrift recomputes the live model's drift gauges as of now.
 func (p *Pipeline) refreshDrift(now time.Time) {
 	if lu := p.current(); lu != nil {
-		lu.drift.refresh(now)
+		lu.drift.Refresh(now)
 	}
 }
 
@@ -131,7 +131,7 @@ func (p *Pipeline) Swap(m Models) error {
 	if old != nil && old.live == lu.live {
 		lu.drift = old.drift
 	} else {
-		lu.drift = newDriftMonitor(m.Live.Drift(), p.driftWindow, p.m)
+		lu.drift = p.m.Quality.NewDriftMonitor(predict.DoorStream, m.Live.Drift(), p.driftWindow)
 	}
 	if m.Canary != nil {
 		lu.canary = p.model(old, m.Canary, predict.RoleCanary)
@@ -375,7 +375,7 @@ func (w *worker) process(recs []*kgo.Record, abort <-chan struct{}, emit func(ou
 	m.StageDuration.WithLabelValues(string(reject.StageFeatures)).Observe(t.Features.Seconds())
 	m.StageDuration.WithLabelValues(string(reject.StageEncode)).Observe(t.Encode.Seconds())
 	w.live.quality.Add()
-	w.lu.drift.add(now, w.live.batch.Drift(), &w.live.seenDrift)
+	w.lu.drift.Add(now, w.live.batch.Drift(), &w.live.seenDrift)
 	if w.canary != nil {
 		w.canary.quality.Add()
 	}

@@ -257,7 +257,8 @@ func (s *service) routes(embeddedBroker bool) {
 //     5s; the door drains), so metrics stay scrapable while the processor
 //     drains.
 //  3. model reloader: watches the bundles and the config file and swaps
-//     changed models in, until interrupted.
+//     changed models in, until interrupted; with http.predict, the HTTP
+//     door's drift refresh (the stream's is the processor's lag loop).
 //  4. embedded broker: closed last, after the processor returned, because
 //     the processor's graceful stop still commits through it.
 func (s *service) start(ctx context.Context) {
@@ -274,6 +275,10 @@ func (s *service) start(ctx context.Context) {
 	if s.http.predict != nil {
 		dctx, stopDoor := context.WithCancel(context.Background())
 		g.Add(func() error { return s.door.Serve(dctx, s.http.predict, s.door.Handler()) }, func(error) { stopDoor() })
+	}
+	if s.door != nil {
+		rctx, stopDrift := context.WithCancel(context.Background())
+		g.Add(func() error { return s.door.RunDrift(rctx) }, func(error) { stopDrift() })
 	}
 
 	if s.reloader != nil {

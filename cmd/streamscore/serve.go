@@ -40,7 +40,7 @@ The API listens on http.predict_listen, or on http.listen beside /metrics,
 http.admin_token_file; http.tls.* turns every listener to HTTPS
 (docs/operations.md, "HTTP listeners"). SIGINT/SIGTERM drains: new requests
 get 503, those in flight finish (http.shutdown_timeout).`,
-		serve, "kafka", "input", "output", "dlq", "model", "http", "log")
+		serve, "kafka", "input", "output", "dlq", "model", "monitor", "http", "log")
 }
 
 // serve runs the HTTP door alone until ctx is done, with the model
@@ -117,6 +117,9 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		ops.serve(&g, nil)
 	}
 	g.Add(func() error { return door.Serve(dctx, doorLn, doorMux) }, func(error) { stopDoor() })
+	rctx, stopDrift := context.WithCancel(context.Background()) // stops with the door
+	defer stopDrift()
+	g.Add(func() error { return door.RunDrift(rctx) }, func(error) { stopDrift() })
 	wctx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	g.Add(func() error { return rl.Run(wctx) }, func(error) { stopWatch() })
@@ -139,7 +142,7 @@ func newHTTPDoor(ctx context.Context, cfg *Config, path *predict.Path, rl *reloa
 	if err := hc.Validate(); err != nil {
 		return nil, nil, err
 	}
-	opt := httpapi.Options{Version: version, Models: rl.ModelsHandler()}
+	opt := httpapi.Options{Version: version, Models: rl.ModelsHandler(), DriftWindow: cfg.Monitor.Window}
 	closeFn := func() {}
 	if hc.LogToTopic {
 		if f := cfg.Output.Format; f != "" && f != schemas.FormatJSON {

@@ -154,7 +154,7 @@ func TestRunWithHTTPPredict(t *testing.T) {
 
 // checkMissingPerDoor: after the same event through each door, /metrics
 // has streamscore_input_missing_total for every bundle input under both
-// door labels, with the same counts.
+// door labels, with the same counts, and a drift window for each door.
 func checkMissingPerDoor(t *testing.T, addr string) {
 	t.Helper()
 	_, metrics := proctest.HTTP(t, nil, "GET", "http://"+addr+"/metrics", nil)
@@ -168,6 +168,11 @@ func checkMissingPerDoor(t *testing.T, addr string) {
 	}
 	if len(byDoor["http"]) == 0 || !maps.Equal(byDoor["http"], byDoor["stream"]) {
 		t.Errorf("input_missing_total per door: http %v, stream %v; want the same inputs and counts", byDoor["http"], byDoor["stream"])
+	}
+	for _, door := range []string{"http", "stream"} {
+		if !strings.Contains(string(metrics), `streamscore_drift_window_events{door="`+door+`"}`) {
+			t.Errorf("/metrics has no drift window of the %s door", door)
+		}
 	}
 }
 
