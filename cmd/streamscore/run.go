@@ -255,10 +255,10 @@ func (s *service) routes(embeddedBroker bool) {
 //  2. HTTP servers (http.listen, http.admin_listen, http.predict_listen):
 //     serve until interrupted, then shut down gracefully (open requests get
 //     5s; the door drains), so metrics stay scrapable while the processor
-//     drains.
+//     drains. With http.predict, the door's drift refresh runs beside them
+//     (the stream's is the processor's lag loop).
 //  3. model reloader: watches the bundles and the config file and swaps
-//     changed models in, until interrupted; with http.predict, the HTTP
-//     door's drift refresh (the stream's is the processor's lag loop).
+//     changed models in, until interrupted.
 //  4. embedded broker: closed last, after the processor returned, because
 //     the processor's graceful stop still commits through it.
 func (s *service) start(ctx context.Context) {
