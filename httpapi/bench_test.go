@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/streamscore/streamscore/drift"
 )
 
 // The handlers' own cost per request, without a network: what the door adds
@@ -16,8 +18,11 @@ import (
 
 const irisEvent = `{"sepal_length":6.6,"sepal_width":3.0,"petal_length":4.4,"petal_width":1.4}`
 
+// benchServer is the door on examples/<bundle> as serve runs it by default:
+// drift monitoring on (monitor.drift_window's default).
 func benchServer(b *testing.B, bundle string) http.Handler {
-	s, err := New(Defaults(), jsonPath(b, loadBundle(b, bundle), streamInput, false), nil, nil, Options{})
+	s, err := New(Defaults(), jsonPath(b, loadBundle(b, bundle), streamInput, false), nil, nil,
+		Options{DriftWindow: drift.DefaultConfig().Window})
 	if err != nil {
 		b.Fatal(err)
 	}
