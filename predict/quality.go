@@ -29,9 +29,9 @@ type Quality struct {
 	featurePSI, scorePSI, windowEvents, windowScores *prometheus.GaugeVec
 }
 
-// NewQuality returns the counters registered on reg (nil: not registered).
+// NewQuality returns the metrics registered on reg (nil: not registered).
 // Every door of a process calls it with the process's registry and gets the
-// same counters, so the stream and the HTTP door of one `run` count into
+// same metrics, so the stream and the HTTP door of one `run` count into
 // one family each, told apart by the door label.
 func NewQuality(reg prometheus.Registerer) *Quality {
 	f := metric.New(nil)
