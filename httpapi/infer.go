@@ -210,18 +210,22 @@ func parseInfer(m *oipModel, body []byte, headerLen string) (req inferRequest, c
 			return req, nil, 0, false, bad("input %q has %d rows, earlier inputs %d: every input needs one value per row", t.Name, rows, n)
 		}
 		n = rows
-		c := &column{ends: make([]int, 0, rows)}
+		c := &column{}
 		if size, ok := t.Parameters["binary_data_size"]; ok {
 			sz, perr := strconv.Atoi(string(size))
 			if perr != nil || sz < 0 || sz > len(binPart) {
 				return req, nil, 0, false, bad("input %q: binary_data_size %s: %d bytes of binary data left", t.Name, size, len(binPart))
 			}
+			c.ends = make([]int, 0, min(rows, maxValues(t, sz)))
 			if err := binaryColumn(c, t, binPart[:sz]); err != nil {
 				return req, nil, 0, false, err
 			}
 			binPart = binPart[sz:]
-		} else if err := jsonColumn(c, t); err != nil {
-			return req, nil, 0, false, err
+		} else {
+			c.ends = make([]int, 0, min(rows, maxValues(t, -1)))
+			if err := jsonColumn(c, t); err != nil {
+				return req, nil, 0, false, err
+			}
 		}
 		if len(c.ends) != rows {
 			return req, nil, 0, false, bad("input %q: shape %v says %d values, data has %d", t.Name, t.Shape, rows, len(c.ends))
@@ -232,6 +236,22 @@ func parseInfer(m *oipModel, body []byte, headerLen string) (req inferRequest, c
 		return req, nil, 0, false, bad("%d bytes of binary data no input claims (binary_data_size)", len(binPart))
 	}
 	return req, cols, n, binOut, nil
+}
+
+// maxValues is the most values t's data can hold: its JSON data (binSize
+// < 0), where a value takes 2 bytes or more with its separator, or binSize
+// bytes of binary data, where an element takes its size (BYTES: 4 or
+// more). The shape is the client's claim: a column is preallocated for no
+// more than this, so a small request cannot make the door reserve what its
+// shape says.
+func maxValues(t inferTensor, binSize int) int {
+	if binSize < 0 {
+		return (len(t.Data) + 1) / 2
+	}
+	if size := elemSize(t.Datatype); size > 0 {
+		return binSize / size
+	}
+	return binSize / 4
 }
 
 // tensorRows checks the datatype and shape ([n] or [n, 1]) and returns n.

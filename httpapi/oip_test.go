@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -375,5 +376,33 @@ func TestInferErrors(t *testing.T) {
 	code, _, body = do(t, "POST", d.url+"/v2/models/fraud/infer", "text/csv", []byte(req(amount, ts)))
 	if code != 415 {
 		t.Errorf("text/csv infer: %d %s, want 415", code, body)
+	}
+}
+
+// TestInferShapeDoesNotAllocate: a tensor's shape is a claim, not a size to
+// allocate. A 150-byte request saying shape [2^31-1] once made the door
+// reserve 16 GiB per input before it looked at the data (the kernel's OOM
+// killer ended `serve`); the door may allocate only what the body holds.
+func TestInferShapeDoesNotAllocate(t *testing.T) {
+	md := newTestDoor(t, Defaults(), Options{}).model.Load()
+	for _, tc := range []struct{ name, tensor string }{
+		{"json data", `{"name":"amount","datatype":"FP64","shape":[16777216],"data":[1]}`},
+		{"binary data", `{"name":"amount","datatype":"FP64","shape":[16777216],"parameters":{"binary_data_size":8}}`},
+		{"binary bytes", `{"name":"country","datatype":"BYTES","shape":[16777216],"parameters":{"binary_data_size":5}}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hdr := `{"inputs":[` + tc.tensor + `]}`
+			body := append([]byte(hdr), 1, 0, 0, 0, 'x', 0, 0, 0) // one FP64, or one BYTES element "x" (and 3 bytes no input claims)
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			_, _, _, _, err := parseInfer(md.oip, body, strconv.Itoa(len(hdr)))
+			runtime.ReadMemStats(&after)
+			if err == nil || !strings.Contains(err.Error(), "16777216") {
+				t.Errorf("parseInfer: %v, want an error naming the shape", err)
+			}
+			if got := after.TotalAlloc - before.TotalAlloc; got > 1<<20 {
+				t.Errorf("parseInfer allocated %d bytes for a %d-byte request, want at most 1 MiB", got, len(body))
+			}
+		})
 	}
 }
