@@ -76,8 +76,8 @@ func (s *Server) serveInfer(w http.ResponseWriter, r *http.Request, md *model) {
 	if s.match(w, r, md) == nil {
 		return
 	}
-	if ct, ok := jsonContent(r, true); !ok {
-		writeOIPError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("content type %q: send application/json (or application/octet-stream with %s)", ct, headerInferLength))
+	if msg := bodyProblem(r, true); msg != "" {
+		writeOIPError(w, http.StatusUnsupportedMediaType, msg)
 		return
 	}
 	wk, err := md.get()

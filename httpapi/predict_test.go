@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -251,5 +253,41 @@ func TestConfigValidate(t *testing.T) {
 	c.LogToTopic = true
 	if _, err := New(c, nil, nil, nil, Options{}); err == nil || !strings.Contains(err.Error(), "http.log_to_topic") {
 		t.Errorf("log_to_topic without a client: got %v, want an error naming http.log_to_topic", err)
+	}
+}
+
+// TestContentEncodingIs415: the door does not decompress bodies, so a
+// compressed one answers 415 naming the encoding rather than being parsed
+// as JSON (it was: 400 malformed for a valid gzipped event).
+func TestContentEncodingIs415(t *testing.T) {
+	d := newTestDoor(t, Defaults(), Options{})
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	if _, err := zw.Write([]byte(goodEvent)); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		path, encoding string
+		code           int
+	}{
+		{"/v1/predict", "gzip", 415},
+		{"/v2/models/fraud/infer", "gzip", 415},
+		{"/v1/predict", "identity", 200},
+	} {
+		body := gz.Bytes()
+		if tc.encoding == "identity" {
+			body = []byte(goodEvent)
+		}
+		code, _, got := do(t, "POST", d.url+tc.path, "application/json", body, "Content-Encoding", tc.encoding)
+		if code != tc.code {
+			t.Errorf("%s with Content-Encoding %s: %d %s, want %d", tc.path, tc.encoding, code, got, tc.code)
+			continue
+		}
+		if code == 415 && !strings.Contains(string(got), `content encoding \"gzip\"`) {
+			t.Errorf("%s: %s, want a message naming the encoding", tc.path, got)
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -419,20 +420,27 @@ func (r *recorder) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the connection.
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
-// jsonContent reports whether the request's content type is acceptable
-// for a JSON body: application/json (any parameters), or none at all
-// (curl -d and many clients send none; the body is parsed as JSON either
-// way).
-func jsonContent(r *http.Request, alsoOctets bool) (string, bool) {
+// bodyProblem says why the door cannot read r's body, "" when it can: a
+// content type other than application/json (any parameters; with
+// alsoOctets also application/octet-stream) or none at all (many clients
+// send none; the body is parsed as JSON either way), or a Content-Encoding
+// (gzip, ...): the door does not decompress, and a compressed body read as
+// JSON would be a misleading 400.
+func bodyProblem(r *http.Request, alsoOctets bool) string {
+	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		return fmt.Sprintf("content encoding %q: the door does not decompress; send the body uncompressed", ce)
+	}
 	ct := r.Header.Get("Content-Type")
 	if ct == "" {
-		return "", true
+		return ""
 	}
-	mt, _, err := mime.ParseMediaType(ct)
-	if err != nil {
-		return ct, false
+	if mt, _, err := mime.ParseMediaType(ct); err == nil && (mt == contentJSON || (alsoOctets && mt == contentOctets)) {
+		return ""
 	}
-	return mt, mt == "application/json" || (alsoOctets && mt == "application/octet-stream")
+	if alsoOctets {
+		return fmt.Sprintf("content type %q: send application/json (or application/octet-stream with %s)", ct, headerInferLength)
+	}
+	return fmt.Sprintf("content type %q: send application/json", ct)
 }
 
 // errBodyTooLarge and errBodyTimeout classify readBody's failures.
