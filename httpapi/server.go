@@ -476,7 +476,8 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, buf []byte) ([
 			case errors.As(err, &mbe):
 				return buf, fmt.Errorf("%w: past http.max_body_bytes %d", errBodyTooLarge, limit)
 			case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, context.DeadlineExceeded):
-				return buf, fmt.Errorf("%w: %v", errBodyTimeout, err)
+				// Not err's text: it names the server's socket addresses.
+				return buf, fmt.Errorf("%w: %d bytes arrived within http.request_timeout %s", errBodyTimeout, len(buf), s.cfg.RequestTimeout)
 			}
 			return buf, fmt.Errorf("reading the request body: %w", err)
 		}
