@@ -291,3 +291,24 @@ func TestContentEncodingIs415(t *testing.T) {
 		}
 	}
 }
+
+// TestPooledWorkKeepsNoLargeArrays: a rare large array request does not
+// leave its per-event slices (and the rejects' messages they point at) in
+// the pool, as it does not leave its body buffer.
+func TestPooledWorkKeepsNoLargeArrays(t *testing.T) {
+	md := newTestDoor(t, Defaults(), Options{}).model.Load()
+	for _, tc := range []struct {
+		events int
+		kept   bool
+	}{{chunkEvents, true}, {maxPooledEvents + 1, false}} {
+		w, err := md.newWork()
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.prepare(tc.events)
+		md.put(w)
+		if kept := w.events != nil && w.results != nil; kept != tc.kept {
+			t.Errorf("after a request of %d events the pooled work kept its slices: %v, want %v", tc.events, kept, tc.kept)
+		}
+	}
+}
