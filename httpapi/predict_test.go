@@ -192,14 +192,21 @@ func TestHandlerPanicIs500(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := s.instrument("test", http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("door bug") }))
+	bug := http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("door bug") })
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, newRequest("GET", "/x", ""))
+	s.instrument("test", false, bug).ServeHTTP(rec, newRequest("GET", "/x", ""))
 	if rec.Code != 500 || checkShape(rec.Body.Bytes(), "error:internal_error:request:") != nil {
 		t.Errorf("got %d %s, want 500 internal_error", rec.Code, rec.Body.Bytes())
 	}
 	if n := testutil.ToFloat64(s.m.requests.WithLabelValues("test", "500")); n != 1 {
 		t.Errorf("requests_total{route=test,code=500} = %v, want 1", n)
+	}
+	// On an OIP route the 500 has the protocol's error shape, as its other errors.
+	rec = httptest.NewRecorder()
+	s.instrument("oip", true, bug).ServeHTTP(rec, newRequest("GET", "/x", ""))
+	var e struct{ Error string }
+	if err := decodeStrict(rec.Body.Bytes(), &e); rec.Code != 500 || err != nil || !strings.Contains(e.Error, "door bug") {
+		t.Errorf("OIP route: %d %s (%v), want 500 with {\"error\": message}", rec.Code, rec.Body.Bytes(), err)
 	}
 }
 
