@@ -133,7 +133,7 @@ func (s *Server) serveInfer(w http.ResponseWriter, r *http.Request, md *model) {
 			// Only the rejects are logged: the scored rows of a failed
 			// request were never answered.
 			if err := s.logPredictions(r, md, events, rejectsOnly(results)); err != nil {
-				writeOIPError(w, http.StatusServiceUnavailable, err.Error())
+				s.logUnavailable(w, true, err)
 				return
 			}
 			writeOIPError(w, rejectStatus(res.Reject), fmt.Sprintf("row %d of %d: %s (stage %s)", i, n, res.Err, res.Stage))
@@ -141,8 +141,7 @@ func (s *Server) serveInfer(w http.ResponseWriter, r *http.Request, md *model) {
 		}
 	}
 	if err := s.logPredictions(r, md, events, results); err != nil {
-		w.Header().Set("Retry-After", retryAfterOverload)
-		writeOIPError(w, http.StatusServiceUnavailable, err.Error())
+		s.logUnavailable(w, true, err)
 		return
 	}
 	body, bin, err := inferResponse(md.oip, req.ID, results, outs)

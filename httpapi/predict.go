@@ -56,8 +56,7 @@ func (s *Server) servePredict(w http.ResponseWriter, r *http.Request, md *model)
 	}
 	s.count(results)
 	if err := s.logPredictions(r, md, events, results); err != nil {
-		w.Header().Set("Retry-After", retryAfterOverload)
-		writeError(w, http.StatusServiceUnavailable, ReasonUnavailable, err.Error())
+		s.logUnavailable(w, false, err)
 		return
 	}
 	out := wk.out[:0]
