@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/streamscore/streamscore/features"
 	"github.com/streamscore/streamscore/predict"
 	"github.com/streamscore/streamscore/schemas"
 )
@@ -23,10 +24,10 @@ import (
 // tensors describe, {"amount": 12.5, "country": "DE", ...} (dotted input
 // paths as nested objects), and runs the rows through the same path as
 // /v1/predict: the stream's decoder with its type rules and reject reasons.
-// Numbers are copied as their JSON text (FP64 and integers are exact);
-// FP32 values are rounded to float32 first, as the datatype says; binary
-// numbers are written in the shortest form that parses back to the same
-// float64. A row that is rejected fails the request (400, the first
+// Integers and FP64 JSON numbers are copied as their text (exact); FP32
+// values are rounded to float32 first, as the datatype says; binary floats
+// are written as appendFinite does (an integral value as an integer, so a
+// category input gets "5411" from 5411.0, as it does from FP64 JSON). A row that is rejected fails the request (400, the first
 // rejected row's reason), as OIP errors are per request.
 
 type inferRequest struct {
@@ -76,8 +77,8 @@ func (s *Server) serveInfer(w http.ResponseWriter, r *http.Request, md *model) {
 	if s.match(w, r, md) == nil {
 		return
 	}
-	if ct, ok := jsonContent(r, true); !ok {
-		writeOIPError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("content type %q: send application/json (or application/octet-stream with %s)", ct, headerInferLength))
+	if msg := bodyProblem(r, true); msg != "" {
+		writeOIPError(w, http.StatusUnsupportedMediaType, msg)
 		return
 	}
 	wk, err := md.get()
@@ -132,7 +133,7 @@ func (s *Server) serveInfer(w http.ResponseWriter, r *http.Request, md *model) {
 			// Only the rejects are logged: the scored rows of a failed
 			// request were never answered.
 			if err := s.logPredictions(r, md, events, rejectsOnly(results)); err != nil {
-				writeOIPError(w, http.StatusServiceUnavailable, err.Error())
+				s.logUnavailable(w, true, err)
 				return
 			}
 			writeOIPError(w, rejectStatus(res.Reject), fmt.Sprintf("row %d of %d: %s (stage %s)", i, n, res.Err, res.Stage))
@@ -140,8 +141,7 @@ func (s *Server) serveInfer(w http.ResponseWriter, r *http.Request, md *model) {
 		}
 	}
 	if err := s.logPredictions(r, md, events, results); err != nil {
-		w.Header().Set("Retry-After", retryAfterOverload)
-		writeOIPError(w, http.StatusServiceUnavailable, err.Error())
+		s.logUnavailable(w, true, err)
 		return
 	}
 	body, bin, err := inferResponse(md.oip, req.ID, results, outs)
@@ -210,18 +210,22 @@ func parseInfer(m *oipModel, body []byte, headerLen string) (req inferRequest, c
 			return req, nil, 0, false, bad("input %q has %d rows, earlier inputs %d: every input needs one value per row", t.Name, rows, n)
 		}
 		n = rows
-		c := &column{ends: make([]int, 0, rows)}
+		c := &column{}
 		if size, ok := t.Parameters["binary_data_size"]; ok {
 			sz, perr := strconv.Atoi(string(size))
 			if perr != nil || sz < 0 || sz > len(binPart) {
 				return req, nil, 0, false, bad("input %q: binary_data_size %s: %d bytes of binary data left", t.Name, size, len(binPart))
 			}
+			c.ends = make([]int, 0, min(rows, maxValues(t, sz)))
 			if err := binaryColumn(c, t, binPart[:sz]); err != nil {
 				return req, nil, 0, false, err
 			}
 			binPart = binPart[sz:]
-		} else if err := jsonColumn(c, t); err != nil {
-			return req, nil, 0, false, err
+		} else {
+			c.ends = make([]int, 0, min(rows, maxValues(t, -1)))
+			if err := jsonColumn(c, t, m.inputs[k].typ == features.Category); err != nil {
+				return req, nil, 0, false, err
+			}
 		}
 		if len(c.ends) != rows {
 			return req, nil, 0, false, bad("input %q: shape %v says %d values, data has %d", t.Name, t.Shape, rows, len(c.ends))
@@ -232,6 +236,22 @@ func parseInfer(m *oipModel, body []byte, headerLen string) (req inferRequest, c
 		return req, nil, 0, false, bad("%d bytes of binary data no input claims (binary_data_size)", len(binPart))
 	}
 	return req, cols, n, binOut, nil
+}
+
+// maxValues is the most values t's data can hold: its JSON data (binSize
+// < 0), where a value takes 2 bytes or more with its separator, or binSize
+// bytes of binary data, where an element takes its size (BYTES: 4 or
+// more). The shape is the client's claim: a column is preallocated for no
+// more than this, so a small request cannot make the door reserve what its
+// shape says.
+func maxValues(t inferTensor, binSize int) int {
+	if binSize < 0 {
+		return (len(t.Data) + 1) / 2
+	}
+	if size := elemSize(t.Datatype); size > 0 {
+		return binSize / size
+	}
+	return binSize / 4
 }
 
 // tensorRows checks the datatype and shape ([n] or [n, 1]) and returns n.
@@ -255,7 +275,7 @@ func tensorRows(t inferTensor) (int, error) {
 // values. null is a missing value. data was checked to be JSON when the
 // request was decoded, so a small scanner over it suffices (encoding/json's
 // tokenizer allocates per value).
-func jsonColumn(c *column, t inferTensor) error {
+func jsonColumn(c *column, t inferTensor, category bool) error {
 	data := bytes.TrimSpace(t.Data)
 	if len(data) == 0 {
 		return bad("input %q: no data (and no binary_data_size)", t.Name)
@@ -296,7 +316,7 @@ func jsonColumn(c *column, t inferTensor) error {
 				continue
 			}
 			var err error
-			if scratch, err = numberValue(scratch[:0], t, json.Number(v)); err != nil {
+			if scratch, err = numberValue(scratch[:0], t, category, json.Number(v)); err != nil {
 				return err
 			}
 			c.add(scratch)
@@ -323,19 +343,25 @@ func stringEnd(data []byte, i int) int {
 }
 
 // numberValue checks a JSON number against the datatype and writes the
-// value the event gets: the text itself (FP64, integers) or the float32
-// rounding (FP32).
-func numberValue(b []byte, t inferTensor, v json.Number) ([]byte, error) {
+// value the event gets: an integer's text; an FP64 number's text, which
+// parses to the value binary FP64 gives, but for a category input (where
+// the form decides: 5411.0 must be the category "5411", as binary 5411.0
+// is) the value as appendFinite writes it; an FP32 value rounded to
+// float32, written so.
+func numberValue(b []byte, t inferTensor, category bool, v json.Number) ([]byte, error) {
 	s := string(v)
 	switch t.Datatype {
 	case "FP64":
-		return append(b, s...), nil
+		if !category {
+			return append(b, s...), nil
+		}
+		fallthrough
 	case "FP32":
-		f, err := strconv.ParseFloat(s, 32)
+		f, err := strconv.ParseFloat(s, 8*elemSize(t.Datatype))
 		if err != nil && !errors.Is(err, strconv.ErrRange) {
 			return nil, bad("input %q: %s is not a number", t.Name, s)
 		}
-		return appendFinite(b, float64(float32(f))), nil
+		return appendFinite(b, f), nil
 	case "INT8", "INT16", "INT32", "INT64":
 		bits := 8 * elemSize(t.Datatype)
 		if _, err := strconv.ParseInt(s, 10, bits); err != nil {
@@ -352,14 +378,20 @@ func numberValue(b []byte, t inferTensor, v json.Number) ([]byte, error) {
 	return nil, bad("input %q: datatype %s holds a number", t.Name, t.Datatype)
 }
 
-// appendFinite writes v; a non-finite v as 1e999, which the decoder rejects
-// as not_finite (the stream's reason for such values).
+// appendFinite writes a float tensor's value for the decoder: an integral
+// value as an integer (1234567, not the shortest form's 1.234567e+06, so a
+// category input gets "1234567" as from the JSON integer), any other in the
+// shortest form that parses back to it, and a non-finite v as 1e999, which
+// the decoder rejects as not_finite (the stream's reason for such values).
 func appendFinite(b []byte, v float64) []byte {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
+	switch {
+	case math.IsNaN(v) || math.IsInf(v, 0):
 		if v < 0 {
 			return append(b, "-1e999"...)
 		}
 		return append(b, "1e999"...)
+	case v == math.Trunc(v) && math.Abs(v) < 1e21:
+		return strconv.AppendFloat(b, v, 'f', -1, 64)
 	}
 	return appendFloat(b, v)
 }

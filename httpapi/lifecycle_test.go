@@ -224,4 +224,8 @@ func TestRequestTimeout(t *testing.T) {
 	if resp.StatusCode != http.StatusRequestTimeout || checkShape(b, "error:timeout:request:") != nil {
 		t.Errorf("stalled body: %d %s, want 408 timeout", resp.StatusCode, b)
 	}
+	// The message names the setting, not the server's socket addresses.
+	if msg := string(b); !strings.Contains(msg, "http.request_timeout 200ms") || strings.Contains(msg, "127.0.0.1") {
+		t.Errorf("stalled body: %s, want a message naming http.request_timeout 200ms and no address", b)
+	}
 }

@@ -103,6 +103,13 @@ func (s *Server) logPredictions(r *http.Request, md *model, events []predict.Eve
 	return first
 }
 
+// logUnavailable answers a request whose records the log did not take
+// (logPredictions' error): 503 with Retry-After, so the client retries.
+func (s *Server) logUnavailable(w http.ResponseWriter, oip bool, err error) {
+	w.Header().Set("Retry-After", retryAfterOverload)
+	s.fail(w, oip, http.StatusServiceUnavailable, ReasonUnavailable, err.Error())
+}
+
 // logged counts one log record's outcome; in fire-and-forget mode it is
 // the only place a failure shows.
 func (s *Server) logged(rec *kgo.Record, err error) {

@@ -128,6 +128,12 @@ func TestLogToTopicBrokerDown(t *testing.T) {
 	if code != 503 || !bytes.Contains(body, []byte("prediction log")) {
 		t.Errorf("infer, broker down: %d %s, want 503", code, body)
 	}
+	// A rejected row is logged to the DLQ first: the same 503, with Retry-After.
+	code, hdr, body = do(t, "POST", d.url+"/v2/models/fraud/infer", "application/json",
+		[]byte(`{"inputs":[{"name":"amount","datatype":"BYTES","shape":[1],"data":["x"]},{"name":"timestamp","datatype":"INT64","shape":[1],"data":[1]}]}`))
+	if code != 503 || !bytes.Contains(body, []byte("prediction log")) || hdr.Get("Retry-After") == "" {
+		t.Errorf("infer with a rejected row, broker down: %d %s (Retry-After %q), want 503 with Retry-After", code, body, hdr.Get("Retry-After"))
+	}
 
 	cfg.LogAck = false
 	ff := newTestDoor(t, cfg, Options{Log: &Log{Client: logClient(t, down, cfg), OutputTopic: "predictions", DLQTopic: "dlq"}})

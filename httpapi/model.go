@@ -76,11 +76,18 @@ func (md *model) put(w *work) {
 	if cap(w.out) > maxPooledBuffer {
 		w.out = nil
 	}
+	if cap(w.events) > maxPooledEvents {
+		w.events, w.results = nil, nil // nor its per-event slices (a 4 MiB array of {} holds 1.4 M)
+	}
 	md.pool.Put(w)
 }
 
-// maxPooledBuffer is the largest body or answer buffer a pooled work keeps.
-const maxPooledBuffer = 256 << 10
+// maxPooledBuffer is the largest body or answer buffer a pooled work keeps,
+// maxPooledEvents the most events its slices keep room for.
+const (
+	maxPooledBuffer = 256 << 10
+	maxPooledEvents = 8 * chunkEvents
+)
 
 // prepare sizes w.events for n events and returns them.
 func (w *work) prepare(n int) []predict.Event {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -321,6 +322,10 @@ func TestInferErrors(t *testing.T) {
 		{"integer datatype", "fraud/infer", req(`{"name":"amount","datatype":"INT32","shape":[1],"data":[12]}`, ts), 200, ""},
 		{"timestamp as epoch ms", "fraud/infer", req(amount, `{"name":"timestamp","datatype":"INT64","shape":[1],"data":[1770492407000]}`), 200, ""},
 		{"escaped string, spaced nesting", "fraud/infer", req(amount, ts, `{"name":"country","datatype":"BYTES","shape":[1,1],"data":[ [ "D\u0045\"" ] ]}`), 200, ""},
+		{"integer tensor for a category (its decimal text)", "fraud/infer", req(amount, ts, `{"name":"merchant_category","datatype":"INT64","shape":[1],"data":[5411]}`), 200, ""},
+		{"FP64 integer with a fraction part for a category: the value, as binary FP64", "fraud/infer", req(amount, ts, `{"name":"merchant_category","datatype":"FP64","shape":[1],"data":[5411.0]}`), 200, ""},
+		{"rejected row: fraction for a category", "fraud/infer", req(amount, ts, `{"name":"merchant_category","datatype":"FP64","shape":[1],"data":[1.5]}`), 400, "wrong_type: field merchant_category"},
+		{"rejected row: BYTES for a bool", "fraud/infer", req(amount, ts, `{"name":"card_present","datatype":"BYTES","shape":[1],"data":["true"]}`), 400, "wrong_type: field card_present"},
 		{"scalar data", "fraud/infer", req(`{"name":"amount","datatype":"FP64","shape":[1],"data":12.5}`, ts), 400, "not an array"},
 		{"unknown model", "iris/infer", req(amount, ts), 404, `unknown model "iris"`},
 		{"unknown version", "fraud/versions/7/infer", req(amount, ts), 404, `no version "7"`},
@@ -375,5 +380,86 @@ func TestInferErrors(t *testing.T) {
 	code, _, body = do(t, "POST", d.url+"/v2/models/fraud/infer", "text/csv", []byte(req(amount, ts)))
 	if code != 415 {
 		t.Errorf("text/csv infer: %d %s, want 415", code, body)
+	}
+}
+
+// TestInferShapeDoesNotAllocate: a tensor's shape is a claim, not a size to
+// allocate. A 150-byte request saying shape [2^31-1] once made the door
+// reserve 16 GiB per input before it looked at the data (the kernel's OOM
+// killer ended `serve`); the door may allocate only what the body holds.
+func TestInferShapeDoesNotAllocate(t *testing.T) {
+	md := newTestDoor(t, Defaults(), Options{}).model.Load()
+	for _, tc := range []struct{ name, tensor string }{
+		{"json data", `{"name":"amount","datatype":"FP64","shape":[16777216],"data":[1]}`},
+		{"binary data", `{"name":"amount","datatype":"FP64","shape":[16777216],"parameters":{"binary_data_size":8}}`},
+		{"binary bytes", `{"name":"country","datatype":"BYTES","shape":[16777216],"parameters":{"binary_data_size":5}}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hdr := `{"inputs":[` + tc.tensor + `]}`
+			body := append([]byte(hdr), 1, 0, 0, 0, 'x', 0, 0, 0) // one FP64, or one BYTES element "x" (and 3 bytes no input claims)
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			_, _, _, _, err := parseInfer(md.oip, body, strconv.Itoa(len(hdr)))
+			runtime.ReadMemStats(&after)
+			if err == nil || !strings.Contains(err.Error(), "16777216") {
+				t.Errorf("parseInfer: %v, want an error naming the shape", err)
+			}
+			if got := after.TotalAlloc - before.TotalAlloc; got > 1<<20 {
+				t.Errorf("parseInfer allocated %d bytes for a %d-byte request, want at most 1 MiB", got, len(body))
+			}
+		})
+	}
+}
+
+// TestInferFloatForCategory: a float tensor for a category input answers
+// alike as JSON and as binary data, and as /v1/predict answers the JSON
+// integer: an integral value is the category of its decimal text (5411.0,
+// and 1234567.0 too, which the shortest float form writes 1.234567e+06),
+// a fraction is wrong_type.
+func TestInferFloatForCategory(t *testing.T) {
+	d := newTestDoor(t, Defaults(), Options{})
+	const fixed = `"amount":12.5,"timestamp":1770492407000`
+	prefix := `{"name":"amount","datatype":"FP64","shape":[1],"data":[12.5]},{"name":"timestamp","datatype":"INT64","shape":[1],"data":[1770492407000]},`
+	for _, tc := range []struct {
+		v    float64
+		text string // the JSON literal sent, and what /v1/predict gets
+		code int
+	}{
+		{5411, "5411.0", 200},
+		{1234567, "1234567.0", 200},
+		{-3e15, "-3000000000000000", 200},
+		{1.5, "1.5", 400},
+	} {
+		var want []byte
+		if tc.code == 200 {
+			intText := strconv.FormatFloat(tc.v, 'f', -1, 64)
+			_, _, rec := do(t, "POST", d.url+"/v1/predict", "application/json", []byte(`{`+fixed+`,"merchant_category":`+intText+`}`))
+			var p prediction
+			if err := json.Unmarshal(rec, &p); err != nil {
+				t.Fatalf("/v1/predict with merchant_category %s: %s", intText, rec)
+			}
+			want = strconv.AppendFloat(nil, p.Score, 'g', -1, 64)
+		}
+		jsonReq := `{"inputs":[` + prefix + `{"name":"merchant_category","datatype":"FP64","shape":[1],"data":[` + tc.text + `]}]}`
+		hdr := `{"inputs":[` + prefix + `{"name":"merchant_category","datatype":"FP64","shape":[1],"parameters":{"binary_data_size":8}}]}`
+		binReq := binary.LittleEndian.AppendUint64([]byte(hdr), math.Float64bits(tc.v))
+		for _, form := range []struct {
+			name  string
+			body  []byte
+			ctype string
+			hdr   []string
+		}{
+			{"json", []byte(jsonReq), "application/json", nil},
+			{"binary", binReq, "application/octet-stream", []string{headerInferLength, strconv.Itoa(len(hdr))}},
+		} {
+			code, _, body := do(t, "POST", d.url+"/v2/models/fraud/infer", form.ctype, form.body, form.hdr...)
+			if code != tc.code {
+				t.Errorf("%s FP64 %s for a category: %d %s, want %d", form.name, tc.text, code, body, tc.code)
+				continue
+			}
+			if tc.code == 200 && !bytes.Contains(body, append(append([]byte(`"name":"score","datatype":"FP64","shape":[1],"data":[`), want...), ']')) {
+				t.Errorf("%s FP64 %s for a category: %s, want the score /v1/predict gives (%s)", form.name, tc.text, body, want)
+			}
+		}
 	}
 }

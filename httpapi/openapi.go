@@ -48,24 +48,36 @@ func OpenAPI(b *scoring.Bundle, cfg Config) ([]byte, error) {
 			"405": errResp("Not POST"),
 			"408": errResp("The body did not arrive within http.request_timeout"),
 			"413": errResp(fmt.Sprintf("The body is past http.max_body_bytes (%d here)", cfg.MaxBodyBytes)),
-			"415": errResp("A content type other than application/json"),
+			"415": errResp("A content type other than application/json, or a Content-Encoding (bodies are not decompressed)"),
 			"429": errResp("http.max_concurrent requests in flight; see Retry-After"),
 			"500": errResp("The service failed on the event (internal_error, encode_failed)"),
 			"503": errResp("No model loaded, shutting down, or the prediction log (http.log_to_topic) unavailable"),
 		},
 	}
+	// The binary tensor data extension: the JSON part, its length in
+	// Inference-Header-Content-Length, then the tensors' bytes.
+	binary := obj{"schema": obj{"type": "string", "contentMediaType": contentOctets,
+		"description": "the JSON part (" + headerInferLength + " bytes) followed by the binary tensor data"}}
+	inferLength := obj{headerInferLength: obj{"description": "length of the JSON part of a binary answer",
+		"schema": obj{"type": "integer"}}}
 	inferOp := func(params []any) obj {
+		ok := jsonBody("Outputs score, probabilities (classifiers) and label; application/octet-stream when an output is asked for as binary data", ref("InferenceResponse"))
+		ok["content"].(obj)[contentOctets] = binary
+		ok["headers"] = inferLength
 		return obj{
 			"summary":     "Open Inference Protocol v2 inference: one named input tensor per bundle input",
 			"operationId": "infer" + map[bool]string{true: "Version", false: ""}[len(params) > 1],
 			"parameters":  params,
-			"requestBody": obj{"required": true, "content": obj{contentJSON: obj{"schema": ref("InferenceRequest")}}},
+			"requestBody": obj{"required": true, "content": obj{contentJSON: obj{"schema": ref("InferenceRequest")}, contentOctets: binary}},
 			"responses": obj{
-				"200": jsonBody("Outputs score, probabilities (classifiers) and label", ref("InferenceResponse")),
+				"200": ok,
 				"400": oipErr("A bad request, or a rejected row (the first one's reason)"),
 				"404": oipErr("Unknown model or version"),
+				"408": oipErr("The body did not arrive within http.request_timeout"),
 				"413": oipErr("Body past http.max_body_bytes"),
+				"415": oipErr("A content type other than application/json or application/octet-stream, or a Content-Encoding"),
 				"429": oipErr("http.max_concurrent requests in flight"),
+				"500": oipErr("The service failed on a row (internal_error, encode_failed)"),
 				"503": oipErr("Not ready, shutting down, or the prediction log unavailable"),
 			},
 		}
@@ -94,12 +106,12 @@ func OpenAPI(b *scoring.Bundle, cfg Config) ([]byte, error) {
 			RoutePredict:       obj{"post": predictOp},
 			RouteInfer:         obj{"post": inferOp(modelParams)},
 			RouteModelVerInfer: obj{"post": inferOp(verParams)},
-			RouteOpenAPI:       get("openapi", "This document", nil, anyJSON("OpenAPI 3.1 document"), nil),
+			RouteOpenAPI:       get("openapi", "This document", nil, anyJSON("OpenAPI 3.1 document"), obj{"503": errResp("No model loaded")}),
 			RouteLive:          get("serverLive", "Liveness", nil, anyJSON(`{"live": true}`), nil),
 			RouteReady:         get("serverReady", "Readiness: a model is loaded and the server is not draining", nil, anyJSON(`{"ready": true}`), obj{"503": anyJSON(`{"ready": false}`)}),
 			RouteServerMeta:    get("serverMetadata", "Server metadata", nil, anyJSON("name, version, extensions"), nil),
-			RouteModelMeta:     get("modelMetadata", "Model metadata: inputs and outputs with datatypes and shapes", modelParams, jsonBody("Model metadata", ref("ModelMetadata")), obj{"404": oipErr("Unknown model")}),
-			RouteModelVerMeta:  get("modelVersionMetadata", "Model metadata of a version", verParams, jsonBody("Model metadata", ref("ModelMetadata")), obj{"404": oipErr("Unknown model or version")}),
+			RouteModelMeta:     get("modelMetadata", "Model metadata: inputs and outputs with datatypes and shapes", modelParams, jsonBody("Model metadata", ref("ModelMetadata")), obj{"404": oipErr("Unknown model"), "503": oipErr("No model loaded")}),
+			RouteModelVerMeta:  get("modelVersionMetadata", "Model metadata of a version", verParams, jsonBody("Model metadata", ref("ModelMetadata")), obj{"404": oipErr("Unknown model or version"), "503": oipErr("No model loaded")}),
 			RouteModelReady:    get("modelReady", "Model readiness", modelParams, anyJSON(`{"name": ..., "ready": true}`), obj{"404": oipErr("Unknown model"), "503": anyJSON("not ready")}),
 			RouteModelVerReady: get("modelVersionReady", "Model readiness of a version", verParams, anyJSON(`{"name": ..., "ready": true}`), obj{"404": oipErr("Unknown model or version"), "503": anyJSON("not ready")}),
 		},

@@ -2,9 +2,15 @@ package httpapi
 
 import (
 	"encoding/json"
+	"maps"
+	"mime"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -115,4 +121,139 @@ func TestRouteLabelsAreBounded(t *testing.T) {
 			}
 		}
 	}
+}
+
+// timeoutBody is a request body whose read times out, as a body that does
+// not arrive within the read deadline does.
+type timeoutBody struct{}
+
+func (timeoutBody) Read([]byte) (int, error) { return 0, timeoutErr{} }
+
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string   { return "i/o timeout" }
+func (timeoutErr) Timeout() bool   { return true }
+func (timeoutErr) Temporary() bool { return true }
+
+// TestOpenAPIDeclaresEveryAnswer: each answer of the door, by route and
+// status, is declared in /openapi.json with its content type, so a client
+// generated from the document knows every answer it can get.
+func TestOpenAPIDeclaresEveryAnswer(t *testing.T) {
+	cfg := Defaults()
+	cfg.MaxBodyBytes = 4096
+	cfg.MaxConcurrent = 1
+	d := newTestDoor(t, cfg, Options{})
+	_, _, served := do(t, "GET", d.url+"/openapi.json", "", nil)
+	var doc struct {
+		Paths map[string]map[string]struct {
+			Responses map[string]struct {
+				Content map[string]any `json:"content"`
+			} `json:"responses"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal(served, &doc); err != nil {
+		t.Fatal(err)
+	}
+	notReady, err := New(cfg, nil, testLogger(), nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	panicky, err := New(cfg, panickyPath(t), testLogger(), nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	amount := `{"name":"amount","datatype":"FP64","shape":[1],"data":[12.5]}`
+	ts := `{"name":"timestamp","datatype":"INT64","shape":[1],"data":[1770492407000]}`
+	infer := `{"inputs":[` + amount + "," + ts + `]}`
+	big := strings.Repeat(" ", 5000)
+	type request struct {
+		route, method, path, ctype, body string
+		notReady, timeout                bool
+		panicky                          bool // a decoder bug: 500
+	}
+	reqs := []request{
+		{RoutePredict, "POST", "/v1/predict", "application/json", goodEvent, false, false, false},
+		{RoutePredict, "POST", "/v1/predict", "application/json", `{"amount":"x"}`, false, false, false},
+		{RoutePredict, "POST", "/v1/predict", "application/json", big, false, false, false},
+		{RoutePredict, "POST", "/v1/predict", "text/plain", goodEvent, false, false, false},
+		{RoutePredict, "POST", "/v1/predict", "application/json", "", false, true, false},
+		{RoutePredict, "POST", "/v1/predict", "application/json", goodEvent, true, false, false},
+		{RouteInfer, "POST", "/v2/models/fraud/infer", "application/json", infer, false, false, false},
+		{RouteInfer, "POST", "/v2/models/fraud/infer", "application/json", `{"parameters":{"binary_data_output":true},"inputs":[` + amount + "," + ts + `]}`, false, false, false},
+		{RouteInfer, "POST", "/v2/models/fraud/infer", "application/json", `{"inputs":[]}`, false, false, false},
+		{RouteInfer, "POST", "/v2/models/iris/infer", "application/json", infer, false, false, false},
+		{RouteInfer, "POST", "/v2/models/fraud/infer", "application/json", big, false, false, false},
+		{RouteInfer, "POST", "/v2/models/fraud/infer", "text/plain", infer, false, false, false},
+		{RouteInfer, "POST", "/v2/models/fraud/infer", "application/json", "", false, true, false},
+		{RouteInfer, "POST", "/v2/models/fraud/infer", "application/json", infer, true, false, false},
+		{RoutePredict, "POST", "/v1/predict", "application/json", goodEvent, false, false, true},
+		{RouteInfer, "POST", "/v2/models/fraud/infer", "application/json", infer, false, false, true},
+		{RouteModelVerInfer, "POST", "/v2/models/fraud/versions/1.0.0/infer", "application/json", infer, false, false, false},
+		{RouteModelVerInfer, "POST", "/v2/models/fraud/versions/9/infer", "application/json", infer, false, false, false},
+		{RouteModelMeta, "GET", "/v2/models/fraud", "", "", false, false, false},
+		{RouteModelMeta, "GET", "/v2/models/iris", "", "", false, false, false},
+		{RouteModelMeta, "GET", "/v2/models/fraud", "", "", true, false, false},
+		{RouteModelVerMeta, "GET", "/v2/models/fraud/versions/9", "", "", false, false, false},
+		{RouteModelVerMeta, "GET", "/v2/models/fraud/versions/1.0.0", "", "", true, false, false},
+		{RouteModelReady, "GET", "/v2/models/fraud/ready", "", "", false, false, false},
+		{RouteModelReady, "GET", "/v2/models/iris/ready", "", "", false, false, false},
+		{RouteModelReady, "GET", "/v2/models/fraud/ready", "", "", true, false, false},
+		{RouteModelVerReady, "GET", "/v2/models/fraud/versions/1.0.0/ready", "", "", true, false, false},
+		{RouteReady, "GET", "/v2/health/ready", "", "", false, false, false},
+		{RouteReady, "GET", "/v2/health/ready", "", "", true, false, false},
+		{RouteLive, "GET", "/v2/health/live", "", "", false, false, false},
+		{RouteServerMeta, "GET", "/v2", "", "", false, false, false},
+		{RouteOpenAPI, "GET", "/openapi.json", "", "", false, false, false},
+		{RouteOpenAPI, "GET", "/openapi.json", "", "", true, false, false},
+	}
+	check := func(r request, code int, hdr http.Header) {
+		t.Helper()
+		op, ok := doc.Paths[r.route][strings.ToLower(r.method)]
+		if !ok {
+			t.Errorf("%s %s: the document has no operation %s %s", r.method, r.path, r.method, r.route)
+			return
+		}
+		resp, ok := op.Responses[strconv.Itoa(code)]
+		if !ok {
+			t.Errorf("%s %s answered %d, which %s %s does not declare", r.method, r.path, code, r.method, r.route)
+			return
+		}
+		ct, _, _ := mime.ParseMediaType(hdr.Get("Content-Type"))
+		if _, ok := resp.Content[ct]; !ok {
+			t.Errorf("%s %s answered %d with %s; the document declares %v", r.method, r.path, code, ct, slices.Collect(maps.Keys(resp.Content)))
+		}
+	}
+	for _, r := range reqs {
+		s := d.Server
+		switch {
+		case r.notReady:
+			s = notReady
+		case r.panicky:
+			s = panicky
+		}
+		req := httptest.NewRequest(r.method, r.path, strings.NewReader(r.body))
+		if r.timeout {
+			req = httptest.NewRequest(r.method, r.path, timeoutBody{})
+		}
+		if r.ctype != "" {
+			req.Header.Set("Content-Type", r.ctype)
+		}
+		rec := httptest.NewRecorder()
+		s.Handler().ServeHTTP(rec, req)
+		check(r, rec.Code, rec.Header())
+	}
+	// 429: one request in flight at max_concurrent 1.
+	held := holdRequest(t, d.url)
+	waitInflight(t, d.Server, 1)
+	for _, r := range []request{
+		{route: RoutePredict, method: "POST", path: "/v1/predict", ctype: "application/json", body: goodEvent},
+		{route: RouteInfer, method: "POST", path: "/v2/models/fraud/infer", ctype: "application/json", body: infer},
+	} {
+		code, hdr, _ := do(t, r.method, d.url+r.path, r.ctype, []byte(r.body))
+		if code != http.StatusTooManyRequests {
+			t.Errorf("%s at the limit: %d, want 429", r.path, code)
+		}
+		check(r, code, hdr)
+	}
+	held.release(t)
 }

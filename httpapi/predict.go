@@ -3,7 +3,6 @@ package httpapi
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"time"
 
@@ -15,9 +14,8 @@ import (
 // (or 400/500 with the error object); a JSON array of events -> an array in
 // the same order, each element a prediction record or an error object.
 func (s *Server) servePredict(w http.ResponseWriter, r *http.Request, md *model) {
-	if ct, ok := jsonContent(r, false); !ok {
-		writeError(w, http.StatusUnsupportedMediaType, ReasonUnsupportedMedia,
-			fmt.Sprintf("content type %q: send application/json", ct))
+	if msg := bodyProblem(r, false); msg != "" {
+		writeError(w, http.StatusUnsupportedMediaType, ReasonUnsupportedMedia, msg)
 		return
 	}
 	wk, err := md.get()
@@ -58,8 +56,7 @@ func (s *Server) servePredict(w http.ResponseWriter, r *http.Request, md *model)
 	}
 	s.count(results)
 	if err := s.logPredictions(r, md, events, results); err != nil {
-		w.Header().Set("Retry-After", retryAfterOverload)
-		writeError(w, http.StatusServiceUnavailable, ReasonUnavailable, err.Error())
+		s.logUnavailable(w, false, err)
 		return
 	}
 	out := wk.out[:0]

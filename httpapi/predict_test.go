@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -190,14 +192,21 @@ func TestHandlerPanicIs500(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := s.instrument("test", http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("door bug") }))
+	bug := http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("door bug") })
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, newRequest("GET", "/x", ""))
+	s.instrument("test", false, bug).ServeHTTP(rec, newRequest("GET", "/x", ""))
 	if rec.Code != 500 || checkShape(rec.Body.Bytes(), "error:internal_error:request:") != nil {
 		t.Errorf("got %d %s, want 500 internal_error", rec.Code, rec.Body.Bytes())
 	}
 	if n := testutil.ToFloat64(s.m.requests.WithLabelValues("test", "500")); n != 1 {
 		t.Errorf("requests_total{route=test,code=500} = %v, want 1", n)
+	}
+	// On an OIP route the 500 has the protocol's error shape, as its other errors.
+	rec = httptest.NewRecorder()
+	s.instrument("oip", true, bug).ServeHTTP(rec, newRequest("GET", "/x", ""))
+	var e struct{ Error string }
+	if err := decodeStrict(rec.Body.Bytes(), &e); rec.Code != 500 || err != nil || !strings.Contains(e.Error, "door bug") {
+		t.Errorf("OIP route: %d %s (%v), want 500 with {\"error\": message}", rec.Code, rec.Body.Bytes(), err)
 	}
 }
 
@@ -251,5 +260,62 @@ func TestConfigValidate(t *testing.T) {
 	c.LogToTopic = true
 	if _, err := New(c, nil, nil, nil, Options{}); err == nil || !strings.Contains(err.Error(), "http.log_to_topic") {
 		t.Errorf("log_to_topic without a client: got %v, want an error naming http.log_to_topic", err)
+	}
+}
+
+// TestContentEncodingIs415: the door does not decompress bodies, so a
+// compressed one answers 415 naming the encoding rather than being parsed
+// as JSON (it was: 400 malformed for a valid gzipped event).
+func TestContentEncodingIs415(t *testing.T) {
+	d := newTestDoor(t, Defaults(), Options{})
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	if _, err := zw.Write([]byte(goodEvent)); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		path, encoding string
+		code           int
+	}{
+		{"/v1/predict", "gzip", 415},
+		{"/v2/models/fraud/infer", "gzip", 415},
+		{"/v1/predict", "identity", 200},
+	} {
+		body := gz.Bytes()
+		if tc.encoding == "identity" {
+			body = []byte(goodEvent)
+		}
+		code, _, got := do(t, "POST", d.url+tc.path, "application/json", body, "Content-Encoding", tc.encoding)
+		if code != tc.code {
+			t.Errorf("%s with Content-Encoding %s: %d %s, want %d", tc.path, tc.encoding, code, got, tc.code)
+			continue
+		}
+		if code == 415 && !strings.Contains(string(got), `content encoding \"gzip\"`) {
+			t.Errorf("%s: %s, want a message naming the encoding", tc.path, got)
+		}
+	}
+}
+
+// TestPooledWorkKeepsNoLargeArrays: a rare large array request does not
+// leave its per-event slices (and the rejects' messages they point at) in
+// the pool, as it does not leave its body buffer.
+func TestPooledWorkKeepsNoLargeArrays(t *testing.T) {
+	md := newTestDoor(t, Defaults(), Options{}).model.Load()
+	for _, tc := range []struct {
+		events int
+		kept   bool
+	}{{chunkEvents, true}, {maxPooledEvents + 1, false}} {
+		w, err := md.newWork()
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.prepare(tc.events)
+		md.put(w)
+		if kept := w.events != nil && w.results != nil; kept != tc.kept {
+			t.Errorf("after a request of %d events the pooled work kept its slices: %v, want %v", tc.events, kept, tc.kept)
+		}
 	}
 }

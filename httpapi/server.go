@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -275,10 +276,10 @@ func (s *Server) leave() {
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	predictRoute := func(pattern string, h func(http.ResponseWriter, *http.Request, *model), oip bool) {
-		mux.Handle(pattern, s.instrument(pattern, s.method(http.MethodPost, oip, s.limited(oip, h))))
+		mux.Handle(pattern, s.instrument(pattern, oip, s.method(http.MethodPost, oip, s.limited(oip, h))))
 	}
 	getRoute := func(pattern string, h http.HandlerFunc, oip bool) {
-		mux.Handle(pattern, s.instrument(pattern, s.method(http.MethodGet, oip, h)))
+		mux.Handle(pattern, s.instrument(pattern, oip, s.method(http.MethodGet, oip, h)))
 	}
 	predictRoute(RoutePredict, s.servePredict, false)
 	predictRoute(RouteInfer, s.serveInfer, true)
@@ -294,7 +295,7 @@ func (s *Server) routes() http.Handler {
 	if s.opt.Models != nil {
 		getRoute(RouteModels, s.opt.Models.ServeHTTP, false)
 	}
-	mux.Handle("/", s.instrument(routeOther, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("/", s.instrument(routeOther, false, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, ReasonNotFound, fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
 	})))
 	return mux
@@ -302,8 +303,8 @@ func (s *Server) routes() http.Handler {
 
 // instrument counts and times every request of route and turns a panic in
 // a handler into a 500 (predict.Batch recovers per record; this is the last
-// line for bugs in the door itself).
-func (s *Server) instrument(route string, h http.Handler) http.Handler {
+// line for bugs in the door itself), in the OIP error shape on oip routes.
+func (s *Server) instrument(route string, oip bool, h http.Handler) http.Handler {
 	dur := s.m.duration.WithLabelValues(route)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -315,7 +316,7 @@ func (s *Server) instrument(route string, h http.Handler) http.Handler {
 				}
 				s.log.Error("http handler panicked", "route", route, "panic", fmt.Sprint(v))
 				if rec.code == 0 {
-					writeError(rec, http.StatusInternalServerError, ReasonInternal, fmt.Sprintf("internal error: %v", v))
+					s.fail(rec, oip, http.StatusInternalServerError, ReasonInternal, fmt.Sprintf("internal error: %v", v))
 				}
 			}
 			code := rec.code
@@ -337,36 +338,35 @@ func (s *Server) method(want string, oip bool, h http.Handler) http.Handler {
 			return
 		}
 		w.Header().Set("Allow", want)
-		msg := fmt.Sprintf("method %s not allowed on %s; use %s", r.Method, r.URL.Path, want)
-		if oip {
-			writeOIPError(w, http.StatusMethodNotAllowed, msg)
-			return
-		}
-		writeError(w, http.StatusMethodNotAllowed, ReasonMethodNotAllowed, msg)
+		s.fail(w, oip, http.StatusMethodNotAllowed, ReasonMethodNotAllowed,
+			fmt.Sprintf("method %s not allowed on %s; use %s", r.Method, r.URL.Path, want))
 	})
+}
+
+// fail answers a request-level error: the OIP error shape on oip routes,
+// the error object on the others.
+func (s *Server) fail(w http.ResponseWriter, oip bool, code int, reason Reason, msg string) {
+	if oip {
+		writeOIPError(w, code, msg)
+		return
+	}
+	writeError(w, code, reason, msg)
 }
 
 // limited admits a prediction request (429 past max_concurrent, 503 while
 // draining or without a model) and bounds it by the request timeout.
 func (s *Server) limited(oip bool, h func(http.ResponseWriter, *http.Request, *model)) http.Handler {
-	fail := func(w http.ResponseWriter, code int, reason Reason, msg string) {
-		if oip {
-			writeOIPError(w, code, msg)
-			return
-		}
-		writeError(w, code, reason, msg)
-	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ok, draining := s.enter()
 		if !ok {
 			if draining {
 				w.Header().Set("Retry-After", retryAfterDraining)
 				w.Header().Set("Connection", "close")
-				fail(w, http.StatusServiceUnavailable, ReasonUnavailable, "shutting down: not taking new requests")
+				s.fail(w, oip, http.StatusServiceUnavailable, ReasonUnavailable, "shutting down: not taking new requests")
 				return
 			}
 			w.Header().Set("Retry-After", retryAfterOverload)
-			fail(w, http.StatusTooManyRequests, ReasonOverloaded,
+			s.fail(w, oip, http.StatusTooManyRequests, ReasonOverloaded,
 				fmt.Sprintf("%d requests in flight (http.max_concurrent): retry later", s.cfg.MaxConcurrent))
 			return
 		}
@@ -378,7 +378,7 @@ func (s *Server) limited(oip bool, h func(http.ResponseWriter, *http.Request, *m
 		md := s.model.Load()
 		if md == nil {
 			w.Header().Set("Retry-After", retryAfterDraining)
-			fail(w, http.StatusServiceUnavailable, ReasonUnavailable, "no model loaded yet")
+			s.fail(w, oip, http.StatusServiceUnavailable, ReasonUnavailable, "no model loaded yet")
 			return
 		}
 		// The body must arrive within the request timeout, and the answer
@@ -419,20 +419,27 @@ func (r *recorder) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the connection.
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
-// jsonContent reports whether the request's content type is acceptable
-// for a JSON body: application/json (any parameters), or none at all
-// (curl -d and many clients send none; the body is parsed as JSON either
-// way).
-func jsonContent(r *http.Request, alsoOctets bool) (string, bool) {
+// bodyProblem says why the door cannot read r's body, "" when it can: a
+// content type other than application/json (any parameters; with
+// alsoOctets also application/octet-stream) or none at all (many clients
+// send none; the body is parsed as JSON either way), or a Content-Encoding
+// (gzip, ...): the door does not decompress, and a compressed body read as
+// JSON would be a misleading 400.
+func bodyProblem(r *http.Request, alsoOctets bool) string {
+	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		return fmt.Sprintf("content encoding %q: the door does not decompress; send the body uncompressed", ce)
+	}
 	ct := r.Header.Get("Content-Type")
 	if ct == "" {
-		return "", true
+		return ""
 	}
-	mt, _, err := mime.ParseMediaType(ct)
-	if err != nil {
-		return ct, false
+	if mt, _, err := mime.ParseMediaType(ct); err == nil && (mt == contentJSON || (alsoOctets && mt == contentOctets)) {
+		return ""
 	}
-	return mt, mt == "application/json" || (alsoOctets && mt == "application/octet-stream")
+	if alsoOctets {
+		return fmt.Sprintf("content type %q: send application/json (or application/octet-stream with %s)", ct, headerInferLength)
+	}
+	return fmt.Sprintf("content type %q: send application/json", ct)
 }
 
 // errBodyTooLarge and errBodyTimeout classify readBody's failures.
@@ -468,7 +475,8 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, buf []byte) ([
 			case errors.As(err, &mbe):
 				return buf, fmt.Errorf("%w: past http.max_body_bytes %d", errBodyTooLarge, limit)
 			case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, context.DeadlineExceeded):
-				return buf, fmt.Errorf("%w: %v", errBodyTimeout, err)
+				// Not err's text: it names the server's socket addresses.
+				return buf, fmt.Errorf("%w: %d bytes arrived within http.request_timeout %s", errBodyTimeout, len(buf), s.cfg.RequestTimeout)
 			}
 			return buf, fmt.Errorf("reading the request body: %w", err)
 		}
