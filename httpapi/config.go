@@ -17,6 +17,11 @@ type Config struct {
 	Listen string `config:"predict_listen" help:"address of the prediction API (empty: the http.listen listener)"`
 	// MaxBodyBytes bounds a request body; past it the answer is 413.
 	MaxBodyBytes int `config:"max_body_bytes" help:"largest request body; larger ones get 413"`
+	// MaxEvents bounds the events of one request: a door holds a few
+	// hundred bytes per event while it scores and answers, so a body of
+	// tiny events ({} is 3 bytes) could otherwise cost a hundred times its
+	// size.
+	MaxEvents int `config:"max_events" help:"most events one request carries (a /v1/predict array, an infer request's rows); more get 413"`
 	// RequestTimeout bounds one request: reading the body, scoring and, with
 	// LogToTopic, waiting for the broker's acknowledgement.
 	RequestTimeout time.Duration `config:"request_timeout" help:"per-request deadline: the body must arrive within it (else 408) and the prediction log acknowledge within it (else 503)"`
@@ -39,6 +44,7 @@ type Config struct {
 func Defaults() Config {
 	return Config{
 		MaxBodyBytes:    4 << 20,
+		MaxEvents:       10000,
 		RequestTimeout:  5 * time.Second,
 		IdleTimeout:     2 * time.Minute,
 		MaxConcurrent:   256,
@@ -52,6 +58,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.MaxBodyBytes <= 0:
 		return fmt.Errorf("http.max_body_bytes %d: want a positive number of bytes", c.MaxBodyBytes)
+	case c.MaxEvents <= 0:
+		return fmt.Errorf("http.max_events %d: want at least 1", c.MaxEvents)
 	case c.RequestTimeout <= 0:
 		return fmt.Errorf("http.request_timeout %s: want a positive duration", c.RequestTimeout)
 	case c.IdleTimeout <= 0:

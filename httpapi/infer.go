@@ -27,8 +27,9 @@ import (
 // Integers and FP64 JSON numbers are copied as their text (exact); FP32
 // values are rounded to float32 first, as the datatype says; binary floats
 // are written as appendFinite does (an integral value as an integer, so a
-// category input gets "5411" from 5411.0, as it does from FP64 JSON). A row that is rejected fails the request (400, the first
-// rejected row's reason), as OIP errors are per request.
+// category input gets "5411" from 5411.0, as it does from FP64 JSON). A row
+// that is rejected fails the request (400, the first rejected row's
+// reason), as OIP errors are per request.
 
 type inferRequest struct {
 	ID         *string                    `json:"id"`
@@ -97,6 +98,10 @@ func (s *Server) serveInfer(w http.ResponseWriter, r *http.Request, md *model) {
 	req, cols, n, binOut, err := parseInfer(md.oip, wk.body, r.Header.Get(headerInferLength))
 	if err != nil {
 		writeOIPError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if n > s.cfg.MaxEvents {
+		writeOIPError(w, http.StatusRequestEntityTooLarge, tooManyEvents(n, s.cfg.MaxEvents))
 		return
 	}
 	outs, err := requestedOutputs(md.oip, req, binOut)

@@ -42,6 +42,10 @@ func (s *Server) servePredict(w http.ResponseWriter, r *http.Request, md *model)
 				"the body is not JSON: "+err.Error()), '\n'))
 			return
 		}
+		if len(elems) > s.cfg.MaxEvents {
+			writeError(w, http.StatusRequestEntityTooLarge, ReasonTooLarge, tooManyEvents(len(elems), s.cfg.MaxEvents))
+			return
+		}
 	} else {
 		elems = []json.RawMessage{body}
 	}

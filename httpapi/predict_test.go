@@ -8,11 +8,13 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/streamscore/streamscore/internal/metric/metrictest"
 	"github.com/streamscore/streamscore/internal/proctest"
 )
 
@@ -244,6 +246,7 @@ func TestConfigValidate(t *testing.T) {
 		want string
 	}{
 		{"body", func(c *Config) { c.MaxBodyBytes = 0 }, "http.max_body_bytes 0"},
+		{"events", func(c *Config) { c.MaxEvents = 0 }, "http.max_events 0"},
 		{"timeout", func(c *Config) { c.RequestTimeout = -1 }, "http.request_timeout -1ns"},
 		{"idle", func(c *Config) { c.IdleTimeout = 0 }, "http.idle_timeout 0s"},
 		{"concurrency", func(c *Config) { c.MaxConcurrent = -3 }, "http.max_concurrent -3"},
@@ -317,5 +320,42 @@ func TestPooledWorkKeepsNoLargeArrays(t *testing.T) {
 		if kept := w.events != nil && w.results != nil; kept != tc.kept {
 			t.Errorf("after a request of %d events the pooled work kept its slices: %v, want %v", tc.events, kept, tc.kept)
 		}
+	}
+}
+
+// TestEventLimitIs413: a request of more than http.max_events events, as a
+// /v1/predict array or as infer rows, answers 413 naming the setting, and
+// no event of it is scored; one of exactly max_events is served.
+func TestEventLimitIs413(t *testing.T) {
+	cfg := Defaults()
+	cfg.MaxEvents = 3
+	d := newTestDoor(t, cfg, Options{})
+	array := func(n int) []byte {
+		return []byte("[" + strings.TrimSuffix(strings.Repeat(goodEvent+",", n), ",") + "]")
+	}
+	infer := func(n int) []byte {
+		return []byte(`{"inputs":[{"name":"amount","datatype":"FP64","shape":[` + strconv.Itoa(n) + `],"data":[` +
+			strings.TrimSuffix(strings.Repeat("1,", n), ",") + `]}]}`)
+	}
+	for _, tc := range []struct {
+		path string
+		body []byte
+		code int
+	}{
+		{"/v1/predict", array(3), 200},
+		{"/v1/predict", array(4), 413},
+		{"/v2/models/fraud/infer", infer(4), 413},
+	} {
+		code, _, got := do(t, "POST", d.url+tc.path, "application/json", tc.body)
+		if code != tc.code {
+			t.Errorf("%s, %d bytes: %d %s, want %d", tc.path, len(tc.body), code, got, tc.code)
+			continue
+		}
+		if code == 413 && !strings.Contains(string(got), "4 events in one request: past http.max_events 3") {
+			t.Errorf("%s: %s, want a message naming the count and http.max_events", tc.path, got)
+		}
+	}
+	if got := metrictest.MustValue(t, d.reg, "streamscore_http_events_total", "outcome", "scored"); got != 3 {
+		t.Errorf("events scored %v, want 3 (the 413 requests score none)", got)
 	}
 }

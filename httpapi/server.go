@@ -442,6 +442,11 @@ func bodyProblem(r *http.Request, alsoOctets bool) string {
 	return fmt.Sprintf("content type %q: send application/json", ct)
 }
 
+// tooManyEvents is the 413's message for a request of n events.
+func tooManyEvents(n, limit int) string {
+	return fmt.Sprintf("%d events in one request: past http.max_events %d (send them in several requests)", n, limit)
+}
+
 // errBodyTooLarge and errBodyTimeout classify readBody's failures.
 var (
 	errBodyTooLarge = errors.New("request body too large")
