@@ -77,3 +77,15 @@ func BenchmarkInferOne(b *testing.B) {
 func BenchmarkInfer100(b *testing.B) {
 	benchPost(b, benchServer(b, "iris"), "/v2/models/iris/infer", irisInfer(100), 100)
 }
+
+// BenchmarkTooManyElements is the event-limit scan over a 1000-event array
+// (225 KB): what a body long enough to be scanned pays before it is split.
+func BenchmarkTooManyElements(b *testing.B) {
+	body := []byte("[" + strings.TrimSuffix(strings.Repeat(goodEvent+",", 1000), ",") + "]")
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if tooManyElements(body, Defaults().MaxEvents) {
+			b.Fatal("1000 events past the default limit")
+		}
+	}
+}

@@ -101,7 +101,7 @@ func (s *Server) serveInfer(w http.ResponseWriter, r *http.Request, md *model) {
 		return
 	}
 	if n > s.cfg.MaxEvents {
-		writeOIPError(w, http.StatusRequestEntityTooLarge, tooManyEvents(n, s.cfg.MaxEvents))
+		writeOIPError(w, http.StatusRequestEntityTooLarge, tooManyEvents(s.cfg.MaxEvents))
 		return
 	}
 	outs, err := requestedOutputs(md.oip, req, binOut)

@@ -35,15 +35,18 @@ func (s *Server) servePredict(w http.ResponseWriter, r *http.Request, md *model)
 	array := len(body) > 0 && body[0] == '['
 	var elems []json.RawMessage
 	if array {
+		// Counted before it is split: splitting keeps a copy and a slice
+		// header per element, which for a body of tiny elements is many
+		// times the body.
+		if tooManyElements(body, s.cfg.MaxEvents) {
+			writeError(w, http.StatusRequestEntityTooLarge, ReasonTooLarge, tooManyEvents(s.cfg.MaxEvents))
+			return
+		}
 		// The array is split by encoding/json (it also proves the body is
 		// JSON); each element goes to the stream's decoder as its bytes.
 		if err := json.Unmarshal(body, &elems); err != nil {
 			writeJSON(w, http.StatusBadRequest, append(appendErrorObject(nil, string(ReasonMalformed), string(reject.StageDecode), "",
 				"the body is not JSON: "+err.Error()), '\n'))
-			return
-		}
-		if len(elems) > s.cfg.MaxEvents {
-			writeError(w, http.StatusRequestEntityTooLarge, ReasonTooLarge, tooManyEvents(len(elems), s.cfg.MaxEvents))
 			return
 		}
 	} else {
@@ -106,4 +109,37 @@ func (s *Server) count(results []predict.Result) {
 	if rejected > 0 {
 		s.m.events.WithLabelValues("rejected").Add(float64(rejected))
 	}
+}
+
+// tooManyElements says whether the JSON array a has more than max
+// top-level elements: its commas outside strings and nested values are
+// counted. It is a bound, not a check (encoding/json still proves a is
+// JSON); a body too short to hold max+1 elements (a byte and a comma each)
+// is not read.
+func tooManyElements(a []byte, max int) bool {
+	if len(a) < 2*max+3 {
+		return false
+	}
+	n, depth := 1, 0
+	for i := 0; i < len(a); i++ {
+		switch a[i] {
+		case '"':
+			for i++; i < len(a) && a[i] != '"'; i++ {
+				if a[i] == '\\' {
+					i++
+				}
+			}
+		case '[', '{':
+			depth++
+		case ']', '}':
+			depth--
+		case ',':
+			if depth == 1 {
+				if n++; n > max {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }

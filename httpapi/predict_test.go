@@ -351,11 +351,32 @@ func TestEventLimitIs413(t *testing.T) {
 			t.Errorf("%s, %d bytes: %d %s, want %d", tc.path, len(tc.body), code, got, tc.code)
 			continue
 		}
-		if code == 413 && !strings.Contains(string(got), "4 events in one request: past http.max_events 3") {
+		if code == 413 && !strings.Contains(string(got), "more than http.max_events (3) events in one request") {
 			t.Errorf("%s: %s, want a message naming the count and http.max_events", tc.path, got)
 		}
 	}
 	if got := metrictest.MustValue(t, d.reg, "streamscore_http_events_total", "outcome", "scored"); got != 3 {
 		t.Errorf("events scored %v, want 3 (the 413 requests score none)", got)
+	}
+}
+
+func TestTooManyElements(t *testing.T) {
+	for _, tc := range []struct {
+		array string
+		max   int
+		want  bool
+	}{
+		{`[1,2,3]`, 3, false},
+		{`[1,2,3,4]`, 3, true},
+		{`[ 1 , 2 , 3 , 4 ]`, 3, true},
+		{`[{"a":[1,2,3,4]},"x,y,z,w"]`, 3, false},
+		{`["a\",b","c\\",1,2]`, 3, true},
+		{`[[1,2],[3,4],{"k":"v,w"}]`, 2, true},
+		{`[[1,2],[3,4],{"k":"v,w"}]`, 3, false},
+		{`[]`, 1, false},
+	} {
+		if got := tooManyElements([]byte(tc.array), tc.max); got != tc.want {
+			t.Errorf("tooManyElements(%s, %d) = %v, want %v", tc.array, tc.max, got, tc.want)
+		}
 	}
 }

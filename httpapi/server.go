@@ -442,9 +442,9 @@ func bodyProblem(r *http.Request, alsoOctets bool) string {
 	return fmt.Sprintf("content type %q: send application/json", ct)
 }
 
-// tooManyEvents is the 413's message for a request of n events.
-func tooManyEvents(n, limit int) string {
-	return fmt.Sprintf("%d events in one request: past http.max_events %d (send them in several requests)", n, limit)
+// tooManyEvents is the 413's message for a request past http.max_events.
+func tooManyEvents(limit int) string {
+	return fmt.Sprintf("more than http.max_events (%d) events in one request: send them in several requests", limit)
 }
 
 // errBodyTooLarge and errBodyTimeout classify readBody's failures.
