@@ -169,10 +169,14 @@ func inputSchema(in features.Input) obj {
 			desc += fmt.Sprintf("; training range [%g, %g]", in.Range[0], in.Range[1])
 		}
 	case features.Category:
-		s = obj{"type": []string{"string", "null"}}
+		// The training categories are examples, not an enum: the door
+		// scores any other value by the bundle's unknown-category rule, and
+		// a client generated from an enum could not send one.
+		s = obj{"type": []string{"string", "integer", "null"}}
+		desc += "; an integer is the category of its decimal text"
 		if len(in.Categories) > 0 {
-			s["enum"] = append(append([]any{}, anySlice(in.Categories)...), nil)
-			desc += "; the categories seen in training (others are scored by the bundle's unknown-category rule)"
+			s["examples"] = anySlice(in.Categories)
+			desc += "; examples: the categories seen in training (another value is scored by the bundle's unknown-category rule, or rejected as unknown_category where the bundle says so)"
 		}
 	case features.Timestamp:
 		s = obj{"oneOf": []any{

@@ -3,7 +3,8 @@
 openapi-spec-validator checks GET /openapi.json of a running `streamscore
 serve` and the committed docs/openapi-fraud.json (they must be equal); then a
 prediction and an error answer of POST /v1/predict are validated against the
-document's Prediction and Error schemas (OpenAPI 3.1: JSON Schema 2020-12,
+document's Prediction and Error schemas, and events (one with categories never
+seen in training) against its Event schema (OpenAPI 3.1: JSON Schema 2020-12,
 openapi-schema-validator).
 
     python openapi_check.py HOST:PORT docs/openapi-fraud.json EVENT_JSON
@@ -49,6 +50,16 @@ def main():
     OAS31Validator(schemas["Prediction"]).validate(pred)
     OAS31Validator(schemas["Event"]).validate(json.loads(event))
 
+    # A category never seen in training, and an integer category: the door
+    # scores both, so a client that checks the Event schema must be able to
+    # send them (the training categories are examples, not an enum).
+    unseen = dict(json.loads(event), country="ZZ-never-seen", merchant_category=5411)
+    OAS31Validator(schemas["Event"]).validate(unseen)
+    code, pred = post("http://%s/v1/predict" % addr, json.dumps(unseen))
+    if code != 200:
+        print("FAIL: an unseen category answered %d %r" % (code, pred), file=sys.stderr)
+        sys.exit(1)
+
     code, err = post("http://%s/v1/predict" % addr, '{"amount": "lots", "timestamp": 1}')
     if code != 400:
         print("FAIL: a rejected event answered %d %r" % (code, err), file=sys.stderr)
@@ -62,7 +73,7 @@ def main():
     for elem in arr:
         OAS31Validator(schemas["Prediction"] if "error" not in elem else schemas["Error"]).validate(elem)
 
-    print(json.dumps({"openapi": served["openapi"], "paths": len(served["paths"]), "validated": ["document", "Prediction", "Event", "Error", "array elements"]}))
+    print(json.dumps({"openapi": served["openapi"], "paths": len(served["paths"]), "validated": ["document", "Prediction", "Event", "Event with unseen categories", "Error", "array elements"]}))
 
 
 if __name__ == "__main__":
