@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"reflect"
 	"strconv"
 	"time"
 
@@ -191,6 +192,11 @@ func parseInfer(m *oipModel, body []byte, headerLen string) (req inferRequest, c
 		jsonPart, binPart = body[:hl], body[hl:]
 	}
 	if err := json.Unmarshal(jsonPart, &req); err != nil {
+		// A type error names the field as the protocol does, not the Go
+		// struct it was decoded into.
+		if te := (*json.UnmarshalTypeError)(nil); errors.As(err, &te) && te.Field != "" {
+			return req, nil, 0, false, bad("the request is not an inference request: field %q is a JSON %s, the protocol has %s there", te.Field, te.Value, oipType(te.Type))
+		}
 		return req, nil, 0, false, bad("the request is not an inference request: %v", err)
 	}
 	if len(req.Inputs) == 0 {
@@ -241,6 +247,24 @@ func parseInfer(m *oipModel, body []byte, headerLen string) (req inferRequest, c
 		return req, nil, 0, false, bad("%d bytes of binary data no input claims (binary_data_size)", len(binPart))
 	}
 	return req, cols, n, binOut, nil
+}
+
+// oipType names a Go type of the request's structs as the protocol's JSON
+// type, with its article.
+func oipType(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Pointer:
+		return oipType(t.Elem())
+	}
+	return "a number"
 }
 
 // maxValues is the most values t's data can hold: its JSON data (binSize
