@@ -9,6 +9,7 @@ import (
 	"math"
 	"net/http"
 	"reflect"
+	"slices"
 	"strconv"
 	"time"
 
@@ -503,6 +504,9 @@ func requestedOutputs(m *oipModel, req inferRequest, binOut bool) ([]outSpec, er
 	for _, o := range req.Outputs {
 		if !m.hasOutput(o.Name) {
 			return nil, bad("output %q: model %s has no such output (GET /v2/models/%s lists them)", o.Name, m.name, m.name)
+		}
+		if slices.ContainsFunc(out, func(s outSpec) bool { return s.name == o.Name }) {
+			return nil, bad("output %q is asked for twice", o.Name)
 		}
 		bin := binOut
 		if _, ok := o.Parameters["binary_data"]; ok {

@@ -330,6 +330,7 @@ func TestInferErrors(t *testing.T) {
 		{"unknown model", "iris/infer", req(amount, ts), 404, `unknown model "iris"`},
 		{"unknown version", "fraud/versions/7/infer", req(amount, ts), 404, `no version "7"`},
 		{"not JSON", "fraud/infer", `{"inputs":`, 400, "not an inference request"},
+		{"output twice", "fraud/infer", `{"inputs":[` + amount + `,` + ts + `],"outputs":[{"name":"score"},{"name":"score"}]}`, 400, `output "score" is asked for twice`},
 		{"id not a string", "fraud/infer", `{"id":5,"inputs":[]}`, 400, `field "id" is a JSON number, the protocol has a string there`},
 		{"inputs not an array", "fraud/infer", `{"inputs":{"a":1}}`, 400, `field "inputs" is a JSON object, the protocol has an array there`},
 		{"shape not integers", "fraud/infer", `{"inputs":[{"name":"amount","datatype":"FP64","shape":["1"],"data":[1]}]}`, 400, `field "inputs.shape" is a JSON string, the protocol has a number there`},
