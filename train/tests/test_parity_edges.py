@@ -64,3 +64,37 @@ def test_reference_rows_reject_an_infinite_model_column_the_library_scores(tmp_p
     assert rows[1].get("reject") == "not_finite" and "scores" not in rows[1] and "features" not in rows[1]
     assert "scores" in rows[2] and math.isnan(rows[2]["features"][0])  # log1p(-2) is NaN: missing, scored
     write_jsonl(rows, tmp_path / "reference.jsonl")
+
+
+# The Go pipeline's parts at both ends of years 1-9999 UTC (time.UnixMilli(ms).In(zone)): hour, weekday,
+# month, dayofyear, minute. The local year there is 0 or 10000, which Python's datetime cannot hold;
+# derive.datepart used to raise (OverflowError, NotImplementedError) where the service scored.
+GO_DATEPARTS = [
+    ("Europe/Berlin", -62135596800000, [0, 0, 1, 1, 53]),
+    ("Europe/Berlin", 253402300799999, [0, 5, 1, 1, 59]),
+    ("America/New_York", -62135596800000, [19, 6, 12, 366, 3]),
+    ("America/New_York", 253402300799999, [18, 4, 12, 365, 59]),
+    ("Pacific/Kiritimati", -62135578800000, [18, 6, 12, 366, 30]),
+    ("Pacific/Kiritimati", 253402300799999, [13, 5, 1, 1, 59]),
+    ("UTC", 253402300799999, [23, 4, 12, 365, 59]),
+]
+
+
+@pytest.mark.parametrize("tz,ms,want", GO_DATEPARTS)
+def test_datepart_at_the_ends_of_years_1_to_9999(tz, ms, want):
+    from streamscore_export import derive, evaluate, timestamp
+
+    schema = Schema([timestamp("ts")])
+    X = schema.frame([{"ts": ms}])
+    for part, w in zip(("hour", "weekday", "month", "dayofyear", "minute"), want):
+        assert derive.datepart("ts", part, tz=tz, name="p").fit(X).transform(X)["p"].tolist() == [w], (part, tz)
+        assert evaluate._datepart(np.array([float(ms)]), part, tz).tolist() == [w], (part, tz)
+
+
+@pytest.mark.parametrize("ms", [-62135596800001, 253402300800000, 1e15, -1e15, 1e16, 1e300])
+def test_datepart_outside_years_1_to_9999_is_missing(ms):
+    from streamscore_export import derive, timestamp
+
+    X = Schema([timestamp("ts")]).frame([{"ts": ms}])
+    for tz in ("UTC", "Europe/Berlin"):
+        assert math.isnan(derive.datepart("ts", "hour", tz=tz, name="p").fit(X).transform(X)["p"].iloc[0])
