@@ -69,7 +69,9 @@ def _library_scores(model, frame, output: Output) -> np.ndarray:
     """(n, k) scores from the fitted pipeline itself.
 
     Classifiers: ``predict_proba``; regressors: ``predict``. XGBoost cases
-    where neither is the bundle's score: ``binary:logitraw`` (predict_proba
+    where neither is the bundle's score: ``multi:softmax`` (predict_proba is
+    scipy's softmax of the margins; the score is XGBoost's own softmax, as
+    multi:softprob gives it), ``binary:logitraw`` (predict_proba
     returns margins; the score is the margin for a regression task, its
     float32 sigmoid for a binary one), and a binary task on an estimator
     without predict_proba (``XGBRegressor(objective="reg:logistic")``):
@@ -80,6 +82,8 @@ def _library_scores(model, frame, output: Output) -> np.ndarray:
         if (s := _lgb.library_scores(model, frame, output)) is not None:  # a bare lightgbm.Booster
             return s
         obj = _xgb_objective(model)
+        if obj == "multi:softmax":  # predict_proba: scipy's float32 softmax; the bundle's: XGBoost's own
+            return xgbmath.softmax(model.predict(frame, output_margin=True)).astype(np.float64)
         if obj == "binary:logitraw":
             m = np.asarray(model.predict(frame, output_margin=True), dtype=np.float32)
             if output.task == "binary":
