@@ -412,3 +412,41 @@ func TestFeatureJSONRoundTrip(t *testing.T) {
 		})
 	}
 }
+
+// TestDatepartYearsOneTo9999: a part of a time outside years 1-9999 UTC is
+// missing (the exporter's derive.datepart gives NaN there too); inside, at
+// both ends, it is the time package's, also where the local year is 0 or
+// 10000.
+func TestDatepartYearsOneTo9999(t *testing.T) {
+	const lo, hi = -62135596800000, 253402300800000 // 0001-01-01T00:00:00Z, 10000-01-01T00:00:00Z
+	for _, z := range []string{"UTC", "Europe/Berlin", "America/New_York", "Pacific/Kiritimati"} {
+		loc, err := time.LoadLocation(z)
+		if err != nil {
+			t.Fatal(err)
+		}
+		zn := newZone(loc)
+		for _, c := range []struct {
+			ms      float64
+			missing bool
+		}{
+			{lo - 1, true}, {lo, false}, {lo + 3600e3, false},
+			{hi - 1, false}, {hi - 3600e3, false}, {hi, true},
+			{1e15, true}, {-1e15, true}, {9e15, true}, {1e300, true}, {math.Inf(1), true},
+		} {
+			for part := partHour; part <= partMinute; part++ {
+				got := zn.part(c.ms, part)
+				if c.missing {
+					if got == got {
+						t.Errorf("%s ms %v part %d: got %v, want missing", z, c.ms, part, got)
+					}
+					continue
+				}
+				tt := time.UnixMilli(int64(c.ms)).In(loc)
+				want := [...]float64{float64(tt.Hour()), float64((int(tt.Weekday()) + 6) % 7), float64(tt.Month()), float64(tt.YearDay()), float64(tt.Minute())}
+				if got != want[part] {
+					t.Errorf("%s %v part %d: got %v, want %v", z, tt, part, got, want[part])
+				}
+			}
+		}
+	}
+}

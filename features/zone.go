@@ -65,11 +65,19 @@ func (z *zone) offset(sec int64) int64 {
 	return z.offs[lo]
 }
 
+// The instants datepart reads, years 1 to 9999 UTC (what RFC 3339 can
+// write); outside them a part is missing, as the exporter computes it too
+// (pandas cannot convert such a time to a zone).
+const (
+	datepartMinMs = -62135596800000 // 0001-01-01T00:00:00Z
+	datepartMaxMs = 253402300800000 // 10000-01-01T00:00:00Z, excluded
+)
+
 // part extracts a calendar part of an epoch-milliseconds time, with pandas'
 // conventions (weekday Monday=0, month 1-12, dayofyear 1-366), by integer
 // arithmetic on the local time.
 func (z *zone) part(ms float64, part uint8) float64 {
-	if !(ms > -9e15 && ms < 9e15) { // beyond ±285,000 years: not a timestamp
+	if !(ms >= datepartMinMs && ms < datepartMaxMs) {
 		return math.NaN()
 	}
 	sec := civil.FloorDiv(int64(math.Floor(ms)), 1000)

@@ -15,31 +15,18 @@ import (
 // glibc 2.36 on x86-64 with FMA), and that it is within one ULP of the
 // correctly rounded value elsewhere.
 func TestExpfMatchesGlibc(t *testing.T) {
-	f, err := os.Open("testdata/expf_glibc.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	n := 0
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fs := strings.Fields(sc.Text())
-		xb, err1 := strconv.ParseUint(fs[0], 16, 32)
-		wb, err2 := strconv.ParseUint(fs[1], 16, 32)
-		if err1 != nil || err2 != nil {
-			t.Fatalf("bad line %q", sc.Text())
-		}
-		x, want := math.Float32frombits(uint32(xb)), math.Float32frombits(uint32(wb))
+	pairs := readBitPairs(t, "testdata/expf_glibc.txt", 32)
+	for _, p := range pairs {
+		x, want := math.Float32frombits(uint32(p[0])), math.Float32frombits(uint32(p[1]))
 		if got := expf(x); got != want {
 			t.Errorf("expf(%v) = %v, glibc %v", x, got, want)
 		}
 		if got := float32(math.Exp(float64(x))); got == want {
 			t.Errorf("expf(%v): glibc %v is correctly rounded, the sample should hold only cases that are not", x, want)
 		}
-		n++
 	}
-	if n < 1000 {
-		t.Fatalf("only %d cases in testdata/expf_glibc.txt", n)
+	if len(pairs) < 1000 {
+		t.Fatalf("only %d cases in testdata/expf_glibc.txt", len(pairs))
 	}
 	for _, c := range []struct{ x, want float32 }{
 		{0, 1}, {float32(math.Inf(-1)), 0}, {float32(math.Inf(1)), float32(math.Inf(1))}, {89, float32(math.Inf(1))}, {-104, 0},
@@ -61,4 +48,33 @@ func TestExpfMatchesGlibc(t *testing.T) {
 			}
 		}
 	}
+}
+
+// readBitPairs reads a golden file of two hexadecimal float bit patterns
+// (size bits each) per line: an argument and the reference's result.
+func readBitPairs(t *testing.T, path string, size int) [][2]uint64 {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var pairs [][2]uint64
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fs := strings.Fields(sc.Text())
+		if len(fs) != 2 {
+			t.Fatalf("%s: bad line %q", path, sc.Text())
+		}
+		a, err1 := strconv.ParseUint(fs[0], 16, size)
+		b, err2 := strconv.ParseUint(fs[1], 16, size)
+		if err1 != nil || err2 != nil {
+			t.Fatalf("%s: bad line %q", path, sc.Text())
+		}
+		pairs = append(pairs, [2]uint64{a, b})
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return pairs
 }

@@ -374,7 +374,7 @@ func (p *histgbPredictor) Predict(x []float64, n int, out []float64) {
 	case "logit":
 		out = out[:2*n]
 		for r, v := range margin {
-			q := 1 / (1 + exp64(-v)) // scipy.special.expit
+			q := expit(v)
 			out[2*r], out[2*r+1] = 1-q, q
 		}
 	case "multinomial_logit":

@@ -143,14 +143,13 @@ func (m *linearModel) dot(c int, x []float64) float64 {
 	return z + m.intercept[c]
 }
 
-// expit is scipy.special.expit, the logistic sigmoid, stable for large |z|.
-func expit(z float64) float64 {
-	if z >= 0 {
-		return 1 / (1 + math.Exp(-z))
-	}
-	e := math.Exp(z)
-	return e / (1 + e)
-}
+// expit is scipy.special.expit as scipy computes it, 1 / (1 + exp(-z)) with
+// the C library's exp (exp64: correctly rounded, as glibc's is for all but
+// about 0.1% of arguments), so that the probabilities of predict_proba
+// (LogisticRegression, GradientBoosting, HistGradientBoosting) come out with
+// the same bits. For z below -709 exp(-z) overflows and the result is 0, as
+// scipy's.
+func expit(z float64) float64 { return 1 / (1 + exp64(-z)) }
 
 // softmax64 is sklearn.utils.extmath.softmax: subtract the max, exponentiate,
 // normalise.

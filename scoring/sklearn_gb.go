@@ -3,7 +3,6 @@ package scoring
 import (
 	"errors"
 	"fmt"
-	"math"
 )
 
 // gbLosses are GradientBoosting's losses and whether each is a classifier's.
@@ -114,7 +113,7 @@ func (p *skGBPredictor) Predict(x []float64, n int, out []float64) {
 			if twice {
 				v *= 2
 			}
-			q := expitScipy(v)
+			q := expit(v)
 			out[2*r], out[2*r+1] = 1-q, q
 		}
 	case m.f.NClasses > 2:
@@ -126,6 +125,3 @@ func (p *skGBPredictor) Predict(x []float64, n int, out []float64) {
 		copy(out[:nr], raw)
 	}
 }
-
-// expitScipy is scipy.special.expit as scipy computes it: 1 / (1 + exp(-x)).
-func expitScipy(x float64) float64 { return 1 / (1 + math.Exp(-x)) }

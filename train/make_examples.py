@@ -1030,27 +1030,47 @@ def manifest_column(manifest: dict, j: int) -> str:
     return [n for f in manifest["features"] for n in column_names(f)][j]
 
 
-def fraud_rf() -> Example:
-    """The fraud example's pipeline and events with a scikit-learn RandomForestClassifier."""
+def fraud_sklearn(name: str, estimator, first_trees: Callable, describe: Callable) -> Example:
+    """The fraud example's pipeline, data and events with a scikit-learn tree model in XGBoost's place.
+
+    ``first_trees(estimator)`` gives its first fitted trees (for the near-threshold events);
+    ``describe(estimator, metrics)`` the README's text about the model, from its first line to
+    before "Reference rows".
+    """
     from sklearn.base import clone
-    from sklearn.ensemble import RandomForestClassifier
     from streamscore_export import build_manifest
 
     xgb_ex = fraud()
     _, y = fraud_data.generate(20000, seed=1)
     test_events, y_test = fraud_data.generate(3000, seed=3, first_id=20000)
-    model = clone(xgb_ex.model).set_params(
-        model=RandomForestClassifier(n_estimators=50, max_depth=10, min_samples_leaf=5, random_state=0, n_jobs=1))
+    model = clone(xgb_ex.model).set_params(model=estimator)
     model.fit(xgb_ex.train_frame, y)
     p = model.predict_proba(xgb_ex.schema.frame(test_events))[:, 1]
     metrics = {"test_rows": len(test_events), "test_fraud_rate": round(float(y_test.mean()), 4),
                "test_auc": round(float(roc_auc_score(y_test, p)), 4), "flagged_at_0.5": int((p > 0.5).sum())}
     out = policy.binary(["Low Risk", "High Risk"], [(0.5, "High Risk")], "Low Risk")
-    manifest = build_manifest(model, name="fraud-rf", schema=xgb_ex.schema, output=out)
-    near, near_notes = near_threshold_events(model, xgb_ex.schema, manifest, dict(test_events[0]),
-                                             model[-1].estimators_[:5])
-    rf = model[-1]
-    readme = f"""The `fraud` example's events, schema and feature pipeline (see `examples/fraud/README.md`)
+    manifest = build_manifest(model, name=name, schema=xgb_ex.schema, output=out)
+    est = model[-1]
+    near, near_notes = near_threshold_events(model, xgb_ex.schema, manifest, dict(test_events[0]), first_trees(est))
+    what = "trees" if name == "fraud-rf" else "stages"
+    readme = describe(est, metrics) + f"""
+Reference rows: the `fraud` example's rows (edge cases, held-out transactions) plus {len(near)} rows whose
+numeric model columns land on, and one float32 step either side of, the top split thresholds of the first
+five {what}.
+
+Decision: score (probability of fraud) > 0.5 -> "High Risk", else "Low Risk".
+"""
+    return Example(name, f"card-transaction fraud, scikit-learn {type(est).__name__} on the fraud pipeline",
+                   model, xgb_ex.schema, out, xgb_ex.train_frame, xgb_ex.events + near,
+                   xgb_ex.notes + near_notes, readme, metrics)
+
+
+def fraud_rf() -> Example:
+    """The fraud example's pipeline and events with a scikit-learn RandomForestClassifier."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    def describe(rf, metrics) -> str:
+        return f"""The `fraud` example's events, schema and feature pipeline (see `examples/fraud/README.md`)
 with a scikit-learn `RandomForestClassifier` instead of XGBoost: bundle kind `sklearn_forest`, the trees'
 arrays in `model.json` (docs/bundle.md, "The scikit-learn model file").
 
@@ -1066,16 +1086,39 @@ Missing values never reach the forest here (the pipeline imputes every column; `
 below -1 is the exception: a NaN column, which goes down each node's `missing_go_to_left`, as scikit-learn
 does). A model column beyond float32's range is refused by scikit-learn and rejected by the bundle
 (`not_finite`).
-
-Reference rows: the `fraud` example's rows (edge cases, held-out transactions) plus {len(near)} rows whose
-numeric model columns land on, and one float32 step either side of, the top split thresholds of the first
-five trees.
-
-Decision: score (probability of fraud) > 0.5 -> "High Risk", else "Low Risk".
 """
-    return Example("fraud-rf", "card-transaction fraud, scikit-learn RandomForestClassifier on the fraud pipeline",
-                   model, xgb_ex.schema, out, xgb_ex.train_frame, xgb_ex.events + near,
-                   xgb_ex.notes + near_notes, readme, metrics)
+    return fraud_sklearn(
+        "fraud-rf", RandomForestClassifier(n_estimators=50, max_depth=10, min_samples_leaf=5, random_state=0, n_jobs=1),
+        lambda rf: rf.estimators_[:5], describe)
+
+
+def fraud_gb() -> Example:
+    """The fraud example's pipeline and events with a scikit-learn GradientBoostingClassifier."""
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    def describe(gb, metrics) -> str:
+        return f"""The `fraud` example's events, schema and feature pipeline (see `examples/fraud/README.md`)
+with a scikit-learn `GradientBoostingClassifier` instead of XGBoost: bundle kind
+`sklearn_gradient_boosting`, the stages' trees in `model.json` (docs/bundle.md, "The scikit-learn model
+file").
+
+## Model
+
+GradientBoostingClassifier: {gb.n_estimators_} stages of one regression tree, max depth {gb.max_depth},
+learning rate {gb.learning_rate}, loss `log_loss`, init the class prior; {sum(e.tree_.node_count for e in
+gb.estimators_[:, 0])} nodes in all, trained on the same 20,000 synthetic transactions as `fraud`. Held-out
+3,000 transactions: fraud rate {metrics['test_fraud_rate']}, ROC AUC {metrics['test_auc']}. The score is
+`predict_proba`: the init's log-odds plus the learning rate times each stage's leaf value,
+summed in float64 in stage order, then scipy's `expit`; the Go side reproduces it bit for bit.
+
+Missing values: GradientBoosting refuses NaN input, and so does the bundle. The pipeline imputes every
+column, except that `log1p` of a distance below -1 is NaN: scikit-learn refuses that row ("Input X
+contains NaN") and the bundle rejects it (`not_finite`, a NaN the pipeline computed from a present
+input). A model column beyond float32's range is refused too (`not_finite`).
+"""
+    return fraud_sklearn(
+        "fraud-gb", GradientBoostingClassifier(n_estimators=60, max_depth=3, learning_rate=0.1, random_state=0),
+        lambda gb: gb.estimators_[:5, 0], describe)
 
 
 EXAMPLES: dict[str, Callable[[], Example]] = {
@@ -1092,6 +1135,7 @@ EXAMPLES: dict[str, Callable[[], Example]] = {
     "churn-lgbm": churn_lgbm,
     "churn-hgb": churn_hgb,
     "fraud-rf": fraud_rf,
+    "fraud-gb": fraud_gb,
 }
 
 

@@ -317,10 +317,10 @@ func TestGenericKeyInput(t *testing.T) {
 }
 
 // TestFraudFits: the fraud generator is the one for the examples on the
-// fraud events only (fraud, and fraud-rf: its inputs with another model).
+// fraud events only (fraud, and fraud-rf and fraud-gb: its inputs with other models).
 func TestFraudFits(t *testing.T) {
 	for name, b := range exampleBundles(t) {
-		if got, want := FraudFits(b.Layout()), name == "fraud" || name == "fraud-rf"; got != want {
+		if got, want := FraudFits(b.Layout()), name == "fraud" || name == "fraud-rf" || name == "fraud-gb"; got != want {
 			t.Errorf("FraudFits(%s) = %v, want %v", name, got, want)
 		}
 	}

@@ -25,7 +25,8 @@ implements:
   date of that year (February 30). Follow it with ``datepart(name, "dayofyear" | "weekday")``.
 * datepart(ts, part, tz): ts is epoch milliseconds (floored to whole ms); the
   part of that instant in zone ``tz``: hour 0-23, minute 0-59, weekday
-  Monday=0..Sunday=6, month 1-12, dayofyear 1-366; missing ts -> missing.
+  Monday=0..Sunday=6, month 1-12, dayofyear 1-366; missing ts, or one outside years 1-9999 UTC,
+  -> missing.
 """
 
 from __future__ import annotations
@@ -154,16 +155,63 @@ class DatePart(_AppendColumn):
     def _compute(self, X):
         if self.part not in DATEPARTS:
             raise ExportError(f"datepart part must be one of {DATEPARTS}, got {self.part!r}")
-        ms = _num(X, self.input)
-        out = np.full(ms.shape, np.nan)
-        ok = ~np.isnan(ms)
-        if ok.any():
-            idx = pd.to_datetime(np.floor(ms[ok]).astype(np.int64), unit="ms", utc=True)
-            if self.tz != "UTC":
-                idx = idx.tz_convert(self.tz)
-            attr = {"weekday": "day_of_week", "dayofyear": "day_of_year"}.get(self.part, self.part)
-            out[ok] = np.asarray(getattr(idx, attr), dtype=np.float64)
+        return dateparts(_num(X, self.input), self.part, self.tz)
+
+
+# The instants datepart reads: years 1 to 9999 UTC (what RFC 3339 can write); outside them a part is
+# missing, in the Go pipeline too (features/zone.go).
+DATEPART_MIN_MS = -62135596800000  # 0001-01-01T00:00:00Z
+DATEPART_MAX_MS = 253402300800000  # 10000-01-01T00:00:00Z, excluded
+_DAY_MS = 86_400_000
+_CUM_DAYS = np.array([0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334])
+
+
+def dateparts(ms: np.ndarray, part: str, tz: str = "UTC") -> np.ndarray:
+    """The part of epoch-ms times in zone ``tz``, as the Go pipeline computes it (floored to whole ms).
+
+    The zone's UTC offset comes from pandas; the calendar from integer arithmetic on the local time,
+    so the first and last day of the range, whose local year may be 0 or 10000, need no datetime of
+    that year (the offset is taken a day inside the range there: both ends are far from any zone
+    transition). Missing, or outside years 1-9999 UTC: NaN.
+    """
+    ms = np.asarray(ms, dtype=np.float64)
+    out = np.full(ms.shape, np.nan)
+    with np.errstate(invalid="ignore"):
+        ok = (ms >= DATEPART_MIN_MS) & (ms < DATEPART_MAX_MS)
+    if not ok.any():
         return out
+    t = np.floor(ms[ok]).astype(np.int64)
+    sec = t // 1000
+    if tz != "UTC":
+        at = np.clip(t, DATEPART_MIN_MS + _DAY_MS, DATEPART_MAX_MS - _DAY_MS - 1)
+        utc = pd.to_datetime(at, unit="ms")
+        local = pd.DatetimeIndex(utc.tz_localize("UTC").tz_convert(tz).tz_localize(None))
+        sec = sec + ((local - utc) // pd.Timedelta(seconds=1)).to_numpy(dtype=np.int64)
+    days = sec // 86400
+    sod = sec - days * 86400
+    if part == "hour":
+        v = sod // 3600
+    elif part == "minute":
+        v = sod % 3600 // 60
+    elif part == "weekday":
+        v = (days + 3) % 7  # 1970-01-01 was a Thursday (3 with Monday=0)
+    else:  # civil date from days since 1970-01-01 (H. Hinnant's days_from_civil, inverted)
+        z = days + 719468
+        era = z // 146097
+        doe = z - era * 146097
+        yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+        doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+        mp = (5 * doy + 2) // 153
+        d = doy - (153 * mp + 2) // 5 + 1
+        m = np.where(mp < 10, mp + 3, mp - 9)
+        y = yoe + era * 400 + (m <= 2)
+        if part == "month":
+            v = m
+        else:
+            leap = ((y % 4 == 0) & (y % 100 != 0)) | (y % 400 == 0)
+            v = _CUM_DAYS[m - 1] + d + (leap & (m > 2))
+    out[ok] = v.astype(np.float64)
+    return out
 
 
 def date_millis(year: int, month: np.ndarray, day: np.ndarray) -> np.ndarray:

@@ -22,9 +22,6 @@ from . import sklearn_trees
 from .errors import RejectedEvent
 from .schema import Input, Schema
 
-DATEPART_ATTR = {"hour": "hour", "minute": "minute", "weekday": "day_of_week", "month": "month",
-                 "dayofyear": "day_of_year"}
-
 
 # sklearn validates its input with ensure_all_finite="allow-nan" in these steps: +-Inf is refused.
 INF_REJECTING = {"impute", "indicator", "standard", "robust", "minmax", "bucketize"}
@@ -39,14 +36,8 @@ def _missing_cat(v) -> bool:
 
 
 def _datepart(ms: np.ndarray, part: str, tz: str) -> np.ndarray:
-    out = np.full(ms.shape, np.nan)
-    ok = ~np.isnan(ms)
-    if ok.any():
-        idx = pd.to_datetime(np.floor(ms[ok]).astype(np.int64), unit="ms", utc=True)
-        if tz != "UTC":
-            idx = idx.tz_convert(tz)
-        out[ok] = np.asarray(getattr(idx, DATEPART_ATTR[part]), dtype=np.float64)
-    return out
+    from .derive import dateparts  # the one definition, shared with training (years 1-9999 UTC)
+    return dateparts(ms, part, tz)
 
 
 def _source(feature: Mapping, frame: pd.DataFrame) -> np.ndarray:

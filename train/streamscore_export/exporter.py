@@ -650,6 +650,12 @@ def export_model(where: str, est, n_cols: int, output: Output, out_dir: Path | N
                 f"{where}: the pipeline hands XGBoost a sparse matrix, where XGBoost reads absent entries as "
                 f"missing, not 0; make it dense (OneHotEncoder(sparse_output=False), "
                 f"ColumnTransformer(sparse_threshold=0))")
+        missing = getattr(est, "missing", np.nan)  # the sklearn wrappers' DMatrix `missing`; a Booster has none
+        if missing is not None and not _is_nan(missing):
+            raise UnsupportedStepError(
+                f"{where}: XGBoost missing={missing!r}: XGBoost reads that value as missing, the bundle reads only "
+                f"NaN (absent or null inputs) as missing, so rows with {missing!r} would take another branch; "
+                f"train with missing=np.nan")
         return _xgboost(where, est, n_cols, output, out_dir, model_file, columns)
     raise UnsupportedStepError(f"step {where!r} ({_name(est)}) is not a supported model; supported: {SUPPORTED_MODELS}")
 

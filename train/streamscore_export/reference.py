@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -68,7 +69,9 @@ def _library_scores(model, frame, output: Output) -> np.ndarray:
     """(n, k) scores from the fitted pipeline itself.
 
     Classifiers: ``predict_proba``; regressors: ``predict``. XGBoost cases
-    where neither is the bundle's score: ``binary:logitraw`` (predict_proba
+    where neither is the bundle's score: ``multi:softmax`` (predict_proba is
+    scipy's softmax of the margins; the score is XGBoost's own softmax, as
+    multi:softprob gives it), ``binary:logitraw`` (predict_proba
     returns margins; the score is the margin for a regression task, its
     float32 sigmoid for a binary one), and a binary task on an estimator
     without predict_proba (``XGBRegressor(objective="reg:logistic")``):
@@ -79,6 +82,8 @@ def _library_scores(model, frame, output: Output) -> np.ndarray:
         if (s := _lgb.library_scores(model, frame, output)) is not None:  # a bare lightgbm.Booster
             return s
         obj = _xgb_objective(model)
+        if obj == "multi:softmax":  # predict_proba: scipy's float32 softmax; the bundle's: XGBoost's own
+            return xgbmath.softmax(model.predict(frame, output_margin=True)).astype(np.float64)
         if obj == "binary:logitraw":
             m = np.asarray(model.predict(frame, output_margin=True), dtype=np.float32)
             if output.task == "binary":
@@ -154,12 +159,9 @@ def reference_rows(model, schema: Schema, output: Output, events: Sequence[Mappi
         if isinstance(res, str) or not np.isfinite(res).all():  # a non-finite output is rejected (not_finite)
             rows[i]["reject"] = res if isinstance(res, str) else "not_finite"
             continue
-        rows[i]["scores"] = [float(v) for v in res]
-        label = output.label(res)
-        if label is not None:
-            rows[i]["label"] = label
         scored.append((i, dec))
-    if with_features and scored and steps:
+    features: dict[int, list] = {i: dec for i, dec in scored}  # a bare estimator: the decoded row
+    if scored and steps:
         prep = model[:-1]  # the fitted transformer steps, as one Pipeline
         frame = schema.frame_from_rows([d for _, d in scored])
         with warnings.catch_warnings():
@@ -167,12 +169,20 @@ def reference_rows(model, schema: Schema, output: Output, events: Sequence[Mappi
             X = _lgb.codes(prep.transform(frame))  # pandas categoricals as LightGBM reads them
         if hasattr(X, "toarray"):
             X = X.toarray()
-        X = np.asarray(X, dtype=np.float64)
-        for (i, _), x in zip(scored, X):
-            rows[i]["features"] = [float(v) for v in x]
-    elif with_features:
-        for i, dec in scored:
-            rows[i]["features"] = [float(v) for v in dec]
+        features = {i: x for (i, _), x in zip(scored, np.asarray(X, dtype=np.float64))}
+    res_of = {i: res for (i, _), res in zip(decoded, results)}
+    for i, _ in scored:
+        if any(isinstance(v, (float, np.floating)) and math.isinf(v) for v in features[i]):
+            # An infinite model column (log1p(-1), an overflowing ratio or product): the bundle rejects
+            # it (docs/bundle.md, not_finite), though HistGradientBoosting, XGBoost and LightGBM score it.
+            rows[i]["reject"] = "not_finite"
+            continue
+        rows[i]["scores"] = [float(v) for v in res_of[i]]
+        label = output.label(res_of[i])
+        if label is not None:
+            rows[i]["label"] = label
+        if with_features:
+            rows[i]["features"] = [float(v) for v in features[i]]
     for i, n in enumerate(notes):
         if n:
             rows[i]["note"] = n

@@ -1,6 +1,7 @@
 """XGBoost's own float32 output transforms, for reference rows where the
 library's ``predict`` does not give the bundle's scores directly
-(``binary:logitraw`` served as a binary probability).
+(``binary:logitraw`` served as a binary probability; ``multi:softmax``, whose
+``predict_proba`` is scipy's softmax of the margins, not XGBoost's).
 
 XGBoost computes them with the C library's ``expf``; glibc's is not
 correctly rounded everywhere (scoring/expf.go), so this calls the same
@@ -34,3 +35,13 @@ def binary_proba(p) -> np.ndarray:
     """[1 - p, p] per row in float32, as XGBClassifier.predict_proba builds it."""
     p = np.asarray(p, dtype=np.float32).reshape(-1)
     return np.stack([f32(1) - p, p], axis=1)
+
+
+def softmax(margins) -> np.ndarray:
+    """common::Softmax of XGBoost per row, as multi:softprob computes it: float32 exponentials of
+    x - max, a float64 sum rounded to float32, float32 divisions."""
+    out = []
+    for row in np.atleast_2d(np.asarray(margins, dtype=np.float32)):
+        e = np.asarray([expf(x - row.max()) for x in row], dtype=np.float32)
+        out.append(e / f32(e.astype(np.float64).sum()))
+    return np.asarray(out, dtype=np.float32)
