@@ -297,8 +297,9 @@ func TestEmbeddedBundle(t *testing.T) {
 	if got.Name != want.Name || got.Version != want.Version {
 		t.Errorf("embedded bundle %s@%s, want examples/fraud's %s@%s", got.Name, got.Version, want.Name, want.Version)
 	}
-	if _, err := loadBundle(filepath.Join(t.TempDir(), "none")); err == nil || !strings.Contains(err.Error(), "model bundle") {
-		t.Errorf("missing bundle: got %v, want an error naming model bundle", err)
+	missing := filepath.Join(t.TempDir(), "none")
+	if _, err := loadBundle(missing); err == nil || !strings.Contains(err.Error(), "bundle "+missing+":") {
+		t.Errorf("missing bundle: got %v, want an error naming bundle %s", err, missing)
 	}
 }
 
