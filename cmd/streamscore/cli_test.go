@@ -188,3 +188,35 @@ func TestValidateBundleErrors(t *testing.T) {
 		t.Errorf("validate %s printed:\n%s", embeddedName, out)
 	}
 }
+
+// TestTrialCommandsCheckFirst: demo and bench refuse options they cannot
+// run with, and a bundle the fraud generator's events do not fit (every
+// prediction would be made of imputed values), before starting anything.
+func TestTrialCommandsCheckFirst(t *testing.T) {
+	noHTTP := []string{"--http.listen", ""}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"demo", "--duration", "-1s"}, "--duration -1s: want 0"},
+		{[]string{"demo", "--samples", "-1"}, "--samples -1"},
+		{[]string{"demo", "--model.bundle", irisBundle}, "do not carry the inputs of iris@1.0.0"},
+		{[]string{"bench", "--events", "0"}, "--events 0: want at least 1"},
+		{[]string{"bench", "--partitions", "0"}, "--partitions 0: want at least 1"},
+		{[]string{"bench", "--latency-for", "-1s"}, "--latency-for -1s"},
+		{[]string{"bench", "--rate", "0"}, "--rate 0: the latency phase needs a positive offered rate"},
+		{[]string{"bench", "--modes", "twice"}, `--modes "twice": want at-least-once, exactly-once or both`},
+		{[]string{"bench", "--modes", ""}, "--modes is empty"},
+		{[]string{"bench", "--model.bundle", irisBundle}, "bench sends card transactions of the fraud example"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			out, _, err := execCLI(t, "", append(tc.args, noHTTP...)...)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err %v, want one saying %q", err, tc.want)
+			}
+			if out != "" {
+				t.Errorf("it started before failing; output:\n%s", out)
+			}
+		})
+	}
+}
