@@ -376,6 +376,10 @@ func readConfigFile(v *viper.Viper, path string, leaves []leaf, sections []secti
 	v.SetConfigFile(path)
 	v.SetConfigType("yaml")
 	if err := v.ReadInConfig(); err != nil {
+		var parse viper.ConfigParseError
+		if errors.As(err, &parse) && parse.Unwrap() != nil {
+			err = parse.Unwrap() // the YAML error, without viper's "While parsing config:"
+		}
 		return fmt.Errorf("config file %s: %s", path, strings.Join(strings.Fields(err.Error()), " "))
 	}
 	known := map[string]bool{}
@@ -389,6 +393,9 @@ func readConfigFile(v *viper.Viper, path string, leaves []leaf, sections []secti
 	var unknown []string
 	for _, k := range v.AllKeys() { // only the file's so far: no defaults, flags are bound later
 		if isSection[k] {
+			if v.Get(k) == nil {
+				continue // an empty section ("kafka:" with its keys commented out): nothing set
+			}
 			return fmt.Errorf("config file %s: %q is a section, not a value (see docs/configuration.md)", path, k)
 		}
 		if !known[k] {

@@ -135,6 +135,8 @@ model:
 			got: func(c *Config) string { return fmt.Sprint(c.Kafka.TLS.Enabled, " ", c.Processor.TopicPartitions) }, want: "false 2"},
 		{name: "embedded broker turns on topic creation", args: []string{"--kafka.brokers", "embedded", "--model.bundle", "embedded"},
 			got: func(c *Config) string { return fmt.Sprint(c.Kafka.isEmbedded(), " ", c.Processor.CreateTopics) }, want: "true true"},
+		{name: "empty sections (their keys commented out)", file: "kafka:\n  brokers: a:9092\n  tls:\n  # enabled: true\nregistry:\n",
+			args: []string{"--model.bundle", "x"}, got: func(c *Config) string { return fmt.Sprint(c.Kafka.Brokers, " ", c.Kafka.TLS.Enabled) }, want: "a:9092 false"},
 		{name: "tooling variables are not configuration", args: required, env: map[string]string{
 			"STREAMSCORE_TEST_BROKERS": "x", "STREAMSCORE_TEST_BIN": "/bin/true", "STREAMSCORE_DEV_KAFKA_CACHE": "/tmp/k",
 		}, got: func(c *Config) string { return c.Kafka.Brokers }, want: "127.0.0.1:9092"},
@@ -167,7 +169,8 @@ func TestConfigBad(t *testing.T) {
 		{name: "unknown key", file: "kafka:\n  brokerz: x\n", want: []string{`unknown key "kafka.brokerz"`}},
 		{name: "unknown section", file: "modle:\n  bundle: x\n", want: []string{`unknown key "modle.bundle"`}},
 		{name: "a section given a value", file: "kafka:\n  tls: true\n", want: []string{`"kafka.tls" is a section`}},
-		{name: "not yaml", file: "input: [unclosed\n", want: []string{"config file"}},
+		{name: "not yaml", file: "input: [unclosed\n", want: []string{"config file", "yaml: line 1"}},
+		{name: "duplicate key", file: "kafka:\n  brokers: a:1\n  brokers: b:1\n", want: []string{"config file", `"brokers" already defined`}},
 		{name: "bad duration in the file", file: "processor:\n  commit_interval: soon\n", want: []string{`processor.commit_interval "soon"`, "want a duration"}},
 		{name: "bad duration in the environment", env: map[string]string{"STREAMSCORE_PROCESSOR_LAG_REFRESH": "5"},
 			want: []string{`processor.lag_refresh "5"`, "STREAMSCORE_PROCESSOR_LAG_REFRESH", "want a duration"}},
@@ -216,6 +219,9 @@ func TestConfigBad(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), "\n") {
 				t.Errorf("error spans several lines: %q", err)
+			}
+			if strings.Contains(err.Error(), "While parsing") {
+				t.Errorf("error %q: want the YAML error without viper's capitalised prefix", err)
 			}
 		})
 	}
