@@ -2,10 +2,15 @@ package main
 
 import (
 	"bytes"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/streamscore/streamscore/internal/doctest"
 )
 
 // execCLI runs the command line args in process, stdin from stdin, and
@@ -218,5 +223,50 @@ func TestTrialCommandsCheckFirst(t *testing.T) {
 				t.Errorf("it started before failing; output:\n%s", out)
 			}
 		})
+	}
+}
+
+// TestEventTimeAsDocumented: without input.event_time_field, a prediction's
+// event_time is null from a file and the request's arrival over HTTP, as
+// docs/formats.md's output table and the key's help say.
+func TestEventTimeAsDocumented(t *testing.T) {
+	out, _, err := execCLI(t, irisJSONL, "score", irisBundle, "--in", "-")
+	if err != nil || !strings.Contains(out, `"event_time":null,`) {
+		t.Errorf("score: err %v, output %s: want event_time null", err, out)
+	}
+	url := startDoor(t, irisBundle, 1<<20)
+	resp, err := http.Post(url, "application/json", strings.NewReader(irisJSONL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`"event_time":\d+,`).Match(body) {
+		t.Errorf("HTTP door answered %s: want event_time in epoch ms", body)
+	}
+
+	path := filepath.Join("..", "..", "docs", "formats.md")
+	heading := "## Output: the prediction record"
+	var row string
+	for _, r := range doctest.TableRows(t, path+" "+heading, doctest.Section(t, path, heading), "| field |") {
+		if c := doctest.Cells(r); c[0] == "event_time" {
+			row = c[len(c)-1]
+		}
+	}
+	def := defaultConfig()
+	leaves, _ := walkConfig(&def)
+	var help string
+	for _, l := range leaves {
+		if l.key == "input.event_time_field" {
+			help = l.help
+		}
+	}
+	for what, text := range map[string]string{path + " event_time": row, "input.event_time_field help": help} {
+		if !strings.Contains(text, "arrival over HTTP") || !regexp.MustCompile(`(null|none) (in|for) files`).MatchString(text) {
+			t.Errorf("%s: %q: want it to say the arrival over HTTP and null/none for files", what, text)
+		}
 	}
 }
