@@ -270,3 +270,24 @@ func TestEventTimeAsDocumented(t *testing.T) {
 		}
 	}
 }
+
+// TestScoreRowNumbers: a reject's row is the line in JSON Lines (blank
+// lines counted) and the record after the header in CSV (blank lines and
+// the header not counted), as score's help and docs/formats.md say.
+func TestScoreRowNumbers(t *testing.T) {
+	for _, tc := range []struct{ format, in, want string }{
+		{"jsonl", irisJSONL + "\n" + "not json\n", `{"row":3,"reject":"malformed"`},
+		{"csv", "sepal_length,sepal_width,petal_length,petal_width\n5.1,3.5,1.4,0.2\n\nx,3.5,1.4,0.2\n", `{"row":2,"reject":"wrong_type"`},
+	} {
+		t.Run(tc.format, func(t *testing.T) {
+			out, _, err := execCLI(t, tc.in, "score", irisBundle, "--in", "-", "--format", tc.format)
+			if err != nil || !strings.Contains(out, tc.want) {
+				t.Errorf("err %v, output:\n%s\nwant a reject %s", err, out, tc.want)
+			}
+		})
+	}
+	help, _, _ := execCLI(t, "", "score", "--help")
+	if !strings.Contains(strings.Join(strings.Fields(help), " "), "(JSON Lines: the line, blank lines counted; CSV: the record, 1 for the first after the header, blank lines not counted)") {
+		t.Errorf("score --help does not say what a reject's row is:\n%s", help)
+	}
+}

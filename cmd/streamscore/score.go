@@ -27,12 +27,15 @@ func newScoreCmd() *cobra.Command {
 same type rules), features, model, policy and the stream's JSON prediction
 encoder, with the same input.* settings (--config, flags, environment). It
 writes one prediction record per scored row, byte for byte what the stream
-would produce for the same event, apart from key, event_time and scored_time,
-which a file does not carry. "-" reads stdin; output defaults to stdout.
+would produce for the same event, apart from scored_time, and key and
+event_time, which a file has only through input.key_field and
+input.event_time_field (else null). "-" reads stdin; output defaults to stdout.
 
-Rows that cannot be scored go to --rejects as JSON lines with their row number,
-stage, reason (the stream's DLQ reasons) and detail, or, without --rejects,
-inline into the output, so the output has one line per input row.
+Rows that cannot be scored go to --rejects as JSON lines with their row number
+(JSON Lines: the line, blank lines counted; CSV: the record, 1 for the first
+after the header, blank lines not counted), stage, reason (the stream's DLQ
+reasons) and detail, or, without --rejects, inline into the output, so the
+output has one line per row.
 
 On stderr, score names once the fields the bundle does not read and, per
 input, how many rows lacked it; it fails when no row carries any input, and
