@@ -291,3 +291,21 @@ func TestScoreRowNumbers(t *testing.T) {
 		t.Errorf("score --help does not say what a reject's row is:\n%s", help)
 	}
 }
+
+// TestSinkNeedsADestination: `sink` without one, or with one that does not
+// exist, is an error (cobra's default is the help and exit 0).
+func TestSinkNeedsADestination(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"sink"}, "sink needs a destination: streamscore sink postgres"},
+		{[]string{"sink", "mysql"}, `unknown sink "mysql": want postgres`},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			if _, _, err := execCLI(t, "", tc.args...); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err %v, want one saying %q", err, tc.want)
+			}
+		})
+	}
+}
