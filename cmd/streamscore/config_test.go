@@ -451,9 +451,15 @@ func TestConfigurationDoc(t *testing.T) {
 // run's defaults, then what demo and bench start from instead.
 func configDoc() string {
 	var b strings.Builder
-	b.WriteString(configDocIntro)
 	def := defaultConfig()
 	leaves, _ := walkConfig(&def)
+	var secrets []string
+	for _, l := range leaves {
+		if l.v.Type() == secretType {
+			secrets = append(secrets, "`"+l.key+"`")
+		}
+	}
+	b.WriteString(strings.Replace(configDocIntro, "SECRETS", strings.Join(secrets, ", "), 1))
 	section := ""
 	for _, l := range leaves {
 		if sec, _, _ := strings.Cut(l.key, "."); sec != section {
@@ -500,8 +506,11 @@ const configDocIntro = "# Configuration\n\n" +
 	"- A value the service cannot use is an error naming the key, the value and where it came from\n" +
 	"  (`processor.commit_interval \"soon\" (from STREAMSCORE_PROCESSOR_COMMIT_INTERVAL): want a duration ...`).\n" +
 	"  `streamscore config` loads and checks the configuration exactly as `run` does and prints the effective\n" +
-	"  values. Secrets (`kafka.sasl.password`, `registry.password`: type `secret.Value`) print as `[redacted]`\n" +
-	"  there (empty when unset) and never appear in logs or errors; a password written into a URL prints as `xxxxx`.\n\n" +
+	"  values (`sink.*` it prints but leaves to `streamscore sink postgres` to check). The secrets (type\n" +
+	"  `secret.Value`:\n" +
+	"  SECRETS)\n" +
+	"  print as `[redacted]` there (empty when unset) and never appear in logs or errors; a password written\n" +
+	"  into a URL prints as `xxxxx`.\n\n" +
 	"## Adding a key\n\n" +
 	"Each section is the `Config` struct of the package that uses it (`processor.Config` is `processor`,\n" +
 	"`processor.KafkaConfig` is `kafka`, `schemas.InputConfig` is part of `input`, ...); cmd/streamscore's\n" +
