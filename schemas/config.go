@@ -38,7 +38,7 @@ type InputConfig struct {
 	MaxFields      int    `config:"max_fields" help:"JSON events with more keys than this (all levels) are too_large"`
 	EventIDField   string `config:"event_id_field" help:"event field (dotted path, string or integer) echoed as event_id in the prediction (empty: none)"`
 	KeyField       string `config:"key_field" help:"event field (dotted path, string or integer) that is the prediction's key where the door has no record key (files, HTTP; a stream record without a key) and the Kafka key of logged HTTP predictions (empty: none)"`
-	EventTimeField string `config:"event_time_field" help:"a timestamp input of the bundle (name or path) that is the prediction's event_time, in every door (empty: the record timestamp on the stream, none for files and HTTP)"`
+	EventTimeField string `config:"event_time_field" help:"a timestamp input of the bundle (name or path) that is the prediction's event_time, in every door (empty: the record timestamp on the stream, the request's arrival over HTTP, none for files)"`
 }
 
 // DefaultInputConfig is the input section's defaults.

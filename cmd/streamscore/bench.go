@@ -64,6 +64,9 @@ bundle of the same events.`,
 			if err != nil {
 				return err
 			}
+			if err := o.check(); err != nil {
+				return err
+			}
 			return runBench(cmd.Context(), cmd.OutOrStdout(), cfg, o)
 		},
 	}
@@ -78,8 +81,36 @@ bundle of the same events.`,
 	return cmd
 }
 
+// check rejects options bench cannot measure with, before anything starts:
+// no events would wait forever for the first one, and a bad mode would be
+// found only after the passthrough phase.
+func (o benchOptions) check() error {
+	switch {
+	case o.events <= 0:
+		return fmt.Errorf("--events %d: want at least 1", o.events)
+	case o.partitions <= 0:
+		return fmt.Errorf("--partitions %d: want at least 1", o.partitions)
+	case o.latencyFor < 0:
+		return fmt.Errorf("--latency-for %s: want 0 (skip) or more", o.latencyFor)
+	case o.latencyFor > 0 && o.rate <= 0:
+		return fmt.Errorf("--rate %d: the latency phase needs a positive offered rate (or --latency-for 0)", o.rate)
+	case len(o.modes) == 0:
+		return fmt.Errorf("--modes is empty: want %s, %s or both", processor.AtLeastOnce, processor.ExactlyOnce)
+	}
+	for _, m := range o.modes {
+		if m != processor.AtLeastOnce && m != processor.ExactlyOnce {
+			return fmt.Errorf("--modes %q: want %s, %s or both", m, processor.AtLeastOnce, processor.ExactlyOnce)
+		}
+	}
+	return nil
+}
+
 func runBench(ctx context.Context, out io.Writer, cfg *Config, o benchOptions) error {
 	log, err := newLogger(cfg, os.Stderr)
+	if err != nil {
+		return err
+	}
+	bundle, err := loadTrialBundle(cfg.Model.Bundle, "bench")
 	if err != nil {
 		return err
 	}
@@ -92,10 +123,6 @@ func runBench(ctx context.Context, out io.Writer, cfg *Config, o benchOptions) e
 		defer b.Close()
 		cfg.Kafka.Brokers = b.Addr()
 		brokerKind = "embedded broker (kfake, in this process)"
-	}
-	bundle, err := loadBundle(cfg.Model.Bundle)
-	if err != nil {
-		return err
 	}
 	opts, err := processor.ClientOpts(cfg.Kafka.KafkaConfig)
 	if err != nil {

@@ -248,26 +248,33 @@ func (c *Config) checkRunnable() error {
 // loadBundle loads the bundle model.bundle names: a directory, or a name
 // of builtinBundles ("embedded": the demo's fraud bundle carried by the
 // binary, copied to a temporary directory for scoring.Load, removed once
-// loaded). bench loads its bundle with it; run and serve go through the
-// reloader (models.go), which does the same and checks more.
+// loaded). bench, produce, score and validate load their bundle with it;
+// run and serve go through the reloader (models.go), which does the same
+// and checks more. A directory's error is scoring.Load's, which names it.
 func loadBundle(name string) (*scoring.Bundle, error) {
-	dir := name
-	if fsys, ok := builtinBundles()[strings.TrimSpace(name)]; ok {
-		tmp, err := os.MkdirTemp("", "streamscore-bundle-")
-		if err != nil {
-			return nil, fmt.Errorf("model bundle %s: %w", name, err)
-		}
-		defer os.RemoveAll(tmp)
-		if err := os.CopyFS(tmp, fsys); err != nil {
-			return nil, fmt.Errorf("model bundle %s: %w", name, err)
-		}
-		dir = tmp
+	fsys, ok := builtinBundles()[strings.TrimSpace(name)]
+	if !ok {
+		return scoring.Load(name)
 	}
-	b, err := scoring.Load(dir)
+	tmp, err := os.MkdirTemp("", "streamscore-bundle-")
+	if err != nil {
+		return nil, fmt.Errorf("model bundle %s: %w", name, err)
+	}
+	defer os.RemoveAll(tmp)
+	if err := os.CopyFS(tmp, fsys); err != nil {
+		return nil, fmt.Errorf("model bundle %s: %w", name, err)
+	}
+	b, err := scoring.Load(tmp)
 	if err != nil {
 		return nil, fmt.Errorf("model bundle %s: %w", name, err)
 	}
 	return b, nil
+}
+
+// isBuiltinBundle reports whether name is one of builtinBundles.
+func isBuiltinBundle(name string) bool {
+	_, ok := builtinBundles()[strings.TrimSpace(name)]
+	return ok
 }
 
 // configFlags is a command's view of the tree: its defaults, its flags and
@@ -369,6 +376,10 @@ func readConfigFile(v *viper.Viper, path string, leaves []leaf, sections []secti
 	v.SetConfigFile(path)
 	v.SetConfigType("yaml")
 	if err := v.ReadInConfig(); err != nil {
+		var parse viper.ConfigParseError
+		if errors.As(err, &parse) && parse.Unwrap() != nil {
+			err = parse.Unwrap() // the YAML error, without viper's "While parsing config:"
+		}
 		return fmt.Errorf("config file %s: %s", path, strings.Join(strings.Fields(err.Error()), " "))
 	}
 	known := map[string]bool{}
@@ -382,6 +393,9 @@ func readConfigFile(v *viper.Viper, path string, leaves []leaf, sections []secti
 	var unknown []string
 	for _, k := range v.AllKeys() { // only the file's so far: no defaults, flags are bound later
 		if isSection[k] {
+			if v.Get(k) == nil {
+				continue // an empty section ("kafka:" with its keys commented out): nothing set
+			}
 			return fmt.Errorf("config file %s: %q is a section, not a value (see docs/configuration.md)", path, k)
 		}
 		if !known[k] {

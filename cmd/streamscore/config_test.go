@@ -135,6 +135,8 @@ model:
 			got: func(c *Config) string { return fmt.Sprint(c.Kafka.TLS.Enabled, " ", c.Processor.TopicPartitions) }, want: "false 2"},
 		{name: "embedded broker turns on topic creation", args: []string{"--kafka.brokers", "embedded", "--model.bundle", "embedded"},
 			got: func(c *Config) string { return fmt.Sprint(c.Kafka.isEmbedded(), " ", c.Processor.CreateTopics) }, want: "true true"},
+		{name: "empty sections (their keys commented out)", file: "kafka:\n  brokers: a:9092\n  tls:\n  # enabled: true\nregistry:\n",
+			args: []string{"--model.bundle", "x"}, got: func(c *Config) string { return fmt.Sprint(c.Kafka.Brokers, " ", c.Kafka.TLS.Enabled) }, want: "a:9092 false"},
 		{name: "tooling variables are not configuration", args: required, env: map[string]string{
 			"STREAMSCORE_TEST_BROKERS": "x", "STREAMSCORE_TEST_BIN": "/bin/true", "STREAMSCORE_DEV_KAFKA_CACHE": "/tmp/k",
 		}, got: func(c *Config) string { return c.Kafka.Brokers }, want: "127.0.0.1:9092"},
@@ -167,7 +169,8 @@ func TestConfigBad(t *testing.T) {
 		{name: "unknown key", file: "kafka:\n  brokerz: x\n", want: []string{`unknown key "kafka.brokerz"`}},
 		{name: "unknown section", file: "modle:\n  bundle: x\n", want: []string{`unknown key "modle.bundle"`}},
 		{name: "a section given a value", file: "kafka:\n  tls: true\n", want: []string{`"kafka.tls" is a section`}},
-		{name: "not yaml", file: "input: [unclosed\n", want: []string{"config file"}},
+		{name: "not yaml", file: "input: [unclosed\n", want: []string{"config file", "yaml: line 1"}},
+		{name: "duplicate key", file: "kafka:\n  brokers: a:1\n  brokers: b:1\n", want: []string{"config file", `"brokers" already defined`}},
 		{name: "bad duration in the file", file: "processor:\n  commit_interval: soon\n", want: []string{`processor.commit_interval "soon"`, "want a duration"}},
 		{name: "bad duration in the environment", env: map[string]string{"STREAMSCORE_PROCESSOR_LAG_REFRESH": "5"},
 			want: []string{`processor.lag_refresh "5"`, "STREAMSCORE_PROCESSOR_LAG_REFRESH", "want a duration"}},
@@ -216,6 +219,9 @@ func TestConfigBad(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), "\n") {
 				t.Errorf("error spans several lines: %q", err)
+			}
+			if strings.Contains(err.Error(), "While parsing") {
+				t.Errorf("error %q: want the YAML error without viper's capitalised prefix", err)
 			}
 		})
 	}
@@ -297,8 +303,9 @@ func TestEmbeddedBundle(t *testing.T) {
 	if got.Name != want.Name || got.Version != want.Version {
 		t.Errorf("embedded bundle %s@%s, want examples/fraud's %s@%s", got.Name, got.Version, want.Name, want.Version)
 	}
-	if _, err := loadBundle(filepath.Join(t.TempDir(), "none")); err == nil || !strings.Contains(err.Error(), "model bundle") {
-		t.Errorf("missing bundle: got %v, want an error naming model bundle", err)
+	missing := filepath.Join(t.TempDir(), "none")
+	if _, err := loadBundle(missing); err == nil || !strings.Contains(err.Error(), "bundle "+missing+":") {
+		t.Errorf("missing bundle: got %v, want an error naming bundle %s", err, missing)
 	}
 }
 
@@ -444,9 +451,15 @@ func TestConfigurationDoc(t *testing.T) {
 // run's defaults, then what demo and bench start from instead.
 func configDoc() string {
 	var b strings.Builder
-	b.WriteString(configDocIntro)
 	def := defaultConfig()
 	leaves, _ := walkConfig(&def)
+	var secrets []string
+	for _, l := range leaves {
+		if l.v.Type() == secretType {
+			secrets = append(secrets, "`"+l.key+"`")
+		}
+	}
+	b.WriteString(strings.Replace(configDocIntro, "SECRETS", strings.Join(secrets, ", "), 1))
 	section := ""
 	for _, l := range leaves {
 		if sec, _, _ := strings.Cut(l.key, "."); sec != section {
@@ -493,8 +506,11 @@ const configDocIntro = "# Configuration\n\n" +
 	"- A value the service cannot use is an error naming the key, the value and where it came from\n" +
 	"  (`processor.commit_interval \"soon\" (from STREAMSCORE_PROCESSOR_COMMIT_INTERVAL): want a duration ...`).\n" +
 	"  `streamscore config` loads and checks the configuration exactly as `run` does and prints the effective\n" +
-	"  values. Secrets (`kafka.sasl.password`, `registry.password`: type `secret.Value`) print as `[redacted]`\n" +
-	"  there (empty when unset) and never appear in logs or errors; a password written into a URL prints as `xxxxx`.\n\n" +
+	"  values (`sink.*` it prints but leaves to `streamscore sink postgres` to check). The secrets (type\n" +
+	"  `secret.Value`:\n" +
+	"  SECRETS)\n" +
+	"  print as `[redacted]` there (empty when unset) and never appear in logs or errors; a password written\n" +
+	"  into a URL prints as `xxxxx`.\n\n" +
 	"## Adding a key\n\n" +
 	"Each section is the `Config` struct of the package that uses it (`processor.Config` is `processor`,\n" +
 	"`processor.KafkaConfig` is `kafka`, `schemas.InputConfig` is part of `input`, ...); cmd/streamscore's\n" +

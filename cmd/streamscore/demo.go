@@ -13,6 +13,7 @@ import (
 
 	"github.com/streamscore/streamscore/internal/gen"
 	"github.com/streamscore/streamscore/processor"
+	"github.com/streamscore/streamscore/scoring"
 )
 
 func newDemoCmd() *cobra.Command {
@@ -37,8 +38,16 @@ Ctrl-C stops it; --duration stops it by itself.`,
 			if err != nil {
 				return err
 			}
-			if rate <= 0 {
+			switch {
+			case rate <= 0:
 				return fmt.Errorf("--rate %d: must be positive", rate)
+			case duration < 0:
+				return fmt.Errorf("--duration %s: want 0 (until Ctrl-C) or more", duration)
+			case samples < 0:
+				return fmt.Errorf("--samples %d: want 0 or more", samples)
+			}
+			if _, err := loadTrialBundle(cfg.Model.Bundle, "demo"); err != nil {
+				return err
 			}
 			ctx := cmd.Context()
 			if duration > 0 {
@@ -83,6 +92,21 @@ Ctrl-C stops it; --duration stops it by itself.`,
 	cmd.Flags().DurationVar(&duration, "duration", 0, "stop after this long (0: until Ctrl-C)")
 	cmd.Flags().IntVar(&samples, "samples", 3, "predictions shown per summary")
 	return cmd
+}
+
+// loadTrialBundle loads the bundle of demo or bench (cmd), which feed it
+// the fraud generator's card transactions: a bundle whose inputs those
+// events do not carry would score imputed values only, so it is refused.
+func loadTrialBundle(name, cmd string) (*scoring.Bundle, error) {
+	b, err := loadBundle(name)
+	if err != nil {
+		return nil, err
+	}
+	if !gen.FraudFits(b.Layout()) {
+		return nil, fmt.Errorf("model.bundle %s: %s sends card transactions of the fraud example, which do not carry the inputs of %s@%s; for another bundle, run it with streamscore run (or serve) and send it events with streamscore produce BUNDLE",
+			name, cmd, b.Name, b.Version)
+	}
+	return b, nil
 }
 
 // generate produces synthetic fraud transactions at rate events/s until ctx ends.

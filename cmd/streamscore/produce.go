@@ -207,7 +207,7 @@ type generator interface {
 func newEventSource(cfg *Config, o *produceOptions, args []string, outsideSet bool) (eventSource, func(), error) {
 	var b *scoring.Bundle
 	if len(args) > 0 || o.bundle != "" || strings.TrimSpace(cfg.Model.Bundle) != "" {
-		dir, err := scoreBundleDir(args, o.bundle, cfg.Model.Bundle, true)
+		dir, err := scoreBundleDir(args, o.bundle, cfg.Model.Bundle)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -55,13 +55,8 @@ func startDoor(t *testing.T, bundle string, maxRecord int) string {
 // runProduce runs `streamscore produce args...` and returns its stdout.
 func runProduce(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	root := newRootCmd()
-	var out bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(io.Discard)
-	root.SetArgs(append([]string{"produce"}, args...))
-	err := root.Execute()
-	return out.String(), err
+	out, _, err := execCLI(t, "", append([]string{"produce"}, args...)...)
+	return out, err
 }
 
 var (

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -26,39 +27,48 @@ func newScoreCmd() *cobra.Command {
 same type rules), features, model, policy and the stream's JSON prediction
 encoder, with the same input.* settings (--config, flags, environment). It
 writes one prediction record per scored row, byte for byte what the stream
-would produce for the same event, apart from key, event_time and scored_time,
-which a file does not carry. "-" reads stdin; output defaults to stdout.
+would produce for the same event, apart from scored_time, and key and
+event_time, which a file has only through input.key_field and
+input.event_time_field (else null). "-" reads stdin; output defaults to stdout.
 
-Rows that cannot be scored go to --rejects as JSON lines with their row number,
-stage, reason (the stream's DLQ reasons) and detail, or, without --rejects,
-inline into the output, so the output has one line per input row.
+Rows that cannot be scored go to --rejects as JSON lines with their row number
+(JSON Lines: the line, blank lines counted; CSV: the record, 1 for the first
+after the header, blank lines not counted), stage, reason (the stream's DLQ
+reasons) and detail, or, without --rejects, inline into the output, so the
+output has one line per row.
 
 On stderr, score names once the fields the bundle does not read and, per
-input, how many rows lacked it; it fails when no row carries any input.`,
+input, how many rows lacked it; it fails when no row carries any input, and
+when not one row decodes (a CSV file read as JSON Lines: give --format).
+--out and --rejects may not name the input file.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := flags.load()
 			if err != nil {
 				return err
 			}
-			dir, err := scoreBundleDir(args, bundleDir, cfg.Model.Bundle, cmd.Flags().Changed("model.bundle"))
+			dir, err := scoreBundleDir(args, bundleDir, cfg.Model.Bundle)
 			if err != nil {
 				return err
 			}
-			b, err := scoring.Load(dir)
+			b, err := loadBundle(dir)
 			if err != nil {
+				return err
+			}
+			if err := scoreCheckPaths(inPath, outPath, rejectsPath); err != nil {
 				return err
 			}
 			enc, err := schemas.NewEncoder(cmd.Context(), schemas.OutputConfig{Format: schemas.FormatJSON, EchoFeatures: cfg.Output.EchoFeatures}, nil)
 			if err != nil {
 				return err
 			}
-			in, closeIn, err := scoreOpenIn(inPath)
+			in, closeIn, err := scoreOpenIn(cmd.InOrStdin(), inPath)
 			if err != nil {
 				return err
 			}
 			defer closeIn()
-			if inFormat == "" {
+			guessed := inFormat == ""
+			if guessed {
 				inFormat = batch.FormatOf(inPath)
 			}
 			out, closeOut, err := scoreCreateOut(cmd.OutOrStdout(), outPath)
@@ -95,6 +105,9 @@ input, how many rows lacked it; it fails when no row carries any input.`,
 			if runErr == nil || errors.As(runErr, &noInputs) {
 				writeInputReport(stderr, b, st)
 			}
+			if runErr == nil {
+				runErr = noneDecoded(st, inPath, inFormat, guessed)
+			}
 			return errors.Join(runErr, errOut, errRej)
 		},
 	}
@@ -106,14 +119,16 @@ input, how many rows lacked it; it fails when no row carries any input.`,
 	f.StringVar(&inPath, "in", "", `input file, CSV or JSON Lines; "-" for stdin (required)`)
 	f.StringVar(&outPath, "out", "", "output file (JSON Lines); default stdout")
 	f.StringVar(&rejectsPath, "rejects", "", "file for rejected rows (JSON Lines); default: inline into the output")
-	f.StringVar(&inFormat, "format", "", "input format: csv or jsonl (default: from the --in extension)")
+	f.StringVar(&inFormat, "format", "", "input format: csv or jsonl (default: csv for a .csv file, else jsonl; jsonl for stdin)")
 	_ = cmd.MarkFlagRequired("in")
 	return cmd
 }
 
-// scoreBundleDir picks the bundle: the argument, --bundle, or model.bundle
-// when it was set; two different ones are an error.
-func scoreBundleDir(args []string, flag, configured string, configuredSet bool) (string, error) {
+// scoreBundleDir picks the bundle: the argument, --bundle, else
+// model.bundle (configured: from a flag, the environment or the config
+// file; "" when not set, or for a command without the key); two different
+// ones are an error.
+func scoreBundleDir(args []string, flag, configured string) (string, error) {
 	var got []string
 	if len(args) == 1 {
 		got = append(got, args[0])
@@ -121,12 +136,12 @@ func scoreBundleDir(args []string, flag, configured string, configuredSet bool) 
 	if flag != "" {
 		got = append(got, flag)
 	}
-	if len(got) == 0 && configured != "" && configuredSet {
+	if len(got) == 0 && strings.TrimSpace(configured) != "" {
 		got = append(got, configured)
 	}
 	switch {
 	case len(got) == 0:
-		return "", errors.New("no bundle: give it as the argument (score BUNDLE --in FILE) or with --bundle")
+		return "", errors.New("no bundle: give it as the argument or with --bundle")
 	case len(got) == 2 && got[0] != got[1]:
 		return "", fmt.Errorf("two bundles given (%s and %s): give one", got[0], got[1])
 	}
@@ -151,6 +166,51 @@ func writeInputReport(w io.Writer, b *scoring.Bundle, st batch.Stats) {
 	}
 }
 
+// scoreCheckPaths refuses an output or rejects file that is the input file
+// (creating it would empty the input before it is read) or each other (two
+// writers would overwrite each other's lines).
+func scoreCheckPaths(in, out, rejects string) error {
+	same := func(a, b string) bool {
+		if a == "" || b == "" || a == "-" || b == "-" {
+			return false
+		}
+		if filepath.Clean(a) == filepath.Clean(b) {
+			return true
+		}
+		fa, errA := os.Stat(a)
+		fb, errB := os.Stat(b)
+		return errA == nil && errB == nil && os.SameFile(fa, fb)
+	}
+	switch {
+	case same(in, out):
+		return fmt.Errorf("--out %s is the input file: it would be emptied before it is read; write the predictions elsewhere", out)
+	case same(in, rejects):
+		return fmt.Errorf("--rejects %s is the input file: it would be emptied before it is read; write the rejects elsewhere", rejects)
+	case same(out, rejects):
+		return fmt.Errorf("--rejects %s is the --out file: leave --rejects out to have the rejects inline in the output", rejects)
+	}
+	return nil
+}
+
+// noneDecoded is the error of a run in which rows were read but not one
+// decoded into an event (every row rejected at decode): the file is most
+// likely not in the format it was read as, which is named, with how it was
+// chosen.
+func noneDecoded(st batch.Stats, inPath, format string, guessed bool) error {
+	if st.Rows == 0 || st.Inputs.Events > 0 {
+		return nil
+	}
+	name, hint := inPath, "the format was taken from the file name (.csv: csv, else jsonl)"
+	if inPath == "-" {
+		name, hint = "stdin", "stdin is read as jsonl unless --format says otherwise"
+	}
+	msg := fmt.Sprintf("none of the %d rows of %s could be decoded as %s (every one was rejected at decode; see the rejects)", st.Rows, name, format)
+	if guessed {
+		msg += fmt.Sprintf(": %s; give --format csv or --format jsonl", hint)
+	}
+	return errors.New(msg)
+}
+
 func scoreRate(n int64, d time.Duration) float64 {
 	if d <= 0 {
 		return 0
@@ -158,9 +218,9 @@ func scoreRate(n int64, d time.Duration) float64 {
 	return float64(n) / d.Seconds()
 }
 
-func scoreOpenIn(path string) (io.Reader, func(), error) {
+func scoreOpenIn(stdin io.Reader, path string) (io.Reader, func(), error) {
 	if path == "-" {
-		return os.Stdin, func() {}, nil
+		return stdin, func() {}, nil
 	}
 	f, err := os.Open(path)
 	if err != nil {

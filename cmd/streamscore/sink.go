@@ -25,6 +25,14 @@ func newSinkCmd() *cobra.Command {
 	sink := &cobra.Command{
 		Use:   "sink",
 		Short: "Write the prediction topic somewhere else (postgres)",
+		// Without a RunE cobra prints the help and exits 0 for a missing
+		// or misspelt destination (sink mysql).
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return fmt.Errorf("unknown sink %q: want postgres (streamscore sink postgres)", args[0])
+			}
+			return errors.New("sink needs a destination: streamscore sink postgres (see streamscore sink --help)")
+		},
 	}
 	// The sink reads the stream's output topic with the stream's Kafka
 	// settings and serves its metrics on http.listen.
