@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"net/url"
 	"os"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -91,8 +93,14 @@ var ErrNoBrokers = errors.New("kafka.brokers is not set")
 
 // Validate checks the kafka section (kafka.tls and kafka.sasl validate themselves).
 func (k KafkaConfig) Validate() error {
-	if len(k.SeedBrokers()) == 0 {
+	seeds := k.SeedBrokers()
+	if len(seeds) == 0 {
 		return ErrNoBrokers
+	}
+	for _, b := range seeds {
+		if err := checkBroker(b); err != nil {
+			return fmt.Errorf("kafka.brokers %q: %w", k.Brokers, err)
+		}
 	}
 	if err := k.TLS.Validate(); err != nil {
 		return err
@@ -261,6 +269,19 @@ func redactedURL(s string) string {
 		return u.Redacted()
 	}
 	return s
+}
+
+// checkBroker checks one seed broker is host:port, so that a list with a
+// typo fails at start rather than in the client's retries.
+func checkBroker(b string) error {
+	host, port, err := net.SplitHostPort(b)
+	if err != nil || host == "" || strings.ContainsAny(host, " \t") {
+		return fmt.Errorf("%q is not host:port (separate brokers with commas)", b)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		return fmt.Errorf("%q: port %q is not a number from 1 to 65535", b, port)
+	}
+	return nil
 }
 
 // SeedBrokers splits the broker list.

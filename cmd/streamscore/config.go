@@ -125,8 +125,16 @@ func (k kafkaConfig) isEmbedded() bool { return strings.TrimSpace(k.Brokers) == 
 
 // Validate checks the kafka section. An empty broker list is left to the
 // commands that talk to Kafka (needBrokers): `serve` and `score` need none.
+// The in-process broker's name is no host:port; its clients' settings are
+// checked all the same.
 func (k kafkaConfig) Validate() error {
-	if len(k.SeedBrokers()) == 0 {
+	switch {
+	case len(k.SeedBrokers()) == 0:
+		return k.SASL.Validate()
+	case k.isEmbedded():
+		if err := k.TLS.Validate(); err != nil {
+			return err
+		}
 		return k.SASL.Validate()
 	}
 	return k.KafkaConfig.Validate()
@@ -135,6 +143,9 @@ func (k kafkaConfig) Validate() error {
 // needBrokers is what a command that talks to Kafka requires: a broker list,
 // with what to do about a missing one.
 func (c *Config) needBrokers() error {
+	if len(c.Kafka.SeedBrokers()) > 0 {
+		return c.Kafka.Validate()
+	}
 	err := c.Kafka.KafkaConfig.Validate()
 	if errors.Is(err, processor.ErrNoBrokers) {
 		return fmt.Errorf("%w: set it to the cluster's seed brokers (--kafka.brokers, %s or the config file), or try streamscore without a cluster: streamscore demo",
