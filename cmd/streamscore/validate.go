@@ -71,8 +71,13 @@ func validate(w io.Writer, dir string) error {
 	}
 	fmt.Fprintf(w, "reference  %d rows (%d scored, %d rejected), scored through the stream's decoder and encoder\n",
 		rep.Rows, rep.Scored, rep.Rejected)
-	fmt.Fprintf(w, "           worst |probability diff| %.3g, worst relative diff %.3g; %d outputs not bit-identical\n",
-		rep.WorstProb, rep.WorstRelative, rep.Inexact)
+	// A classifier is held to its probabilities, a regressor to its score's
+	// relative error: the line names the one that applies.
+	worst := fmt.Sprintf("worst |probability diff| %.3g", rep.WorstProb)
+	if b.Task() == scoring.TaskRegression {
+		worst = fmt.Sprintf("worst relative score diff %.3g", rep.WorstRelative)
+	}
+	fmt.Fprintf(w, "           %s; %d outputs not bit-identical\n", worst, rep.Inexact)
 	for i, m := range rep.Mismatches {
 		if i == 20 {
 			fmt.Fprintf(w, "mismatch   ... and %d more\n", len(rep.Mismatches)-i)

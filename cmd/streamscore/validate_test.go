@@ -26,6 +26,15 @@ func TestValidateExamples(t *testing.T) {
 			if !strings.Contains(out.String(), "reference  ") || !strings.HasSuffix(out.String(), "ok\n") {
 				t.Errorf("output does not report the reference check and end in ok:\n%s", out.String())
 			}
+			var manifest struct{ Output struct{ Task string } }
+			if m, err := os.ReadFile(m); err != nil || json.Unmarshal(m, &manifest) != nil || manifest.Output.Task == "" {
+				t.Fatalf("bundle.json without output.task: %v", err)
+			}
+			task := manifest.Output.Task
+			want := map[bool]string{true: "worst relative score diff ", false: "worst |probability diff| "}[task == "regression"]
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("a %s bundle's output does not name %q:\n%s", task, want, out.String())
+			}
 		})
 	}
 }
