@@ -102,6 +102,7 @@ func TestScoreFailsWhenNoRowDecodes(t *testing.T) {
 		{"CSV in a .txt file", "", []string{"--in", txt}, []string{"none of the 3 rows of " + txt, "taken from the file name", "--format csv"}},
 		{"jsonl asked for", "", []string{"--in", txt, "--format", "jsonl"}, []string{"could be decoded as jsonl"}},
 		{"CSV on stdin with --format csv", irisCSV, []string{"--in", "-", "--format", "csv"}, nil},
+		{"CSV on stdin with --format CSV", irisCSV, []string{"--in", "-", "--format", "CSV"}, nil},
 		{"JSON Lines on stdin", irisJSONL, []string{"--in", "-"}, nil},
 		{"an empty file is no rows, not an error", "", []string{"--in", "-"}, nil},
 	} {

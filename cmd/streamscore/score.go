@@ -67,6 +67,7 @@ when not one row decodes (a CSV file read as JSON Lines: give --format).
 				return err
 			}
 			defer closeIn()
+			inFormat = strings.ToLower(strings.TrimSpace(inFormat)) // --format CSV is csv, as FormatOf reads .CSV
 			guessed := inFormat == ""
 			if guessed {
 				inFormat = batch.FormatOf(inPath)
