@@ -73,10 +73,7 @@ func TestScoreRefusesToOverwriteItsInput(t *testing.T) {
 			in := writeTemp(t, "rows.csv", irisCSV)
 			args := tc.args(in)
 			_, _, err := execCLI(t, "", append([]string{"score", irisBundle, "--in", in}, args...)...)
-			want := tc.want
-			if strings.Contains(want, "%s") {
-				want = strings.Replace(want, "%s", args[1], 1)
-			}
+			want := strings.Replace(tc.want, "%s", args[1], 1)
 			if err == nil || !strings.Contains(err.Error(), want) {
 				t.Errorf("err %v, want one saying %q", err, want)
 			}
