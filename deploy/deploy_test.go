@@ -434,12 +434,40 @@ func TestAlertConventions(t *testing.T) {
 			t.Errorf("%s: alerts_test.yml has no case where it must not fire", r.Alert)
 		}
 	}
+	defined := func(name string) bool {
+		return slices.ContainsFunc(loadRules(t).all(), func(r rule) bool { return r.Alert == name })
+	}
 	for name := range fires {
-		if !slices.ContainsFunc(loadRules(t).all(), func(r rule) bool { return r.Alert == name }) {
+		if !defined(name) {
 			t.Errorf("alerts_test.yml tests %s, which alerts.yml does not define", name)
 		}
 	}
+	for _, name := range runbookAlerts(t, "../docs/operations.md") {
+		if !defined(name) {
+			t.Errorf("docs/operations.md has a runbook section for %s, which alerts.yml does not define", name)
+		}
+	}
 	t.Logf("%d alerts, each with a runbook anchor and firing/quiet test cases", alerts)
+}
+
+var runbookHeading = regexp.MustCompile(`(?m)^###\s+(Streamscore\w+)\s*$`)
+
+// runbookAlerts returns the alert names the runbook has a section for (its
+// "### StreamscoreX" headings).
+func runbookAlerts(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, m := range runbookHeading.FindAllStringSubmatch(string(b), -1) {
+		names = append(names, m[1])
+	}
+	if len(names) == 0 {
+		t.Fatalf("%s: no ### Streamscore... alert sections", path)
+	}
+	return names
 }
 
 // markdownAnchors returns the anchors GitHub makes for a document's headings.
