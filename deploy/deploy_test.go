@@ -1111,8 +1111,9 @@ func TestServiceAcceptsDeployConfig(t *testing.T) {
 	// they use are the ones kafka-init creates.
 	var compose struct {
 		Services map[string]struct {
-			Environment map[string]string `yaml:"environment"`
-			Command     any               `yaml:"command"`
+			Environment     map[string]string `yaml:"environment"`
+			Command         any               `yaml:"command"`
+			StopGracePeriod string            `yaml:"stop_grace_period"`
 		} `yaml:"services"`
 		Rest map[string]any `yaml:",inline"`
 	}
@@ -1120,6 +1121,23 @@ func TestServiceAcceptsDeployConfig(t *testing.T) {
 	initCmd := fmt.Sprint(compose.Services["kafka-init"].Command)
 	for _, svc := range []string{"streamscore", "loadgen"} {
 		cfg := effectiveConfig(t, bin, compose.Services[svc].Environment)
+		if svc == "streamscore" {
+			// docker compose stop sends SIGKILL after stop_grace_period
+			// (10s when unset); the drain needs processor.shutdown_timeout.
+			grace := 10 * time.Second
+			if g := compose.Services[svc].StopGracePeriod; g != "" {
+				if grace, err = time.ParseDuration(g); err != nil {
+					t.Fatalf("compose %s: stop_grace_period: %v", svc, err)
+				}
+			}
+			drain, err := time.ParseDuration(str(at(cfg, "processor", "shutdown_timeout")))
+			if err != nil {
+				t.Fatalf("compose %s: effective processor.shutdown_timeout: %v", svc, err)
+			}
+			if grace <= drain {
+				t.Errorf("compose %s: stop_grace_period %s must exceed the effective processor.shutdown_timeout %s", svc, grace, drain)
+			}
+		}
 		if h := str(at(cfg, "http", "listen")); !strings.HasPrefix(h, "0.0.0.0:") {
 			t.Errorf("compose %s: http.listen %q is not reachable from other containers", svc, h)
 		}
