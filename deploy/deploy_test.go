@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -102,8 +103,9 @@ func touch(c prometheus.Collector) error {
 
 // metricInfo is what queries may use of one exported series name.
 type metricInfo struct {
-	source string
-	labels map[string]bool // nil: any label (recording rules, ALERTS)
+	source  string
+	labels  map[string]bool // nil: any label (ALERTS)
+	counter bool            // a counter, or a histogram's or summary's _bucket, _sum, _count
 }
 
 type catalogue map[string]metricInfo
@@ -126,15 +128,15 @@ func (c catalogue) addFamilies(source string, fams []*dto.MetricFamily) {
 		switch f.GetType() {
 		case dto.MetricType_HISTOGRAM, dto.MetricType_GAUGE_HISTOGRAM:
 			withLE := cloneWith(labels, "le")
-			c[name+"_bucket"] = metricInfo{source, withLE}
-			c[name+"_sum"] = metricInfo{source, labels}
-			c[name+"_count"] = metricInfo{source, labels}
+			c[name+"_bucket"] = metricInfo{source, withLE, true}
+			c[name+"_sum"] = metricInfo{source, labels, true}
+			c[name+"_count"] = metricInfo{source, labels, true}
 		case dto.MetricType_SUMMARY:
-			c[name] = metricInfo{source, cloneWith(labels, "quantile")}
-			c[name+"_sum"] = metricInfo{source, labels}
-			c[name+"_count"] = metricInfo{source, labels}
+			c[name] = metricInfo{source, cloneWith(labels, "quantile"), false}
+			c[name+"_sum"] = metricInfo{source, labels, true}
+			c[name+"_count"] = metricInfo{source, labels, true}
 		default:
-			c[name] = metricInfo{source, labels}
+			c[name] = metricInfo{source, labels, f.GetType() == dto.MetricType_COUNTER}
 		}
 	}
 }
@@ -237,12 +239,21 @@ func knownMetrics(t *testing.T) catalogue {
 	c.addFamilies("go/process collectors", runtimeFamilies(t))
 	// Added by cmd (the lead's wiring), not importable from here.
 	c["streamscore_build_info"] = metricInfo{"cmd", map[string]bool{
-		"job": true, "instance": true, "version": true, "revision": true, "goversion": true}}
+		"job": true, "instance": true, "version": true, "revision": true, "goversion": true}, false}
 	// Made by Prometheus itself.
-	c["up"] = metricInfo{"prometheus", map[string]bool{"job": true, "instance": true}}
-	c["ALERTS"] = metricInfo{"prometheus", nil}
-	for _, r := range loadRules(t).records() {
-		c[r] = metricInfo{"recording rule", nil}
+	c["up"] = metricInfo{"prometheus", map[string]bool{"job": true, "instance": true}, false}
+	c["ALERTS"] = metricInfo{"prometheus", nil, false}
+	// A recording rule's series carry the labels its expression keeps
+	// (rules are evaluated in file order, so earlier ones are known).
+	for _, r := range loadRules(t).all() {
+		if r.Record == "" {
+			continue
+		}
+		e, err := parser.ParseExpr(r.Expr)
+		if err != nil {
+			t.Fatalf("recording rule %s: %v", r.Record, err)
+		}
+		c[r.Record] = metricInfo{"recording rule", c.outLabels(e, nil), false}
 	}
 	return c
 }
@@ -286,16 +297,6 @@ func (f ruleFile) all() []rule {
 	var out []rule
 	for _, g := range f.Groups {
 		out = append(out, g.Rules...)
-	}
-	return out
-}
-
-func (f ruleFile) records() []string {
-	var out []string
-	for _, r := range f.all() {
-		if r.Record != "" {
-			out = append(out, r.Record)
-		}
 	}
 	return out
 }
@@ -504,14 +505,20 @@ func markdownAnchors(t *testing.T, path string) map[string]bool {
 // ---------------------------------------------------------------- PromQL
 
 type query struct {
-	where string
-	expr  string
+	where    string
+	expr     string
+	template string // the legend (dashboard) or the annotations (alert) that name its labels
+	alert    bool
 }
 
 func ruleQueries(t *testing.T) []query {
 	var qs []query
 	for _, r := range loadRules(t).all() {
-		qs = append(qs, query{"alerts.yml " + r.Alert + r.Record, r.Expr})
+		var ann []string
+		for _, k := range slices.Sorted(maps.Keys(r.Annotations)) {
+			ann = append(ann, r.Annotations[k])
+		}
+		qs = append(qs, query{"alerts.yml " + r.Alert + r.Record, r.Expr, strings.Join(ann, "\n"), r.Alert != ""})
 	}
 	return qs
 }
@@ -552,7 +559,8 @@ func dashboardQueries(t *testing.T) []query {
 			pm := p.(map[string]any)
 			for _, tg := range asSlice(pm["targets"]) {
 				if e, _ := tg.(map[string]any)["expr"].(string); e != "" {
-					qs = append(qs, query{fmt.Sprintf("panel %q", pm["title"]), e})
+					legend, _ := tg.(map[string]any)["legendFormat"].(string)
+					qs = append(qs, query{fmt.Sprintf("panel %q", pm["title"]), e, legend, false})
 				} else {
 					t.Errorf("dashboard panel %q: a target without expr", pm["title"])
 				}
@@ -563,7 +571,7 @@ func dashboardQueries(t *testing.T) []query {
 	walkPanels(asSlice(d["panels"]))
 	for _, a := range asSlice(mapAt(d, "annotations")["list"]) {
 		if e, _ := a.(map[string]any)["expr"].(string); e != "" {
-			qs = append(qs, query{fmt.Sprintf("annotation %q", a.(map[string]any)["name"]), e})
+			qs = append(qs, query{where: fmt.Sprintf("annotation %q", a.(map[string]any)["name"]), expr: e})
 		}
 	}
 	for _, v := range asSlice(mapAt(d, "templating")["list"]) {
@@ -580,7 +588,7 @@ func dashboardQueries(t *testing.T) []query {
 			t.Errorf("dashboard variable %q: query %q is not label_values(...) or query_result(...)", vm["name"], q)
 			continue
 		}
-		qs = append(qs, query{fmt.Sprintf("variable %q", vm["name"]), m[1]})
+		qs = append(qs, query{where: fmt.Sprintf("variable %q", vm["name"]), expr: m[1]})
 	}
 	if len(qs) == 0 {
 		t.Fatal("dashboard.json: no queries found")
