@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -102,8 +103,9 @@ func touch(c prometheus.Collector) error {
 
 // metricInfo is what queries may use of one exported series name.
 type metricInfo struct {
-	source string
-	labels map[string]bool // nil: any label (recording rules, ALERTS)
+	source  string
+	labels  map[string]bool // nil: any label (ALERTS)
+	counter bool            // a counter, or a histogram's or summary's _bucket, _sum, _count
 }
 
 type catalogue map[string]metricInfo
@@ -126,15 +128,15 @@ func (c catalogue) addFamilies(source string, fams []*dto.MetricFamily) {
 		switch f.GetType() {
 		case dto.MetricType_HISTOGRAM, dto.MetricType_GAUGE_HISTOGRAM:
 			withLE := cloneWith(labels, "le")
-			c[name+"_bucket"] = metricInfo{source, withLE}
-			c[name+"_sum"] = metricInfo{source, labels}
-			c[name+"_count"] = metricInfo{source, labels}
+			c[name+"_bucket"] = metricInfo{source, withLE, true}
+			c[name+"_sum"] = metricInfo{source, labels, true}
+			c[name+"_count"] = metricInfo{source, labels, true}
 		case dto.MetricType_SUMMARY:
-			c[name] = metricInfo{source, cloneWith(labels, "quantile")}
-			c[name+"_sum"] = metricInfo{source, labels}
-			c[name+"_count"] = metricInfo{source, labels}
+			c[name] = metricInfo{source, cloneWith(labels, "quantile"), false}
+			c[name+"_sum"] = metricInfo{source, labels, true}
+			c[name+"_count"] = metricInfo{source, labels, true}
 		default:
-			c[name] = metricInfo{source, labels}
+			c[name] = metricInfo{source, labels, f.GetType() == dto.MetricType_COUNTER}
 		}
 	}
 }
@@ -237,12 +239,21 @@ func knownMetrics(t *testing.T) catalogue {
 	c.addFamilies("go/process collectors", runtimeFamilies(t))
 	// Added by cmd (the lead's wiring), not importable from here.
 	c["streamscore_build_info"] = metricInfo{"cmd", map[string]bool{
-		"job": true, "instance": true, "version": true, "revision": true, "goversion": true}}
+		"job": true, "instance": true, "version": true, "revision": true, "goversion": true}, false}
 	// Made by Prometheus itself.
-	c["up"] = metricInfo{"prometheus", map[string]bool{"job": true, "instance": true}}
-	c["ALERTS"] = metricInfo{"prometheus", nil}
-	for _, r := range loadRules(t).records() {
-		c[r] = metricInfo{"recording rule", nil}
+	c["up"] = metricInfo{"prometheus", map[string]bool{"job": true, "instance": true}, false}
+	c["ALERTS"] = metricInfo{"prometheus", nil, false}
+	// A recording rule's series carry the labels its expression keeps
+	// (rules are evaluated in file order, so earlier ones are known).
+	for _, r := range loadRules(t).all() {
+		if r.Record == "" {
+			continue
+		}
+		e, err := parser.ParseExpr(r.Expr)
+		if err != nil {
+			t.Fatalf("recording rule %s: %v", r.Record, err)
+		}
+		c[r.Record] = metricInfo{"recording rule", c.outLabels(e, nil), false}
 	}
 	return c
 }
@@ -286,16 +297,6 @@ func (f ruleFile) all() []rule {
 	var out []rule
 	for _, g := range f.Groups {
 		out = append(out, g.Rules...)
-	}
-	return out
-}
-
-func (f ruleFile) records() []string {
-	var out []string
-	for _, r := range f.all() {
-		if r.Record != "" {
-			out = append(out, r.Record)
-		}
 	}
 	return out
 }
@@ -434,12 +435,40 @@ func TestAlertConventions(t *testing.T) {
 			t.Errorf("%s: alerts_test.yml has no case where it must not fire", r.Alert)
 		}
 	}
+	defined := func(name string) bool {
+		return slices.ContainsFunc(loadRules(t).all(), func(r rule) bool { return r.Alert == name })
+	}
 	for name := range fires {
-		if !slices.ContainsFunc(loadRules(t).all(), func(r rule) bool { return r.Alert == name }) {
+		if !defined(name) {
 			t.Errorf("alerts_test.yml tests %s, which alerts.yml does not define", name)
 		}
 	}
+	for _, name := range runbookAlerts(t, "../docs/operations.md") {
+		if !defined(name) {
+			t.Errorf("docs/operations.md has a runbook section for %s, which alerts.yml does not define", name)
+		}
+	}
 	t.Logf("%d alerts, each with a runbook anchor and firing/quiet test cases", alerts)
+}
+
+var runbookHeading = regexp.MustCompile(`(?m)^###\s+(Streamscore\w+)\s*$`)
+
+// runbookAlerts returns the alert names the runbook has a section for (its
+// "### StreamscoreX" headings).
+func runbookAlerts(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, m := range runbookHeading.FindAllStringSubmatch(string(b), -1) {
+		names = append(names, m[1])
+	}
+	if len(names) == 0 {
+		t.Fatalf("%s: no ### Streamscore... alert sections", path)
+	}
+	return names
 }
 
 // markdownAnchors returns the anchors GitHub makes for a document's headings.
@@ -476,14 +505,20 @@ func markdownAnchors(t *testing.T, path string) map[string]bool {
 // ---------------------------------------------------------------- PromQL
 
 type query struct {
-	where string
-	expr  string
+	where    string
+	expr     string
+	template string // the legend (dashboard) or the annotations (alert) that name its labels
+	alert    bool
 }
 
 func ruleQueries(t *testing.T) []query {
 	var qs []query
 	for _, r := range loadRules(t).all() {
-		qs = append(qs, query{"alerts.yml " + r.Alert + r.Record, r.Expr})
+		var ann []string
+		for _, k := range slices.Sorted(maps.Keys(r.Annotations)) {
+			ann = append(ann, r.Annotations[k])
+		}
+		qs = append(qs, query{"alerts.yml " + r.Alert + r.Record, r.Expr, strings.Join(ann, "\n"), r.Alert != ""})
 	}
 	return qs
 }
@@ -524,7 +559,8 @@ func dashboardQueries(t *testing.T) []query {
 			pm := p.(map[string]any)
 			for _, tg := range asSlice(pm["targets"]) {
 				if e, _ := tg.(map[string]any)["expr"].(string); e != "" {
-					qs = append(qs, query{fmt.Sprintf("panel %q", pm["title"]), e})
+					legend, _ := tg.(map[string]any)["legendFormat"].(string)
+					qs = append(qs, query{fmt.Sprintf("panel %q", pm["title"]), e, legend, false})
 				} else {
 					t.Errorf("dashboard panel %q: a target without expr", pm["title"])
 				}
@@ -535,7 +571,7 @@ func dashboardQueries(t *testing.T) []query {
 	walkPanels(asSlice(d["panels"]))
 	for _, a := range asSlice(mapAt(d, "annotations")["list"]) {
 		if e, _ := a.(map[string]any)["expr"].(string); e != "" {
-			qs = append(qs, query{fmt.Sprintf("annotation %q", a.(map[string]any)["name"]), e})
+			qs = append(qs, query{where: fmt.Sprintf("annotation %q", a.(map[string]any)["name"]), expr: e})
 		}
 	}
 	for _, v := range asSlice(mapAt(d, "templating")["list"]) {
@@ -552,7 +588,7 @@ func dashboardQueries(t *testing.T) []query {
 			t.Errorf("dashboard variable %q: query %q is not label_values(...) or query_result(...)", vm["name"], q)
 			continue
 		}
-		qs = append(qs, query{fmt.Sprintf("variable %q", vm["name"]), m[1]})
+		qs = append(qs, query{where: fmt.Sprintf("variable %q", vm["name"]), expr: m[1]})
 	}
 	if len(qs) == 0 {
 		t.Fatal("dashboard.json: no queries found")
@@ -1083,8 +1119,9 @@ func TestServiceAcceptsDeployConfig(t *testing.T) {
 	// they use are the ones kafka-init creates.
 	var compose struct {
 		Services map[string]struct {
-			Environment map[string]string `yaml:"environment"`
-			Command     any               `yaml:"command"`
+			Environment     map[string]string `yaml:"environment"`
+			Command         any               `yaml:"command"`
+			StopGracePeriod string            `yaml:"stop_grace_period"`
 		} `yaml:"services"`
 		Rest map[string]any `yaml:",inline"`
 	}
@@ -1092,6 +1129,23 @@ func TestServiceAcceptsDeployConfig(t *testing.T) {
 	initCmd := fmt.Sprint(compose.Services["kafka-init"].Command)
 	for _, svc := range []string{"streamscore", "loadgen"} {
 		cfg := effectiveConfig(t, bin, compose.Services[svc].Environment)
+		if svc == "streamscore" {
+			// docker compose stop sends SIGKILL after stop_grace_period
+			// (10s when unset); the drain needs processor.shutdown_timeout.
+			grace := 10 * time.Second
+			if g := compose.Services[svc].StopGracePeriod; g != "" {
+				if grace, err = time.ParseDuration(g); err != nil {
+					t.Fatalf("compose %s: stop_grace_period: %v", svc, err)
+				}
+			}
+			drain, err := time.ParseDuration(str(at(cfg, "processor", "shutdown_timeout")))
+			if err != nil {
+				t.Fatalf("compose %s: effective processor.shutdown_timeout: %v", svc, err)
+			}
+			if grace <= drain {
+				t.Errorf("compose %s: stop_grace_period %s must exceed the effective processor.shutdown_timeout %s", svc, grace, drain)
+			}
+		}
 		if h := str(at(cfg, "http", "listen")); !strings.HasPrefix(h, "0.0.0.0:") {
 			t.Errorf("compose %s: http.listen %q is not reachable from other containers", svc, h)
 		}
