@@ -63,6 +63,10 @@ type Processor struct {
 	stopped  atomic.Bool
 	fatalErr chan error
 	lag      atomic.Int64 // total lag of owned partitions, for the demo summary
+	// inputID is the input topic's id as checkTopics found (or created) it,
+	// zero when the broker reports none: a different id later means the
+	// topic was re-created (fetcherrors.go). Written before Run only.
+	inputID kadm.TopicID
 }
 
 // New builds the Kafka client for the configured delivery mode and checks
@@ -287,6 +291,9 @@ func (p *Processor) checkTopics(ctx context.Context, adm *kadm.Client) error {
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+	if d, ok := topics[c.InputTopic]; ok && d.Err == nil {
+		p.inputID = d.ID
+	}
 	for _, t := range p.topics() {
 		if topics.Has(t) && topics[t].Err == nil {
 			continue
@@ -304,6 +311,9 @@ func (p *Processor) checkTopics(ctx context.Context, adm *kadm.Client) error {
 		}
 		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 			return fmt.Errorf("create topic %q: %w", t, err)
+		}
+		if t == c.InputTopic && err == nil {
+			p.inputID = resp.ID
 		}
 		p.log.Info("created topic", "topic", t, "partitions", c.TopicPartitions)
 	}
