@@ -132,7 +132,7 @@ func (e *exactlyOnce) run(ctx context.Context) error {
 			case <-time.After(backoff):
 			}
 			if err := e.connect(ctx); err != nil {
-				p.log.Warn("new transactional session failed; retrying", "err", err, "retry_in", backoff)
+				p.log.Warn("new transactional session failed; retrying", "err", err, "retry_in", backoff.String())
 				continue
 			}
 			break

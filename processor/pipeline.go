@@ -458,7 +458,7 @@ func (w *worker) waiter(recs []*kgo.Record, abort <-chan struct{}) func(int, err
 	return func(i int, err error) bool {
 		r := recs[i]
 		w.p.log.Warn("transient decode failure; retrying", "topic", r.Topic, "partition", r.Partition,
-			"offset", r.Offset, "retry_in", backoff, "err", err)
+			"offset", r.Offset, "retry_in", backoff.String(), "err", err)
 		select {
 		case <-abort:
 			return false
