@@ -93,6 +93,7 @@ func (e *atLeastOnce) client() *kgo.Client { return e.cl }
 func (e *atLeastOnce) run(ctx context.Context) error {
 	p := e.p
 	maxPoll := p.cfg.BatchMaxRecords * 4
+	ferrs := fetchErrors{p: p}
 	e.committedAt.Store(time.Now().UnixNano())
 	for {
 		e.waitForCommits(ctx)
@@ -101,9 +102,7 @@ func (e *atLeastOnce) run(ctx context.Context) error {
 			e.cl.AllowRebalance()
 			return nil
 		}
-		fetches.EachError(func(t string, part int32, err error) {
-			p.log.Warn("fetch error", "topic", t, "partition", part, "err", err)
-		})
+		ferrs.handle(ctx, fetches)
 		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
 			if len(fp.Records) == 0 {
 				return

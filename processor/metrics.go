@@ -17,7 +17,7 @@ type Metrics struct {
 	PredictionsProduced *prometheus.CounterVec   // topic
 	DLQRecords          *prometheus.CounterVec   // reason, stage
 	StageDuration       *prometheus.HistogramVec // stage: decode, features (features + model + policy), encode, produce_ack; seconds per batch
-	EndToEndLatency     prometheus.Histogram     // record timestamp -> prediction acknowledged
+	EndToEndLatency     prometheus.Histogram     // record timestamp -> prediction (or DLQ copy) acknowledged
 	BatchRecords        prometheus.Histogram
 	InflightRecords     prometheus.Gauge
 	ConsumerLag         *prometheus.GaugeVec     // topic, partition
@@ -53,7 +53,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		StageDuration: f.Histograms("stage_duration_seconds",
 			"Time one micro-batch spends in each stage.", prometheus.ExponentialBuckets(5e-6, 3, 12), "stage"),
 		EndToEndLatency: f.Histogram("end_to_end_latency_seconds",
-			"From the input record's timestamp to the prediction's broker acknowledgement.",
+			"From the input record's timestamp to the broker's acknowledgement of its prediction or DLQ copy.",
 			[]float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}),
 		BatchRecords: f.Histogram("batch_records",
 			"Records per micro-batch.", prometheus.ExponentialBuckets(1, 4, 8)),

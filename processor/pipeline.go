@@ -42,6 +42,7 @@ type Pipeline struct {
 	m           *Metrics
 	shadow      *shadowSink   // nil without ShadowTopic
 	driftWindow time.Duration // monitor.drift_window (0: off)
+	dlqMax      int32         // the DLQ topic's batch limit (fitDLQ); 0: unknown
 }
 
 // Models is a lineup: the live model, optionally a canary that scores a
@@ -457,7 +458,7 @@ func (w *worker) waiter(recs []*kgo.Record, abort <-chan struct{}) func(int, err
 	return func(i int, err error) bool {
 		r := recs[i]
 		w.p.log.Warn("transient decode failure; retrying", "topic", r.Topic, "partition", r.Partition,
-			"offset", r.Offset, "retry_in", backoff, "err", err)
+			"offset", r.Offset, "retry_in", backoff.String(), "err", err)
 		select {
 		case <-abort:
 			return false
@@ -471,8 +472,13 @@ func (w *worker) waiter(recs []*kgo.Record, abort <-chan struct{}) func(int, err
 // output turns the result for src, scored by md, into the record to produce.
 func (w *worker) output(src *kgo.Record, res *predict.Result, md *model, i int, now time.Time) output {
 	if res.Reject != "" {
-		return output{src: src, dlq: true, reason: res.Reject, stage: res.Stage,
-			rec: dlqRecord(w.p.DLQTopic, string(md.ref), src, res.Stage, res.Reject, res.Err, now)}
+		rec, omitted := fitDLQ(dlqRecord(w.p.DLQTopic, string(md.ref), src, res.Stage, res.Reject, res.Err, now), w.p.dlqMax, len(src.Headers))
+		if omitted != "" {
+			w.p.log.Warn("dead-lettered record too large for dlq.topic: parts left out; the original stays in the input topic until its retention",
+				"topic", src.Topic, "partition", src.Partition, "offset", src.Offset, "omitted", omitted,
+				"dlq_limit", w.p.dlqMax, "reason", string(res.Reject))
+		}
+		return output{src: src, dlq: true, reason: res.Reject, stage: res.Stage, rec: rec}
 	}
 	md.score.Observe(res.Score)
 	if c := md.labels[res.Label]; c != nil {

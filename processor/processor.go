@@ -63,6 +63,10 @@ type Processor struct {
 	stopped  atomic.Bool
 	fatalErr chan error
 	lag      atomic.Int64 // total lag of owned partitions, for the demo summary
+	// inputID is the input topic's id as checkTopics found (or created) it,
+	// zero when the broker reports none: a different id later means the
+	// topic was re-created (fetcherrors.go). Written before Run only.
+	inputID kadm.TopicID
 }
 
 // New builds the Kafka client for the configured delivery mode and checks
@@ -103,6 +107,7 @@ func New(ctx context.Context, cfg Config, kcfg KafkaConfig, pipe *Pipeline, m *M
 	if err != nil {
 		return nil, err
 	}
+	pipe.dlqMax = batchMax(cfg.DLQTopic)
 	opts, err := p.clientOpts(batchMax)
 	if err != nil {
 		return nil, err
@@ -200,6 +205,10 @@ func (p *Processor) batchLimits(ctx context.Context, adm *kadm.Client) (func(str
 			"but input.topic %q up to %d: a large input could never be dead-lettered; raise the DLQ topic's max.message.bytes",
 			c.DLQTopic, dlq, c.InputTopic, in)
 	}
+	if in > 0 && dlq > 0 && dlq < in+dlqHeadroom {
+		p.log.Warn("dlq.topic's size limit leaves no room for the DLQ headers above input.topic's: an input record that nearly fills its limit is dead-lettered without its value (header streamscore-dlq-omitted); raise the DLQ topic's max.message.bytes",
+			"dlq_topic", c.DLQTopic, "dlq_limit", dlq, "input_topic", c.InputTopic, "input_limit", in, "want_at_least", in+dlqHeadroom)
+	}
 	return func(topic string) int32 {
 		if v, ok := limits[topic]; ok {
 			return v
@@ -207,6 +216,10 @@ func (p *Processor) batchLimits(ctx context.Context, adm *kadm.Client) (func(str
 		return def
 	}, nil
 }
+
+// dlqHeadroom is what the DLQ topic should accept beyond the input topic's
+// limit: the reason headers a DLQ copy adds to the original.
+const dlqHeadroom = 4096
 
 // clientOpts are the options both delivery modes use; each engine adds its
 // own (commit mode, group callbacks, transactional id).
@@ -287,6 +300,9 @@ func (p *Processor) checkTopics(ctx context.Context, adm *kadm.Client) error {
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+	if d, ok := topics[c.InputTopic]; ok && d.Err == nil {
+		p.inputID = d.ID
+	}
 	for _, t := range p.topics() {
 		if topics.Has(t) && topics[t].Err == nil {
 			continue
@@ -298,12 +314,18 @@ func (p *Processor) checkTopics(ctx context.Context, adm *kadm.Client) error {
 			return fmt.Errorf("topic %q does not exist: create it, or set processor.create_topics: true", t)
 		}
 		maxBytes := strconv.Itoa(c.MaxRecordBytes + 4096)
+		if t == c.DLQTopic {
+			maxBytes = strconv.Itoa(c.MaxRecordBytes + 4096 + dlqHeadroom) // room for the reason headers
+		}
 		resp, err := adm.CreateTopic(ctx, c.TopicPartitions, -1, map[string]*string{"max.message.bytes": &maxBytes}, t)
 		if err == nil {
 			err = resp.Err
 		}
 		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 			return fmt.Errorf("create topic %q: %w", t, err)
+		}
+		if t == c.InputTopic && err == nil {
+			p.inputID = resp.ID
 		}
 		p.log.Info("created topic", "topic", t, "partitions", c.TopicPartitions)
 	}

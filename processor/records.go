@@ -22,6 +22,10 @@ const (
 	HeaderDLQOffset    = "streamscore-dlq-source-offset"
 	HeaderDLQModel     = "streamscore-dlq-model"
 	HeaderDLQTime      = "streamscore-dlq-time"
+	// HeaderDLQOmitted is on a DLQ record that left out parts of the
+	// original so that it fits the DLQ topic's size limit (fitDLQ): "value",
+	// "value,headers" or "value,headers,key".
+	HeaderDLQOmitted = "streamscore-dlq-omitted"
 )
 
 // stageProduceAck labels the stage duration from handing a batch to the
@@ -51,4 +55,43 @@ func dlqRecord(topic, model string, src *kgo.Record, stage reject.Stage, reason 
 		kgo.RecordHeader{Key: HeaderDLQTime, Value: now.UTC().AppendFormat(nil, time.RFC3339Nano)},
 	)
 	return &kgo.Record{Topic: topic, Key: src.Key, Value: src.Value, Headers: h, Timestamp: src.Timestamp}
+}
+
+// recordBatchBound is an upper bound of the bytes a batch holding only r
+// takes, as the producer counts them against the topic's batch limit: the
+// batch header and every field of the record at its widest varint.
+func recordBatchBound(r *kgo.Record) int {
+	n := 61 + 5 + 1 + 10 + 5 + 5 + len(r.Key) + 5 + len(r.Value) + 5
+	for _, h := range r.Headers {
+		n += 10 + len(h.Key) + len(h.Value)
+	}
+	return n
+}
+
+// fitDLQ returns rec, a DLQ copy from dlqRecord with the reason headers
+// last, or, when it would not fit limit (the DLQ topic's batch limit; 0:
+// unknown), a copy that leaves out the original's value, then its headers,
+// then its key, until it does, naming what it left out in
+// HeaderDLQOmitted. Without it the producer refuses the copy and the
+// service stops on that record at every restart. The original stays in
+// the input topic (the source headers say where) until its retention.
+func fitDLQ(rec *kgo.Record, limit int32, srcHeaders int) (*kgo.Record, string) {
+	if limit <= 0 || recordBatchBound(rec) <= int(limit) {
+		return rec, ""
+	}
+	out := *rec
+	own := rec.Headers[srcHeaders:]
+	out.Value = nil
+	omitted := "value"
+	out.Headers = append(append(make([]kgo.RecordHeader, 0, len(rec.Headers)+1), rec.Headers...), kgo.RecordHeader{Key: HeaderDLQOmitted})
+	if recordBatchBound(&out) > int(limit) {
+		omitted = "value,headers"
+		out.Headers = append(append(make([]kgo.RecordHeader, 0, len(own)+1), own...), kgo.RecordHeader{Key: HeaderDLQOmitted})
+	}
+	if recordBatchBound(&out) > int(limit) {
+		omitted = "value,headers,key"
+		out.Key = nil
+	}
+	out.Headers[len(out.Headers)-1].Value = []byte(omitted)
+	return &out, omitted
 }

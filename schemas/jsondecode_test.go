@@ -67,6 +67,8 @@ func TestJSONDecode(t *testing.T) {
 		{name: "required absent", in: `{"n":1}`, wantErr: `missing_field field="req"`},
 		{name: "required null", in: `{"req":null}`, wantErr: `missing_field field="req"`},
 		{name: "string for number", in: `{"req":"1"}`, wantErr: `wrong_type field="req"`},
+		// Every value of a key that appears twice must fit its input, not only the last (docs/formats.md).
+		{name: "duplicate key, a bad value before the last", in: `{"req":1,"n":"x","n":2}`, wantErr: `wrong_type field="n"`},
 		{name: "bool for number", in: `{"req":true}`, wantErr: `wrong_type field="req"`},
 		{name: "number for bool", in: `{"req":1,"b":1}`, wantErr: `wrong_type field="b"`},
 		{name: "string for bool", in: `{"req":1,"b":"true"}`, wantErr: `wrong_type field="b"`},
