@@ -365,7 +365,7 @@ func (e *atLeastOnce) runBatch(w *partitionWorker, wk *worker, recs []*kgo.Recor
 	}
 	ack.handed, ack.acked = time.Now(), e.observeProduceAck
 	ack.done()
-	e.p.m.LastProcessed.Set(float64(recs[len(recs)-1].Timestamp.UnixMilli()) / 1e3)
+	e.p.lastProcessed(recs[len(recs)-1])
 	return true
 }
 

@@ -2,14 +2,18 @@ package processor_test
 
 import (
 	"crypto/rand"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/streamscore/streamscore/internal/kafkatest"
+	"github.com/streamscore/streamscore/internal/proctest"
 	"github.com/streamscore/streamscore/processor"
 )
 
@@ -58,6 +62,35 @@ func TestDLQCopyTooLargeForTheDLQ(t *testing.T) {
 				if h[k] != want {
 					t.Errorf("DLQ header %s = %q, want %q (headers %v)", k, h[k], want, strings.Join(slices.Sorted(maps.Keys(h)), ","))
 				}
+			}
+		})
+	}
+}
+
+// TestRefusedWriteCountsItsTopic: a DLQ that refuses every copy (its limit
+// is below the reason headers alone) stops Run, and produce_errors_total
+// names the DLQ topic, not the output, in both delivery modes.
+func TestRefusedWriteCountsItsTopic(t *testing.T) {
+	for _, delivery := range []string{processor.AtLeastOnce, processor.ExactlyOnce} {
+		t.Run(delivery, func(t *testing.T) {
+			brokers := kafkatest.Brokers(t)
+			tiny := map[string]string{"max.message.bytes": "300"}
+			e := newEnvOn(t, brokers, 1)
+			e.in = kafkatest.TopicWithConfigs(t, brokers, 1, tiny)
+			e.dlq = kafkatest.TopicWithConfigs(t, brokers, 1, tiny)
+			kafkatest.ProduceRecords(t, brokers, []*kgo.Record{{Topic: e.in, Value: []byte("{")}})
+			_, stop := e.start(t, e.config(delivery, kafkatest.UniqueName(t, "g")))
+			proctest.Eventually(t, 30*time.Second, "the refused DLQ write counted", func() error {
+				if got := testutil.ToFloat64(e.metrics.ProduceErrors.WithLabelValues(e.dlq)); got != 1 {
+					return fmt.Errorf("produce_errors_total{topic=dlq} = %v, want 1", got)
+				}
+				return nil
+			})
+			if err := stop(); err == nil || !strings.Contains(err.Error(), "MESSAGE_TOO_LARGE") {
+				t.Errorf("Run returned %v, want the broker's MESSAGE_TOO_LARGE", err)
+			}
+			if got := testutil.ToFloat64(e.metrics.ProduceErrors.WithLabelValues(e.out)); got != 0 {
+				t.Errorf("produce_errors_total{topic=output} = %v, want 0 (the output took every write)", got)
 			}
 		})
 	}

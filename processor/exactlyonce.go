@@ -163,6 +163,7 @@ func (e *exactlyOnce) transactLoop(ctx context.Context, sess *kgo.GroupTransactS
 		acked    []output // outputs of the open transaction, observed once it commits
 		failed   atomic.Bool
 		firstErr error
+		errTopic string // firstErr's record's topic (output, DLQ or shadow)
 	)
 	for {
 		fetches := sess.PollRecords(ctx, maxPoll)
@@ -211,12 +212,12 @@ func (e *exactlyOnce) transactLoop(ctx context.Context, sess *kgo.GroupTransactS
 					for recs := fp.Records; len(recs) > 0; {
 						n := min(len(recs), p.cfg.BatchMaxRecords)
 						ok := slots[s].process(recs[:n], ctx.Done(), func(o output) {
-							sess.Produce(p.produceCtx, o.rec, func(_ *kgo.Record, err error) {
+							sess.Produce(p.produceCtx, o.rec, func(r *kgo.Record, err error) {
 								mu.Lock()
 								defer mu.Unlock()
 								if err != nil {
 									if !failed.Swap(true) {
-										firstErr = err
+										firstErr, errTopic = err, r.Topic
 									}
 									return
 								}
@@ -260,7 +261,7 @@ func (e *exactlyOnce) transactLoop(ctx context.Context, sess *kgo.GroupTransactS
 			// (too large, not authorized) would fail again on every redo.
 			err := firstErr
 			mu.Unlock()
-			p.m.ProduceErrors.WithLabelValues(p.cfg.OutputTopic).Inc()
+			p.m.ProduceErrors.WithLabelValues(errTopic).Inc()
 			return fmt.Errorf("produce in transaction (aborted, nothing committed): %w", err)
 		}
 		if committed {
@@ -268,8 +269,9 @@ func (e *exactlyOnce) transactLoop(ctx context.Context, sess *kgo.GroupTransactS
 			for _, o := range acked {
 				p.observeAck(o, now)
 			}
-			last := parts[len(parts)-1].Records
-			p.m.LastProcessed.Set(float64(last[len(last)-1].Timestamp.UnixMilli()) / 1e3)
+			for _, fp := range parts {
+				p.lastProcessed(fp.Records[len(fp.Records)-1])
+			}
 		} else {
 			p.m.TransactionsAborted.Inc()
 			p.log.Info("transaction aborted by a rebalance; its records will be processed again")

@@ -21,7 +21,7 @@ type Metrics struct {
 	BatchRecords        prometheus.Histogram
 	InflightRecords     prometheus.Gauge
 	ConsumerLag         *prometheus.GaugeVec     // topic, partition
-	LastProcessed       prometheus.Gauge         // unix seconds of the newest processed record's timestamp
+	LastProcessed       *prometheus.GaugeVec     // topic, partition: unix seconds of the last processed record's timestamp
 	ModelInfo           *prometheus.GaugeVec     // model, version, role: the lineup now scoring (Pipeline.Swap keeps it current)
 	ModelLoaded         *prometheus.GaugeVec     // role: unix seconds when that role's bundle was loaded
 	Quality             *predict.Quality         // inputs missing, values out of range, unseen categories, drift PSI (door="stream")
@@ -61,8 +61,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			"Records produced but not yet acknowledged by the broker."),
 		ConsumerLag: f.Gauges("consumer_lag_records",
 			"High watermark minus the group's committed offset, per input partition.", "topic", "partition"),
-		LastProcessed: f.Gauge("last_processed_timestamp_seconds",
-			"Timestamp of the newest input record processed."),
+		LastProcessed: f.Gauges("last_processed_timestamp_seconds",
+			"Timestamp of the last input record processed (the highest offset whose outputs the broker took), per owned input partition.", "topic", "partition"),
 		ModelInfo: f.Gauges("model_info",
 			"The model bundles scoring now, by role: live, canary, shadow (always 1).", "model", "version", "role"),
 		ModelLoaded: f.Gauges("model_loaded_timestamp_seconds",

@@ -172,9 +172,19 @@ func (p *Processor) disown(parts map[string][]int32) {
 		for _, part := range ps {
 			delete(p.owned, topicPartition{topic, part})
 			p.m.ConsumerLag.DeleteLabelValues(topic, strconv.Itoa(int(part)))
+			p.m.LastProcessed.DeleteLabelValues(topic, strconv.Itoa(int(part)))
 		}
 	}
 	p.m.AssignedPartitions.Set(float64(len(p.owned)))
+}
+
+// lastProcessed sets last_processed_timestamp_seconds of r's partition to
+// r's timestamp: r is the last record of a batch whose outputs the broker
+// took, so the highest offset of its partition processed so far. Per
+// partition, because one partition's producers (or clocks) say nothing of
+// another's, and a maximum would stay pinned by one future timestamp.
+func (p *Processor) lastProcessed(r *kgo.Record) {
+	p.m.LastProcessed.WithLabelValues(r.Topic, strconv.Itoa(int(r.Partition))).Set(float64(r.Timestamp.UnixMilli()) / 1e3)
 }
 
 // batchLimits gives the producer's batch size limit per topic: no larger

@@ -240,6 +240,49 @@ func TestDeliveryModes(t *testing.T) {
 	}
 }
 
+// TestLastProcessedPerPartition: last_processed_timestamp_seconds is the
+// timestamp of the last record processed in each partition, so a partition
+// whose producer stamps its records in 2001 does not hide one stamping
+// them now, whichever batch finished last; the series of a partition go
+// when it is revoked.
+func TestLastProcessedPerPartition(t *testing.T) {
+	stamps := map[int32]time.Time{
+		0: time.Now().Truncate(time.Millisecond),
+		1: time.UnixMilli(1000000000000), // 2001-09-09
+	}
+	for _, mode := range []string{processor.AtLeastOnce, processor.ExactlyOnce} {
+		t.Run(mode, func(t *testing.T) {
+			e := newEnv(t, 2)
+			g := gen.NewFraud(7, 50)
+			var recs []*kgo.Record
+			for i := 0; i < 40; i++ {
+				part := int32(i % 2)
+				k, v := g.Next(nil, stamps[part])
+				recs = append(recs, &kgo.Record{Topic: e.in, Partition: part, Key: k, Value: v, Timestamp: stamps[part]})
+			}
+			kafkatest.ProduceRecords(t, e.brokers, recs, kafkatest.WithProducerOpts(kgo.RecordPartitioner(kgo.ManualPartitioner())))
+			group := kafkatest.UniqueName(t, "g")
+			_, stop := e.start(t, e.config(mode, group))
+			waitCommitted(t, e, group)
+			proctest.Eventually(t, 10*time.Second, "each partition's last record timestamp", func() error {
+				for part, ts := range stamps {
+					g := e.metrics.LastProcessed.WithLabelValues(e.in, strconv.Itoa(int(part)))
+					if got, want := testutil.ToFloat64(g), float64(ts.UnixMilli())/1e3; got != want {
+						return fmt.Errorf("partition %d: last_processed_timestamp_seconds %v, want %v", part, got, want)
+					}
+				}
+				return nil
+			})
+			if err := stop(); err != nil {
+				t.Fatalf("Run returned %v, want nil after a graceful stop", err)
+			}
+			if n := testutil.CollectAndCount(e.metrics.LastProcessed); n != 0 {
+				t.Errorf("%d last_processed series after the processor left the group, want 0", n)
+			}
+		})
+	}
+}
+
 func TestMissingTopicIsAClearError(t *testing.T) {
 	e := newEnv(t, 1)
 	cfg := e.config(processor.AtLeastOnce, "g")
