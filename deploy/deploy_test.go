@@ -12,6 +12,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"go/ast"
+	goparser "go/parser"
+	"go/token"
 	"maps"
 	"os"
 	"os/exec"
@@ -1326,13 +1329,42 @@ func TestRunbook(t *testing.T) {
 		t.Fatal(err)
 	}
 	doc := string(b)
-	for _, h := range []string{
-		"streamscore-dlq-reason", "streamscore-dlq-stage", "streamscore-dlq-source-topic",
-		"streamscore-dlq-source-partition", "streamscore-dlq-source-offset", "streamscore-dlq-model",
-		"streamscore-dlq-time", "streamscore-dlq-error",
-	} {
+	headers := processorHeaders(t)
+	if len(headers) < 10 {
+		t.Fatalf("found %d Header* constants in processor/records.go, want the DLQ headers and more: %v", len(headers), headers)
+	}
+	for _, h := range headers {
 		if !strings.Contains(doc, "`"+h+"`") {
-			t.Errorf("docs/operations.md does not document the DLQ header %s", h)
+			t.Errorf("docs/operations.md does not document the record header %s", h)
 		}
 	}
+}
+
+// processorHeaders is the value of every Header* constant the processor
+// declares (processor/records.go): the headers it writes, read from the
+// source so that a new one cannot be left out of the runbook.
+func processorHeaders(t *testing.T) []string {
+	t.Helper()
+	f, err := goparser.ParseFile(token.NewFileSet(), "../processor/records.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	ast.Inspect(f, func(n ast.Node) bool {
+		vs, ok := n.(*ast.ValueSpec)
+		if !ok {
+			return true
+		}
+		for i, name := range vs.Names {
+			if lit, ok := vs.Values[i].(*ast.BasicLit); ok && strings.HasPrefix(name.Name, "Header") && lit.Kind == token.STRING {
+				v, err := strconv.Unquote(lit.Value)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out = append(out, v)
+			}
+		}
+		return false
+	})
+	return out
 }
