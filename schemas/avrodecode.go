@@ -494,9 +494,8 @@ type avroDecoder struct {
 }
 
 func (d *avroDecoder) Decode(b []byte, row *features.Row) (Meta, error) {
-	d.begin(row)
-	if len(b) > d.maxBytes {
-		return Meta{}, tooLarge("record is %d bytes, limit %d", len(b), d.maxBytes)
+	if err := d.start(b, row); err != nil {
+		return Meta{}, err
 	}
 	return d.run(d.plan, b)
 }

@@ -149,12 +149,8 @@ func (d *CSVDecoder) UnknownFields() []string { return d.unknown }
 // Decode reads one record: it must have as many fields as the header
 // (more or fewer is malformed), each cell read by its column's input type.
 func (d *CSVDecoder) Decode(value []byte, row *features.Row) (Meta, error) {
-	d.begin(row)
-	if len(value) > d.maxBytes {
-		return Meta{}, tooLarge("record is %d bytes, limit %d", len(value), d.maxBytes)
-	}
-	if len(value) == 0 {
-		return Meta{}, malformed("empty record")
+	if err := d.start(value, row); err != nil {
+		return Meta{}, err
 	}
 	cells, err := splitCSV(value, d.cells, len(d.cols))
 	if err != nil {

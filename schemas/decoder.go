@@ -290,6 +290,22 @@ func inputTarget(layout *features.Layout, i int) target {
 	return target{input: i, slot: layout.Slot(i), typ: in.Type, path: strings.Join(in.FieldPath(), ".")}
 }
 
+// start begins the Decode of b into row with the record-level checks every
+// format shares: the size limit, and a value at all (a Kafka tombstone's is
+// null, which no format reads as an event).
+func (ft *fieldTree) start(b []byte, row *features.Row) error {
+	ft.begin(row)
+	switch {
+	case len(b) > ft.maxBytes:
+		return tooLarge("record is %d bytes, limit %d", len(b), ft.maxBytes)
+	case b == nil:
+		return malformed("no value: a tombstone (a record whose value is null) is not an event")
+	case len(b) == 0:
+		return malformed("empty value")
+	}
+	return nil
+}
+
 func (ft *fieldTree) begin(row *features.Row) {
 	row.Reset()
 	ft.row = row

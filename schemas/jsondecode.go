@@ -44,9 +44,8 @@ func (d *jsonDecoder) noteUnknown(key []byte) {
 }
 
 func (d *jsonDecoder) Decode(b []byte, row *features.Row) (Meta, error) {
-	d.begin(row)
-	if len(b) > d.maxBytes {
-		return Meta{}, tooLarge("record is %d bytes, limit %d", len(b), d.maxBytes)
+	if err := d.start(b, row); err != nil {
+		return Meta{}, err
 	}
 	d.fields = 0
 	i := skipWS(b, 0)

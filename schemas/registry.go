@@ -248,9 +248,8 @@ type confluentDecoder struct {
 const maxPlans = 256
 
 func (d *confluentDecoder) Decode(b []byte, row *features.Row) (Meta, error) {
-	d.begin(row)
-	if len(b) > d.maxBytes {
-		return Meta{}, tooLarge("record is %d bytes, limit %d", len(b), d.maxBytes)
+	if err := d.start(b, row); err != nil {
+		return Meta{}, err
 	}
 	if len(b) < 5 {
 		return Meta{}, malformed("%d bytes is shorter than the 5-byte confluent header", len(b))

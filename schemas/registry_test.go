@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -381,5 +382,31 @@ func TestRegistryWithSRFake(t *testing.T) {
 	}
 	if id := e.(*AvroEncoder).SchemaID(); id <= 0 {
 		t.Errorf("schema id = %d", id)
+	}
+}
+
+// TestNoValue: a record without a value is malformed in every format, and
+// the message tells a tombstone (null value) from an empty one.
+func TestNoValue(t *testing.T) {
+	_, reg := newTestRegistry(t)
+	l := mustLayout(t, fraudInputs())
+	for _, cfg := range []InputConfig{
+		{Format: FormatJSON},
+		{Format: FormatAvro, AvroSchema: "fraud_transaction.avsc"},
+		{Format: FormatConfluent},
+	} {
+		d, err := NewDecoder(cfg, l, reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			in   []byte
+			want string
+		}{{nil, "no value: a tombstone"}, {[]byte{}, "empty value"}} {
+			_, err := d.Decode(tc.in, l.NewRow())
+			if describeErr(err) != `malformed field=""` || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%s: Decode(%#v) = %v, want malformed saying %q", cfg.Format, tc.in, err, tc.want)
+			}
+		}
 	}
 }
