@@ -38,7 +38,6 @@
 //	stage_duration_seconds{stage}          end_to_end_latency_seconds
 //	batch_records                          inflight_records
 //	consumer_lag_records{topic,partition}  last_processed_timestamp_seconds{topic,partition}
-//	model_info{model,version,role}         model_loaded_timestamp_seconds{role}
 //	feature_out_of_range_total{door,feature}
 //	feature_unknown_category_total{door,feature}
 //	input_missing_total{door,input}        prediction_score{model,version}

@@ -22,8 +22,6 @@ type Metrics struct {
 	InflightRecords     prometheus.Gauge
 	ConsumerLag         *prometheus.GaugeVec     // topic, partition
 	LastProcessed       *prometheus.GaugeVec     // topic, partition: unix seconds of the last processed record's timestamp
-	ModelInfo           *prometheus.GaugeVec     // model, version, role: the lineup now scoring (Pipeline.Swap keeps it current)
-	ModelLoaded         *prometheus.GaugeVec     // role: unix seconds when that role's bundle was loaded
 	Quality             *predict.Quality         // inputs missing, values out of range, unseen categories, drift PSI (door="stream")
 	PredictionScore     *prometheus.HistogramVec // model, version
 	PredictionLabels    *prometheus.CounterVec   // model, version, label
@@ -63,10 +61,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			"High watermark minus the group's committed offset, per input partition.", "topic", "partition"),
 		LastProcessed: f.Gauges("last_processed_timestamp_seconds",
 			"Timestamp of the last input record processed (the highest offset whose outputs the broker took), per owned input partition.", "topic", "partition"),
-		ModelInfo: f.Gauges("model_info",
-			"The model bundles scoring now, by role: live, canary, shadow (always 1).", "model", "version", "role"),
-		ModelLoaded: f.Gauges("model_loaded_timestamp_seconds",
-			"When the bundle now in each role was loaded.", "role"),
 		Quality: predict.NewQuality(reg),
 		PredictionScore: f.Histograms("prediction_score",
 			"Distribution of prediction scores, by the model version that scored them (series of versions no longer in the lineup are deleted at the second swap after).",

@@ -107,8 +107,8 @@ func (p *Pipeline) Models() Models {
 // transaction) with; batches already running finish on the lineup they
 // started with. Call it after New (which makes Path the first lineup). A
 // model that is in the current lineup (the same *predict.Path in the same
-// role) keeps its workers' state. model_info and model_loaded_timestamp_seconds
-// follow the lineup; the per-version prediction series of a version that
+// role) keeps its workers' state (model_info follows the lineup from the
+// reloader, internal/reload); the per-version prediction series of a version that
 // left the lineup are deleted at the swap after the one that retired it, so
 // its last increments are still scraped.
 func (p *Pipeline) Swap(m Models) error {
@@ -140,7 +140,6 @@ func (p *Pipeline) Swap(m Models) error {
 	if m.Shadow != nil {
 		lu.shadow = p.model(old, m.Shadow, predict.RoleShadow)
 	}
-	p.exportLineup(lu)
 	p.cur.Store(lu)
 	if old != nil {
 		p.prev = old
@@ -174,41 +173,6 @@ func (p *Pipeline) model(old *lineup, path *predict.Path, role predict.Role) *mo
 }
 
 func (lu *lineup) models3() []*model { return []*model{lu.live, lu.canary, lu.shadow} }
-
-// exportLineup sets model_info and model_loaded_timestamp_seconds to lu,
-// deleting only the series that left (a scrape never sees an empty lineup).
-func (p *Pipeline) exportLineup(lu *lineup) {
-	keep := map[[3]string]bool{}
-	for _, md := range lu.models3() {
-		if md == nil {
-			continue
-		}
-		b := md.path.Bundle()
-		keep[[3]string{b.Name, b.Version, string(md.role)}] = true
-		p.m.ModelInfo.WithLabelValues(b.Name, b.Version, string(md.role)).Set(1)
-		at := md.path.Origin().LoadedAt
-		if at.IsZero() {
-			at = time.Now()
-		}
-		p.m.ModelLoaded.WithLabelValues(string(md.role)).Set(float64(at.UnixNano()) / 1e9)
-	}
-	if old := p.cur.Load(); old != nil {
-		for _, md := range old.models3() {
-			if md == nil {
-				continue
-			}
-			b := md.path.Bundle()
-			if !keep[[3]string{b.Name, b.Version, string(md.role)}] {
-				p.m.ModelInfo.DeleteLabelValues(b.Name, b.Version, string(md.role))
-			}
-		}
-	}
-	for _, r := range predict.Roles {
-		if (r == predict.RoleCanary && lu.canary == nil) || (r == predict.RoleShadow && lu.shadow == nil) {
-			p.m.ModelLoaded.DeleteLabelValues(string(r))
-		}
-	}
-}
 
 // deleteStale deletes the prediction series of versions in neither the new
 // lineup nor the one before it: the metrics' cardinality stays bounded by

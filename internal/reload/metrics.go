@@ -15,6 +15,8 @@ const RoleConfig = "config"
 type Metrics struct {
 	LoadFailures *prometheus.CounterVec // role: live, canary, shadow, config
 	Swaps        prometheus.Counter
+	ModelInfo    *prometheus.GaugeVec // model, version, role: the lineup serving now (every door: run and serve)
+	ModelLoaded  *prometheus.GaugeVec // role: unix seconds when that role's bundle was loaded
 }
 
 // NewMetrics registers the reload metrics on reg. Every role's failure
@@ -26,10 +28,40 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			"Model bundles that failed to load, validate or match their reference rows and were not swapped in (the old model kept serving), by role; role config: the configuration could not be read at a reload.", "role"),
 		Swaps: f.Counter("model_swaps_total",
 			"Reloads that swapped a new lineup of models in (a bundle, the canary share or a role changed)."),
+		ModelInfo: f.Gauges("model_info",
+			"The model bundles serving now, by role: live, canary, shadow (always 1).", "model", "version", "role"),
+		ModelLoaded: f.Gauges("model_loaded_timestamp_seconds",
+			"When the bundle now in each role was loaded.", "role"),
 	}
 	for _, r := range predict.Roles {
 		m.LoadFailures.WithLabelValues(string(r))
 	}
 	m.LoadFailures.WithLabelValues(RoleConfig)
 	return m
+}
+
+// export sets model_info and model_loaded_timestamp_seconds to next, the
+// lineup the doors took, deleting only the series of prev that left it (a
+// scrape never sees an empty lineup).
+func (m *Metrics) export(prev, next *Lineup) {
+	keep := map[[3]string]bool{}
+	for _, role := range predict.Roles {
+		md := next.model(role)
+		if md == nil {
+			m.ModelLoaded.DeleteLabelValues(string(role))
+			continue
+		}
+		b := md.Bundle
+		keep[[3]string{b.Name, b.Version, string(role)}] = true
+		m.ModelInfo.WithLabelValues(b.Name, b.Version, string(role)).Set(1)
+		m.ModelLoaded.WithLabelValues(string(role)).Set(float64(md.Origin.LoadedAt.UnixNano()) / 1e9)
+	}
+	if prev == nil {
+		return
+	}
+	for _, role := range predict.Roles {
+		if md := prev.model(role); md != nil && !keep[[3]string{md.Bundle.Name, md.Bundle.Version, string(role)}] {
+			m.ModelInfo.DeleteLabelValues(md.Bundle.Name, md.Bundle.Version, string(role))
+		}
+	}
 }

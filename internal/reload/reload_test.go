@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/goleak"
 
 	"github.com/streamscore/streamscore/internal/bundletest"
@@ -185,6 +187,9 @@ func TestReload(t *testing.T) {
 		}
 		out := h.r.Reload(context.Background(), "test")
 		live := h.r.Current().Live
+		if got, want := exportedLineup(t, h.m), "live="+live.Bundle.Version+" canary=- shadow=-"; got != want {
+			t.Errorf("current -> %s: model_info and model_loaded_timestamp_seconds say %s, want %s", st.target, got, want)
+		}
 		if live.Bundle.Version != st.wantVersion || out.Swapped != st.wantSwap {
 			t.Errorf("current -> %s: live %s swapped %v; want %s, %v (failures %v)", st.target,
 				live.Bundle.Version, out.Swapped, st.wantVersion, st.wantSwap, out.Failures)
@@ -265,6 +270,9 @@ func TestReloadReadsTheConfig(t *testing.T) {
 		if got := lineupString(h.r.Current()); got != st.want {
 			t.Errorf("%s: lineup %s, want %s (failures %v)", st.name, got, st.want, out.Failures)
 		}
+		if got, want := exportedLineup(t, h.m), regexp.MustCompile(`@\d+`).ReplaceAllString(st.want, "@?"); got != want {
+			t.Errorf("%s: model_info and model_loaded_timestamp_seconds say %s, want %s", st.name, got, want)
+		}
 		if st.failRole == "" {
 			if len(out.Failures) > 0 {
 				t.Errorf("%s: failures %v, want none", st.name, out.Failures)
@@ -291,6 +299,47 @@ func lineupString(lu *Lineup) string {
 }
 
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
+
+// exportedLineup is the lineup the model_info series describe, as
+// lineupString prints it (the canary share as @?, which the metrics do not
+// carry); it fails the test when model_loaded_timestamp_seconds does not
+// have a series for exactly the roles model_info has, or a role has more
+// than one model_info series.
+func exportedLineup(t *testing.T, m *Metrics) string {
+	t.Helper()
+	versions := map[string][]string{}
+	ch := make(chan prometheus.Metric, 16)
+	go func() { m.ModelInfo.Collect(ch); close(ch) }()
+	for mt := range ch {
+		var pb dto.Metric
+		if err := mt.Write(&pb); err != nil {
+			t.Fatal(err)
+		}
+		labels := map[string]string{}
+		for _, l := range pb.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		versions[labels["role"]] = append(versions[labels["role"]], labels["version"])
+	}
+	s := ""
+	for _, role := range predict.Roles {
+		v := versions[string(role)]
+		loaded := testutil.ToFloat64(m.ModelLoaded.WithLabelValues(string(role))) > 0
+		if len(v) > 1 || (len(v) == 1) != loaded {
+			t.Errorf("role %s: model_info versions %v, model_loaded_timestamp_seconds set %v", role, v, loaded)
+		}
+		if len(v) == 0 {
+			m.ModelLoaded.DeleteLabelValues(string(role)) // made by the look above
+			s += " " + string(role) + "=-"
+			continue
+		}
+		s += " " + string(role) + "=" + v[0]
+		if role == predict.RoleCanary {
+			s += "@?"
+		}
+	}
+	return s[1:]
+}
 
 // TestStartFailures: a live bundle that fails is a start-up error; a
 // canary or shadow that fails is left out of the first lineup and counted.

@@ -154,6 +154,7 @@ func (r *Reloader) Start(first *Lineup, apply func(*Lineup) error) error {
 	}
 	r.apply = apply
 	r.cur.Store(first)
+	r.m.export(nil, first)
 	r.logSwap("start", nil, first, time.Now())
 	out := Outcome{At: time.Now(), Trigger: "start"}
 	if l := r.last.Load(); l != nil {
@@ -207,6 +208,7 @@ func (r *Reloader) Reload(ctx context.Context, trigger string) Outcome {
 	r.cur.Store(next)
 	out.Swapped = true
 	r.m.Swaps.Inc()
+	r.m.export(cur, next)
 	r.logSwap(trigger, cur, next, swappedAt)
 	r.report(out)
 	return out

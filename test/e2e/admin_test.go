@@ -92,6 +92,7 @@ func TestAdminListenerTLS(t *testing.T) {
 		wantChallenge bool
 	}{
 		{"metrics over TLS", trusting, "GET", "https://" + pub + "/metrics", "", 200, "streamscore_build_info", false},
+		{"serve exports its lineup", trusting, "GET", "https://" + pub + "/metrics", "", 200, `streamscore_model_info{model="fraud",role="live",version="1.0.0"} 1`, false},
 		{"predict over TLS", trusting, "POST", "https://" + pub + "/v1/predict", "", 200, `"model_version"`, false},
 		{"models over TLS", trusting, "GET", "https://" + pub + "/v1/models", "", 200, `"role": "live"`, false},
 		{"untrusted server certificate", client(other, nil), "GET", "https://" + pub + "/metrics", "", 0, "certificate signed by unknown authority", false},
