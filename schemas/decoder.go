@@ -292,18 +292,25 @@ func inputTarget(layout *features.Layout, i int) target {
 
 // start begins the Decode of b into row with the record-level checks every
 // format shares: the size limit, and a value at all (a Kafka tombstone's is
-// null, which no format reads as an event).
+// null, which no format reads as an event). Small enough to be inlined into
+// each Decode; the errors are made out of line.
 func (ft *fieldTree) start(b []byte, row *features.Row) error {
 	ft.begin(row)
+	if len(b) == 0 || len(b) > ft.maxBytes {
+		return ft.sizeError(b)
+	}
+	return nil
+}
+
+// sizeError is start's error for b: too large, a tombstone or empty.
+func (ft *fieldTree) sizeError(b []byte) error {
 	switch {
 	case len(b) > ft.maxBytes:
 		return tooLarge("record is %d bytes, limit %d", len(b), ft.maxBytes)
 	case b == nil:
 		return malformed("no value: a tombstone (a record whose value is null) is not an event")
-	case len(b) == 0:
-		return malformed("empty value")
 	}
-	return nil
+	return malformed("empty value")
 }
 
 func (ft *fieldTree) begin(row *features.Row) {
