@@ -223,6 +223,7 @@ func (b *batch) parseOne() bool {
 	if b.rows == nil {
 		b.rows = make([]Row, 0, len(b.recs))
 	}
+	row.key, row.value = r.Key, r.Value
 	b.rows = append(b.rows, row)
 	return true
 }

@@ -1,16 +1,20 @@
 package pgsink
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/streamscore/streamscore/schemas"
 	"github.com/streamscore/streamscore/secret"
 )
 
@@ -100,6 +104,83 @@ func TestWriteRefusedRowGoesToRejects(t *testing.T) {
 	}
 	if len(b.rows) != 2 || len(b.rejects) != 1 {
 		t.Errorf("batch after write: %d rows, %d rejects; want 2 and 1 (the metrics count from it)", len(b.rows), len(b.rejects))
+	}
+}
+
+// records are predictions 0..n-1 of the test stream as Kafka records at
+// offsets 0..n-1 of partition 0, with change applied to prediction bad.
+func records(t testing.TB, n, bad int, change func(*schemas.Prediction)) []*kgo.Record {
+	t.Helper()
+	recs := make([]*kgo.Record, n)
+	for i := range recs {
+		p, echo := prediction(i)
+		if i == bad {
+			change(&p)
+		}
+		recs[i] = &kgo.Record{Topic: "preds", Offset: int64(i), Key: p.Key, Value: encoded(t, p, echo)}
+	}
+	return recs
+}
+
+// TestWriteRefusedRowKeepsRecord: a row the table refuses (a constraint or
+// an index limit a DBA added) moves to the rejects with the record's key and
+// value, so nothing is lost, and the others are written; a NOT NULL column
+// the sink does not write refuses every row, so the batch fails instead of
+// every record moving to the rejects.
+func TestWriteRefusedRowKeepsRecord(t *testing.T) {
+	// Random letters do not compress below btree's 2704-byte row limit.
+	long := make([]byte, 20000)
+	for i := range long {
+		long[i] = 'a' + byte(rand.IntN(26))
+	}
+	for _, tc := range []struct {
+		name, ddl string
+		change    func(*schemas.Prediction)
+		refused   bool // the bad row is refused alone; false: the batch fails
+	}{
+		{"a CHECK constraint", "ALTER TABLE {t} ADD CHECK (score <= 1)",
+			func(p *schemas.Prediction) { p.Score = 2 }, true},
+		{"a long key under an index", "CREATE INDEX ON {t} (key)",
+			func(p *schemas.Prediction) { p.Key = long }, true},
+		{"a NOT NULL column the sink does not write", "ALTER TABLE {t} ADD COLUMN tenant text NOT NULL",
+			func(*schemas.Prediction) {}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, q := writeSink(t)
+			tbl := s.names.rows.Sanitize()
+			if _, err := s.pool.Exec(context.Background(), strings.ReplaceAll(tc.ddl, "{t}", tbl)); err != nil {
+				t.Fatal(err)
+			}
+			recs := records(t, 3, 1, tc.change)
+			b := &batch{recs: recs, parts: map[int32]*partBatch{0: {expected: -1, first: 0, next: 3}}, records: 3}
+			err := s.write(context.Background(), b)
+			rows, rejects := q("SELECT count(*) FROM "+tbl), q("SELECT count(*) FROM "+s.names.rejects.Sanitize())
+			if !tc.refused {
+				if err == nil || refused(err) {
+					t.Fatalf("write = %v, want the batch to fail", err)
+				}
+				if rows != 0 || rejects != 0 || q("SELECT count(*) FROM "+s.names.offsets.Sanitize()) != 0 {
+					t.Errorf("after a failed batch: %d rows, %d rejects, stored offsets; want nothing written", rows, rejects)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("write: %v", err)
+			}
+			if rows != 2 || rejects != 1 {
+				t.Fatalf("%d rows and %d rejects, want the 2 good rows and the refused one", rows, rejects)
+			}
+			var reason, msg string
+			var key, value []byte
+			if err := s.pool.QueryRow(context.Background(), "SELECT reason, error, record_key, record_value FROM "+
+				s.names.rejects.Sanitize()+" WHERE source_offset = 1").Scan(&reason, &msg, &key, &value); err != nil {
+				t.Fatal(err)
+			}
+			if reason != string(ReasonRefused) || !bytes.Equal(key, recs[1].Key) || !bytes.Equal(value, recs[1].Value) {
+				t.Errorf("reject: reason %s, key %d bytes, value %d bytes; want %s with the record's %d-byte key and %d-byte value (error %s)",
+					reason, len(key), len(value), ReasonRefused, len(recs[1].Key), len(recs[1].Value), msg)
+			}
+		})
 	}
 }
 
