@@ -133,7 +133,8 @@ func (s *Sink) Run(ctx context.Context) error {
 	return err
 }
 
-// prepare creates (or checks) the tables, waiting out an unreachable server.
+// prepare creates (or finds) the tables and checks them, waiting out an
+// unreachable server.
 func (s *Sink) prepare(ctx context.Context) error {
 	// Instances starting together would race in CREATE TABLE IF NOT EXISTS
 	// (one fails on pg_type's unique index): a transaction-scoped advisory
@@ -147,11 +148,17 @@ func (s *Sink) prepare(ctx context.Context) error {
 	for attempt := 0; ; attempt++ {
 		_, err := s.pool.Exec(ctx, sql)
 		if err == nil {
-			s.pg.ok()
-			return nil
+			if err = s.check(ctx); err == nil {
+				s.pg.ok()
+				return nil
+			}
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		var te *tableError
+		if errors.As(err, &te) {
+			return err
 		}
 		if !transient(err) {
 			if !s.cfg.CreateTable {

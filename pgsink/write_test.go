@@ -4,13 +4,16 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -236,4 +239,111 @@ func TestPrepareConcurrent(t *testing.T) {
 			t.Errorf("prepare: %v", err)
 		}
 	}
+}
+
+// TestDDLColumns: the table check reads every column of DDL, each of a
+// type it knows.
+func TestDDLColumns(t *testing.T) {
+	for placeholder, want := range map[string]int{"{table}": 14, "{offsets}": 5, "{rejects}": 8} {
+		cols := ddlColumns[placeholder]
+		if len(cols) != want {
+			t.Errorf("%s: %d columns read from DDL, want %d: %v", placeholder, len(cols), want, cols)
+		}
+		for _, c := range cols {
+			if compatible[c.typ] == nil {
+				t.Errorf("%s column %s: type %q has no compatible types", placeholder, c.name, c.typ)
+			}
+		}
+	}
+	for i, c := range rowColumns {
+		if !slices.Contains(ddlColumns["{table}"], column{c, ddlColumns["{table}"][i].typ}) {
+			t.Errorf("rowColumns[%d] %s is not the DDL's column %d", i, c, i)
+		}
+	}
+}
+
+// TestPrepareChecksTables: tables that exist but do not fit the sink stop
+// it at start with one line naming every problem; compatible types pass.
+func TestPrepareChecksTables(t *testing.T) {
+	for _, tc := range []struct {
+		name, ddl string
+		want      []string // in the error; none: prepare succeeds
+		role      bool     // run the sink as a role with SELECT and UPDATE only
+	}{
+		{"the DDL's tables", "", nil, false},
+		{"compatible types", `ALTER TABLE {t} ALTER model TYPE varchar(200), ALTER score TYPE numeric, ALTER features TYPE json,
+  ADD tenant text NOT NULL DEFAULT 'a', ADD note text`, nil, false},
+		{"a type pgx cannot write into", "ALTER TABLE {t} DROP model, ADD model integer NOT NULL DEFAULT 0",
+			[]string{"column model is integer (want text)"}, false},
+		{"a lost time zone and a missing column", "ALTER TABLE {t} ALTER event_time TYPE timestamp, DROP features",
+			[]string{"column event_time is timestamp without time zone (want timestamptz)", "column features is missing (want jsonb)"}, false},
+		{"a NOT NULL column the sink does not write", "ALTER TABLE {t} ADD tenant text NOT NULL",
+			[]string{"column tenant is NOT NULL without a default"}, false},
+		{"offsets without their unique key", "ALTER TABLE {o} DROP CONSTRAINT predictions_offsets_pkey",
+			[]string{"_offsets\" does not fit", "no PRIMARY KEY or UNIQUE index on (consumer_group, topic, partition)"}, false},
+		{"a role without INSERT", "", []string{"the role lacks INSERT on it"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _ := writeSink(t) // creates the tables
+			ctx := context.Background()
+			if tc.ddl != "" {
+				ddl := strings.NewReplacer("{t}", s.names.rows.Sanitize(), "{o}", s.names.offsets.Sanitize()).Replace(tc.ddl)
+				if _, err := s.pool.Exec(ctx, ddl); err != nil {
+					t.Fatalf("%s: %v", ddl, err)
+				}
+			}
+			cfg := s.cfg
+			if tc.role {
+				// CREATE TABLE IF NOT EXISTS needs CREATE on the schema even
+				// when the tables exist: a DBA-made setup turns it off.
+				cfg.DSN, cfg.CreateTable = secret.Value(limitedRole(t, s, "SELECT, UPDATE")), false
+			}
+			s2, err := New(cfg, nil, NewMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			t.Cleanup(s2.pool.Close)
+			err = s2.prepare(ctx)
+			if tc.want == nil {
+				if err != nil {
+					t.Fatalf("prepare: %v", err)
+				}
+				return
+			}
+			var te *tableError
+			if !errors.As(err, &te) {
+				t.Fatalf("prepare = %v, want a table error", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("prepare = %v\nwant it to say %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// limitedRole makes a login role with only these privileges on the sink's
+// tables and returns a DSN for it; it is dropped at cleanup.
+func limitedRole(t *testing.T, s *Sink, privileges string) string {
+	t.Helper()
+	ctx := context.Background()
+	schema := s.names.rows[0]
+	role := fmt.Sprintf("sink_role_%x", rand.Uint64())
+	if _, err := s.pool.Exec(ctx, fmt.Sprintf("CREATE ROLE %[1]s LOGIN; GRANT USAGE ON SCHEMA %[2]s TO %[1]s; GRANT %[3]s ON ALL TABLES IN SCHEMA %[2]s TO %[1]s",
+		role, schema, privileges)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := s.pool.Exec(context.Background(), fmt.Sprintf("DROP OWNED BY %s; DROP ROLE %[1]s", role)); err != nil {
+			t.Errorf("drop role %s: %v", role, err)
+		}
+	})
+	cfg, err := pgx.ParseConfig(s.cfg.DSN.Reveal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", role, cfg.Host, cfg.Port, cfg.Database)
 }
