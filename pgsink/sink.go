@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -46,6 +47,10 @@ type Sink struct {
 
 	lagOK   atomic.Int64 // unix nanos of the last lag refresh that reached the brokers
 	stopped atomic.Bool
+
+	// failedWrites counts the batches that failed since the last commit, so
+	// the wait between them grows (the consume loop's alone).
+	failedWrites int
 }
 
 // New checks the configuration and prepares the connection pool (it
@@ -61,6 +66,11 @@ func New(cfg Config, kopts []kgo.Opt, m *Metrics, log *slog.Logger) (*Sink, erro
 	}
 	// One connection writes; the others read offsets on assignment.
 	pcfg.MaxConns = 4
+	// Describe every statement afresh: COPY encodes each value for the
+	// column type it was told, and pgx's per-connection statement cache
+	// would keep telling the old type after an ALTER TABLE (every row then
+	// fails with "incorrect binary data format"). One round trip a batch.
+	pcfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeDescribeExec
 	if pcfg.ConnConfig.ConnectTimeout == 0 {
 		pcfg.ConnConfig.ConnectTimeout = 5 * time.Second
 	}
@@ -160,6 +170,7 @@ func (s *Sink) prepare(ctx context.Context) error {
 		if errors.As(err, &te) {
 			return err
 		}
+		s.m.Errors.WithLabelValues(ErrKindPostgres).Inc()
 		if !transient(err) {
 			if !s.cfg.CreateTable {
 				return fmt.Errorf("postgres: the sink's tables (sink.postgres.create_table is off): %w", err)
@@ -328,9 +339,13 @@ func (s *Sink) add(b *batch, fp kgo.FetchTopicPartition) {
 func (s *Sink) flush(ctx context.Context, b *batch) error {
 	err := s.write(ctx, b)
 	var fe *fencedError
+	var te *tableError
 	switch {
+	case errors.As(err, &te):
+		return err
 	case err == nil:
 		s.pg.ok()
+		s.failedWrites = 0
 		s.committed(ctx, b)
 		return nil
 	case errors.As(err, &fe):
@@ -346,24 +361,35 @@ func (s *Sink) flush(ctx context.Context, b *batch) error {
 		err = lerr
 	case ctx.Err() != nil:
 		return nil // stopping: nothing was committed
-	case !transient(err):
-		return fmt.Errorf("postgres refused the batch: %w", err)
+	case sqlState(err) != "":
+		// The server answered: if the tables changed under the sink (a
+		// column dropped or retyped), say so and stop, as at start; a
+		// type pgx cannot encode into comes back as a cancelled COPY.
+		if cerr := s.check(ctx); errors.As(cerr, &te) {
+			return cerr
+		}
+		if !transient(err) {
+			return fmt.Errorf("postgres refused the batch: %w", err)
+		}
 	}
 	// An outage (or a failure that may pass): drop the batch, rewind, let
-	// rebalances through and wait until the server answers.
+	// rebalances through and wait until the server answers. The outage
+	// ends with the next committed batch, not the ping: a server that
+	// answers pings but times out every batch is one outage, logged once,
+	// retried with a growing wait.
 	s.m.Errors.WithLabelValues(ErrKindPostgres).Inc()
 	s.pg.fail(err)
 	s.setOffsets(b.firsts())
 	s.cl.AllowRebalance()
-	for attempt := 0; ; attempt++ {
-		if !sleep(ctx, backoff(attempt)) {
+	for {
+		if !sleep(ctx, backoff(s.failedWrites)) {
 			return nil
 		}
+		s.failedWrites++
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		err := s.pool.Ping(pctx)
 		cancel()
 		if err == nil {
-			s.pg.ok()
 			return nil
 		}
 		s.m.Errors.WithLabelValues(ErrKindPostgres).Inc()
@@ -573,7 +599,7 @@ func (o *outage) ok() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.down {
-		o.log.Info("postgres answers again; reading on from the stored offsets", "after", time.Since(o.since).Round(time.Millisecond),
+		o.log.Info("postgres answers again; reading on from the stored offsets", "after", time.Since(o.since).Round(time.Millisecond).String(),
 			"failed_attempts", o.tries)
 	}
 	o.down, o.known = false, true

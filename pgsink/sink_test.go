@@ -75,30 +75,30 @@ func produce(t testing.TB, brokers []string, topic string, from, n int, want pro
 type testSink struct {
 	s    *Sink
 	m    *Metrics
-	logs *proctest.LogBuffer
+	logs *proctest.LogBuffer // JSON lines, as in production
 	stop func() error
+	done chan struct{} // closed when Run returned
 }
 
 func startSink(t testing.TB, cfg Config, brokers []string) *testSink {
 	t.Helper()
-	ts := &testSink{m: NewMetrics(prometheus.NewRegistry()), logs: &proctest.LogBuffer{}}
-	log := slog.New(slog.NewTextHandler(ts.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ts := &testSink{m: NewMetrics(prometheus.NewRegistry()), logs: &proctest.LogBuffer{}, done: make(chan struct{})}
+	log := slog.New(slog.NewJSONHandler(ts.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	var err error
 	ts.s, err = New(cfg, []kgo.Opt{kgo.SeedBrokers(brokers...), kgo.MetadataMinAge(250 * time.Millisecond)}, ts.m, log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- ts.s.Run(ctx) }()
-	stopped := false
 	var runErr error
+	go func() { runErr = ts.s.Run(ctx); close(ts.done) }()
+	stopped := false
 	ts.stop = func() error {
 		if !stopped {
 			stopped = true
 			cancel()
 			select {
-			case runErr = <-done:
+			case <-ts.done:
 			case <-time.After(waitFor):
 				t.Errorf("sink did not stop within %s", waitFor)
 			}

@@ -197,9 +197,10 @@ func refused(err error) bool {
 // error (connection refused or reset, timeouts), and server errors of a
 // server that is starting, stopping, overloaded or in a conflict:
 // 08 connection, 40 rollback (serialization, deadlock), 53 resources,
-// 57 operator intervention (shutdown, "starting up"), 58 system errors.
-// Others (28 authentication, 3D no database, 42 missing table or privilege)
-// do not pass by waiting.
+// 57 operator intervention (shutdown, "starting up", statement_timeout),
+// 58 system errors, and 55P03 (lock_timeout: a DBA's ALTER or VACUUM FULL
+// holds the table). Others (28 authentication, 3D no database, 42 missing
+// table or privilege) do not pass by waiting.
 func transient(err error) bool {
 	c := sqlState(err)
 	if c == "" {
@@ -209,7 +210,7 @@ func transient(err error) bool {
 	case "08", "40", "53", "57", "58":
 		return true
 	}
-	return false
+	return c == "55P03"
 }
 
 // batchSource feeds a batch's rows to CopyFrom: the parsed ones, then the
