@@ -402,10 +402,20 @@ func (s *Sink) flush(ctx context.Context, b *batch) error {
 func (s *Sink) committed(ctx context.Context, b *batch) {
 	s.m.RowsWritten.Add(float64(len(b.rows)))
 	s.m.BatchRecords.Observe(float64(len(b.rows) + len(b.rejects)))
+	// One warning a batch, each record at debug: a topic full of bad records
+	// must not flood the log.
+	reasons := map[reject.Reason]int{}
 	for _, r := range b.rejects {
+		reasons[r.Reason]++
 		s.m.RecordsSkipped.WithLabelValues(string(r.Reason)).Inc()
-		s.log.Warn("record is not a storable prediction; kept in the rejects table", "topic", r.Topic,
+		s.log.Debug("record is not a storable prediction; kept in the rejects table", "topic", r.Topic,
 			"partition", r.Partition, "offset", r.Offset, "reason", r.Reason, "err", r.Err, "table", s.names.rejects.Sanitize())
+	}
+	if len(b.rejects) > 0 {
+		r := b.rejects[0]
+		s.log.Warn("records are not storable predictions; kept in the rejects table", "records", len(b.rejects),
+			"reasons", reasons, "table", s.names.rejects.Sanitize(), "topic", r.Topic,
+			"first_partition", r.Partition, "first_offset", r.Offset, "first_err", r.Err)
 	}
 	commit := map[int32]kgo.EpochOffset{}
 	s.mu.Lock()
