@@ -337,7 +337,16 @@ func (s *Sink) add(b *batch, fp kgo.FetchTopicPartition) {
 // again, the batch dropped and its partitions rewound, so the records are
 // read again from the stored offsets. Only a fatal error is returned.
 func (s *Sink) flush(ctx context.Context, b *batch) error {
-	err := s.write(ctx, b)
+	// A stop lets the transaction in hand finish, within shutdownTimeout:
+	// cancelled mid-way, its COMMIT could land with the answer lost (rows
+	// in the table, not counted) and the batch in hand was not written.
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		s.log.Info("stopping: the transaction in hand finishes first", "records", b.records, "at_most", shutdownTimeout.String())
+		time.AfterFunc(shutdownTimeout, cancel)
+	})
+	defer func() { stop(); cancel() }()
+	err := s.write(wctx, b)
 	var fe *fencedError
 	var te *tableError
 	switch {
@@ -346,7 +355,7 @@ func (s *Sink) flush(ctx context.Context, b *batch) error {
 	case err == nil:
 		s.pg.ok()
 		s.failedWrites = 0
-		s.committed(ctx, b)
+		s.committed(wctx, b)
 		return nil
 	case errors.As(err, &fe):
 		s.m.Errors.WithLabelValues(ErrKindFenced).Inc()
