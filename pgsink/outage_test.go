@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/streamscore/streamscore/internal/kafkatest"
@@ -230,19 +231,7 @@ func TestSinkWaitsOutALockedTable(t *testing.T) {
 	cfg.DSN, cfg.Table, cfg.Topic, cfg.Group = secret.Value(u.String()), table, kafkatest.Topic(t, brokers, 3), kafkatest.UniqueName(t, "g")
 
 	want := produced{}
-	produce(t, brokers, cfg.Topic, 0, 300, want)
-	ts := startSink(t, cfg, brokers)
-	waitStored(t, brokers, cfg, ts)
-
-	ctx := context.Background()
-	lock, err := pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = lock.Rollback(ctx) }()
-	if _, err := lock.Exec(ctx, "LOCK TABLE "+table+" IN ACCESS EXCLUSIVE MODE"); err != nil {
-		t.Fatal(err)
-	}
+	ts, release := sinkThenLock(t, pool, cfg, brokers, 300, want)
 	produce(t, brokers, cfg.Topic, 300, 300, want)
 	proctest.Eventually(t, waitFor, "several batches cancelled by lock_timeout", func() error {
 		select {
@@ -263,9 +252,7 @@ func TestSinkWaitsOutALockedTable(t *testing.T) {
 		t.Errorf("%d outage lines and %d end lines during the lock, want 1 and 0", n, m)
 	}
 
-	if err := lock.Rollback(ctx); err != nil {
-		t.Fatal(err)
-	}
+	release()
 	waitStored(t, brokers, cfg, ts)
 	checkTable(t, pool, table, want)
 	counted(t, "rows_written_total", func() float64 { return testutil.ToFloat64(ts.m.RowsWritten) }, float64(len(want)))
@@ -353,19 +340,7 @@ func TestSinkStopFinishesTheTransaction(t *testing.T) {
 	cfg.DSN, cfg.Table, cfg.Topic, cfg.Group = secret.Value(dsn), table, kafkatest.Topic(t, brokers, 1), kafkatest.UniqueName(t, "g")
 
 	want := produced{}
-	produce(t, brokers, cfg.Topic, 0, 100, want)
-	ts := startSink(t, cfg, brokers)
-	waitStored(t, brokers, cfg, ts)
-
-	ctx := context.Background()
-	lock, err := pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = lock.Rollback(ctx) }()
-	if _, err := lock.Exec(ctx, "LOCK TABLE "+table+" IN ACCESS EXCLUSIVE MODE"); err != nil {
-		t.Fatal(err)
-	}
+	ts, release := sinkThenLock(t, pool, cfg, brokers, 100, want)
 	produce(t, brokers, cfg.Topic, 100, 50, want)
 	schema, _, _ := strings.Cut(table, ".")
 	proctest.Eventually(t, waitFor, "the sink's batch waits for the lock", func() error {
@@ -388,14 +363,36 @@ AND position($1 in query) > 0 AND pid <> pg_backend_pid()`, `"`+schema+`"`); n !
 		}
 		return nil
 	})
-	if err := lock.Rollback(ctx); err != nil {
-		t.Fatal(err)
-	}
+	release()
 	if err := <-stopped; err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	checkTable(t, pool, table, want)
 	if got := testutil.ToFloat64(ts.m.RowsWritten); got != float64(len(want)) {
 		t.Errorf("rows_written_total %v, want %d", got, len(want))
+	}
+}
+
+// sinkThenLock produces n predictions, starts a sink and waits until they
+// are stored, then locks the prediction table as a DBA's ALTER TABLE would,
+// until release (or the test's end).
+func sinkThenLock(t *testing.T, pool *pgxpool.Pool, cfg Config, brokers []string, n int, want produced) (*testSink, func()) {
+	t.Helper()
+	produce(t, brokers, cfg.Topic, 0, n, want)
+	ts := startSink(t, cfg, brokers)
+	waitStored(t, brokers, cfg, ts)
+	ctx := context.Background()
+	lock, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = lock.Rollback(ctx) })
+	if _, err := lock.Exec(ctx, "LOCK TABLE "+cfg.Table+" IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	return ts, func() {
+		if err := lock.Rollback(ctx); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
