@@ -2,8 +2,9 @@
 // exactly once: `streamscore sink postgres`.
 //
 // Lifecycle: New checks the Config and prepares a connection pool; Run
-// creates the tables (DDL, when sink.postgres.create_table is on), joins the
-// consumer group over the prediction topic and loops:
+// creates the tables (DDL, when sink.postgres.create_table is on), checks
+// that the tables fit DDL (columns, types, the offsets key, privileges),
+// joins the consumer group over the prediction topic and loops:
 //
 //  1. poll (read_committed) until batch_size records or flush_interval passed;
 //  2. map each record to a Row (ParseRow); a record that is not a storable

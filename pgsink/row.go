@@ -31,6 +31,10 @@ type Row struct {
 	Topic     string
 	Partition int32
 	Offset    int64
+
+	// key and value are the record's bytes, kept for the rejects table
+	// should PostgreSQL refuse the row (batch.parseOne sets them).
+	key, value []byte
 }
 
 // values fills dst with the row in rowColumns order.
@@ -61,8 +65,10 @@ func (r *Reject) values(dst []any) []any {
 }
 
 // ReasonRefused is a record PostgreSQL refused although it parsed as a
-// prediction (a data error the checks below did not foresee). The rejects
-// table holds the server's message.
+// prediction (a constraint or an index limit of the table, a data error the
+// checks below did not foresee). The rejects table holds the record and the
+// server's message. It is the sink's own: reject.Reasons is the scoring
+// path's list, which the HTTP API's error schema enumerates.
 const ReasonRefused reject.Reason = "postgres_refused"
 
 // predictionJSON is the plain-JSON prediction record as schemas.JSONEncoder

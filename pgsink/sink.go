@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -46,6 +47,10 @@ type Sink struct {
 
 	lagOK   atomic.Int64 // unix nanos of the last lag refresh that reached the brokers
 	stopped atomic.Bool
+
+	// failedWrites counts the batches that failed since the last commit, so
+	// the wait between them grows (the consume loop's alone).
+	failedWrites int
 }
 
 // New checks the configuration and prepares the connection pool (it
@@ -61,6 +66,11 @@ func New(cfg Config, kopts []kgo.Opt, m *Metrics, log *slog.Logger) (*Sink, erro
 	}
 	// One connection writes; the others read offsets on assignment.
 	pcfg.MaxConns = 4
+	// Describe every statement afresh: COPY encodes each value for the
+	// column type it was told, and pgx's per-connection statement cache
+	// would keep telling the old type after an ALTER TABLE (every row then
+	// fails with "incorrect binary data format"). One round trip a batch.
+	pcfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeDescribeExec
 	if pcfg.ConnConfig.ConnectTimeout == 0 {
 		pcfg.ConnConfig.ConnectTimeout = 5 * time.Second
 	}
@@ -133,7 +143,8 @@ func (s *Sink) Run(ctx context.Context) error {
 	return err
 }
 
-// prepare creates (or checks) the tables, waiting out an unreachable server.
+// prepare creates (or finds) the tables and checks them, waiting out an
+// unreachable server.
 func (s *Sink) prepare(ctx context.Context) error {
 	// Instances starting together would race in CREATE TABLE IF NOT EXISTS
 	// (one fails on pg_type's unique index): a transaction-scoped advisory
@@ -147,12 +158,19 @@ func (s *Sink) prepare(ctx context.Context) error {
 	for attempt := 0; ; attempt++ {
 		_, err := s.pool.Exec(ctx, sql)
 		if err == nil {
-			s.pg.ok()
-			return nil
+			if err = s.check(ctx); err == nil {
+				s.pg.ok()
+				return nil
+			}
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		var te *tableError
+		if errors.As(err, &te) {
+			return err
+		}
+		s.m.Errors.WithLabelValues(ErrKindPostgres).Inc()
 		if !transient(err) {
 			if !s.cfg.CreateTable {
 				return fmt.Errorf("postgres: the sink's tables (sink.postgres.create_table is off): %w", err)
@@ -223,6 +241,7 @@ func (b *batch) parseOne() bool {
 	if b.rows == nil {
 		b.rows = make([]Row, 0, len(b.recs))
 	}
+	row.key, row.value = r.Key, r.Value
 	b.rows = append(b.rows, row)
 	return true
 }
@@ -318,12 +337,25 @@ func (s *Sink) add(b *batch, fp kgo.FetchTopicPartition) {
 // again, the batch dropped and its partitions rewound, so the records are
 // read again from the stored offsets. Only a fatal error is returned.
 func (s *Sink) flush(ctx context.Context, b *batch) error {
-	err := s.write(ctx, b)
+	// A stop lets the transaction in hand finish, within shutdownTimeout:
+	// cancelled mid-way, its COMMIT could land with the answer lost (rows
+	// in the table, not counted) and the batch in hand was not written.
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		s.log.Info("stopping: the transaction in hand finishes first", "records", b.records, "at_most", shutdownTimeout.String())
+		time.AfterFunc(shutdownTimeout, cancel)
+	})
+	defer func() { stop(); cancel() }()
+	err := s.write(wctx, b)
 	var fe *fencedError
+	var te *tableError
 	switch {
+	case errors.As(err, &te):
+		return err
 	case err == nil:
 		s.pg.ok()
-		s.committed(ctx, b)
+		s.failedWrites = 0
+		s.committed(wctx, b)
 		return nil
 	case errors.As(err, &fe):
 		s.m.Errors.WithLabelValues(ErrKindFenced).Inc()
@@ -338,24 +370,35 @@ func (s *Sink) flush(ctx context.Context, b *batch) error {
 		err = lerr
 	case ctx.Err() != nil:
 		return nil // stopping: nothing was committed
-	case !transient(err):
-		return fmt.Errorf("postgres refused the batch: %w", err)
+	case sqlState(err) != "":
+		// The server answered: if the tables changed under the sink (a
+		// column dropped or retyped), say so and stop, as at start; a
+		// type pgx cannot encode into comes back as a cancelled COPY.
+		if cerr := s.check(ctx); errors.As(cerr, &te) {
+			return cerr
+		}
+		if !transient(err) {
+			return fmt.Errorf("postgres refused the batch: %w", err)
+		}
 	}
 	// An outage (or a failure that may pass): drop the batch, rewind, let
-	// rebalances through and wait until the server answers.
+	// rebalances through and wait until the server answers. The outage
+	// ends with the next committed batch, not the ping: a server that
+	// answers pings but times out every batch is one outage, logged once,
+	// retried with a growing wait.
 	s.m.Errors.WithLabelValues(ErrKindPostgres).Inc()
 	s.pg.fail(err)
 	s.setOffsets(b.firsts())
 	s.cl.AllowRebalance()
-	for attempt := 0; ; attempt++ {
-		if !sleep(ctx, backoff(attempt)) {
+	for {
+		if !sleep(ctx, backoff(s.failedWrites)) {
 			return nil
 		}
+		s.failedWrites++
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		err := s.pool.Ping(pctx)
 		cancel()
 		if err == nil {
-			s.pg.ok()
 			return nil
 		}
 		s.m.Errors.WithLabelValues(ErrKindPostgres).Inc()
@@ -368,10 +411,20 @@ func (s *Sink) flush(ctx context.Context, b *batch) error {
 func (s *Sink) committed(ctx context.Context, b *batch) {
 	s.m.RowsWritten.Add(float64(len(b.rows)))
 	s.m.BatchRecords.Observe(float64(len(b.rows) + len(b.rejects)))
+	// One warning a batch, each record at debug: a topic full of bad records
+	// must not flood the log.
+	reasons := map[reject.Reason]int{}
 	for _, r := range b.rejects {
+		reasons[r.Reason]++
 		s.m.RecordsSkipped.WithLabelValues(string(r.Reason)).Inc()
-		s.log.Warn("record is not a storable prediction; kept in the rejects table", "topic", r.Topic,
+		s.log.Debug("record is not a storable prediction; kept in the rejects table", "topic", r.Topic,
 			"partition", r.Partition, "offset", r.Offset, "reason", r.Reason, "err", r.Err, "table", s.names.rejects.Sanitize())
+	}
+	if len(b.rejects) > 0 {
+		r := b.rejects[0]
+		s.log.Warn("records are not storable predictions; kept in the rejects table", "records", len(b.rejects),
+			"reasons", reasons, "table", s.names.rejects.Sanitize(), "topic", r.Topic,
+			"first_partition", r.Partition, "first_offset", r.Offset, "first_err", r.Err)
 	}
 	commit := map[int32]kgo.EpochOffset{}
 	s.mu.Lock()
@@ -565,7 +618,7 @@ func (o *outage) ok() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.down {
-		o.log.Info("postgres answers again; reading on from the stored offsets", "after", time.Since(o.since).Round(time.Millisecond),
+		o.log.Info("postgres answers again; reading on from the stored offsets", "after", time.Since(o.since).Round(time.Millisecond).String(),
 			"failed_attempts", o.tries)
 	}
 	o.down, o.known = false, true

@@ -8,12 +8,14 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
 
@@ -75,30 +77,30 @@ func produce(t testing.TB, brokers []string, topic string, from, n int, want pro
 type testSink struct {
 	s    *Sink
 	m    *Metrics
-	logs *proctest.LogBuffer
+	logs *proctest.LogBuffer // JSON lines, as in production
 	stop func() error
+	done chan struct{} // closed when Run returned
 }
 
 func startSink(t testing.TB, cfg Config, brokers []string) *testSink {
 	t.Helper()
-	ts := &testSink{m: NewMetrics(prometheus.NewRegistry()), logs: &proctest.LogBuffer{}}
-	log := slog.New(slog.NewTextHandler(ts.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ts := &testSink{m: NewMetrics(prometheus.NewRegistry()), logs: &proctest.LogBuffer{}, done: make(chan struct{})}
+	log := slog.New(slog.NewJSONHandler(ts.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	var err error
 	ts.s, err = New(cfg, []kgo.Opt{kgo.SeedBrokers(brokers...), kgo.MetadataMinAge(250 * time.Millisecond)}, ts.m, log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- ts.s.Run(ctx) }()
-	stopped := false
 	var runErr error
+	go func() { runErr = ts.s.Run(ctx); close(ts.done) }()
+	stopped := false
 	ts.stop = func() error {
 		if !stopped {
 			stopped = true
 			cancel()
 			select {
-			case runErr = <-done:
+			case <-ts.done:
 			case <-time.After(waitFor):
 				t.Errorf("sink did not stop within %s", waitFor)
 			}
@@ -349,5 +351,51 @@ WHERE source_topic = $1 AND source_partition = $2 AND source_offset = $3`, r.Top
 	}
 	if n := count(t, pool, `SELECT count(*) FROM `+table+`_rejects`); n != int64(len(recs)) {
 		t.Errorf("rejects table holds %d rows, want %d", n, len(recs))
+	}
+}
+
+// TestSinkRejectsLogOncePerBatch: a topic of bad records gives one warning
+// per batch, not one per record; each record is still logged at debug.
+func TestSinkRejectsLogOncePerBatch(t *testing.T) {
+	dsn, pool, table := testDB(t)
+	brokers := kafkatest.Brokers(t)
+	cfg := DefaultConfig()
+	cfg.DSN, cfg.Table, cfg.Topic, cfg.Group = secret.Value(dsn), table, kafkatest.Topic(t, brokers, 1), kafkatest.UniqueName(t, "g")
+	const n = 200
+	recs := make([]*kgo.Record, n)
+	for i := range recs {
+		recs[i] = &kgo.Record{Topic: cfg.Topic, Value: fmt.Appendf(nil, "not json %d", i)}
+	}
+	kafkatest.ProduceRecords(t, brokers, recs)
+
+	ts := startSink(t, cfg, brokers)
+	waitStored(t, brokers, cfg, ts)
+	counted(t, "records_skipped_total{reason=malformed}", func() float64 {
+		return testutil.ToFloat64(ts.m.RecordsSkipped.WithLabelValues(string(reject.Malformed)))
+	}, n)
+	if got := count(t, pool, "SELECT count(*) FROM "+table+"_rejects"); got != n {
+		t.Errorf("%d rejects, want %d", got, n)
+	}
+	var h dto.Metric
+	if err := ts.m.BatchRecords.Write(&h); err != nil {
+		t.Fatal(err)
+	}
+	batches := h.GetHistogram().GetSampleCount()
+	var warn, debug uint64
+	for _, line := range strings.Split(ts.logs.String(), "\n") {
+		var rec struct{ Level, Msg string }
+		if json.Unmarshal([]byte(line), &rec) != nil || !strings.Contains(rec.Msg, "kept in the rejects table") {
+			continue
+		}
+		switch rec.Level {
+		case "WARN":
+			warn++
+		case "DEBUG":
+			debug++
+		}
+	}
+	if warn > batches || debug != n {
+		t.Errorf("%d warnings and %d debug lines for %d rejects in %d batches; want at most one warning a batch and one debug line a record",
+			warn, debug, n, batches)
 	}
 }

@@ -26,7 +26,7 @@ func (s *Sink) write(ctx context.Context, b *batch) error {
 	if len(b.rows) > 0 || b.parsed < len(b.recs) {
 		if _, err := tx.CopyFrom(ctx, s.names.rows, rowColumns, &batchSource{b: b}); err != nil {
 			err = fmt.Errorf("copy rows into %s: %w", s.names.rows.Sanitize(), err)
-			if !dataError(err) {
+			if !refused(err) {
 				return err
 			}
 			// A row PostgreSQL refuses: start over, one row at a time.
@@ -71,7 +71,8 @@ func (s *Sink) copyRows(ctx context.Context, tx pgx.Tx, rows []Row) error {
 }
 
 // copyEach writes the rows one by one, each under a savepoint; a row
-// PostgreSQL refuses moves to the rejects with the server's message.
+// PostgreSQL refuses moves to the rejects with the record's bytes and the
+// server's message.
 func (s *Sink) copyEach(ctx context.Context, tx pgx.Tx, b *batch) error {
 	b.parseAll()
 	kept := b.rows[:0]
@@ -84,9 +85,9 @@ func (s *Sink) copyEach(ctx context.Context, tx pgx.Tx, b *batch) error {
 		case err == nil:
 			kept = append(kept, r)
 			_, err = tx.Exec(ctx, "RELEASE SAVEPOINT row")
-		case dataError(err):
+		case refused(err):
 			b.rejects = append(b.rejects, Reject{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset,
-				Reason: ReasonRefused, Err: err.Error()})
+				Reason: ReasonRefused, Err: err.Error(), Key: r.key, Value: r.value})
 			_, err = tx.Exec(ctx, "ROLLBACK TO SAVEPOINT row")
 		}
 		if err != nil {
@@ -172,20 +173,34 @@ func sqlState(err error) string {
 	return ""
 }
 
-// dataError: the server refused a value (class 22 data exception, 23
-// integrity constraint violation).
-func dataError(err error) bool {
-	c := sqlState(err)
-	return len(c) == 5 && (c[:2] == "22" || c[:2] == "23")
+// refused: the server refused a row's values, not the table: class 22
+// (data exception), 23 (a constraint, such as a CHECK or UNIQUE a DBA
+// added) and 54000 (an index row past the btree limit: a long key under an
+// index). A NOT NULL column the sink does not write refuses every row
+// alike: that is the table's definition, so the batch fails instead of
+// every record moving to the rejects.
+func refused(err error) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || len(pe.Code) != 5 {
+		return false
+	}
+	switch {
+	case pe.Code == "23502" && !slices.Contains(rowColumns, pe.ColumnName):
+		return false
+	case pe.Code == "54000":
+		return true
+	}
+	return pe.Code[:2] == "22" || pe.Code[:2] == "23"
 }
 
 // transient: worth waiting and retrying. Everything that is not a server
 // error (connection refused or reset, timeouts), and server errors of a
 // server that is starting, stopping, overloaded or in a conflict:
 // 08 connection, 40 rollback (serialization, deadlock), 53 resources,
-// 57 operator intervention (shutdown, "starting up"), 58 system errors.
-// Others (28 authentication, 3D no database, 42 missing table or privilege)
-// do not pass by waiting.
+// 57 operator intervention (shutdown, "starting up", statement_timeout),
+// 58 system errors, and 55P03 (lock_timeout: a DBA's ALTER or VACUUM FULL
+// holds the table). Others (28 authentication, 3D no database, 42 missing
+// table or privilege) do not pass by waiting.
 func transient(err error) bool {
 	c := sqlState(err)
 	if c == "" {
@@ -195,7 +210,7 @@ func transient(err error) bool {
 	case "08", "40", "53", "57", "58":
 		return true
 	}
-	return false
+	return c == "55P03"
 }
 
 // batchSource feeds a batch's rows to CopyFrom: the parsed ones, then the

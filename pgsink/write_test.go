@@ -1,16 +1,23 @@
 package pgsink
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/streamscore/streamscore/schemas"
 	"github.com/streamscore/streamscore/secret"
 )
 
@@ -103,6 +110,83 @@ func TestWriteRefusedRowGoesToRejects(t *testing.T) {
 	}
 }
 
+// records are predictions 0..n-1 of the test stream as Kafka records at
+// offsets 0..n-1 of partition 0, with change applied to prediction bad.
+func records(t testing.TB, n, bad int, change func(*schemas.Prediction)) []*kgo.Record {
+	t.Helper()
+	recs := make([]*kgo.Record, n)
+	for i := range recs {
+		p, echo := prediction(i)
+		if i == bad {
+			change(&p)
+		}
+		recs[i] = &kgo.Record{Topic: "preds", Offset: int64(i), Key: p.Key, Value: encoded(t, p, echo)}
+	}
+	return recs
+}
+
+// TestWriteRefusedRowKeepsRecord: a row the table refuses (a constraint or
+// an index limit a DBA added) moves to the rejects with the record's key and
+// value, so nothing is lost, and the others are written; a NOT NULL column
+// the sink does not write refuses every row, so the batch fails instead of
+// every record moving to the rejects.
+func TestWriteRefusedRowKeepsRecord(t *testing.T) {
+	// Random letters do not compress below btree's 2704-byte row limit.
+	long := make([]byte, 20000)
+	for i := range long {
+		long[i] = 'a' + byte(rand.IntN(26))
+	}
+	for _, tc := range []struct {
+		name, ddl string
+		change    func(*schemas.Prediction)
+		refused   bool // the bad row is refused alone; false: the batch fails
+	}{
+		{"a CHECK constraint", "ALTER TABLE {t} ADD CHECK (score <= 1)",
+			func(p *schemas.Prediction) { p.Score = 2 }, true},
+		{"a long key under an index", "CREATE INDEX ON {t} (key)",
+			func(p *schemas.Prediction) { p.Key = long }, true},
+		{"a NOT NULL column the sink does not write", "ALTER TABLE {t} ADD COLUMN tenant text NOT NULL",
+			func(*schemas.Prediction) {}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, q := writeSink(t)
+			tbl := s.names.rows.Sanitize()
+			if _, err := s.pool.Exec(context.Background(), strings.ReplaceAll(tc.ddl, "{t}", tbl)); err != nil {
+				t.Fatal(err)
+			}
+			recs := records(t, 3, 1, tc.change)
+			b := &batch{recs: recs, parts: map[int32]*partBatch{0: {expected: -1, first: 0, next: 3}}, records: 3}
+			err := s.write(context.Background(), b)
+			rows, rejects := q("SELECT count(*) FROM "+tbl), q("SELECT count(*) FROM "+s.names.rejects.Sanitize())
+			if !tc.refused {
+				if err == nil || refused(err) {
+					t.Fatalf("write = %v, want the batch to fail", err)
+				}
+				if rows != 0 || rejects != 0 || q("SELECT count(*) FROM "+s.names.offsets.Sanitize()) != 0 {
+					t.Errorf("after a failed batch: %d rows, %d rejects, stored offsets; want nothing written", rows, rejects)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("write: %v", err)
+			}
+			if rows != 2 || rejects != 1 {
+				t.Fatalf("%d rows and %d rejects, want the 2 good rows and the refused one", rows, rejects)
+			}
+			var reason, msg string
+			var key, value []byte
+			if err := s.pool.QueryRow(context.Background(), "SELECT reason, error, record_key, record_value FROM "+
+				s.names.rejects.Sanitize()+" WHERE source_offset = 1").Scan(&reason, &msg, &key, &value); err != nil {
+				t.Fatal(err)
+			}
+			if reason != string(ReasonRefused) || !bytes.Equal(key, recs[1].Key) || !bytes.Equal(value, recs[1].Value) {
+				t.Errorf("reject: reason %s, key %d bytes, value %d bytes; want %s with the record's %d-byte key and %d-byte value (error %s)",
+					reason, len(key), len(value), ReasonRefused, len(recs[1].Key), len(recs[1].Value), msg)
+			}
+		})
+	}
+}
+
 func TestPrepareFatalErrors(t *testing.T) {
 	dsn, _, table := testDB(t)
 	for _, tc := range []struct {
@@ -155,4 +239,111 @@ func TestPrepareConcurrent(t *testing.T) {
 			t.Errorf("prepare: %v", err)
 		}
 	}
+}
+
+// TestDDLColumns: the table check reads every column of DDL, each of a
+// type it knows.
+func TestDDLColumns(t *testing.T) {
+	for placeholder, want := range map[string]int{"{table}": 14, "{offsets}": 5, "{rejects}": 8} {
+		cols := ddlColumns[placeholder]
+		if len(cols) != want {
+			t.Errorf("%s: %d columns read from DDL, want %d: %v", placeholder, len(cols), want, cols)
+		}
+		for _, c := range cols {
+			if compatible[c.typ] == nil {
+				t.Errorf("%s column %s: type %q has no compatible types", placeholder, c.name, c.typ)
+			}
+		}
+	}
+	for i, c := range rowColumns {
+		if !slices.Contains(ddlColumns["{table}"], column{c, ddlColumns["{table}"][i].typ}) {
+			t.Errorf("rowColumns[%d] %s is not the DDL's column %d", i, c, i)
+		}
+	}
+}
+
+// TestPrepareChecksTables: tables that exist but do not fit the sink stop
+// it at start with one line naming every problem; compatible types pass.
+func TestPrepareChecksTables(t *testing.T) {
+	for _, tc := range []struct {
+		name, ddl string
+		want      []string // in the error; none: prepare succeeds
+		role      bool     // run the sink as a role with SELECT and UPDATE only
+	}{
+		{"the DDL's tables", "", nil, false},
+		{"compatible types", `ALTER TABLE {t} ALTER model TYPE varchar(200), ALTER score TYPE numeric, ALTER features TYPE json,
+  ADD tenant text NOT NULL DEFAULT 'a', ADD note text`, nil, false},
+		{"a type pgx cannot write into", "ALTER TABLE {t} DROP model, ADD model integer NOT NULL DEFAULT 0",
+			[]string{"column model is integer (want text)"}, false},
+		{"a lost time zone and a missing column", "ALTER TABLE {t} ALTER event_time TYPE timestamp, DROP features",
+			[]string{"column event_time is timestamp without time zone (want timestamptz)", "column features is missing (want jsonb)"}, false},
+		{"a NOT NULL column the sink does not write", "ALTER TABLE {t} ADD tenant text NOT NULL",
+			[]string{"column tenant is NOT NULL without a default"}, false},
+		{"offsets without their unique key", "ALTER TABLE {o} DROP CONSTRAINT predictions_offsets_pkey",
+			[]string{"_offsets\" does not fit", "no PRIMARY KEY or UNIQUE index on (consumer_group, topic, partition)"}, false},
+		{"a role without INSERT", "", []string{"the role lacks INSERT on it"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _ := writeSink(t) // creates the tables
+			ctx := context.Background()
+			if tc.ddl != "" {
+				ddl := strings.NewReplacer("{t}", s.names.rows.Sanitize(), "{o}", s.names.offsets.Sanitize()).Replace(tc.ddl)
+				if _, err := s.pool.Exec(ctx, ddl); err != nil {
+					t.Fatalf("%s: %v", ddl, err)
+				}
+			}
+			cfg := s.cfg
+			if tc.role {
+				// CREATE TABLE IF NOT EXISTS needs CREATE on the schema even
+				// when the tables exist: a DBA-made setup turns it off.
+				cfg.DSN, cfg.CreateTable = secret.Value(limitedRole(t, s, "SELECT, UPDATE")), false
+			}
+			s2, err := New(cfg, nil, NewMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			t.Cleanup(s2.pool.Close)
+			err = s2.prepare(ctx)
+			if tc.want == nil {
+				if err != nil {
+					t.Fatalf("prepare: %v", err)
+				}
+				return
+			}
+			var te *tableError
+			if !errors.As(err, &te) {
+				t.Fatalf("prepare = %v, want a table error", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("prepare = %v\nwant it to say %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// limitedRole makes a login role with only these privileges on the sink's
+// tables and returns a DSN for it; it is dropped at cleanup.
+func limitedRole(t *testing.T, s *Sink, privileges string) string {
+	t.Helper()
+	ctx := context.Background()
+	schema := s.names.rows[0]
+	role := fmt.Sprintf("sink_role_%x", rand.Uint64())
+	if _, err := s.pool.Exec(ctx, fmt.Sprintf("CREATE ROLE %[1]s LOGIN; GRANT USAGE ON SCHEMA %[2]s TO %[1]s; GRANT %[3]s ON ALL TABLES IN SCHEMA %[2]s TO %[1]s",
+		role, schema, privileges)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := s.pool.Exec(context.Background(), fmt.Sprintf("DROP OWNED BY %s; DROP ROLE %[1]s", role)); err != nil {
+			t.Errorf("drop role %s: %v", role, err)
+		}
+	})
+	cfg, err := pgx.ParseConfig(s.cfg.DSN.Reveal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", role, cfg.Host, cfg.Port, cfg.Database)
 }
