@@ -237,7 +237,9 @@ func predictionSchema(b *scoring.Bundle) obj {
 func errorSchema() obj {
 	var reasons []any
 	for _, r := range reject.Reasons() {
-		reasons = append(reasons, string(r.Reason))
+		if r.OnRecordPath() {
+			reasons = append(reasons, string(r.Reason))
+		}
 	}
 	for _, r := range RequestReasons() {
 		if !containsAny(reasons, string(r.Reason)) {

@@ -64,13 +64,6 @@ func (r *Reject) values(dst []any) []any {
 	return append(dst[:0], r.Topic, r.Partition, r.Offset, string(r.Reason), clean(r.Err), r.Key, r.Value)
 }
 
-// ReasonRefused is a record PostgreSQL refused although it parsed as a
-// prediction (a constraint or an index limit of the table, a data error the
-// checks below did not foresee). The rejects table holds the record and the
-// server's message. It is the sink's own: reject.Reasons is the scoring
-// path's list, which the HTTP API's error schema enumerates.
-const ReasonRefused reject.Reason = "postgres_refused"
-
 // predictionJSON is the plain-JSON prediction record as schemas.JSONEncoder
 // writes it (schemas/avro/prediction.avsc). Pointers tell absent/null from
 // zero; unknown fields are ignored so a newer writer can add some.

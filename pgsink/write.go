@@ -10,6 +10,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/streamscore/streamscore/reject"
 )
 
 // write commits one batch in one transaction: the rows (COPY), the rejects
@@ -87,7 +89,7 @@ func (s *Sink) copyEach(ctx context.Context, tx pgx.Tx, b *batch) error {
 			_, err = tx.Exec(ctx, "RELEASE SAVEPOINT row")
 		case refused(err):
 			b.rejects = append(b.rejects, Reject{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset,
-				Reason: ReasonRefused, Err: err.Error(), Key: r.key, Value: r.value})
+				Reason: reject.PostgresRefused, Err: err.Error(), Key: r.key, Value: r.value})
 			_, err = tx.Exec(ctx, "ROLLBACK TO SAVEPOINT row")
 		}
 		if err != nil {

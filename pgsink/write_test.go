@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/streamscore/streamscore/reject"
 	"github.com/streamscore/streamscore/schemas"
 	"github.com/streamscore/streamscore/secret"
 )
@@ -179,9 +180,9 @@ func TestWriteRefusedRowKeepsRecord(t *testing.T) {
 				s.names.rejects.Sanitize()+" WHERE source_offset = 1").Scan(&reason, &msg, &key, &value); err != nil {
 				t.Fatal(err)
 			}
-			if reason != string(ReasonRefused) || !bytes.Equal(key, recs[1].Key) || !bytes.Equal(value, recs[1].Value) {
+			if reason != string(reject.PostgresRefused) || !bytes.Equal(key, recs[1].Key) || !bytes.Equal(value, recs[1].Value) {
 				t.Errorf("reject: reason %s, key %d bytes, value %d bytes; want %s with the record's %d-byte key and %d-byte value (error %s)",
-					reason, len(key), len(value), ReasonRefused, len(recs[1].Key), len(recs[1].Value), msg)
+					reason, len(key), len(value), reject.PostgresRefused, len(recs[1].Key), len(recs[1].Value), msg)
 			}
 		})
 	}

@@ -28,6 +28,9 @@ const (
 	UnknownCategory Reason = "unknown_category"  // a category not seen in training under unknown: reject
 	EncodeFailed    Reason = "encode_failed"     // the prediction could not be encoded
 	Internal        Reason = "internal_error"    // the service panicked on this record (a bug)
+	// PostgresRefused is the sink's: a valid prediction record the table
+	// refused (a constraint, an index limit, a value its column cannot hold).
+	PostgresRefused Reason = "postgres_refused"
 )
 
 // Stage is where in the path a record failed. It labels DLQ records and metrics.
@@ -38,6 +41,9 @@ const (
 	StageDecode   Stage = "decode"   // bytes -> row (schemas)
 	StageFeatures Stage = "features" // row -> features -> model -> policy (features, scoring)
 	StageEncode   Stage = "encode"   // prediction -> bytes (schemas)
+	// StageSink is past the prediction topic: a prediction record -> a
+	// table row (pgsink). No door answers with it.
+	StageSink Stage = "sink"
 )
 
 // Info describes one reason for docs and tooling.
@@ -60,7 +66,20 @@ func Reasons() []Info {
 		{UnknownCategory, []Stage{StageFeatures}, "a category never seen in training under `unknown: reject`"},
 		{EncodeFailed, []Stage{StageEncode}, "the prediction could not be encoded (for example a non-finite score)"},
 		{Internal, []Stage{StageDecode, StageFeatures, StageEncode}, "the service panicked on this record (a bug); the panic text is in the error"},
+		{PostgresRefused, []Stage{StageSink}, "a valid prediction record the sink's table refused (a constraint, an index limit, a value its column cannot hold)"},
 	}
+}
+
+// OnRecordPath reports whether the reason can happen on the path from an
+// event to its prediction (decode, features, encode): the reasons a door
+// can answer with, unlike the sink's.
+func (i Info) OnRecordPath() bool {
+	for _, s := range i.Stages {
+		if s == StageDecode || s == StageFeatures || s == StageEncode {
+			return true
+		}
+	}
+	return false
 }
 
 // Known reports whether r is one of the reasons above.
