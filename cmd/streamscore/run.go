@@ -81,7 +81,7 @@ func newLogger(cfg *Config, w io.Writer) (*slog.Logger, error) {
 	}
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.Log.Level)) // checked by Validate
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: durationText}
 	format := cfg.Log.Format
 	if format == "auto" {
 		format = "json"
@@ -95,6 +95,16 @@ func newLogger(cfg *Config, w io.Writer) (*slog.Logger, error) {
 		return slog.New(slog.NewTextHandler(w, opts)), nil
 	}
 	return slog.New(slog.NewJSONHandler(w, opts)), nil
+}
+
+// durationText writes a time.Duration attribute as its text ("200ms"):
+// slog's JSON handler writes a duration as integer nanoseconds, which a
+// reader of the log has to divide by hand.
+func durationText(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		return slog.String(a.Key, a.Value.Duration().String())
+	}
+	return a
 }
 
 // service is a running streamscore: broker (when embedded), HTTP server and

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -190,4 +191,29 @@ func TestServiceFirstFailureStopsTheRest(t *testing.T) {
 		t.Fatalf("embedded broker not closed after the group stopped")
 	}
 	lc.checkCommittedAtEnd(t, n)
+}
+
+// TestLogWritesDurationsAsText: a duration in a log line reads "200ms" in
+// both formats, also inside a group, where slog's JSON handler alone writes
+// 200000000.
+func TestLogWritesDurationsAsText(t *testing.T) {
+	for _, format := range []string{"json", "text"} {
+		var buf bytes.Buffer
+		cfg := defaultConfig()
+		cfg.Log.Format = format
+		log, err := newLogger(&cfg, &buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		log.Info("started", "flush_interval", 200*time.Millisecond, slog.Group("retry", "in", 1500*time.Millisecond))
+		want := map[string][]string{
+			"json": {`"flush_interval":"200ms"`, `"retry":{"in":"1.5s"}`},
+			"text": {"flush_interval=200ms", "retry.in=1.5s"},
+		}[format]
+		for _, w := range want {
+			if !strings.Contains(buf.String(), w) {
+				t.Errorf("%s log %q, want %s", format, buf.String(), w)
+			}
+		}
+	}
 }
