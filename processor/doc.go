@@ -45,6 +45,7 @@
 //	shadow_predictions_total{result}       shadow_label_agreement_total{agree}
 //	shadow_score_difference                transactions_aborted_total
 //	commit_failures_total                  backpressure
+//	decode_retries_total
 //	assigned_partitions                    feature_psi{door,feature}
 //	score_psi{door}                        drift_window_events{door}
 //	drift_window_scores{door}

@@ -33,6 +33,7 @@ type Metrics struct {
 	ProduceErrors       *prometheus.CounterVec // topic
 	TransactionsAborted prometheus.Counter
 	CommitFailures      prometheus.Counter // offset commits (at-least-once) or transaction ends (exactly-once) that failed
+	DecodeRetries       prometheus.Counter // decodes retried because the schema registry could not be asked
 	Backpressure        prometheus.Gauge   // 1 while produce buffers are full and fetching waits
 	CommitStalled       prometheus.Gauge   // 1 while at-least-once fetching waits for a commit to succeed
 	AssignedPartitions  prometheus.Gauge
@@ -75,11 +76,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			"Absolute difference between the shadow's score and the output's score, per event both scored.",
 			[]float64{1e-6, 1e-5, 1e-4, 1e-3, .01, .02, .05, .1, .2, .5, 1, 10, 100}),
 		ProduceErrors: f.Counters("produce_errors_total",
-			"Records the broker refused; consumption stops rather than lose them.", "topic"),
+			"Records the broker refused; the service stops (exits) rather than lose them.", "topic"),
 		TransactionsAborted: f.Counter("transactions_aborted_total",
 			"Exactly-once transactions aborted (rebalance or error); their batches are redone."),
 		CommitFailures: f.Counter("commit_failures_total",
 			"Offset commits (at-least-once) or transaction ends (exactly-once) that failed; the offsets are committed again, or the batch redone."),
+		DecodeRetries: f.Counter("decode_retries_total",
+			"Decodes retried because the schema registry could not be asked (a transient failure, not the record's): the record waits with backoff and holds up its partition."),
 		CommitStalled: f.Gauge("commit_stalled",
 			"1 while at-least-once fetching waits for an offset commit to succeed (none did for processor.commit_stall_timeout)."),
 		Backpressure: f.Gauge("backpressure",

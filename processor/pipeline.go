@@ -421,6 +421,7 @@ func (w *worker) waiter(recs []*kgo.Record, abort <-chan struct{}) func(int, err
 	backoff := 100 * time.Millisecond
 	return func(i int, err error) bool {
 		r := recs[i]
+		w.p.m.DecodeRetries.Inc()
 		w.p.log.Warn("transient decode failure; retrying", "topic", r.Topic, "partition", r.Partition,
 			"offset", r.Offset, "retry_in", backoff.String(), "err", err)
 		select {

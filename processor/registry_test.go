@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/linkedin/goavro/v2"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/streamscore/streamscore/internal/kafkatest"
@@ -85,5 +86,8 @@ func TestRegistryOutageIsNotPoison(t *testing.T) {
 	}
 	if got := srv.Failed(); got != 3 {
 		t.Errorf("registry failures served = %d, want 3 (the outage must have been hit)", got)
+	}
+	if got := testutil.ToFloat64(e.metrics.DecodeRetries); got < 1 || got > 3 {
+		t.Errorf("decode_retries_total = %v, want 1 to 3 (one per failed fetch the records waited on)", got)
 	}
 }
