@@ -215,9 +215,9 @@ func (p *Processor) batchLimits(ctx context.Context, adm *kadm.Client) (func(str
 			"but input.topic %q up to %d: a large input could never be dead-lettered; raise the DLQ topic's max.message.bytes",
 			c.DLQTopic, dlq, c.InputTopic, in)
 	}
-	if in > 0 && dlq > 0 && dlq < in+dlqHeadroom {
+	if in > 0 && dlq > 0 && dlq < in+DLQHeadroom {
 		p.log.Warn("dlq.topic's size limit leaves no room for the DLQ headers above input.topic's: an input record that nearly fills its limit is dead-lettered without its value (header streamscore-dlq-omitted); raise the DLQ topic's max.message.bytes",
-			"dlq_topic", c.DLQTopic, "dlq_limit", dlq, "input_topic", c.InputTopic, "input_limit", in, "want_at_least", in+dlqHeadroom)
+			"dlq_topic", c.DLQTopic, "dlq_limit", dlq, "input_topic", c.InputTopic, "input_limit", in, "want_at_least", in+DLQHeadroom)
 	}
 	return func(topic string) int32 {
 		if v, ok := limits[topic]; ok {
@@ -227,9 +227,10 @@ func (p *Processor) batchLimits(ctx context.Context, adm *kadm.Client) (func(str
 	}, nil
 }
 
-// dlqHeadroom is what the DLQ topic should accept beyond the input topic's
-// limit: the reason headers a DLQ copy adds to the original.
-const dlqHeadroom = 4096
+// DLQHeadroom is what the DLQ topic should accept beyond the input topic's
+// limit (max.message.bytes): the reason headers a DLQ copy adds to the
+// original. processor.create_topics gives it; docs/operations.md asks for it.
+const DLQHeadroom = 4096
 
 // clientOpts are the options both delivery modes use; each engine adds its
 // own (commit mode, group callbacks, transactional id).
@@ -325,7 +326,7 @@ func (p *Processor) checkTopics(ctx context.Context, adm *kadm.Client) error {
 		}
 		maxBytes := strconv.Itoa(c.MaxRecordBytes + 4096)
 		if t == c.DLQTopic {
-			maxBytes = strconv.Itoa(c.MaxRecordBytes + 4096 + dlqHeadroom) // room for the reason headers
+			maxBytes = strconv.Itoa(c.MaxRecordBytes + 4096 + DLQHeadroom) // room for the reason headers
 		}
 		resp, err := adm.CreateTopic(ctx, c.TopicPartitions, -1, map[string]*string{"max.message.bytes": &maxBytes}, t)
 		if err == nil {
