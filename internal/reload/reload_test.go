@@ -503,3 +503,35 @@ func TestAdminHandler(t *testing.T) {
 		t.Errorf("last reload %+v, want the failed admin reload", doc.LastReload)
 	}
 }
+
+// TestWatchSetIgnoresNeighbours: the watcher listens to whole directories,
+// so an event is only a reason to reload when it is about a watched path.
+// A log file beside the config file reloaded the service after every line
+// it wrote (and a failed reload writes a line: a loop).
+func TestWatchSetIgnoresNeighbours(t *testing.T) {
+	dir := t.TempDir()
+	current := twoVersions(t, dir)
+	cfgDir := filepath.Join(dir, "etc")
+	os.MkdirAll(cfgDir, 0o755)
+	cfgFile := filepath.Join(cfgDir, "config.yaml")
+	os.WriteFile(cfgFile, []byte("model: {}\n"), 0o644)
+	ws := watchSetOf([]string{current, cfgFile})
+	for _, tc := range []struct {
+		path string
+		want bool
+	}{
+		{current, true}, // the symlink flipped
+		{filepath.Join(dir, "v1", "model.json"), true},  // the bundle changed in place
+		{filepath.Join(dir, "v1", "new-file"), true},    // any file of the bundle
+		{filepath.Join(dir, "v2", "model.json"), false}, // another version, not served
+		{filepath.Join(dir, "current.new"), false},      // the link before its rename
+		{cfgFile, true},                                   // the config file
+		{filepath.Join(cfgDir, "..data"), true},           // a Kubernetes volume's swap
+		{filepath.Join(cfgDir, "streamscore.log"), false}, // a log beside the config
+		{filepath.Join(dir, "elsewhere", "x"), false},     // not watched at all
+	} {
+		if got := ws.relevant(tc.path); got != tc.want {
+			t.Errorf("relevant(%s) = %v, want %v", tc.path, got, tc.want)
+		}
+	}
+}
