@@ -535,3 +535,36 @@ func TestWatchSetIgnoresNeighbours(t *testing.T) {
 		}
 	}
 }
+
+// TestCanaryOfAnotherQuestion: a canary's predictions go to output.topic
+// beside the live model's, so a bundle with other classes (iris beside
+// fraud) is refused as a canary, at start and at a reload, instead of
+// writing "versicolor" for a share of the card transactions.
+func TestCanaryOfAnotherQuestion(t *testing.T) {
+	dir := t.TempDir()
+	v1 := bundletest.Copy(t, fraudDir, dir, "v1", "1")
+	gb := bundletest.Copy(t, "../../examples/fraud-gb", dir, "gb", "1")
+	iris := bundletest.Copy(t, "../../examples/iris", dir, "iris", "1")
+	cfg := Config{Bundle: v1, Canary: iris, CanaryPercent: 50, WatchDebounce: time.Second}
+	h := newHarness(t, Options{Initial: cfg, Config: func() (Config, error) { return cfg, nil }})
+	lu := h.start(t)
+	if lu.Canary != nil || lu.CanaryPercent != 0 {
+		t.Errorf("first lineup %s, want the live model alone", lineupString(lu))
+	}
+	if got := h.failures("canary"); got != 1 {
+		t.Errorf("canary failures %v, want 1", got)
+	}
+	if f := h.r.Last().Failures; len(f) != 1 || !strings.Contains(f[0].Err.Error(), "does not answer the live model's question") {
+		t.Errorf("failures %+v, want the canary's, saying why", f)
+	}
+
+	cfg.Canary = gb // another algorithm for the same question: fine
+	if out := h.r.Reload(context.Background(), "admin"); len(out.Failures) != 0 || !out.Swapped {
+		t.Fatalf("reload with the fraud-gb canary: %+v, want a swap", out)
+	}
+	cfg.Canary = iris
+	out := h.r.Reload(context.Background(), "admin")
+	if lu := h.r.Current(); len(out.Failures) != 1 || lu.Canary == nil || lu.Canary.Bundle.Name != "fraud-gb" || lu.CanaryPercent != 50 {
+		t.Errorf("reload with the iris canary: %+v, lineup %s; want a canary failure and fraud-gb kept", out, lineupString(lu))
+	}
+}

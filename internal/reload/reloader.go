@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -249,10 +250,32 @@ func (r *Reloader) build(ctx context.Context, cfg Config, cur *Lineup) (*Lineup,
 			Err: fmt.Errorf("model.shadow_topic changed from %q to %q: it is read at start only; restart to change it", r.opts.Initial.ShadowTopic, cfg.ShadowTopic)})
 		next.Shadow = cur.Shadow
 	}
+	if next.Canary != nil && next.Live != nil {
+		if err := sameQuestion(next.Live.Bundle, next.Canary.Bundle); err != nil {
+			fails = append(fails, Failure{Role: string(predict.RoleCanary), Source: cfg.Canary, Dir: next.Canary.Origin.Dir, Err: err})
+			next.Canary = nil
+			if cur.Canary != nil && sameQuestion(next.Live.Bundle, cur.Canary.Bundle) == nil {
+				next.Canary = cur.Canary
+			}
+		}
+	}
 	if next.Canary == nil {
 		next.CanaryPercent = 0
 	}
 	return next, fails
+}
+
+// sameQuestion says whether canary can take live's place for a share of
+// the keys: its predictions go to output.topic beside live's, so they must
+// have the same task and classes (a consumer reads one contract). Inputs
+// may differ (a new version may read a new field); their absence shows in
+// streamscore_input_missing_total.
+func sameQuestion(live, canary *scoring.Bundle) error {
+	if live.Task() != canary.Task() || !slices.Equal(live.Classes(), canary.Classes()) {
+		return fmt.Errorf("canary %s@%s does not answer the live model's question: task %s, classes %q, where %s@%s has task %s, classes %q; its predictions would go to output.topic beside the live ones",
+			canary.Name, canary.Version, canary.Task(), canary.Classes(), live.Name, live.Version, live.Task(), live.Classes())
+	}
+	return nil
 }
 
 // loadRole loads the bundle at source for role, unless it is have's
