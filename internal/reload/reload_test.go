@@ -536,35 +536,42 @@ func TestWatchSetIgnoresNeighbours(t *testing.T) {
 	}
 }
 
-// TestCanaryOfAnotherQuestion: a canary's predictions go to output.topic
-// beside the live model's, so a bundle with other classes (iris beside
-// fraud) is refused as a canary, at start and at a reload, instead of
-// writing "versicolor" for a share of the card transactions.
-func TestCanaryOfAnotherQuestion(t *testing.T) {
+// TestRolesOfAnotherQuestion: a canary's predictions go to output.topic
+// beside the live model's and a shadow's are compared with them, so a bundle
+// with other classes (iris beside fraud) is refused in those roles, at start
+// and at a reload, instead of writing "versicolor" for a share of the card
+// transactions.
+func TestRolesOfAnotherQuestion(t *testing.T) {
 	dir := t.TempDir()
 	v1 := bundletest.Copy(t, fraudDir, dir, "v1", "1")
 	gb := bundletest.Copy(t, "../../examples/fraud-gb", dir, "gb", "1")
 	iris := bundletest.Copy(t, "../../examples/iris", dir, "iris", "1")
-	cfg := Config{Bundle: v1, Canary: iris, CanaryPercent: 50, WatchDebounce: time.Second}
+	cfg := Config{Bundle: v1, Canary: iris, CanaryPercent: 50, Shadow: iris, ShadowTopic: "s", WatchDebounce: time.Second}
 	h := newHarness(t, Options{Initial: cfg, Config: func() (Config, error) { return cfg, nil }})
 	lu := h.start(t)
-	if lu.Canary != nil || lu.CanaryPercent != 0 {
+	if lu.Canary != nil || lu.CanaryPercent != 0 || lu.Shadow != nil {
 		t.Errorf("first lineup %s, want the live model alone", lineupString(lu))
 	}
-	if got := h.failures("canary"); got != 1 {
-		t.Errorf("canary failures %v, want 1", got)
+	for _, role := range []string{"canary", "shadow"} {
+		if got := h.failures(role); got != 1 {
+			t.Errorf("%s failures %v, want 1", role, got)
+		}
 	}
-	if f := h.r.Last().Failures; len(f) != 1 || !strings.Contains(f[0].Err.Error(), "does not answer the live model's question") {
-		t.Errorf("failures %+v, want the canary's, saying why", f)
+	for _, f := range h.r.Last().Failures {
+		if !strings.Contains(f.Err.Error(), "does not answer the live model's question") {
+			t.Errorf("failure %+v, want it to say why", f)
+		}
 	}
 
-	cfg.Canary = gb // another algorithm for the same question: fine
+	cfg.Canary, cfg.Shadow = gb, gb // another algorithm for the same question: fine
 	if out := h.r.Reload(context.Background(), "admin"); len(out.Failures) != 0 || !out.Swapped {
-		t.Fatalf("reload with the fraud-gb canary: %+v, want a swap", out)
+		t.Fatalf("reload with fraud-gb as canary and shadow: %+v, want a swap", out)
 	}
-	cfg.Canary = iris
+	cfg.Canary, cfg.Shadow = iris, iris
 	out := h.r.Reload(context.Background(), "admin")
-	if lu := h.r.Current(); len(out.Failures) != 1 || lu.Canary == nil || lu.Canary.Bundle.Name != "fraud-gb" || lu.CanaryPercent != 50 {
-		t.Errorf("reload with the iris canary: %+v, lineup %s; want a canary failure and fraud-gb kept", out, lineupString(lu))
+	lu = h.r.Current()
+	if len(out.Failures) != 2 || lu.Canary == nil || lu.Canary.Bundle.Name != "fraud-gb" || lu.CanaryPercent != 50 ||
+		lu.Shadow == nil || lu.Shadow.Bundle.Name != "fraud-gb" {
+		t.Errorf("reload with iris as canary and shadow: %+v, lineup %s; want two failures and fraud-gb kept", out, lineupString(lu))
 	}
 }

@@ -250,13 +250,18 @@ func (r *Reloader) build(ctx context.Context, cfg Config, cur *Lineup) (*Lineup,
 			Err: fmt.Errorf("model.shadow_topic changed from %q to %q: it is read at start only; restart to change it", r.opts.Initial.ShadowTopic, cfg.ShadowTopic)})
 		next.Shadow = cur.Shadow
 	}
-	if next.Canary != nil && next.Live != nil {
-		if err := sameQuestion(next.Live.Bundle, next.Canary.Bundle); err != nil {
-			fails = append(fails, Failure{Role: string(predict.RoleCanary), Source: cfg.Canary, Dir: next.Canary.Origin.Dir, Err: err})
-			next.Canary = nil
-			if cur.Canary != nil && sameQuestion(next.Live.Bundle, cur.Canary.Bundle) == nil {
-				next.Canary = cur.Canary
+	for _, role := range []predict.Role{predict.RoleCanary, predict.RoleShadow} {
+		m := next.model(role)
+		if m == nil || next.Live == nil {
+			continue
+		}
+		if err := sameQuestion(role, next.Live.Bundle, m.Bundle); err != nil {
+			fails = append(fails, Failure{Role: string(role), Source: sources[role], Dir: m.Origin.Dir, Err: err})
+			var keep *Model
+			if old := cur.model(role); old != nil && sameQuestion(role, next.Live.Bundle, old.Bundle) == nil {
+				keep = old
 			}
+			next.set(role, keep)
 		}
 	}
 	if next.Canary == nil {
@@ -265,15 +270,15 @@ func (r *Reloader) build(ctx context.Context, cfg Config, cur *Lineup) (*Lineup,
 	return next, fails
 }
 
-// sameQuestion says whether canary can take live's place for a share of
-// the keys: its predictions go to output.topic beside live's, so they must
-// have the same task and classes (a consumer reads one contract). Inputs
-// may differ (a new version may read a new field); their absence shows in
-// streamscore_input_missing_total.
-func sameQuestion(live, canary *scoring.Bundle) error {
-	if live.Task() != canary.Task() || !slices.Equal(live.Classes(), canary.Classes()) {
-		return fmt.Errorf("canary %s@%s does not answer the live model's question: task %s, classes %q, where %s@%s has task %s, classes %q; its predictions would go to output.topic beside the live ones",
-			canary.Name, canary.Version, canary.Task(), canary.Classes(), live.Name, live.Version, live.Task(), live.Classes())
+// sameQuestion says whether m can stand beside live in role: a canary's
+// predictions go to output.topic with live's, and a shadow's are compared
+// with live's (label agreement, score difference), so both must have the
+// same task and classes. Inputs may differ (a new version may read a new
+// field); their absence shows in streamscore_input_missing_total.
+func sameQuestion(role predict.Role, live, m *scoring.Bundle) error {
+	if live.Task() != m.Task() || !slices.Equal(live.Classes(), m.Classes()) {
+		return fmt.Errorf("%s %s@%s does not answer the live model's question: task %s, classes %q, where %s@%s has task %s, classes %q",
+			role, m.Name, m.Version, m.Task(), m.Classes(), live.Name, live.Version, live.Task(), live.Classes())
 	}
 	return nil
 }
