@@ -567,6 +567,17 @@ func TestRolesOfAnotherQuestion(t *testing.T) {
 	if out := h.r.Reload(context.Background(), "admin"); len(out.Failures) != 0 || !out.Swapped {
 		t.Fatalf("reload with fraud-gb as canary and shadow: %+v, want a swap", out)
 	}
+	twin := bundletest.Copy(t, fraudDir, dir, "twin", "1") // another bundle, the live model's name@version
+	cfg.Shadow = ""
+	for _, c := range []string{v1, twin} {
+		cfg.Canary = c
+		out := h.r.Reload(context.Background(), "admin")
+		if len(out.Failures) != 1 || !strings.Contains(out.Failures[0].Err.Error(), "has the live model's name and version") {
+			t.Errorf("reload with canary %s: %+v, want a failure saying it cannot be told from the live model", c, out)
+		}
+	}
+	cfg.Canary, cfg.Shadow = gb, gb
+	h.r.Reload(context.Background(), "admin")
 	cfg.Canary, cfg.Shadow = iris, iris
 	out := h.r.Reload(context.Background(), "admin")
 	lu = h.r.Current()

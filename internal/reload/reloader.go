@@ -273,12 +273,15 @@ func (r *Reloader) build(ctx context.Context, cfg Config, cur *Lineup) (*Lineup,
 // sameQuestion says whether m can stand beside live in role: a canary's
 // predictions go to output.topic with live's, and a shadow's are compared
 // with live's (label agreement, score difference), so both must have the
-// same task and classes. Inputs may differ (a new version may read a new
+// same task and classes, and a canary its own name@version. Inputs may differ (a new version may read a new
 // field); their absence shows in streamscore_input_missing_total.
 func sameQuestion(role predict.Role, live, m *scoring.Bundle) error {
 	if live.Task() != m.Task() || !slices.Equal(live.Classes(), m.Classes()) {
 		return fmt.Errorf("%s %s@%s does not answer the live model's question: task %s, classes %q, where %s@%s has task %s, classes %q",
 			role, m.Name, m.Version, m.Task(), m.Classes(), live.Name, live.Version, live.Task(), live.Classes())
+	}
+	if role == predict.RoleCanary && m.Name == live.Name && m.Version == live.Version {
+		return fmt.Errorf("canary %s@%s has the live model's name and version: its predictions in output.topic and its metrics could not be told from the live model's; give it its own version", m.Name, m.Version)
 	}
 	return nil
 }
