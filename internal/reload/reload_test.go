@@ -567,19 +567,24 @@ func TestRolesOfAnotherQuestion(t *testing.T) {
 	if out := h.r.Reload(context.Background(), "admin"); len(out.Failures) != 0 || !out.Swapped {
 		t.Fatalf("reload with fraud-gb as canary and shadow: %+v, want a swap", out)
 	}
-	twin := bundletest.Copy(t, fraudDir, dir, "twin", "1") // another bundle, the live model's name@version
+	twin := bundletest.Copy(t, fraudDir, dir, "twin", "1", func(dir string) { // another bundle, the live model's name@version
+		os.WriteFile(filepath.Join(dir, "NOTES.txt"), []byte("retrained, version not bumped\n"), 0o644)
+	})
 	cfg.Shadow = ""
-	for _, c := range []string{v1, twin} {
-		cfg.Canary = c
-		out := h.r.Reload(context.Background(), "admin")
-		if len(out.Failures) != 1 || !strings.Contains(out.Failures[0].Err.Error(), "has the live model's name and version") {
-			t.Errorf("reload with canary %s: %+v, want a failure saying it cannot be told from the live model", c, out)
-		}
+	cfg.Canary = twin
+	out := h.r.Reload(context.Background(), "admin")
+	if len(out.Failures) != 1 || !strings.Contains(out.Failures[0].Err.Error(), "has the live model's name and version") {
+		t.Errorf("reload with a canary named like the live model: %+v, want a failure saying it cannot be told from it", out)
+	}
+	cfg.Canary = v1 // promoted: the live model is the canary's bundle
+	out = h.r.Reload(context.Background(), "admin")
+	if lu := h.r.Current(); len(out.Failures) != 0 || lu.Canary != nil {
+		t.Errorf("reload with the live bundle as canary: %+v, lineup %s; want no failure and no canary", out, lineupString(lu))
 	}
 	cfg.Canary, cfg.Shadow = gb, gb
 	h.r.Reload(context.Background(), "admin")
 	cfg.Canary, cfg.Shadow = iris, iris
-	out := h.r.Reload(context.Background(), "admin")
+	out = h.r.Reload(context.Background(), "admin")
 	lu = h.r.Current()
 	if len(out.Failures) != 2 || lu.Canary == nil || lu.Canary.Bundle.Name != "fraud-gb" || lu.CanaryPercent != 50 ||
 		lu.Shadow == nil || lu.Shadow.Bundle.Name != "fraud-gb" {

@@ -255,6 +255,12 @@ func (r *Reloader) build(ctx context.Context, cfg Config, cur *Lineup) (*Lineup,
 		if m == nil || next.Live == nil {
 			continue
 		}
+		if role == predict.RoleCanary && m.Origin.Checksum == next.Live.Origin.Checksum {
+			// Promoted (current flipped to the canary's bundle): the same model serves every key.
+			r.log.Info("the canary is the live model now; clear model.canary", "canary", sources[role], "live", cfg.Bundle)
+			next.Canary = nil
+			continue
+		}
 		if err := sameQuestion(role, next.Live.Bundle, m.Bundle); err != nil {
 			fails = append(fails, Failure{Role: string(role), Source: sources[role], Dir: m.Origin.Dir, Err: err})
 			var keep *Model
