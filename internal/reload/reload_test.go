@@ -591,3 +591,26 @@ func TestRolesOfAnotherQuestion(t *testing.T) {
 		t.Errorf("reload with iris as canary and shadow: %+v, lineup %s; want two failures and fraud-gb kept", out, lineupString(lu))
 	}
 }
+
+// TestLiveOnly: with LiveOnly (streamscore serve) the canary and shadow of
+// the config file are never loaded: serve stripped them from its first
+// configuration, but a reload read them from the file again and showed a
+// canary in /v1/models and model_info that scored nothing.
+func TestLiveOnly(t *testing.T) {
+	dir := t.TempDir()
+	v1 := bundletest.Copy(t, fraudDir, dir, "v1", "1")
+	v2 := bundletest.Copy(t, fraudDir, dir, "v2", "2")
+	cfg := Config{Bundle: v1, Canary: v2, CanaryPercent: 30, Shadow: v2, ShadowTopic: "s", WatchDebounce: time.Second}
+	h := newHarness(t, Options{Initial: cfg, LiveOnly: true, Config: func() (Config, error) { return cfg, nil }})
+	if lu := h.start(t); lu.Canary != nil || lu.Shadow != nil {
+		t.Errorf("first lineup %s, want the live model alone", lineupString(lu))
+	}
+	cfg.Bundle = v2
+	out := h.r.Reload(context.Background(), "admin")
+	if lu := h.r.Current(); !out.Swapped || lu.Canary != nil || lu.Shadow != nil || lu.Live.Bundle.Version != "2" {
+		t.Errorf("after a reload: %+v, lineup %s; want live 2 alone", out, lineupString(lu))
+	}
+	if got, want := exportedLineup(t, h.m), "live=2 canary=- shadow=-"; got != want {
+		t.Errorf("model_info %s, want %s", got, want)
+	}
+}

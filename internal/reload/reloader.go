@@ -87,6 +87,10 @@ type Options struct {
 	// Builtin are bundle names carried by the binary (model.bundle:
 	// embedded): loaded from a temporary copy, never watched.
 	Builtin map[string]fs.FS
+	// LiveOnly: the doors serve model.bundle alone (streamscore serve), so
+	// model.canary and model.shadow are never loaded, at start or when a
+	// reload reads them from the config file.
+	LiveOnly bool
 	// WatchFiles are more files whose change means a reload (the config
 	// file).
 	WatchFiles []string
@@ -117,6 +121,7 @@ func New(opts Options) (*Reloader, error) {
 	if err := opts.Initial.Validate(); err != nil {
 		return nil, err
 	}
+	opts.Initial = opts.roles(opts.Initial)
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
@@ -226,7 +231,15 @@ func (r *Reloader) config() (Config, error) {
 	if err := cfg.Validate(); err != nil {
 		return Config{}, err
 	}
-	return cfg, nil
+	return r.opts.roles(cfg), nil
+}
+
+// roles is cfg without the roles the doors do not serve.
+func (o *Options) roles(cfg Config) Config {
+	if o.LiveOnly {
+		cfg.Canary, cfg.CanaryPercent, cfg.Shadow = "", 0, ""
+	}
+	return cfg
 }
 
 // build makes the lineup cfg names, starting from cur: a role whose path,
