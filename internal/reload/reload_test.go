@@ -515,16 +515,20 @@ func TestWatchSetIgnoresNeighbours(t *testing.T) {
 	os.MkdirAll(cfgDir, 0o755)
 	cfgFile := filepath.Join(cfgDir, "config.yaml")
 	os.WriteFile(cfgFile, []byte("model: {}\n"), 0o644)
-	ws := watchSetOf([]string{current, cfgFile})
+	os.Symlink("v1", filepath.Join(dir, "stable")) // canary -> stable -> v1
+	canary := filepath.Join(dir, "canary")
+	os.Symlink("stable", canary)
+	ws := watchSetOf([]string{current, canary, cfgFile})
 	for _, tc := range []struct {
 		path string
 		want bool
 	}{
 		{current, true}, // the symlink flipped
-		{filepath.Join(dir, "v1", "model.json"), true},  // the bundle changed in place
-		{filepath.Join(dir, "v1", "new-file"), true},    // any file of the bundle
-		{filepath.Join(dir, "v2", "model.json"), false}, // another version, not served
-		{filepath.Join(dir, "current.new"), false},      // the link before its rename
+		{filepath.Join(dir, "v1", "model.json"), true},    // the bundle changed in place
+		{filepath.Join(dir, "v1", "new-file"), true},      // any file of the bundle
+		{filepath.Join(dir, "v2", "model.json"), false},   // another version, not served
+		{filepath.Join(dir, "current.new"), false},        // the link before its rename
+		{filepath.Join(dir, "stable"), true},              // a link the canary's path leads through
 		{cfgFile, true},                                   // the config file
 		{filepath.Join(cfgDir, "..data"), true},           // a Kubernetes volume's swap
 		{filepath.Join(cfgDir, "streamscore.log"), false}, // a log beside the config

@@ -96,7 +96,8 @@ func (ws watchSet) relevant(path string) bool {
 }
 
 // watchSetOf is the watch set of the configured paths: each path's name in
-// its directory (a `current` symlink replaced), the directory a bundle
+// its directory (a `current` symlink replaced), and so each symlink's it
+// leads through (current -> v2 -> /mnt/v2.1), the directory a bundle
 // path resolves to (files changed in place), and the name a file path
 // resolves to in its directory.
 func watchSetOf(paths []string) watchSet {
@@ -106,7 +107,9 @@ func watchSetOf(paths []string) watchSet {
 		if err != nil {
 			continue
 		}
-		ws.add(filepath.Dir(abs), filepath.Base(abs))
+		for _, link := range linkChain(abs) {
+			ws.add(filepath.Dir(link), filepath.Base(link))
+		}
 		if real, err := filepath.EvalSymlinks(abs); err == nil {
 			if st, err := os.Stat(real); err == nil && st.IsDir() {
 				ws.add(real, "")
@@ -116,6 +119,24 @@ func watchSetOf(paths []string) watchSet {
 		}
 	}
 	return ws
+}
+
+// linkChain is path and every symlink path leads through, in order, up to
+// the first that is not a symlink (or does not exist).
+func linkChain(path string) []string {
+	chain := []string{path}
+	for range 40 { // the kernel's own limit on a chain of links
+		target, err := os.Readlink(path)
+		if err != nil {
+			break
+		}
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(filepath.Dir(path), target)
+		}
+		path = filepath.Clean(target)
+		chain = append(chain, path)
+	}
+	return chain
 }
 
 // rewatch makes the watcher watch the directories of the current
