@@ -178,7 +178,9 @@ func TestReload(t *testing.T) {
 		{"broken", "2", false, "bundle.json"},
 		{"badref", "2", false, "reference check"},
 		{"v1", "1", true, ""},
-		{"noref", "3-noref", true, ""},
+		// A bundle without reference rows where the model had them: most
+		// likely one still being copied, reference.jsonl last.
+		{"noref", "1", false, "no reference.jsonl, where the live model it would replace (fraud@1) was checked"},
 	}
 	fails := 0.0
 	for _, st := range steps {
@@ -209,11 +211,11 @@ func TestReload(t *testing.T) {
 			t.Errorf("current -> %s: model_load_failures_total{role=live} = %v, want %v", st.target, got, fails)
 		}
 	}
-	if got := testutil.ToFloat64(h.m.Swaps); got != 3 {
-		t.Errorf("model_swaps_total = %v, want 3", got)
+	if got := testutil.ToFloat64(h.m.Swaps); got != 2 {
+		t.Errorf("model_swaps_total = %v, want 2", got)
 	}
 	for _, lu := range h.applied {
-		if v := lu.Live.Bundle.Version; strings.HasPrefix(v, "9-") {
+		if v := lu.Live.Bundle.Version; strings.HasPrefix(v, "9-") || v == "3-noref" {
 			t.Errorf("broken bundle %s was applied", v)
 		}
 	}
@@ -221,12 +223,27 @@ func TestReload(t *testing.T) {
 	for _, want := range []string{
 		`"msg":"model reload failed; the old model keeps serving","role":"live","bundle":"` + current + `","dir":"` + filepath.Join(dir, "broken") + `"`,
 		`"msg":"model reload failed; the old model keeps serving","role":"live","bundle":"` + current + `","dir":"` + filepath.Join(dir, "badref") + `"`,
-		`"msg":"bundle has no reference.jsonl: it serves without a reference check"`,
 		`"msg":"models swapped","trigger":"test"`,
 	} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log has no line with %s; log:\n%s", want, log)
 		}
+	}
+
+	// At start, and in place of a model without them, a bundle without
+	// reference rows serves, with a warning (hand-written rule bundles).
+	bundletest.Copy(t, fraudDir, dir, "noref2", "4-noref", dropReference)
+	bundletest.Flip(t, current, "noref")
+	h = newHarness(t, Options{Initial: Config{Bundle: current, WatchDebounce: time.Second}})
+	if lu := h.start(t); lu.Live.Origin.ReferenceRows != 0 || lu.Live.Bundle.Version != "3-noref" {
+		t.Errorf("start on noref: live %s with %d reference rows, want 3-noref with 0", lu.Live.Bundle.Version, lu.Live.Origin.ReferenceRows)
+	}
+	bundletest.Flip(t, current, "noref2")
+	if out := h.r.Reload(context.Background(), "test"); !out.Swapped || len(out.Failures) != 0 {
+		t.Errorf("noref -> noref2: %+v, want a swap", out)
+	}
+	if want := `"msg":"bundle has no reference.jsonl: it serves without a reference check"`; !strings.Contains(h.log.String(), want) {
+		t.Errorf("log has no line with %s; log:\n%s", want, h.log.String())
 	}
 }
 

@@ -340,6 +340,12 @@ func (r *Reloader) loadRole(ctx context.Context, role predict.Role, source strin
 	if err != nil {
 		return fail(label, err)
 	}
+	if rows == 0 && have != nil && have.Origin.ReferenceRows > 0 {
+		// Most likely a bundle still being copied, reference.jsonl last:
+		// serving it would skip the check that the copy would fail.
+		return fail(label, fmt.Errorf("no %s, where the %s model it would replace (%s) was checked against %d reference rows: a bundle still being copied? A bundle without reference rows needs a restart in a role whose model had them",
+			scoring.ReferenceFile, role, have.Ref(), have.Origin.ReferenceRows))
+	}
 	if rows == 0 {
 		r.log.Warn("bundle has no "+scoring.ReferenceFile+": it serves without a reference check", "role", role, "bundle", source, "dir", label)
 	}
