@@ -274,6 +274,8 @@ func TestReloadReadsTheConfig(t *testing.T) {
 		{"canary added", with(func(c *Config) { c.Canary, c.CanaryPercent = v2, 20 }), nil, "live=1 canary=2@20 shadow=-", ""},
 		{"canary share", with(func(c *Config) { c.Canary, c.CanaryPercent = v2, 50 }), nil, "live=1 canary=2@50 shadow=-", ""},
 		{"canary broken", with(func(c *Config) { c.Canary, c.CanaryPercent = broken, 50 }), nil, "live=1 canary=2@50 shadow=-", "canary"},
+		// The share was meant for the refused bundle: the kept canary keeps its own.
+		{"canary broken, share raised", with(func(c *Config) { c.Canary, c.CanaryPercent = broken, 90 }), nil, "live=1 canary=2@50 shadow=-", "canary"},
 		{"promote", with(func(c *Config) { c.Bundle = v2 }), nil, "live=2 canary=- shadow=-", ""},
 		{"shadow added", with(func(c *Config) { c.Bundle, c.Shadow = v2, v1 }), nil, "live=2 canary=- shadow=1", ""},
 		{"shadow topic changed", with(func(c *Config) { c.Bundle, c.Shadow, c.ShadowTopic = v2, v1, "other" }), nil, "live=2 canary=- shadow=1", "shadow"},

@@ -283,6 +283,12 @@ func (r *Reloader) build(ctx context.Context, cfg Config, cur *Lineup) (*Lineup,
 			next.set(role, keep)
 		}
 	}
+	for _, f := range fails {
+		if f.Role == string(predict.RoleCanary) {
+			// The share was set for the refused bundle, not the one kept.
+			next.CanaryPercent = cur.CanaryPercent
+		}
+	}
 	if next.Canary == nil {
 		next.CanaryPercent = 0
 	}
