@@ -276,6 +276,7 @@ func TestReloadReadsTheConfig(t *testing.T) {
 		{"canary broken", with(func(c *Config) { c.Canary, c.CanaryPercent = broken, 50 }), nil, "live=1 canary=2@50 shadow=-", "canary"},
 		// The share was meant for the refused bundle: the kept canary keeps its own.
 		{"canary broken, share raised", with(func(c *Config) { c.Canary, c.CanaryPercent = broken, 90 }), nil, "live=1 canary=2@50 shadow=-", "canary"},
+		{"canary broken, share lowered", with(func(c *Config) { c.Canary, c.CanaryPercent = broken, 10 }), nil, "live=1 canary=2@10 shadow=-", "canary"},
 		{"promote", with(func(c *Config) { c.Bundle = v2 }), nil, "live=2 canary=- shadow=-", ""},
 		{"shadow added", with(func(c *Config) { c.Bundle, c.Shadow = v2, v1 }), nil, "live=2 canary=- shadow=1", ""},
 		{"shadow topic changed", with(func(c *Config) { c.Bundle, c.Shadow, c.ShadowTopic = v2, v1, "other" }), nil, "live=2 canary=- shadow=1", "shadow"},

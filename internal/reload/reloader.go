@@ -285,8 +285,9 @@ func (r *Reloader) build(ctx context.Context, cfg Config, cur *Lineup) (*Lineup,
 	}
 	for _, f := range fails {
 		if f.Role == string(predict.RoleCanary) {
-			// The share was set for the refused bundle, not the one kept.
-			next.CanaryPercent = cur.CanaryPercent
+			// The share was set for the refused bundle, not the one kept:
+			// the kept canary gets no more than it had.
+			next.CanaryPercent = min(cur.CanaryPercent, cfg.CanaryPercent)
 		}
 	}
 	if next.Canary == nil {
