@@ -282,6 +282,7 @@ func TestReloadReadsTheConfig(t *testing.T) {
 		{"shadow topic changed", with(func(c *Config) { c.Bundle, c.Shadow, c.ShadowTopic = v2, v1, "other" }), nil, "live=2 canary=- shadow=1", "shadow"},
 		{"unreadable config", base, errors.New("config file: yaml: line 3: bad"), "live=2 canary=- shadow=1", RoleConfig},
 		{"roll back", base, nil, "live=1 canary=- shadow=-", ""},
+		{"watch settings changed", with(func(c *Config) { c.WatchDebounce = time.Minute }), nil, "live=1 canary=- shadow=-", ""},
 	}
 	for _, st := range steps {
 		set(st.cfg, st.err)
@@ -302,6 +303,10 @@ func TestReloadReadsTheConfig(t *testing.T) {
 		if len(out.Failures) != 1 || out.Failures[0].Role != st.failRole || h.failures(st.failRole) != before+1 {
 			t.Errorf("%s: failures %v (counter %v), want one of role %s", st.name, out.Failures, h.failures(st.failRole), st.failRole)
 		}
+	}
+	const startOnly = `"msg":"model.watch and model.watch_debounce are read at start only: restart to change them","watch":true,"watch_debounce":"1s"`
+	if n := strings.Count(h.log.String(), startOnly); n != 1 {
+		t.Errorf("the log has %d lines with %s, want 1 (the last step's)", n, startOnly)
 	}
 }
 

@@ -195,6 +195,10 @@ func (r *Reloader) Reload(ctx context.Context, trigger string) Outcome {
 		r.report(out)
 		return out
 	}
+	if i := r.opts.Initial; cfg.Watch != i.Watch || cfg.WatchDebounce != i.WatchDebounce {
+		r.log.Warn("model.watch and model.watch_debounce are read at start only: restart to change them",
+			"watch", i.Watch, "watch_debounce", i.WatchDebounce.String())
+	}
 	next, fails := r.build(ctx, cfg, cur)
 	out.Failures = fails
 	if !next.differs(cur) {
