@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -420,7 +421,11 @@ func readConfigFile(v *viper.Viper, path string, leaves []leaf, sections []secti
 				return fmt.Errorf("config file %s: key %q was renamed: use %s (docs/configuration.md)", path, k, to)
 			}
 		}
-		return fmt.Errorf("config file %s: unknown key %q (see `streamscore config --help` or docs/configuration.md)", path, strings.Join(unknown, `", "`))
+		quoted := make([]string, len(unknown))
+		for i, k := range unknown {
+			quoted[i] = strconv.Quote(k)
+		}
+		return fmt.Errorf("config file %s: unknown key %s (see `streamscore config --help` or docs/configuration.md)", path, strings.Join(quoted, ", "))
 	}
 	return nil
 }

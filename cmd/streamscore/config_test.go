@@ -168,6 +168,7 @@ func TestConfigBad(t *testing.T) {
 	}{
 		{name: "unknown key", file: "kafka:\n  brokerz: x\n", want: []string{`unknown key "kafka.brokerz"`}},
 		{name: "unknown section", file: "modle:\n  bundle: x\n", want: []string{`unknown key "modle.bundle"`}},
+		{name: "two unknown keys", file: "http:\n  canary: x\n  canary_percent: 5\n", want: []string{`unknown key "http.canary", "http.canary_percent" (see`}},
 		{name: "a section given a value", file: "kafka:\n  tls: true\n", want: []string{`"kafka.tls" is a section`}},
 		{name: "not yaml", file: "input: [unclosed\n", want: []string{"config file", "yaml: line 1"}},
 		{name: "duplicate key", file: "kafka:\n  brokers: a:1\n  brokers: b:1\n", want: []string{"config file", `"brokers" already defined`}},

@@ -83,10 +83,11 @@ func newDoorPaths(ctx context.Context, cfg *Config) (*pathMaker, error) {
 }
 
 // newReloader makes the reloader of cfg's model section. check is what
-// every bundle must pass besides its reference rows (the doors' decoders).
-// A reload reads the configuration again from where cfg came from.
-func newReloader(cfg *Config, log *slog.Logger, m *reload.Metrics, check func(*scoring.Bundle) error) (*reload.Reloader, error) {
-	opts := reload.Options{Initial: cfg.Model, Check: check, Builtin: builtinBundles(), Log: log, Metrics: m}
+// every bundle must pass besides its reference rows (the doors' decoders);
+// liveOnly leaves canary and shadow out (serve). A reload reads the
+// configuration again from where cfg came from.
+func newReloader(cfg *Config, log *slog.Logger, m *reload.Metrics, check func(*scoring.Bundle) error, liveOnly bool) (*reload.Reloader, error) {
+	opts := reload.Options{Initial: cfg.Model, Check: check, Builtin: builtinBundles(), Log: log, Metrics: m, LiveOnly: liveOnly}
 	if cfg.from != nil {
 		if path, _ := cfg.from.fs.GetString("config"); path != "" {
 			opts.WatchFiles = []string{path}

@@ -32,7 +32,7 @@ func startDoor(t *testing.T, bundle string, maxRecord int) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rl, err := newReloader(&cfg, log, reload.NewMetrics(reg), paths.check)
+	rl, err := newReloader(&cfg, log, reload.NewMetrics(reg), paths.check, true)
 	if err != nil {
 		t.Fatal(err)
 	}

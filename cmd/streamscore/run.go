@@ -171,7 +171,7 @@ func startService(ctx context.Context, cfg *Config, log *slog.Logger) (_ *servic
 		}
 		return nil
 	}
-	rl, err := newReloader(cfg, log, reload.NewMetrics(reg), check)
+	rl, err := newReloader(cfg, log, reload.NewMetrics(reg), check, false)
 	if err != nil {
 		return nil, err
 	}

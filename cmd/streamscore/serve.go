@@ -64,15 +64,12 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if cfg.Model.Canary != "" || cfg.Model.Shadow != "" {
 		log.Warn("model.canary and model.shadow are the stream's (streamscore run): serve scores every request with model.bundle")
 	}
-	// serve has no canary or shadow: the reloader loads model.bundle only.
-	live := *cfg
-	live.Model.Canary, live.Model.Shadow, live.Model.CanaryPercent = "", "", 0
 	reg := newRegistry()
 	doorPaths, err := newDoorPaths(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	rl, err := newReloader(&live, log, reload.NewMetrics(reg), doorPaths.check)
+	rl, err := newReloader(cfg, log, reload.NewMetrics(reg), doorPaths.check, true) // serve has no canary or shadow
 	if err != nil {
 		return err
 	}

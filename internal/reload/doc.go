@@ -22,7 +22,9 @@
 //     GET /v1/models (ModelsHandler).
 //
 // A bundle without reference.jsonl is allowed, with a warning: it is served
-// without a reference check (hand-written rule bundles have none).
+// without a reference check (hand-written rule bundles have none). Not at a
+// reload in a role whose model had reference rows: that is a bundle still
+// being copied, reference.jsonl last, more often than a rule bundle.
 //
 // Reloads run one at a time; everything is safe for concurrent use.
 //

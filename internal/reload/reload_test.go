@@ -178,7 +178,9 @@ func TestReload(t *testing.T) {
 		{"broken", "2", false, "bundle.json"},
 		{"badref", "2", false, "reference check"},
 		{"v1", "1", true, ""},
-		{"noref", "3-noref", true, ""},
+		// A bundle without reference rows where the model had them: most
+		// likely one still being copied, reference.jsonl last.
+		{"noref", "1", false, "no reference.jsonl, where the live model it would replace (fraud@1) was checked"},
 	}
 	fails := 0.0
 	for _, st := range steps {
@@ -209,11 +211,11 @@ func TestReload(t *testing.T) {
 			t.Errorf("current -> %s: model_load_failures_total{role=live} = %v, want %v", st.target, got, fails)
 		}
 	}
-	if got := testutil.ToFloat64(h.m.Swaps); got != 3 {
-		t.Errorf("model_swaps_total = %v, want 3", got)
+	if got := testutil.ToFloat64(h.m.Swaps); got != 2 {
+		t.Errorf("model_swaps_total = %v, want 2", got)
 	}
 	for _, lu := range h.applied {
-		if v := lu.Live.Bundle.Version; strings.HasPrefix(v, "9-") {
+		if v := lu.Live.Bundle.Version; strings.HasPrefix(v, "9-") || v == "3-noref" {
 			t.Errorf("broken bundle %s was applied", v)
 		}
 	}
@@ -221,12 +223,27 @@ func TestReload(t *testing.T) {
 	for _, want := range []string{
 		`"msg":"model reload failed; the old model keeps serving","role":"live","bundle":"` + current + `","dir":"` + filepath.Join(dir, "broken") + `"`,
 		`"msg":"model reload failed; the old model keeps serving","role":"live","bundle":"` + current + `","dir":"` + filepath.Join(dir, "badref") + `"`,
-		`"msg":"bundle has no reference.jsonl: it serves without a reference check"`,
 		`"msg":"models swapped","trigger":"test"`,
 	} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log has no line with %s; log:\n%s", want, log)
 		}
+	}
+
+	// At start, and in place of a model without them, a bundle without
+	// reference rows serves, with a warning (hand-written rule bundles).
+	bundletest.Copy(t, fraudDir, dir, "noref2", "4-noref", dropReference)
+	bundletest.Flip(t, current, "noref")
+	h = newHarness(t, Options{Initial: Config{Bundle: current, WatchDebounce: time.Second}})
+	if lu := h.start(t); lu.Live.Origin.ReferenceRows != 0 || lu.Live.Bundle.Version != "3-noref" {
+		t.Errorf("start on noref: live %s with %d reference rows, want 3-noref with 0", lu.Live.Bundle.Version, lu.Live.Origin.ReferenceRows)
+	}
+	bundletest.Flip(t, current, "noref2")
+	if out := h.r.Reload(context.Background(), "test"); !out.Swapped || len(out.Failures) != 0 {
+		t.Errorf("noref -> noref2: %+v, want a swap", out)
+	}
+	if want := `"msg":"bundle has no reference.jsonl: it serves without a reference check"`; !strings.Contains(h.log.String(), want) {
+		t.Errorf("log has no line with %s; log:\n%s", want, h.log.String())
 	}
 }
 
@@ -257,11 +274,15 @@ func TestReloadReadsTheConfig(t *testing.T) {
 		{"canary added", with(func(c *Config) { c.Canary, c.CanaryPercent = v2, 20 }), nil, "live=1 canary=2@20 shadow=-", ""},
 		{"canary share", with(func(c *Config) { c.Canary, c.CanaryPercent = v2, 50 }), nil, "live=1 canary=2@50 shadow=-", ""},
 		{"canary broken", with(func(c *Config) { c.Canary, c.CanaryPercent = broken, 50 }), nil, "live=1 canary=2@50 shadow=-", "canary"},
+		// The share was meant for the refused bundle: the kept canary keeps its own.
+		{"canary broken, share raised", with(func(c *Config) { c.Canary, c.CanaryPercent = broken, 90 }), nil, "live=1 canary=2@50 shadow=-", "canary"},
+		{"canary broken, share lowered", with(func(c *Config) { c.Canary, c.CanaryPercent = broken, 10 }), nil, "live=1 canary=2@10 shadow=-", "canary"},
 		{"promote", with(func(c *Config) { c.Bundle = v2 }), nil, "live=2 canary=- shadow=-", ""},
 		{"shadow added", with(func(c *Config) { c.Bundle, c.Shadow = v2, v1 }), nil, "live=2 canary=- shadow=1", ""},
 		{"shadow topic changed", with(func(c *Config) { c.Bundle, c.Shadow, c.ShadowTopic = v2, v1, "other" }), nil, "live=2 canary=- shadow=1", "shadow"},
 		{"unreadable config", base, errors.New("config file: yaml: line 3: bad"), "live=2 canary=- shadow=1", RoleConfig},
 		{"roll back", base, nil, "live=1 canary=- shadow=-", ""},
+		{"watch settings changed", with(func(c *Config) { c.WatchDebounce = time.Minute }), nil, "live=1 canary=- shadow=-", ""},
 	}
 	for _, st := range steps {
 		set(st.cfg, st.err)
@@ -282,6 +303,10 @@ func TestReloadReadsTheConfig(t *testing.T) {
 		if len(out.Failures) != 1 || out.Failures[0].Role != st.failRole || h.failures(st.failRole) != before+1 {
 			t.Errorf("%s: failures %v (counter %v), want one of role %s", st.name, out.Failures, h.failures(st.failRole), st.failRole)
 		}
+	}
+	const startOnly = `"msg":"model.watch and model.watch_debounce are read at start only: restart to change them","watch":true,"watch_debounce":"1s"`
+	if n := strings.Count(h.log.String(), startOnly); n != 1 {
+		t.Errorf("the log has %d lines with %s, want 1 (the last step's)", n, startOnly)
 	}
 }
 
@@ -501,5 +526,120 @@ func TestAdminHandler(t *testing.T) {
 	}
 	if doc.LastReload == nil || doc.LastReload.Trigger != "admin" || len(doc.LastReload.Failures) != 1 {
 		t.Errorf("last reload %+v, want the failed admin reload", doc.LastReload)
+	}
+}
+
+// TestWatchSetIgnoresNeighbours: the watcher listens to whole directories,
+// so an event is only a reason to reload when it is about a watched path.
+// A log file beside the config file reloaded the service after every line
+// it wrote (and a failed reload writes a line: a loop).
+func TestWatchSetIgnoresNeighbours(t *testing.T) {
+	dir := t.TempDir()
+	current := twoVersions(t, dir)
+	cfgDir := filepath.Join(dir, "etc")
+	os.MkdirAll(cfgDir, 0o755)
+	cfgFile := filepath.Join(cfgDir, "config.yaml")
+	os.WriteFile(cfgFile, []byte("model: {}\n"), 0o644)
+	os.Symlink("v1", filepath.Join(dir, "stable")) // canary -> stable -> v1
+	canary := filepath.Join(dir, "canary")
+	os.Symlink("stable", canary)
+	ws := watchSetOf([]string{current, canary, cfgFile})
+	for _, tc := range []struct {
+		path string
+		want bool
+	}{
+		{current, true}, // the symlink flipped
+		{filepath.Join(dir, "v1", "model.json"), true},    // the bundle changed in place
+		{filepath.Join(dir, "v1", "new-file"), true},      // any file of the bundle
+		{filepath.Join(dir, "v2", "model.json"), false},   // another version, not served
+		{filepath.Join(dir, "current.new"), false},        // the link before its rename
+		{filepath.Join(dir, "stable"), true},              // a link the canary's path leads through
+		{cfgFile, true},                                   // the config file
+		{filepath.Join(cfgDir, "..data"), true},           // a Kubernetes volume's swap
+		{filepath.Join(cfgDir, "streamscore.log"), false}, // a log beside the config
+		{filepath.Join(dir, "elsewhere", "x"), false},     // not watched at all
+	} {
+		if got := ws.relevant(tc.path); got != tc.want {
+			t.Errorf("relevant(%s) = %v, want %v", tc.path, got, tc.want)
+		}
+	}
+}
+
+// TestRolesOfAnotherQuestion: a canary's predictions go to output.topic
+// beside the live model's and a shadow's are compared with them, so a bundle
+// with other classes (iris beside fraud) is refused in those roles, at start
+// and at a reload, instead of writing "versicolor" for a share of the card
+// transactions.
+func TestRolesOfAnotherQuestion(t *testing.T) {
+	dir := t.TempDir()
+	v1 := bundletest.Copy(t, fraudDir, dir, "v1", "1")
+	gb := bundletest.Copy(t, "../../examples/fraud-gb", dir, "gb", "1")
+	iris := bundletest.Copy(t, "../../examples/iris", dir, "iris", "1")
+	cfg := Config{Bundle: v1, Canary: iris, CanaryPercent: 50, Shadow: iris, ShadowTopic: "s", WatchDebounce: time.Second}
+	h := newHarness(t, Options{Initial: cfg, Config: func() (Config, error) { return cfg, nil }})
+	lu := h.start(t)
+	if lu.Canary != nil || lu.CanaryPercent != 0 || lu.Shadow != nil {
+		t.Errorf("first lineup %s, want the live model alone", lineupString(lu))
+	}
+	for _, role := range []string{"canary", "shadow"} {
+		if got := h.failures(role); got != 1 {
+			t.Errorf("%s failures %v, want 1", role, got)
+		}
+	}
+	for _, f := range h.r.Last().Failures {
+		if !strings.Contains(f.Err.Error(), "does not answer the live model's question") {
+			t.Errorf("failure %+v, want it to say why", f)
+		}
+	}
+
+	cfg.Canary, cfg.Shadow = gb, gb // another algorithm for the same question: fine
+	if out := h.r.Reload(context.Background(), "admin"); len(out.Failures) != 0 || !out.Swapped {
+		t.Fatalf("reload with fraud-gb as canary and shadow: %+v, want a swap", out)
+	}
+	twin := bundletest.Copy(t, fraudDir, dir, "twin", "1", func(dir string) { // another bundle, the live model's name@version
+		os.WriteFile(filepath.Join(dir, "NOTES.txt"), []byte("retrained, version not bumped\n"), 0o644)
+	})
+	cfg.Shadow = ""
+	cfg.Canary = twin
+	out := h.r.Reload(context.Background(), "admin")
+	if len(out.Failures) != 1 || !strings.Contains(out.Failures[0].Err.Error(), "has the live model's name and version") {
+		t.Errorf("reload with a canary named like the live model: %+v, want a failure saying it cannot be told from it", out)
+	}
+	cfg.Canary = v1 // promoted: the live model is the canary's bundle
+	out = h.r.Reload(context.Background(), "admin")
+	if lu := h.r.Current(); len(out.Failures) != 0 || lu.Canary != nil {
+		t.Errorf("reload with the live bundle as canary: %+v, lineup %s; want no failure and no canary", out, lineupString(lu))
+	}
+	cfg.Canary, cfg.Shadow = gb, gb
+	h.r.Reload(context.Background(), "admin")
+	cfg.Canary, cfg.Shadow = iris, iris
+	out = h.r.Reload(context.Background(), "admin")
+	lu = h.r.Current()
+	if len(out.Failures) != 2 || lu.Canary == nil || lu.Canary.Bundle.Name != "fraud-gb" || lu.CanaryPercent != 50 ||
+		lu.Shadow == nil || lu.Shadow.Bundle.Name != "fraud-gb" {
+		t.Errorf("reload with iris as canary and shadow: %+v, lineup %s; want two failures and fraud-gb kept", out, lineupString(lu))
+	}
+}
+
+// TestLiveOnly: with LiveOnly (streamscore serve) the canary and shadow of
+// the config file are never loaded: serve stripped them from its first
+// configuration, but a reload read them from the file again and showed a
+// canary in /v1/models and model_info that scored nothing.
+func TestLiveOnly(t *testing.T) {
+	dir := t.TempDir()
+	v1 := bundletest.Copy(t, fraudDir, dir, "v1", "1")
+	v2 := bundletest.Copy(t, fraudDir, dir, "v2", "2")
+	cfg := Config{Bundle: v1, Canary: v2, CanaryPercent: 30, Shadow: v2, ShadowTopic: "s", WatchDebounce: time.Second}
+	h := newHarness(t, Options{Initial: cfg, LiveOnly: true, Config: func() (Config, error) { return cfg, nil }})
+	if lu := h.start(t); lu.Canary != nil || lu.Shadow != nil {
+		t.Errorf("first lineup %s, want the live model alone", lineupString(lu))
+	}
+	cfg.Bundle = v2
+	out := h.r.Reload(context.Background(), "admin")
+	if lu := h.r.Current(); !out.Swapped || lu.Canary != nil || lu.Shadow != nil || lu.Live.Bundle.Version != "2" {
+		t.Errorf("after a reload: %+v, lineup %s; want live 2 alone", out, lineupString(lu))
+	}
+	if got, want := exportedLineup(t, h.m), "live=2 canary=- shadow=-"; got != want {
+		t.Errorf("model_info %s, want %s", got, want)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -86,6 +87,10 @@ type Options struct {
 	// Builtin are bundle names carried by the binary (model.bundle:
 	// embedded): loaded from a temporary copy, never watched.
 	Builtin map[string]fs.FS
+	// LiveOnly: the doors serve model.bundle alone (streamscore serve), so
+	// model.canary and model.shadow are never loaded, at start or when a
+	// reload reads them from the config file.
+	LiveOnly bool
 	// WatchFiles are more files whose change means a reload (the config
 	// file).
 	WatchFiles []string
@@ -116,6 +121,7 @@ func New(opts Options) (*Reloader, error) {
 	if err := opts.Initial.Validate(); err != nil {
 		return nil, err
 	}
+	opts.Initial = opts.roles(opts.Initial)
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
@@ -189,6 +195,10 @@ func (r *Reloader) Reload(ctx context.Context, trigger string) Outcome {
 		r.report(out)
 		return out
 	}
+	if i := r.opts.Initial; cfg.Watch != i.Watch || cfg.WatchDebounce != i.WatchDebounce {
+		r.log.Warn("model.watch and model.watch_debounce are read at start only: restart to change them",
+			"watch", i.Watch, "watch_debounce", i.WatchDebounce.String())
+	}
 	next, fails := r.build(ctx, cfg, cur)
 	out.Failures = fails
 	if !next.differs(cur) {
@@ -225,7 +235,15 @@ func (r *Reloader) config() (Config, error) {
 	if err := cfg.Validate(); err != nil {
 		return Config{}, err
 	}
-	return cfg, nil
+	return r.opts.roles(cfg), nil
+}
+
+// roles is cfg without the roles the doors do not serve.
+func (o *Options) roles(cfg Config) Config {
+	if o.LiveOnly {
+		cfg.Canary, cfg.CanaryPercent, cfg.Shadow = "", 0, ""
+	}
+	return cfg
 }
 
 // build makes the lineup cfg names, starting from cur: a role whose path,
@@ -249,10 +267,53 @@ func (r *Reloader) build(ctx context.Context, cfg Config, cur *Lineup) (*Lineup,
 			Err: fmt.Errorf("model.shadow_topic changed from %q to %q: it is read at start only; restart to change it", r.opts.Initial.ShadowTopic, cfg.ShadowTopic)})
 		next.Shadow = cur.Shadow
 	}
+	for _, role := range []predict.Role{predict.RoleCanary, predict.RoleShadow} {
+		m := next.model(role)
+		if m == nil || next.Live == nil {
+			continue
+		}
+		if role == predict.RoleCanary && m.Origin.Checksum == next.Live.Origin.Checksum {
+			// Promoted (current flipped to the canary's bundle): the same model serves every key.
+			r.log.Info("the canary is the live model now; clear model.canary", "canary", sources[role], "live", cfg.Bundle)
+			next.Canary = nil
+			continue
+		}
+		if err := sameQuestion(role, next.Live.Bundle, m.Bundle); err != nil {
+			fails = append(fails, Failure{Role: string(role), Source: sources[role], Dir: m.Origin.Dir, Err: err})
+			var keep *Model
+			if old := cur.model(role); old != nil && sameQuestion(role, next.Live.Bundle, old.Bundle) == nil {
+				keep = old
+			}
+			next.set(role, keep)
+		}
+	}
+	for _, f := range fails {
+		if f.Role == string(predict.RoleCanary) {
+			// The share was set for the refused bundle, not the one kept:
+			// the kept canary gets no more than it had.
+			next.CanaryPercent = min(cur.CanaryPercent, cfg.CanaryPercent)
+		}
+	}
 	if next.Canary == nil {
 		next.CanaryPercent = 0
 	}
 	return next, fails
+}
+
+// sameQuestion says whether m can stand beside live in role: a canary's
+// predictions go to output.topic with live's, and a shadow's are compared
+// with live's (label agreement, score difference), so both must have the
+// same task and classes, and a canary its own name@version. Inputs may differ (a new version may read a new
+// field); their absence shows in streamscore_input_missing_total.
+func sameQuestion(role predict.Role, live, m *scoring.Bundle) error {
+	if live.Task() != m.Task() || !slices.Equal(live.Classes(), m.Classes()) {
+		return fmt.Errorf("%s %s@%s does not answer the live model's question: task %s, classes %q, where %s@%s has task %s, classes %q",
+			role, m.Name, m.Version, m.Task(), m.Classes(), live.Name, live.Version, live.Task(), live.Classes())
+	}
+	if role == predict.RoleCanary && m.Name == live.Name && m.Version == live.Version {
+		return fmt.Errorf("canary %s@%s has the live model's name and version: its predictions in output.topic and its metrics could not be told from the live model's; give it its own version", m.Name, m.Version)
+	}
+	return nil
 }
 
 // loadRole loads the bundle at source for role, unless it is have's
@@ -289,6 +350,12 @@ func (r *Reloader) loadRole(ctx context.Context, role predict.Role, source strin
 	rows, err := r.checkReference(ctx, b, dir)
 	if err != nil {
 		return fail(label, err)
+	}
+	if rows == 0 && have != nil && have.Origin.ReferenceRows > 0 {
+		// Most likely a bundle still being copied, reference.jsonl last:
+		// serving it would skip the check that the copy would fail.
+		return fail(label, fmt.Errorf("no %s, where the %s model it would replace (%s) was checked against %d reference rows: a bundle still being copied? A bundle without reference rows needs a restart in a role whose model had them",
+			scoring.ReferenceFile, role, have.Ref(), have.Origin.ReferenceRows))
 	}
 	if rows == 0 {
 		r.log.Warn("bundle has no "+scoring.ReferenceFile+": it serves without a reference check", "role", role, "bundle", source, "dir", label)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -13,7 +14,9 @@ import (
 // ends, and reloads once nothing changed for WatchDebounce after a change.
 // What it watches: each path's directory (a `current` symlink replaced, a
 // Kubernetes volume's ..data swapped) and the directory the path resolves
-// to (files changed in place). After each reload the watches follow the
+// to (files changed in place); a change of another file in a path's
+// directory is no reload (a log written beside the config file would
+// otherwise reload forever). After each reload the watches follow the
 // configuration. With model.watch off, or when the system gives no
 // watcher (logged: reloads then need POST /admin/reload), it only waits
 // for ctx: the service runs on without it.
@@ -29,7 +32,7 @@ func (r *Reloader) Run(ctx context.Context) error {
 		return nil
 	}
 	defer w.Close()
-	r.rewatch(w)
+	ws := r.rewatch(w)
 	debounce := time.NewTimer(time.Hour)
 	debounce.Stop()
 	defer debounce.Stop()
@@ -41,7 +44,7 @@ func (r *Reloader) Run(ctx context.Context) error {
 			if !ok {
 				return nil
 			}
-			if ev.Op == fsnotify.Chmod {
+			if ev.Op == fsnotify.Chmod || !ws.relevant(ev.Name) {
 				continue
 			}
 			r.log.Debug("model watch: change on disk", "path", ev.Name, "op", ev.Op.String())
@@ -53,38 +56,106 @@ func (r *Reloader) Run(ctx context.Context) error {
 			r.log.Warn("model watch error; POST /admin/reload still reloads", "err", err)
 		case <-debounce.C:
 			r.Reload(ctx, "watch")
-			r.rewatch(w)
+			ws = r.rewatch(w)
 		}
 	}
 }
 
-// rewatch makes the watcher watch the directories of the current
-// configuration's paths, and nothing else.
-func (r *Reloader) rewatch(w *fsnotify.Watcher) {
-	cfg, err := r.config()
-	if err != nil {
-		cfg = r.opts.Initial // reported by the reload that read it
+// watchSet is what the watcher listens to: per directory, the names in it
+// that matter. A directory shares its events with every file in it (the
+// config file's directory may hold a log the service writes), so an event
+// on another name is no reason to reload.
+type watchSet map[string]*watchDir
+
+type watchDir struct {
+	all   bool            // every name (a bundle's own directory)
+	names map[string]bool // else these, and the ..data machinery of a Kubernetes volume
+}
+
+func (ws watchSet) add(dir, name string) {
+	d := ws[dir]
+	if d == nil {
+		d = &watchDir{names: map[string]bool{}}
+		ws[dir] = d
 	}
-	want := map[string]bool{}
-	for _, p := range append([]string{cfg.Bundle, cfg.Canary, cfg.Shadow}, r.opts.WatchFiles...) {
-		if _, builtin := r.opts.Builtin[p]; p == "" || builtin {
-			continue
-		}
+	if name == "" {
+		d.all = true
+		return
+	}
+	d.names[name] = true
+}
+
+// relevant says whether a change of path is one of the watched paths'.
+func (ws watchSet) relevant(path string) bool {
+	d := ws[filepath.Dir(path)]
+	if d == nil {
+		return false
+	}
+	name := filepath.Base(path)
+	return d.all || d.names[name] || strings.HasPrefix(name, "..")
+}
+
+// watchSetOf is the watch set of the configured paths: each path's name in
+// its directory (a `current` symlink replaced), and so each symlink's it
+// leads through (current -> v2 -> /mnt/v2.1), the directory a bundle
+// path resolves to (files changed in place), and the name a file path
+// resolves to in its directory.
+func watchSetOf(paths []string) watchSet {
+	ws := watchSet{}
+	for _, p := range paths {
 		abs, err := filepath.Abs(p)
 		if err != nil {
 			continue
 		}
-		want[filepath.Dir(abs)] = true
+		for _, link := range linkChain(abs) {
+			ws.add(filepath.Dir(link), filepath.Base(link))
+		}
 		if real, err := filepath.EvalSymlinks(abs); err == nil {
 			if st, err := os.Stat(real); err == nil && st.IsDir() {
-				want[real] = true
+				ws.add(real, "")
 			} else {
-				want[filepath.Dir(real)] = true
+				ws.add(filepath.Dir(real), filepath.Base(real))
 			}
 		}
 	}
+	return ws
+}
+
+// linkChain is path and every symlink path leads through, in order, up to
+// the first that is not a symlink (or does not exist).
+func linkChain(path string) []string {
+	chain := []string{path}
+	for range 40 { // the kernel's own limit on a chain of links
+		target, err := os.Readlink(path)
+		if err != nil {
+			break
+		}
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(filepath.Dir(path), target)
+		}
+		path = filepath.Clean(target)
+		chain = append(chain, path)
+	}
+	return chain
+}
+
+// rewatch makes the watcher watch the directories of the current
+// configuration's paths, and nothing else, and returns what matters in
+// them.
+func (r *Reloader) rewatch(w *fsnotify.Watcher) watchSet {
+	cfg, err := r.config()
+	if err != nil {
+		cfg = r.opts.Initial // reported by the reload that read it
+	}
+	var paths []string
+	for _, p := range append([]string{cfg.Bundle, cfg.Canary, cfg.Shadow}, r.opts.WatchFiles...) {
+		if _, builtin := r.opts.Builtin[p]; p != "" && !builtin {
+			paths = append(paths, p)
+		}
+	}
+	want := watchSetOf(paths)
 	for _, d := range w.WatchList() {
-		if !want[d] {
+		if want[d] == nil {
 			_ = w.Remove(d)
 		}
 	}
@@ -100,4 +171,5 @@ func (r *Reloader) rewatch(w *fsnotify.Watcher) {
 			r.log.Warn("model watch: cannot watch a directory; changes there need POST /admin/reload", "dir", d, "err", err)
 		}
 	}
+	return want
 }
