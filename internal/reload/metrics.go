@@ -14,6 +14,7 @@ const RoleConfig = "config"
 // Metrics is what a Reloader emits.
 type Metrics struct {
 	LoadFailures *prometheus.CounterVec // role: live, canary, shadow, config
+	LoadFailing  *prometheus.GaugeVec   // role: 1 while the role's configured bundle fails at every attempt
 	Swaps        prometheus.Counter
 	ModelInfo    *prometheus.GaugeVec // model, version, role: the lineup serving now (every door: run and serve)
 	ModelLoaded  *prometheus.GaugeVec // role: unix seconds when that role's bundle was loaded
@@ -26,6 +27,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		LoadFailures: f.Counters("model_load_failures_total",
 			"Model bundles that failed to load, validate or match their reference rows and were not swapped in (the old model kept serving), by role; role config: the configuration could not be read at a reload.", "role"),
+		LoadFailing: f.Gauges("model_load_failing",
+			"1 while the bundle configured for a role failed at the last attempt to load it (the old model keeps serving), 0 once it loads or the role is no longer configured; role config: the configuration could not be read.", "role"),
 		Swaps: f.Counter("model_swaps_total",
 			"Reloads that swapped a new lineup of models in (a bundle, the canary share or a role changed)."),
 		ModelInfo: f.Gauges("model_info",
@@ -33,10 +36,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		ModelLoaded: f.Gauges("model_loaded_timestamp_seconds",
 			"When the bundle now in each role was loaded.", "role"),
 	}
-	for _, r := range predict.Roles {
-		m.LoadFailures.WithLabelValues(string(r))
+	for _, r := range failureRoles() {
+		m.LoadFailures.WithLabelValues(r)
+		m.LoadFailing.WithLabelValues(r)
 	}
-	m.LoadFailures.WithLabelValues(RoleConfig)
 	return m
 }
 
@@ -63,5 +66,36 @@ func (m *Metrics) export(prev, next *Lineup) {
 		if md := prev.model(role); md != nil && !keep[[3]string{md.Bundle.Name, md.Bundle.Version, string(role)}] {
 			m.ModelInfo.DeleteLabelValues(md.Bundle.Name, md.Bundle.Version, string(role))
 		}
+	}
+}
+
+// failureRoles are the role labels of the load-failure metrics.
+func failureRoles() []string {
+	out := []string{RoleConfig}
+	for _, r := range predict.Roles {
+		out = append(out, string(r))
+	}
+	return out
+}
+
+// failing sets model_load_failing from one attempt's failures. A
+// configuration that could not be read says nothing of the bundles (none
+// was tried), so they keep their state; otherwise every role was tried or
+// is not configured.
+func (m *Metrics) failing(fails []Failure) {
+	now := map[string]bool{}
+	for _, f := range fails {
+		now[f.Role] = true
+	}
+	if now[RoleConfig] {
+		m.LoadFailing.WithLabelValues(RoleConfig).Set(1)
+		return
+	}
+	for _, r := range failureRoles() {
+		v := 0.0
+		if now[r] {
+			v = 1
+		}
+		m.LoadFailing.WithLabelValues(r).Set(v)
 	}
 }

@@ -189,6 +189,9 @@ func TestReload(t *testing.T) {
 		}
 		out := h.r.Reload(context.Background(), "test")
 		live := h.r.Current().Live
+		if got, want := testutil.ToFloat64(h.m.LoadFailing.WithLabelValues("live")), map[bool]float64{true: 1}[st.wantFail != ""]; got != want {
+			t.Errorf("current -> %s: model_load_failing{role=live} = %v, want %v", st.target, got, want)
+		}
 		if got, want := exportedLineup(t, h.m), "live="+live.Bundle.Version+" canary=- shadow=-"; got != want {
 			t.Errorf("current -> %s: model_info and model_loaded_timestamp_seconds say %s, want %s", st.target, got, want)
 		}
@@ -284,7 +287,14 @@ func TestReloadReadsTheConfig(t *testing.T) {
 		{"roll back", base, nil, "live=1 canary=- shadow=-", ""},
 		{"watch settings changed", with(func(c *Config) { c.WatchDebounce = time.Minute }), nil, "live=1 canary=- shadow=-", ""},
 	}
+	failing := map[string]bool{} // model_load_failing: the last attempt's failures; the bundles' kept when the config is unreadable
 	for _, st := range steps {
+		if st.failRole != RoleConfig {
+			failing = map[string]bool{}
+		}
+		if st.failRole != "" {
+			failing[st.failRole] = true
+		}
 		set(st.cfg, st.err)
 		before := h.failures(st.failRole)
 		out := h.r.Reload(context.Background(), "test")
@@ -293,6 +303,11 @@ func TestReloadReadsTheConfig(t *testing.T) {
 		}
 		if got, want := exportedLineup(t, h.m), regexp.MustCompile(`@\d+`).ReplaceAllString(st.want, "@?"); got != want {
 			t.Errorf("%s: model_info and model_loaded_timestamp_seconds say %s, want %s", st.name, got, want)
+		}
+		for _, role := range failureRoles() {
+			if got, want := testutil.ToFloat64(h.m.LoadFailing.WithLabelValues(role)), map[bool]float64{true: 1}[failing[role]]; got != want {
+				t.Errorf("%s: model_load_failing{role=%s} = %v, want %v", st.name, role, got, want)
+			}
 		}
 		if st.failRole == "" {
 			if len(out.Failures) > 0 {

@@ -424,6 +424,7 @@ func (l *Lineup) differs(cur *Lineup) bool {
 // report counts and logs the failures of out and keeps it as the last
 // outcome.
 func (r *Reloader) report(out Outcome) {
+	r.m.failing(out.Failures)
 	for _, f := range out.Failures {
 		r.m.LoadFailures.WithLabelValues(f.Role).Inc()
 		r.log.Error("model reload failed; the old model keeps serving", "role", f.Role, "bundle", f.Source,
