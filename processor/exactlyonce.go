@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -79,6 +80,10 @@ func (e *exactlyOnce) connect(ctx context.Context) error {
 	cancel()
 	if err != nil {
 		sess.Close()
+		if errors.Is(err, kerr.TransactionalIDAuthorizationFailed) {
+			return fmt.Errorf("init transactional producer %s: %s may not use this transactional id (processor.delivery exactly-once needs ACL WRITE on TransactionalId, prefixed %s-; see %s): %w",
+				e.transactionalID(), e.p.kcfg.principal(), e.p.cfg.Group, aclDoc, err)
+		}
 		return fmt.Errorf("init transactional producer %s: %w", e.transactionalID(), err)
 	}
 	e.mu.Lock()

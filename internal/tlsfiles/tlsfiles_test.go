@@ -72,3 +72,35 @@ func TestClientErrorsNameTheKey(t *testing.T) {
 		t.Errorf("CertificateSubject %q, want CN=c", got)
 	}
 }
+
+// TestCertificateOutsideItsValidity: an expired or not yet valid client or
+// server certificate is refused at start with the key, the file, the
+// certificate and the date, not left for the peer to refuse with an alert
+// that does not say why.
+func TestCertificateOutsideItsValidity(t *testing.T) {
+	ca := tlstest.NewCA(t, "test")
+	now := time.Now()
+	expired := tlstest.Validity{NotBefore: now.Add(-48 * time.Hour), NotAfter: now.Add(-24 * time.Hour)}
+	future := tlstest.Validity{NotBefore: now.Add(24 * time.Hour), NotAfter: now.Add(48 * time.Hour)}
+	for _, tc := range []struct {
+		name string
+		pair tlstest.Pair
+		srv  bool
+		want string
+	}{
+		{name: "expired client", pair: ca.ClientValid(t, "old", expired), want: "the certificate CN=old expired at " + expired.NotAfter.UTC().Format("2006-01-02 15:04:05 MST") + ": renew it"},
+		{name: "future client", pair: ca.ClientValid(t, "new", future), want: "the certificate CN=new is not valid before " + future.NotBefore.UTC().Format("2006-01-02 15:04:05 MST")},
+		{name: "expired server", pair: ca.ServerValid(t, "srv", expired), srv: true, want: "the certificate CN=srv expired at"},
+	} {
+		var err error
+		if tc.srv {
+			_, err = ServerConfig{CertFile: tc.pair.CertFile, KeyFile: tc.pair.KeyFile}.Server("http.tls.")
+		} else {
+			_, err = Config{CertFile: tc.pair.CertFile, KeyFile: tc.pair.KeyFile}.Client("kafka.tls.")
+		}
+		key := map[bool]string{true: "http.tls.", false: "kafka.tls."}[tc.srv] + `cert_file "` + tc.pair.CertFile + `": `
+		if err == nil || !strings.Contains(err.Error(), key+tc.want) {
+			t.Errorf("%s: got %v, want an error containing %q", tc.name, err, key+tc.want)
+		}
+	}
+}
