@@ -18,7 +18,6 @@ import (
 
 	"github.com/streamscore/streamscore/internal/bearer"
 	"github.com/streamscore/streamscore/internal/reload"
-	"github.com/streamscore/streamscore/internal/tlsfiles"
 )
 
 // opsHTTP is the http section at run time, the same for run, serve and
@@ -49,17 +48,9 @@ func openHTTP(h httpConfig, withPredict bool, log *slog.Logger) (_ *opsHTTP, err
 	if err != nil {
 		return nil, err
 	}
-	var tc, adminTC *tls.Config
-	if h.TLS.Enabled() {
-		if tc, err = h.TLS.Server("http.tls."); err != nil {
-			return nil, err
-		}
-		adminTC = tc
-		if h.AdminClientCAFile != "" {
-			if adminTC, err = tlsfiles.RequireClientCerts(tc, "http.admin_client_ca_file", h.AdminClientCAFile); err != nil {
-				return nil, err
-			}
-		}
+	tc, adminTC, err := h.tlsConfigs()
+	if err != nil {
+		return nil, err
 	}
 	o := &opsHTTP{publicMux: http.NewServeMux(), guard: guard, tls: tc != nil, log: log}
 	defer func() {
