@@ -160,6 +160,16 @@ func (k KafkaConfig) principal() string {
 	return "the anonymous client"
 }
 
+// writeDenied explains a produce refused for lack of an ACL (Write taken
+// away while the service runs: the start-up check passed) with the
+// principal and the ACL to add; other errors are returned as they are.
+func writeDenied(k KafkaConfig, topic string, err error) error {
+	if !errors.Is(err, kerr.TopicAuthorizationFailed) {
+		return err
+	}
+	return fmt.Errorf("%s may not write to it (needs ACL WRITE on Topic %s; see %s): %w", k.principal(), topic, aclDoc, err)
+}
+
 // connectError explains a failure to reach or log in to the cluster with
 // the settings to look at. Network failures keep the word "unreachable".
 func connectError(k KafkaConfig, err error) error {

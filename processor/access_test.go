@@ -2,10 +2,13 @@ package processor
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
 	"testing"
+
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // TestConnectErrorClientCertAlerts: every TLS alert a broker answers a
@@ -33,5 +36,19 @@ func TestConnectErrorClientCertAlerts(t *testing.T) {
 		if !strings.Contains(got, tc.want) || strings.Contains(got, "unreachable") {
 			t.Errorf("alert %d (%v), cert_file %q: got %q, want it to contain %q and not \"unreachable\"", uint8(tc.alert), tc.alert, tc.certFile, got, tc.want)
 		}
+	}
+}
+
+// TestWriteDenied: a produce refused because Write was taken away after
+// the start-up check names the principal and the ACL; other errors pass.
+func TestWriteDenied(t *testing.T) {
+	k := KafkaConfig{Brokers: "b:9093", SASL: SASLConfig{Mechanism: "SCRAM-SHA-512", Username: "svc"}}
+	got := writeDenied(k, "dlq", kerr.TopicAuthorizationFailed)
+	want := `SASL SCRAM-SHA-512 user "svc" may not write to it (needs ACL WRITE on Topic dlq; see docs/operations.md, "ACLs"): TOPIC_AUTHORIZATION_FAILED`
+	if !strings.HasPrefix(got.Error(), want) || !errors.Is(got, kerr.TopicAuthorizationFailed) {
+		t.Errorf("got %q, want it to start with %q and wrap the broker's error", got, want)
+	}
+	if other := errors.New("broken pipe"); writeDenied(k, "dlq", other) != other {
+		t.Errorf("another error was changed: %v", writeDenied(k, "dlq", other))
 	}
 }
