@@ -221,3 +221,23 @@ func unwrapPath(err error) error {
 	}
 	return err
 }
+
+// Hint says what to set when err is a failed verification of the server's
+// certificate by a client of this package ("" for other errors). prefix is
+// the section's ("registry.").
+func Hint(prefix string, err error) string {
+	var (
+		unknownCA x509.UnknownAuthorityError
+		badName   x509.HostnameError
+		invalid   x509.CertificateInvalidError
+	)
+	switch {
+	case errors.As(err, &unknownCA):
+		return "the server's TLS certificate is not trusted: set " + prefix + "ca_file to the CA that signed it"
+	case errors.As(err, &badName):
+		return "the server's TLS certificate is for another name: connect by a name it carries, or set " + prefix + "server_name"
+	case errors.As(err, &invalid):
+		return "the server's TLS certificate is not valid (expired, or not for a server)"
+	}
+	return ""
+}

@@ -3,6 +3,8 @@ package tlsfiles
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -101,6 +103,25 @@ func TestCertificateOutsideItsValidity(t *testing.T) {
 		key := map[bool]string{true: "http.tls.", false: "kafka.tls."}[tc.srv] + `cert_file "` + tc.pair.CertFile + `": `
 		if err == nil || !strings.Contains(err.Error(), key+tc.want) {
 			t.Errorf("%s: got %v, want an error containing %q", tc.name, err, key+tc.want)
+		}
+	}
+}
+
+// TestHint: each failed verification of a server's certificate names the
+// setting to look at; other errors get no hint.
+func TestHint(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("post: %w", x509.UnknownAuthorityError{}), "set registry.ca_file to the CA that signed it"},
+		{fmt.Errorf("post: %w", x509.HostnameError{Host: "sr"}), "connect by a name it carries, or set registry.server_name"},
+		{fmt.Errorf("post: %w", x509.CertificateInvalidError{Reason: x509.Expired}), "is not valid (expired, or not for a server)"},
+		{errors.New("connection refused"), ""},
+	} {
+		got := Hint("registry.", tc.err)
+		if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+			t.Errorf("Hint(%v) = %q, want %q", tc.err, got, tc.want)
 		}
 	}
 }
