@@ -240,12 +240,18 @@ func (e *exactlyOnce) transactLoop(ctx context.Context, sess *kgo.GroupTransactS
 		}
 		wg.Wait()
 
-		try := kgo.TryCommit
-		if failed.Load() {
-			try = kgo.TryAbort
-		}
 		endCtx, cancel := context.WithTimeout(p.produceCtx, p.cfg.TransactionTimeout)
 		handed := time.Now()
+		// Every produce callback runs before the choice: End(TryCommit)
+		// commits a transaction, offsets included, in which a record was
+		// refused (a DLQ without Write ACL: the broker never saw it), so
+		// that record would be lost. Flush fails only when endCtx ends;
+		// then the transaction is aborted and its records are redone.
+		flushErr := sess.Client().Flush(endCtx)
+		try := kgo.TryCommit
+		if failed.Load() || flushErr != nil {
+			try = kgo.TryAbort
+		}
 		committed, err := sess.End(endCtx, try)
 		cancel()
 		p.m.StageDuration.WithLabelValues(stageProduceAck).Observe(time.Since(handed).Seconds())
@@ -267,7 +273,7 @@ func (e *exactlyOnce) transactLoop(ctx context.Context, sess *kgo.GroupTransactS
 			err := firstErr
 			mu.Unlock()
 			p.m.ProduceErrors.WithLabelValues(errTopic).Inc()
-			return fmt.Errorf("produce in transaction (aborted, nothing committed): %w", err)
+			return fmt.Errorf("produce to %s in transaction (aborted, nothing committed): %w", errTopic, writeDenied(p.kcfg, errTopic, err))
 		}
 		if committed {
 			now := time.Now()
