@@ -2,6 +2,7 @@ package processor
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -159,6 +160,16 @@ func (k KafkaConfig) principal() string {
 	return "the anonymous client"
 }
 
+// writeDenied explains a produce refused for lack of an ACL (Write taken
+// away while the service runs: the start-up check passed) with the
+// principal and the ACL to add; other errors are returned as they are.
+func writeDenied(k KafkaConfig, topic string, err error) error {
+	if !errors.Is(err, kerr.TopicAuthorizationFailed) {
+		return err
+	}
+	return fmt.Errorf("%s may not write to it (needs ACL WRITE on Topic %s; see %s): %w", k.principal(), topic, aclDoc, err)
+}
+
 // connectError explains a failure to reach or log in to the cluster with
 // the settings to look at. Network failures keep the word "unreachable".
 func connectError(k KafkaConfig, err error) error {
@@ -208,14 +219,29 @@ func isOAuthRejection(err error) bool {
 	return strings.Contains(err.Error(), "unexpected data in oauth response")
 }
 
-// isCertAlert: the TLS alert a server sends when the client certificate is
-// missing or not accepted (bad_certificate, certificate_required, ...).
-// crypto/tls does not export the received alert's type; its text is
-// "tls: bad certificate" and so on.
+// certAlerts are the TLS alerts a server sends when the client certificate
+// is missing or not accepted. crypto/tls does not export the type of a
+// received alert, but its text is that of tls.AlertError with the same
+// code. A Java broker answers an expired certificate, or one of a CA it
+// does not trust, with certificate_unknown ("tls: unknown certificate").
+var certAlerts = []tls.AlertError{
+	42,  // bad_certificate
+	43,  // unsupported_certificate
+	44,  // certificate_revoked
+	45,  // certificate_expired
+	46,  // certificate_unknown
+	48,  // unknown_ca
+	116, // certificate_required
+}
+
+// isCertAlert: err is one of certAlerts.
 func isCertAlert(err error) bool {
-	s := err.Error()
-	return strings.Contains(s, "certificate required") || strings.Contains(s, "bad certificate") ||
-		strings.Contains(s, "unknown certificate authority") || strings.Contains(s, "certificate unknown")
+	for _, a := range certAlerts {
+		if err.Error() == a.Error() {
+			return true
+		}
+	}
+	return false
 }
 
 // rootCause is the innermost error, without franz-go's "unable to dial"

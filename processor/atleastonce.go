@@ -384,7 +384,7 @@ func (e *atLeastOnce) produce(ctx context.Context, o output, ack *batchAck) {
 				return // partition lost or hard stop: never acknowledged, so replayed
 			}
 			p.m.ProduceErrors.WithLabelValues(r.Topic).Inc()
-			p.fail(fmt.Errorf("produce to %s for %s/%d offset %d: %w", r.Topic, o.src.Topic, o.src.Partition, o.src.Offset, err))
+			p.fail(fmt.Errorf("produce to %s for %s/%d offset %d: %w", r.Topic, o.src.Topic, o.src.Partition, o.src.Offset, writeDenied(p.kcfg, r.Topic, err)))
 			return
 		}
 		p.observeAck(o, time.Now())

@@ -120,6 +120,9 @@ func (k KafkaConfig) Warnings() []string {
 		out = append(out, fmt.Sprintf("kafka.sasl.mechanism %s without kafka.tls.enabled: the %s crosses the network unencrypted", m,
 			map[string]string{"PLAIN": "password", "OAUTHBEARER": "token"}[m]))
 	}
+	if strings.EqualFold(k.SASL.Mechanism, "OAUTHBEARER") && strings.HasPrefix(strings.ToLower(k.SASL.OAuth.TokenURL), "http://") {
+		out = append(out, fmt.Sprintf("kafka.sasl.oauth.token_url %q is http://: the client secret and the tokens cross the network unencrypted", redactedURL(k.SASL.OAuth.TokenURL)))
+	}
 	return out
 }
 

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -79,6 +80,10 @@ func (e *exactlyOnce) connect(ctx context.Context) error {
 	cancel()
 	if err != nil {
 		sess.Close()
+		if errors.Is(err, kerr.TransactionalIDAuthorizationFailed) {
+			return fmt.Errorf("init transactional producer %s: %s may not use this transactional id (processor.delivery exactly-once needs ACL WRITE on TransactionalId, prefixed %s-; see %s): %w",
+				e.transactionalID(), e.p.kcfg.principal(), e.p.cfg.Group, aclDoc, err)
+		}
 		return fmt.Errorf("init transactional producer %s: %w", e.transactionalID(), err)
 	}
 	e.mu.Lock()
@@ -235,12 +240,18 @@ func (e *exactlyOnce) transactLoop(ctx context.Context, sess *kgo.GroupTransactS
 		}
 		wg.Wait()
 
-		try := kgo.TryCommit
-		if failed.Load() {
-			try = kgo.TryAbort
-		}
 		endCtx, cancel := context.WithTimeout(p.produceCtx, p.cfg.TransactionTimeout)
 		handed := time.Now()
+		// Every produce callback runs before the choice: End(TryCommit)
+		// commits a transaction, offsets included, in which a record was
+		// refused (a DLQ without Write ACL: the broker never saw it), so
+		// that record would be lost. Flush fails only when endCtx ends;
+		// then the transaction is aborted and its records are redone.
+		flushErr := sess.Client().Flush(endCtx)
+		try := kgo.TryCommit
+		if failed.Load() || flushErr != nil {
+			try = kgo.TryAbort
+		}
 		committed, err := sess.End(endCtx, try)
 		cancel()
 		p.m.StageDuration.WithLabelValues(stageProduceAck).Observe(time.Since(handed).Seconds())
@@ -262,7 +273,7 @@ func (e *exactlyOnce) transactLoop(ctx context.Context, sess *kgo.GroupTransactS
 			err := firstErr
 			mu.Unlock()
 			p.m.ProduceErrors.WithLabelValues(errTopic).Inc()
-			return fmt.Errorf("produce in transaction (aborted, nothing committed): %w", err)
+			return fmt.Errorf("produce to %s in transaction (aborted, nothing committed): %w", errTopic, writeDenied(p.kcfg, errTopic, err))
 		}
 		if committed {
 			now := time.Now()

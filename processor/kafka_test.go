@@ -122,6 +122,9 @@ func TestKafkaWarnings(t *testing.T) {
 		{KafkaConfig{SASL: SASLConfig{Mechanism: "PLAIN"}}, "kafka.sasl.mechanism PLAIN without kafka.tls.enabled: the password crosses the network unencrypted"},
 		{KafkaConfig{SASL: SASLConfig{Mechanism: "SCRAM-SHA-512"}}, ""},
 		{KafkaConfig{TLS: TLSConfig{Enabled: true}, SASL: SASLConfig{Mechanism: "PLAIN"}}, ""},
+		{KafkaConfig{TLS: TLSConfig{Enabled: true}, SASL: SASLConfig{Mechanism: "OAUTHBEARER", OAuth: OAuthConfig{TokenURL: "http://idp:8080/token"}}},
+			`kafka.sasl.oauth.token_url "http://idp:8080/token" is http://: the client secret and the tokens cross the network unencrypted`},
+		{KafkaConfig{TLS: TLSConfig{Enabled: true}, SASL: SASLConfig{Mechanism: "OAUTHBEARER", OAuth: OAuthConfig{TokenURL: "https://idp/token"}}}, ""},
 	} {
 		got := strings.Join(tc.k.Warnings(), "; ")
 		if (tc.want == "" && got != "") || !strings.Contains(got, tc.want) {

@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/streamscore/streamscore/features"
+	"github.com/streamscore/streamscore/internal/tlsfiles"
 	"github.com/streamscore/streamscore/reject"
 )
 
@@ -197,7 +198,7 @@ func (r *Registry) fetch(ctx context.Context, id int) (*registryEntry, error) {
 		if errors.As(err, &re) && re.StatusCode == http.StatusNotFound {
 			return nil, fmt.Errorf("schema id %d: %w", id, ErrSchemaNotFound)
 		}
-		return nil, fmt.Errorf("schema id %d: %w: %w", id, ErrRegistryRequest, err)
+		return nil, fmt.Errorf("schema id %d: %w: %w", id, ErrRegistryRequest, tlsHinted(err))
 	}
 	if s.Type != sr.TypeAvro {
 		return &registryEntry{err: fmt.Errorf("schema id %d is %s: %w", id, s.Type, ErrNotAvro)}, nil
@@ -210,6 +211,15 @@ func (r *Registry) fetch(ctx context.Context, id int) (*registryEntry, error) {
 		return &registryEntry{err: fmt.Errorf("schema id %d: %w: %w", id, ErrNotAvro, err)}, nil
 	}
 	return &registryEntry{schema: es}, nil
+}
+
+// tlsHinted adds to a failed verification of the registry's certificate
+// the setting to look at.
+func tlsHinted(err error) error {
+	if h := tlsfiles.Hint("registry.", err); h != "" {
+		return fmt.Errorf("%s: %w", h, err)
+	}
+	return err
 }
 
 // Register returns the id of schema under subject: looked up first (so a
@@ -225,11 +235,11 @@ func (r *Registry) Register(ctx context.Context, subject, schema string) (int, e
 	if ss, err := r.cl.LookupSchema(ctx, subject, s); err == nil {
 		return ss.ID, nil
 	} else if re := (*sr.ResponseError)(nil); !errors.As(err, &re) || re.StatusCode != http.StatusNotFound {
-		return 0, fmt.Errorf("looking up schema under subject %s: %w: %w", subject, ErrRegistryRequest, err)
+		return 0, fmt.Errorf("looking up schema under subject %s: %w: %w", subject, ErrRegistryRequest, tlsHinted(err))
 	}
 	id, err := r.cl.RegisterSchema(ctx, subject, s, -1, -1)
 	if err != nil {
-		return 0, fmt.Errorf("registering schema under subject %s: %w: %w", subject, ErrRegistryRequest, err)
+		return 0, fmt.Errorf("registering schema under subject %s: %w: %w", subject, ErrRegistryRequest, tlsHinted(err))
 	}
 	return id, nil
 }

@@ -63,8 +63,14 @@ func TestRegistryTLSAndAuth(t *testing.T) {
 			cfg: func(u string) RegistryConfig {
 				return RegistryConfig{URL: u, Token: "nope", Config: tlsfiles.Config{CAFile: ca.File}}
 			}},
-		{name: "registry not trusted (system roots)", auth: "bearer", wantErr: "certificate signed by unknown authority",
-			cfg: func(u string) RegistryConfig { return RegistryConfig{URL: u, Token: token} }},
+		{name: "registry not trusted (system roots)", auth: "bearer",
+			wantErr: "the server's TLS certificate is not trusted: set registry.ca_file to the CA that signed it: ",
+			cfg:     func(u string) RegistryConfig { return RegistryConfig{URL: u, Token: token} }},
+		{name: "registry certificate for another name", auth: "bearer",
+			wantErr: "the server's TLS certificate is for another name: connect by a name it carries, or set registry.server_name: ",
+			cfg: func(u string) RegistryConfig {
+				return RegistryConfig{URL: u, Token: token, Config: tlsfiles.Config{CAFile: ca.File, ServerName: "elsewhere.example"}}
+			}},
 		{name: "no client certificate", mtls: true, auth: "bearer", wantErr: "certificate",
 			cfg: func(u string) RegistryConfig {
 				return RegistryConfig{URL: u, Token: token, Config: tlsfiles.Config{CAFile: ca.File}}

@@ -3,6 +3,7 @@ package main
 //go:generate go test -run TestConfigurationDoc -update .
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/streamscore/streamscore/drift"
 	"github.com/streamscore/streamscore/httpapi"
+	"github.com/streamscore/streamscore/internal/bearer"
 	"github.com/streamscore/streamscore/internal/embedded"
 	"github.com/streamscore/streamscore/internal/reload"
 	"github.com/streamscore/streamscore/internal/tlsfiles"
@@ -180,7 +182,40 @@ func (h httpConfig) Validate() error {
 	case h.AdminClientCAFile != "" && !h.TLS.Enabled():
 		return errors.New("http.admin_client_ca_file needs http.tls.cert_file and http.tls.key_file: mutual TLS is TLS")
 	}
+	if err := h.checkFiles(); err != nil {
+		return err
+	}
 	return h.Config.Validate()
+}
+
+// checkFiles reads the token file, the certificate and the client CAs now,
+// as openHTTP will, so that `config` refuses what `run` would.
+func (h httpConfig) checkFiles() error {
+	if h.AdminTokenFile != "" {
+		if _, err := bearer.ReadToken(h.AdminTokenFile); err != nil {
+			return fmt.Errorf("http.admin_token_file: %w", err)
+		}
+	}
+	_, _, err := h.tlsConfigs()
+	return err
+}
+
+// tlsConfigs are the TLS configurations of the public and the admin
+// listeners (nil, nil without http.tls), their files read now.
+func (h httpConfig) tlsConfigs() (public, admin *tls.Config, err error) {
+	if !h.TLS.Enabled() {
+		return nil, nil, nil
+	}
+	if public, err = h.TLS.Server("http.tls."); err != nil {
+		return nil, nil, err
+	}
+	if h.AdminClientCAFile == "" {
+		return public, public, nil
+	}
+	if admin, err = tlsfiles.RequireClientCerts(public, "http.admin_client_ca_file", h.AdminClientCAFile); err != nil {
+		return nil, nil, err
+	}
+	return public, admin, nil
 }
 
 // Validate checks the level and the format.

@@ -20,6 +20,7 @@ import (
 	"github.com/streamscore/streamscore/internal/golden"
 	"github.com/streamscore/streamscore/internal/kafkatest"
 	"github.com/streamscore/streamscore/internal/proctest"
+	"github.com/streamscore/streamscore/internal/tlsfiles/tlstest"
 	"github.com/streamscore/streamscore/scoring"
 )
 
@@ -232,6 +233,50 @@ func TestConfigBad(t *testing.T) {
 	_, err := load(t, defaultConfig(), "--config", filepath.Join(t.TempDir(), "missing.yaml"))
 	if err == nil || !strings.Contains(err.Error(), "missing.yaml") {
 		t.Fatalf("missing file: got %v, want an error naming the file", err)
+	}
+}
+
+// TestConfigReadsHTTPFiles: config reads the admin token file, the HTTP
+// certificate and the admin client CAs as run does, so it refuses what run
+// would (it accepted a missing or empty token file and a missing
+// certificate, which run then refused).
+func TestConfigReadsHTTPFiles(t *testing.T) {
+	dir := t.TempDir()
+	blank := filepath.Join(dir, "blank-token")
+	if err := os.WriteFile(blank, []byte(" \n\t\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	token := filepath.Join(dir, "token")
+	if err := os.WriteFile(token, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ca := tlstest.NewCA(t, "test")
+	srv := ca.Server(t, "srv")
+	old := ca.ServerValid(t, "old", tlstest.Validity{NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-24 * time.Hour)})
+	tlsArgs := func(p tlstest.Pair) []string {
+		return []string{"--http.tls.cert_file", p.CertFile, "--http.tls.key_file", p.KeyFile}
+	}
+	missing := filepath.Join(dir, "missing")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{name: "token file missing", args: []string{"--http.admin_token_file", missing}, want: "http.admin_token_file: open " + missing + ": no such file or directory"},
+		{name: "token file blank", args: []string{"--http.admin_token_file", blank}, want: "http.admin_token_file: " + blank + " holds no token (it is empty or white space only)"},
+		{name: "certificate missing", args: []string{"--http.tls.cert_file", missing, "--http.tls.key_file", srv.KeyFile}, want: `http.tls.cert_file "` + missing + `"`},
+		{name: "certificate expired", args: tlsArgs(old), want: `http.tls.cert_file "` + old.CertFile + `": the certificate CN=old expired at`},
+		{name: "admin client CAs missing", args: append(tlsArgs(srv), "--http.admin_listen", "127.0.0.1:0", "--http.admin_token_file", token, "--http.admin_client_ca_file", missing),
+			want: `http.admin_client_ca_file "` + missing + `": open: no such file or directory`},
+	} {
+		_, err := loadCase(t, "", nil, append(append([]string{}, required...), tc.args...)...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want an error containing %q", tc.name, err, tc.want)
+		}
+	}
+	if _, err := loadCase(t, "", nil, append(append([]string{}, required...), append(tlsArgs(srv), "--http.admin_listen", "127.0.0.1:0",
+		"--http.admin_token_file", token, "--http.admin_client_ca_file", ca.File)...)...); err != nil {
+		t.Errorf("good files: %v", err)
 	}
 }
 

@@ -265,6 +265,37 @@ func redactURL(s string) string {
 	return u.Redacted()
 }
 
+// redactArgs is a command line with the value of every secret flag
+// (--kafka.sasl.password x, --kafka.sasl.password=x) shown as "[redacted]"
+// and passwords written into URLs hidden: what /debug/pprof/cmdline serves.
+func redactArgs(args []string) []string {
+	c := defaultConfig()
+	leaves, _ := walkConfig(&c)
+	secrets := map[string]bool{}
+	for _, l := range leaves {
+		if l.v.Type() == secretType {
+			secrets["--"+l.key] = true
+		}
+	}
+	out := make([]string, len(args))
+	for i := 0; i < len(args); i++ {
+		name, _, hasValue := strings.Cut(args[i], "=")
+		switch {
+		case !secrets[name]:
+			out[i] = redactURL(args[i])
+		case hasValue:
+			out[i] = name + "=" + secret.Redacted
+		default:
+			out[i] = name
+			if i+1 < len(args) {
+				i++
+				out[i] = secret.Redacted
+			}
+		}
+	}
+	return out
+}
+
 // configYAML renders c as YAML in the tree's order, secrets redacted.
 func configYAML(c *Config) ([]byte, error) {
 	leaves, _ := walkConfig(c)

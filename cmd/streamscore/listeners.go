@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
+	"strings"
 	"time"
 
 	rungroup "github.com/oklog/run"
@@ -18,7 +20,6 @@ import (
 
 	"github.com/streamscore/streamscore/internal/bearer"
 	"github.com/streamscore/streamscore/internal/reload"
-	"github.com/streamscore/streamscore/internal/tlsfiles"
 )
 
 // opsHTTP is the http section at run time, the same for run, serve and
@@ -49,17 +50,9 @@ func openHTTP(h httpConfig, withPredict bool, log *slog.Logger) (_ *opsHTTP, err
 	if err != nil {
 		return nil, err
 	}
-	var tc, adminTC *tls.Config
-	if h.TLS.Enabled() {
-		if tc, err = h.TLS.Server("http.tls."); err != nil {
-			return nil, err
-		}
-		adminTC = tc
-		if h.AdminClientCAFile != "" {
-			if adminTC, err = tlsfiles.RequireClientCerts(tc, "http.admin_client_ca_file", h.AdminClientCAFile); err != nil {
-				return nil, err
-			}
-		}
+	tc, adminTC, err := h.tlsConfigs()
+	if err != nil {
+		return nil, err
 	}
 	o := &opsHTTP{publicMux: http.NewServeMux(), guard: guard, tls: tc != nil, log: log}
 	defer func() {
@@ -87,12 +80,20 @@ func openHTTP(h httpConfig, withPredict bool, log *slog.Logger) (_ *opsHTTP, err
 	}
 	if h.Pprof { // Validate made sure a token guards it
 		o.handleAdmin("/debug/pprof/", http.HandlerFunc(pprof.Index))
-		o.handleAdmin("/debug/pprof/cmdline", http.HandlerFunc(pprof.Cmdline))
+		o.handleAdmin("/debug/pprof/cmdline", http.HandlerFunc(cmdline))
 		o.handleAdmin("/debug/pprof/profile", http.HandlerFunc(pprof.Profile))
 		o.handleAdmin("/debug/pprof/symbol", http.HandlerFunc(pprof.Symbol))
 		o.handleAdmin("/debug/pprof/trace", http.HandlerFunc(pprof.Trace))
 	}
 	return o, nil
+}
+
+// cmdline is pprof.Cmdline with the secrets given as flags redacted: an
+// admin token lets one profile the service, not read its Kafka password.
+func cmdline(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	io.WriteString(w, strings.Join(redactArgs(os.Args), "\x00"))
 }
 
 // listen opens addr for the setting key ("" is off: nil), with TLS when tc

@@ -4,8 +4,10 @@ import (
 	"crypto/tls"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -177,5 +179,32 @@ func TestOpenHTTPErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want an error containing %q", tc.name, err, tc.want)
 		}
+	}
+}
+
+// TestPprofCmdlineRedactsSecrets: /debug/pprof/cmdline served the command
+// line as is, so an admin token holder read a password given by flag.
+func TestPprofCmdlineRedactsSecrets(t *testing.T) {
+	for _, tc := range []struct {
+		args, want []string
+	}{
+		{args: []string{"streamscore", "run", "--kafka.sasl.password", "pw-1", "--kafka.sasl.username", "u"},
+			want: []string{"streamscore", "run", "--kafka.sasl.password", "[redacted]", "--kafka.sasl.username", "u"}},
+		{args: []string{"streamscore", "run", "--registry.token=tok-2", "--sink.postgres.dsn", "postgres://u:pw-3@h/db"},
+			want: []string{"streamscore", "run", "--registry.token=[redacted]", "--sink.postgres.dsn", "[redacted]"}},
+		{args: []string{"streamscore", "run", "--registry.url", "https://u:pw-4@sr:8081", "--kafka.sasl.oauth.client_secret"},
+			want: []string{"streamscore", "run", "--registry.url", "https://u:xxxxx@sr:8081", "--kafka.sasl.oauth.client_secret"}},
+	} {
+		if got := redactArgs(tc.args); !slices.Equal(got, tc.want) {
+			t.Errorf("redactArgs(%q)\n got %q\nwant %q", tc.args, got, tc.want)
+		}
+	}
+	saved := os.Args
+	t.Cleanup(func() { os.Args = saved })
+	os.Args = []string{"streamscore", "run", "--kafka.sasl.password=pw-5"}
+	rec := httptest.NewRecorder()
+	cmdline(rec, httptest.NewRequest("GET", "/debug/pprof/cmdline", nil))
+	if got, want := rec.Body.String(), "streamscore\x00run\x00--kafka.sasl.password=[redacted]"; got != want {
+		t.Errorf("/debug/pprof/cmdline: got %q, want %q", got, want)
 	}
 }

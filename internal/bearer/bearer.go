@@ -103,7 +103,7 @@ func ReadToken(path string) (string, error) {
 	}
 	tok := strings.TrimSpace(string(b))
 	if tok == "" {
-		return "", fmt.Errorf("%s is empty", path)
+		return "", fmt.Errorf("%s holds no token (it is empty or white space only)", path)
 	}
 	return tok, nil
 }

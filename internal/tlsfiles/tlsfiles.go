@@ -9,7 +9,9 @@
 // Certificates and keys are read again at the next handshake after their
 // files change, so a certificate rotated in place (cert-manager, a
 // Kubernetes Secret mount) is used without a restart; until both new files
-// parse as a pair, the previous one stays in use. The CA file of a client
+// parse as a pair of a certificate within its validity period, the
+// previous one stays in use. A certificate outside its validity period is
+// an error at start (a peer would refuse it with an alert that says less). The CA file of a client
 // is read once; the client CA file of a server is read again when it
 // changes.
 //
@@ -132,8 +134,28 @@ func newKeyPair(prefix, certFile, keyFile string) *keyPair {
 		if err != nil {
 			return nil, fmt.Errorf("%scert_file %q / %skey_file %q: %w", prefix, certFile, prefix, keyFile, unwrapPath(err))
 		}
+		if err := checkValidity(pair.Leaf, time.Now()); err != nil {
+			return nil, fmt.Errorf("%scert_file %q: %w", prefix, certFile, err)
+		}
 		return &pair, nil
 	}}
+}
+
+// checkValidity refuses a certificate outside its validity period at now:
+// the peer would refuse it too, with an alert that does not say why (a
+// Java broker answers "unknown certificate").
+func checkValidity(leaf *x509.Certificate, now time.Time) error {
+	if leaf == nil {
+		return nil
+	}
+	const at = "2006-01-02 15:04:05 MST"
+	switch {
+	case now.After(leaf.NotAfter):
+		return fmt.Errorf("the certificate %s expired at %s: renew it", leaf.Subject, leaf.NotAfter.UTC().Format(at))
+	case now.Before(leaf.NotBefore):
+		return fmt.Errorf("the certificate %s is not valid before %s: is this host's clock right?", leaf.Subject, leaf.NotBefore.UTC().Format(at))
+	}
+	return nil
 }
 
 // reloaded is a value made from files and made again when one of them
@@ -198,4 +220,24 @@ func unwrapPath(err error) error {
 		return fmt.Errorf("%s: %w", pe.Op, pe.Err)
 	}
 	return err
+}
+
+// Hint says what to set when err is a failed verification of the server's
+// certificate by a client of this package ("" for other errors). prefix is
+// the section's ("registry.").
+func Hint(prefix string, err error) string {
+	var (
+		unknownCA x509.UnknownAuthorityError
+		badName   x509.HostnameError
+		invalid   x509.CertificateInvalidError
+	)
+	switch {
+	case errors.As(err, &unknownCA):
+		return "the server's TLS certificate is not trusted: set " + prefix + "ca_file to the CA that signed it"
+	case errors.As(err, &badName):
+		return "the server's TLS certificate is for another name: connect by a name it carries, or set " + prefix + "server_name"
+	case errors.As(err, &invalid):
+		return "the server's TLS certificate is not valid (expired, or not for a server)"
+	}
+	return ""
 }

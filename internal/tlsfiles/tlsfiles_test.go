@@ -3,6 +3,8 @@ package tlsfiles
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -70,5 +72,56 @@ func TestClientErrorsNameTheKey(t *testing.T) {
 	}
 	if got := (Config{CAFile: ca.File, CertFile: c.CertFile, KeyFile: c.KeyFile}).CertificateSubject(); got != "CN=c" {
 		t.Errorf("CertificateSubject %q, want CN=c", got)
+	}
+}
+
+// TestCertificateOutsideItsValidity: an expired or not yet valid client or
+// server certificate is refused at start with the key, the file, the
+// certificate and the date, not left for the peer to refuse with an alert
+// that does not say why.
+func TestCertificateOutsideItsValidity(t *testing.T) {
+	ca := tlstest.NewCA(t, "test")
+	now := time.Now()
+	expired := tlstest.Validity{NotBefore: now.Add(-48 * time.Hour), NotAfter: now.Add(-24 * time.Hour)}
+	future := tlstest.Validity{NotBefore: now.Add(24 * time.Hour), NotAfter: now.Add(48 * time.Hour)}
+	for _, tc := range []struct {
+		name string
+		pair tlstest.Pair
+		srv  bool
+		want string
+	}{
+		{name: "expired client", pair: ca.ClientValid(t, "old", expired), want: "the certificate CN=old expired at " + expired.NotAfter.UTC().Format("2006-01-02 15:04:05 MST") + ": renew it"},
+		{name: "future client", pair: ca.ClientValid(t, "new", future), want: "the certificate CN=new is not valid before " + future.NotBefore.UTC().Format("2006-01-02 15:04:05 MST")},
+		{name: "expired server", pair: ca.ServerValid(t, "srv", expired), srv: true, want: "the certificate CN=srv expired at"},
+	} {
+		var err error
+		if tc.srv {
+			_, err = ServerConfig{CertFile: tc.pair.CertFile, KeyFile: tc.pair.KeyFile}.Server("http.tls.")
+		} else {
+			_, err = Config{CertFile: tc.pair.CertFile, KeyFile: tc.pair.KeyFile}.Client("kafka.tls.")
+		}
+		key := map[bool]string{true: "http.tls.", false: "kafka.tls."}[tc.srv] + `cert_file "` + tc.pair.CertFile + `": `
+		if err == nil || !strings.Contains(err.Error(), key+tc.want) {
+			t.Errorf("%s: got %v, want an error containing %q", tc.name, err, key+tc.want)
+		}
+	}
+}
+
+// TestHint: each failed verification of a server's certificate names the
+// setting to look at; other errors get no hint.
+func TestHint(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("post: %w", x509.UnknownAuthorityError{}), "set registry.ca_file to the CA that signed it"},
+		{fmt.Errorf("post: %w", x509.HostnameError{Host: "sr"}), "connect by a name it carries, or set registry.server_name"},
+		{fmt.Errorf("post: %w", x509.CertificateInvalidError{Reason: x509.Expired}), "is not valid (expired, or not for a server)"},
+		{errors.New("connection refused"), ""},
+	} {
+		got := Hint("registry.", tc.err)
+		if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+			t.Errorf("Hint(%v) = %q, want %q", tc.err, got, tc.want)
+		}
 	}
 }

@@ -17,6 +17,8 @@
 //     processor.ClientOpts in-process (OAUTHBEARER from a token file and from
 //     a client credentials token endpoint), and the principals they map to.
 //   - acl_test.go: the broker holds exactly the ACLs of docs/operations.md.
+//   - revoke_test.go: Write on the DLQ taken away while the service runs
+//     (both delivery modes) stops it with one clear line and loses nothing.
 //   - secrets_test.go: recognisable secrets set by flag, environment, config
 //     file and *_file never appear in `streamscore config`, its errors, the
 //     JSON and text logs (debug level) of runs that connect or are refused,

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/streamscore/streamscore/internal/proctest"
+	"github.com/streamscore/streamscore/internal/tlsfiles/tlstest"
 )
 
 // TestRejectedAtStart: each way the secured cluster can turn the service
@@ -21,11 +22,20 @@ func TestRejectedAtStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	nodlq := deployment{alos.delivery, "streamscore-nodlq", alos.input, alos.output, alos.dlq, "sec-nodlq"}
+	// A client certificate of the broker's CA that expired yesterday, and a
+	// valid one of a CA the broker does not know.
+	now := time.Now()
+	expired := tlstest.LoadCA(t, broker.CAFile, filepath.Join(broker.certDir, "ca.key")).
+		ClientValid(t, alos.user, tlstest.Validity{NotBefore: now.Add(-48 * time.Hour), NotAfter: now.Add(-24 * time.Hour)})
+	otherCA := tlstest.NewCA(t, "other").Client(t, alos.user)
+	certKeys := func(p tlstest.Pair) map[string]any {
+		return proctest.MergeKeys(alos.keys(), mTLS(alos.user), map[string]any{"kafka.tls.cert_file": p.CertFile, "kafka.tls.key_file": p.KeyFile})
+	}
 	for _, tc := range []struct {
 		name string
 		kv   map[string]any
 		want []string // substrings of the one line
-		// logsFirst: INFO log lines may come before the error line. The
+		// logsFirst: INFO and WARN log lines may come before the error line. The
 		// exactly-once engine (processor/exactlyonce.go) starts its group
 		// session before it initialises the transactional producer, so
 		// "partitions assigned" can be logged first.
@@ -43,6 +53,12 @@ func TestRejectedAtStart(t *testing.T) {
 			kv: proctest.MergeKeys(alos.keys(), mTLS(alos.user), map[string]any{"kafka.tls.cert_file": "", "kafka.tls.key_file": ""}),
 			want: []string{"streamscore: kafka " + broker.SSL + ": the broker refused the TLS handshake (remote error: tls: bad certificate): " +
 				"it requires a client certificate: set kafka.tls.cert_file and kafka.tls.key_file"}},
+		{name: "expired client certificate", kv: certKeys(expired),
+			want: []string{`streamscore: kafka.tls.cert_file "` + expired.CertFile + `": the certificate CN=streamscore-alos expired at ` +
+				now.Add(-24*time.Hour).UTC().Format("2006-01-02 15:04"), ": renew it"}},
+		{name: "client certificate of a CA the broker does not trust", kv: certKeys(otherCA),
+			want: []string{"streamscore: kafka " + broker.SSL + ": the broker refused the client certificate CN=streamscore-alos " +
+				"(remote error: tls: unknown certificate): is it signed by a CA the broker trusts, and still valid?"}},
 		{name: "no Write on the DLQ",
 			kv: proctest.MergeKeys(nodlq.keys(), saslSSL(nodlq.user, broker.passwordFile(nodlq.user))),
 			want: []string{`streamscore: dlq.topic "sec-alos-dlq": SASL SCRAM-SHA-512 user "streamscore-nodlq" may not write to it ` +
@@ -52,8 +68,10 @@ func TestRejectedAtStart(t *testing.T) {
 			want: []string{`streamscore: dlq.topic "sec-alos-dlq": the client certificate CN=streamscore-nodlq may not write to it ` +
 				`(needs ACL WRITE on Topic sec-alos-dlq, has DESCRIBE, DESCRIBE_CONFIGS`}},
 		{name: "exactly-once without the transactional id ACL",
-			kv:        proctest.MergeKeys(alos.keys(), saslSSL(alos.user, broker.passwordFile(alos.user)), map[string]any{"processor.delivery": "exactly-once"}),
-			want:      []string{"streamscore: init transactional producer sec-alos-", "TRANSACTIONAL_ID_AUTHORIZATION_FAILED"},
+			kv: proctest.MergeKeys(alos.keys(), saslSSL(alos.user, broker.passwordFile(alos.user)), map[string]any{"processor.delivery": "exactly-once"}),
+			want: []string{"streamscore: init transactional producer sec-alos-",
+				`: SASL SCRAM-SHA-512 user "streamscore-alos" may not use this transactional id (processor.delivery exactly-once needs ACL WRITE on TransactionalId, prefixed sec-alos-; see docs/operations.md, "ACLs"): `,
+				"TRANSACTIONAL_ID_AUTHORIZATION_FAILED"},
 			logsFirst: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -73,7 +91,7 @@ func TestRejectedAtStart(t *testing.T) {
 			lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
 			last := lines[len(lines)-1]
 			for _, l := range lines[:len(lines)-1] {
-				if !tc.logsFirst || !strings.Contains(l, `"level":"INFO"`) {
+				if !tc.logsFirst || !strings.Contains(l, `"level":"INFO"`) && !strings.Contains(l, `"level":"WARN"`) {
 					t.Fatalf("stderr has %d lines, want one:\n%s", len(lines), stderr)
 				}
 			}

@@ -77,6 +77,24 @@ func NewCA(tb testing.TB, name string) *CA {
 	return ca
 }
 
+// LoadCA is a CA from PEM files (a certificate and its PKCS#8 EC key, as
+// openssl makes them), issuing into tb.TempDir(): certificates a broker set
+// up with that CA trusts.
+func LoadCA(tb testing.TB, certFile, keyFile string) *CA {
+	tb.Helper()
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	key, ok := cert.PrivateKey.(*ecdsa.PrivateKey)
+	if !ok {
+		tb.Fatalf("%s: not an ECDSA key", keyFile)
+	}
+	ca := &CA{File: certFile, dir: tb.TempDir(), cert: cert.Leaf, key: key}
+	ca.serial.Store(time.Now().UnixNano()) // unique serials across runs
+	return ca
+}
+
 // Pool is a pool holding the CA, for a server's ClientCAs.
 func (ca *CA) Pool() *x509.CertPool {
 	p := x509.NewCertPool()
@@ -87,22 +105,42 @@ func (ca *CA) Pool() *x509.CertPool {
 // Server issues a server certificate for 127.0.0.1 and localhost.
 func (ca *CA) Server(tb testing.TB, name string) Pair {
 	tb.Helper()
-	return ca.issue(tb, name, x509.ExtKeyUsageServerAuth, []string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)})
+	return ca.issue(tb, name, x509.ExtKeyUsageServerAuth, []string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)}, dayFromNow())
 }
 
 // Client issues a client certificate with CN=name.
 func (ca *CA) Client(tb testing.TB, name string) Pair {
 	tb.Helper()
-	return ca.issue(tb, name, x509.ExtKeyUsageClientAuth, nil, nil)
+	return ca.issue(tb, name, x509.ExtKeyUsageClientAuth, nil, nil, dayFromNow())
 }
 
-func (ca *CA) issue(tb testing.TB, name string, usage x509.ExtKeyUsage, dns []string, ips []net.IP) Pair {
+// Validity is a certificate's validity period.
+type Validity struct{ NotBefore, NotAfter time.Time }
+
+func dayFromNow() Validity {
+	return Validity{time.Now().Add(-time.Hour), time.Now().Add(24 * time.Hour)}
+}
+
+// ClientValid issues a client certificate with CN=name valid during v (an
+// expired or a not yet valid one).
+func (ca *CA) ClientValid(tb testing.TB, name string, v Validity) Pair {
+	tb.Helper()
+	return ca.issue(tb, name, x509.ExtKeyUsageClientAuth, nil, nil, v)
+}
+
+// ServerValid is Server with the validity period v.
+func (ca *CA) ServerValid(tb testing.TB, name string, v Validity) Pair {
+	tb.Helper()
+	return ca.issue(tb, name, x509.ExtKeyUsageServerAuth, []string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)}, v)
+}
+
+func (ca *CA) issue(tb testing.TB, name string, usage x509.ExtKeyUsage, dns []string, ips []net.IP, v Validity) Pair {
 	key := newKey(tb)
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(ca.serial.Add(1)),
 		Subject:      pkix.Name{CommonName: name},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
+		NotBefore:    v.NotBefore,
+		NotAfter:     v.NotAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
 		DNSNames:     dns,
