@@ -1,10 +1,14 @@
 package pgsink
 
 import (
+	"errors"
 	"fmt"
+	"net/url"
 	"regexp"
+	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/streamscore/streamscore/secret"
@@ -57,8 +61,7 @@ var tableRE = regexp.MustCompile(`^(?:([a-z_][a-z0-9_]*)\.)?([a-z_][a-z0-9_]*)$`
 func (c *Config) Validate() error {
 	if c.DSN != "" {
 		if _, err := pgxpool.ParseConfig(c.DSN.Reveal()); err != nil {
-			// pgx redacts the password in its parse errors.
-			return fmt.Errorf("sink.postgres.dsn: %w", err)
+			return dsnError(c.DSN.Reveal(), err)
 		}
 	}
 	m := tableRE.FindStringSubmatch(c.Table)
@@ -92,4 +95,26 @@ func (c *Config) Runnable() error {
 		return fmt.Errorf("output.topic is empty: the sink reads the prediction topic")
 	}
 	return c.Validate()
+}
+
+// dsnError is a DSN parse error without the DSN: pgx's message quotes the
+// connection string with the password hidden only in the forms it parses
+// (password = x with spaces, an escaped space or a second @ in the password
+// showed it), and a URL error quotes the URL. What is left says what is
+// wrong (sslmode is invalid, invalid port, an unterminated quote).
+func dsnError(dsn string, err error) error {
+	msg := err.Error()
+	// pgconn.ParseConfigError reads "cannot parse `<connection string,
+	// best-effort redacted>`: <what> (<cause>)": keep what and cause.
+	if pe := (*pgconn.ParseConfigError)(nil); errors.As(err, &pe) {
+		if i := strings.LastIndex(msg, "`: "); i >= 0 {
+			msg = "cannot parse `<dsn>`: " + msg[i+len("`: "):]
+		}
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) && ue.URL != "" {
+		msg = strings.ReplaceAll(msg, ue.URL, "<dsn>")
+	}
+	msg = strings.ReplaceAll(msg, dsn, "<dsn>")
+	return fmt.Errorf("sink.postgres.dsn: %s (the DSN is not shown: it holds the password)", msg)
 }

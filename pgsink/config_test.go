@@ -20,7 +20,13 @@ func TestConfigValidate(t *testing.T) {
 		want   string
 	}{
 		{"no dsn", func(c *Config) { c.DSN = "" }, "sink.postgres.dsn is empty"},
-		{"bad dsn keeps the password out", func(c *Config) { c.DSN = "postgres://u:hunter2@host:notaport/db" }, "sink.postgres.dsn"},
+		{"bad dsn keeps the password out", func(c *Config) { c.DSN = "postgres://u:hunter2@host:notaport/db" }, "sink.postgres.dsn: cannot parse `<dsn>`: invalid port"},
+		// forms pgx's own redaction misses
+		{"password with spaces around =", func(c *Config) { c.DSN = "host=127.0.0.1 password = hunter2 sslmode=bogus" }, "sslmode is invalid"},
+		{"password with an escaped space", func(c *Config) { c.DSN = `host=127.0.0.1 password=hunter2\ hunter2 sslmode=bogus` }, "sslmode is invalid"},
+		{"password with an @", func(c *Config) { c.DSN = "postgres://bob:hunter2@hunter2@127.0.0.1/db?sslmode=bogus" }, "sslmode is invalid"},
+		{"unterminated quote", func(c *Config) { c.DSN = "host=x password='hunter2" }, "unterminated quoted string"},
+		{"bad URL escape", func(c *Config) { c.DSN = "postgres://bob:hunter2%zz@h/db" }, "sink.postgres.dsn"},
 		{"table with a space", func(c *Config) { c.Table = "my table" }, `sink.postgres.table "my table"`},
 		{"table upper case", func(c *Config) { c.Table = "Preds" }, `sink.postgres.table "Preds"`},
 		{"table too long", func(c *Config) { c.Table = strings.Repeat("t", 60) }, "sink.postgres.table"},
