@@ -285,8 +285,21 @@ func (e *exactlyOnce) transactLoop(ctx context.Context, sess *kgo.GroupTransactS
 			}
 		} else {
 			p.m.TransactionsAborted.Inc()
-			p.log.Info("transaction aborted by a rebalance; its records will be processed again")
+			why := "by a rebalance"
+			if flushErr != nil {
+				why = "as its records were not all acknowledged within processor.transaction_timeout"
+			}
+			p.log.Info("transaction aborted "+why+"; its records will be processed again", "flush_err", errString(flushErr))
 		}
 		mu.Unlock()
 	}
+}
+
+// errString is err's text, "" for nil: a log attribute that is empty when
+// there was no error.
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }

@@ -144,8 +144,16 @@ func tokenError(err error) error {
 	if re.ErrorCode != "" {
 		return fmt.Errorf("token endpoint answered %s%s", status, strings.TrimSpace(re.ErrorCode+" "+re.ErrorDescription))
 	}
-	return fmt.Errorf("token endpoint answered %s%s", status, strings.Join(strings.Fields(string(re.Body)), " "))
+	body := strings.Join(strings.Fields(string(re.Body)), " ")
+	if len(body) > maxTokenErrorBody { // an HTML error page, say: the start says what it is
+		body = body[:maxTokenErrorBody] + fmt.Sprintf("... (%d bytes more)", len(body)-maxTokenErrorBody)
+	}
+	return fmt.Errorf("token endpoint answered %s%s", status, body)
 }
+
+// maxTokenErrorBody is how much of a token endpoint's non-OAuth error body
+// an error line shows.
+const maxTokenErrorBody = 300
 
 // compressionCodec is CompressionCodec under the name the engine uses.
 var compressionCodec = CompressionCodec

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/oauth2"
+
 	"github.com/streamscore/streamscore/internal/oauthtest"
 	"github.com/streamscore/streamscore/internal/proctest"
 	"github.com/streamscore/streamscore/internal/tlsfiles"
@@ -220,5 +222,18 @@ func TestOAuthClientCredentials(t *testing.T) {
 	}
 	if strings.Contains(msg, "\n") || strings.Contains(msg, "wrong-secret-90af") || strings.Contains(msg, secret) {
 		t.Errorf("error %q: want one line without the secret", msg)
+	}
+}
+
+// TestTokenErrorBodyIsBounded: a token endpoint that answers an HTML page
+// (a proxy's 502) gives an error line with the page's start and its size,
+// not the whole page.
+func TestTokenErrorBodyIsBounded(t *testing.T) {
+	page := "<html><body><h1>502 Bad Gateway</h1>" + strings.Repeat("<p>upstream detail</p>\n", 500) + "</body></html>"
+	err := tokenError(&oauth2.RetrieveError{Response: &http.Response{Status: "502 Bad Gateway"}, Body: []byte(page)})
+	msg := err.Error()
+	if !strings.HasPrefix(msg, "token endpoint answered 502 Bad Gateway: <html><body><h1>502 Bad Gateway</h1>") ||
+		!strings.HasSuffix(msg, " bytes more)") || len(msg) > maxTokenErrorBody+100 {
+		t.Errorf("tokenError = %d bytes %q, want the page's start, bounded", len(msg), msg)
 	}
 }

@@ -11,9 +11,9 @@
 // Kubernetes Secret mount) is used without a restart; until both new files
 // parse as a pair of a certificate within its validity period, the
 // previous one stays in use. A certificate outside its validity period is
-// an error at start (a peer would refuse it with an alert that says less). The CA file of a client
-// is read once; the client CA file of a server is read again when it
-// changes.
+// an error at start (a peer would refuse it with an alert that says less).
+// The CA file of a client is read once; the client CA file of a server is
+// read again when it changes.
 //
 // A *tls.Config returned here is safe for concurrent use.
 package tlsfiles
