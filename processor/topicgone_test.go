@@ -20,9 +20,6 @@ import (
 // at every poll (tens of thousands a second), never read the re-created
 // topic (franz-go does not follow a new topic id) and stayed ready.
 func TestInputTopicGoneStops(t *testing.T) {
-	if !kafkatest.IsReal() {
-		t.Skip("needs a real broker (STREAMSCORE_TEST_BROKERS): deleting topics under a consumer is broker behaviour")
-	}
 	for _, tc := range []struct {
 		name     string
 		delivery string
