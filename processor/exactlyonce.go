@@ -285,21 +285,12 @@ func (e *exactlyOnce) transactLoop(ctx context.Context, sess *kgo.GroupTransactS
 			}
 		} else {
 			p.m.TransactionsAborted.Inc()
-			why := "by a rebalance"
 			if flushErr != nil {
-				why = "as its records were not all acknowledged within processor.transaction_timeout"
+				p.log.Info("transaction aborted as its records were not all acknowledged within processor.transaction_timeout; they will be processed again", "err", flushErr)
+			} else {
+				p.log.Info("transaction aborted by a rebalance; its records will be processed again")
 			}
-			p.log.Info("transaction aborted "+why+"; its records will be processed again", "flush_err", errString(flushErr))
 		}
 		mu.Unlock()
 	}
-}
-
-// errString is err's text, "" for nil: a log attribute that is empty when
-// there was no error.
-func errString(err error) string {
-	if err == nil {
-		return ""
-	}
-	return err.Error()
 }
