@@ -36,6 +36,11 @@ type exactlyOnce struct {
 	mu   sync.RWMutex
 	sess *kgo.GroupTransactSession // nil while being replaced, and after close
 	cl   *kgo.Client               // the current (or last) session's client
+
+	// While a write is refused (refused.go): since when, and the wait
+	// before the next attempt. Only the transact loop uses them.
+	blockedSince time.Time
+	backoff      time.Duration
 }
 
 func newExactlyOnce(ctx context.Context, p *Processor, opts []kgo.Opt) (*exactlyOnce, error) {
@@ -268,14 +273,21 @@ func (e *exactlyOnce) transactLoop(ctx context.Context, sess *kgo.GroupTransactS
 			return nil // stopping: the aborted batch is redone after restart
 		}
 		if failed.Load() {
-			// The client already retried; a record the broker refuses
-			// (too large, not authorized) would fail again on every redo.
+			// The client already retried: a record the broker refuses
+			// (too large, not authorized) is refused again at once. The
+			// abort rewound the session to the committed offsets; the
+			// transaction is redone with backoff until the broker takes
+			// it (refused.go).
 			err := firstErr
 			mu.Unlock()
 			p.m.ProduceErrors.WithLabelValues(errTopic).Inc()
-			return fmt.Errorf("produce to %s in transaction (aborted, nothing committed): %w", errTopic, writeDenied(p.kcfg, errTopic, err))
+			if !e.blocked(ctx, fmt.Errorf("produce to %s in transaction (aborted, nothing committed): %w", errTopic, writeDenied(p.kcfg, errTopic, err))) {
+				return nil
+			}
+			continue
 		}
 		if committed {
+			e.unblocked()
 			now := time.Now()
 			for _, o := range acked {
 				p.observeAck(o, now)
@@ -293,4 +305,37 @@ func (e *exactlyOnce) transactLoop(ctx context.Context, sess *kgo.GroupTransactS
 		}
 		mu.Unlock()
 	}
+}
+
+// blocked says a transaction was aborted because the broker refused one of
+// its writes, then waits before the loop redoes it; false if ctx ended.
+// Nothing is fetched or committed meanwhile; rebalances go on.
+func (e *exactlyOnce) blocked(ctx context.Context, err error) bool {
+	p := e.p
+	if e.blockedSince.IsZero() {
+		e.blockedSince, e.backoff = time.Now(), refusedBackoffMin
+		p.m.ProduceBlocked.Set(1)
+		p.log.Error("the broker refused a write: the transaction is redone with backoff until it takes it (fetching stops meanwhile)",
+			"err", err, "retry_in", e.backoff.String())
+	} else {
+		e.backoff = min(2*e.backoff, refusedBackoffMax)
+		p.log.Warn("the broker still refuses a write; redoing the transaction",
+			"blocked_for", time.Since(e.blockedSince).Round(time.Second).String(), "retry_in", e.backoff.String(), "err", err)
+	}
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(e.backoff):
+		return true
+	}
+}
+
+// unblocked ends a refusal once a transaction committed.
+func (e *exactlyOnce) unblocked() {
+	if e.blockedSince.IsZero() {
+		return
+	}
+	e.p.m.ProduceBlocked.Set(0)
+	e.p.log.Info(msgResumed, "blocked_for", time.Since(e.blockedSince).Round(time.Millisecond).String())
+	e.blockedSince = time.Time{}
 }
