@@ -55,11 +55,15 @@ type refusedRetry struct {
 	kick    chan struct{} // the first refusal since the last clear
 	stop    chan struct{}
 	done    chan struct{}
+
+	stopCtx context.Context // ends with stop: bounds the attempts' flush
+	cancel  context.CancelFunc
 }
 
 func newRefusedRetry(e *atLeastOnce) *refusedRetry {
 	q := &refusedRetry{e: e, clear: make(chan struct{}), kick: make(chan struct{}, 1),
 		stop: make(chan struct{}), done: make(chan struct{})}
+	q.stopCtx, q.cancel = context.WithCancel(context.Background())
 	close(q.clear)
 	return q
 }
@@ -149,6 +153,13 @@ func (q *refusedRetry) attempt() bool {
 		q.e.send(r, round.Done)
 	}
 	round.Wait()
+	// Outputs produced before the refusal may still be in flight (workers
+	// start nothing new meanwhile): one refused after consuming resumed
+	// would be produced again behind newer outputs of its key. Wait for
+	// them all.
+	if err := q.e.cl.Flush(q.stopCtx); err != nil {
+		return false // stopping
+	}
 
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -167,7 +178,10 @@ func (q *refusedRetry) attempt() bool {
 
 // close stops run (an attempt under way finishes first: its promises come
 // back at the latest when the client closes).
-func (q *refusedRetry) close() { close(q.stop) }
+func (q *refusedRetry) close() {
+	close(q.stop)
+	q.cancel()
+}
 
 // refusedError is a refused write's error as the log says it: the topic,
 // the input record it is for, and what to do about an authorization error.
