@@ -52,10 +52,46 @@ func newExactlyOnce(ctx context.Context, p *Processor, opts []kgo.Opt) (*exactly
 		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { p.disown(m) }),
 		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { p.disown(m) }),
 	)
+	if err := e.checkTransactionalID(ctx); err != nil {
+		return nil, err
+	}
 	if err := e.connect(ctx); err != nil {
 		return nil, err
 	}
 	return e, nil
+}
+
+// checkTransactionalID initialises the transactional producer on a client
+// of its own, without the group: the session's client joins the group as
+// soon as it exists, so a transactional id the principal may not use would
+// otherwise be found after a join (a rebalance for the other members, and
+// "partitions assigned" logged before the error).
+func (e *exactlyOnce) checkTransactionalID(ctx context.Context) error {
+	opts, err := ClientOpts(e.p.kcfg)
+	if err != nil {
+		return err
+	}
+	cl, err := kgo.NewClient(append(opts, kgo.TransactionalID(e.transactionalID()), kgo.TransactionTimeout(e.p.cfg.TransactionTimeout))...)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	defer cl.Close()
+	return e.initProducer(ctx, cl)
+}
+
+// initProducer initialises cl's transactional producer (InitProducerID).
+func (e *exactlyOnce) initProducer(ctx context.Context, cl *kgo.Client) error {
+	ictx, cancel := context.WithTimeout(ctx, e.p.cfg.SessionTimeout)
+	defer cancel()
+	_, _, err := cl.ProducerID(ictx)
+	if errors.Is(err, kerr.TransactionalIDAuthorizationFailed) {
+		return fmt.Errorf("init transactional producer %s: %s may not use this transactional id (processor.delivery exactly-once needs ACL WRITE on TransactionalId, prefixed %s-; see %s): %w",
+			e.transactionalID(), e.p.kcfg.principal(), e.p.cfg.Group, aclDoc, err)
+	}
+	if err != nil {
+		return fmt.Errorf("init transactional producer %s: %w", e.transactionalID(), err)
+	}
+	return nil
 }
 
 // transactionalID must be unique per live instance; a stable one (from the
@@ -80,16 +116,9 @@ func (e *exactlyOnce) connect(ctx context.Context) error {
 	// Initialise the transactional producer now: that fences a dead
 	// predecessor with the same transactional id and aborts its open
 	// transaction, before we fetch offsets its pending commit would block.
-	ictx, cancel := context.WithTimeout(ctx, e.p.cfg.SessionTimeout)
-	_, _, err = cl.ProducerID(ictx)
-	cancel()
-	if err != nil {
+	if err := e.initProducer(ctx, cl); err != nil {
 		sess.Close()
-		if errors.Is(err, kerr.TransactionalIDAuthorizationFailed) {
-			return fmt.Errorf("init transactional producer %s: %s may not use this transactional id (processor.delivery exactly-once needs ACL WRITE on TransactionalId, prefixed %s-; see %s): %w",
-				e.transactionalID(), e.p.kcfg.principal(), e.p.cfg.Group, aclDoc, err)
-		}
-		return fmt.Errorf("init transactional producer %s: %w", e.transactionalID(), err)
+		return err
 	}
 	e.mu.Lock()
 	e.sess, e.cl = sess, cl
