@@ -33,6 +33,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/plugin/kprom"
@@ -612,13 +613,13 @@ func asSlice(v any) []any { s, _ := v.([]any); return s }
 func mapAt(m map[string]any, k string) map[string]any { v, _ := m[k].(map[string]any); return v }
 
 // selectors parses a query and returns the metric names it selects, with the
-// label names each selector matches on.
-func selectors(expr string) (map[string][]string, error) {
+// label matchers of each selector (but __name__).
+func selectors(expr string) (map[string][]*labels.Matcher, error) {
 	e, err := parser.ParseExpr(expr)
 	if err != nil {
 		return nil, err
 	}
-	out := map[string][]string{}
+	out := map[string][]*labels.Matcher{}
 	var bad error
 	parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
 		vs, ok := n.(*parser.VectorSelector)
@@ -626,20 +627,20 @@ func selectors(expr string) (map[string][]string, error) {
 			return nil
 		}
 		name := vs.Name
-		var labels []string
+		var ms []*labels.Matcher
 		for _, m := range vs.LabelMatchers {
-			if m.Name == "__name__" {
-				if name == "" && m.Type.String() == "=" {
+			if m.Name == labels.MetricName {
+				if name == "" && m.Type == labels.MatchEqual {
 					name = m.Value
 				}
 				continue
 			}
-			labels = append(labels, m.Name)
+			ms = append(ms, m)
 		}
 		if name == "" {
 			bad = fmt.Errorf("selector %s has no fixed metric name", vs)
 		}
-		out[name] = append(out[name], labels...)
+		out[name] = append(out[name], ms...)
 		return nil
 	})
 	return out, bad
@@ -660,9 +661,9 @@ func (c catalogue) selectorProblems(q query, unknown string) (names []string, pr
 			problems = append(problems, fmt.Sprintf("metric %s is not %s", name, unknown))
 			continue
 		}
-		for _, l := range sels[name] {
-			if info.labels != nil && !info.labels[l] {
-				problems = append(problems, fmt.Sprintf("%s has no label %q (it has %v)", name, l, keys(info.labels)))
+		for _, m := range sels[name] {
+			if info.labels != nil && !info.labels[m.Name] {
+				problems = append(problems, fmt.Sprintf("%s has no label %q (it has %v)", name, m.Name, keys(info.labels)))
 			}
 		}
 	}
@@ -714,6 +715,17 @@ func TestPromQLCheckerCatches(t *testing.T) {
 	}
 }
 
+// familyName is the metric family a series name belongs to: a
+// histogram's or summary's without _bucket, _sum or _count.
+func familyName(series string) string {
+	for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+		if f, ok := strings.CutSuffix(series, suffix); ok {
+			return f
+		}
+	}
+	return series
+}
+
 func TestDashboardShowsEveryProcessorMetric(t *testing.T) {
 	used := map[string]bool{}
 	for _, q := range dashboardQueries(t) {
@@ -722,7 +734,7 @@ func TestDashboardShowsEveryProcessorMetric(t *testing.T) {
 			continue // reported by TestPromQL
 		}
 		for name := range sels {
-			used[strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(name, "_bucket"), "_sum"), "_count")] = true
+			used[familyName(name)] = true
 		}
 	}
 	for _, f := range slices.Concat(processorFamilies(t), httpFamilies(t), sinkFamilies(t), reloadFamilies(t)) {

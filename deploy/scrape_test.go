@@ -15,9 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/streamscore/streamscore/internal/kafkatest"
@@ -31,32 +33,32 @@ import (
 // serve` run as an SRE runs them, see traffic (a poison record, a rejected
 // HTTP event), and their /metrics scrapes are the catalogue.
 
-// absentFromScrape are the names the queries use that the scrape may lack
-// after the traffic TestQueriesMatchScrape sends, each with why. Their
-// labels are checked against the registries (knownMetrics) instead. A name
-// listed here that the scrape does carry fails the test, so the list stays
-// exact, unless flaky says it can appear by chance.
-var absentFromScrape = map[string]struct {
+// absence is why a name the queries use may be missing from the scrapes.
+type absence struct {
 	reason string
 	flaky  bool // it appears when something goes wrong by chance (a dropped connection)
-}{
+}
+
+// absentFromScrape are the names the queries use that the scrapes may lack
+// after the traffic TestQueriesMatchScrape sends, each with why. Their
+// labels are checked against the registries (knownMetrics) instead. A name
+// listed here that a scrape does carry fails the test, so the list stays
+// exact, unless flaky says it can appear by chance.
+var absentFromScrape = map[string]absence{
 	// franz-go's kprom registers these vectors at start but makes a
 	// series (per broker node, or per topic) only at the first error.
 	"streamscore_connect_errors_total": {reason: "kprom: only after a failed connection", flaky: true},
 	"streamscore_read_errors_total":    {reason: "kprom: only after a failed read from a broker", flaky: true},
 	"streamscore_write_errors_total":   {reason: "kprom: only after a failed write to a broker", flaky: true},
 	"streamscore_produce_errors_total": {reason: "kprom: only after a produce request failed", flaky: true},
-	// `streamscore sink postgres` needs PostgreSQL; this test runs the
-	// stream and the HTTP door only (the sink's own tests check it serves these).
-	"streamscore_sink_assigned_partitions":           {reason: "sink not run"},
-	"streamscore_sink_batch_duration_seconds_bucket": {reason: "sink not run"},
-	"streamscore_sink_batch_records_bucket":          {reason: "sink not run"},
-	"streamscore_sink_errors_total":                  {reason: "sink not run"},
-	"streamscore_sink_lag_records":                   {reason: "sink not run"},
-	"streamscore_sink_postgres_up":                   {reason: "sink not run"},
-	"streamscore_sink_records_skipped_total":         {reason: "sink not run"},
-	"streamscore_sink_rows_written_total":            {reason: "sink not run"},
+	"streamscore_sink_errors_total":    {reason: "pgsink: by kind, only after a PostgreSQL, fetch, fencing or lag error", flaky: true},
 }
+
+// envPostgres is the PostgreSQL server `streamscore sink postgres` writes
+// to; `make test` sets it (deploy/postgres/pg-up.sh). Without it the sink
+// does not run and its names are absent (logged, with their labels checked
+// against pgsink's registry only).
+const envPostgres = "STREAMSCORE_TEST_POSTGRES"
 
 // scrapeTimeout bounds the wait for the traffic to show in the scrapes (a
 // deadline for a condition, not a measurement).
@@ -118,15 +120,50 @@ func newStreamTopics(t *testing.T) streamTopics {
 	bs := kafkatest.Brokers(t)
 	k := streamTopics{brokers: strings.Join(bs, ","), in: kafkatest.Topic(t, bs, 2), out: kafkatest.Topic(t, bs, 2),
 		dlq: kafkatest.Topic(t, bs, 1), shadow: kafkatest.Topic(t, bs, 1), group: kafkatest.UniqueName(t, "g")}
-	// Registered before the service starts, so it runs after it stopped.
+	deleteGroupAtEnd(t, bs, k.group)
+	return k
+}
+
+// deleteGroupAtEnd deletes group from the real broker in the test's
+// cleanup: call it before the process that joins the group starts, so it
+// runs after that process stopped.
+func deleteGroupAtEnd(t *testing.T, brokers []string, group string) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
-		if _, err := kafkatest.Admin(t, bs).DeleteGroup(ctx, k.group); err != nil {
-			t.Logf("delete group %s: %v", k.group, err)
+		if _, err := kafkatest.Admin(t, brokers).DeleteGroup(ctx, group); err != nil {
+			t.Logf("delete group %s: %v", group, err)
 		}
 	})
-	return k
+}
+
+// sinkSchema is a fresh schema of the PostgreSQL server at dsn for the
+// sink's tables, dropped with them in the test's cleanup (registered now:
+// call it before the sink starts).
+func sinkSchema(t *testing.T, dsn string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatalf("%s is set but PostgreSQL does not answer: %v (start it with `bash deploy/postgres/pg-up.sh`)", envPostgres, err)
+	}
+	schema := strings.ReplaceAll(strings.ToLower(kafkatest.UniqueName(t, "s")), "-", "_")
+	if len(schema) > 63 { // PostgreSQL's identifier limit; the unique part is at the end
+		schema = "s" + schema[len(schema)-62:]
+	}
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatalf("create schema %s: %v", schema, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+		conn.Close(ctx)
+	})
+	return schema
 }
 
 // referenceEvents are the first n events of the fraud bundle's reference
@@ -157,26 +194,82 @@ func referenceEvents(t *testing.T, bundle string, n int) [][]byte {
 	return out
 }
 
-// startCommand writes kv as a config file, starts `streamscore cmd` with it
-// and waits for its log line started; http is the address in that line's
-// "http" attribute.
-func startCommand(t *testing.T, bin, cmd, started string, kv map[string]any) (scrapeTarget, map[string]any) {
+// startCommand writes kv as a config file, starts `streamscore args...
+// --config FILE` and waits for its log line started; the target's address
+// is that line's "http" attribute.
+func startCommand(t *testing.T, bin, started string, kv map[string]any, args ...string) (scrapeTarget, map[string]any) {
 	t.Helper()
 	path := proctest.WriteConfig(t, kv)
-	p := proctest.Start(t, "streamscore "+cmd, proctest.Options{Dir: filepath.Dir(path)}, bin, cmd, "--config", path)
+	name := "streamscore " + strings.Join(args, " ")
+	p := proctest.Start(t, name, proctest.Options{Dir: filepath.Dir(path)}, bin, append(args, "--config", path)...)
 	line := p.WaitLog(scrapeTimeout, started)
 	addr, _ := line["http"].(string)
 	if addr == "" {
-		t.Fatalf("streamscore %s: no http address in %v", cmd, line)
+		t.Fatalf("%s: no http address in %v", name, line)
 	}
 	return scrapeTarget{Proc: p, http: addr}, line
 }
 
+// scrapedValues are the values each label of each family has in the scrapes.
+type scrapedValues map[string]map[string]map[string]bool
+
+func (v scrapedValues) add(fams map[string]*dto.MetricFamily) {
+	for name, f := range fams {
+		if v[name] == nil {
+			v[name] = map[string]map[string]bool{}
+		}
+		for _, m := range f.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if v[name][lp.GetName()] == nil {
+					v[name][lp.GetName()] = map[string]bool{}
+				}
+				v[name][lp.GetName()][lp.GetValue()] = true
+			}
+		}
+	}
+}
+
+// problems are the selectors of q that match a label to a fixed value no
+// scraped series of the family has: a panel or alert that stays empty.
+// Names not scraped, and the labels Prometheus attaches, are not checked.
+func (v scrapedValues) problems(q query) []string {
+	sels, err := selectors(grafanaToPromQL(q.expr))
+	if err != nil {
+		return nil // reported by selectorProblems
+	}
+	var out []string
+	for _, name := range slices.Sorted(maps.Keys(sels)) {
+		fam, ok := v[familyName(name)]
+		if !ok {
+			continue
+		}
+		for _, m := range sels[name] {
+			if m.Type == labels.MatchEqual && !slices.Contains(targetLabels, m.Name) && !fam[m.Name][m.Value] {
+				out = append(out, fmt.Sprintf("%s: no scraped series has %s=%q (values: %v)", name, m.Name, m.Value, keys(fam[m.Name])))
+			}
+		}
+	}
+	return out
+}
+
+// target is a running command and what the test's traffic must have made
+// in its scrape before the scrape counts.
+type target struct {
+	scrapeTarget
+	want []want
+}
+
+type want struct {
+	name    string
+	labels  map[string]string
+	atLeast float64
+}
+
 // TestQueriesMatchScrape: every metric every dashboard panel, variable and
 // annotation and every alert and recording rule selects is in a scrape of
-// `streamscore run` or `streamscore serve` (or in absentFromScrape, with
-// why), with every label the query matches, groups, joins on or names in a
-// legend or annotation.
+// `streamscore run`, `streamscore serve` or `streamscore sink postgres` (or
+// in absentFromScrape, with why), with every label the query matches,
+// groups, joins on or names in a legend or annotation.
 func TestQueriesMatchScrape(t *testing.T) {
 	const events = 100
 	bin := buildService(t)
@@ -188,30 +281,66 @@ func TestQueriesMatchScrape(t *testing.T) {
 	k := newStreamTopics(t)
 
 	// The stream, with a shadow model so the shadow's families have series.
-	run, started := startCommand(t, bin, "run", "streamscore running", proctest.MergeKeys(proctest.BaseKeys(bundle), map[string]any{
+	run, started := startCommand(t, bin, "streamscore running", proctest.MergeKeys(proctest.BaseKeys(bundle), map[string]any{
 		"kafka.brokers": k.brokers, "kafka.embedded.port": 0, "kafka.embedded.data_dir": "",
 		"input.topic": k.in, "output.topic": k.out, "dlq.topic": k.dlq, "input.group": k.group,
 		"model.shadow": bundle, "model.shadow_topic": k.shadow,
 		"processor.lag_refresh": "1s", "processor.commit_interval": "1s",
 		"processor.shutdown_timeout": "10s", "processor.session_timeout": "10s",
-	}))
+	}), "run")
 	brokers, _ := started["brokers"].(string) // the embedded broker's address when embedded
+	bs := strings.Split(brokers, ",")
 	// The HTTP door, logging its predictions and rejects to the stream's
 	// topics (so its Kafka client's families exist too).
-	serve, _ := startCommand(t, bin, "serve", "streamscore serving", proctest.MergeKeys(proctest.BaseKeys(bundle), map[string]any{
+	serve, _ := startCommand(t, bin, "streamscore serving", proctest.MergeKeys(proctest.BaseKeys(bundle), map[string]any{
 		"kafka.brokers": brokers, "http.log_to_topic": true, "output.topic": k.out, "dlq.topic": k.dlq,
-	}))
+	}), "serve")
+	targets := []target{
+		{run, []want{{"streamscore_records_consumed_total", nil, events + 1}, {"streamscore_dlq_records_total", nil, 1},
+			{"streamscore_shadow_predictions_total", nil, 1}}},
+		{serve, []want{{"streamscore_http_events_total", map[string]string{"outcome": "scored"}, 1},
+			{"streamscore_http_events_total", map[string]string{"outcome": "rejected"}, 1}}},
+	}
+	// The sink, writing the prediction topic to PostgreSQL.
+	absent := maps.Clone(absentFromScrape)
+	if dsn := os.Getenv(envPostgres); dsn != "" {
+		group := kafkatest.UniqueName(t, "sink")
+		if kafkatest.IsReal() {
+			deleteGroupAtEnd(t, bs, group)
+		}
+		schema := sinkSchema(t, dsn)
+		kv := proctest.MergeKeys(proctest.BaseKeys(""), map[string]any{
+			"kafka.brokers": brokers, "output.topic": k.out, "sink.postgres.dsn": dsn, "sink.postgres.table": schema + ".predictions",
+			"sink.postgres.group": group, "sink.postgres.flush_interval": "100ms",
+		})
+		delete(kv, "model.bundle") // the sink has no model
+		sink, _ := startCommand(t, bin, "streamscore sink postgres running", kv, "sink", "postgres")
+		targets = append(targets, target{sink, []want{{"streamscore_sink_rows_written_total", nil, 1},
+			{"streamscore_sink_records_skipped_total", nil, 1}, {"streamscore_sink_lag_records", nil, 0}}})
+	} else {
+		t.Logf("%s not set: `streamscore sink postgres` does not run; its names are checked against pgsink's registry only", envPostgres)
+		sinkNames := catalogue{}
+		sinkNames.addFamilies("pgsink", sinkFamilies(t))
+		for name := range sinkNames {
+			if _, ok := absent[name]; !ok {
+				absent[name] = absence{reason: "the sink did not run (" + envPostgres + " not set)"}
+			}
+		}
+	}
 
-	recs := []*kgo.Record{{Topic: k.in, Key: []byte("poison"), Value: []byte("{not json")}}
+	// The traffic: reference events and a poison record to the stream, a
+	// record that is no prediction to the sink's topic, one scored and one
+	// rejected event to the HTTP door.
+	recs := []*kgo.Record{{Topic: k.in, Key: []byte("poison"), Value: []byte("{not json")},
+		{Topic: k.out, Key: []byte("not-a-prediction"), Value: []byte("{not json")}}
 	for i, ev := range referenceEvents(t, bundle, events) {
 		recs = append(recs, &kgo.Record{Topic: k.in, Key: fmt.Appendf(nil, "card-%d", i), Value: ev})
 	}
-	kafkatest.ProduceRecords(t, strings.Split(brokers, ","), recs)
-	ev := recs[1].Value
+	kafkatest.ProduceRecords(t, bs, recs)
 	for _, c := range []struct {
 		body string
 		want int
-	}{{string(ev), http.StatusOK}, {`{"amount": "lots", "timestamp": 1}`, http.StatusBadRequest}} {
+	}{{string(recs[2].Value), http.StatusOK}, {`{"amount": "lots", "timestamp": 1}`, http.StatusBadRequest}} {
 		resp, answer := proctest.HTTP(t, nil, "POST", "http://"+serve.http+"/v1/predict", strings.NewReader(c.body), "Content-Type", "application/json")
 		if resp.StatusCode != c.want {
 			t.Fatalf("POST /v1/predict %s: %d %s, want %d", c.body, resp.StatusCode, answer, c.want)
@@ -220,78 +349,129 @@ func TestQueriesMatchScrape(t *testing.T) {
 
 	known := knownMetrics(t)
 	qs := append(ruleQueries(t), dashboardQueries(t)...)
-	var scraped catalogue // what the scrapes hold, without the absent names or Prometheus's
-	used := map[string]bool{}
+	var sc scrape
+	var used map[string]bool
+	var watch []*proctest.Proc
+	for _, tg := range targets {
+		watch = append(watch, tg.Proc)
+	}
 	proctest.Eventually(t, scrapeTimeout, "the traffic in the scrapes and every query served", func() error {
-		runFams, err := run.scrape()
-		if err != nil {
+		var err error
+		if sc, err = scrapeAll(targets); err != nil {
 			return err
 		}
-		serveFams, err := serve.scrape()
-		if err != nil {
-			return err
-		}
-		for _, w := range []struct {
-			fams   map[string]*dto.MetricFamily
-			name   string
-			labels map[string]string
-			want   float64
-		}{
-			{runFams, "streamscore_records_consumed_total", nil, events + 1},
-			{runFams, "streamscore_dlq_records_total", nil, 1},
-			{runFams, "streamscore_shadow_predictions_total", nil, 1},
-			{serveFams, "streamscore_http_events_total", map[string]string{"outcome": "scored"}, 1},
-			{serveFams, "streamscore_http_events_total", map[string]string{"outcome": "rejected"}, 1},
-		} {
-			if got := counted(w.fams, w.name, w.labels); got < w.want {
-				return fmt.Errorf("%s%v = %g, want at least %g", w.name, w.labels, got, w.want)
-			}
-		}
-		scraped = catalogue{}
-		scraped.addFamilies("streamscore run", slices.Collect(maps.Values(runFams)))
-		scraped.addFamilies("streamscore serve", slices.Collect(maps.Values(serveFams)))
-		served := maps.Clone(scraped)
-		for name := range absentFromScrape {
-			if info, ok := known[name]; ok && served[name].source == "" {
-				served[name] = metricInfo{"registered, absent from the scrape", info.labels, info.counter}
-			}
-		}
-		served.addPrometheusMade(t)
 		var problems []string
-		for _, q := range qs {
-			names, ps := served.selectorProblems(q, "in a scrape of `streamscore run` or `streamscore serve`, nor in absentFromScrape, nor made by Prometheus or a recording rule")
-			for _, p := range append(ps, served.labelProblems(q)...) {
-				problems = append(problems, fmt.Sprintf("%s: %s\n    %s", q.where, p, strings.Join(strings.Fields(q.expr), " ")))
-			}
-			for _, n := range names {
-				used[n] = true
-			}
-		}
+		problems, used = sc.problems(t, sc.served(t, known, absent), qs)
 		if len(problems) > 0 {
 			return fmt.Errorf("%d problems:\n  %s", len(problems), strings.Join(problems, "\n  "))
 		}
 		return nil
-	}, run.Proc, serve.Proc)
+	}, watch...)
 
-	for _, name := range slices.Sorted(maps.Keys(absentFromScrape)) {
-		a := absentFromScrape[name]
-		switch _, inScrape := scraped[name]; {
+	for _, name := range slices.Sorted(maps.Keys(absent)) {
+		a := absent[name]
+		switch _, inScrape := sc.names[name]; {
 		case !used[name]:
-			t.Errorf("absentFromScrape lists %s (%s), which no query uses: remove it", name, a.reason)
+			if _, listed := absentFromScrape[name]; listed {
+				t.Errorf("absentFromScrape lists %s (%s), which no query uses: remove it", name, a.reason)
+			}
 		case known[name].source == "":
 			t.Errorf("absentFromScrape lists %s (%s), which no package registers either", name, a.reason)
 		case inScrape && !a.flaky:
 			t.Errorf("absentFromScrape lists %s (%s), but the scrape has it: remove it", name, a.reason)
 		}
 	}
-	var fromScrape int
-	for n := range used {
-		if scraped[n].source != "" {
-			fromScrape++
+	// The same scrapes catch what the registries let through.
+	bare := sc.served(t, known, nil)
+	for _, q := range []query{
+		{expr: `sum(rate(streamscore_connect_errors_total[5m]))`},                   // kprom registers it, emits it only after an error
+		{expr: `sum(rate(streamscore_input_missing_total{door="https"}[5m]))`},      // a label value no series has
+		{expr: `sum by (door) (rate(streamscore_records_consumed_total[5m]))`},      // a label the series lack
+		{expr: `sum(rate(streamscore_http_log_records_total[5m]))`, where: "serve"}, // a control: served, no problem
+	} {
+		if strings.Contains(q.expr, "connect_errors") && sc.names["streamscore_connect_errors_total"].source != "" {
+			t.Logf("a connection failed during the test, so %s proves nothing this time", q.expr)
+			continue
+		}
+		problems, _ := sc.problems(t, bare, []query{q})
+		if caught := len(problems) > 0; caught != (q.where == "") {
+			t.Errorf("%s: problems %q; want some: %t", q.expr, problems, q.where == "")
 		}
 	}
-	t.Logf("%d queries, %d metric names: %d in the scrapes of run and serve (%d families), %d listed as absent, the rest made by Prometheus or a recording rule",
-		len(qs), len(used), fromScrape, len(scraped), len(absentFromScrape))
-	run.StopClean()
-	serve.StopClean()
+
+	var fromScrape, absentUsed int
+	for _, n := range slices.Sorted(maps.Keys(used)) {
+		switch {
+		case sc.names[n].source != "":
+			fromScrape++
+		case absent[n].reason != "":
+			absentUsed++
+			t.Logf("absent from the scrapes: %s (%s)", n, absent[n].reason)
+		}
+	}
+	t.Logf("%d queries, %d metric names: %d in the scrapes of %d commands, %d absent (listed), the rest made by Prometheus or a recording rule",
+		len(qs), len(used), fromScrape, len(targets), absentUsed)
+	for _, tg := range slices.Backward(targets) {
+		tg.StopClean()
+	}
+}
+
+// scrape is what the targets' /metrics hold together.
+type scrape struct {
+	names  catalogue // the series names and their labels
+	values scrapedValues
+}
+
+// scrapeAll scrapes every target once; it fails while a target's scrape
+// lacks what the traffic must have made.
+func scrapeAll(targets []target) (scrape, error) {
+	sc := scrape{names: catalogue{}, values: scrapedValues{}}
+	for _, tg := range targets {
+		fams, err := tg.scrape()
+		if err != nil {
+			return sc, err
+		}
+		for _, w := range tg.want {
+			if _, ok := fams[w.name]; !ok {
+				return sc, fmt.Errorf("%s: no %s yet", tg.Name, w.name)
+			}
+			if got := counted(fams, w.name, w.labels); got < w.atLeast {
+				return sc, fmt.Errorf("%s: %s%v = %g, want at least %g", tg.Name, w.name, w.labels, got, w.atLeast)
+			}
+		}
+		sc.names.addFamilies(tg.Name, slices.Collect(maps.Values(fams)))
+		sc.values.add(fams)
+	}
+	return sc, nil
+}
+
+// served is the catalogue the queries are checked against: the scraped
+// names, the absent ones with their registered labels (from known), and
+// what Prometheus makes.
+func (sc scrape) served(t *testing.T, known catalogue, absent map[string]absence) catalogue {
+	c := maps.Clone(sc.names)
+	for name := range absent {
+		if info, ok := known[name]; ok && c[name].source == "" {
+			c[name] = metricInfo{"registered, absent from the scrape", info.labels, info.counter}
+		}
+	}
+	c.addPrometheusMade(t)
+	return c
+}
+
+// problems checks qs against the catalogue c and the scraped label values;
+// used are the names they select.
+func (sc scrape) problems(t *testing.T, c catalogue, qs []query) (problems []string, used map[string]bool) {
+	used = map[string]bool{}
+	for _, q := range qs {
+		names, ps := c.selectorProblems(q, "in a scrape of streamscore run, serve or sink postgres, nor in absentFromScrape, nor made by Prometheus or a recording rule")
+		ps = append(ps, c.labelProblems(q)...)
+		for _, p := range append(ps, sc.values.problems(q)...) {
+			problems = append(problems, fmt.Sprintf("%s: %s\n    %s", q.where, p, strings.Join(strings.Fields(q.expr), " ")))
+		}
+		for _, n := range names {
+			used[n] = true
+		}
+	}
+	return problems, used
 }
