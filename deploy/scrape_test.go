@@ -29,9 +29,11 @@ import (
 // The dashboard and the alert rules against what the built binary serves:
 // TestPromQL and TestPromQLLabels check them against the packages'
 // registries, which hold collectors that never emit a series (kprom's) and
-// miss what only cmd's wiring adds. Here `streamscore run` and `streamscore
-// serve` run as an SRE runs them, see traffic (a poison record, a rejected
-// HTTP event), and their /metrics scrapes are the catalogue.
+// miss what only cmd's wiring adds. Here `streamscore run`, `streamscore
+// serve` and `streamscore sink postgres` run as an SRE runs them, see
+// traffic (a poison record, a rejected HTTP event, a record the sink cannot
+// store), and their /metrics scrapes are the catalogue: names, labels and
+// the values of labels a query matches exactly.
 
 // absence is why a name the queries use may be missing from the scrapes.
 type absence struct {
@@ -396,6 +398,25 @@ func TestQueriesMatchScrape(t *testing.T) {
 		problems, _ := sc.problems(t, bare, []query{q})
 		if caught := len(problems) > 0; caught != (q.where == "") {
 			t.Errorf("%s: problems %q; want some: %t", q.expr, problems, q.where == "")
+		}
+	}
+
+	// What the binary serves of its own (not franz-go's client metrics) has
+	// a panel: TestDashboardShowsEveryProcessorMetric for what cmd wires.
+	shown := map[string]bool{}
+	for _, q := range dashboardQueries(t) {
+		names, _ := known.selectorProblems(q, registryUnknown)
+		for _, n := range names {
+			shown[familyName(n)] = true
+		}
+	}
+	kprom := map[string]bool{}
+	for _, f := range kpromFamilies(t) {
+		kprom[f.GetName()] = true
+	}
+	for _, name := range slices.Sorted(maps.Keys(sc.values)) {
+		if strings.HasPrefix(name, "streamscore_") && !kprom[name] && !shown[name] {
+			t.Errorf("dashboard.json shows no panel for %s, which the binary serves", name)
 		}
 	}
 
