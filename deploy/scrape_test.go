@@ -52,7 +52,7 @@ var absentFromScrape = map[string]absence{
 	"streamscore_connect_errors_total": {reason: "kprom: only after a failed connection", flaky: true},
 	"streamscore_read_errors_total":    {reason: "kprom: only after a failed read from a broker", flaky: true},
 	"streamscore_write_errors_total":   {reason: "kprom: only after a failed write to a broker", flaky: true},
-	"streamscore_produce_errors_total": {reason: "kprom: only after a produce request failed", flaky: true},
+	"streamscore_produce_errors_total": {reason: "processor: by topic, only after a write the broker refused", flaky: true},
 	"streamscore_sink_errors_total":    {reason: "pgsink: by kind, only after a PostgreSQL, fetch, fencing or lag error", flaky: true},
 }
 
