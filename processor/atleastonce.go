@@ -398,14 +398,14 @@ func (e *atLeastOnce) observeProduceAck(d time.Duration) {
 // produce hands one output of w's partition to the producer.
 func (e *atLeastOnce) produce(w *partitionWorker, o output, ack *batchAck) {
 	w.seq++
-	e.send(refusedOutput{tp: w.tp, seq: w.seq, ctx: w.ctx, o: o, ack: ack}, nil)
+	e.send(inflightOutput{tp: w.tp, seq: w.seq, ctx: w.ctx, o: o, ack: ack}, nil)
 }
 
 // send produces r. A write the broker refuses after the client's own
 // retries goes to the refused queue (refused.go), never past: its batch is
 // not acknowledged, so nothing after it is committed. promised, if set, is
 // called once the promise ran.
-func (e *atLeastOnce) send(r refusedOutput, promised func()) {
+func (e *atLeastOnce) send(r inflightOutput, promised func()) {
 	p := e.p
 	e.cl.Produce(r.ctx, r.o.rec, func(rec *kgo.Record, err error) {
 		if promised != nil {

@@ -29,9 +29,9 @@ const (
 	refusedBackoffMax = 30 * time.Second
 )
 
-// refusedOutput is one output in flight: what a refusal needs to produce it
-// again in order.
-type refusedOutput struct {
+// inflightOutput is one at-least-once output in flight: what a refusal
+// needs to produce it again in order.
+type inflightOutput struct {
 	tp  topicPartition // the input partition it came from
 	seq uint64         // its place in that partition's outputs
 	ctx context.Context
@@ -47,7 +47,7 @@ type refusedRetry struct {
 	e *atLeastOnce
 
 	mu      sync.Mutex
-	queue   []refusedOutput
+	queue   []inflightOutput
 	blocked bool
 	since   time.Time
 	lastErr error
@@ -90,7 +90,7 @@ func (q *refusedRetry) isBlocked() bool {
 }
 
 // add queues an output the broker refused; the first one blocks consuming.
-func (q *refusedRetry) add(r refusedOutput, err error) {
+func (q *refusedRetry) add(r inflightOutput, err error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.queue = append(q.queue, r)
@@ -139,7 +139,7 @@ func (q *refusedRetry) attempt() bool {
 	batch := q.queue
 	q.queue = nil
 	q.mu.Unlock()
-	slices.SortFunc(batch, func(a, b refusedOutput) int {
+	slices.SortFunc(batch, func(a, b inflightOutput) int {
 		return cmp.Or(cmp.Compare(a.tp.topic, b.tp.topic), cmp.Compare(a.tp.partition, b.tp.partition), cmp.Compare(a.seq, b.seq))
 	})
 	var round sync.WaitGroup
