@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+
 	"github.com/streamscore/streamscore/internal/proctest"
 )
 
@@ -22,6 +24,7 @@ const (
 	eventsScale  = 150_000 // (c) 30 s
 	eventsPoison = 50_000  // (d) 10 s, ~500 poison records, ~100 of them 2 MB
 	eventsBurst  = 250     // (d) all poison: ~50 records of 2 MB back to back
+	eventsDLQ    = 60_000  // (e) 12 s, ~600 poison records
 )
 
 var modes = []string{"at-least-once", "exactly-once"}
@@ -184,6 +187,45 @@ func TestPoisonBurst(t *testing.T) {
 			r := finish(t, s, nil, "")
 			if r.poison["too_large"] < 2 {
 				t.Errorf("only %d too_large records in the burst: the scenario did not exercise back-to-back 2 MB DLQ records", r.poison["too_large"])
+			}
+		})
+	}
+}
+
+// (e) The DLQ topic deleted before the stream starts and created again 8 s
+// into it: every poison record's copy is refused meanwhile. The service
+// must stop consuming (not exit: an exit is UNEXPECTED_EXITS), then go on
+// by itself once the topic is back, losing nothing.
+func TestDLQDeleted(t *testing.T) {
+	for i, mode := range modes {
+		t.Run(mode, func(t *testing.T) {
+			s := newScenario(t, "dlq-deleted", mode, eventsDLQ, 0.01, uint64(60+i))
+			svc := s.startInstance("i1", true)
+			s.startMonitor()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if _, err := s.adm.DeleteTopic(ctx, s.dlq); err != nil {
+				t.Fatalf("deleting the DLQ topic: %v", err)
+			}
+			s.startProducer()
+			f := s.newFault("DLQ topic deleted for 8 s")
+			s.at(8 * time.Second)
+			if _, err := s.adm.CreateTopic(ctx, 1, s.kafka.replicas, map[string]*string{"max.message.bytes": kadm.StringPtr(maxMsgBytes)}, s.dlq); err != nil {
+				t.Fatalf("creating the DLQ topic again: %v", err)
+			}
+			s.waitCaughtUp(f, 2*time.Minute, nil)
+			r := finish(t, s, []*fault{f}, "")
+			if r.dlq == 0 {
+				t.Errorf("no record reached the DLQ: the scenario did not exercise a refused DLQ write")
+			}
+			refused := map[string]string{
+				"at-least-once": "the broker refused a write: fetching stops and the refused records are produced again with backoff until it takes them (nothing is committed past them)",
+				"exactly-once":  "the broker refused a write: the transaction is redone with backoff until it takes it (fetching stops meanwhile)",
+			}[mode]
+			for _, msg := range []string{refused, "the broker took the refused write: fetching resumes"} {
+				if svc.p.LogLine(msg) == nil {
+					t.Errorf("the service never logged %q: the scenario did not exercise a refused DLQ write", msg)
+				}
 			}
 		})
 	}
