@@ -95,3 +95,18 @@ func TestPredictionsPerDoor(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkModelPredictionsAdd is the per-prediction cost of the metrics
+// on the stream's hot path (processor's worker.output calls Add for every
+// prediction): one histogram observation and one counter increment.
+func BenchmarkModelPredictionsAdd(b *testing.B) {
+	p := fraudPath(b, nil)
+	mp := NewPredictions(prometheus.NewRegistry()).ForDoor(DoorStream).Model(p)
+	res := []Result{{Score: .93, Label: "High Risk"}, {Score: .04, Label: "Low Risk"}}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		mp.Add(&res[i&1])
+		i++
+	}
+}
