@@ -25,6 +25,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,12 +33,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/plugin/kprom"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/streamscore/streamscore/httpapi"
+	"github.com/streamscore/streamscore/internal/proctest"
 	"github.com/streamscore/streamscore/internal/reload"
 	"github.com/streamscore/streamscore/pgsink"
 	"github.com/streamscore/streamscore/processor"
@@ -249,6 +252,15 @@ func knownMetrics(t *testing.T) catalogue {
 	c.addFamilies("pgsink", sinkFamilies(t))
 	c.addFamilies("reload", reloadFamilies(t))
 	c.addCommon(t)
+	c.addPrometheusMade(t)
+	return c
+}
+
+// addPrometheusMade adds the series Prometheus makes itself (up, ALERTS) and
+// those of the recording rules, from what c holds.
+func (c catalogue) addPrometheusMade(t *testing.T) {
+	t.Helper()
+	c["up"] = metricInfo{"prometheus", map[string]bool{"job": true, "instance": true}, false}
 	c["ALERTS"] = metricInfo{"prometheus", nil, false}
 	// A recording rule's series carry the labels its expression keeps
 	// (rules are evaluated in file order, so earlier ones are known).
@@ -262,19 +274,16 @@ func knownMetrics(t *testing.T) catalogue {
 		}
 		c[r.Record] = metricInfo{"recording rule", c.outLabels(e, nil), false}
 	}
-	return c
 }
 
 // addCommon adds what every command's registry has: the Kafka client's
-// metrics, the Go and process collectors, build_info and up.
+// metrics, the Go and process collectors and build_info.
 func (c catalogue) addCommon(t *testing.T) {
 	c.addFamilies("kprom", kpromFamilies(t))
 	c.addFamilies("go/process collectors", runtimeFamilies(t))
 	// Added by cmd (the lead's wiring), not importable from here.
 	c["streamscore_build_info"] = metricInfo{"cmd", map[string]bool{
 		"job": true, "instance": true, "version": true, "revision": true, "goversion": true}, false}
-	// Made by Prometheus itself.
-	c["up"] = metricInfo{"prometheus", map[string]bool{"job": true, "instance": true}, false}
 }
 
 // serveMetrics is every series name `streamscore serve` exports: the HTTP
@@ -286,6 +295,7 @@ func serveMetrics(t *testing.T) catalogue {
 	c.addFamilies("httpapi", httpFamilies(t))
 	c.addFamilies("reload", reloadFamilies(t))
 	c.addCommon(t)
+	c.addPrometheusMade(t)
 	return c
 }
 
@@ -309,17 +319,8 @@ func TestServePanels(t *testing.T) {
 			continue
 		}
 		seen[title] = true
-		sels, err := selectors(grafanaToPromQL(q.expr))
-		if err != nil {
-			t.Errorf("%s: %v", q.where, err)
-			continue
-		}
-		for name := range sels {
-			if _, ok := serve[name]; !ok {
-				t.Errorf("%s: %s is not exported by streamscore serve (httpapi, reload, kprom, go/process, build_info)\n  %s", q.where, name, q.expr)
-			}
-		}
-		for _, p := range serve.labelProblems(q) {
+		_, problems := serve.selectorProblems(q, "exported by streamscore serve (httpapi, reload, kprom, go/process, build_info)")
+		for _, p := range append(problems, serve.labelProblems(q)...) {
 			t.Errorf("%s (serve's registry): %s\n  %s", q.where, p, q.expr)
 		}
 	}
@@ -706,13 +707,13 @@ func asSlice(v any) []any { s, _ := v.([]any); return s }
 func mapAt(m map[string]any, k string) map[string]any { v, _ := m[k].(map[string]any); return v }
 
 // selectors parses a query and returns the metric names it selects, with the
-// label names each selector matches on.
-func selectors(expr string) (map[string][]string, error) {
+// label matchers of each selector (but __name__).
+func selectors(expr string) (map[string][]*labels.Matcher, error) {
 	e, err := parser.ParseExpr(expr)
 	if err != nil {
 		return nil, err
 	}
-	out := map[string][]string{}
+	out := map[string][]*labels.Matcher{}
 	var bad error
 	parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
 		vs, ok := n.(*parser.VectorSelector)
@@ -720,47 +721,63 @@ func selectors(expr string) (map[string][]string, error) {
 			return nil
 		}
 		name := vs.Name
-		var labels []string
+		var ms []*labels.Matcher
 		for _, m := range vs.LabelMatchers {
-			if m.Name == "__name__" {
-				if name == "" && m.Type.String() == "=" {
+			if m.Name == labels.MetricName {
+				if name == "" && m.Type == labels.MatchEqual {
 					name = m.Value
 				}
 				continue
 			}
-			labels = append(labels, m.Name)
+			ms = append(ms, m)
 		}
 		if name == "" {
 			bad = fmt.Errorf("selector %s has no fixed metric name", vs)
 		}
-		out[name] = append(out[name], labels...)
+		out[name] = append(out[name], ms...)
 		return nil
 	})
 	return out, bad
 }
+
+// selectorProblems returns the metric names q selects and what of them c
+// does not know: a name it lacks (unknown says where c's names come from),
+// a label a selector matches on that the name does not carry.
+func (c catalogue) selectorProblems(q query, unknown string) (names []string, problems []string) {
+	sels, err := selectors(grafanaToPromQL(q.expr))
+	if err != nil {
+		return nil, []string{err.Error()}
+	}
+	for _, name := range slices.Sorted(maps.Keys(sels)) {
+		names = append(names, name)
+		info, ok := c[name]
+		if !ok {
+			problems = append(problems, fmt.Sprintf("metric %s is not %s", name, unknown))
+			continue
+		}
+		for _, m := range sels[name] {
+			if info.labels != nil && !info.labels[m.Name] {
+				problems = append(problems, fmt.Sprintf("%s has no label %q (it has %v)", name, m.Name, keys(info.labels)))
+			}
+		}
+	}
+	return names, problems
+}
+
+// registryUnknown is where knownMetrics takes its names from.
+const registryUnknown = "exported by the service (processor, httpapi, build_info, kprom, go/process) nor made by Prometheus or a recording rule"
 
 func TestPromQL(t *testing.T) {
 	known := knownMetrics(t)
 	qs := slices.Concat(ruleQueries(t), dashboardQueries(t), docQueries(t))
 	used := map[string]bool{}
 	for _, q := range qs {
-		sels, err := selectors(grafanaToPromQL(q.expr))
-		if err != nil {
-			t.Errorf("%s: %v\n  %s", q.where, err, q.expr)
-			continue
+		names, problems := known.selectorProblems(q, registryUnknown)
+		for _, p := range problems {
+			t.Errorf("%s: %s\n  %s", q.where, p, q.expr)
 		}
-		for name, labels := range sels {
-			info, ok := known[name]
-			if !ok {
-				t.Errorf("%s: metric %s is not exported by the service (processor, httpapi, build_info, kprom, go/process) nor made by Prometheus or a recording rule\n  %s", q.where, name, q.expr)
-				continue
-			}
-			used[name] = true
-			for _, l := range labels {
-				if info.labels != nil && !info.labels[l] {
-					t.Errorf("%s: %s has no label %q (it has %v)", q.where, name, l, keys(info.labels))
-				}
-			}
+		for _, n := range names {
+			used[n] = true
 		}
 	}
 	t.Logf("%d queries parsed (alerts.yml, dashboard.json and the promql blocks of docs/), %d distinct metric names, all known", len(qs), len(used))
@@ -786,27 +803,21 @@ func TestPromQLCheckerCatches(t *testing.T) {
 		`streamscore_dlq_records_total{partition="0"}`,    // label it does not have
 		`streamscore_consumer_lag_records{grup="g"} > 10`, // label typo
 	} {
-		sels, err := selectors(expr)
-		if err != nil {
-			continue
-		}
-		caught := false
-		for name, labels := range sels {
-			info, ok := known[name]
-			if !ok {
-				caught = true
-				continue
-			}
-			for _, l := range labels {
-				if info.labels != nil && !info.labels[l] {
-					caught = true
-				}
-			}
-		}
-		if !caught {
+		if _, problems := known.selectorProblems(query{expr: expr}, registryUnknown); len(problems) == 0 {
 			t.Errorf("%s: the checker let it through", expr)
 		}
 	}
+}
+
+// familyName is the metric family a series name belongs to: a
+// histogram's or summary's without _bucket, _sum or _count.
+func familyName(series string) string {
+	for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+		if f, ok := strings.CutSuffix(series, suffix); ok {
+			return f
+		}
+	}
+	return series
 }
 
 func TestDashboardShowsEveryProcessorMetric(t *testing.T) {
@@ -817,7 +828,7 @@ func TestDashboardShowsEveryProcessorMetric(t *testing.T) {
 			continue // reported by TestPromQL
 		}
 		for name := range sels {
-			used[strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(name, "_bucket"), "_sum"), "_count")] = true
+			used[familyName(name)] = true
 		}
 	}
 	for _, f := range slices.Concat(processorFamilies(t), httpFamilies(t), sinkFamilies(t), reloadFamilies(t)) {
@@ -1140,14 +1151,40 @@ func quantityBytes(t *testing.T, q string) int64 {
 
 // ---------------------------------------------------------------- the service's own config loader
 
-// buildService builds cmd/streamscore once per test binary run.
+// serviceBin is the binary under test, found or built at the first
+// buildService; TestMain removes what was built.
+var serviceBin struct {
+	once    sync.Once
+	path    string
+	cleanup func()
+	err     error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if serviceBin.cleanup != nil {
+		serviceBin.cleanup()
+	}
+	os.Exit(code)
+}
+
+// buildService returns the streamscore binary under test (proctest.Binary:
+// STREAMSCORE_TEST_BIN, or cmd/streamscore built once per test binary run),
+// only when a test needs it: the file-only checks build nothing.
 func buildService(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "streamscore")
-	if out, err := run(t, "..", "go", "build", "-o", bin, "./cmd/streamscore"); err != nil {
-		t.Fatalf("go build ./cmd/streamscore: %v\n%s", err, out)
+	serviceBin.once.Do(func() {
+		root, err := proctest.RepoRoot()
+		if err != nil {
+			serviceBin.err = err
+			return
+		}
+		serviceBin.path, serviceBin.cleanup, serviceBin.err = proctest.Binary(root)
+	})
+	if serviceBin.err != nil {
+		t.Fatal(serviceBin.err)
 	}
-	return bin
+	return serviceBin.path
 }
 
 // effectiveConfig runs `streamscore config` the way a deployment starts the

@@ -46,6 +46,8 @@ type atLeastOnce struct {
 	mu      sync.Mutex // guards workers
 	workers map[topicPartition]*partitionWorker
 
+	refused *refusedRetry // outputs the broker refused, produced again with backoff
+
 	// committedAt is when (unix ns) the marks were last all committed: a
 	// commit succeeded, or the poll loop found no mark waiting.
 	committedAt atomic.Int64
@@ -61,6 +63,7 @@ type partitionWorker struct {
 	tracker *tracker
 	ctx     context.Context // cancelled when the partition is lost or released
 	cancel  context.CancelFunc
+	seq     uint64 // outputs produced so far (the worker goroutine's own)
 }
 
 // workerQueue is how many polls' shares of records wait for a partition
@@ -69,6 +72,7 @@ const workerQueue = 4
 
 func newAtLeastOnce(p *Processor, opts []kgo.Opt) (*atLeastOnce, error) {
 	e := &atLeastOnce{p: p, workers: make(map[topicPartition]*partitionWorker)}
+	e.refused = newRefusedRetry(e)
 	opts = append(opts,
 		kgo.AutoCommitMarks(),
 		kgo.AutoCommitInterval(p.cfg.CommitInterval),
@@ -95,8 +99,14 @@ func (e *atLeastOnce) run(ctx context.Context) error {
 	maxPoll := p.cfg.BatchMaxRecords * 4
 	ferrs := fetchErrors{p: p}
 	e.committedAt.Store(time.Now().UnixNano())
+	go e.refused.run()
 	for {
 		e.waitForCommits(ctx)
+		// Nothing is fetched while a write is refused; rebalances go on.
+		if !e.refused.wait(ctx.Done()) {
+			e.cl.AllowRebalance()
+			return nil
+		}
 		fetches := e.cl.PollRecords(ctx, maxPoll)
 		if fetches.IsClientClosed() || ctx.Err() != nil {
 			e.cl.AllowRebalance()
@@ -183,7 +193,9 @@ func (e *atLeastOnce) close() {
 	}
 	e.mu.Unlock()
 	e.stopWorkers(e.p.produceCtx, ws, true)
+	e.refused.close()
 	e.cl.Close() // calls revoked with everything; nothing is left to commit then
+	<-e.refused.done
 }
 
 func (e *atLeastOnce) assigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
@@ -262,7 +274,14 @@ func (e *atLeastOnce) stopWorkers(ctx context.Context, ws []*partitionWorker, co
 		return
 	}
 	// Wait for the outputs already handed to the producer: each ack marks.
-	wait, cancel := context.WithTimeout(ctx, e.p.cfg.ShutdownTimeout)
+	// While writes are refused, a refused output is not acknowledged soon:
+	// wait only for the others in flight, commit the acknowledged prefix
+	// and let the next owner replay the rest.
+	timeout := e.p.cfg.ShutdownTimeout
+	if e.refused.isBlocked() {
+		timeout = min(timeout, refusedBackoffMin)
+	}
+	wait, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	for _, w := range ws {
 		if !w.tracker.wait(wait) {
@@ -334,6 +353,9 @@ func (e *atLeastOnce) runWorker(w *partitionWorker) {
 		case recs := <-w.in:
 			for len(recs) > 0 {
 				n := min(len(recs), e.p.cfg.BatchMaxRecords)
+				if !e.refused.wait(w.quit) {
+					return // the batch was never started, so never acknowledged
+				}
 				// The lineup is taken once per micro-batch: a swap lands
 				// between two batches, never inside one.
 				if err := wk.use(e.p.pipe.current()); err != nil {
@@ -357,7 +379,7 @@ func (e *atLeastOnce) runWorker(w *partitionWorker) {
 // runBatch processes one micro-batch; false if it was abandoned (quit).
 func (e *atLeastOnce) runBatch(w *partitionWorker, wk *worker, recs []*kgo.Record) bool {
 	ack := w.tracker.add(recs[len(recs)-1], len(recs))
-	if !wk.process(recs, w.quit, func(o output) { e.produce(w.ctx, o, ack) }) {
+	if !wk.process(recs, w.quit, func(o output) { e.produce(w, o, ack) }) {
 		// Nothing was emitted: the batch never completes, so neither it nor
 		// anything after it is marked; the next owner reads it again.
 		w.tracker.abandon(ack)
@@ -373,21 +395,31 @@ func (e *atLeastOnce) observeProduceAck(d time.Duration) {
 	e.p.m.StageDuration.WithLabelValues(stageProduceAck).Observe(d.Seconds())
 }
 
-// produce hands one output to the producer. A produce error that survives
-// the client's own retries is fatal: we stop rather than commit past a
-// record whose output was never written.
-func (e *atLeastOnce) produce(ctx context.Context, o output, ack *batchAck) {
+// produce hands one output of w's partition to the producer.
+func (e *atLeastOnce) produce(w *partitionWorker, o output, ack *batchAck) {
+	w.seq++
+	e.send(inflightOutput{tp: w.tp, seq: w.seq, ctx: w.ctx, o: o, ack: ack}, nil)
+}
+
+// send produces r. A write the broker refuses after the client's own
+// retries goes to the refused queue (refused.go), never past: its batch is
+// not acknowledged, so nothing after it is committed. promised, if set, is
+// called once the promise ran.
+func (e *atLeastOnce) send(r inflightOutput, promised func()) {
 	p := e.p
-	e.cl.Produce(ctx, o.rec, func(r *kgo.Record, err error) {
+	e.cl.Produce(r.ctx, r.o.rec, func(rec *kgo.Record, err error) {
+		if promised != nil {
+			defer promised()
+		}
 		if err != nil {
-			if ctx.Err() != nil {
+			if r.ctx.Err() != nil {
 				return // partition lost or hard stop: never acknowledged, so replayed
 			}
-			p.m.ProduceErrors.WithLabelValues(r.Topic).Inc()
-			p.fail(fmt.Errorf("produce to %s for %s/%d offset %d: %w", r.Topic, o.src.Topic, o.src.Partition, o.src.Offset, writeDenied(p.kcfg, r.Topic, err)))
+			p.m.ProduceErrors.WithLabelValues(rec.Topic).Inc()
+			e.refused.add(r, refusedError(p.kcfg, rec.Topic, r.o, err))
 			return
 		}
-		p.observeAck(o, time.Now())
-		ack.done()
+		p.observeAck(r.o, time.Now())
+		r.ack.done()
 	})
 }

@@ -1,6 +1,7 @@
 package processor_test
 
 import (
+	"context"
 	"crypto/rand"
 	"fmt"
 	"maps"
@@ -67,30 +68,97 @@ func TestDLQCopyTooLargeForTheDLQ(t *testing.T) {
 	}
 }
 
-// TestRefusedWriteCountsItsTopic: a DLQ that refuses every copy (its limit
-// is below the reason headers alone) stops Run, and produce_errors_total
-// names the DLQ topic, not the output, in both delivery modes.
-func TestRefusedWriteCountsItsTopic(t *testing.T) {
+// blockedOnDLQ starts a processor in delivery mode (cfg adjusted by
+// adjust), deletes its DLQ topic under it, produces valid records and then
+// a poison record at offset valid, and waits until the poison record's
+// refused copy blocks the processor.
+func blockedOnDLQ(t *testing.T, delivery string, valid int, adjust func(*processor.Config)) (e *env, group string, stop func() error) {
+	t.Helper()
+	brokers := kafkatest.Brokers(t)
+	e = newEnvOn(t, brokers, 1)
+	group = kafkatest.UniqueName(t, "g")
+	cfg := e.config(delivery, group)
+	adjust(&cfg)
+	_, stop = e.start(t, cfg)
+	if _, err := kafkatest.Admin(t, brokers).DeleteTopic(context.Background(), e.dlq); err != nil {
+		t.Fatalf("deleting the DLQ topic: %v", err)
+	}
+	if valid > 0 {
+		produceValid(t, e, valid, 12, 0)
+	}
+	kafkatest.ProduceRecords(t, brokers, []*kgo.Record{{Topic: e.in, Value: []byte("{")}})
+	proctest.Eventually(t, time.Minute, "the refused DLQ write blocking the processor", func() error {
+		errs := testutil.ToFloat64(e.metrics.ProduceErrors.WithLabelValues(e.dlq))
+		if blocked := testutil.ToFloat64(e.metrics.ProduceBlocked); errs < 1 || blocked != 1 {
+			return fmt.Errorf("produce_errors_total{topic=dlq} = %v, produce_blocked = %v; want >= 1 and 1", errs, blocked)
+		}
+		return nil
+	})
+	return e, group, stop
+}
+
+// TestRefusedWriteBlocksThenResumes: the DLQ topic is deleted under a
+// running processor, and a poison record comes. Its copy is refused
+// (UNKNOWN_TOPIC_OR_PARTITION): fetching stops without stopping Run,
+// produce_blocked is 1, produce_errors_total names the DLQ topic, not the
+// output, and nothing is committed past the poison record. Once the DLQ is
+// created again, the same running processor dead-letters the record,
+// commits past it and scores the record after it, in both delivery modes.
+// Before, Run stopped on it, at every restart.
+func TestRefusedWriteBlocksThenResumes(t *testing.T) {
 	for _, delivery := range []string{processor.AtLeastOnce, processor.ExactlyOnce} {
 		t.Run(delivery, func(t *testing.T) {
-			brokers := kafkatest.Brokers(t)
-			tiny := map[string]string{"max.message.bytes": "300"}
-			e := newEnvOn(t, brokers, 1)
-			e.in = kafkatest.TopicWithConfigs(t, brokers, 1, tiny)
-			e.dlq = kafkatest.TopicWithConfigs(t, brokers, 1, tiny)
-			kafkatest.ProduceRecords(t, brokers, []*kgo.Record{{Topic: e.in, Value: []byte("{")}})
-			_, stop := e.start(t, e.config(delivery, kafkatest.UniqueName(t, "g")))
-			proctest.Eventually(t, 30*time.Second, "the refused DLQ write counted", func() error {
-				if got := testutil.ToFloat64(e.metrics.ProduceErrors.WithLabelValues(e.dlq)); got != 1 {
-					return fmt.Errorf("produce_errors_total{topic=dlq} = %v, want 1", got)
+			e, group, stop := blockedOnDLQ(t, delivery, 0, func(*processor.Config) {})
+			brokers := e.brokers
+			valid := produceValid(t, e, 1, 11, 0)
+			if got := kafkatest.GroupOffsets(t, brokers, group, e.in); got[0] != 0 {
+				t.Errorf("committed offset %d while the poison record's copy is refused, want none (0)", got[0])
+			}
+
+			if _, err := kafkatest.Admin(t, brokers).CreateTopic(context.Background(), 1, -1, nil, e.dlq); err != nil {
+				t.Fatalf("creating the DLQ topic again: %v", err)
+			}
+			var iso []kafkatest.ConsumeOption
+			if delivery == processor.ExactlyOnce {
+				iso = append(iso, kafkatest.ReadCommitted())
+			}
+			if dlq := kafkatest.ConsumeN(t, brokers, e.dlq, 1, iso...)[0]; string(dlq.Value) != "{" {
+				t.Errorf("DLQ record value %q, want the poison record's {", dlq.Value)
+			}
+			if out := kafkatest.ConsumeN(t, brokers, e.out, 1, iso...)[0]; string(out.Key) != string(valid[0].Key) {
+				t.Errorf("output record key %q, want the valid record's %q", out.Key, valid[0].Key)
+			}
+			proctest.Eventually(t, 30*time.Second, "fetching resumed and the offsets committed", func() error {
+				if blocked := testutil.ToFloat64(e.metrics.ProduceBlocked); blocked != 0 {
+					return fmt.Errorf("produce_blocked = %v, want 0", blocked)
+				}
+				if got := kafkatest.GroupOffsets(t, brokers, group, e.in); got[0] != 2 {
+					return fmt.Errorf("committed offset %d, want 2 (both records)", got[0])
 				}
 				return nil
 			})
-			if err := stop(); err == nil || !strings.Contains(err.Error(), "MESSAGE_TOO_LARGE") {
-				t.Errorf("Run returned %v, want the broker's MESSAGE_TOO_LARGE", err)
+			if err := stop(); err != nil {
+				t.Errorf("Run returned %v, want nil", err)
 			}
 			if got := testutil.ToFloat64(e.metrics.ProduceErrors.WithLabelValues(e.out)); got != 0 {
 				t.Errorf("produce_errors_total{topic=output} = %v, want 0 (the output took every write)", got)
+			}
+		})
+	}
+}
+
+// TestStopWhileWritesRefused: a processor whose DLQ writes are refused
+// stops on request, returns nil (a refusal is no error of Run) and commits
+// nothing past the refused record, in both delivery modes.
+func TestStopWhileWritesRefused(t *testing.T) {
+	for _, delivery := range []string{processor.AtLeastOnce, processor.ExactlyOnce} {
+		t.Run(delivery, func(t *testing.T) {
+			e, group, stop := blockedOnDLQ(t, delivery, 3, func(c *processor.Config) { c.ShutdownTimeout = 2 * time.Second })
+			if err := stop(); err != nil {
+				t.Errorf("Run returned %v, want nil", err)
+			}
+			if got := kafkatest.GroupOffsets(t, e.brokers, group, e.in); got[0] > 3 {
+				t.Errorf("committed offset %d, want at most 3 (not past the refused poison record at offset 3)", got[0])
 			}
 		})
 	}

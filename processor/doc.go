@@ -45,7 +45,8 @@
 //	shadow_predictions_total{result}       shadow_label_agreement_total{agree}
 //	shadow_score_difference                transactions_aborted_total
 //	commit_failures_total                  backpressure
-//	decode_retries_total
+//	decode_retries_total                   commit_stalled
+//	produce_blocked
 //	assigned_partitions                    feature_psi{door,feature}
 //	score_psi{door}                        drift_window_events{door}
 //	drift_window_scores{door}

@@ -36,6 +36,11 @@ type exactlyOnce struct {
 	mu   sync.RWMutex
 	sess *kgo.GroupTransactSession // nil while being replaced, and after close
 	cl   *kgo.Client               // the current (or last) session's client
+
+	// While a write is refused (refused.go): since when, and the wait
+	// before the next attempt. Only the transact loop uses them.
+	blockedSince time.Time
+	backoff      time.Duration
 }
 
 func newExactlyOnce(ctx context.Context, p *Processor, opts []kgo.Opt) (*exactlyOnce, error) {
@@ -47,10 +52,46 @@ func newExactlyOnce(ctx context.Context, p *Processor, opts []kgo.Opt) (*exactly
 		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { p.disown(m) }),
 		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { p.disown(m) }),
 	)
+	if err := e.checkTransactionalID(ctx); err != nil {
+		return nil, err
+	}
 	if err := e.connect(ctx); err != nil {
 		return nil, err
 	}
 	return e, nil
+}
+
+// checkTransactionalID initialises the transactional producer on a client
+// of its own, without the group: the session's client joins the group as
+// soon as it exists, so a transactional id the principal may not use would
+// otherwise be found after a join (a rebalance for the other members, and
+// "partitions assigned" logged before the error).
+func (e *exactlyOnce) checkTransactionalID(ctx context.Context) error {
+	opts, err := ClientOpts(e.p.kcfg)
+	if err != nil {
+		return err
+	}
+	cl, err := kgo.NewClient(append(opts, kgo.TransactionalID(e.transactionalID()), kgo.TransactionTimeout(e.p.cfg.TransactionTimeout))...)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	defer cl.Close()
+	return e.initProducer(ctx, cl)
+}
+
+// initProducer initialises cl's transactional producer (InitProducerID).
+func (e *exactlyOnce) initProducer(ctx context.Context, cl *kgo.Client) error {
+	ictx, cancel := context.WithTimeout(ctx, e.p.cfg.SessionTimeout)
+	defer cancel()
+	_, _, err := cl.ProducerID(ictx)
+	if errors.Is(err, kerr.TransactionalIDAuthorizationFailed) {
+		return fmt.Errorf("init transactional producer %s: %s may not use this transactional id (processor.delivery exactly-once needs ACL WRITE on TransactionalId, prefixed %s-; see %s): %w",
+			e.transactionalID(), e.p.kcfg.principal(), e.p.cfg.Group, aclDoc, err)
+	}
+	if err != nil {
+		return fmt.Errorf("init transactional producer %s: %w", e.transactionalID(), err)
+	}
+	return nil
 }
 
 // transactionalID must be unique per live instance; a stable one (from the
@@ -75,16 +116,9 @@ func (e *exactlyOnce) connect(ctx context.Context) error {
 	// Initialise the transactional producer now: that fences a dead
 	// predecessor with the same transactional id and aborts its open
 	// transaction, before we fetch offsets its pending commit would block.
-	ictx, cancel := context.WithTimeout(ctx, e.p.cfg.SessionTimeout)
-	_, _, err = cl.ProducerID(ictx)
-	cancel()
-	if err != nil {
+	if err := e.initProducer(ctx, cl); err != nil {
 		sess.Close()
-		if errors.Is(err, kerr.TransactionalIDAuthorizationFailed) {
-			return fmt.Errorf("init transactional producer %s: %s may not use this transactional id (processor.delivery exactly-once needs ACL WRITE on TransactionalId, prefixed %s-; see %s): %w",
-				e.transactionalID(), e.p.kcfg.principal(), e.p.cfg.Group, aclDoc, err)
-		}
-		return fmt.Errorf("init transactional producer %s: %w", e.transactionalID(), err)
+		return err
 	}
 	e.mu.Lock()
 	e.sess, e.cl = sess, cl
@@ -268,14 +302,21 @@ func (e *exactlyOnce) transactLoop(ctx context.Context, sess *kgo.GroupTransactS
 			return nil // stopping: the aborted batch is redone after restart
 		}
 		if failed.Load() {
-			// The client already retried; a record the broker refuses
-			// (too large, not authorized) would fail again on every redo.
+			// The client already retried: a record the broker refuses
+			// (too large, not authorized) is refused again at once. The
+			// abort rewound the session to the committed offsets; the
+			// transaction is redone with backoff until the broker takes
+			// it (refused.go).
 			err := firstErr
 			mu.Unlock()
 			p.m.ProduceErrors.WithLabelValues(errTopic).Inc()
-			return fmt.Errorf("produce to %s in transaction (aborted, nothing committed): %w", errTopic, writeDenied(p.kcfg, errTopic, err))
+			if !e.blocked(ctx, fmt.Errorf("produce to %s in transaction (aborted, nothing committed): %w", errTopic, writeDenied(p.kcfg, errTopic, err))) {
+				return nil
+			}
+			continue
 		}
 		if committed {
+			e.unblocked()
 			now := time.Now()
 			for _, o := range acked {
 				p.observeAck(o, now)
@@ -293,4 +334,37 @@ func (e *exactlyOnce) transactLoop(ctx context.Context, sess *kgo.GroupTransactS
 		}
 		mu.Unlock()
 	}
+}
+
+// blocked says a transaction was aborted because the broker refused one of
+// its writes, then waits before the loop redoes it; false if ctx ended.
+// Nothing is fetched or committed meanwhile; rebalances go on.
+func (e *exactlyOnce) blocked(ctx context.Context, err error) bool {
+	p := e.p
+	if e.blockedSince.IsZero() {
+		e.blockedSince, e.backoff = time.Now(), refusedBackoffMin
+		p.m.ProduceBlocked.Set(1)
+		p.log.Error("the broker refused a write: the transaction is redone with backoff until it takes it (fetching stops meanwhile)",
+			"err", err, "retry_in", e.backoff.String())
+	} else {
+		e.backoff = min(2*e.backoff, refusedBackoffMax)
+		p.log.Warn("the broker still refuses a write; redoing the transaction",
+			"blocked_for", time.Since(e.blockedSince).Round(time.Second).String(), "retry_in", e.backoff.String(), "err", err)
+	}
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(e.backoff):
+		return true
+	}
+}
+
+// unblocked ends a refusal once a transaction committed.
+func (e *exactlyOnce) unblocked() {
+	if e.blockedSince.IsZero() {
+		return
+	}
+	e.p.m.ProduceBlocked.Set(0)
+	e.p.log.Info(msgResumed, "blocked_for", time.Since(e.blockedSince).Round(time.Millisecond).String())
+	e.blockedSince = time.Time{}
 }

@@ -35,6 +35,7 @@ type Metrics struct {
 	DecodeRetries       prometheus.Counter // decodes retried because the schema registry could not be asked
 	Backpressure        prometheus.Gauge   // 1 while produce buffers are full and fetching waits
 	CommitStalled       prometheus.Gauge   // 1 while at-least-once fetching waits for a commit to succeed
+	ProduceBlocked      prometheus.Gauge   // 1 while a write the broker refused waits to be produced again (refused.go)
 	AssignedPartitions  prometheus.Gauge
 }
 
@@ -71,7 +72,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			"Absolute difference between the shadow's score and the output's score, per event both scored.",
 			[]float64{1e-6, 1e-5, 1e-4, 1e-3, .01, .02, .05, .1, .2, .5, 1, 10, 100}),
 		ProduceErrors: f.Counters("produce_errors_total",
-			"Records the broker refused; the service stops (exits) rather than lose them.", "topic"),
+			"Writes the broker refused after the client's retries (each attempt counts); fetching stops and they are produced again until it takes them.", "topic"),
 		TransactionsAborted: f.Counter("transactions_aborted_total",
 			"Exactly-once transactions aborted (rebalance or error); their batches are redone."),
 		CommitFailures: f.Counter("commit_failures_total",
@@ -80,6 +81,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			"Decodes retried because the schema registry could not be asked (a transient failure, not the record's): the record waits with backoff and holds up its partition."),
 		CommitStalled: f.Gauge("commit_stalled",
 			"1 while at-least-once fetching waits for an offset commit to succeed (none did for processor.commit_stall_timeout)."),
+		ProduceBlocked: f.Gauge("produce_blocked",
+			"1 while fetching stops because the broker refused a write (output or DLQ topic: not authorized, too large, topic gone); the refused records are produced again with backoff until it takes them."),
 		Backpressure: f.Gauge("backpressure",
 			"1 while the in-flight limit is reached and fetching waits for acknowledgements."),
 		AssignedPartitions: f.Gauge("assigned_partitions",

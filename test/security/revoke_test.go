@@ -2,6 +2,7 @@ package security
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -11,11 +12,18 @@ import (
 	"github.com/streamscore/streamscore/internal/proctest"
 )
 
+// refusedMsg is the log line of the first write the broker refuses.
+var refusedMsg = map[string]string{
+	alos.delivery: "the broker refused a write: fetching stops and the refused records are produced again with backoff until it takes them (nothing is committed past them)",
+	eos.delivery:  "the broker refused a write: the transaction is redone with backoff until it takes it (fetching stops meanwhile)",
+}
+
 // TestDLQWriteRevokedWhileRunning: Write on the DLQ is taken away after the
-// start-up check passed; a poison record then ends the service with one
-// line naming the principal and the ACL, and loses nothing: once the ACL
-// is back, the restarted service dead-letters the record. Exactly-once
-// committed the refused record's offset in a transaction without it.
+// start-up check passed; a poison record then stops fetching, with one
+// line naming the principal and the ACL and streamscore_produce_blocked 1,
+// and the service keeps running. Once the ACL is back, the same process
+// dead-letters the record and goes on: nothing is lost and no restart is
+// needed. (Before, the service exited and crash-looped on the record.)
 func TestDLQWriteRevokedWhileRunning(t *testing.T) {
 	adm := kadm.NewClient(admin(t))
 	for _, d := range []deployment{alos, eos} {
@@ -32,7 +40,7 @@ func TestDLQWriteRevokedWhileRunning(t *testing.T) {
 				}
 			}
 			kv := proctest.MergeKeys(d.keys(), mTLS(d.user))
-			svc := startService(t, "streamscore run ("+d.delivery+")", kv)
+			svc, addr := startServiceWith(t, "streamscore run ("+d.delivery+")", kv, nil)
 			if _, err := adm.DeleteACLs(ctx, acl); err != nil {
 				t.Fatal(err)
 			}
@@ -40,18 +48,38 @@ func TestDLQWriteRevokedWhileRunning(t *testing.T) {
 			nonce := "revoke-" + time.Now().Format("150405.000000")
 			counter := newKeyCounter(t, nonce, d.dlq)
 			produceEvents(t, d.input, nonce, 0, 1)
-			if !svc.ExitedWithin(exitTimeout) {
-				t.Fatalf("still running %s after the poison record, want it to stop", exitTimeout)
-			}
-			lines := strings.Split(strings.TrimRight(svc.Stderr.String(), "\n"), "\n")
+
+			line := svc.WaitLog(exitTimeout, refusedMsg[d.delivery])
 			want := "the client certificate CN=" + d.user + " may not write to it (needs ACL WRITE on Topic " + d.dlq
-			if last := lines[len(lines)-1]; svc.ExitCode() == 0 || !strings.Contains(last, "produce to "+d.dlq) || !strings.Contains(last, want) {
-				t.Errorf("exit %d, last line\n  %s\nwant a non-zero exit and a line containing\n  %s", svc.ExitCode(), last, want)
+			if msg, _ := line["err"].(string); !strings.Contains(msg, "produce to "+d.dlq) || !strings.Contains(msg, want) {
+				t.Errorf("refusal logged with err\n  %s\nwant it to contain\n  %s", msg, want)
 			}
+			waitGauge(t, svc, addr, "streamscore_produce_blocked", 1)
+
 			restore()
-			again := startService(t, "streamscore run ("+d.delivery+", ACL back)", kv)
-			counter.waitFor(t, map[string]int{d.dlq: 1}, again)
-			again.StopClean()
+			counter.waitFor(t, map[string]int{d.dlq: 1}, svc)
+			waitGauge(t, svc, addr, "streamscore_produce_blocked", 0)
+			svc.WaitLog(flowTimeout, "the broker took the refused write: fetching resumes")
+			if code := svc.Stop(); code != 0 {
+				t.Errorf("exit %d after SIGTERM, want 0", code)
+			}
 		})
 	}
+}
+
+// waitGauge waits until the service's /metrics shows the unlabelled
+// gauge name at want.
+func waitGauge(t *testing.T, svc *proctest.Proc, addr, name string, want float64) {
+	t.Helper()
+	sample := fmt.Sprintf("\n%s %g\n", name, want)
+	proctest.Eventually(t, flowTimeout, fmt.Sprintf("%s %g", name, want), func() error {
+		_, body, err := proctest.HTTPDo(nil, "GET", "http://"+addr+"/metrics", nil)
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(string(body), sample) {
+			return fmt.Errorf("/metrics has no line %q", strings.TrimSpace(sample))
+		}
+		return nil
+	}, svc)
 }
