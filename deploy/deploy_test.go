@@ -308,13 +308,22 @@ var servePanels = []string{
 	"Input drift (PSI per input)", "Score drift (PSI)", "Drift window sample", "Build", "CPU and memory",
 }
 
+// panelTitle is the title of the dashboard panel q is a target of ("" for
+// variables and annotations).
+func panelTitle(q query) string {
+	if !strings.HasPrefix(q.where, `panel "`) {
+		return ""
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(q.where, `panel "`), `"`)
+}
+
 // TestServePanels: the panels of servePanels work on `serve` alone (no
 // processor registered), so a serve pod's dashboard is not empty there.
 func TestServePanels(t *testing.T) {
 	serve := serveMetrics(t)
 	seen := map[string]bool{}
 	for _, q := range dashboardQueries(t) {
-		title := strings.TrimSuffix(strings.TrimPrefix(q.where, `panel "`), `"`)
+		title := panelTitle(q)
 		if !slices.Contains(servePanels, title) {
 			continue
 		}
