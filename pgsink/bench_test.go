@@ -208,3 +208,37 @@ func BenchmarkSinkEndToEnd(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*benchSinkRecords)/b.Elapsed().Seconds(), "rows/s")
 }
+
+// BenchmarkParseRow is the sink's parse cost per record: the encoder's JSON
+// of a two-class prediction, the same with two echoed features, and a wide
+// one (ten classes, forty echoed features).
+func BenchmarkParseRow(b *testing.B) {
+	plain, _ := prediction(1)
+	echoed, _ := prediction(3)
+	wide, _ := prediction(2)
+	wide.Classes, wide.Probs = nil, nil
+	for c := range 10 {
+		wide.Classes, wide.Probs = append(wide.Classes, fmt.Sprintf("class-%d", c)), append(wide.Probs, 0.1)
+	}
+	for f := range 40 {
+		wide.FeatureNames, wide.Features = append(wide.FeatureNames, fmt.Sprintf("feature_%02d", f)), append(wide.Features, float64(f)*0.37)
+	}
+	for _, bc := range []struct {
+		name  string
+		value []byte
+	}{
+		{"two-classes", encoded(b, plain, false)},
+		{"echoed-features", encoded(b, echoed, true)},
+		{"wide", encoded(b, wide, true)},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(bc.value)))
+			for i := range b.N {
+				if _, err := ParseRow(bc.value, "preds", 0, int64(i)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -75,3 +75,23 @@ func TestDocsKeysAndMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestDocsExactKeys: the section's word on other-case and repeated keys is
+// what ParseRow does, its example error included.
+func TestDocsExactKeys(t *testing.T) {
+	s := strings.Join(strings.Fields(sinkSection(t)), " ") // the doc wraps lines anywhere
+	const repeated = "malformed: field probabilities[0].class: the key appears twice in its object"
+	for _, tc := range []struct{ value, wantErr, claim string }{
+		{`{"scored_time":1,"model":"m","model_version":"1","Score":0.5,"probabilities":[]}`,
+			"missing_field: field score: absent or null", "a record with only `\"Score\"` is `missing_field` on `score`"},
+		{`{"scored_time":1,"model":"m","model_version":"1","score":0.5,"probabilities":[{"class":"a","class":"b","probability":1}]}`,
+			repeated, "`" + repeated + "`"},
+	} {
+		if _, err := ParseRow([]byte(tc.value), "preds", 0, 1); err == nil || err.Error() != tc.wantErr {
+			t.Errorf("ParseRow(%s) = %v, want %s", tc.value, err, tc.wantErr)
+		}
+		if !strings.Contains(s, tc.claim) {
+			t.Errorf("docs/operations.md does not say %s", tc.claim)
+		}
+	}
+}

@@ -27,6 +27,8 @@ func FuzzParseRow(f *testing.F) {
 		`{"scored_time":-62135596800001,"model":"m","model_version":"1","score":0.5,"probabilities":[]}`,
 		`{"scored_time":1,"model":"m","model_version":"1","score":0.5,"probabilities":[{"class":"a","probability":1},{"class":"a","probability":0}]}`,
 		`{"scored_time":1,"model":"\xff","model_version":"1","score":1e308,"probabilities":[],"features":[{"name":"n","value":null}]}`,
+		`{"scored_time":1,"model":"m","model_version":"1","score":0.5,"score":0.9,"probabilities":[]}`,
+		`{"scored_time":1,"Model":"m","model_version":"1","score":0.5,"probabilities":[{"class":"a","probability":1,"probability":0}]}`,
 		`null`, ``, `[]`, `{"score":1e999}`,
 	} {
 		f.Add([]byte(s))

@@ -2,13 +2,14 @@ package pgsink
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/streamscore/streamscore/reject"
 	"github.com/streamscore/streamscore/schemas"
@@ -66,7 +67,9 @@ func (r *Reject) values(dst []any) []any {
 
 // predictionJSON is the plain-JSON prediction record as schemas.JSONEncoder
 // writes it (schemas/avro/prediction.avsc). Pointers tell absent/null from
-// zero; unknown fields are ignored so a newer writer can add some.
+// zero; unknown fields are ignored so a newer writer can add some. Keys are
+// exact (parseOptions): "Score" is an unknown field, not score, and a key
+// that appears twice in one object refuses the record.
 type predictionJSON struct {
 	Key           *string         `json:"key"`
 	EventID       *string         `json:"event_id"`
@@ -105,7 +108,7 @@ func ParseRow(value []byte, topic string, partition int32, offset int64) (Row, e
 	if v := bytes.TrimSpace(value); len(v) == 0 || string(v) == "null" {
 		return r, &reject.Error{Reason: reject.Malformed, Err: errors.New("empty or null value (a tombstone?)")}
 	}
-	if err := json.Unmarshal(value, &p); err != nil {
+	if err := json.Unmarshal(value, &p, parseOptions); err != nil {
 		return r, jsonError(err)
 	}
 	if p.Model == nil {
@@ -190,18 +193,60 @@ func missing(field string) error {
 	return &reject.Error{Reason: reject.MissingField, Field: field, Err: errors.New("absent or null")}
 }
 
-// jsonError sorts encoding/json's errors into the reject vocabulary.
+// parseOptions make the record's JSON exact, as the encoder writes it, where
+// encoding/json (v1) matched keys in any case and kept the last of a
+// repeated key, so that "Score" filled score and {"score":0.1,"score":0.9}
+// was stored as 0.9 with nothing to say the writer was in doubt. The v2
+// package (github.com/go-json-experiment/json, the module behind Go's
+// encoding/json/v2) matches keys exactly and refuses a repeated one by
+// default; the options say so here rather than lean on that. Invalid UTF-8
+// is still read as U+FFFD, as the encoder writes it and as before.
+var parseOptions = json.JoinOptions(
+	json.MatchCaseInsensitiveNames(false),
+	jsontext.AllowDuplicateNames(false),
+	jsontext.AllowInvalidUTF8(true),
+)
+
+// jsonError sorts the JSON decoder's errors into the reject vocabulary.
 func jsonError(err error) error {
-	var te *json.UnmarshalTypeError
-	switch {
-	case !errors.As(err, &te) || te.Field == "":
-		// Not JSON, or JSON but not an object.
-		return &reject.Error{Reason: reject.Malformed, Err: err}
-	case strings.HasPrefix(te.Value, "number") && te.Type.Kind() == reflect.Float64:
-		// A number past float64's range (1e999).
-		return &reject.Error{Reason: reject.NotFinite, Field: te.Field, Err: err}
+	var se *jsontext.SyntacticError
+	if errors.As(err, &se) {
+		if errors.Is(se.Err, jsontext.ErrDuplicateName) {
+			return &reject.Error{Reason: reject.Malformed, Field: fieldPath(se.JSONPointer),
+				Err: errors.New("the key appears twice in its object")}
+		}
+		return &reject.Error{Reason: reject.Malformed, Err: err} // not JSON
 	}
-	return &reject.Error{Reason: reject.WrongType, Field: te.Field, Err: err}
+	var te *json.SemanticError
+	switch {
+	case !errors.As(err, &te) || te.JSONPointer == "":
+		// JSON but not an object.
+		return &reject.Error{Reason: reject.Malformed, Err: err}
+	case errors.Is(te.Err, strconv.ErrRange) && te.JSONKind == '0':
+		// A number past float64's range (1e999).
+		return &reject.Error{Reason: reject.NotFinite, Field: fieldPath(te.JSONPointer), Err: err}
+	}
+	return &reject.Error{Reason: reject.WrongType, Field: fieldPath(te.JSONPointer), Err: err}
+}
+
+// fieldPath writes a JSON Pointer (/probabilities/1/class) as the field
+// names of reject errors (probabilities[1].class). A token is an index only
+// right under one of the record's two lists: elsewhere "1" is a key.
+func fieldPath(p jsontext.Pointer) string {
+	var b strings.Builder
+	var list bool
+	for tok := range p.Tokens() {
+		switch _, err := strconv.Atoi(tok); {
+		case list && err == nil:
+			b.WriteString("[" + tok + "]")
+		case b.Len() > 0:
+			b.WriteString("." + tok)
+		default:
+			b.WriteString(tok)
+		}
+		list = b.String() == "probabilities" || b.String() == "features"
+	}
+	return b.String()
 }
 
 func millis(field string, ms int64) (time.Time, error) {

@@ -80,6 +80,42 @@ func TestParseRowFromEncoder(t *testing.T) {
 	}
 }
 
+// TestParseRowRaw: records not written by this encoder that still parse:
+// what a newer writer may add is ignored, as is a key in another case
+// (not the field), and invalid UTF-8 becomes U+FFFD as the encoder would
+// have written it.
+func TestParseRowRaw(t *testing.T) {
+	const ok = `"scored_time":1764000000123,"model_version":"1","score":0.5,"probabilities":[{"class":"a","probability":1}]`
+	base := Row{Model: "m", ModelVersion: "1", ScoredTime: time.UnixMilli(1_764_000_000_123).UTC(), Score: 0.5,
+		Probabilities: []byte(`{"a":1}`), Topic: "preds", Offset: 7}
+	bad := base
+	bad.Model = "m\uFFFD"
+	for _, tc := range []struct {
+		name, value string
+		want        Row
+	}{
+		{"unknown fields at every level", `{"model":"m",` + ok + `,"calibrated":true,"explain":{"top":[1,2]},` +
+			`"features":[{"name":"x","value":2,"unit":"s"}]}`, withFeatures(base, `{"x":2}`)},
+		{"a key in another case is an unknown field", `{"model":"m","Model":"other","SCORE":9,` + ok + `}`, base},
+		{"invalid UTF-8", "{\"model\":\"m\xff\"," + ok + "}", bad},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParseRow([]byte(tc.value), "preds", 0, 7)
+			if err != nil {
+				t.Fatalf("ParseRow(%q): %v", tc.value, err)
+			}
+			if d := diffRow(got, tc.want); d != "" {
+				t.Errorf("row differs: %s", d)
+			}
+		})
+	}
+}
+
+func withFeatures(r Row, features string) Row {
+	r.Features = []byte(features)
+	return r
+}
+
 func TestParseRowRejects(t *testing.T) {
 	const ok = `"scored_time":1764000000000,"model":"m","model_version":"1","score":0.5,"probabilities":[]`
 	for _, tc := range []struct {
@@ -104,6 +140,17 @@ func TestParseRowRejects(t *testing.T) {
 		{"duplicate class", `{"scored_time":1,"model":"m","model_version":"1","score":0.5,"probabilities":[{"class":"a","probability":1},{"class":"a","probability":0}]}`, reject.WrongType, "probabilities[1].class"},
 		{"feature without name", `{` + ok + `,"features":[{"value":1}]}`, reject.MissingField, "features[0].name"},
 		{"features not a list", `{` + ok + `,"features":{"a":1}}`, reject.WrongType, "features"},
+		// Keys are exact: a repeated key is refused (which value did the
+		// writer mean?), at any depth and in fields the sink ignores too;
+		// a key in another case is not the field.
+		{"repeated score", `{` + ok + `,"score":0.9}`, reject.Malformed, "score"},
+		{"repeated model, same value", `{"model":"m",` + ok + `}`, reject.Malformed, "model"},
+		{"repeated class key", `{"scored_time":1,"model":"m","model_version":"1","score":0.5,"probabilities":[{"class":"a","class":"b","probability":1}]}`, reject.Malformed, "probabilities[0].class"},
+		{"repeated feature value", `{` + ok + `,"features":[{"name":"x","value":1},{"name":"y","value":1,"value":2}]}`, reject.Malformed, "features[1].value"},
+		{"repeated unknown key", `{` + ok + `,"extra":1,"extra":2}`, reject.Malformed, "extra"},
+		{"Score is not score", `{"scored_time":1,"model":"m","model_version":"1","Score":0.5,"probabilities":[]}`, reject.MissingField, "score"},
+		{"MODEL is not model", `{"scored_time":1,"MODEL":"m","model_version":"1","score":0.5,"probabilities":[]}`, reject.MissingField, "model"},
+		{"Class is not class", `{"scored_time":1,"model":"m","model_version":"1","score":0.5,"probabilities":[{"Class":"a","probability":1}]}`, reject.MissingField, "probabilities[0].class"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseRow([]byte(tc.value), "preds", 0, 7)

@@ -38,8 +38,10 @@ type Bundle struct {
 }
 
 // Load reads the bundle in dir (bundle.json and the model file it names) and
-// validates everything: manifest, feature spec, model structure, and that the
-// pipeline's columns match what the model expects.
+// validates everything: manifest, feature spec, model structure, that the
+// pipeline's columns match what the model expects, and, when the manifest
+// records them, that reference.jsonl (if there) has the rows and SHA-256 it
+// had when exported.
 func Load(dir string) (*Bundle, error) {
 	data, err := readLimited(dir, "bundle.json", MaxManifestBytes)
 	if err != nil {
@@ -48,6 +50,11 @@ func Load(dir string) (*Bundle, error) {
 	b, err := Parse(data, func(name string) ([]byte, error) { return readLimited(dir, name, MaxModelBytes) })
 	if err != nil {
 		return nil, fmt.Errorf("bundle %s: %w", dir, err)
+	}
+	if ref := b.Manifest.Reference; ref != nil {
+		if err := ref.check(dir); err != nil {
+			return nil, fmt.Errorf("bundle %s: %w", dir, err)
+		}
 	}
 	return b, nil
 }

@@ -61,14 +61,9 @@ const (
 // parseDrift decodes and validates the drift object against the declared
 // inputs.
 func parseDrift(raw json.RawMessage, inputs []features.Input) (*DriftStats, error) {
-	top, err := object(raw, driftKeys, "drift")
+	top, err := requiredObject(raw, driftKeys, driftKeys, "drift")
 	if err != nil {
 		return nil, err
-	}
-	for _, k := range driftKeys {
-		if _, ok := top[k]; !ok {
-			return nil, fmt.Errorf("drift: missing key %q", k)
-		}
 	}
 	d := &DriftStats{}
 	if err := field(top, "rows", &d.Rows, "drift"); err != nil {
@@ -99,14 +94,8 @@ func parseDrift(raw json.RawMessage, inputs []features.Input) (*DriftStats, erro
 		total += len(h.Expected) + 1
 		d.Inputs = append(d.Inputs, h)
 	}
-	scoreObj, err := object(top["score"], driftScoreKeys, "drift.score")
-	if err != nil {
+	if _, err := requiredObject(top["score"], driftScoreKeys, driftScoreKeys, "drift.score"); err != nil {
 		return nil, err
-	}
-	for _, k := range driftScoreKeys {
-		if _, ok := scoreObj[k]; !ok {
-			return nil, fmt.Errorf("drift.score: missing key %q", k)
-		}
 	}
 	if err := decodeInto(top["score"], &d.Score); err != nil {
 		return nil, fmt.Errorf("drift.score: %w", err)
@@ -125,14 +114,9 @@ func parseDrift(raw json.RawMessage, inputs []features.Input) (*DriftStats, erro
 
 func parseInputHistogram(raw json.RawMessage, where string, types map[string]features.InputType, seen map[string]bool) (InputHistogram, error) {
 	var h InputHistogram
-	obj, err := object(raw, driftInputKeys, where)
+	obj, err := requiredObject(raw, driftInputKeys, []string{"input", "expected", "missing"}, where)
 	if err != nil {
 		return h, err
-	}
-	for _, k := range []string{"input", "expected", "missing"} {
-		if _, ok := obj[k]; !ok {
-			return h, fmt.Errorf("%s: missing key %q", where, k)
-		}
 	}
 	if err := decodeInto(raw, &h); err != nil {
 		return h, fmt.Errorf("%s: %w", where, err)

@@ -90,6 +90,16 @@ func TestLoadManifestErrors(t *testing.T) {
 			obj(m["model"])["intercept"] = []any{0.0, 0.0}
 		}, "multi-output regression is not supported"},
 		{"link", linear, func(m map[string]any) { obj(m["model"])["link"] = "probit" }, `unknown link "probit"`},
+		{"reference unknown key", manifest, func(m map[string]any) {
+			m["reference"] = map[string]any{"rows": 1, "sha256": strings.Repeat("a", 64), "file": "r.jsonl"}
+		}, `reference: unknown key "file" (allowed: rows, sha256)`},
+		{"reference without sha256", manifest, func(m map[string]any) { m["reference"] = map[string]any{"rows": 1} }, `reference: missing key "sha256"`},
+		{"reference without rows", manifest, func(m map[string]any) { m["reference"] = map[string]any{"rows": 0, "sha256": strings.Repeat("a", 64)} }, "reference: rows 0, want at least 1"},
+		{"reference sha256 upper case", manifest, func(m map[string]any) {
+			m["reference"] = map[string]any{"rows": 1, "sha256": strings.Repeat("A", 64)}
+		}, "want 64 lowercase hex digits"},
+		{"reference sha256 short", manifest, func(m map[string]any) { m["reference"] = map[string]any{"rows": 1, "sha256": "abc"} }, "want 64 lowercase hex digits"},
+		{"reference rows a string", manifest, func(m map[string]any) { m["reference"] = map[string]any{"rows": "2", "sha256": "abc"} }, `reference: key "rows": got JSON string, want a number`},
 		{"invalid JSON", []byte(`{"format_version": 1,`), nil, "invalid JSON"},
 	}
 	for _, tt := range tests {

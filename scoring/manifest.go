@@ -26,6 +26,9 @@ type Manifest struct {
 	Model         ModelSpec          `json:"model"`
 	Output        OutputSpec         `json:"output"`
 	Drift         *DriftStats        `json:"drift,omitempty"` // training distributions (drift.go); nil: none
+	// Reference is what reference.jsonl was when exported (reference.go);
+	// nil: not recorded, so a copy of it cut short goes unnoticed.
+	Reference *ReferenceSpec `json:"reference,omitempty"`
 }
 
 // ModelSpec is the manifest's "model" object: its kind and that kind's own
@@ -52,7 +55,7 @@ type Threshold struct {
 // Keys allowed in each manifest object; bundle.schema.json must agree (tested).
 // The model object's keys belong to its kind (model.go).
 var (
-	manifestKeys  = []string{"format_version", "name", "version", "description", "inputs", "features", "model", "output", "drift"}
+	manifestKeys  = []string{"format_version", "name", "version", "description", "inputs", "features", "model", "output", "drift", "reference"}
 	inputKeys     = []string{"name", "type", "required", "path", "range", "categories"}
 	outputKeys    = []string{"task", "classes", "thresholds", "default_label"}
 	thresholdKeys = []string{"above", "label"}
@@ -72,14 +75,9 @@ func ParseManifest(data []byte) (*Manifest, error) {
 	if len(data) > MaxManifestBytes {
 		return nil, fmt.Errorf("manifest is %d bytes, more than the limit of %d", len(data), MaxManifestBytes)
 	}
-	top, err := object(data, manifestKeys, "manifest")
+	top, err := requiredObject(data, manifestKeys, []string{"format_version", "name", "version", "inputs", "features", "model", "output"}, "manifest")
 	if err != nil {
 		return nil, err
-	}
-	for _, k := range []string{"format_version", "name", "version", "inputs", "features", "model", "output"} {
-		if _, ok := top[k]; !ok {
-			return nil, fmt.Errorf("manifest: missing key %q", k)
-		}
 	}
 	m := &Manifest{}
 	if err := field(top, "format_version", &m.FormatVersion, "manifest"); err != nil {
@@ -138,12 +136,9 @@ func ParseManifest(data []byte) (*Manifest, error) {
 	}
 	m.Model = ModelSpec{Kind: kind.Kind(), kind: kind}
 
-	outObj, err := object(top["output"], outputKeys, "output")
+	outObj, err := requiredObject(top["output"], outputKeys, []string{"task"}, "output")
 	if err != nil {
 		return nil, err
-	}
-	if _, ok := outObj["task"]; !ok {
-		return nil, errors.New("output: missing key \"task\"")
 	}
 	if err := field(outObj, "task", &m.Output.Task, "output"); err != nil {
 		return nil, err
@@ -174,6 +169,11 @@ func ParseManifest(data []byte) (*Manifest, error) {
 			return nil, err
 		}
 	}
+	if raw, ok := top["reference"]; ok && !isNull(raw) {
+		if m.Reference, err = parseReferenceSpec(raw); err != nil {
+			return nil, err
+		}
+	}
 	return m, nil
 }
 
@@ -184,14 +184,8 @@ func decodeList[T any](raws []json.RawMessage, where string, allowed, required [
 	var out []T
 	for i, raw := range raws {
 		w := fmt.Sprintf("%s[%d]", where, i)
-		obj, err := object(raw, allowed, w)
-		if err != nil {
+		if _, err := requiredObject(raw, allowed, required, w); err != nil {
 			return nil, err
-		}
-		for _, k := range required {
-			if _, ok := obj[k]; !ok {
-				return nil, fmt.Errorf("%s: missing key %q", w, k)
-			}
 		}
 		var v T
 		if err := decodeInto(raw, &v); err != nil {
@@ -226,6 +220,20 @@ func object(data []byte, allowed []string, where string) (map[string]json.RawMes
 	if len(bad) > 0 {
 		sort.Strings(bad)
 		return nil, fmt.Errorf("%s: unknown key %q (allowed: %s)", where, bad[0], strings.Join(allowed, ", "))
+	}
+	return obj, nil
+}
+
+// requiredObject is object that also requires every key of required.
+func requiredObject(data []byte, allowed, required []string, where string) (map[string]json.RawMessage, error) {
+	obj, err := object(data, allowed, where)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range required {
+		if _, ok := obj[k]; !ok {
+			return nil, fmt.Errorf("%s: missing key %q", where, k)
+		}
 	}
 	return obj, nil
 }

@@ -99,6 +99,7 @@ func TestSchemaMatchesLoader(t *testing.T) {
 	check("drift", defs["drift"], driftKeys, driftKeys)
 	check("drift_input", defs["drift_input"], driftInputKeys, []string{"input", "expected", "missing"})
 	check("drift_score", defs["drift_score"], driftScoreKeys, driftScoreKeys)
+	check("reference", defs["reference"], referenceKeys, referenceKeys)
 
 	// one $defs entry per registered op and kind, each reached from the oneOf
 	// of its parent, and none for an op or kind that is not registered

@@ -67,7 +67,7 @@ from streamscore_export import (  # noqa: E402
     policy,
     reference_rows,
     timestamp,
-    write_jsonl,
+    write_reference,
 )
 from streamscore_export import mlp_model  # noqa: E402
 from streamscore_export import sklearn_trees  # noqa: E402
@@ -1190,7 +1190,7 @@ def build(name: str, out_root: Path) -> dict:
                              description=ex.description, train_frame=ex.train_frame)
     rows = reference_rows(ex.model, ex.schema, ex.output, ex.events, ex.notes)
     check = self_check(ex, manifest, rows, out)
-    write_jsonl(rows, out / "reference.jsonl")
+    manifest = write_reference(out, manifest, rows)  # bundle.json records the file's rows and sha256
     n_cols = sum(len(r["features"]) for r in rows[:0]) or next(len(r["features"]) for r in rows if "features" in r)
     labels: dict[str, int] = {}
     for r in rows:

@@ -23,7 +23,9 @@ no cycles, finite thresholds, bounded sizes) and that feature columns, model
 inputs and classes agree. It prints a one-screen summary.
 
 When the bundle has reference.jsonl (the exporter writes it: events and the
-training library's own predictions), validate scores every reference event
+training library's own predictions, and records the file's row count and
+sha256 in bundle.json, so that loading refuses a copy of it cut short; a
+bundle.json that records none is warned about), validate scores every reference event
 through the stream's own path (the JSON decoder, features, model, policy and
 the JSON prediction encoder) and compares: the worst difference, how many
 outputs are not bit-identical, and every row past the tolerance (1e-6 on
@@ -57,13 +59,23 @@ func validate(w io.Writer, dir string) error {
 		fmt.Fprintf(w, "reference  none (the built-in bundle carries no %s: validate examples/fraud for the reference check)\nok\n", scoring.ReferenceFile)
 		return nil
 	}
+	recorded := b.Manifest.Reference // Load checked the file against it
 	refs, err := scoring.ReadReference(dir)
 	if errors.Is(err, fs.ErrNotExist) {
+		if recorded != nil {
+			fmt.Fprintf(w, "reference  none (bundle.json records %d rows of %s, but the file is not here: nothing to compare with the training library)\nok\n",
+				recorded.Rows, scoring.ReferenceFile)
+			return nil
+		}
 		fmt.Fprintf(w, "reference  none (no %s: nothing to compare with the training library)\nok\n", scoring.ReferenceFile)
 		return nil
 	}
 	if err != nil {
 		return err
+	}
+	if recorded == nil {
+		fmt.Fprintf(w, "warning    bundle.json records no row count or sha256 of %s: a copy of it cut short would be checked on the rows left (export the bundle again to record them)\n",
+			scoring.ReferenceFile)
 	}
 	rep, err := predict.CheckBundle(b, refs)
 	if err != nil {

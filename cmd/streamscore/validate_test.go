@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,6 +26,9 @@ func TestValidateExamples(t *testing.T) {
 			}
 			if !strings.Contains(out.String(), "reference  ") || !strings.HasSuffix(out.String(), "ok\n") {
 				t.Errorf("output does not report the reference check and end in ok:\n%s", out.String())
+			}
+			if strings.Contains(out.String(), "warning    ") {
+				t.Errorf("an example bundle is warned about:\n%s", out.String())
 			}
 			var manifest struct{ Output struct{ Task string } }
 			if m, err := os.ReadFile(m); err != nil || json.Unmarshal(m, &manifest) != nil || manifest.Output.Task == "" {
@@ -62,6 +66,87 @@ func TestValidateCatchesAChangedLeaf(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "mismatch   line ") {
 		t.Errorf("no mismatch line in the output:\n%s", out.String())
+	}
+}
+
+// TestValidateReferenceRecord: a bundle.json that records no row count and
+// sha256 of reference.jsonl validates with a warning (even with the file
+// cut short, which nothing can tell then); one that records them refuses
+// the file cut short, naming both counts; without the file it validates,
+// saying what bundle.json records.
+func TestValidateReferenceRecord(t *testing.T) {
+	src := "../../examples/fraud"
+	read := func(f string) []byte {
+		b, err := os.ReadFile(filepath.Join(src, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	manifest, model, ref := read("bundle.json"), read("model.json"), read("reference.jsonl")
+	var m map[string]any
+	if err := json.Unmarshal(manifest, &m); err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := m["reference"].(map[string]any)
+	if rec == nil {
+		t.Fatal(`examples/fraud/bundle.json has no "reference"`)
+	}
+	rows := int(rec["rows"].(float64))
+	delete(m, "reference")
+	unrecorded, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.SplitAfter(bytes.TrimSuffix(ref, []byte("\n")), []byte("\n"))
+	half := bytes.Join(lines[:rows/2], nil)
+	const warning = "warning    bundle.json records no row count or sha256 of reference.jsonl: a copy of it cut short would be checked on the rows left"
+	doc, err := os.ReadFile("../../docs/bundle.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if collapse := func(s string) string { return strings.Join(strings.Fields(s), " ") }; !strings.Contains(collapse(string(doc)), collapse(warning)) {
+		t.Errorf("docs/bundle.md does not quote validate's warning %q", warning)
+	}
+	for _, tc := range []struct {
+		name          string
+		manifest, ref []byte // ref nil: no reference.jsonl
+		wantErr       string // "": validates (ends in ok)
+		want, notWant string // in the output
+	}{
+		{"recorded", manifest, ref, "", fmt.Sprintf("reference  %d rows", rows), "warning"},
+		{"recorded, cut short", manifest, half, fmt.Sprintf("reference.jsonl has %d rows where bundle.json records %d", rows/2, rows), "", ""},
+		{"recorded, no file", manifest, nil, "", fmt.Sprintf("reference  none (bundle.json records %d rows of reference.jsonl, but the file is not here", rows), "warning"},
+		{"not recorded", unrecorded, ref, "", warning, ""},
+		{"not recorded, cut short", unrecorded, half, "", warning, fmt.Sprintf("reference  %d rows", rows)},
+		{"not recorded, no file", unrecorded, nil, "", "reference  none (no reference.jsonl", "warning"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			files := map[string][]byte{"bundle.json": tc.manifest, "model.json": model}
+			if tc.ref != nil {
+				files["reference.jsonl"] = tc.ref
+			}
+			for f, b := range files {
+				if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var out bytes.Buffer
+			err := validate(&out, dir)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("validate: %v, want an error containing %q\n%s", err, tc.wantErr, out.String())
+				}
+				return
+			}
+			if err != nil || !strings.HasSuffix(out.String(), "ok\n") {
+				t.Fatalf("validate: %v, want ok\n%s", err, out.String())
+			}
+			if !strings.Contains(out.String(), tc.want) || (tc.notWant != "" && strings.Contains(out.String(), tc.notWant)) {
+				t.Errorf("output should say %q and not %q:\n%s", tc.want, tc.notWant, out.String())
+			}
+		})
 	}
 }
 

@@ -51,8 +51,19 @@ func TruncateManifest(dir string) {
 	os.WriteFile(p, b[:len(b)/2], 0o644)
 }
 
-// SkewReference changes the first reference row's scores: the bundle loads
-// but disagrees with its own reference rows.
+// TruncateReference leaves the first rows/2 of reference.jsonl's rows, cut at
+// a line boundary as a copy stopped part way leaves it: what is left reads
+// as good rows, and only the count bundle.json records tells.
+func TruncateReference(dir string) {
+	p := filepath.Join(dir, scoring.ReferenceFile)
+	b, _ := os.ReadFile(p)
+	lines := bytes.SplitAfter(bytes.TrimSuffix(b, []byte("\n")), []byte("\n"))
+	os.WriteFile(p, bytes.Join(lines[:len(lines)/2], nil), 0o644) // rows/2 rows, each with its newline
+}
+
+// SkewReference changes the first reference row's scores, and the file's
+// sha256 where bundle.json records it: the bundle loads but disagrees with
+// its own reference rows (a bad export, not a bad copy).
 func SkewReference(dir string) {
 	p := filepath.Join(dir, scoring.ReferenceFile)
 	b, _ := os.ReadFile(p)
@@ -61,7 +72,12 @@ func SkewReference(dir string) {
 	json.Unmarshal(first, &row)
 	row["scores"] = []float64{0.5, 0.5}
 	first, _ = json.Marshal(row)
-	os.WriteFile(p, append(append(first, '\n'), rest...), 0o644)
+	skewed := append(append(first, '\n'), rest...)
+	os.WriteFile(p, skewed, 0o644)
+	manifest := filepath.Join(dir, "bundle.json")
+	m, _ := os.ReadFile(manifest)
+	was, now := scoring.DescribeReference(b).SHA256, scoring.DescribeReference(skewed).SHA256
+	os.WriteFile(manifest, bytes.Replace(m, []byte(`"`+was+`"`), []byte(`"`+now+`"`), 1), 0o644)
 }
 
 // Flip points link at target atomically (a new link renamed over the old

@@ -156,8 +156,14 @@ func TestReload(t *testing.T) {
 	bundletest.Copy(t, fraudDir, dir, "broken", "9-broken", bundletest.TruncateManifest)
 	bundletest.Copy(t, fraudDir, dir, "badref", "9-badref", bundletest.SkewReference)
 	bundletest.Copy(t, fraudDir, dir, "noref", "3-noref", dropReference)
+	bundletest.Copy(t, fraudDir, dir, "cutref", "9-cutref", bundletest.TruncateReference)
 	current := filepath.Join(dir, "current")
 	bundletest.Flip(t, current, "v1")
+	ref, err := os.ReadFile(filepath.Join(fraudDir, scoring.ReferenceFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	refRows := scoring.DescribeReference(ref).Rows
 
 	h := newHarness(t, Options{Initial: Config{Bundle: current, Watch: true, WatchDebounce: time.Second}})
 	first := h.start(t)
@@ -181,6 +187,9 @@ func TestReload(t *testing.T) {
 		// A bundle without reference rows where the model had them: most
 		// likely one still being copied, reference.jsonl last.
 		{"noref", "1", false, "no reference.jsonl, where the live model it would replace (fraud@1) was checked"},
+		// A copy cut short at a line boundary: the rows left are good, the
+		// count bundle.json records is not theirs.
+		{"cutref", "1", false, fmt.Sprintf("%s has %d rows where bundle.json records %d", scoring.ReferenceFile, refRows/2, refRows)},
 	}
 	fails := 0.0
 	for _, st := range steps {

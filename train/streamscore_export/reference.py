@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import warnings
@@ -14,7 +15,7 @@ from . import lightgbm_model as _lgb
 from . import xgbmath
 from .errors import RejectedEvent
 from .exporter import split_pipeline
-from .jsonfmt import compact, plain
+from .jsonfmt import compact, plain, pretty
 from .policy import Output
 from .schema import Schema
 
@@ -191,7 +192,31 @@ def reference_rows(model, schema: Schema, output: Output, events: Sequence[Mappi
     return [{k: r[k] for k in order if k in r} for r in rows]
 
 
+REFERENCE_FILE = "reference.jsonl"
+
+
+def jsonl(rows: Sequence[Mapping]) -> bytes:
+    """One compact JSON object per line, UTF-8: the bytes of reference.jsonl."""
+    return "".join(compact(r) + "\n" for r in rows).encode("utf-8")
+
+
 def write_jsonl(rows: Sequence[Mapping], path: str | Path) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        for r in rows:
-            f.write(compact(r) + "\n")
+    Path(path).write_bytes(jsonl(rows))
+
+
+def write_reference(out_dir: str | Path, manifest: Mapping, rows: Sequence[Mapping]) -> dict:
+    """Write ``reference.jsonl`` into the bundle in ``out_dir`` and record it in its ``bundle.json``.
+
+    ``manifest`` is what :func:`export_bundle` returned. bundle.json is written again, after the
+    rows, with ``"reference": {"rows": N, "sha256": HEX}`` (the file's row count and the SHA-256 of
+    its bytes), so that a copy of the file cut short at a line boundary, which still reads as good
+    rows, is refused when the service loads the bundle (docs/bundle.md). Returns that manifest.
+    """
+    if not rows:
+        raise ValueError("no reference rows: a bundle's reference.jsonl has at least one")
+    out = Path(out_dir)
+    data = jsonl(rows)
+    (out / REFERENCE_FILE).write_bytes(data)
+    recorded = {**manifest, "reference": {"rows": len(rows), "sha256": hashlib.sha256(data).hexdigest()}}
+    (out / "bundle.json").write_text(pretty(recorded), encoding="utf-8")
+    return recorded

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import warnings
 
@@ -38,6 +39,7 @@ from streamscore_export import (
     policy,
     reference_rows,
     timestamp,
+    write_reference,
 )
 
 warnings.filterwarnings("ignore")
@@ -228,6 +230,26 @@ def test_xgboost_bundle_scores_equal_library(tmp_path):
     ok = [i for i, r in enumerate(rows) if "scores" in r]
     assert rej == [r.get("reject") for r in rows]
     np.testing.assert_array_equal(evaluate.predict(m, F[ok], tmp_path), [rows[i]["scores"] for i in ok])
+
+
+def test_write_reference_records_rows_and_sha256(tmp_path):
+    # bundle.json records reference.jsonl's row count and the SHA-256 of its bytes, written after the
+    # rows, so that the service refuses a copy of the file cut short at a line boundary (docs/bundle.md).
+    pipe = Pipeline([("prep", ColumnTransformer([("n", SimpleImputer(), ["a", "b"])])),
+                     ("m", LogisticRegression())]).fit(SCHEMA.frame(EVENTS), Y)
+    out = policy.binary(["no", "yes"])
+    m = export_bundle(pipe, tmp_path, name="t", schema=SCHEMA, output=out)
+    assert "reference" not in m and "reference" not in json.loads((tmp_path / "bundle.json").read_text())
+    rows = reference_rows(pipe, SCHEMA, out, EVENTS[:40] + EDGE)
+    recorded = write_reference(tmp_path, m, rows)
+    data = (tmp_path / "reference.jsonl").read_bytes()
+    assert data.count(b"\n") == len(rows) and all(data.split(b"\n")[:-1])  # one non-blank line per row
+    assert recorded["reference"] == {"rows": len(rows), "sha256": hashlib.sha256(data).hexdigest()}
+    assert json.loads((tmp_path / "bundle.json").read_text()) == json.loads(json.dumps(recorded))
+    assert list(recorded)[-1] == "reference" and {k: v for k, v in recorded.items() if k != "reference"} == m
+    assert "reference" not in m  # the manifest passed in is left as it was
+    with pytest.raises(ValueError, match="no reference rows"):
+        write_reference(tmp_path, m, [])
 
 
 def test_derive_and_schema_semantics():
