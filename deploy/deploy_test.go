@@ -196,6 +196,17 @@ func httpFamilies(t *testing.T) []*dto.MetricFamily {
 	return registeredFamilies(t, "httpapi", func(r prometheus.Registerer) { httpapi.RegisterMetrics(r) })
 }
 
+// runFamilies registers the processor's and the HTTP door's metrics on one
+// registry, as `run` with http.predict does: the families both doors
+// export (door label) are registered once and shared, and a family the two
+// declared with different labels would fail here.
+func runFamilies(t *testing.T) []*dto.MetricFamily {
+	return registeredFamilies(t, "run with http.predict", func(r prometheus.Registerer) {
+		processor.NewMetrics(r)
+		httpapi.RegisterMetrics(r)
+	})
+}
+
 // kpromFamilies registers franz-go's kprom plugin with its default options
 // under the service's namespace, as cmd wires it, and gathers its families.
 func kpromFamilies(t *testing.T) []*dto.MetricFamily {
@@ -237,15 +248,10 @@ func runtimeFamilies(t *testing.T) []*dto.MetricFamily {
 func knownMetrics(t *testing.T) catalogue {
 	t.Helper()
 	c := catalogue{}
-	c.addFamilies("processor", processorFamilies(t))
-	c.addFamilies("httpapi", httpFamilies(t))
+	c.addFamilies("processor and httpapi", runFamilies(t))
 	c.addFamilies("pgsink", sinkFamilies(t))
 	c.addFamilies("reload", reloadFamilies(t))
-	c.addFamilies("kprom", kpromFamilies(t))
-	c.addFamilies("go/process collectors", runtimeFamilies(t))
-	// Added by cmd (the lead's wiring), not importable from here.
-	c["streamscore_build_info"] = metricInfo{"cmd", map[string]bool{
-		"job": true, "instance": true, "version": true, "revision": true, "goversion": true}, false}
+	c.addCommon(t)
 	c.addPrometheusMade(t)
 	return c
 }
@@ -267,6 +273,70 @@ func (c catalogue) addPrometheusMade(t *testing.T) {
 			t.Fatalf("recording rule %s: %v", r.Record, err)
 		}
 		c[r.Record] = metricInfo{"recording rule", c.outLabels(e, nil), false}
+	}
+}
+
+// addCommon adds what every command's registry has: the Kafka client's
+// metrics, the Go and process collectors and build_info.
+func (c catalogue) addCommon(t *testing.T) {
+	c.addFamilies("kprom", kpromFamilies(t))
+	c.addFamilies("go/process collectors", runtimeFamilies(t))
+	// Added by cmd (the lead's wiring), not importable from here.
+	c["streamscore_build_info"] = metricInfo{"cmd", map[string]bool{
+		"job": true, "instance": true, "version": true, "revision": true, "goversion": true}, false}
+}
+
+// serveMetrics is every series name `streamscore serve` exports: the HTTP
+// door's (with the shared data-quality, drift and prediction families), the
+// reloader's and the common ones; no processor.
+func serveMetrics(t *testing.T) catalogue {
+	t.Helper()
+	c := catalogue{}
+	c.addFamilies("httpapi", httpFamilies(t))
+	c.addFamilies("reload", reloadFamilies(t))
+	c.addCommon(t)
+	c.addPrometheusMade(t)
+	return c
+}
+
+// servePanels are the dashboard panels that must show serve pods: every
+// metric they select is in serve's registry, with the labels they use.
+var servePanels = []string{
+	"Score distribution", "Predictions by label", "Model version per instance", "Predictions by model version",
+	"Model swaps and refused bundles", "Features outside training data",
+	"HTTP requests by route and code", "HTTP latency by route", "HTTP events and in-flight requests", "HTTP prediction log",
+	"Input drift (PSI per input)", "Score drift (PSI)", "Drift window sample", "Build", "CPU and memory",
+}
+
+// panelTitle is the title of the dashboard panel q is a target of ("" for
+// variables and annotations).
+func panelTitle(q query) string {
+	if !strings.HasPrefix(q.where, `panel "`) {
+		return ""
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(q.where, `panel "`), `"`)
+}
+
+// TestServePanels: the panels of servePanels work on `serve` alone (no
+// processor registered), so a serve pod's dashboard is not empty there.
+func TestServePanels(t *testing.T) {
+	serve := serveMetrics(t)
+	seen := map[string]bool{}
+	for _, q := range dashboardQueries(t) {
+		title := panelTitle(q)
+		if !slices.Contains(servePanels, title) {
+			continue
+		}
+		seen[title] = true
+		_, problems := serve.selectorProblems(q, "exported by streamscore serve (httpapi, reload, kprom, go/process, build_info)")
+		for _, p := range append(problems, serve.labelProblems(q)...) {
+			t.Errorf("%s (serve's registry): %s\n  %s", q.where, p, q.expr)
+		}
+	}
+	for _, title := range servePanels {
+		if !seen[title] {
+			t.Errorf("dashboard.json has no panel %q (servePanels names it)", title)
+		}
 	}
 }
 
@@ -608,6 +678,39 @@ func dashboardQueries(t *testing.T) []query {
 	return qs
 }
 
+// docQueries are the expressions of the ```promql blocks of docs/*.md: one
+// per line, a line that starts with a space continuing the one before.
+func docQueries(t *testing.T) []query {
+	t.Helper()
+	files, err := filepath.Glob("../docs/*.md")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("docs/*.md: %v (%d files)", err, len(files))
+	}
+	var qs []query
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := false
+		for i, line := range strings.Split(string(b), "\n") {
+			switch {
+			case strings.HasPrefix(line, "```"):
+				in = !in && strings.TrimSpace(strings.TrimPrefix(line, "```")) == "promql"
+			case !in || strings.TrimSpace(line) == "":
+			case strings.HasPrefix(line, " ") && len(qs) > 0:
+				qs[len(qs)-1].expr += "\n" + line
+			default:
+				qs = append(qs, query{where: fmt.Sprintf("%s:%d", strings.TrimPrefix(f, "../"), i+1), expr: line})
+			}
+		}
+	}
+	if len(qs) == 0 {
+		t.Fatal("docs/*.md: no ```promql block found")
+	}
+	return qs
+}
+
 func asSlice(v any) []any { s, _ := v.([]any); return s }
 
 func mapAt(m map[string]any, k string) map[string]any { v, _ := m[k].(map[string]any); return v }
@@ -675,7 +778,7 @@ const registryUnknown = "exported by the service (processor, httpapi, build_info
 
 func TestPromQL(t *testing.T) {
 	known := knownMetrics(t)
-	qs := append(ruleQueries(t), dashboardQueries(t)...)
+	qs := slices.Concat(ruleQueries(t), dashboardQueries(t), docQueries(t))
 	used := map[string]bool{}
 	for _, q := range qs {
 		names, problems := known.selectorProblems(q, registryUnknown)
@@ -686,7 +789,7 @@ func TestPromQL(t *testing.T) {
 			used[n] = true
 		}
 	}
-	t.Logf("%d queries parsed (alerts.yml and dashboard.json), %d distinct metric names, all known", len(qs), len(used))
+	t.Logf("%d queries parsed (alerts.yml, dashboard.json and the promql blocks of docs/), %d distinct metric names, all known", len(qs), len(used))
 }
 
 func keys(m map[string]bool) []string {

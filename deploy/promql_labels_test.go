@@ -239,7 +239,7 @@ func (c catalogue) labelProblems(q query) []string {
 
 func TestPromQLLabels(t *testing.T) {
 	known := knownMetrics(t)
-	qs := append(ruleQueries(t), dashboardQueries(t)...)
+	qs := slices.Concat(ruleQueries(t), dashboardQueries(t), docQueries(t))
 	for _, q := range qs {
 		for _, p := range known.labelProblems(q) {
 			t.Errorf("%s: %s\n  %s", q.where, p, strings.TrimSpace(q.expr))

@@ -332,7 +332,8 @@ func TestQueriesMatchScrape(t *testing.T) {
 
 	// The traffic: reference events and a poison record to the stream, a
 	// record that is no prediction to the sink's topic, one scored and one
-	// rejected event to the HTTP door.
+	// rejected event to the HTTP door, and one outside the training data (an
+	// amount out of range, an unseen country: serve's data-quality series).
 	recs := []*kgo.Record{{Topic: k.in, Key: []byte("poison"), Value: []byte("{not json")},
 		{Topic: k.out, Key: []byte("not-a-prediction"), Value: []byte("{not json")}}
 	for i, ev := range referenceEvents(t, bundle, events) {
@@ -342,7 +343,8 @@ func TestQueriesMatchScrape(t *testing.T) {
 	for _, c := range []struct {
 		body string
 		want int
-	}{{string(recs[2].Value), http.StatusOK}, {`{"amount": "lots", "timestamp": 1}`, http.StatusBadRequest}} {
+	}{{string(recs[2].Value), http.StatusOK}, {`{"amount": "lots", "timestamp": 1}`, http.StatusBadRequest},
+		{`{"amount": 1e9, "country": "ZZ", "timestamp": 1}`, http.StatusOK}} {
 		resp, answer := proctest.HTTP(t, nil, "POST", "http://"+serve.http+"/v1/predict", strings.NewReader(c.body), "Content-Type", "application/json")
 		if resp.StatusCode != c.want {
 			t.Fatalf("POST /v1/predict %s: %d %s, want %d", c.body, resp.StatusCode, answer, c.want)
@@ -432,6 +434,26 @@ func TestQueriesMatchScrape(t *testing.T) {
 	}
 	t.Logf("%d queries, %d metric names: %d in the scrapes of %d commands, %d absent (listed), the rest made by Prometheus or a recording rule",
 		len(qs), len(used), fromScrape, len(targets), absentUsed)
+	// A serve pod's dashboard: the panels of servePanels on serve's scrape
+	// alone (TestServePanels checks them against the registries).
+	fams, err := serve.scrape()
+	if err != nil {
+		t.Fatal(err)
+	}
+	alone := scrape{names: catalogue{}, values: scrapedValues{}}
+	alone.names.addFamilies(serve.Name, slices.Collect(maps.Values(fams)))
+	alone.values.add(fams)
+	var panels []query
+	for _, q := range dashboardQueries(t) {
+		if slices.Contains(servePanels, panelTitle(q)) {
+			panels = append(panels, q)
+		}
+	}
+	problems, _ := alone.problems(t, alone.served(t, known, absent), panels)
+	for _, p := range problems {
+		t.Errorf("streamscore serve alone: %s", p)
+	}
+	t.Logf("%d queries of %d panels served by streamscore serve alone", len(panels), len(servePanels))
 	for _, tg := range slices.Backward(targets) {
 		tg.StopClean()
 	}

@@ -30,4 +30,13 @@
 //   - streamscore_http_inflight_requests
 //   - streamscore_http_events_total{outcome}: scored, rejected
 //   - streamscore_http_log_records_total{topic,result}: output|dlq, ok|error
+//
+// and, with door="http", the data-quality and drift metrics of
+// predict.Quality and the prediction metrics of predict.Predictions
+// (streamscore_prediction_score{door,model,version},
+// streamscore_predictions_by_label_total{door,model,version,label}): every
+// prediction answered counts under the live version that scored it (the
+// door has no canary or shadow); SetPath is the door's swap for their
+// bounded series. In `run` with http.predict the stream counts into the
+// same families under door="stream".
 package httpapi

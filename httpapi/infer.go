@@ -156,6 +156,7 @@ func (s *Server) serveInfer(w http.ResponseWriter, r *http.Request, md *model) {
 		writeOIPError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
+	md.preds.AddAll(results) // answered from here on (a request with a reject answers none)
 	if bin == nil {
 		writeJSON(w, http.StatusOK, body)
 		return

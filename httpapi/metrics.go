@@ -35,9 +35,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 }
 
 // RegisterMetrics registers the HTTP door's metrics on reg, as a Server does
-// (its own and the data-quality counters of predict.Quality), for tests and
-// tooling that check dashboards and alert rules against them.
+// (its own, the data-quality counters of predict.Quality and the prediction
+// metrics of predict.Predictions), for tests and tooling that check
+// dashboards and alert rules against them.
 func RegisterMetrics(reg prometheus.Registerer) {
 	newMetrics(reg)
 	predict.NewQuality(reg)
+	predict.NewPredictions(reg)
 }

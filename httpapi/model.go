@@ -12,13 +12,14 @@ import (
 
 // model is one loaded path with what the door derives from it once: a pool
 // of Batches (a Batch belongs to one goroutine, so each request takes one),
-// the OpenAPI document and the OIP metadata.
+// its prediction counters, the OpenAPI document and the OIP metadata.
 type model struct {
 	path    *predict.Path
 	bundle  *scoring.Bundle
 	quality *predict.Quality
-	drift   *predict.DriftMonitor // nil: no drift statistics or monitoring off
-	pool    sync.Pool             // *work
+	preds   *predict.ModelPredictions // the door's series of this version
+	drift   *predict.DriftMonitor     // nil: no drift statistics or monitoring off
+	pool    sync.Pool                 // *work
 	openapi []byte
 	oip     *oipModel
 }
@@ -36,7 +37,7 @@ type work struct {
 	out       []byte
 }
 
-func newModel(path *predict.Path, cfg Config, q *predict.Quality, driftWindow time.Duration) (*model, error) {
+func newModel(path *predict.Path, cfg Config, q *predict.Quality, preds *predict.DoorPredictions, driftWindow time.Duration) (*model, error) {
 	md := &model{path: path, bundle: path.Bundle(), quality: q,
 		drift: q.NewDriftMonitor(predict.DoorHTTP, path.Drift(), driftWindow)}
 	w, err := md.newWork()
@@ -48,6 +49,7 @@ func newModel(path *predict.Path, cfg Config, q *predict.Quality, driftWindow ti
 		return nil, err
 	}
 	md.oip = newOIPModel(path)
+	md.preds = preds.Model(path) // made last: a model that fails leaves no series
 	return md, nil
 }
 

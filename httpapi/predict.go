@@ -66,6 +66,7 @@ func (s *Server) servePredict(w http.ResponseWriter, r *http.Request, md *model)
 		s.logUnavailable(w, false, err)
 		return
 	}
+	md.preds.AddAll(results) // answered from here on
 	out := wk.out[:0]
 	code := http.StatusOK
 	if !array {

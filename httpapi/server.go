@@ -73,7 +73,8 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	m       *metrics
-	quality *predict.Quality // shared with the stream's in run (same registry)
+	quality *predict.Quality         // shared with the stream's in run (same registry)
+	preds   *predict.DoorPredictions // the door's series of the prediction metrics (shared families in run)
 	opt     Options
 	handler http.Handler
 	model   atomic.Pointer[model]
@@ -99,7 +100,8 @@ func New(cfg Config, path *predict.Path, log *slog.Logger, reg prometheus.Regist
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: log, m: newMetrics(reg), quality: predict.NewQuality(reg), opt: opt}
+	s := &Server{cfg: cfg, log: log, m: newMetrics(reg), quality: predict.NewQuality(reg),
+		preds: predict.NewPredictions(reg).ForDoor(predict.DoorHTTP), opt: opt}
 	if err := s.SetPath(path); err != nil {
 		return nil, err
 	}
@@ -120,7 +122,12 @@ func (s *Server) Path() *predict.Path {
 // OIP model metadata, the OpenAPI document and the logged records' model
 // header follow it. The model reloader calls it on every swap; the path
 // that serves already (a swap of the canary or the shadow only) keeps its
-// model, and so its drift window.
+// model, and so its drift window. The door's lineup is its one model: the
+// prediction series of a version that left it are deleted at the swap
+// after (as the stream's are).
+//
+// SetPath is not safe for concurrent use with itself (the reloader calls
+// it from one goroutine).
 func (s *Server) SetPath(path *predict.Path) error {
 	if path == nil {
 		s.model.Store(nil)
@@ -129,11 +136,12 @@ func (s *Server) SetPath(path *predict.Path) error {
 	if cur := s.model.Load(); cur != nil && cur.path == path {
 		return nil
 	}
-	md, err := newModel(path, s.cfg, s.quality, s.opt.DriftWindow)
+	md, err := newModel(path, s.cfg, s.quality, s.preds, s.opt.DriftWindow)
 	if err != nil {
 		return err
 	}
 	s.model.Store(md)
+	s.preds.Lineup(path)
 	return nil
 }
 

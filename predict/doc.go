@@ -15,8 +15,13 @@
 //     stage and the detail. A panic on one record (a bug) rejects that record
 //     as internal_error instead of crashing the door.
 //
-// The package emits no metrics; a Batch keeps cumulative counts (inputs
-// missing per input, feature counts, and the drift bin counts of decoded
-// inputs and scores when the bundle has training distributions) and the
-// last run's stage timings for the door to export.
+// A Batch keeps cumulative counts (inputs missing per input, feature
+// counts, and the drift bin counts of decoded inputs and scores when the
+// bundle has training distributions) and the last run's stage timings for
+// the door to export. The metrics every door shares are made here, once,
+// with a door label (Door), so the stream and the HTTP door of one process
+// count into one family each: Quality (quality.go, drift.go) exports a
+// Batch's counts and drift PSI, Predictions (predictions.go) the score
+// distribution and labels per model version, with each door's series of
+// versions that left its lineup deleted (DoorPredictions.Lineup).
 package predict

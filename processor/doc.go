@@ -40,8 +40,8 @@
 //	consumer_lag_records{topic,partition}  last_processed_timestamp_seconds{topic,partition}
 //	feature_out_of_range_total{door,feature}
 //	feature_unknown_category_total{door,feature}
-//	input_missing_total{door,input}        prediction_score{model,version}
-//	predictions_by_label_total{model,version,label}
+//	input_missing_total{door,input}        prediction_score{door,model,version}
+//	predictions_by_label_total{door,model,version,label}
 //	shadow_predictions_total{result}       shadow_label_agreement_total{agree}
 //	shadow_score_difference                transactions_aborted_total
 //	commit_failures_total                  backpressure
@@ -51,8 +51,11 @@
 //	score_psi{door}                        drift_window_events{door}
 //	drift_window_scores{door}
 //
-// Those with a door label are predict.Quality's, shared with the HTTP door
-// of the same process (door="stream" here, "http" there). The drift series
+// Those with a door label are predict.Quality's and predict.Predictions',
+// shared with the HTTP door of the same process (door="stream" here,
+// "http" there). The prediction series of a model version in neither the
+// lineup nor the one before are deleted at Swap (the shadow has none: its
+// outcomes count in the shadow metrics). The drift series
 // exist only for a bundle with drift statistics and monitoring on
 // (monitor.drift_window): workers add each batch's bin counts to one window
 // (predict.DriftMonitor), and the lag loop recomputes the PSI from it.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/streamscore/streamscore/internal/gen"
 	"github.com/streamscore/streamscore/internal/kafkatest"
+	"github.com/streamscore/streamscore/internal/metric/metrictest"
 	"github.com/streamscore/streamscore/internal/proctest"
 	"github.com/streamscore/streamscore/predict"
 	"github.com/streamscore/streamscore/processor"
@@ -131,9 +133,11 @@ func TestSwapBetweenBatches(t *testing.T) {
 			if mode == processor.ExactlyOnce {
 				opts = append(opts, kafkatest.ReadCommitted())
 			}
+			var preds []scored // the last read
 			byVersion := func(n int) map[string]int {
 				got := map[string]int{}
-				for _, s := range readScored(t, kafkatest.ConsumeN(t, e.brokers, e.out, n, opts...)) {
+				preds = readScored(t, kafkatest.ConsumeN(t, e.brokers, e.out, n, opts...))
+				for _, s := range preds {
 					got[s.Version]++
 				}
 				return got
@@ -167,7 +171,45 @@ func TestSwapBetweenBatches(t *testing.T) {
 			if versions["1"] || !versions["2"] || !versions["3"] {
 				t.Errorf("prediction_score versions %v: want 2 (the previous lineup) and 3, not 1 (two swaps back)", versions)
 			}
+			checkPredictionCounts(t, e, preds, "2", "3")
 		})
+	}
+}
+
+// checkPredictionCounts: the stream's prediction metrics of each version
+// (door="stream") count the predictions of that version in preds, per
+// label (at least those after an aborted transaction: its batch was scored
+// again), and there are series of no other door or version.
+func checkPredictionCounts(t *testing.T, e *env, preds []scored, versions ...string) {
+	t.Helper()
+	redone := testutil.ToFloat64(e.metrics.TransactionsAborted) > 0
+	wrong := func(got float64, want int) bool { return got != float64(want) && (!redone || got < float64(want)) }
+	for _, v := range versions {
+		want := map[string]int{}
+		n := 0
+		for _, p := range preds {
+			if p.Version == v {
+				want[p.Label]++
+				n++
+			}
+		}
+		for _, label := range e.bundle.Labels() {
+			got := metrictest.MustValue(t, e.reg, "streamscore_predictions_by_label_total",
+				"door", "stream", "model", e.bundle.Name, "version", v, "label", label)
+			if wrong(got, want[label]) {
+				t.Errorf("predictions_by_label_total{door=stream, version=%s, label=%q} = %v, want %d (the output's)", v, label, got, want[label])
+			}
+		}
+		if got, _, ok := metrictest.Histogram(t, e.reg, "streamscore_prediction_score", "door", "stream", "version", v); !ok || wrong(float64(got), n) {
+			t.Errorf("prediction_score{door=stream, version=%s}: count %d (found %v), want %d", v, got, ok, n)
+		}
+	}
+	for _, name := range []string{"streamscore_predictions_by_label_total", "streamscore_prediction_score"} {
+		for _, s := range metrictest.Series(t, e.reg, name) {
+			if s["door"] != "stream" || !slices.Contains(versions, s["version"]) {
+				t.Errorf("%s%v: want door=\"stream\" and versions %v only", name, s, versions)
+			}
+		}
 	}
 }
 
@@ -359,6 +401,7 @@ func TestCanary(t *testing.T) {
 		t.Errorf("keyless records by version %v, want all on live", keyless)
 	}
 	t.Logf("%d keys, %d on the canary (%.1f%%); keyless %v", len(keyVersions), onCanary, 100*share, keyless)
+	checkPredictionCounts(t, e, preds, "live", "canary")
 }
 
 // TestShadow runs a shadow beside the live model in both modes: the shadow
@@ -423,6 +466,7 @@ func TestShadow(t *testing.T) {
 			if got := testutil.ToFloat64(e.metrics.ShadowPredictions.WithLabelValues("produced")); got < n {
 				t.Errorf("shadow_predictions_total{produced} = %v, want >= %d", got, n)
 			}
+			checkPredictionCounts(t, e, out, "1") // the shadow's count in the shadow metrics only
 		})
 	}
 }

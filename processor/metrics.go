@@ -20,11 +20,10 @@ type Metrics struct {
 	EndToEndLatency     prometheus.Histogram     // record timestamp -> prediction (or DLQ copy) acknowledged
 	BatchRecords        prometheus.Histogram
 	InflightRecords     prometheus.Gauge
-	ConsumerLag         *prometheus.GaugeVec     // topic, partition
-	LastProcessed       *prometheus.GaugeVec     // topic, partition: unix seconds of the last processed record's timestamp
-	Quality             *predict.Quality         // inputs missing, values out of range, unseen categories, drift PSI (door="stream")
-	PredictionScore     *prometheus.HistogramVec // model, version
-	PredictionLabels    *prometheus.CounterVec   // model, version, label
+	ConsumerLag         *prometheus.GaugeVec // topic, partition
+	LastProcessed       *prometheus.GaugeVec // topic, partition: unix seconds of the last processed record's timestamp
+	Quality             *predict.Quality     // inputs missing, values out of range, unseen categories, drift PSI (door="stream")
+	Predictions         *predict.Predictions // score distribution and labels per model version (door="stream")
 	// The shadow model (model.shadow): its predictions on the side topic and
 	// how they compare with the prediction that went to the output.
 	ShadowPredictions   *prometheus.CounterVec // result: produced, rejected, dropped, failed
@@ -63,12 +62,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			"High watermark minus the group's committed offset, per input partition.", "topic", "partition"),
 		LastProcessed: f.Gauges("last_processed_timestamp_seconds",
 			"Timestamp of the last input record processed (the highest offset whose outputs the broker took), per owned input partition.", "topic", "partition"),
-		Quality: predict.NewQuality(reg),
-		PredictionScore: f.Histograms("prediction_score",
-			"Distribution of prediction scores, by the model version that scored them (series of versions no longer in the lineup are deleted at the second swap after).",
-			prometheus.LinearBuckets(0.1, 0.1, 9), "model", "version"),
-		PredictionLabels: f.Counters("predictions_by_label_total",
-			"Predictions per decided label, by the model version that scored them.", "model", "version", "label"),
+		Quality:     predict.NewQuality(reg),
+		Predictions: predict.NewPredictions(reg),
 		ShadowPredictions: f.Counters("shadow_predictions_total",
 			"Shadow model outcomes: produced (acknowledged on the shadow topic), rejected (the shadow rejected the event), dropped (shadow buffer full), failed (the shadow topic refused it).", "result"),
 		ShadowAgreement: f.Counters("shadow_label_agreement_total",

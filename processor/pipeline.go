@@ -6,12 +6,10 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"math"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/streamscore/streamscore/drift"
@@ -35,9 +33,8 @@ type Pipeline struct {
 	DLQTopic    string
 
 	cur         atomic.Pointer[lineup]
-	mu          sync.Mutex      // serialises Swap and its metric bookkeeping
-	prev        *lineup         // the lineup before cur: its per-version series stay until the next swap
-	series      map[string]bool // seriesKey of every version with prediction series
+	mu          sync.Mutex               // serialises Swap and its metric bookkeeping
+	preds       *predict.DoorPredictions // the stream's per-version prediction series
 	log         *slog.Logger
 	m           *Metrics
 	shadow      *shadowSink   // nil without ShadowTopic
@@ -72,16 +69,15 @@ type lineup struct {
 
 // model is one path of a lineup with its metric handles.
 type model struct {
-	path   *predict.Path
-	role   predict.Role
-	ref    []byte // name@version, the streamscore-model header
-	labels map[string]prometheus.Counter
-	score  prometheus.Observer
+	path  *predict.Path
+	role  predict.Role
+	ref   []byte                    // name@version, the streamscore-model header
+	preds *predict.ModelPredictions // nil for the shadow
 }
 
 func (p *Pipeline) init(m *Metrics, log *slog.Logger, driftWindow time.Duration) error {
 	p.m, p.log, p.driftWindow = m, log, driftWindow
-	p.series = map[string]bool{}
+	p.preds = m.Predictions.ForDoor(predict.DoorStream)
 	return p.Swap(Models{Live: p.Path})
 }
 
@@ -141,10 +137,9 @@ func (p *Pipeline) Swap(m Models) error {
 		lu.shadow = p.model(old, m.Shadow, predict.RoleShadow)
 	}
 	p.cur.Store(lu)
-	if old != nil {
-		p.prev = old
-	}
-	p.deleteStale(lu)
+	// The series of versions in neither this lineup nor the one before go:
+	// cardinality stays bounded by two lineups.
+	p.preds.Lineup(m.Live, m.Canary, m.Shadow)
 	return nil
 }
 
@@ -158,54 +153,11 @@ func (p *Pipeline) model(old *lineup, path *predict.Path, role predict.Role) *mo
 			}
 		}
 	}
-	b := path.Bundle()
 	md := &model{path: path, role: role, ref: []byte(path.ModelRef())}
-	if role == predict.RoleShadow {
-		return md // the shadow's predictions count in the shadow metrics only
+	if role != predict.RoleShadow { // the shadow's predictions count in the shadow metrics only
+		md.preds = p.preds.Model(path)
 	}
-	md.labels = make(map[string]prometheus.Counter)
-	for _, l := range b.Labels() {
-		md.labels[l] = p.m.PredictionLabels.WithLabelValues(b.Name, b.Version, l)
-	}
-	md.score = p.m.PredictionScore.WithLabelValues(b.Name, b.Version)
-	p.series[seriesKey(b.Name, b.Version)] = true
 	return md
-}
-
-func (lu *lineup) models3() []*model { return []*model{lu.live, lu.canary, lu.shadow} }
-
-// deleteStale deletes the prediction series of versions in neither the new
-// lineup nor the one before it: the metrics' cardinality stays bounded by
-// two lineups however often models are swapped.
-func (p *Pipeline) deleteStale(lu *lineup) {
-	keep := map[string]bool{}
-	for _, l := range []*lineup{lu, p.prev} {
-		if l == nil {
-			continue
-		}
-		for _, md := range l.models3() {
-			if md != nil {
-				b := md.path.Bundle()
-				keep[seriesKey(b.Name, b.Version)] = true
-			}
-		}
-	}
-	for key := range p.series {
-		if keep[key] {
-			continue
-		}
-		name, version := splitSeriesKey(key)
-		p.m.PredictionLabels.DeletePartialMatch(prometheus.Labels{"model": name, "version": version})
-		p.m.PredictionScore.DeletePartialMatch(prometheus.Labels{"model": name, "version": version})
-		delete(p.series, key)
-	}
-}
-
-func seriesKey(name, version string) string { return name + "\x00" + version }
-
-func splitSeriesKey(key string) (name, version string) {
-	name, version, _ = strings.Cut(key, "\x00")
-	return name, version
 }
 
 // canaryBucket is a record key's place in 0..9999: FNV-1a (32 bit) of the
@@ -445,10 +397,7 @@ func (w *worker) output(src *kgo.Record, res *predict.Result, md *model, i int, 
 		}
 		return output{src: src, dlq: true, reason: res.Reject, stage: res.Stage, rec: rec}
 	}
-	md.score.Observe(res.Score)
-	if c := md.labels[res.Label]; c != nil {
-		c.Inc()
-	}
+	md.preds.Add(res)
 	rec := &w.recSlab[i]
 	*rec = kgo.Record{Topic: w.p.OutputTopic, Key: src.Key, Value: res.Value, Timestamp: src.Timestamp}
 	h := len(w.hdrSlab)

@@ -5,14 +5,20 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/spf13/pflag"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -21,6 +27,7 @@ import (
 	"github.com/streamscore/streamscore/internal/doctest"
 	"github.com/streamscore/streamscore/internal/gen"
 	"github.com/streamscore/streamscore/internal/kafkatest"
+	"github.com/streamscore/streamscore/internal/metric/metrictest"
 	"github.com/streamscore/streamscore/internal/proctest"
 	"github.com/streamscore/streamscore/processor"
 )
@@ -168,6 +175,30 @@ func TestServiceReloadsModels(t *testing.T) {
 		`streamscore_model_info{model="fraud",role="live",version="2"} 1`, `streamscore_model_info{model="fraud",role="canary",version="1"} 1`} {
 		if !strings.Contains(string(metrics), want) {
 			t.Errorf("/metrics has no %s", want)
+		}
+	}
+	// Both doors count into one prediction_score family, told apart by door:
+	// the stream's predictions per version as the output holds them, the
+	// door's one prediction by 2.
+	produced := map[string]int{}
+	for _, r := range kafkatest.ConsumeN(t, brokers, "out", seen) {
+		var p struct {
+			Version string `json:"model_version"`
+		}
+		json.Unmarshal(r.Value, &p)
+		produced[p.Version]++
+	}
+	scraped := prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+		p := expfmt.NewTextParser(model.UTF8Validation)
+		fams, err := p.TextToMetricFamilies(bytes.NewReader(metrics))
+		return slices.Collect(maps.Values(fams)), err
+	})
+	for _, c := range []struct {
+		door, version string
+		want          int
+	}{{"stream", "1", produced["1"]}, {"stream", "2", produced["2"]}, {"http", "1", 0}, {"http", "2", 1}} {
+		if n, _, ok := metrictest.Histogram(t, scraped, "streamscore_prediction_score", "door", c.door, "version", c.version); !ok || n != uint64(c.want) {
+			t.Errorf("streamscore_prediction_score{door=%q, version=%q}: %d predictions (found %v), want %d", c.door, c.version, n, ok, c.want)
 		}
 	}
 	if !strings.Contains(logBuf.String(), elsewhere) {
