@@ -3,6 +3,7 @@ package kafkatest_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -196,6 +197,15 @@ func TestReadCommitted(t *testing.T) {
 	aborted := kafkatest.Produce(t, brokers, topic, 7, tagged("aborted"), kafkatest.Transactional(false))
 	plain := kafkatest.Produce(t, brokers, topic, 5, tagged("plain"))
 
+	// EndTxn returns before the coordinator has written the abort markers:
+	// until they land the last stable offset stays at the aborted
+	// transaction's first record, and read_committed reads stop there.
+	for deadline := time.Now().Add(30 * time.Second); !maps.Equal(kafkatest.EndOffsets(t, brokers, topic, true), kafkatest.EndOffsets(t, brokers, topic, false)); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the last stable offsets %v never reached the high watermarks %v", kafkatest.EndOffsets(t, brokers, topic, true), kafkatest.EndOffsets(t, brokers, topic, false))
+		}
+		pause()
+	}
 	want := kafkatest.Values(slices.Concat(committed, plain))
 	got := kafkatest.ConsumeAll(t, brokers, topic, kafkatest.ReadCommitted())
 	if !slices.Equal(kafkatest.Values(got), want) {
