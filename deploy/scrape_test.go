@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -23,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/streamscore/streamscore/internal/kafkatest"
+	"github.com/streamscore/streamscore/internal/pgtest"
 	"github.com/streamscore/streamscore/internal/proctest"
 )
 
@@ -60,7 +60,7 @@ var absentFromScrape = map[string]absence{
 // to; `make test` sets it (deploy/postgres/pg-up.sh). Without it the sink
 // does not run and its names are absent (logged, with their labels checked
 // against pgsink's registry only).
-const envPostgres = "STREAMSCORE_TEST_POSTGRES"
+const envPostgres = pgtest.Env
 
 // scrapeTimeout bounds the wait for the traffic to show in the scrapes (a
 // deadline for a condition, not a measurement).
@@ -137,35 +137,6 @@ func deleteGroupAtEnd(t *testing.T, brokers []string, group string) {
 			t.Logf("delete group %s: %v", group, err)
 		}
 	})
-}
-
-// sinkSchema is a fresh schema of the PostgreSQL server at dsn for the
-// sink's tables, dropped with them in the test's cleanup (registered now:
-// call it before the sink starts).
-func sinkSchema(t *testing.T, dsn string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatalf("%s is set but PostgreSQL does not answer: %v (start it with `bash deploy/postgres/pg-up.sh`)", envPostgres, err)
-	}
-	schema := strings.ReplaceAll(strings.ToLower(kafkatest.UniqueName(t, "s")), "-", "_")
-	if len(schema) > 63 { // PostgreSQL's identifier limit; the unique part is at the end
-		schema = "s" + schema[len(schema)-62:]
-	}
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema %s: %v", schema, err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-		conn.Close(ctx)
-	})
-	return schema
 }
 
 // referenceEvents are the first n events of the fraud bundle's reference
@@ -310,7 +281,7 @@ func TestQueriesMatchScrape(t *testing.T) {
 		if kafkatest.IsReal() {
 			deleteGroupAtEnd(t, bs, group)
 		}
-		schema := sinkSchema(t, dsn)
+		_, schema := pgtest.Schema(t, dsn) // dropped after the sink stopped: registered before it starts
 		kv := proctest.MergeKeys(proctest.BaseKeys(""), map[string]any{
 			"kafka.brokers": brokers, "output.topic": k.out, "sink.postgres.dsn": dsn, "sink.postgres.table": schema + ".predictions",
 			"sink.postgres.group": group, "sink.postgres.flush_interval": "100ms",
