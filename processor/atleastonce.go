@@ -117,8 +117,10 @@ func (e *atLeastOnce) run(ctx context.Context) error {
 			if len(fp.Records) == 0 {
 				return
 			}
-			p.m.RecordsConsumed.WithLabelValues(fp.Topic).Add(float64(len(fp.Records)))
-			p.stats.consumed.Add(uint64(len(fp.Records)))
+			if n := countData(fp.Records); n > 0 {
+				p.m.RecordsConsumed.WithLabelValues(fp.Topic).Add(float64(n))
+				p.stats.consumed.Add(uint64(n))
+			}
 			e.mu.Lock()
 			w := e.workers[topicPartition{fp.Topic, fp.Partition}]
 			e.mu.Unlock()
@@ -377,8 +379,15 @@ func (e *atLeastOnce) runWorker(w *partitionWorker) {
 }
 
 // runBatch processes one micro-batch; false if it was abandoned (quit).
+// Its offsets run to its last record, a transaction marker included.
 func (e *atLeastOnce) runBatch(w *partitionWorker, wk *worker, recs []*kgo.Record) bool {
-	ack := w.tracker.add(recs[len(recs)-1], len(recs))
+	last := recs[len(recs)-1]
+	recs = dataRecords(recs)
+	ack := w.tracker.add(last, len(recs))
+	if len(recs) == 0 {
+		ack.done() // markers only: nothing to score, their offsets may be committed
+		return true
+	}
 	if !wk.process(recs, w.quit, func(o output) { e.produce(w, o, ack) }) {
 		// Nothing was emitted: the batch never completes, so neither it nor
 		// anything after it is marked; the next owner reads it again.

@@ -245,9 +245,14 @@ func (e *exactlyOnce) transactLoop(ctx context.Context, sess *kgo.GroupTransactS
 			go func(s int) {
 				defer wg.Done()
 				for i := s; i < len(parts); i += len(slots) {
+					// Transaction markers are not processed; the session
+					// commits the offsets past them with the others.
+					parts[i].Records = dataRecords(parts[i].Records)
 					fp := parts[i]
-					p.m.RecordsConsumed.WithLabelValues(fp.Topic).Add(float64(len(fp.Records)))
-					p.stats.consumed.Add(uint64(len(fp.Records)))
+					if len(fp.Records) > 0 {
+						p.m.RecordsConsumed.WithLabelValues(fp.Topic).Add(float64(len(fp.Records)))
+						p.stats.consumed.Add(uint64(len(fp.Records)))
+					}
 					for recs := fp.Records; len(recs) > 0; {
 						n := min(len(recs), p.cfg.BatchMaxRecords)
 						ok := slots[s].process(recs[:n], ctx.Done(), func(o output) {
@@ -322,7 +327,9 @@ func (e *exactlyOnce) transactLoop(ctx context.Context, sess *kgo.GroupTransactS
 				p.observeAck(o, now)
 			}
 			for _, fp := range parts {
-				p.lastProcessed(fp.Records[len(fp.Records)-1])
+				if len(fp.Records) > 0 {
+					p.lastProcessed(fp.Records[len(fp.Records)-1])
+				}
 			}
 		} else {
 			p.m.TransactionsAborted.Inc()

@@ -251,6 +251,7 @@ func (p *Processor) clientOpts(batchMax func(string) int32) ([]kgo.Opt, error) {
 		kgo.BlockRebalanceOnPoll(),
 		kgo.SessionTimeout(c.SessionTimeout),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(), // their offsets are committed (dataRecords)
 		kgo.FetchMaxWait(500*time.Millisecond),
 		kgo.DefaultProduceTopic(c.OutputTopic),
 		kgo.ProducerBatchMaxBytesFn(batchMax),

@@ -240,6 +240,48 @@ func TestDeliveryModes(t *testing.T) {
 	}
 }
 
+// TestTransactionalInputLeavesNoLag: input written by a transactional
+// producer (two committed transactions and an aborted one) is scored once
+// per committed record, and the group commits the offsets past the
+// transaction markers too, so consumer_lag_records reaches 0 on the idle
+// partition. Before, the last marker kept a lag of 1 for good; markers and
+// aborted records are not counted as consumed.
+func TestTransactionalInputLeavesNoLag(t *testing.T) {
+	for _, mode := range []string{processor.AtLeastOnce, processor.ExactlyOnce} {
+		t.Run(mode, func(t *testing.T) {
+			e := newEnv(t, 1)
+			g := gen.NewFraud(21, 300)
+			batch := func(n int) []*kgo.Record {
+				recs := make([]*kgo.Record, n)
+				for i := range recs {
+					k, v := g.Next(nil, time.Now())
+					recs[i] = &kgo.Record{Topic: e.in, Key: k, Value: v}
+				}
+				return recs
+			}
+			kafkatest.ProduceRecords(t, e.brokers, batch(5), kafkatest.Transactional(true))
+			kafkatest.ProduceRecords(t, e.brokers, batch(4), kafkatest.Transactional(false))
+			kafkatest.ProduceRecords(t, e.brokers, batch(3), kafkatest.Transactional(true))
+			group := kafkatest.UniqueName(t, "g")
+			_, stop := e.start(t, e.config(mode, group))
+			checkOutputs(t, e, 8, nil, mode == processor.ExactlyOnce)
+			waitCommitted(t, e, group) // the end offsets are past the last marker
+			proctest.Eventually(t, 30*time.Second, "consumer lag 0", func() error {
+				if lag := testutil.ToFloat64(e.metrics.ConsumerLag.WithLabelValues(e.in, "0")); lag != 0 {
+					return fmt.Errorf("consumer_lag_records = %v, want 0", lag)
+				}
+				return nil
+			})
+			if err := stop(); err != nil {
+				t.Fatalf("Run returned %v, want nil", err)
+			}
+			if got := testutil.ToFloat64(e.metrics.RecordsConsumed.WithLabelValues(e.in)); got != 8 {
+				t.Errorf("records_consumed_total = %v, want 8 (the committed records; no marker, no aborted record)", got)
+			}
+		})
+	}
+}
+
 // TestLastProcessedPerPartition: last_processed_timestamp_seconds is the
 // timestamp of the last record processed in each partition, so a partition
 // whose producer stamps its records in 2001 does not hide one stamping

@@ -95,3 +95,31 @@ func fitDLQ(rec *kgo.Record, limit int32, srcHeaders int) (*kgo.Record, string) 
 	out.Headers[len(out.Headers)-1].Value = []byte(omitted)
 	return &out, omitted
 }
+
+// dataRecords is recs without its control records (the commit and abort
+// markers of a transactional producer), compacted in place: the client keeps
+// them (kgo.KeepControlRecords) because a marker takes an offset, and the
+// offset past it must be committed like a record's, or an idle partition
+// written by a transactional producer keeps a lag of 1. A marker is no
+// event: nothing scores it, counts it or dead-letters it.
+func dataRecords(recs []*kgo.Record) []*kgo.Record {
+	n := 0
+	for _, r := range recs {
+		if !r.Attrs.IsControl() {
+			recs[n] = r
+			n++
+		}
+	}
+	return recs[:n]
+}
+
+// countData counts the records of recs that are not control records.
+func countData(recs []*kgo.Record) int {
+	n := len(recs)
+	for _, r := range recs {
+		if r.Attrs.IsControl() {
+			n--
+		}
+	}
+	return n
+}
