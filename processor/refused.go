@@ -53,16 +53,15 @@ type refusedRetry struct {
 	lastErr error
 	clear   chan struct{} // closed while not blocked
 	kick    chan struct{} // the first refusal since the last clear
-	stop    chan struct{}
 	done    chan struct{}
 
-	stopCtx context.Context // ends with stop: bounds the attempts' flush
+	stopCtx context.Context // ended by close: stops run and bounds an attempt's flush
 	cancel  context.CancelFunc
 }
 
 func newRefusedRetry(e *atLeastOnce) *refusedRetry {
 	q := &refusedRetry{e: e, clear: make(chan struct{}), kick: make(chan struct{}, 1),
-		stop: make(chan struct{}), done: make(chan struct{})}
+		done: make(chan struct{})}
 	q.stopCtx, q.cancel = context.WithCancel(context.Background())
 	close(q.clear)
 	return q
@@ -115,13 +114,13 @@ func (q *refusedRetry) run() {
 	defer close(q.done)
 	for {
 		select {
-		case <-q.stop:
+		case <-q.stopCtx.Done():
 			return
 		case <-q.kick:
 		}
 		for backoff := refusedBackoffMin; ; backoff = min(2*backoff, refusedBackoffMax) {
 			select {
-			case <-q.stop:
+			case <-q.stopCtx.Done():
 				return
 			case <-time.After(backoff):
 			}
@@ -179,7 +178,6 @@ func (q *refusedRetry) attempt() bool {
 // close stops run (an attempt under way finishes first: its promises come
 // back at the latest when the client closes).
 func (q *refusedRetry) close() {
-	close(q.stop)
 	q.cancel()
 }
 
