@@ -104,7 +104,8 @@ test-faults: kafka-up build
 		$(GO) test -tags faults -count=1 -timeout 30m -v ./test/faults/ > .cache/faults.log 2>&1 \
 		&& status=0 || status=$$?; \
 	grep -E 'SUMMARY|counts:|recovery:|^(--- |ok |FAIL|PASS)' .cache/faults.log || true; \
-	if [ $$status -ne 0 ]; then echo "== fault tests failed; last 60 lines of .cache/faults.log =="; tail -60 .cache/faults.log; fi; \
+	if [ $$status -ne 0 ]; then echo "== fault tests failed; last 60 lines of .cache/faults.log =="; tail -60 .cache/faults.log; \
+		echo "== what the failed tests said (process logs left out) =="; awk -f scripts/failed-tests.awk .cache/faults.log; fi; \
 	exit $$status
 
 ## bench: micro benchmarks (see docs/BENCHMARKS.md for the end-to-end ones)
