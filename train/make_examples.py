@@ -1214,7 +1214,7 @@ def build(name: str, out_root: Path) -> dict:
 | model columns | {n_cols} (from {len(manifest['features'])} feature entries) |
 | reference rows | {check['rows']} ({check['rejects']} rejected by the bundle) |
 | reference labels | {', '.join(f'{k}: {v}' for k, v in sorted(labels.items()))} |
-| regenerate | `python train/make_examples.py {ex.name}` (seeded, deterministic) |
+| regenerate | `python train/make_examples.py {ex.name}` (seeded; the last digits of floats can differ on another machine) |
 
 """
     footer = """
