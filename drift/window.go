@@ -49,9 +49,24 @@ func (w *Window) Add(now time.Time, cur, seen *Counts) bool {
 		s.Bins[i] += v - seen.Bins[i]
 	}
 	w.mu.Unlock()
-	seen.Rows, seen.Scores = cur.Rows, cur.Scores
-	copy(seen.Bins, cur.Bins)
+	seen.setTo(cur)
 	return true
+}
+
+// Skip sets seen to cur without adding the difference: those counts are
+// not to be windowed (they will be counted again). Counts of other
+// Histograms are left alone: Skip returns false.
+func (w *Window) Skip(cur, seen *Counts) bool {
+	if !cur.Of(w.h) || !seen.Of(w.h) {
+		return false
+	}
+	seen.setTo(cur)
+	return true
+}
+
+func (c *Counts) setTo(o *Counts) {
+	c.Rows, c.Scores = o.Rows, o.Scores
+	copy(c.Bins, o.Bins)
 }
 
 // slot returns the ring slot of step n, emptied if it held an older step.

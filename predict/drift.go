@@ -72,6 +72,18 @@ func (d *DriftMonitor) Add(now time.Time, cur *drift.Counts, seen **drift.Counts
 	d.win.Add(now, cur, *seen)
 }
 
+// Skip forgets what cur counted since *seen, as Add would have added it:
+// those events are scored again (an aborted transaction) and count then.
+func (d *DriftMonitor) Skip(cur *drift.Counts, seen **drift.Counts) {
+	if d == nil || cur == nil {
+		return
+	}
+	if *seen == nil || !(*seen).Of(d.h) {
+		*seen = d.h.NewCounts()
+	}
+	d.win.Skip(cur, *seen)
+}
+
 // Refresh recomputes the gauges from the window as of now.
 func (d *DriftMonitor) Refresh(now time.Time) {
 	if d == nil {

@@ -119,8 +119,16 @@ func (mp *ModelPredictions) Add(res *Result) {
 	if res.Reject != "" {
 		return
 	}
-	mp.score.Observe(res.Score)
-	if c := mp.labels[res.Label]; c != nil {
+	mp.Count(res.Score, res.Label)
+}
+
+// Count counts one prediction; a nil mp (the shadow's) counts nothing.
+func (mp *ModelPredictions) Count(score float64, label string) {
+	if mp == nil {
+		return
+	}
+	mp.score.Observe(score)
+	if c := mp.labels[label]; c != nil {
 		c.Inc()
 	}
 }

@@ -120,6 +120,15 @@ func (e *QualityExport) Add() {
 	}
 }
 
+// Skip forgets what the Batch counted since the last Add or Skip: those
+// events were scored again (an aborted transaction) and count then.
+func (e *QualityExport) Skip() {
+	copy(e.seenMissing, e.b.inputs.Missing)
+	c := e.b.Counts()
+	copy(e.seenOutOfRange, c.OutOfRange)
+	copy(e.seenUnknown, c.Unknown)
+}
+
 // addNew adds total - *seen to the counter (making it on first use).
 func addNew(vec *prometheus.CounterVec, c *prometheus.Counter, door, feature string, total uint64, seen *uint64) {
 	if total <= *seen {

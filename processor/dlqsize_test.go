@@ -3,6 +3,7 @@ package processor_test
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -13,7 +14,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/streamscore/streamscore/internal/gen"
 	"github.com/streamscore/streamscore/internal/kafkatest"
+	"github.com/streamscore/streamscore/internal/metric/metrictest"
 	"github.com/streamscore/streamscore/internal/proctest"
 	"github.com/streamscore/streamscore/processor"
 )
@@ -143,6 +146,68 @@ func TestRefusedWriteBlocksThenResumes(t *testing.T) {
 			if got := testutil.ToFloat64(e.metrics.ProduceErrors.WithLabelValues(e.out)); got != 0 {
 				t.Errorf("produce_errors_total{topic=output} = %v, want 0 (the output took every write)", got)
 			}
+		})
+	}
+}
+
+// TestRedoneTransactionCountsOnce: while a refused DLQ write blocks the
+// processor, a valid event that lacks one optional input arrives after the
+// poison record. Exactly-once scores it again at every redone transaction;
+// its prediction, its missing input and its drift row must count once, when
+// the transaction commits. At-least-once scores it once (the same figures).
+// Before, exactly-once counted them at every attempt.
+func TestRedoneTransactionCountsOnce(t *testing.T) {
+	for _, delivery := range []string{processor.AtLeastOnce, processor.ExactlyOnce} {
+		t.Run(delivery, func(t *testing.T) {
+			e, group, stop := blockedOnDLQ(t, delivery, 0, func(c *processor.Config) {
+				c.LagRefresh, c.Drift.Window = 100*time.Millisecond, time.Hour
+			})
+			brokers := e.brokers
+			_, v := gen.NewFraud(13, 300).Next(nil, time.Now())
+			var ev map[string]any
+			if err := json.Unmarshal(v, &ev); err != nil {
+				t.Fatal(err)
+			}
+			delete(ev, "avg_amount_30d")
+			if v, err := json.Marshal(ev); err != nil {
+				t.Fatal(err)
+			} else {
+				kafkatest.ProduceRecords(t, brokers, []*kgo.Record{{Topic: e.in, Key: []byte("k"), Value: v}})
+			}
+			consumed := func() float64 { return testutil.ToFloat64(e.metrics.RecordsConsumed.WithLabelValues(e.in)) }
+			if delivery == processor.ExactlyOnce {
+				// Two more refused attempts with both records: the valid
+				// one was scored at least twice before the DLQ is back.
+				before := consumed()
+				proctest.Eventually(t, time.Minute, "two redone transactions with the valid event", func() error {
+					if got := consumed() - before; got < 4 {
+						return fmt.Errorf("records consumed since the valid event %v, want >= 4", got)
+					}
+					return nil
+				})
+			}
+			if _, err := kafkatest.Admin(t, brokers).CreateTopic(context.Background(), 1, -1, nil, e.dlq); err != nil {
+				t.Fatalf("creating the DLQ topic again: %v", err)
+			}
+			proctest.Eventually(t, 30*time.Second, "both records committed and the drift window refreshed", func() error {
+				if got := kafkatest.GroupOffsets(t, brokers, group, e.in); got[0] != 2 {
+					return fmt.Errorf("committed offset %d, want 2 (both records)", got[0])
+				}
+				if n, _ := metrictest.Value(t, e.reg, "streamscore_drift_window_events", "door", "stream"); n != 1 {
+					return fmt.Errorf("drift_window_events{door=stream} = %v, want 1 (the valid event once)", n)
+				}
+				return nil
+			})
+			if err := stop(); err != nil {
+				t.Errorf("Run returned %v, want nil", err)
+			}
+			if n, _, _ := metrictest.Histogram(t, e.reg, "streamscore_prediction_score", "door", "stream"); n != 1 {
+				t.Errorf("prediction_score{door=stream} counted %d predictions, want 1", n)
+			}
+			if n := metrictest.MustValue(t, e.reg, "streamscore_input_missing_total", "door", "stream", "input", "avg_amount_30d"); n != 1 {
+				t.Errorf("input_missing_total{input=avg_amount_30d} = %v, want 1", n)
+			}
+			t.Logf("records consumed %v (every attempt), predictions counted once", consumed())
 		})
 	}
 }

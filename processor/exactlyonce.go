@@ -236,7 +236,7 @@ func (e *exactlyOnce) transactLoop(ctx context.Context, sess *kgo.GroupTransactS
 				break
 			}
 			if slots[s] == nil {
-				slots[s] = &worker{p: p.pipe}
+				slots[s] = &worker{p: p.pipe, deferCounts: true}
 			}
 			if err := slots[s].use(lu); err != nil {
 				return fmt.Errorf("worker: %w", err)
@@ -293,6 +293,15 @@ func (e *exactlyOnce) transactLoop(ctx context.Context, sess *kgo.GroupTransactS
 		}
 		committed, err := sess.End(endCtx, try)
 		cancel()
+		// The quality and drift counts of this transaction's batches count
+		// only if it committed: an aborted one's records are scored again.
+		for _, w := range slots[:min(len(slots), len(parts))] {
+			if committed && err == nil {
+				w.addCounts(time.Now())
+			} else {
+				w.dropCounts()
+			}
+		}
 		p.m.StageDuration.WithLabelValues(stageProduceAck).Observe(time.Since(handed).Seconds())
 		sess.AllowRebalance()
 		if err != nil {

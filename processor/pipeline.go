@@ -181,6 +181,12 @@ type output struct {
 	dlq    bool
 	reason reject.Reason
 	stage  reject.Stage
+	// A prediction's score and label, counted in preds once the broker
+	// acknowledged it (exactly-once: once its transaction committed), so an
+	// aborted transaction's predictions, scored again, count once.
+	preds *predict.ModelPredictions
+	score float64
+	label string
 }
 
 // worker runs micro-batches of records through the lineup's models and
@@ -198,6 +204,10 @@ type worker struct {
 	// every record carved from it was acknowledged.
 	recSlab []kgo.Record
 	hdrSlab []kgo.RecordHeader
+	// deferCounts leaves the quality and drift counts of its batches to
+	// addCounts or dropCounts: exactly-once adds them when the transaction
+	// commits and drops them when it aborts (its records are scored again).
+	deferCounts bool
 }
 
 // slot is one model of the worker's lineup: its batch, the scratch of a
@@ -291,10 +301,8 @@ func (w *worker) process(recs []*kgo.Record, abort <-chan struct{}, emit func(ou
 	m.StageDuration.WithLabelValues(string(reject.StageDecode)).Observe(t.Decode.Seconds())
 	m.StageDuration.WithLabelValues(string(reject.StageFeatures)).Observe(t.Features.Seconds())
 	m.StageDuration.WithLabelValues(string(reject.StageEncode)).Observe(t.Encode.Seconds())
-	w.live.quality.Add()
-	w.lu.drift.Add(now, w.live.batch.Drift(), &w.live.seenDrift)
-	if w.canary != nil {
-		w.canary.quality.Add()
+	if !w.deferCounts {
+		w.addCounts(now)
 	}
 
 	// Fresh slabs: the previous batch's records may still wait for their acks.
@@ -308,6 +316,25 @@ func (w *worker) process(recs []*kgo.Record, abort <-chan struct{}, emit func(ou
 	}
 	clear(events) // do not keep record values alive
 	return true
+}
+
+// addCounts exports the quality and drift counts of the batches processed
+// since the last addCounts or dropCounts.
+func (w *worker) addCounts(now time.Time) {
+	w.live.quality.Add()
+	w.lu.drift.Add(now, w.live.batch.Drift(), &w.live.seenDrift)
+	if w.canary != nil {
+		w.canary.quality.Add()
+	}
+}
+
+// dropCounts forgets those counts: the batches' transaction was aborted.
+func (w *worker) dropCounts() {
+	w.live.quality.Skip()
+	w.lu.drift.Skip(w.live.batch.Drift(), &w.live.seenDrift)
+	if w.canary != nil {
+		w.canary.quality.Skip()
+	}
 }
 
 // score runs events through the live model, or splits them by key between
@@ -397,7 +424,6 @@ func (w *worker) output(src *kgo.Record, res *predict.Result, md *model, i int, 
 		}
 		return output{src: src, dlq: true, reason: res.Reject, stage: res.Stage, rec: rec}
 	}
-	md.preds.Add(res)
 	rec := &w.recSlab[i]
 	*rec = kgo.Record{Topic: w.p.OutputTopic, Key: src.Key, Value: res.Value, Timestamp: src.Timestamp}
 	h := len(w.hdrSlab)
@@ -408,7 +434,7 @@ func (w *worker) output(src *kgo.Record, res *predict.Result, md *model, i int, 
 		}
 	}
 	rec.Headers = w.hdrSlab[h:len(w.hdrSlab):len(w.hdrSlab)]
-	return output{rec: rec, src: src}
+	return output{rec: rec, src: src, preds: md.preds, score: res.Score, label: res.Label}
 }
 
 // runShadow scores the batch's events with the shadow model and produces

@@ -428,6 +428,7 @@ func (p *Processor) observeAck(o output, now time.Time) {
 	} else {
 		p.produced.Inc()
 		p.stats.produced.Add(1)
+		o.preds.Count(o.score, o.label)
 	}
 	lat := now.Sub(o.src.Timestamp)
 	p.m.EndToEndLatency.Observe(lat.Seconds())
