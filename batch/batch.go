@@ -119,7 +119,7 @@ func Run(ctx context.Context, b *scoring.Bundle, cfg schemas.InputConfig, enc sc
 	}
 	events := make([]predict.Event, opt.BatchSize)
 	results := make([]predict.Result, opt.BatchSize)
-	nums := make([]int64, opt.BatchSize)
+	nums := make([]place, opt.BatchSize)
 	pre := make([]*predict.Result, opt.BatchSize)
 	var st Stats
 	var line []byte
@@ -204,10 +204,12 @@ func copyCounts(c *predict.InputCounts) predict.InputCounts {
 }
 
 // appendReject writes one reject line:
-// {"row":3,"reject":"wrong_type","stage":"decode","field":"amount","error":"..."}.
-func appendReject(b []byte, row int64, r *predict.Result) []byte {
+// {"row":3,"line":4,"reject":"wrong_type","stage":"decode","field":"amount","error":"..."}.
+func appendReject(b []byte, at place, r *predict.Result) []byte {
 	b = append(b, `{"row":`...)
-	b = strconv.AppendInt(b, row, 10)
+	b = strconv.AppendInt(b, at.row, 10)
+	b = append(b, `,"line":`...)
+	b = strconv.AppendInt(b, at.line, 10)
 	b = append(b, `,"reject":`...)
 	b = schemas.AppendJSONString(b, string(r.Reject))
 	b = append(b, `,"stage":`...)
@@ -221,12 +223,18 @@ func appendReject(b []byte, row int64, r *predict.Result) []byte {
 	return append(b, "}\n"...)
 }
 
-// source yields raw records and their row numbers. The bytes stay valid
+// source yields raw records and where they are. The bytes stay valid
 // until reset.
 type source interface {
-	next() (value []byte, row int64, err error) // io.EOF at the end
+	next() (value []byte, at place, err error) // io.EOF at the end
 	reset()
 }
+
+// place is where a record is in the file: its row number (a JSON line's
+// line, a CSV data record's number after the header, empty lines not
+// counted) and the 1-based line it starts on, which an editor shows (a
+// CSV record can span lines in quotes).
+type place struct{ row, line int64 }
 
 // lineSource reads JSON Lines: one value per line, blank lines skipped, a
 // line longer than the record limit cut at limit+1 bytes (the decoder then
@@ -244,7 +252,7 @@ func newLineSource(in io.Reader, limit int) *lineSource {
 
 func (s *lineSource) reset() { s.buf = s.buf[:0] }
 
-func (s *lineSource) next() ([]byte, int64, error) {
+func (s *lineSource) next() ([]byte, place, error) {
 	for {
 		start := len(s.buf)
 		over := false
@@ -261,10 +269,10 @@ func (s *lineSource) next() ([]byte, int64, error) {
 				continue
 			}
 			if err == io.EOF && len(s.buf) == start {
-				return nil, 0, io.EOF
+				return nil, place{}, io.EOF
 			}
 			if err != nil && err != io.EOF {
-				return nil, 0, fmt.Errorf("read input: %w", err)
+				return nil, place{}, fmt.Errorf("read input: %w", err)
 			}
 			break
 		}
@@ -274,7 +282,7 @@ func (s *lineSource) next() ([]byte, int64, error) {
 			s.buf = s.buf[:start]
 			continue
 		}
-		return v[:len(v):len(v)], s.n, nil
+		return v[:len(v):len(v)], place{s.n, s.n}, nil
 	}
 }
 
@@ -307,17 +315,17 @@ func (s *csvSource) reset() {}
 
 // next returns the next record. A record over the size limit comes back as
 // a *reject.Error (too_large): the row is rejected and reading goes on.
-func (s *csvSource) next() ([]byte, int64, error) {
-	rec, _, err := s.r.Next()
+func (s *csvSource) next() ([]byte, place, error) {
+	rec, line, err := s.r.Next()
 	if err == io.EOF {
-		return nil, 0, io.EOF
+		return nil, place{}, io.EOF
 	}
 	s.n++
 	if err != nil {
 		if _, poison := reject.Of(err); poison {
-			return nil, s.n, err
+			return nil, place{s.n, int64(line)}, err
 		}
-		return nil, 0, err
+		return nil, place{}, err
 	}
-	return rec, s.n, nil
+	return rec, place{s.n, int64(line)}, nil
 }

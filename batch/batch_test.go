@@ -2,6 +2,7 @@ package batch
 
 import (
 	"bytes"
+	"io"
 	"context"
 	"errors"
 	"path/filepath"
@@ -119,8 +120,19 @@ func TestRunCSV(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Rows != 3 || st.Rejected != 1 || !strings.Contains(out.String(), `{"row":2,"reject":"too_large"`) {
+	if st.Rows != 3 || st.Rejected != 1 || !strings.Contains(out.String(), `{"row":2,"line":3,"reject":"too_large"`) {
 		t.Errorf("stats %+v out %s: want row 2 too_large, rows 1 and 3 scored", st, out.String())
+	}
+
+	// A quoted field over two lines and an empty line: row 3 starts on line 6.
+	in = "a,b,c\n1,2,\"u\nv\"\n\n2,1,u\nx,1,u\n"
+	var rej bytes.Buffer
+	if _, err = Run(context.Background(), load(t, "hand-linear"), schemas.InputConfig{}, jsonEncoder(t), false,
+		strings.NewReader(in), io.Discard, &rej, Options{InFormat: CSV}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(rej.String(), `{"row":3,"line":6,"reject":"wrong_type"`) {
+		t.Errorf("rejects %s: want row 3 on line 6 wrong_type", rej.String())
 	}
 }
 
@@ -172,7 +184,7 @@ func TestRunLongLine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Rows != 2 || st.Rejected != 1 || !strings.Contains(rej.String(), `"row":1,"reject":"too_large"`) {
+	if st.Rows != 2 || st.Rejected != 1 || !strings.Contains(rej.String(), `"row":1,"line":1,"reject":"too_large"`) {
 		t.Errorf("stats %+v rejects %s: want row 1 too_large and row 2 scored", st, rej.String())
 	}
 }

@@ -11,5 +11,6 @@
 // input. It checks ctx between batches. It is synchronous and uses one
 // goroutine; nothing is shared between calls. Row numbers are the line
 // number for JSON Lines (blank lines count, and are skipped) and the data
-// record number for CSV (the header is not counted).
+// record number for CSV (the header is not counted); a reject also names
+// the line its record starts on.
 package batch

@@ -274,8 +274,8 @@ func TestEventTimeAsDocumented(t *testing.T) {
 // the header not counted), as score's help and docs/formats.md say.
 func TestScoreRowNumbers(t *testing.T) {
 	for _, tc := range []struct{ format, in, want string }{
-		{"jsonl", irisJSONL + "\n" + "not json\n", `{"row":3,"reject":"malformed"`},
-		{"csv", "sepal_length,sepal_width,petal_length,petal_width\n5.1,3.5,1.4,0.2\n\nx,3.5,1.4,0.2\n", `{"row":2,"reject":"wrong_type"`},
+		{"jsonl", irisJSONL + "\n" + "not json\n", `{"row":3,"line":3,"reject":"malformed"`},
+		{"csv", "sepal_length,sepal_width,petal_length,petal_width\n5.1,3.5,1.4,0.2\n\nx,3.5,1.4,0.2\n", `{"row":2,"line":4,"reject":"wrong_type"`},
 	} {
 		t.Run(tc.format, func(t *testing.T) {
 			out, _, err := execCLI(t, tc.in, "score", irisBundle, "--in", "-", "--format", tc.format)

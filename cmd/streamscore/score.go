@@ -33,9 +33,9 @@ input.event_time_field (else null). "-" reads stdin; output defaults to stdout.
 
 Rows that cannot be scored go to --rejects as JSON lines with their row number
 (JSON Lines: the line, blank lines counted; CSV: the record, 1 for the first
-after the header, blank lines not counted), stage, reason (the stream's DLQ
-reasons) and detail, or, without --rejects, inline into the output, so the
-output has one line per row.
+after the header, blank lines not counted), the line the row starts on, stage,
+reason (the stream's DLQ reasons) and detail, or, without --rejects, inline
+into the output, so the output has one line per row.
 
 On stderr, score names once the fields the bundle does not read and, per
 input, how many rows lacked it; it fails when no row carries any input, and
