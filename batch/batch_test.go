@@ -2,9 +2,9 @@ package batch
 
 import (
 	"bytes"
-	"io"
 	"context"
 	"errors"
+	"io"
 	"path/filepath"
 	"regexp"
 	"strings"
