@@ -483,8 +483,15 @@ func TestWatch(t *testing.T) {
 			done := make(chan error, 1)
 			go func() { done <- h.r.Run(ctx) }()
 			defer func() { cancel(); <-done }()
-			// The watch is set up inside Run: a flip before it exists is no
-			// event, so flip once a second until a reload happened.
+			// The watch is set up inside Run; a flip before it is Run's
+			// check against Load (TestWatchSeesAChangeDuringStart), not an
+			// event: flip once it watches.
+			proctest.Eventually(t, 20*time.Second, "the watch set up", func() error {
+				if !strings.Contains(h.log.String(), "model watch: watching") {
+					return errors.New("no log line model watch: watching")
+				}
+				return nil
+			})
 			next := time.Now()
 			proctest.Eventually(t, 20*time.Second, "a reload after the flip", func() error {
 				if v := h.r.Current().Live.Bundle.Version; v != tc.want {
@@ -742,4 +749,26 @@ func TestReloadKeepsTheInputContract(t *testing.T) {
 	if out := h.r.Reload(context.Background(), "admin"); !out.Swapped || len(out.Failures) != 0 {
 		t.Errorf("a new optional input: %+v, want a swap", out)
 	}
+}
+
+// TestWatchSeesAChangeDuringStart: a `current` flipped after Load read
+// the bundle but before Run set up its watch (the service connects to
+// Kafka in between) made no event, so the service served the old version
+// until the next change, while the symlink named the new one.
+func TestWatchSeesAChangeDuringStart(t *testing.T) {
+	dir := t.TempDir()
+	current := twoVersions(t, dir)
+	h := newHarness(t, Options{Initial: Config{Bundle: current, Watch: true, WatchDebounce: 50 * time.Millisecond}})
+	h.start(t)
+	bundletest.Flip(t, current, "v2") // once, before Run
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.r.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	proctest.Eventually(t, 20*time.Second, "the flip before the watch served", func() error {
+		if v := h.r.Current().Live.Bundle.Version; v != "2" {
+			return fmt.Errorf("live %s, want 2; log:\n%s", v, h.log.String())
+		}
+		return nil
+	})
 }

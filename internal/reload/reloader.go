@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -112,10 +113,11 @@ type Reloader struct {
 	log  *slog.Logger
 	m    *Metrics
 
-	mu    sync.Mutex // serialises reloads
-	apply func(*Lineup) error
-	cur   atomic.Pointer[Lineup]
-	last  atomic.Pointer[Outcome]
+	mu     sync.Mutex // serialises reloads
+	apply  func(*Lineup) error
+	atLoad map[predict.Role]string // onDisk when Load began: what Run compares with
+	cur    atomic.Pointer[Lineup]
+	last   atomic.Pointer[Outcome]
 }
 
 // New returns a Reloader; it loads nothing yet (Load does).
@@ -141,6 +143,7 @@ func (r *Reloader) Load(ctx context.Context) (*Lineup, error) {
 	if cfg.Bundle == "" {
 		return nil, errors.New("model.bundle is not set")
 	}
+	r.atLoad = r.onDisk(cfg)
 	lu, fails := r.build(ctx, cfg, &Lineup{})
 	for _, f := range fails {
 		if f.Role == string(predict.RoleLive) {
@@ -406,6 +409,33 @@ func (r *Reloader) loadRole(ctx context.Context, role predict.Role, source strin
 	}
 	return &Model{Role: role, Bundle: b, Origin: predict.Origin{Source: source, Dir: label, Checksum: sum,
 		LoadedAt: loadedAt, ReferenceRows: rows}}, nil
+}
+
+// onDisk is, per role of cfg, the directory its bundle path resolves to
+// now and the checksum there ("" when it does not resolve; builtin bundles
+// never change and are left out).
+func (r *Reloader) onDisk(cfg Config) map[predict.Role]string {
+	out := map[predict.Role]string{}
+	for role, src := range map[predict.Role]string{predict.RoleLive: cfg.Bundle, predict.RoleCanary: cfg.Canary, predict.RoleShadow: cfg.Shadow} {
+		if _, builtin := r.opts.Builtin[src]; src == "" || builtin {
+			continue
+		}
+		d, err := realDir(src)
+		if err != nil {
+			out[role] = ""
+			continue
+		}
+		sum, _ := Checksum(d)
+		out[role] = d + " " + sum
+	}
+	return out
+}
+
+// changedSinceLoad says whether the configuration or a bundle on disk is
+// no longer what Load read.
+func (r *Reloader) changedSinceLoad() bool {
+	cfg, err := r.config()
+	return err != nil || cfg != r.opts.Initial || !maps.Equal(r.onDisk(cfg), r.atLoad)
 }
 
 // resolve gives the directory to read source from now, and the label it
