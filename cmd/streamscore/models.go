@@ -1,11 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"reflect"
+	"strings"
 
 	"github.com/streamscore/streamscore/examples"
 	"github.com/streamscore/streamscore/httpapi"
@@ -93,25 +94,35 @@ func newReloader(cfg *Config, log *slog.Logger, m *reload.Metrics, check func(*s
 			opts.WatchFiles = []string{path}
 		}
 		loaded := *cfg // as read, before the service fills in what it starts (the embedded broker's address)
-		opts.Config = func() (reload.Config, error) { return rereadModel(&loaded, log) }
+		warned := ""   // the keys of the last warning: each change is logged once, not at every read
+		opts.Config = func() (reload.Config, error) { return rereadModel(&loaded, log, &warned) }
 	}
 	return reload.New(opts)
 }
 
 // rereadModel reads the configuration again for a reload and returns its
 // model section. Changes elsewhere (against loaded, the tree as the service
-// read it at start) take effect at the next restart only: the log says so.
-func rereadModel(loaded *Config, log *slog.Logger) (reload.Config, error) {
+// read it at start) take effect at the next restart only: the log says so,
+// naming the keys, once per change (*warned: the keys last logged; the
+// reloader reads the file more than once per reload).
+func rereadModel(loaded *Config, log *slog.Logger, warned *string) (reload.Config, error) {
 	c, err := loaded.from.load()
 	if err != nil {
 		return reload.Config{}, err
 	}
-	a, b := *loaded, *c
-	a.Model, b.Model = reload.Config{}, reload.Config{}
-	ya, erra := configYAML(&a)
-	yb, errb := configYAML(&b)
-	if erra == nil && errb == nil && !bytes.Equal(ya, yb) {
-		log.Warn("the configuration changed outside the model section; those changes take effect at the next restart")
+	was, _ := walkConfig(loaded)
+	now, _ := walkConfig(c)
+	var changed []string
+	for i, l := range was {
+		if !strings.HasPrefix(l.key, "model.") && !reflect.DeepEqual(l.v.Interface(), now[i].v.Interface()) {
+			changed = append(changed, l.key)
+		}
+	}
+	if keys := strings.Join(changed, ", "); keys != *warned {
+		*warned = keys
+		if keys != "" {
+			log.Warn("the configuration changed outside the model section; those changes take effect at the next restart", "keys", keys)
+		}
 	}
 	return c.Model, nil
 }

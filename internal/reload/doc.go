@@ -16,7 +16,9 @@
 //     the admin token), or when called: the model section is read again
 //     (so a canary is added, promoted or removed by editing the config and
 //     reloading), every bundle that changed is loaded beside the serving
-//     ones and checked, and the new lineup goes to apply. A role whose
+//     ones and checked (a new live or canary bundle also against the
+//     serving live model's required inputs and their types: sameInputs),
+//     and the new lineup goes to apply. A role whose
 //     bundle fails any step keeps its old model: the failure is counted,
 //     logged in one line with the bundle path and the reason, and shown by
 //     GET /v1/models (ModelsHandler).

@@ -26,7 +26,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	f := metric.New(reg)
 	m := &Metrics{
 		LoadFailures: f.Counters("model_load_failures_total",
-			"Model bundles that failed to load, validate or match their reference rows and were not swapped in (the old model kept serving), by role; role config: the configuration could not be read at a reload.", "role"),
+			"Model bundles refused at a load attempt (did not load, fit the input format, match their reference rows or fit the live model) and not swapped in (the old model kept serving), by role; role config: the configuration could not be read at a reload.", "role"),
 		LoadFailing: f.Gauges("model_load_failing",
 			"1 while the bundle configured for a role failed at the last attempt to load it (the old model keeps serving), 0 once it loads or the role is no longer configured; role config: the configuration could not be read.", "role"),
 		Swaps: f.Counter("model_swaps_total",
@@ -34,7 +34,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		ModelInfo: f.Gauges("model_info",
 			"The model bundles serving now, by role: live, canary, shadow (always 1).", "model", "version", "role"),
 		ModelLoaded: f.Gauges("model_loaded_timestamp_seconds",
-			"When the bundle now in each role was loaded.", "role"),
+			"When the bundle now in each role was loaded (unix seconds).", "role"),
 	}
 	for _, r := range failureRoles() {
 		m.LoadFailures.WithLabelValues(r)

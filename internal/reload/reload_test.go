@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -481,8 +483,15 @@ func TestWatch(t *testing.T) {
 			done := make(chan error, 1)
 			go func() { done <- h.r.Run(ctx) }()
 			defer func() { cancel(); <-done }()
-			// The watch is set up inside Run: a flip before it exists is no
-			// event, so flip once a second until a reload happened.
+			// The watch is set up inside Run; a flip before it is Run's
+			// check against Load (TestWatchSeesAChangeDuringStart), not an
+			// event: flip once it watches.
+			proctest.Eventually(t, 20*time.Second, "the watch set up", func() error {
+				if !strings.Contains(h.log.String(), "model watch: watching") {
+					return errors.New("no log line model watch: watching")
+				}
+				return nil
+			})
 			next := time.Now()
 			proctest.Eventually(t, 20*time.Second, "a reload after the flip", func() error {
 				if v := h.r.Current().Live.Bundle.Version; v != tc.want {
@@ -666,4 +675,100 @@ func TestLiveOnly(t *testing.T) {
 	if got, want := exportedLineup(t, h.m), "live=2 canary=- shadow=-"; got != want {
 		t.Errorf("model_info %s, want %s", got, want)
 	}
+}
+
+// ruleBundle writes a linear rule bundle (no reference rows) reading
+// inputs, a JSON list of bundle inputs whose first is the number the rule
+// scores, to dir/name.
+func ruleBundle(t *testing.T, dir, name, version, inputs string) string {
+	t.Helper()
+	var in []map[string]any
+	if err := json.Unmarshal([]byte(inputs), &in); err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]any{"format_version": 1, "name": "rule", "version": version, "inputs": in,
+		"features": []any{map[string]any{"name": "f", "input": in[0]["name"], "steps": []any{}}},
+		"model":    map[string]any{"kind": "linear", "link": "identity", "coef": [][]float64{{2}}, "intercept": []float64{10}},
+		"output":   map[string]any{"task": "regression", "thresholds": []any{map[string]any{"above": 100.0, "label": "high"}}, "default_label": "low"}}
+	b, _ := json.Marshal(m)
+	p := filepath.Join(dir, name)
+	if err := os.Mkdir(p, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(p, "bundle.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestReloadKeepsTheInputContract: a new live or canary bundle that
+// requires a field the serving live model does not require, or reads a
+// field as another type, is refused at a reload. It passed its own
+// reference rows, so it was swapped in, and every event of the stream (or
+// request of the door) was dead-lettered as missing_field or wrong_type.
+// An optional new input is fine.
+func TestReloadKeepsTheInputContract(t *testing.T) {
+	dir := t.TempDir()
+	v1 := ruleBundle(t, dir, "v1", "1", `[{"name": "value", "type": "number", "required": true}, {"name": "hint", "type": "number"}]`)
+	cfg := Config{Bundle: v1, WatchDebounce: time.Second}
+	h := newHarness(t, Options{Initial: cfg, Config: func() (Config, error) { return cfg, nil }})
+	h.start(t)
+	refused := map[string]string{
+		"renamed": `[{"name": "value", "path": "v", "type": "number", "required": true}]`,
+		"new":     `[{"name": "value", "type": "number", "required": true}, {"name": "extra", "type": "number", "required": true}]`,
+		"now-req": `[{"name": "value", "type": "number", "required": true}, {"name": "hint", "type": "number", "required": true}]`,
+		"retyped": `[{"name": "value", "type": "number", "required": true}, {"name": "hint", "type": "category"}]`,
+	}
+	want := map[string]string{"renamed": `requires field "v"`, "new": `requires field "extra"`,
+		"now-req": `requires field "hint", which rule@1 reads as optional`, "retyped": `reads field "hint" as category, where rule@1 reads it as number`}
+	n := 0.0
+	for _, name := range slices.Sorted(maps.Keys(refused)) {
+		for _, role := range []predict.Role{predict.RoleLive, predict.RoleCanary} {
+			cfg = Config{Bundle: v1, WatchDebounce: time.Second}
+			b := ruleBundle(t, dir, name+"-"+string(role), "2", refused[name])
+			if role == predict.RoleLive {
+				cfg.Bundle = b
+			} else {
+				cfg.Canary, cfg.CanaryPercent = b, 10
+			}
+			out := h.r.Reload(context.Background(), "admin")
+			n++
+			if out.Swapped || len(out.Failures) != 1 || out.Failures[0].Role != string(role) ||
+				!strings.Contains(out.Failures[0].Err.Error(), want[name]) {
+				t.Errorf("%s as %s: %+v, want one %s failure saying %s", name, role, out, role, want[name])
+			}
+			if lu := h.r.Current(); lu.Live.Bundle.Version != "1" || lu.Canary != nil {
+				t.Errorf("%s as %s: lineup %s, want rule@1 alone", name, role, lineupString(lu))
+			}
+		}
+	}
+	if got := h.failures("live") + h.failures("canary"); got != n {
+		t.Errorf("model_load_failures_total live+canary %v, want %v", got, n)
+	}
+	cfg = Config{Bundle: ruleBundle(t, dir, "optional", "2", `[{"name": "value", "type": "number", "required": true}, {"name": "extra", "type": "number"}]`), WatchDebounce: time.Second}
+	if out := h.r.Reload(context.Background(), "admin"); !out.Swapped || len(out.Failures) != 0 {
+		t.Errorf("a new optional input: %+v, want a swap", out)
+	}
+}
+
+// TestWatchSeesAChangeDuringStart: a `current` flipped after Load read
+// the bundle but before Run set up its watch (the service connects to
+// Kafka in between) made no event, so the service served the old version
+// until the next change, while the symlink named the new one.
+func TestWatchSeesAChangeDuringStart(t *testing.T) {
+	dir := t.TempDir()
+	current := twoVersions(t, dir)
+	h := newHarness(t, Options{Initial: Config{Bundle: current, Watch: true, WatchDebounce: 50 * time.Millisecond}})
+	h.start(t)
+	bundletest.Flip(t, current, "v2") // once, before Run
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.r.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	proctest.Eventually(t, 20*time.Second, "the flip before the watch served", func() error {
+		if v := h.r.Current().Live.Bundle.Version; v != "2" {
+			return fmt.Errorf("live %s, want 2; log:\n%s", v, h.log.String())
+		}
+		return nil
+	})
 }

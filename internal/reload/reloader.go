@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/streamscore/streamscore/features"
 	"github.com/streamscore/streamscore/predict"
 	"github.com/streamscore/streamscore/scoring"
 )
@@ -110,10 +113,11 @@ type Reloader struct {
 	log  *slog.Logger
 	m    *Metrics
 
-	mu    sync.Mutex // serialises reloads
-	apply func(*Lineup) error
-	cur   atomic.Pointer[Lineup]
-	last  atomic.Pointer[Outcome]
+	mu     sync.Mutex // serialises reloads
+	apply  func(*Lineup) error
+	atLoad map[predict.Role]string // onDisk when Load began: what Run compares with
+	cur    atomic.Pointer[Lineup]
+	last   atomic.Pointer[Outcome]
 }
 
 // New returns a Reloader; it loads nothing yet (Load does).
@@ -139,6 +143,7 @@ func (r *Reloader) Load(ctx context.Context) (*Lineup, error) {
 	if cfg.Bundle == "" {
 		return nil, errors.New("model.bundle is not set")
 	}
+	r.atLoad = r.onDisk(cfg)
 	lu, fails := r.build(ctx, cfg, &Lineup{})
 	for _, f := range fails {
 		if f.Role == string(predict.RoleLive) {
@@ -256,6 +261,13 @@ func (r *Reloader) build(ctx context.Context, cfg Config, cur *Lineup) (*Lineup,
 	for _, role := range predict.Roles {
 		have := cur.model(role)
 		m, f := r.loadRole(ctx, role, sources[role], have)
+		if f == nil && m != nil && m != have && role != predict.RoleShadow && cur.Live != nil {
+			// At a reload, the serving live model is what the events are
+			// known to fit.
+			if err := sameInputs(role, cur.Live.Bundle, m.Bundle); err != nil {
+				f = &Failure{Role: string(role), Source: sources[role], Dir: m.Origin.Dir, Err: err}
+			}
+		}
 		if f != nil {
 			fails = append(fails, *f)
 			m = have
@@ -303,8 +315,8 @@ func (r *Reloader) build(ctx context.Context, cfg Config, cur *Lineup) (*Lineup,
 // sameQuestion says whether m can stand beside live in role: a canary's
 // predictions go to output.topic with live's, and a shadow's are compared
 // with live's (label agreement, score difference), so both must have the
-// same task and classes, and a canary its own name@version. Inputs may differ (a new version may read a new
-// field); their absence shows in streamscore_input_missing_total.
+// same task and classes, and a canary its own name@version. Inputs may
+// differ within the serving live model's contract (sameInputs).
 func sameQuestion(role predict.Role, live, m *scoring.Bundle) error {
 	if live.Task() != m.Task() || !slices.Equal(live.Classes(), m.Classes()) {
 		return fmt.Errorf("%s %s@%s does not answer the live model's question: task %s, classes %q, where %s@%s has task %s, classes %q",
@@ -312,6 +324,38 @@ func sameQuestion(role predict.Role, live, m *scoring.Bundle) error {
 	}
 	if role == predict.RoleCanary && m.Name == live.Name && m.Version == live.Version {
 		return fmt.Errorf("canary %s@%s has the live model's name and version: its predictions in output.topic and its metrics could not be told from the live model's; give it its own version", m.Name, m.Version)
+	}
+	return nil
+}
+
+// sameInputs says whether m can score, at a reload, the events live
+// scores now: every input m requires must be one live requires, and an
+// input both read must have the same type. Else every event would be
+// dead-lettered (missing_field, wrong_type) from the swap on, by a model
+// that passed its reference rows; the new contract needs a restart, when
+// the operator chose it. An optional new input is fine: it is imputed, and
+// its absence shows in streamscore_input_missing_total. The shadow is not
+// checked: its rejects are only counted.
+func sameInputs(role predict.Role, live, m *scoring.Bundle) error {
+	have := map[string]features.Input{}
+	for _, in := range live.Layout().Inputs {
+		have[strings.Join(in.FieldPath(), ".")] = in
+	}
+	for _, in := range m.Layout().Inputs {
+		field := strings.Join(in.FieldPath(), ".")
+		old, ok := have[field]
+		var why string
+		switch {
+		case ok && old.Type != in.Type:
+			why = fmt.Sprintf("reads field %q as %s, where %s@%s reads it as %s: events would be dead-lettered as wrong_type", field, in.Type, live.Name, live.Version, old.Type)
+		case in.Required && !ok:
+			why = fmt.Sprintf("requires field %q, which %s@%s does not read: events without it would be dead-lettered as missing_field", field, live.Name, live.Version)
+		case in.Required && !old.Required:
+			why = fmt.Sprintf("requires field %q, which %s@%s reads as optional: events without it would be dead-lettered as missing_field", field, live.Name, live.Version)
+		default:
+			continue
+		}
+		return fmt.Errorf("%s %s@%s %s; a reload keeps the input contract of the serving model: make the input optional, or restart with the bundle once the events carry it", role, m.Name, m.Version, why)
 	}
 	return nil
 }
@@ -365,6 +409,33 @@ func (r *Reloader) loadRole(ctx context.Context, role predict.Role, source strin
 	}
 	return &Model{Role: role, Bundle: b, Origin: predict.Origin{Source: source, Dir: label, Checksum: sum,
 		LoadedAt: loadedAt, ReferenceRows: rows}}, nil
+}
+
+// onDisk is, per role of cfg, the directory its bundle path resolves to
+// now and the checksum there ("" when it does not resolve; builtin bundles
+// never change and are left out).
+func (r *Reloader) onDisk(cfg Config) map[predict.Role]string {
+	out := map[predict.Role]string{}
+	for role, src := range map[predict.Role]string{predict.RoleLive: cfg.Bundle, predict.RoleCanary: cfg.Canary, predict.RoleShadow: cfg.Shadow} {
+		if _, builtin := r.opts.Builtin[src]; src == "" || builtin {
+			continue
+		}
+		d, err := realDir(src)
+		if err != nil {
+			out[role] = ""
+			continue
+		}
+		sum, _ := Checksum(d)
+		out[role] = d + " " + sum
+	}
+	return out
+}
+
+// changedSinceLoad says whether the configuration or a bundle on disk is
+// no longer what Load read.
+func (r *Reloader) changedSinceLoad() bool {
+	cfg, err := r.config()
+	return err != nil || cfg != r.opts.Initial || !maps.Equal(r.onDisk(cfg), r.atLoad)
 }
 
 // resolve gives the directory to read source from now, and the label it

@@ -17,7 +17,8 @@ import (
 // to (files changed in place); a change of another file in a path's
 // directory is no reload (a log written beside the config file would
 // otherwise reload forever). After each reload the watches follow the
-// configuration. With model.watch off, or when the system gives no
+// configuration; a change between Load and the first watch is one reload.
+// With model.watch off, or when the system gives no
 // watcher (logged: reloads then need POST /admin/reload), it only waits
 // for ctx: the service runs on without it.
 func (r *Reloader) Run(ctx context.Context) error {
@@ -36,6 +37,12 @@ func (r *Reloader) Run(ctx context.Context) error {
 	debounce := time.NewTimer(time.Hour)
 	debounce.Stop()
 	defer debounce.Stop()
+	r.log.Debug("model watch: watching", "dirs", w.WatchList())
+	if r.atLoad != nil && r.changedSinceLoad() {
+		// Changed between Load and the watch (a symlink flipped while the
+		// service started): no event will say so.
+		debounce.Reset(0)
+	}
 	for {
 		select {
 		case <-ctx.Done():
