@@ -24,10 +24,10 @@ func NewPredictions(reg prometheus.Registerer) *Predictions {
 	f := metric.New(nil)
 	p := &Predictions{
 		score: f.Histograms("prediction_score",
-			"Distribution of prediction scores, per door and the model version that scored them (series of versions no longer in the door's lineup are deleted at the second swap after).",
+			"Distribution of prediction scores, per door and the model version that scored them (a version's series are deleted at the door's next swap after the one that took it out).",
 			prometheus.LinearBuckets(0.1, 0.1, 9), "door", "model", "version"),
 		labels: f.Counters("predictions_by_label_total",
-			"Predictions per decided label, per door and the model version that scored them.", "door", "model", "version", "label"),
+			"Predictions per decided label, per door and the model version that scored them (a version's series are deleted at the door's next swap after the one that took it out).", "door", "model", "version", "label"),
 	}
 	if reg != nil {
 		p.score = register(reg, p.score)
