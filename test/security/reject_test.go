@@ -48,6 +48,17 @@ func TestRejectedAtStart(t *testing.T) {
 			kv: proctest.MergeKeys(alos.keys(), saslSSL(alos.user, broker.passwordFile(alos.user)), map[string]any{"kafka.tls.ca_file": ""}),
 			want: []string{"streamscore: kafka " + broker.SASLSSL + ": the broker's TLS certificate is not trusted " +
 				"(x509: certificate signed by unknown authority): set kafka.tls.ca_file to the CA that signed it"}},
+		{name: "TLS off on the SASL_SSL listener",
+			kv: proctest.MergeKeys(alos.keys(), saslSSL(alos.user, broker.passwordFile(alos.user)), map[string]any{"kafka.tls.enabled": false, "kafka.tls.ca_file": ""}),
+			want: []string{"streamscore: kafka " + broker.SASLSSL + ": the listener speaks TLS and kafka.tls.enabled is false: " +
+				"set kafka.tls.enabled (and kafka.tls.ca_file for a private CA): "}},
+		{name: "no SASL on the SASL_SSL listener",
+			kv:   proctest.MergeKeys(alos.keys(), saslSSL(alos.user, ""), map[string]any{"kafka.sasl.mechanism": "", "kafka.sasl.username": "", "kafka.sasl.password_file": ""}),
+			want: []string{"streamscore: kafka " + broker.SASLSSL + " unreachable: ", "(a SASL_SSL listener? set kafka.sasl.mechanism and its credentials)"}},
+		{name: "a name the broker's certificate does not carry",
+			kv: proctest.MergeKeys(alos.keys(), saslSSL(alos.user, broker.passwordFile(alos.user)), map[string]any{"kafka.tls.server_name": "kafka.example.com"}),
+			want: []string{"streamscore: kafka " + broker.SASLSSL + ": the broker's TLS certificate is for another name " +
+				"(x509: certificate is valid for localhost, not kafka.example.com): connect by a name it carries, or set kafka.tls.server_name"}},
 		{name: "missing client certificate",
 			kv: proctest.MergeKeys(alos.keys(), mTLS(alos.user), map[string]any{"kafka.tls.cert_file": "", "kafka.tls.key_file": ""}),
 			want: []string{"streamscore: kafka " + broker.SSL + ": the broker refused the TLS handshake (remote error: tls: bad certificate): " +
