@@ -28,6 +28,13 @@ func TestRejectedAtStart(t *testing.T) {
 	expired := tlstest.LoadCA(t, broker.CAFile, filepath.Join(broker.certDir, "ca.key")).
 		ClientValid(t, alos.user, tlstest.Validity{NotBefore: now.Add(-48 * time.Hour), NotAfter: now.Add(-24 * time.Hour)})
 	otherCA := tlstest.NewCA(t, "other").Client(t, alos.user)
+	// The registry over mutual TLS with a token, which the service reads
+	// for a confluent input only at the first record.
+	_, regKeys := secureRegistry(t, alos.user)
+	wrongToken := filepath.Join(t.TempDir(), "wrong-token")
+	if err := os.WriteFile(wrongToken, []byte("not-the-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	certKeys := func(p tlstest.Pair) map[string]any {
 		return proctest.MergeKeys(alos.keys(), mTLS(alos.user), map[string]any{"kafka.tls.cert_file": p.CertFile, "kafka.tls.key_file": p.KeyFile})
 	}
@@ -77,6 +84,11 @@ func TestRejectedAtStart(t *testing.T) {
 			kv: proctest.MergeKeys(nodlq.keys(), mTLS(nodlq.user)),
 			want: []string{`streamscore: dlq.topic "sec-alos-dlq": the client certificate CN=streamscore-nodlq may not write to it ` +
 				`(needs ACL WRITE on Topic sec-alos-dlq, has DESCRIBE, DESCRIBE_CONFIGS`}},
+		{name: "the registry refuses the token (confluent input)",
+			kv: proctest.MergeKeys(alos.keys(), saslSSL(alos.user, broker.passwordFile(alos.user)), regKeys,
+				map[string]any{"input.format": "confluent", "output.format": "json", "registry.token_file": wrongToken}),
+			want: []string{"streamscore: input.format confluent: schema registry request failed: the registry refused the credentials (HTTP 401): " +
+				"check registry.username and registry.password or password_file, or registry.token or token_file: "}},
 		{name: "exactly-once without the transactional id ACL",
 			kv: proctest.MergeKeys(alos.keys(), saslSSL(alos.user, broker.passwordFile(alos.user)), map[string]any{"processor.delivery": "exactly-once"}),
 			want: []string{"streamscore: init transactional producer sec-alos-",
