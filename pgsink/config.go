@@ -3,6 +3,7 @@ package pgsink
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"regexp"
 	"strings"
@@ -95,6 +96,32 @@ func (c *Config) Runnable() error {
 		return fmt.Errorf("output.topic is empty: the sink reads the prediction topic")
 	}
 	return c.Validate()
+}
+
+// Warnings are settings that work but leave the connection to PostgreSQL
+// open to others on the network path; the sink logs each at start. libpq's
+// default sslmode, prefer, takes any certificate and falls back to
+// plaintext, so the password and the rows may go to whoever answers. A
+// Unix socket or a loopback host needs no TLS.
+func (c Config) Warnings() []string {
+	if c.DSN == "" {
+		return nil
+	}
+	pc, err := pgconn.ParseConfig(c.DSN.Reveal())
+	if err != nil {
+		return nil // Validate reports it
+	}
+	hosts := append([]*pgconn.FallbackConfig{{Host: pc.Host, TLSConfig: pc.TLSConfig}}, pc.Fallbacks...)
+	for _, h := range hosts {
+		if strings.HasPrefix(h.Host, "/") || h.Host == "localhost" || net.ParseIP(h.Host).IsLoopback() {
+			continue
+		}
+		if tc := h.TLSConfig; tc == nil || (tc.InsecureSkipVerify && tc.VerifyPeerCertificate == nil) {
+			return []string{fmt.Sprintf("sink.postgres.dsn: the server %s is not verified (sslmode is not verify-full or verify-ca): "+
+				"the password and the rows can go to anyone on the network path; set sslmode=verify-full and sslrootcert to the server's CA", h.Host)}
+		}
+	}
+	return nil
 }
 
 // dsnError is a DSN parse error without the DSN: pgx's message quotes the

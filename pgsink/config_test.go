@@ -3,6 +3,8 @@ package pgsink
 import (
 	"strings"
 	"testing"
+
+	"github.com/streamscore/streamscore/secret"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -70,5 +72,32 @@ func TestTableNames(t *testing.T) {
 	}
 	if ddl := newTables("p").ddl(); strings.Contains(ddl, "{") && strings.Contains(ddl, "{table}") {
 		t.Errorf("ddl keeps a placeholder:\n%s", ddl)
+	}
+}
+
+// TestWarnings: a DSN that does not verify the server (libpq's default
+// sslmode prefer among them) is warned about, unless the server is local;
+// verify-full and verify-ca are not.
+func TestWarnings(t *testing.T) {
+	for dsn, warn := range map[string]bool{
+		"postgres://sink:pw@db.example:5432/analytics":                                 true,
+		"postgres://sink:pw@db.example/analytics?sslmode=require":                      true,
+		"host=db.example user=sink password=pw sslmode=disable":                        true,
+		"postgres://sink:pw@127.0.0.1,db.example/analytics?sslmode=prefer":             true,
+		"postgres://sink:pw@db.example/analytics?sslmode=verify-full":                  false,
+		"postgres://sink:pw@db.example/analytics?sslmode=verify-ca&sslrootcert=system": false,
+		"postgres://sink:pw@localhost/analytics?sslmode=disable":                       false,
+		"postgres://sink:pw@127.0.0.1:5432/analytics?sslmode=disable":                  false,
+		"host=/var/run/postgresql user=sink":                                           false,
+	} {
+		got := Config{DSN: secret.Value(dsn)}.Warnings()
+		if (len(got) > 0) != warn {
+			t.Errorf("%s: warnings %q, want a warning: %v", dsn, got, warn)
+		}
+		for _, w := range got {
+			if strings.Contains(w, "pw") || !strings.Contains(w, "sslmode=verify-full") {
+				t.Errorf("%s: warning %q shows the password or lacks the fix", dsn, w)
+			}
+		}
 	}
 }

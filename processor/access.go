@@ -206,8 +206,17 @@ func connectError(k KafkaConfig, err error) error {
 		return fmt.Errorf("%s: %s is not authorized (%v; see %s)", at, k.principal(), err, aclDoc)
 	}
 	var firstEOF *kgo.ErrFirstReadEOF
-	if errors.As(err, &firstEOF) && !k.TLS.Enabled {
+	switch {
+	case !k.TLS.Enabled && strings.Contains(err.Error(), "appear to be a tls alert record"):
+		// franz-go's guess, in an error without a type: the broker
+		// answered the plaintext request with a TLS alert.
+		return fmt.Errorf("%s: the listener speaks TLS and kafka.tls.enabled is false: set kafka.tls.enabled (and kafka.tls.ca_file for a private CA): %w", at, err)
+	case errors.As(err, &firstEOF) && !k.TLS.Enabled:
 		return fmt.Errorf("%s unreachable: %w (a TLS or SASL listener? set kafka.tls.enabled, kafka.sasl.mechanism)", at, err)
+	case errors.As(err, &firstEOF) && k.SASL.Mechanism == "":
+		// Over TLS the handshake passed: a listener that closes at the
+		// first request wants SASL.
+		return fmt.Errorf("%s unreachable: %w (a SASL_SSL listener? set kafka.sasl.mechanism and its credentials)", at, err)
 	}
 	return fmt.Errorf("%s unreachable: %w", at, err)
 }

@@ -3,6 +3,7 @@ package schemas
 import (
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 	"time"
 
@@ -140,7 +141,7 @@ func (c OutputConfig) Validate() error {
 // (tlsfiles.Config: registry.ca_file, cert_file, key_file, server_name,
 // insecure_skip_verify).
 type RegistryConfig struct {
-	URL          string       `config:"url" help:"Schema Registry URL, several separated by commas (needed for the confluent formats; empty: no registry)"`
+	URL          string       `config:"url" help:"Schema Registry URL, several separated by commas (needed for the confluent formats; empty: no registry); a user:password@ in them is basic auth unless registry.username or registry.token is set"`
 	Username     string       `config:"username" help:"Schema Registry basic-auth user"`
 	Password     secret.Value `config:"password" help:"Schema Registry basic-auth password; prefer registry.password_file or the environment"`
 	PasswordFile string       `config:"password_file" help:"file holding the Schema Registry password, read at every request; instead of registry.password"`
@@ -188,7 +189,7 @@ func (c RegistryConfig) Warnings() []string {
 	if w := c.Warning("registry."); w != "" {
 		out = append(out, w)
 	}
-	if c.Username != "" || c.Token != "" || c.TokenFile != "" {
+	if ui, _ := c.urlUser(); c.Username != "" || c.Token != "" || c.TokenFile != "" || ui != nil {
 		for _, u := range c.urls() {
 			if strings.HasPrefix(u, "http://") {
 				out = append(out, fmt.Sprintf("registry.url %q is http://: the Schema Registry credentials cross the network unencrypted", withoutUserinfo(u)))
@@ -219,7 +220,15 @@ func (c RegistryConfig) auth() (registryAuth, error) {
 	if err != nil {
 		return registryAuth{}, err
 	}
+	// A user:password@ in the URL counts when no other credentials are
+	// set, as net/http lets an Authorization header win over it.
+	ui, err := c.urlUser()
 	switch {
+	case err != nil:
+		return registryAuth{}, err
+	case ui != nil && c.Username == "" && p == "" && t == "":
+		pw, _ := ui.Password()
+		return registryAuth{user: ui.Username(), pass: func() (secret.Value, error) { return secret.Value(pw), nil }}, nil
 	case c.Username != "" && t != "":
 		return registryAuth{}, fmt.Errorf("registry.username and registry.token%s are both set: use basic auth or a bearer token", map[bool]string{true: "_file"}[c.TokenFile != ""])
 	case c.Username == "" && p != "":
@@ -247,7 +256,22 @@ func (c RegistryConfig) GoString() string { return c.String() }
 // LogValue is String, for log/slog.
 func (c RegistryConfig) LogValue() slog.Value { return slog.StringValue(c.String()) }
 
+// urls are the registry URLs without the user:password@ one may write into
+// them: franz-go's sr quotes the URL of a failed request in its error, so
+// the credentials go on the requests as basic auth instead (auth, urlUser).
 func (c RegistryConfig) urls() []string {
+	var out []string
+	for _, u := range c.rawURLs() {
+		if pu, err := url.Parse(u); err == nil && pu.User != nil {
+			pu.User = nil
+			u = pu.String()
+		}
+		out = append(out, u)
+	}
+	return out
+}
+
+func (c RegistryConfig) rawURLs() []string {
 	var out []string
 	for _, u := range strings.Split(c.URL, ",") {
 		if u = strings.TrimSpace(u); u != "" {
@@ -255,6 +279,30 @@ func (c RegistryConfig) urls() []string {
 		}
 	}
 	return out
+}
+
+// urlUser is the user:password written into the registry URLs, nil when
+// none carries one. URLs that carry different ones are an error: the
+// requests of one client carry one set of credentials.
+func (c RegistryConfig) urlUser() (*url.Userinfo, error) {
+	var ui *url.Userinfo
+	for _, u := range c.rawURLs() {
+		pu, err := url.Parse(u)
+		if err != nil {
+			if strings.Contains(u, "@") {
+				return nil, fmt.Errorf("registry.url %q: not a URL", withoutUserinfo(u))
+			}
+			continue
+		}
+		if pu.User == nil {
+			continue
+		}
+		if ui != nil && ui.String() != pu.User.String() {
+			return nil, fmt.Errorf("registry.url %q: the URLs carry different user names or passwords: set registry.username and registry.password instead", redactURLs(c.URL))
+		}
+		ui = pu.User
+	}
+	return ui, nil
 }
 
 // withoutUserinfo drops "user:password@" from a URL-like string that may

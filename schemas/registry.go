@@ -116,6 +116,22 @@ func NewRegistry(cfg RegistryConfig) (*Registry, error) {
 	}, nil
 }
 
+// Check makes one request with the configured credentials, the list of
+// subjects (any user may ask; a registry with ACLs lists those it may
+// read), so wrong credentials or an untrusted certificate stop the start
+// instead of holding up every record of a confluent input in retries.
+func (r *Registry) Check(ctx context.Context) error {
+	if r == nil {
+		return ErrNoRegistry
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	if _, err := r.cl.Subjects(ctx); err != nil {
+		return fmt.Errorf("%w: %w", ErrRegistryRequest, hinted(err))
+	}
+	return nil
+}
+
 // Client returns the underlying franz-go client (nil for a nil Registry).
 func (r *Registry) Client() *sr.Client {
 	if r == nil {
@@ -198,7 +214,7 @@ func (r *Registry) fetch(ctx context.Context, id int) (*registryEntry, error) {
 		if errors.As(err, &re) && re.StatusCode == http.StatusNotFound {
 			return nil, fmt.Errorf("schema id %d: %w", id, ErrSchemaNotFound)
 		}
-		return nil, fmt.Errorf("schema id %d: %w: %w", id, ErrRegistryRequest, tlsHinted(err))
+		return nil, fmt.Errorf("schema id %d: %w: %w", id, ErrRegistryRequest, hinted(err))
 	}
 	if s.Type != sr.TypeAvro {
 		return &registryEntry{err: fmt.Errorf("schema id %d is %s: %w", id, s.Type, ErrNotAvro)}, nil
@@ -213,11 +229,21 @@ func (r *Registry) fetch(ctx context.Context, id int) (*registryEntry, error) {
 	return &registryEntry{schema: es}, nil
 }
 
-// tlsHinted adds to a failed verification of the registry's certificate
-// the setting to look at.
-func tlsHinted(err error) error {
+// hinted adds to a failed request the settings to look at: the registry's
+// certificate not verified, or the credentials refused (the registry's own
+// message says only "Unauthorized").
+func hinted(err error) error {
 	if h := tlsfiles.Hint("registry.", err); h != "" {
 		return fmt.Errorf("%s: %w", h, err)
+	}
+	var re *sr.ResponseError
+	if errors.As(err, &re) {
+		switch re.StatusCode {
+		case http.StatusUnauthorized:
+			return fmt.Errorf("the registry refused the credentials (HTTP 401): check registry.username and registry.password or password_file, or registry.token or token_file: %w", err)
+		case http.StatusForbidden:
+			return fmt.Errorf("the registry denied the request (HTTP 403): the user needs read access to the subjects (and write to output.subject to register): %w", err)
+		}
 	}
 	return err
 }
@@ -235,11 +261,11 @@ func (r *Registry) Register(ctx context.Context, subject, schema string) (int, e
 	if ss, err := r.cl.LookupSchema(ctx, subject, s); err == nil {
 		return ss.ID, nil
 	} else if re := (*sr.ResponseError)(nil); !errors.As(err, &re) || re.StatusCode != http.StatusNotFound {
-		return 0, fmt.Errorf("looking up schema under subject %s: %w: %w", subject, ErrRegistryRequest, tlsHinted(err))
+		return 0, fmt.Errorf("looking up schema under subject %s: %w: %w", subject, ErrRegistryRequest, hinted(err))
 	}
 	id, err := r.cl.RegisterSchema(ctx, subject, s, -1, -1)
 	if err != nil {
-		return 0, fmt.Errorf("registering schema under subject %s: %w: %w", subject, ErrRegistryRequest, tlsHinted(err))
+		return 0, fmt.Errorf("registering schema under subject %s: %w: %w", subject, ErrRegistryRequest, hinted(err))
 	}
 	return id, nil
 }

@@ -53,13 +53,21 @@ func TestRegistryTLSAndAuth(t *testing.T) {
 			cfg: func(u string) RegistryConfig {
 				return RegistryConfig{URL: u, Token: token, Config: tlsfiles.Config{CAFile: ca.File, CertFile: client.CertFile, KeyFile: client.KeyFile}}
 			}},
-		{name: "wrong password", auth: "basic", wantErr: "Unauthorized",
+		{name: "user and password in the URL", auth: "basic",
+			cfg: func(u string) RegistryConfig {
+				return RegistryConfig{URL: strings.Replace(u, "https://", "https://"+user+":"+pass+"@", 1), Config: tlsfiles.Config{CAFile: ca.File}}
+			}},
+		{name: "registry.username wins over the URL's user", auth: "basic",
+			cfg: func(u string) RegistryConfig {
+				return RegistryConfig{URL: strings.Replace(u, "https://", "https://other:nope@", 1), Username: user, Password: pass, Config: tlsfiles.Config{CAFile: ca.File}}
+			}},
+		{name: "wrong password", auth: "basic", wantErr: "the registry refused the credentials (HTTP 401): check registry.username and registry.password or password_file, or registry.token or token_file: Unauthorized",
 			cfg: func(u string) RegistryConfig {
 				return RegistryConfig{URL: u, Username: user, Password: "wrong", Config: tlsfiles.Config{CAFile: ca.File}}
 			}},
 		{name: "no credentials", auth: "bearer", wantErr: "Unauthorized",
 			cfg: func(u string) RegistryConfig { return RegistryConfig{URL: u, Config: tlsfiles.Config{CAFile: ca.File}} }},
-		{name: "wrong token", auth: "bearer", wantErr: "Unauthorized",
+		{name: "wrong token", auth: "bearer", wantErr: "the registry refused the credentials (HTTP 401): ",
 			cfg: func(u string) RegistryConfig {
 				return RegistryConfig{URL: u, Token: "nope", Config: tlsfiles.Config{CAFile: ca.File}}
 			}},
@@ -152,6 +160,53 @@ func TestRegistrySecretFileRotation(t *testing.T) {
 	}
 }
 
+// TestRegistryURLPasswordNotInErrors: a password written into
+// registry.url (https://user:pw@host) is in no error of a failed request:
+// franz-go's sr quoted the URL as given ("unable to GET
+// \"https://svc:pw@...\"").
+func TestRegistryURLPasswordNotInErrors(t *testing.T) {
+	const pass = "url-pw-6d1e"
+	srv := srtest.New(t)
+	srv.RequireBasicAuth("svc", "another")
+	closed := srtest.New(t)
+	closed.Close()
+	for _, u := range []string{srv.URL(), closed.URL()} {
+		reg, err := NewRegistry(RegistryConfig{URL: strings.Replace(u, "http://", "http://svc:"+pass+"@", 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		errs := []error{reg.Check(context.Background())}
+		_, err = reg.SchemaText(context.Background(), 1)
+		errs = append(errs, err)
+		_, err = reg.Register(context.Background(), "a-value", `"string"`)
+		errs = append(errs, err)
+		for _, err := range errs {
+			if err == nil || !errors.Is(err, ErrRegistryRequest) {
+				t.Errorf("%s: %v, want ErrRegistryRequest", u, err)
+			} else if strings.Contains(err.Error(), pass) {
+				t.Errorf("the error shows the URL's password: %v", err)
+			}
+		}
+	}
+}
+
+// TestRegistryCheck: Check passes with the right credentials and names the
+// settings to fix with wrong ones.
+func TestRegistryCheck(t *testing.T) {
+	srv := srtest.New(t)
+	srv.RequireBearerToken("tok-right")
+	for tok, want := range map[string]string{"tok-right": "", "tok-wrong": "schema registry request failed: the registry refused the credentials (HTTP 401): check registry.username"} {
+		reg, err := NewRegistry(RegistryConfig{URL: srv.URL(), Token: secret.Value(tok)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = reg.Check(context.Background())
+		if (want == "" && err != nil) || (want != "" && (err == nil || !strings.Contains(err.Error(), want))) {
+			t.Errorf("token %s: Check: %v, want %q", tok, err, want)
+		}
+	}
+}
+
 func TestRegistryConfigConflicts(t *testing.T) {
 	ca := tlstest.NewCA(t, "test")
 	const content = "pw-content-77"
@@ -173,6 +228,8 @@ func TestRegistryConfigConflicts(t *testing.T) {
 			`registry.ca_file is set but registry.url "http://sr:8081" is not https://`},
 		{"CA file that is not PEM", RegistryConfig{URL: "https://sr", Config: tlsfiles.Config{CAFile: pwFile}},
 			`registry.ca_file "` + pwFile + `": no PEM certificate in it`},
+		{"two users in the URLs", RegistryConfig{URL: "https://a:" + content + "@sr1,https://b:" + content + "@sr2"},
+			"the URLs carry different user names or passwords"},
 		{"certificate without key", RegistryConfig{URL: "https://sr", Config: tlsfiles.Config{CertFile: ca.File}},
 			"registry.cert_file " + `"` + ca.File + `" is set without registry.key_file`},
 	} {
@@ -196,6 +253,7 @@ func TestRegistryWarnings(t *testing.T) {
 		{RegistryConfig{URL: "https://sr", Config: tlsfiles.Config{InsecureSkipVerify: true}}, "registry.insecure_skip_verify is true"},
 		{RegistryConfig{URL: "http://sr", Username: "u", Password: secret.Value("p")}, "credentials cross the network unencrypted"},
 		{RegistryConfig{URL: "https://sr", Username: "u", Password: secret.Value("p")}, ""},
+		{RegistryConfig{URL: "http://u:p@sr"}, `registry.url "http://sr" is http://: the Schema Registry credentials cross the network unencrypted`},
 	} {
 		got := strings.Join(tc.cfg.Warnings(), "; ")
 		if (tc.want == "" && got != "") || !strings.Contains(got, tc.want) {

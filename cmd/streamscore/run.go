@@ -147,6 +147,12 @@ func startService(ctx context.Context, cfg *Config, log *slog.Logger) (_ *servic
 	if err != nil {
 		return nil, fmt.Errorf("schema registry: %w", err)
 	}
+	if cfg.Input.Format == schemas.FormatConfluent {
+		// The decoder asks the registry at the first record only.
+		if err := reg2.Check(ctx); err != nil {
+			return nil, fmt.Errorf("input.format confluent: %w", err)
+		}
+	}
 	// Build the encoder now, and a decoder for every bundle before it
 	// serves (the reloader's check), so a bad schema or an unreachable
 	// registry is a start-up error (or a failed reload) rather than a

@@ -64,6 +64,9 @@ func runSink(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if err := pcfg.Runnable(); err != nil {
 		return err
 	}
+	for _, w := range append(cfg.Kafka.Warnings(), pcfg.Warnings()...) {
+		log.Warn("INSECURE setting", "warning", w)
+	}
 	kopts, err := processor.ClientOpts(cfg.Kafka.KafkaConfig)
 	if err != nil {
 		return err

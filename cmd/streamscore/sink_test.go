@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -65,5 +66,29 @@ func TestSinkStartErrors(t *testing.T) {
 				t.Fatalf("got %v, want an error containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestSinkInsecureWarnings: `sink postgres` logs the INSECURE setting
+// warnings of its Kafka section and of a DSN that does not verify the
+// server at start, as run does for its own connections.
+func TestSinkInsecureWarnings(t *testing.T) {
+	c, err := load(t, defaultConfig(), "--kafka.brokers", "127.0.0.1:1", "--http.listen", "",
+		"--kafka.sasl.mechanism", "PLAIN", "--kafka.sasl.username", "u", "--kafka.sasl.password", "kafka-pw-0c1d",
+		"--sink.postgres.dsn", "postgres://sink:pg-pw-9e2f@db.example:5432/analytics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the warnings come before anything connects
+	_ = runSink(ctx, c, slog.New(slog.NewTextHandler(&logs, nil)))
+	for _, want := range []string{"kafka.sasl.mechanism PLAIN without kafka.tls.enabled", "sink.postgres.dsn: the server db.example is not verified"} {
+		if !strings.Contains(logs.String(), `msg="INSECURE setting" warning="`+want) {
+			t.Errorf("no INSECURE setting warning %q in the logs:\n%s", want, logs.String())
+		}
+	}
+	if strings.Contains(logs.String(), "pw-") {
+		t.Errorf("the logs show a password:\n%s", logs.String())
 	}
 }

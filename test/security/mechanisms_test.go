@@ -76,7 +76,7 @@ func TestMechanisms(t *testing.T) {
 		{"SASL on the mTLS listener", processor.KafkaConfig{Brokers: broker.SSL, TLS: tlsCA,
 			SASL: processor.SASLConfig{Mechanism: "SCRAM-SHA-512", Username: alos.user, PasswordFile: broker.passwordFile(alos.user)}},
 			"the broker refused the TLS handshake"},
-		{"no TLS on a TLS listener", processor.KafkaConfig{Brokers: broker.SASLSSL}, "kafka " + broker.SASLSSL + " unreachable"},
+		{"no TLS on a TLS listener", processor.KafkaConfig{Brokers: broker.SASLSSL}, "kafka " + broker.SASLSSL + ": the listener speaks TLS and kafka.tls.enabled is false: set kafka.tls.enabled"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

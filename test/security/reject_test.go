@@ -28,6 +28,13 @@ func TestRejectedAtStart(t *testing.T) {
 	expired := tlstest.LoadCA(t, broker.CAFile, filepath.Join(broker.certDir, "ca.key")).
 		ClientValid(t, alos.user, tlstest.Validity{NotBefore: now.Add(-48 * time.Hour), NotAfter: now.Add(-24 * time.Hour)})
 	otherCA := tlstest.NewCA(t, "other").Client(t, alos.user)
+	// The registry over mutual TLS with a token, which the service reads
+	// for a confluent input only at the first record.
+	_, regKeys := secureRegistry(t, alos.user)
+	wrongToken := filepath.Join(t.TempDir(), "wrong-token")
+	if err := os.WriteFile(wrongToken, []byte("not-the-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	certKeys := func(p tlstest.Pair) map[string]any {
 		return proctest.MergeKeys(alos.keys(), mTLS(alos.user), map[string]any{"kafka.tls.cert_file": p.CertFile, "kafka.tls.key_file": p.KeyFile})
 	}
@@ -48,6 +55,17 @@ func TestRejectedAtStart(t *testing.T) {
 			kv: proctest.MergeKeys(alos.keys(), saslSSL(alos.user, broker.passwordFile(alos.user)), map[string]any{"kafka.tls.ca_file": ""}),
 			want: []string{"streamscore: kafka " + broker.SASLSSL + ": the broker's TLS certificate is not trusted " +
 				"(x509: certificate signed by unknown authority): set kafka.tls.ca_file to the CA that signed it"}},
+		{name: "TLS off on the SASL_SSL listener",
+			kv: proctest.MergeKeys(alos.keys(), saslSSL(alos.user, broker.passwordFile(alos.user)), map[string]any{"kafka.tls.enabled": false, "kafka.tls.ca_file": ""}),
+			want: []string{"streamscore: kafka " + broker.SASLSSL + ": the listener speaks TLS and kafka.tls.enabled is false: " +
+				"set kafka.tls.enabled (and kafka.tls.ca_file for a private CA): "}},
+		{name: "no SASL on the SASL_SSL listener",
+			kv:   proctest.MergeKeys(alos.keys(), saslSSL(alos.user, ""), map[string]any{"kafka.sasl.mechanism": "", "kafka.sasl.username": "", "kafka.sasl.password_file": ""}),
+			want: []string{"streamscore: kafka " + broker.SASLSSL + " unreachable: ", "(a SASL_SSL listener? set kafka.sasl.mechanism and its credentials)"}},
+		{name: "a name the broker's certificate does not carry",
+			kv: proctest.MergeKeys(alos.keys(), saslSSL(alos.user, broker.passwordFile(alos.user)), map[string]any{"kafka.tls.server_name": "kafka.example.com"}),
+			want: []string{"streamscore: kafka " + broker.SASLSSL + ": the broker's TLS certificate is for another name " +
+				"(x509: certificate is valid for localhost, not kafka.example.com): connect by a name it carries, or set kafka.tls.server_name"}},
 		{name: "missing client certificate",
 			kv: proctest.MergeKeys(alos.keys(), mTLS(alos.user), map[string]any{"kafka.tls.cert_file": "", "kafka.tls.key_file": ""}),
 			want: []string{"streamscore: kafka " + broker.SSL + ": the broker refused the TLS handshake (remote error: tls: bad certificate): " +
@@ -66,6 +84,11 @@ func TestRejectedAtStart(t *testing.T) {
 			kv: proctest.MergeKeys(nodlq.keys(), mTLS(nodlq.user)),
 			want: []string{`streamscore: dlq.topic "sec-alos-dlq": the client certificate CN=streamscore-nodlq may not write to it ` +
 				`(needs ACL WRITE on Topic sec-alos-dlq, has DESCRIBE, DESCRIBE_CONFIGS`}},
+		{name: "the registry refuses the token (confluent input)",
+			kv: proctest.MergeKeys(alos.keys(), saslSSL(alos.user, broker.passwordFile(alos.user)), regKeys,
+				map[string]any{"input.format": "confluent", "output.format": "json", "registry.token_file": wrongToken}),
+			want: []string{"streamscore: input.format confluent: schema registry request failed: the registry refused the credentials (HTTP 401): " +
+				"check registry.username and registry.password or password_file, or registry.token or token_file: "}},
 		{name: "exactly-once without the transactional id ACL",
 			kv: proctest.MergeKeys(alos.keys(), saslSSL(alos.user, broker.passwordFile(alos.user)), map[string]any{"processor.delivery": "exactly-once"}),
 			want: []string{"streamscore: init transactional producer sec-alos-",

@@ -11,6 +11,7 @@ import (
 
 	"github.com/streamscore/streamscore/internal/oauthtest"
 	"github.com/streamscore/streamscore/internal/proctest"
+	"github.com/streamscore/streamscore/schemas/srtest"
 )
 
 // secretSet is every secret a test sets, to be looked for in every output:
@@ -183,6 +184,12 @@ func TestSecretsNeverShown(t *testing.T) {
 
 	t.Run("refused runs", func(t *testing.T) {
 		wrongClientSecret := writeSecretFile(t, "client-secret", secrets.add("wrong-client-secret-6a0c", "as a wrong client secret in a *_file"))
+		// A registry that is gone, with the password written into its URL:
+		// franz-go's sr quotes the URL of a failed request.
+		gone := srtest.Start()
+		gone.Close()
+		urlPassword := secrets.add("url-password-4b7e", "as the password in registry.url")
+		goneURL := strings.Replace(gone.URL(), "http://", "http://"+regUser+":"+urlPassword+"@", 1)
 		for _, tc := range []struct {
 			name string
 			kv   map[string]any
@@ -198,6 +205,10 @@ func TestSecretsNeverShown(t *testing.T) {
 					"kafka.sasl.mechanism": "OAUTHBEARER", "kafka.sasl.oauth.token_url": idp.URL, "kafka.sasl.oauth.client_id": alos.user,
 					"kafka.sasl.oauth.client_secret_file": wrongClientSecret}),
 				want: "invalid_client"},
+			{name: "registry gone, its password in registry.url",
+				kv: proctest.MergeKeys(alos.keys(), saslSSL(alos.user, broker.passwordFile(alos.user)),
+					map[string]any{"output.format": "confluent", "registry.url": goneURL}),
+				want: "connection refused"},
 		} {
 			for _, format := range []string{"json", "text"} {
 				path := writeConfig(t, proctest.MergeKeys(tc.kv, map[string]any{"log.level": "debug", "log.format": format}))
