@@ -108,6 +108,20 @@ func (k KafkaConfig) Validate() error {
 	return k.SASL.Validate()
 }
 
+// Protocol is the connection's security in Kafka's own names
+// (security.protocol: PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL), with the
+// SASL mechanism: what the start line shows beside the brokers.
+func (k KafkaConfig) Protocol() string {
+	p := "PLAINTEXT"
+	if k.TLS.Enabled {
+		p = "SSL"
+	}
+	if k.SASL.Mechanism != "" {
+		p = "SASL_" + p + " (" + strings.ToUpper(k.SASL.Mechanism) + ")"
+	}
+	return p
+}
+
 // Warnings are settings that work but leave the connection open to others;
 // the service logs each at start.
 func (k KafkaConfig) Warnings() []string {

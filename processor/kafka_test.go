@@ -135,6 +135,23 @@ func TestKafkaWarnings(t *testing.T) {
 	}
 }
 
+// TestKafkaProtocol: the start line's kafka_security in Kafka's own names.
+func TestKafkaProtocol(t *testing.T) {
+	for _, tc := range []struct {
+		k    KafkaConfig
+		want string
+	}{
+		{KafkaConfig{}, "PLAINTEXT"},
+		{KafkaConfig{TLS: TLSConfig{Enabled: true}}, "SSL"},
+		{KafkaConfig{SASL: SASLConfig{Mechanism: "plain"}}, "SASL_PLAINTEXT (PLAIN)"},
+		{KafkaConfig{TLS: TLSConfig{Enabled: true}, SASL: SASLConfig{Mechanism: "SCRAM-SHA-512"}}, "SASL_SSL (SCRAM-SHA-512)"},
+	} {
+		if got := tc.k.Protocol(); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.k, got, tc.want)
+		}
+	}
+}
+
 // authenticate runs a mechanism's first step, as franz-go does at every
 // connection, and returns the client's first message.
 func authenticate(t *testing.T, s SASLConfig) (string, error) {

@@ -235,9 +235,9 @@ func startService(ctx context.Context, cfg *Config, log *slog.Logger) (_ *servic
 	}
 	s.routes(s.broker != nil)
 	s.start(ctx)
-	log.Info("streamscore running", "brokers", s.brokers, "input", cfg.Input.Topic, "output", cfg.Output.Topic,
+	log.Info("streamscore running", "brokers", s.brokers, "kafka_security", cfg.Kafka.Protocol(), "input", cfg.Input.Topic, "output", cfg.Output.Topic,
 		"dlq", cfg.DLQ.Topic, "delivery", cfg.Processor.Delivery, "http", s.httpAddr(), "admin", addrOf(s.http.admin),
-		"predict", s.doorAddr(), "tls", s.http.tls, "model", first.Live.Ref())
+		"predict", s.doorAddr(), "http_tls", s.http.tls, "model", first.Live.Ref())
 	return s, nil
 }
 

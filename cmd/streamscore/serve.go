@@ -121,7 +121,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	defer stopWatch()
 	g.Add(func() error { return rl.Run(wctx) }, func(error) { stopWatch() })
 	log.Info("streamscore serving", "predict", addrOf(doorLn), "http", addrOf(ops.public), "admin", addrOf(ops.admin),
-		"tls", ops.tls, "log_to_topic", cfg.HTTP.LogToTopic, "output", cfg.Output.Topic, "model", first.Live.Ref())
+		"http_tls", ops.tls, "log_to_topic", cfg.HTTP.LogToTopic, "output", cfg.Output.Topic, "model", first.Live.Ref())
 	if err := g.Run(); err != nil {
 		return err
 	}

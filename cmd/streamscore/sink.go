@@ -90,8 +90,8 @@ func runSink(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	defer ops.close()
 	ops.mountProbes(reg, s.Ready, "ready\n", "not ready: postgres or kafka unreachable")
 	ops.serve(&g, nil)
-	log.Info("streamscore sink postgres running", "brokers", cfg.Kafka.Brokers, "topic", pcfg.Topic, "group", pcfg.Group,
-		"table", pcfg.Table, "batch_size", pcfg.BatchSize, "flush_interval", pcfg.FlushEvery, "http", addrOf(ops.public), "admin", addrOf(ops.admin), "tls", ops.tls)
+	log.Info("streamscore sink postgres running", "brokers", cfg.Kafka.Brokers, "kafka_security", cfg.Kafka.Protocol(), "topic", pcfg.Topic, "group", pcfg.Group,
+		"table", pcfg.Table, "batch_size", pcfg.BatchSize, "flush_interval", pcfg.FlushEvery, "http", addrOf(ops.public), "admin", addrOf(ops.admin), "http_tls", ops.tls)
 	if err := g.Run(); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
