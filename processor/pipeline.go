@@ -181,9 +181,10 @@ type output struct {
 	dlq    bool
 	reason reject.Reason
 	stage  reject.Stage
-	// A prediction's score and label, counted in preds once the broker
-	// acknowledged it (exactly-once: once its transaction committed), so an
-	// aborted transaction's predictions, scored again, count once.
+	// Exactly-once: a prediction's score and label, counted in preds once
+	// its transaction committed, so an aborted transaction's predictions,
+	// scored again, count once (at-least-once counts them when scored, and
+	// leaves preds nil: it never scores a record twice in one run).
 	preds *predict.ModelPredictions
 	score float64
 	label string
@@ -205,8 +206,9 @@ type worker struct {
 	recSlab []kgo.Record
 	hdrSlab []kgo.RecordHeader
 	// deferCounts leaves the quality and drift counts of its batches to
-	// addCounts or dropCounts: exactly-once adds them when the transaction
-	// commits and drops them when it aborts (its records are scored again).
+	// addCounts or dropCounts, and the predictions to the outputs' acks:
+	// exactly-once adds them when the transaction commits and drops them
+	// when it aborts (its records are scored again).
 	deferCounts bool
 }
 
@@ -434,7 +436,11 @@ func (w *worker) output(src *kgo.Record, res *predict.Result, md *model, i int, 
 		}
 	}
 	rec.Headers = w.hdrSlab[h:len(w.hdrSlab):len(w.hdrSlab)]
-	return output{rec: rec, src: src, preds: md.preds, score: res.Score, label: res.Label}
+	if w.deferCounts {
+		return output{rec: rec, src: src, preds: md.preds, score: res.Score, label: res.Label}
+	}
+	md.preds.Add(res)
+	return output{rec: rec, src: src}
 }
 
 // runShadow scores the batch's events with the shadow model and produces
