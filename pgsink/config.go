@@ -21,12 +21,15 @@ import (
 type Config struct {
 	// DSN is a libpq connection string or URL. It may hold a password, so it
 	// is a secret.Value: it never prints.
-	DSN         secret.Value  `config:"dsn" help:"PostgreSQL connection string (libpq keywords or postgres:// URL); a secret, never printed"`
-	Table       string        `config:"table" help:"prediction table, optionally schema-qualified; <table>_offsets and <table>_rejects sit beside it"`
-	Group       string        `config:"group" help:"consumer group of the sink instances (offsets live in PostgreSQL, keyed by group, topic and partition)"`
-	BatchSize   int           `config:"batch_size" help:"most records written in one PostgreSQL transaction"`
-	FlushEvery  time.Duration `config:"flush_interval" help:"longest a consumed record waits before its batch is written"`
-	CreateTable bool          `config:"create_table" help:"create the three tables at start when missing (CREATE TABLE IF NOT EXISTS)"`
+	DSN secret.Value `config:"dsn" help:"PostgreSQL connection string (libpq keywords or postgres:// URL); a secret, never printed"`
+	// PasswordFile is read at every new connection, so a rotated password
+	// (a Kubernetes Secret mount) is taken without a restart.
+	PasswordFile string        `config:"password_file" help:"file holding the PostgreSQL password, read at every new connection (rotation without restart); instead of a password in sink.postgres.dsn"`
+	Table        string        `config:"table" help:"prediction table, optionally schema-qualified; <table>_offsets and <table>_rejects sit beside it"`
+	Group        string        `config:"group" help:"consumer group of the sink instances (offsets live in PostgreSQL, keyed by group, topic and partition)"`
+	BatchSize    int           `config:"batch_size" help:"most records written in one PostgreSQL transaction"`
+	FlushEvery   time.Duration `config:"flush_interval" help:"longest a consumed record waits before its batch is written"`
+	CreateTable  bool          `config:"create_table" help:"create the three tables at start when missing (CREATE TABLE IF NOT EXISTS)"`
 	// InstanceID is the static group member id (KIP-345): a restarted
 	// instance takes its partitions back at once instead of after the
 	// session timeout.
@@ -63,6 +66,9 @@ func (c *Config) Validate() error {
 	if c.DSN != "" {
 		if _, err := pgxpool.ParseConfig(c.DSN.Reveal()); err != nil {
 			return dsnError(c.DSN.Reveal(), err)
+		}
+		if c.PasswordFile != "" && dsnHasPassword(c.DSN.Reveal()) {
+			return fmt.Errorf("sink.postgres.dsn holds a password and sink.postgres.password_file is set: %w", secret.ErrBothSet)
 		}
 	}
 	m := tableRE.FindStringSubmatch(c.Table)
@@ -122,6 +128,23 @@ func (c Config) Warnings() []string {
 		}
 	}
 	return nil
+}
+
+// passwordKeyword is a password in a libpq keyword/value DSN.
+var passwordKeyword = regexp.MustCompile(`(^|\s)password\s*=`)
+
+// dsnHasPassword says whether dsn itself carries a password (not one pgx
+// would find in a .pgpass file or PGPASSWORD).
+func dsnHasPassword(dsn string) bool {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return false
+		}
+		_, set := u.User.Password()
+		return set || u.Query().Has("password")
+	}
+	return passwordKeyword.MatchString(dsn)
 }
 
 // dsnError is a DSN parse error without the DSN: pgx's message quotes the

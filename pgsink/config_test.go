@@ -1,6 +1,9 @@
 package pgsink
 
 import (
+	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -37,6 +40,13 @@ func TestConfigValidate(t *testing.T) {
 		{"flush 0", func(c *Config) { c.FlushEvery = 0 }, "sink.postgres.flush_interval 0s"},
 		{"session timeout 0", func(c *Config) { c.SessionTimeout = 0 }, "sink.postgres.session_timeout 0s"},
 		{"no topic", func(c *Config) { c.Topic = "" }, "output.topic is empty"},
+		{"password in the URL and a password file", func(c *Config) { c.PasswordFile = "/run/pw" }, "sink.postgres.dsn holds a password and sink.postgres.password_file is set"},
+		{"password keyword and a password file", func(c *Config) {
+			c.DSN, c.PasswordFile = "host=127.0.0.1 user=u password=hunter2", "/run/pw"
+		}, "sink.postgres.password_file is set"},
+		{"password in the URL query and a password file", func(c *Config) {
+			c.DSN, c.PasswordFile = "postgres://u@127.0.0.1/db?password=hunter2", "/run/pw"
+		}, "sink.postgres.password_file is set"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := good
@@ -55,6 +65,51 @@ func TestConfigValidate(t *testing.T) {
 		c.Table = name
 		if err := c.Validate(); err != nil {
 			t.Errorf("table %q: %v", name, err)
+		}
+	}
+}
+
+// TestPasswordFile: sink.postgres.password_file is read at every new
+// connection (a rotated Secret is taken without a restart), must be
+// readable at start, and goes with a DSN that holds no password.
+func TestPasswordFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pw")
+	c := DefaultConfig()
+	c.DSN, c.Topic, c.PasswordFile = "postgres://sink@127.0.0.1:5432/db", "predictions", path
+	if _, err := poolConfig(c); err == nil || !strings.Contains(err.Error(), "sink.postgres.password_file: open "+path) {
+		t.Fatalf("missing file: %v, want an error naming the key and the path", err)
+	}
+	for _, pw := range []string{"first\n", "second"} {
+		if err := os.WriteFile(path, []byte(pw), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		pc, err := poolConfig(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cc := pc.ConnConfig.Copy()
+		if err := pc.BeforeConnect(context.Background(), cc); err != nil {
+			t.Fatal(err)
+		}
+		if want := strings.TrimSpace(pw); cc.Password != want {
+			t.Errorf("password %q, want %q (the file's)", cc.Password, want)
+		}
+	}
+	pc, err := poolConfig(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("rotated"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cc := pc.ConnConfig.Copy()
+	if err := pc.BeforeConnect(context.Background(), cc); err != nil || cc.Password != "rotated" {
+		t.Errorf("after rotation: password %q, err %v; want the new file's", cc.Password, err)
+	}
+	for _, dsn := range []string{"postgres://sink@127.0.0.1/db", "host=127.0.0.1 user=sink", "postgresql://sink@h/db?sslmode=disable"} {
+		c.DSN = secret.Value(dsn)
+		if err := c.Validate(); err != nil {
+			t.Errorf("%s with a password file: %v", dsn, err)
 		}
 	}
 }

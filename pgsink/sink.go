@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/streamscore/streamscore/reject"
+	"github.com/streamscore/streamscore/secret"
 )
 
 const (
@@ -60,9 +61,39 @@ func New(cfg Config, kopts []kgo.Opt, m *Metrics, log *slog.Logger) (*Sink, erro
 	if err := cfg.Runnable(); err != nil {
 		return nil, err
 	}
+	pcfg, err := poolConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := pgxpool.NewWithConfig(context.Background(), pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres pool: %w", err)
+	}
+	s := &Sink{cfg: cfg, names: newTables(cfg.Table), kopts: kopts, pool: pool, m: m, log: log,
+		owned: map[int32]int64{}, lags: map[int32]bool{}}
+	s.pg = outage{log: log, up: m.PostgresUp}
+	return s, nil
+}
+
+// poolConfig is the connection pool's configuration: the DSN's, with the
+// password read from sink.postgres.password_file at every new connection.
+func poolConfig(cfg Config) (*pgxpool.Config, error) {
 	pcfg, err := pgxpool.ParseConfig(cfg.DSN.Reveal())
 	if err != nil {
-		return nil, fmt.Errorf("sink.postgres.dsn: %w", err)
+		return nil, dsnError(cfg.DSN.Reveal(), err)
+	}
+	if path := cfg.PasswordFile; path != "" {
+		if _, err := secret.ReadFile(path); err != nil { // a clear error at start
+			return nil, fmt.Errorf("sink.postgres.password_file: %w", err)
+		}
+		pcfg.BeforeConnect = func(_ context.Context, cc *pgx.ConnConfig) error {
+			pw, err := secret.ReadFile(path)
+			if err != nil {
+				return fmt.Errorf("sink.postgres.password_file: %w", err)
+			}
+			cc.Password = pw.Reveal()
+			return nil
+		}
 	}
 	// One connection writes; the others read offsets on assignment.
 	pcfg.MaxConns = 4
@@ -74,14 +105,7 @@ func New(cfg Config, kopts []kgo.Opt, m *Metrics, log *slog.Logger) (*Sink, erro
 	if pcfg.ConnConfig.ConnectTimeout == 0 {
 		pcfg.ConnConfig.ConnectTimeout = 5 * time.Second
 	}
-	pool, err := pgxpool.NewWithConfig(context.Background(), pcfg)
-	if err != nil {
-		return nil, fmt.Errorf("postgres pool: %w", err)
-	}
-	s := &Sink{cfg: cfg, names: newTables(cfg.Table), kopts: kopts, pool: pool, m: m, log: log,
-		owned: map[int32]int64{}, lags: map[int32]bool{}}
-	s.pg = outage{log: log, up: m.PostgresUp}
-	return s, nil
+	return pcfg, nil
 }
 
 // Ready reports whether the sink can write: PostgreSQL answers and the
