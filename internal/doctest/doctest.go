@@ -15,7 +15,8 @@ import (
 
 // Section is the text of the Markdown file path under heading (a whole
 // line, e.g. "## PostgreSQL sink"), up to the next heading of the same or a
-// higher level.
+// higher level. A line in a fenced code block (a shell comment "# ...") is
+// no heading.
 func Section(t testing.TB, path, heading string) string {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -27,10 +28,14 @@ func Section(t testing.TB, path, heading string) string {
 		t.Fatalf("%s has no %q section", path, heading)
 	}
 	level := strings.IndexByte(heading, ' ') // the number of #
-	for l := level; l >= 1; l-- {
-		if j := strings.Index(rest, "\n"+strings.Repeat("#", l)+" "); j >= 0 {
-			rest = rest[:j]
+	fenced, end := false, 0
+	for line := range strings.Lines(rest) {
+		if strings.HasPrefix(line, "```") {
+			fenced = !fenced
+		} else if n := len(line) - len(strings.TrimLeft(line, "#")); !fenced && n >= 1 && n <= level && strings.HasPrefix(line[n:], " ") {
+			return strings.TrimSuffix(rest[:end], "\n")
 		}
+		end += len(line)
 	}
 	return rest
 }

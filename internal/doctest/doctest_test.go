@@ -18,6 +18,7 @@ a.1 text
 | x | 1 |
 | y | 2 |
 after the table
+` + "```sh\n# a comment, not a heading\n```" + `
 ## B
 b text
 `
@@ -28,8 +29,8 @@ func TestSectionAndTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct{ heading, want string }{
-		{"## A", "a text\n### A.1\na.1 text\n| k | v |\n|---|---|\n| x | 1 |\n| y | 2 |\nafter the table"},
-		{"### A.1", "a.1 text\n| k | v |\n|---|---|\n| x | 1 |\n| y | 2 |\nafter the table"},
+		{"## A", "a text\n### A.1\na.1 text\n| k | v |\n|---|---|\n| x | 1 |\n| y | 2 |\nafter the table\n```sh\n# a comment, not a heading\n```"},
+		{"### A.1", "a.1 text\n| k | v |\n|---|---|\n| x | 1 |\n| y | 2 |\nafter the table\n```sh\n# a comment, not a heading\n```"},
 		{"## B", "b text\n"},
 	} {
 		if got := Section(t, path, tc.heading); got != tc.want {
