@@ -59,8 +59,8 @@ func TestAdminListenerTLS(t *testing.T) {
 	line := p.WaitLog(startTimeout, "streamscore serving")
 	pub, _ := line["http"].(string)
 	adm, _ := line["admin"].(string)
-	if pub == "" || adm == "" || line["tls"] != true || line["predict"] != pub {
-		t.Fatalf("start line %v: want http and admin addresses, tls true, predict on http", line)
+	if pub == "" || adm == "" || line["http_tls"] != true || line["predict"] != pub {
+		t.Fatalf("start line %v: want http and admin addresses, http_tls true, predict on http", line)
 	}
 	client := func(roots *tlstest.CA, cert *tlstest.Pair) *http.Client {
 		tc := &tls.Config{RootCAs: roots.Pool()}

@@ -110,6 +110,9 @@ func startService(t testing.TB, name string, cfg serviceConfig) *service {
 	if h, _ := line["http"].(string); h != cfg.HTTP {
 		t.Fatalf("%s: serves HTTP on %q, configured %q", name, h, cfg.HTTP)
 	}
+	if ks, _ := line["kafka_security"].(string); ks != "PLAINTEXT" {
+		t.Fatalf("%s: kafka_security %q in the start line, want PLAINTEXT (no TLS, no SASL)", name, ks)
+	}
 	return s
 }
 
