@@ -138,7 +138,10 @@ func (rep *Report) check(b *scoring.Bundle, r scoring.ReferenceRow, res *Result,
 			rep.Inexact++
 		}
 		rel := d / math.Max(math.Abs(r.Scores[0]), 1e-300)
-		if d > 1e-12 {
+		// A row that passes only by the absolute floor (a value near 0)
+		// has a relative error that says nothing; every other row counts,
+		// so that a report with inexact outputs names their error.
+		if rel <= tol.Relative || d > 1e-12 {
 			rep.WorstRelative = math.Max(rep.WorstRelative, rel)
 		}
 		if !(rel <= tol.Relative) && !(d <= 1e-12) {

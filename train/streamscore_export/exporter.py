@@ -334,7 +334,10 @@ class Tracer:
                 f"{where}: missing values were seen as a category of {c.base!r} during fit; impute them first "
                 f"(e.g. SimpleImputer(strategy='constant', fill_value='missing')) so the bundle can express it")
         if not all(isinstance(x, str) for x in cats):
-            raise UnsupportedStepError(f"{where}: categories of {c.base!r} must be strings, got {cats[:5]!r}")
+            raise UnsupportedStepError(
+                f"{where}: categories of {c.base!r} must be strings, got {cats[:5]!r}: the service reads a category "
+                f"as text (an integer 5411 as '5411'); train on schema.frame(events), which decodes the column as "
+                f"the service does")
         return [str(x) for x in cats]
 
     def onehot(self, where: str, enc: OneHotEncoder, cols: list[Col]) -> list[Col]:
@@ -625,9 +628,30 @@ def _xgboost(where: str, est, n_cols: int, output: Output, out_dir: Path | None,
     return {"kind": "xgboost", "file": model_file}
 
 
+def check_class_names(where: str, est, output: Output) -> None:
+    """Refuse output classes that name the model's classes_ in another order.
+
+    The bundle labels the model's outputs by position (output ``classes[k]`` is
+    ``predict_proba[:, k]``). Renaming them (``[0, 1]`` -> ``["Low Risk", "High
+    Risk"]``) is fine; a declared name that is one of ``classes_`` at another
+    position would label every probability with the wrong class, and the
+    reference rows (scored by the same pipeline) could not catch it.
+    """
+    classes = getattr(est, "classes_", None)
+    if classes is None or output.classes is None:
+        return
+    names = [str(c) for c in np.asarray(classes).tolist()]
+    for k, c in enumerate(output.classes):
+        if c in names and (k >= len(names) or names[k] != c):
+            raise ExportError(f"{where}: output class {c!r} is output {k}, but it is class {names.index(c)} of the "
+                              f"model (classes_={names}): the bundle labels predict_proba's columns in the order of "
+                              f"classes_; declare the classes in that order ({names}) or rename every one of them")
+
+
 def export_model(where: str, est, n_cols: int, output: Output, out_dir: Path | None,
                  model_file: str = "model.json", sparse: bool = False, columns: list[str] | None = None,
                  features=None, steps=()) -> dict:
+    check_class_names(where, est, output)
     t = type(est)
     if t in (LogisticRegression, LinearRegression, Ridge, Lasso, ElasticNet):
         return _linear(where, est, n_cols, output)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import math
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 
 def plain(v: Any) -> Any:
@@ -24,6 +26,10 @@ def plain(v: Any) -> Any:
     if isinstance(v, (float, np.floating)):
         f = float(v)
         return None if math.isnan(f) else f
+    if v is pd.NA or v is pd.NaT:
+        return None
+    if isinstance(v, _dt.datetime) and v.tzinfo is not None:  # an event's timestamp: RFC 3339 text
+        return v.isoformat()
     return v
 
 

@@ -64,8 +64,9 @@ def boolean(name: str, *, required: bool = False, path: str | None = None) -> In
 
 
 def _is_nan(v: Any) -> bool:
-    """A float NaN (math.nan, np.nan, a numpy NaN): a missing value, as pandas users pass it."""
-    return isinstance(v, (float, np.floating)) and math.isnan(v)
+    """A missing value as pandas users pass it: a float NaN (math.nan, np.nan), ``pd.NA`` (nullable
+    dtypes) or ``pd.NaT`` (datetimes), as ``df.to_dict("records")`` gives them."""
+    return (isinstance(v, (float, np.floating)) and math.isnan(v)) or v is pd.NA or v is pd.NaT
 
 
 def _is_int(v: Any) -> bool:
@@ -75,7 +76,10 @@ def _is_int(v: Any) -> bool:
 def parse_timestamp_ms(value: Any) -> float:
     """RFC 3339 string or epoch milliseconds -> epoch milliseconds (float).
 
-    Sub-millisecond digits are floored, like Go's ``time.Time.UnixMilli``.
+    A ``datetime`` with a time zone (``pd.Timestamp`` too: what ``df.to_dict("records")``
+    gives for a datetime column) counts as the RFC 3339 string it is written as in
+    reference rows; one without a zone is ``wrong_type``, as an RFC 3339 string without
+    an offset is. Sub-millisecond digits are floored, like Go's ``time.Time.UnixMilli``.
     The reasons are the stream decoder's: ``wrong_type`` for anything that is
     neither, ``not_finite`` for an infinite number.
     """
@@ -85,6 +89,12 @@ def parse_timestamp_ms(value: Any) -> float:
         if not math.isfinite(value):
             raise RejectedEvent("not_finite", f"timestamp {value!r}")
         return float(value)
+    if isinstance(value, _dt.datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise RejectedEvent("wrong_type", f"timestamp {value!r} has no time zone (RFC 3339 needs an offset): "
+                                              f"localize it (pandas: tz_localize('UTC'))")
+        d = value - _EPOCH
+        return float(d.days * 86_400_000 + d.seconds * 1000 + d.microseconds // 1000)
     if isinstance(value, str):
         s = value.strip()
         try:

@@ -117,3 +117,66 @@ def test_schema_from_frame():
         ("when", "timestamp", False), ("kind", "category", False), ("zip", "category", False)]
     with pytest.raises(ExportError, match="not columns"):
         Schema.from_frame(df, required=["nope"])
+
+
+def test_output_classes_in_another_order_than_classes_are_refused():
+    # policy.binary(["good", "bad"]) on a model whose classes_ are ["bad", "good"] used to export: the
+    # service then labelled P(good) "bad" (and the reference rows, from the same pipeline, agreed).
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    _, X, y = frame()
+    names = np.where(y == 1, "good", "bad")
+    lr = LogisticRegression().fit(X, names)
+    with pytest.raises(ExportError, match=r"output class 'good' is output 0, but it is class 1 .*\['bad', 'good'\]"):
+        build_manifest(lr, name="s", schema=SCHEMA, output=policy.binary(["good", "bad"]))
+    y3 = (X["a"] > 0).astype(int).to_numpy() + (X["b"] > 0).astype(int).to_numpy()
+    rf = RandomForestClassifier(n_estimators=3, random_state=0).fit(X, y3)
+    with pytest.raises(ExportError, match=r"output class '2' is output 0"):
+        build_manifest(rf, name="s", schema=SCHEMA, output=policy.multiclass([2, 1, 0]))
+    # the order of classes_, or new names for all of them, export as before
+    build_manifest(lr, name="s", schema=SCHEMA, output=policy.binary(["bad", "good"]))
+    build_manifest(lr, name="s", schema=SCHEMA, output=policy.binary(["Low Risk", "High Risk"]))
+    build_manifest(rf, name="s", schema=SCHEMA, output=policy.multiclass(["lo", "mid", "hi"]))
+
+
+def test_dataframe_records_decode_timestamps_and_pandas_missing():
+    # Schema.from_frame types a datetime column as a timestamp, but the events of that frame
+    # (df.to_dict("records")) hold pd.Timestamp, pd.NaT and pd.NA, which were wrong_type.
+    from streamscore_export.reference import jsonl
+
+    df = pd.DataFrame({"when": pd.to_datetime([1_760_000_000_123, None, -86_399_999], unit="ms", utc=True),
+                       "visits": pd.array([3, None, 1], dtype="Int64")})
+    s = Schema.from_frame(df)
+    assert [i.type for i in s.inputs] == ["timestamp", "number"]
+    ev = df.to_dict("records")
+    X = s.frame(ev)
+    np.testing.assert_array_equal(X["when"].to_numpy(), [1_760_000_000_123.0, np.nan, -86_399_999.0])
+    np.testing.assert_array_equal(X["visits"].to_numpy(), [3.0, np.nan, 1.0])
+    # reference rows write the events as JSON: the timestamp as its RFC 3339 text, missing as null,
+    # which decodes to the same row
+    lines = [json.loads(l) for l in jsonl([{"event": e} for e in ev]).decode().splitlines()]
+    assert lines[0]["event"]["when"].startswith("2025-10-09T08:53:20.123") and lines[1]["event"] == {"when": None, "visits": None}
+    np.testing.assert_array_equal(s.frame([l["event"] for l in lines]).to_numpy(), X.to_numpy())
+    with pytest.raises(RejectedEvent, match="no time zone"):
+        s.decode({"when": pd.Timestamp("2025-01-01 10:00")})
+
+
+def test_integer_categories_fitted_raw_say_to_train_on_schema_frame():
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    from streamscore_export import UnsupportedStepError
+
+    df = pd.DataFrame({"mcc": [5411, 5812, 4511, 5411] * 10, "a": np.arange(40.0)})
+    s = Schema.from_frame(df, types={"mcc": "category"})
+    ct = ColumnTransformer([("c", OneHotEncoder(handle_unknown="ignore", sparse_output=False), ["mcc"])])
+    y = np.arange(40) % 2
+    raw = Pipeline([("ct", ct), ("m", LogisticRegression())]).fit(df, y)
+    with pytest.raises(UnsupportedStepError, match=r"categories of 'mcc' must be strings.*train on schema\.frame\(events\)"):
+        build_manifest(raw, name="s", schema=s, output=policy.binary([0, 1]))
+    decoded = Pipeline([("ct", ct), ("m", LogisticRegression())]).fit(s.frame(df.to_dict("records")), y)
+    manifest = build_manifest(decoded, name="s", schema=s, output=policy.binary([0, 1]))
+    assert manifest["features"][0]["steps"][-1]["categories"] == ["4511", "5411", "5812"]
