@@ -898,16 +898,27 @@ func TestKubeconform(t *testing.T) {
 	if err != nil {
 		t.Errorf("kubeconform: %v", err)
 	}
-	want := []string{"ConfigMap", "Namespace", "NetworkPolicy", "PodDisruptionBudget", "ScaledObject", "Service", "ServiceMonitor", "StatefulSet", "TriggerAuthentication"}
-	var got []string
+	// Every object of deploy/kubernetes and its door directories (kubeconform
+	// reads the directory tree), each once.
+	var want, got []string
+	dirs := []string{"kubernetes"}
+	for _, d := range doorDirs {
+		dirs = append(dirs, d.dir)
+	}
+	for _, dir := range dirs {
+		for name := range kustomized(t, dir) {
+			want = append(want, name)
+		}
+	}
 	for _, r := range res.Resources {
 		if r.Status == "statusValid" {
-			got = append(got, r.Kind)
+			got = append(got, r.Kind+"/"+r.Name)
 		}
 	}
 	sort.Strings(got)
+	sort.Strings(want)
 	if !slices.Equal(got, want) {
-		t.Errorf("kinds validated = %v, want %v", got, want)
+		t.Errorf("objects validated = %v, want %v", got, want)
 	}
 	t.Logf("kubeconform summary: %+v (Kubernetes %s schemas, KEDA ScaledObject and TriggerAuthentication, prometheus-operator ServiceMonitor CRD schemas)", res.Summary, kubernetesVersion)
 }

@@ -69,10 +69,11 @@ func objects(t *testing.T, docs ...[]byte) map[string]map[string]any {
 	return out
 }
 
-// kustomized applies deploy/kubernetes/kustomization.yaml to its files:
-// namespace, labels (metadata only) and images, the only fields it uses
-// (another field fails the test, so this stays what `kubectl apply -k` does).
-func kustomized(t *testing.T) map[string]map[string]any {
+// kustomized applies dir/kustomization.yaml (dir: deploy/kubernetes or one
+// of its door directories) to its files: namespace, labels (metadata only)
+// and images, the only fields they use (another field fails the test, so
+// this stays what `kubectl apply -k` does).
+func kustomized(t *testing.T, dir string) map[string]map[string]any {
 	t.Helper()
 	var k struct {
 		APIVersion string `yaml:"apiVersion"`
@@ -89,18 +90,18 @@ func kustomized(t *testing.T) map[string]map[string]any {
 			NewTag  string `yaml:"newTag"`
 		} `yaml:"images"`
 	}
-	b, err := os.ReadFile("kubernetes/kustomization.yaml")
+	b, err := os.ReadFile(filepath.Join(dir, "kustomization.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&k); err != nil {
-		t.Fatalf("kustomization.yaml uses a field this test does not apply: %v", err)
+		t.Fatalf("%s/kustomization.yaml uses a field this test does not apply: %v", dir, err)
 	}
 	var docs [][]byte
 	for _, r := range k.Resources {
-		d, err := os.ReadFile(filepath.Join("kubernetes", r))
+		d, err := os.ReadFile(filepath.Join(dir, r))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -117,7 +118,7 @@ func kustomized(t *testing.T) map[string]map[string]any {
 		}
 		for _, l := range k.Labels {
 			if l.IncludeSelectors {
-				t.Fatal("kustomization.yaml: labels with includeSelectors are not applied by this test")
+				t.Fatalf("%s/kustomization.yaml: labels with includeSelectors are not applied by this test", dir)
 			}
 			labels, _ := md["labels"].(map[string]any)
 			if labels == nil {
@@ -140,16 +141,70 @@ func kustomized(t *testing.T) map[string]map[string]any {
 	return out
 }
 
+// doorDirs are the plain manifests of the optional doors, each its own
+// kustomization applied beside deploy/kubernetes, with the chart's values
+// that render the same objects.
+var doorDirs = []struct {
+	dir string
+	set string // helm --set
+}{
+	{"kubernetes/serve", "serve.enabled=true"},
+	{"kubernetes/sink-postgres", "sink.postgres.enabled=true"},
+}
+
+// helmVariants render the chart with the other values that change what it
+// renders, for kubeconform and the checks against the service
+// (TestDoorsAcceptedByService): they have no plain twin.
+var helmVariants = []string{
+	"serve.enabled=true,serve.autoscaling.enabled=false,serve.logToTopic=true,serve.shutdownTimeout=15s",
+	"sink.postgres.enabled=true,sink.postgres.table=analytics.predictions,sink.postgres.group=sink-v2,sink.postgres.kafkaCredentialsSecret=streamscore-sink-kafka",
+}
+
+// helmTemplate renders the chart as `helm install streamscore ... --namespace
+// streamscore` would, with set (--set, "" for none).
+func helmTemplate(t *testing.T, set string) string {
+	t.Helper()
+	args := []string{"template", "streamscore", "helm/streamscore", "--namespace", "streamscore"}
+	if set != "" {
+		args = append(args, "--set", set)
+	}
+	return helm(t, args...)
+}
+
 // TestHelmChart: `helm template` of deploy/helm/streamscore with its default
 // values renders the same objects as deploy/kubernetes (the kustomize
-// manifests stay the reference; the chart is checked against them), the
-// chart lints, and kubeconform accepts what it renders.
+// manifests stay the reference; the chart is checked against them), and
+// with the doors on, the same objects as deploy/kubernetes and the door
+// directories together; the chart lints, and kubeconform accepts what it
+// renders in every variant.
 func TestHelmChart(t *testing.T) {
 	if out := helm(t, "lint", "--strict", "helm/streamscore"); !strings.Contains(out, "0 chart(s) failed") {
 		t.Errorf("helm lint:\n%s", out)
 	}
-	rendered := helm(t, "template", "streamscore", "helm/streamscore", "--namespace", "streamscore")
-	got, want := objects(t, []byte(rendered)), kustomized(t)
+	var all []string
+	want := kustomized(t, "kubernetes")
+	compareRendered(t, "defaults", helmTemplate(t, ""), want)
+	for _, d := range doorDirs {
+		all = append(all, d.set)
+		for name, m := range kustomized(t, d.dir) {
+			if want[name] != nil {
+				t.Fatalf("%s: %s is in deploy/kubernetes too", d.dir, name)
+			}
+			want[name] = m
+		}
+	}
+	compareRendered(t, strings.Join(all, ","), helmTemplate(t, strings.Join(all, ",")), want)
+	for _, set := range helmVariants {
+		rendered := helmTemplate(t, set)
+		validRendering(t, set, rendered, len(objects(t, []byte(rendered))))
+	}
+}
+
+// compareRendered: rendered has exactly the objects of want, field for
+// field, and kubeconform accepts it.
+func compareRendered(t *testing.T, set, rendered string, want map[string]map[string]any) {
+	t.Helper()
+	got := objects(t, []byte(rendered))
 	names := func(m map[string]map[string]any) []string {
 		var s []string
 		for k := range m {
@@ -159,16 +214,22 @@ func TestHelmChart(t *testing.T) {
 		return s
 	}
 	if !slices.Equal(names(got), names(want)) {
-		t.Fatalf("helm renders %v\ndeploy/kubernetes has %v", names(got), names(want))
+		t.Fatalf("helm template (%s) renders %v\nthe plain manifests have %v", set, names(got), names(want))
 	}
 	for name, w := range want {
 		if g := got[name]; !reflect.DeepEqual(g, w) {
 			gj, _ := json.MarshalIndent(g, "", " ")
 			wj, _ := json.MarshalIndent(w, "", " ")
-			t.Errorf("%s differs:\nhelm template:\n%s\ndeploy/kubernetes:\n%s", name, gj, wj)
+			t.Errorf("%s differs (helm --set %s):\nhelm template:\n%s\nplain manifests:\n%s", name, set, gj, wj)
 		}
 	}
+	validRendering(t, set, rendered, len(want))
+	t.Logf("helm template (%s): %d objects, the same as the plain manifests", set, len(got))
+}
 
+// validRendering: kubeconform finds n valid objects in rendered and nothing else.
+func validRendering(t *testing.T, set, rendered string, n int) {
+	t.Helper()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "rendered.yaml"), []byte(rendered), 0o600); err != nil {
 		t.Fatal(err)
@@ -176,11 +237,11 @@ func TestHelmChart(t *testing.T) {
 	res, err := kubeconform(t, dir)
 	for _, r := range res.Resources {
 		if r.Status != "statusValid" {
-			t.Errorf("kubeconform on helm template: %s/%s: %s: %s", r.Kind, r.Name, r.Status, r.Msg)
+			t.Errorf("kubeconform on helm template (%s): %s/%s: %s: %s", set, r.Kind, r.Name, r.Status, r.Msg)
 		}
 	}
-	if err != nil || res.Summary.Valid != len(want) {
-		t.Errorf("kubeconform on helm template: %v, %d valid, want %d", err, res.Summary.Valid, len(want))
+	if err != nil || res.Summary.Valid != n {
+		t.Errorf("kubeconform on helm template (%s): %v, %d valid, want %d", set, err, res.Summary.Valid, n)
 	}
-	t.Logf("helm template: %d objects, the same as deploy/kubernetes; kubeconform %+v", len(got), res.Summary)
+	t.Logf("kubeconform on helm template (%s): %+v", set, res.Summary)
 }

@@ -30,6 +30,8 @@ import yaml
 
 K8S_KINDS = [
     "statefulset-apps-v1",
+    "deployment-apps-v1",
+    "horizontalpodautoscaler-autoscaling-v2",
     "service-v1",
     "configmap-v1",
     "poddisruptionbudget-policy-v1",
