@@ -307,3 +307,21 @@ func TestSinkNeedsADestination(t *testing.T) {
 		})
 	}
 }
+
+// TestServeChecksKafkaOnlyWhenItLogs: serve reads the kafka section only
+// for http.log_to_topic, so a shared config whose kafka.* files the serve
+// host lacks does not stop it; with log_to_topic on, the same file is the
+// error. The missing bundle makes serve stop right after its configuration.
+func TestServeChecksKafkaOnlyWhenItLogs(t *testing.T) {
+	missingCA := filepath.Join(t.TempDir(), "ca.crt")
+	args := []string{"serve", "--model.bundle", filepath.Join(t.TempDir(), "no-bundle"), "--http.listen", "127.0.0.1:0",
+		"--kafka.brokers", "kafka:9092", "--kafka.tls.enabled", "--kafka.tls.ca_file", missingCA}
+	_, _, err := execCLI(t, "", args...)
+	if err == nil || strings.Contains(err.Error(), "kafka.tls.ca_file") || !strings.Contains(err.Error(), "no-bundle") {
+		t.Errorf("without http.log_to_topic: %v, want the missing bundle, not the kafka section", err)
+	}
+	_, _, err = execCLI(t, "", append(args, "--http.log_to_topic")...)
+	if err == nil || !strings.Contains(err.Error(), "kafka.tls.ca_file") {
+		t.Errorf("with http.log_to_topic: %v, want the missing kafka.tls.ca_file", err)
+	}
+}

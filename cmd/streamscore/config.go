@@ -330,6 +330,9 @@ type configFlags struct {
 	fs       *pflag.FlagSet
 	defaults Config
 	only     []string // top-level sections the command uses; nil: all
+	// when: sections of only used in some configurations, validated only
+	// when their function says the loaded configuration uses them.
+	when map[string]func(*Config) bool
 }
 
 // addConfigFlags registers --config and one flag per key (named like the
@@ -356,6 +359,14 @@ func (f *configFlags) uses(key string) bool {
 	}
 	top, _, _ := strings.Cut(key, ".")
 	return slices.Contains(f.only, top)
+}
+
+// usedBy reports whether c uses key's section: false for a section of
+// when whose function says c does not.
+func (f *configFlags) usedBy(c *Config, key string) bool {
+	top, _, _ := strings.Cut(key, ".")
+	used := f.when[top]
+	return used == nil || used(c)
 }
 
 // load merges the defaults, the file named by --config, the environment and
@@ -396,7 +407,7 @@ func (f *configFlags) load() (*Config, error) {
 		}
 	}
 	c.resolve()
-	if err := c.validate(f.uses); err != nil {
+	if err := c.validate(func(key string) bool { return f.uses(key) && f.usedBy(&c, key) }); err != nil {
 		return nil, err
 	}
 	c.from = f

@@ -27,13 +27,16 @@ func newRunCmd() *cobra.Command {
 in model.bundle and writes predictions to output.topic (records it cannot score
 go to dlq.topic). kafka.brokers and model.bundle must be set. SIGINT/SIGTERM
 stops it gracefully; a second signal exits at once.`,
-		runService, serviceSections...)
+		runService, nil, serviceSections...)
 }
 
 // serviceCmd is a long-running command (run, serve, sink postgres): no
 // arguments, flags for the configuration sections it reads, and fn run in
-// the command's context with the loaded configuration and logger.
-func serviceCmd(use, short, long string, fn func(context.Context, *Config, *slog.Logger) error, sections ...string) *cobra.Command {
+// the command's context with the loaded configuration and logger. when
+// names sections the command reads only in some configurations (serve's
+// kafka section, used only with http.log_to_topic): they are validated only
+// then.
+func serviceCmd(use, short, long string, fn func(context.Context, *Config, *slog.Logger) error, when map[string]func(*Config) bool, sections ...string) *cobra.Command {
 	var flags *configFlags
 	cmd := &cobra.Command{
 		Use: use, Short: short, Long: long,
@@ -41,6 +44,7 @@ func serviceCmd(use, short, long string, fn func(context.Context, *Config, *slog
 		RunE: func(cmd *cobra.Command, _ []string) error { return flags.runWith(cmd, fn) },
 	}
 	flags = addConfigFlags(cmd.Flags(), defaultConfig(), sections...)
+	flags.when = when
 	return cmd
 }
 

@@ -40,7 +40,10 @@ The API listens on http.predict_listen, or on http.listen beside /metrics,
 http.admin_token_file; http.tls.* turns every listener to HTTPS
 (docs/operations.md, "HTTP listeners"). SIGINT/SIGTERM drains: new requests
 get 503, those in flight finish (http.shutdown_timeout).`,
-		serve, "kafka", "input", "output", "dlq", "model", "monitor", "http", "log")
+		// A serve pod that logs nothing to Kafka may share a config file
+		// whose kafka.* files (CA, password) it does not have.
+		serve, map[string]func(*Config) bool{"kafka": func(c *Config) bool { return c.HTTP.LogToTopic }},
+		"kafka", "input", "output", "dlq", "model", "monitor", "http", "log")
 }
 
 // serve runs the HTTP door alone until ctx is done, with the model

@@ -43,7 +43,7 @@ same transaction (<table>_offsets), and the sink resumes from them, so the table
 holds every prediction exactly once across crashes, restarts and rebalances.
 Records that are not predictions go to <table>_rejects. /metrics, /healthz and
 /readyz are served on http.listen. See docs/operations.md ("PostgreSQL sink").`,
-		runSink, "kafka", "output", "http", "log", "sink"))
+		runSink, nil, "kafka", "output", "http", "log", "sink"))
 	return sink
 }
 
