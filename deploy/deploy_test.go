@@ -305,6 +305,7 @@ var servePanels = []string{
 	"Score distribution", "Predictions by label", "Model version per instance", "Predictions by model version",
 	"Model swaps and refused bundles", "Features outside training data",
 	"HTTP requests by route and code", "HTTP latency by route", "HTTP events and in-flight requests", "HTTP prediction log",
+	"HTTP 5xx share of prediction requests", "HTTP prediction latency",
 	"Input drift (PSI per input)", "Score drift (PSI)", "Drift window sample", "Build", "CPU and memory",
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp/syntax"
 	"slices"
 	"strings"
 	"testing"
@@ -203,8 +204,10 @@ func (v scrapedValues) add(fams map[string]*dto.MetricFamily) {
 }
 
 // problems are the selectors of q that match a label to a fixed value no
-// scraped series of the family has: a panel or alert that stays empty.
-// Names not scraped, and the labels Prometheus attaches, are not checked.
+// scraped series of the family has: a panel or alert that stays empty (or,
+// for one alternative of a list such as route=~"/v1/predict|...", a part
+// of it that never matches). Names not scraped, the labels Prometheus
+// attaches and regexps that are not a list of fixed values are not checked.
 func (v scrapedValues) problems(q query) []string {
 	sels, err := selectors(grafanaToPromQL(q.expr))
 	if err != nil {
@@ -217,10 +220,36 @@ func (v scrapedValues) problems(q query) []string {
 			continue
 		}
 		for _, m := range sels[name] {
-			if m.Type == labels.MatchEqual && !slices.Contains(targetLabels, m.Name) && !fam[m.Name][m.Value] {
-				out = append(out, fmt.Sprintf("%s: no scraped series has %s=%q (values: %v)", name, m.Name, m.Value, keys(fam[m.Name])))
+			if slices.Contains(targetLabels, m.Name) {
+				continue
+			}
+			var fixed []string
+			switch m.Type {
+			case labels.MatchEqual:
+				fixed = []string{m.Value}
+			case labels.MatchRegexp:
+				fixed = literalAlternatives(m.Value)
+			}
+			for _, value := range fixed {
+				if !fam[m.Name][value] {
+					out = append(out, fmt.Sprintf("%s: no scraped series has %s=%q (values: %v)", name, m.Name, value, keys(fam[m.Name])))
+				}
 			}
 		}
+	}
+	return out
+}
+
+// literalAlternatives are the values a regexp matcher lists, when it is
+// nothing but fixed values joined by | ("a|b|c"); nil otherwise.
+func literalAlternatives(re string) []string {
+	var out []string
+	for _, alt := range strings.Split(re, "|") {
+		r, err := syntax.Parse(alt, syntax.Perl)
+		if err != nil || r.Op != syntax.OpLiteral || r.Flags&syntax.FoldCase != 0 {
+			return nil
+		}
+		out = append(out, string(r.Rune))
 	}
 	return out
 }
@@ -272,7 +301,9 @@ func TestQueriesMatchScrape(t *testing.T) {
 		{run, []want{{"streamscore_records_consumed_total", nil, events + 1}, {"streamscore_dlq_records_total", nil, 1},
 			{"streamscore_shadow_predictions_total", nil, 1}}},
 		{serve, []want{{"streamscore_http_events_total", map[string]string{"outcome": "scored"}, 1},
-			{"streamscore_http_events_total", map[string]string{"outcome": "rejected"}, 1}}},
+			{"streamscore_http_events_total", map[string]string{"outcome": "rejected"}, 1},
+			{"streamscore_http_requests_total", map[string]string{"route": "/v2/models/{name}/infer"}, 1},
+			{"streamscore_http_requests_total", map[string]string{"route": "/v2/models/{name}/versions/{version}/infer"}, 1}}},
 	}
 	// The sink, writing the prediction topic to PostgreSQL.
 	absent := maps.Clone(absentFromScrape)
@@ -304,7 +335,8 @@ func TestQueriesMatchScrape(t *testing.T) {
 	// The traffic: reference events and a poison record to the stream, a
 	// record that is no prediction to the sink's topic, one scored and one
 	// rejected event to the HTTP door, and one outside the training data (an
-	// amount out of range, an unseen country: serve's data-quality series).
+	// amount out of range, an unseen country: serve's data-quality series),
+	// and an OIP infer request on each infer route (the HTTP alerts' routes).
 	recs := []*kgo.Record{{Topic: k.in, Key: []byte("poison"), Value: []byte("{not json")},
 		{Topic: k.out, Key: []byte("not-a-prediction"), Value: []byte("{not json")}}
 	for i, ev := range referenceEvents(t, bundle, events) {
@@ -319,6 +351,14 @@ func TestQueriesMatchScrape(t *testing.T) {
 		resp, answer := proctest.HTTP(t, nil, "POST", "http://"+serve.http+"/v1/predict", strings.NewReader(c.body), "Content-Type", "application/json")
 		if resp.StatusCode != c.want {
 			t.Fatalf("POST /v1/predict %s: %d %s, want %d", c.body, resp.StatusCode, answer, c.want)
+		}
+	}
+	infer := `{"inputs":[{"name":"amount","datatype":"FP64","shape":[1],"data":[12.5]},` +
+		`{"name":"timestamp","datatype":"BYTES","shape":[1],"data":["2026-02-07T19:26:47Z"]}]}`
+	for _, path := range []string{"/v2/models/fraud/infer", "/v2/models/fraud/versions/1.0.0/infer"} {
+		resp, answer := proctest.HTTP(t, nil, "POST", "http://"+serve.http+path, strings.NewReader(infer), "Content-Type", "application/json")
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("POST %s: %d %s, want 200", path, resp.StatusCode, answer)
 		}
 	}
 
@@ -359,10 +399,12 @@ func TestQueriesMatchScrape(t *testing.T) {
 	// The same scrapes catch what the registries let through.
 	bare := sc.served(t, known, nil)
 	for _, q := range []query{
-		{expr: `sum(rate(streamscore_connect_errors_total[5m]))`},                   // kprom registers it, emits it only after an error
-		{expr: `sum(rate(streamscore_input_missing_total{door="https"}[5m]))`},      // a label value no series has
-		{expr: `sum by (door) (rate(streamscore_records_consumed_total[5m]))`},      // a label the series lack
-		{expr: `sum(rate(streamscore_http_log_records_total[5m]))`, where: "serve"}, // a control: served, no problem
+		{expr: `sum(rate(streamscore_connect_errors_total[5m]))`},                                                              // kprom registers it, emits it only after an error
+		{expr: `sum(rate(streamscore_input_missing_total{door="https"}[5m]))`},                                                 // a label value no series has
+		{expr: `sum by (door) (rate(streamscore_records_consumed_total[5m]))`},                                                 // a label the series lack
+		{expr: `sum(rate(streamscore_http_requests_total{route=~"/v1/predict|/v1/predikt"}[5m]))`},                             // one listed value no series has
+		{expr: `sum(rate(streamscore_http_log_records_total[5m]))`, where: "serve"},                                            // a control: served, no problem
+		{expr: `sum(rate(streamscore_http_requests_total{route=~"/v1/predict|/v2/models/{name}/infer"}[5m]))`, where: "serve"}, // a control: both scraped
 	} {
 		if strings.Contains(q.expr, "connect_errors") && sc.names["streamscore_connect_errors_total"].source != "" {
 			t.Logf("a connection failed during the test, so %s proves nothing this time", q.expr)
