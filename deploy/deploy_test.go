@@ -1319,6 +1319,41 @@ func TestServiceAcceptsDeployConfig(t *testing.T) {
 			}
 		}
 	}
+
+	// The doors profile: serve and the sink. `config` checks as run does,
+	// so it gets run's required keys beside each service's own environment;
+	// an unknown STREAMSCORE_* name is an error there.
+	runKeys := map[string]string{"STREAMSCORE_KAFKA_BROKERS": "kafka:9092", "STREAMSCORE_MODEL_BUNDLE": "/examples/fraud"}
+	drains := map[string]time.Duration{"streamscore-serve": 10 * time.Second, "streamscore-sink-postgres": 10 * time.Second}
+	for svc, drain := range drains {
+		env := maps.Clone(runKeys)
+		maps.Copy(env, compose.Services[svc].Environment)
+		if len(compose.Services[svc].Environment) == 0 {
+			t.Fatalf("compose has no service %s with an environment", svc)
+		}
+		cfg := effectiveConfig(t, bin, env)
+		if h := str(at(cfg, "http", "listen")); !strings.HasPrefix(h, "0.0.0.0:9464") {
+			t.Errorf("compose %s: http.listen %q, want 0.0.0.0:9464 (the port prometheus.yml scrapes)", svc, h)
+		}
+		if svc == "streamscore-serve" {
+			if d := str(at(cfg, "http", "shutdown_timeout")); d != drain.String() {
+				t.Errorf("compose %s: http.shutdown_timeout %s, the test assumes %s", svc, d, drain)
+			}
+		}
+		if grace, err := time.ParseDuration(compose.Services[svc].StopGracePeriod); err != nil || grace <= drain {
+			t.Errorf("compose %s: stop_grace_period %q must exceed its drain %s", svc, compose.Services[svc].StopGracePeriod, drain)
+		}
+	}
+	sink := compose.Services["streamscore-sink-postgres"].Environment
+	if topic := sink["STREAMSCORE_OUTPUT_TOPIC"]; !strings.Contains(initCmd, "--topic "+topic+" ") {
+		t.Errorf("compose sink: output topic %q is not created by kafka-init", topic)
+	}
+	if f := sink["STREAMSCORE_SINK_POSTGRES_PASSWORD_FILE"]; f != "/run/secrets/postgres-password" {
+		t.Errorf("compose sink: password file %q, want the postgres-password secret's /run/secrets/postgres-password", f)
+	}
+	if _, err := os.Stat("compose/postgres-password"); err != nil {
+		t.Errorf("compose: the postgres-password secret's file: %v", err)
+	}
 }
 
 // ---------------------------------------------------------------- Compose
