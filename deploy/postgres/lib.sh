@@ -27,6 +27,21 @@ PG_RUN="$PG_CACHE/run"
 PG_LOG="$PG_RUN/postgres.log"
 PG_DSN_FILE="$PG_RUN/dsn"
 PG_DSN="postgres://$PG_USER@$PG_HOST:$PG_PORT/$PG_DB?sslmode=disable"
+# STREAMSCORE_DEV_PG_AUTH: trust (the default: every connection is let in) or
+# scram-sha-256 (TCP connections need a role with a password; the socket in
+# run/ stays trust, so the scripts' own psql and the printed DSN use it).
+PG_AUTH="${STREAMSCORE_DEV_PG_AUTH:-trust}"
+PG_SQL_HOST="$PG_HOST"
+PG_INITDB_AUTH=(-A trust)
+case "$PG_AUTH" in
+trust) ;;
+scram-sha-256)
+	PG_SQL_HOST="$PG_RUN"
+	PG_INITDB_AUTH=(--auth-local=trust --auth-host="$PG_AUTH")
+	PG_DSN="postgres://$PG_USER@/$PG_DB?host=$PG_RUN&port=$PG_PORT"
+	;;
+*) die "STREAMSCORE_DEV_PG_AUTH=$PG_AUTH: use trust or scram-sha-256" ;;
+esac
 
 # pg_bin: the newest installed server's bin dir (empty when none is installed).
 pg_bin() {
@@ -49,6 +64,16 @@ as_server() {
 # crash-recovery case.
 server_opts() {
 	printf '%s' "-p $PG_PORT -k $PG_RUN -c listen_addresses=$PG_HOST -c max_connections=50 -c shared_buffers=64MB"
+}
+
+# cluster_auth: the host authentication the cluster in PG_DATA was made
+# with (its pg_hba.conf), trust or scram-sha-256.
+cluster_auth() {
+	if grep -Eq '^host[[:space:]].*scram-sha-256' "$PG_DATA/pg_hba.conf"; then
+		echo scram-sha-256
+	else
+		echo trust
+	fi
 }
 
 # running: this cache's server answers pg_ctl status (postmaster.pid names a live postmaster).

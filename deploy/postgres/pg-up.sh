@@ -5,12 +5,18 @@
 #
 #   bash deploy/postgres/pg-up.sh                  # prints the DSN on stdout
 #   export STREAMSCORE_TEST_POSTGRES="$(bash deploy/postgres/pg-up.sh)"
+#   STREAMSCORE_DEV_PG_AUTH=scram-sha-256 bash deploy/postgres/pg-up.sh
+#       # TCP connections need a password (scram-sha-256; create roles with
+#       # one); the socket in <cache>/run stays trust, and the DSN printed is
+#       # the socket's (postgres://streamscore@/streamscore?host=<cache>/run&port=N)
 #
 # Idempotent: if this cache's server already runs and answers, it prints the
 # DSN and exits 0. Installs the postgresql package (scripts/install-deps.sh)
 # when no server binaries are found. Progress goes to stderr, the DSN alone to
 # stdout. Environment: STREAMSCORE_DEV_PG_CACHE (default <repo>/.cache/postgres),
-# STREAMSCORE_DEV_PG_PORT (15432), STREAMSCORE_DEV_PG_READY_TIMEOUT_SECONDS (60).
+# STREAMSCORE_DEV_PG_PORT (15432), STREAMSCORE_DEV_PG_READY_TIMEOUT_SECONDS (60),
+# STREAMSCORE_DEV_PG_AUTH (trust; or scram-sha-256, chosen at initdb: a cluster
+# made with the other is refused, wipe it with pg-down.sh --wipe).
 set -euo pipefail
 # shellcheck source=lib.sh source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -18,16 +24,16 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # wait_sql BIN: the server answers a query as $PG_USER within the ready
 # timeout (pg_ctl -w only waits for the socket).
 wait_sql() {
-	wait_for "$PG_READY_TIMEOUT_SECONDS" "$1/psql" -X -q -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres -tAc 'select 1' >/dev/null 2>&1
+	wait_for "$PG_READY_TIMEOUT_SECONDS" "$1/psql" -X -q -h "$PG_SQL_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres -tAc 'select 1' >/dev/null 2>&1
 }
 
 create_db() {
 	local bin="$1" have
-	have="$("$bin/psql" -X -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres -tAc \
+	have="$("$bin/psql" -X -h "$PG_SQL_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres -tAc \
 		"select 1 from pg_database where datname = '$PG_DB'")"
 	if [[ "$have" != 1 ]]; then
 		log "creating database $PG_DB"
-		"$bin/createdb" -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" "$PG_DB" >&2
+		"$bin/createdb" -h "$PG_SQL_HOST" -p "$PG_PORT" -U "$PG_USER" "$PG_DB" >&2
 	fi
 }
 
@@ -41,6 +47,9 @@ main() {
 	mkdir -p "$PG_CACHE"
 	take_lock "$PG_RUN/lock"
 	own_cache
+	if [[ -f "$PG_DATA/PG_VERSION" && "$(cluster_auth)" != "$PG_AUTH" ]]; then
+		die "the cluster in $PG_DATA has $(cluster_auth) authentication, STREAMSCORE_DEV_PG_AUTH asks for $PG_AUTH: stop and wipe it (pg-down.sh --wipe) or use another cache"
+	fi
 
 	if running "$bin"; then
 		log "server already running (pid $(postmaster_pid)), checking it answers"
@@ -53,7 +62,7 @@ main() {
 
 	if [[ ! -f "$PG_DATA/PG_VERSION" ]]; then
 		log "initdb in $PG_DATA ($("$bin/postgres" --version))"
-		as_server "$bin/initdb" -D "$PG_DATA" -A trust -U "$PG_USER" -E UTF8 --no-locale >>"$PG_LOG" 2>&1 ||
+		as_server "$bin/initdb" -D "$PG_DATA" "${PG_INITDB_AUTH[@]}" -U "$PG_USER" -E UTF8 --no-locale >>"$PG_LOG" 2>&1 ||
 			die "initdb failed; see $PG_LOG"
 	fi
 	printf '\n===== %s pg-up: starting =====\n' "$(date -u +%FT%TZ)" >>"$PG_LOG"
