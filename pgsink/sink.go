@@ -196,6 +196,9 @@ func (s *Sink) prepare(ctx context.Context) error {
 		}
 		s.m.Errors.WithLabelValues(ErrKindPostgres).Inc()
 		if !transient(err) {
+			if s.passwordRefused(err) {
+				return fmt.Errorf("postgres refused the password of sink.postgres.password_file %s: %w", s.cfg.PasswordFile, err)
+			}
 			if !s.cfg.CreateTable {
 				return fmt.Errorf("postgres: the sink's tables (sink.postgres.create_table is off): %w", err)
 			}
@@ -206,6 +209,16 @@ func (s *Sink) prepare(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// passwordRefused: PostgreSQL refused the password read from
+// sink.postgres.password_file (28P01). At start that is fatal (a wrong
+// file); while running it is waited out like an outage, since a rotation
+// changes the role's password and the mounted file at different moments
+// (the kubelet updates a Secret's files up to a minute or more later) and
+// the next connection reads the file again.
+func (s *Sink) passwordRefused(err error) bool {
+	return s.cfg.PasswordFile != "" && sqlState(err) == "28P01"
 }
 
 // consume is the poll loop: collect a batch, write it, let a waiting
@@ -401,7 +414,7 @@ func (s *Sink) flush(ctx context.Context, b *batch) error {
 		if cerr := s.check(ctx); errors.As(cerr, &te) {
 			return cerr
 		}
-		if !transient(err) {
+		if !transient(err) && !s.passwordRefused(err) {
 			return fmt.Errorf("postgres refused the batch: %w", err)
 		}
 	}

@@ -202,7 +202,7 @@ func refused(err error) bool {
 // 57 operator intervention (shutdown, "starting up", statement_timeout),
 // 58 system errors, and 55P03 (lock_timeout: a DBA's ALTER or VACUUM FULL
 // holds the table). Others (28 authentication, 3D no database, 42 missing
-// table or privilege) do not pass by waiting.
+// table or privilege) do not pass by waiting (but see passwordRefused).
 func transient(err error) bool {
 	c := sqlState(err)
 	if c == "" {

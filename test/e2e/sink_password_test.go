@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -102,6 +103,7 @@ func (pg *authPG) login(role, password string) error {
 		return err
 	}
 	cc.Password = password
+	cc.RuntimeParams["application_name"] = "password-check" // not one of the sink's
 	conn, err := pgx.ConnectConfig(ctx, cc)
 	if err != nil {
 		return err
@@ -145,11 +147,12 @@ func producePredictions(t *testing.T, brokers []string, topic string, from, n in
 
 // TestSinkPostgresPasswordFile: `streamscore sink postgres` against a
 // PostgreSQL that checks passwords (scram-sha-256), with a DSN without one
-// and sink.postgres.password_file. The rows land; the role's password is
-// rotated (ALTER ROLE, the file rewritten) and the sink's connections
-// terminated, and the next rows land too, through new connections made with
-// the new password, the same process; a sink whose file holds a wrong
-// password stops at start with PostgreSQL's authentication failure.
+// and sink.postgres.password_file. The rows land. The role's password is
+// rotated and the sink's connections terminated while the file still holds
+// the old one: the sink waits (an outage, PostgreSQL refusing the password)
+// instead of exiting, and writes once the file is rewritten; rotated again
+// (both at once), the rows land too; all in the same process. A sink whose
+// file holds a wrong password stops at start naming the file.
 func TestSinkPostgresPasswordFile(t *testing.T) {
 	pg := startAuthPG(t)
 	brokers := kafkatest.Brokers(t)
@@ -197,45 +200,87 @@ func TestSinkPostgresPasswordFile(t *testing.T) {
 	rows(50)
 	t.Logf("50 predictions written with the first password (%s, pid %d)", sink.Name, sink.Pid())
 
-	// Rotation: the role's password, then the file (a Secret update), then
-	// the sink's connections end (a server restart, a failover, an idle
-	// timeout would do the same): the writes need new connections.
-	pg.exec(t, "ALTER ROLE "+sinkRole+" PASSWORD 'second-9c4a'")
-	if err := os.WriteFile(pwFile, []byte("second-9c4a\n"), 0o600); err != nil {
-		t.Fatal(err)
+	// A rotation in two steps that land apart, as a Secret's file is
+	// updated up to a minute or more after the role's password: while the
+	// file still holds the old password, the writes need new connections
+	// (the old ones terminated, as a server restart, failover or idle
+	// timeout would) and PostgreSQL refuses them. The sink waits that out
+	// as an outage and writes once the file has the new password.
+	rotate := func(password string) {
+		t.Helper()
+		pg.exec(t, "ALTER ROLE "+sinkRole+" PASSWORD '"+password+"'")
+		if err := pg.login(sinkRole, "first-5b1e"); !authFailed(err) {
+			t.Fatalf("the first password after ALTER ROLE: %v, want the authentication failure (28P01)", err)
+		}
 	}
-	if err := pg.login(sinkRole, "first-5b1e"); !authFailed(err) {
-		t.Fatalf("the old password after ALTER ROLE: %v, want the authentication failure (28P01)", err)
+	writeFile := func(password string) {
+		t.Helper()
+		if err := os.WriteFile(pwFile, []byte(password+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
-	var before []int32
-	if err := pg.admin.QueryRow(context.Background(),
-		"SELECT coalesce(array_agg(pid), '{}') FROM pg_stat_activity WHERE application_name = $1", sinkRole).Scan(&before); err != nil {
-		t.Fatal(err)
+	backends := func() []int32 {
+		t.Helper()
+		var pids []int32
+		if err := pg.admin.QueryRow(context.Background(),
+			"SELECT coalesce(array_agg(pid), '{}') FROM pg_stat_activity WHERE application_name = $1", sinkRole).Scan(&pids); err != nil {
+			t.Fatal(err)
+		}
+		return pids
 	}
-	killed := pg.exec(t, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", sinkRole)
-	if killed == 0 {
-		t.Fatalf("no backend with application_name %s to terminate", sinkRole)
+	terminate := func() []int32 {
+		t.Helper()
+		before := backends()
+		if n := pg.exec(t, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", sinkRole); n == 0 {
+			t.Fatalf("no backend with application_name %s to terminate", sinkRole)
+		}
+		return before
 	}
-	t.Logf("password rotated; terminated the sink's %d connection(s) %v", killed, before)
-
-	producePredictions(t, brokers, topic, 50, 50)
-	rows(100)
-	if sink.Exited() {
-		t.Fatalf("%s exited: %s", sink.Name, sink.Status())
-	}
-	var after []int32
-	if err := pg.admin.QueryRow(context.Background(),
-		"SELECT coalesce(array_agg(pid), '{}') FROM pg_stat_activity WHERE application_name = $1", sinkRole).Scan(&after); err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range after {
-		for _, b := range before {
-			if p == b {
+	// newConns: the sink's backends now are none of before.
+	newConns := func(before []int32) []int32 {
+		t.Helper()
+		after := backends()
+		for _, p := range after {
+			if slices.Contains(before, p) {
 				t.Fatalf("backend %d survived pg_terminate_backend (before %v, after %v)", p, before, after)
 			}
 		}
+		if sink.Exited() {
+			t.Fatalf("%s exited: %s", sink.Name, sink.Status())
+		}
+		return after
 	}
-	t.Logf("50 more predictions written through new connection(s) %v with the rotated password, the same process (pid %d)", after, sink.Pid())
+
+	rotate("second-9c4a")
+	// pgxpool pings a connection idle for over a second before handing it
+	// out, so the next write opens a new connection rather than failing on
+	// the terminated one first.
+	proctest.Eventually(t, sinkWait, "the sink's connections idle for 1.5s", func() error {
+		var busy int
+		err := pg.admin.QueryRow(context.Background(), "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND (state <> 'idle' OR state_change > now() - interval '1.5 seconds')", sinkRole).Scan(&busy)
+		if err == nil && busy > 0 {
+			err = fmt.Errorf("%d busy or lately active", busy)
+		}
+		return err
+	}, sink)
+	before := terminate()
+	producePredictions(t, brokers, topic, 50, 25)
+	outage := sink.WaitLog(sinkWait, "postgres unavailable; consumption waits and retries with backoff (logged once per outage)")
+	if e, _ := outage["err"].(string); !strings.Contains(e, "28P01") {
+		t.Fatalf("the outage's error %q is not the authentication failure (28P01)", e)
+	}
+	t.Logf("password changed, the file not yet, connections %v terminated: %s stays up, waiting: %v", before, sink.Name, outage["err"])
+	writeFile("second-9c4a")
+	rows(75)
+	t.Logf("the file updated: 25 more predictions written through new connection(s) %v, the same process (pid %d)", newConns(before), sink.Pid())
+
+	// Both halves at once, then the connections end.
+	rotate("third-71d0")
+	writeFile("third-71d0")
+	before = terminate()
+	producePredictions(t, brokers, topic, 75, 25)
+	rows(100)
+	t.Logf("rotated again, connections %v terminated: 25 more predictions through new connection(s) %v, the same process (pid %d)", before, newConns(before), sink.Pid())
 	sink.StopClean()
 
 	// A wrong password in the file: the sink stops at start and says why.
@@ -243,8 +288,8 @@ func TestSinkPostgresPasswordFile(t *testing.T) {
 	bad := proctest.Start(t, "sink postgres (wrong password)", proctest.Options{}, bin, "sink", "postgres", "--config", config(wrong, kafkatest.UniqueName(t, "sink-wrong")))
 	code := bad.Wait(sinkWait)
 	out := bad.Stdout.String()
-	if code == 0 || !strings.Contains(out, "password authentication failed for user") || !strings.Contains(out, "28P01") {
-		t.Fatalf("%s exited %d, want non-zero with PostgreSQL's authentication failure (28P01); output:\n%s", bad.Name, code, out)
+	if want := "postgres refused the password of sink.postgres.password_file " + wrong; code == 0 || !strings.Contains(out, want) || !strings.Contains(out, "28P01") {
+		t.Fatalf("%s exited %d, want non-zero with %q and the authentication failure (28P01); output:\n%s", bad.Name, code, want, out)
 	}
 	t.Logf("wrong password: %s exited %d: %s", bad.Name, code, proctest.LastLines(out, 1))
 }
