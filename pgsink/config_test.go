@@ -2,10 +2,13 @@ package pgsink
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/streamscore/streamscore/secret"
 )
@@ -154,5 +157,27 @@ func TestWarnings(t *testing.T) {
 				t.Errorf("%s: warning %q shows the password or lacks the fix", dsn, w)
 			}
 		}
+	}
+}
+
+// TestPasswordRefusedIsWaitedOut: PostgreSQL refusing the password (28P01)
+// is no transient error in general, but with sink.postgres.password_file it
+// is waited out while the sink runs (a rotation changes the role and the
+// mounted file apart); without a file it stays fatal.
+func TestPasswordRefusedIsWaitedOut(t *testing.T) {
+	refusedPW := fmt.Errorf("begin: %w", &pgconn.PgError{Code: "28P01", Message: "password authentication failed"})
+	withFile := &Sink{cfg: Config{PasswordFile: "/run/pw"}}
+	withoutFile := &Sink{cfg: Config{}}
+	if transient(refusedPW) {
+		t.Error("28P01 is transient: a wrong password in the DSN would be retried for ever")
+	}
+	if !withFile.passwordRefused(refusedPW) {
+		t.Error("28P01 with a password file: not waited out")
+	}
+	if withoutFile.passwordRefused(refusedPW) {
+		t.Error("28P01 without a password file: waited out, want fatal")
+	}
+	if withFile.passwordRefused(fmt.Errorf("x: %w", &pgconn.PgError{Code: "42501"})) {
+		t.Error("42501 (no privilege) taken for a refused password")
 	}
 }
