@@ -93,13 +93,26 @@ func (e *atLeastOnce) client() *kgo.Client { return e.cl }
 
 // run fetches and hands each partition's records to its worker. With
 // BlockRebalanceOnPoll, a rebalance runs only between two polls, so the
-// worker map is stable while we dispatch.
+// workers the records are for are looked up right after the poll, while no
+// rebalance can run.
+//
+// A worker whose queue is full holds up the loop (backpressure), and with
+// it any rebalance, until the worker takes the records. While the broker
+// refuses a write no worker takes any, and the refusal may last for hours:
+// so the loop then stops handing over, keeps the poll's records not handed
+// over yet (held) and lets the rebalance go on while it waits for the
+// refusal to end. Then it hands them over, to the same workers, before it
+// polls again, so a partition's records still reach its worker in order. A
+// worker stopped meanwhile (its partition revoked or lost, even if
+// assigned back to us) gets none of them: they are past what it committed,
+// so whoever owns the partition next fetches them again from there.
 func (e *atLeastOnce) run(ctx context.Context) error {
 	p := e.p
 	maxPoll := p.cfg.BatchMaxRecords * 4
 	ferrs := fetchErrors{p: p}
 	e.committedAt.Store(time.Now().UnixNano())
 	go e.refused.run()
+	var buf, held []share
 	for {
 		e.waitForCommits(ctx)
 		// Nothing is fetched while a write is refused; rebalances go on.
@@ -107,41 +120,86 @@ func (e *atLeastOnce) run(ctx context.Context) error {
 			e.cl.AllowRebalance()
 			return nil
 		}
-		fetches := e.cl.PollRecords(ctx, maxPoll)
-		if fetches.IsClientClosed() || ctx.Err() != nil {
-			e.cl.AllowRebalance()
-			return nil
+		if len(held) == 0 {
+			fetches := e.cl.PollRecords(ctx, maxPoll)
+			if fetches.IsClientClosed() || ctx.Err() != nil {
+				e.cl.AllowRebalance()
+				return nil
+			}
+			ferrs.handle(ctx, fetches)
+			buf = e.shares(buf[:0], fetches)
+			held = buf
 		}
-		ferrs.handle(ctx, fetches)
-		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
-			if len(fp.Records) == 0 {
-				return
-			}
-			if n := countData(fp.Records); n > 0 {
-				p.m.RecordsConsumed.WithLabelValues(fp.Topic).Add(float64(n))
-				p.stats.consumed.Add(uint64(n))
-			}
-			e.mu.Lock()
-			w := e.workers[topicPartition{fp.Topic, fp.Partition}]
-			e.mu.Unlock()
-			if w == nil {
-				// Not ours any more; uncommitted, so the new owner reads it.
-				p.log.Debug("dropping records of a partition we no longer own", "topic", fp.Topic, "partition", fp.Partition, "records", len(fp.Records))
-				return
-			}
-			select {
-			case w.in <- fp.Records:
-			default:
-				p.m.Backpressure.Set(1)
-				select {
-				case w.in <- fp.Records:
-				case <-ctx.Done():
-				}
-				p.m.Backpressure.Set(0)
-			}
-		})
+		if held = e.dispatch(ctx, held); len(held) == 0 {
+			clear(buf) // handed over (or dropped): the loop keeps no record
+		}
 		e.cl.AllowRebalance()
 	}
+}
+
+// share is one partition's records of a poll and the worker they are for.
+type share struct {
+	w    *partitionWorker
+	recs []*kgo.Record
+}
+
+// shares appends to dst the records of fetches by worker, counting them as
+// consumed. Called right after the poll, before AllowRebalance: the worker
+// map is stable.
+func (e *atLeastOnce) shares(dst []share, fetches kgo.Fetches) []share {
+	p := e.p
+	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+		if len(fp.Records) == 0 {
+			return
+		}
+		if n := countData(fp.Records); n > 0 {
+			p.m.RecordsConsumed.WithLabelValues(fp.Topic).Add(float64(n))
+			p.stats.consumed.Add(uint64(n))
+		}
+		e.mu.Lock()
+		w := e.workers[topicPartition{fp.Topic, fp.Partition}]
+		e.mu.Unlock()
+		if w == nil {
+			// Not ours any more; uncommitted, so the new owner reads it.
+			p.log.Debug("dropping records of a partition we no longer own", "topic", fp.Topic, "partition", fp.Partition, "records", len(fp.Records))
+			return
+		}
+		dst = append(dst, share{w: w, recs: fp.Records})
+	})
+	return dst
+}
+
+// dispatch hands each share to its worker, waiting while a worker's queue
+// is full. It returns the shares not handed over (held) when a write is
+// refused while it waits: the caller lets the rebalance go on and hands
+// them over once the refusal ends. A share whose worker stopped is dropped
+// (uncommitted: the partition's next owner reads it); so is one waiting
+// when ctx ends.
+func (e *atLeastOnce) dispatch(ctx context.Context, shares []share) (held []share) {
+	for i, s := range shares {
+		select {
+		case s.w.in <- s.recs:
+			continue
+		case <-s.w.quit:
+			continue
+		default:
+		}
+		e.p.m.Backpressure.Set(1)
+		select {
+		case s.w.in <- s.recs:
+		case <-s.w.quit:
+		case <-ctx.Done():
+		case <-e.refused.refusing():
+			held = shares[i:]
+		}
+		e.p.m.Backpressure.Set(0)
+		if held != nil {
+			e.p.log.Info("a worker's queue is full while the broker refuses a write: holding the fetched records and letting a rebalance go on",
+				"topic", s.w.tp.topic, "partition", s.w.tp.partition, "held_partitions", len(held))
+			return held
+		}
+	}
+	return nil
 }
 
 // waitForCommits returns when no mark has waited longer than

@@ -52,6 +52,7 @@ type refusedRetry struct {
 	since   time.Time
 	lastErr error
 	clear   chan struct{} // closed while not blocked
+	refused chan struct{} // closed while blocked
 	kick    chan struct{} // the first refusal since the last clear
 	done    chan struct{}
 
@@ -60,8 +61,8 @@ type refusedRetry struct {
 }
 
 func newRefusedRetry(e *atLeastOnce) *refusedRetry {
-	q := &refusedRetry{e: e, clear: make(chan struct{}), kick: make(chan struct{}, 1),
-		done: make(chan struct{})}
+	q := &refusedRetry{e: e, clear: make(chan struct{}), refused: make(chan struct{}),
+		kick: make(chan struct{}, 1), done: make(chan struct{})}
 	q.stopCtx, q.cancel = context.WithCancel(context.Background())
 	close(q.clear)
 	return q
@@ -81,6 +82,14 @@ func (q *refusedRetry) wait(stop <-chan struct{}) bool {
 	}
 }
 
+// refusing returns a channel closed once a write is refused: at once if
+// one is now, else at the next refusal.
+func (q *refusedRetry) refusing() <-chan struct{} {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.refused
+}
+
 // isBlocked reports whether a refused write holds up consuming.
 func (q *refusedRetry) isBlocked() bool {
 	q.mu.Lock()
@@ -98,6 +107,7 @@ func (q *refusedRetry) add(r inflightOutput, err error) {
 		return
 	}
 	q.blocked, q.since, q.clear = true, time.Now(), make(chan struct{})
+	close(q.refused)
 	q.e.p.m.ProduceBlocked.Set(1)
 	q.e.p.log.Error("the broker refused a write: fetching stops and the refused records are produced again with backoff until it takes them (nothing is committed past them)",
 		"err", err, "retry_in", refusedBackoffMin.String())
@@ -169,6 +179,7 @@ func (q *refusedRetry) attempt() bool {
 	}
 	q.blocked = false
 	close(q.clear)
+	q.refused = make(chan struct{})
 	q.e.p.m.ProduceBlocked.Set(0)
 	q.e.p.log.Info(msgResumed, "records", sent, "left_to_next_owners", len(batch)-sent,
 		"blocked_for", time.Since(q.since).Round(time.Millisecond).String())
