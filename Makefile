@@ -11,6 +11,9 @@ BROKERS = $$(cat $(KAFKA_CACHE)/run/bootstrap)
 PG_CACHE ?= $(CURDIR)/.cache/postgres
 export STREAMSCORE_DEV_PG_CACHE := $(PG_CACHE)
 PG_DSN = $$(cat $(PG_CACHE)/run/dsn)
+REGISTRY_CACHE ?= $(CURDIR)/.cache/registry
+export STREAMSCORE_DEV_REGISTRY_CACHE := $(REGISTRY_CACHE)
+REGISTRY_URL = $$(cat $(REGISTRY_CACHE)/run/url)
 DEMO_ARGS ?=
 # Versioned builds: `streamscore version` prints these (and the module version
 # and Go version the binary records). A static binary (no cgo), paths trimmed:
@@ -19,7 +22,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
 GO_BUILD = CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT)"
 
-.PHONY: image licenses all build demo test test-unit test-integration test-faults test-security parity deps lint kafka-up kafka-down kafka-up-secure kafka-down-secure kafka-up-cluster kafka-down-cluster pg-up pg-down bench fuzz clean
+.PHONY: image licenses all build demo test test-unit test-integration test-faults test-security parity deps lint kafka-up kafka-down kafka-up-secure kafka-down-secure kafka-up-cluster kafka-down-cluster pg-up pg-down registry-up registry-down bench fuzz clean
 
 all: build
 
@@ -69,6 +72,14 @@ pg-up:
 pg-down:
 	bash deploy/postgres/pg-down.sh
 
+## registry-up / registry-down: the schema registry of the interop tests (Apicurio Registry, Confluent-compatible API;
+## built with Maven into .cache/registry on the first run; deploy/registry/README.md)
+registry-up:
+	bash deploy/registry/registry-up.sh
+
+registry-down:
+	bash deploy/registry/registry-down.sh
+
 ## lint: go mod tidy -diff, gofmt, goimports, go vet, staticcheck (pinned; installed into .cache/bin) and shellcheck (make deps)
 lint:
 	bash scripts/lint.sh
@@ -78,19 +89,21 @@ test: deps lint test-integration
 	$(MAKE) --no-print-directory parity
 	$(MAKE) --no-print-directory test-faults
 
-## test-integration: every Go test (unit, e2e, interop, sink, security) against a real Apache Kafka broker and PostgreSQL
-## (test/security starts the secured broker itself, in parallel with the other packages)
-test-integration: kafka-up pg-up build
-	@echo "== tests against Apache Kafka at $(BROKERS) and PostgreSQL =="
-	STREAMSCORE_TEST_BROKERS=$(BROKERS) STREAMSCORE_TEST_POSTGRES=$(PG_DSN) STREAMSCORE_TEST_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 25m ./...
+## test-integration: every Go test (unit, e2e, interop, sink, security) against a real Apache Kafka broker, PostgreSQL
+## and schema registry (test/security starts the secured broker itself, in parallel with the other packages)
+test-integration: kafka-up pg-up registry-up build
+	@echo "== tests against Apache Kafka at $(BROKERS), PostgreSQL and the schema registry at $(REGISTRY_URL) =="
+	STREAMSCORE_TEST_BROKERS=$(BROKERS) STREAMSCORE_TEST_POSTGRES=$(PG_DSN) STREAMSCORE_TEST_REGISTRY_URL=$(REGISTRY_URL) \
+		STREAMSCORE_TEST_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 25m ./...
 
 ## test-security: the security suite alone (test/security starts and stops the secured broker itself)
 test-security: build
 	STREAMSCORE_TEST_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -v -timeout 10m ./test/security/
 
-## test-unit: every Go test with the in-process kfake broker instead of Kafka
-test-unit:
-	$(GO) test -count=1 ./...
+## test-unit: every Go test with the in-process kfake broker instead of Kafka (the interop tests still
+## need the schema registry: it is started)
+test-unit: registry-up
+	STREAMSCORE_TEST_REGISTRY_URL=$(REGISTRY_URL) $(GO) test -count=1 ./...
 
 ## parity: regenerate the reference predictions in Python, check Go against them
 parity:

@@ -1,9 +1,13 @@
 // Package srtest is an in-process fake of the Confluent Schema Registry,
-// for tests. No Confluent-compatible registry can be installed from the
-// package registries this project uses (Confluent's own is not published
-// there, Karapace is not on the Python index), so tests of the registry
-// client run against this server instead. It implements the documented REST
-// subset that franz-go's pkg/sr client uses for streamscore:
+// for the unit tests that need what a real registry cannot be made to do on
+// demand: fail the next requests (FailNext), count the requests it served
+// (Requests), demand credentials, speak only TLS, or be gone. The tests of
+// interoperability with third-party clients (test/interop) use a real
+// registry instead: Apicurio Registry's Confluent-compatible API, built from
+// its Maven Central jars and started by deploy/registry/registry-up.sh
+// (Confluent's own registry and Karapace cannot be installed here). srtest
+// implements the documented REST subset that franz-go's pkg/sr client uses
+// for streamscore:
 //
 //	GET  /schemas/ids/{id}                  schema by global id
 //	GET  /schemas/ids/{id}/versions         subject/version pairs using an id

@@ -347,7 +347,8 @@ func ensureVenv() (string, error) {
 	return py, nil
 }
 
-// pinnedVersions reads name==version pins from train/requirements.txt.
+// pinnedVersions reads name==version pins from train/requirements.txt. Extras
+// (name[extra]==version) are not part of a name, on either side.
 func pinnedVersions(names ...string) ([]string, error) {
 	data, err := os.ReadFile(filepath.Join(repoRoot, "train", "requirements.txt"))
 	if err != nil {
@@ -356,7 +357,9 @@ func pinnedVersions(names ...string) ([]string, error) {
 	out := make([]string, len(names))
 	for _, l := range strings.Split(string(data), "\n") {
 		name, ver, ok := strings.Cut(strings.TrimSpace(l), "==")
-		if i := slices.Index(names, name); ok && i >= 0 {
+		name, _, _ = strings.Cut(name, "[")
+		i := slices.IndexFunc(names, func(n string) bool { base, _, _ := strings.Cut(n, "["); return base == name })
+		if ok && i >= 0 {
 			out[i] = ver
 		}
 	}

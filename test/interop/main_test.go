@@ -6,9 +6,11 @@
 //   - kcat_test.go: JSON events from kcat, scored and read back by kcat against
 //     XGBoost's own reference scores (examples/fraud/reference.jsonl); DLQ
 //     records read by kcat with their headers.
-//   - avro_test.go: Confluent-Avro events from Python through the in-process
-//     schema registry (schemas/srtest), a second schema version registered
-//     mid-stream, predictions in Confluent Avro read back by Python and by kcat.
+//   - avro_test.go: Confluent-Avro events from Python (confluent-kafka's
+//     SchemaRegistryClient and AvroSerializer) through a real schema registry
+//     (Apicurio Registry, deploy/registry), a second schema version registered
+//     mid-stream, predictions in Confluent Avro read back by Python
+//     (AvroDeserializer) and by kcat.
 //   - http_test.go: `streamscore serve` against tritonclient's HTTP client (Open
 //     Inference Protocol v2: health, metadata, binary and JSON tensors, errors)
 //     on the fraud reference rows, and openapi-spec-validator on /openapi.json.
@@ -20,8 +22,10 @@
 // Kafka is the real broker named by STREAMSCORE_TEST_BROKERS (`make test`
 // starts it with `make kafka-up`). Without it the tests use an in-process kfake
 // cluster (internal/kafkatest), which kcat and confluent-kafka talk to as well
-// for everything used here (produce, fetch, read_committed, headers). The tools
-// are required: a missing kcat fails the test (scripts/install-deps.sh installs
+// for everything used here (produce, fetch, read_committed, headers). The schema
+// registry is the one named by STREAMSCORE_TEST_REGISTRY_URL (`make test` starts
+// it with `make registry-up`); without it avro_test.go fails, saying how to
+// start it. The tools are required: a missing kcat fails the test (scripts/install-deps.sh installs
 // it); the Python venv is made by train/venv.sh when it is missing (about 1.5
 // minutes the first time). Nothing is skipped.
 package interop

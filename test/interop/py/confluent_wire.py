@@ -1,6 +1,8 @@
 """What produce_avro.py and consume_avro.py share: the arguments naming the
-broker, the schema registry and the topic, and the Confluent wire format of a
-record value (byte 0, the 4-byte big-endian schema id, then the Avro body).
+broker, the schema registry (the URL of its Confluent-compatible API) and the
+topic, and a check of the Confluent wire format of a record value (byte 0, the
+4-byte big-endian schema id, then the Avro body): confluent-kafka's serializers
+write and read it, these scripts check what they wrote and read.
 
 Used by the Go tests in test/interop (see avro_test.go); not a tool for users.
 """
@@ -18,11 +20,6 @@ def arg_parser():
     ap.add_argument("--registry", required=True)
     ap.add_argument("--topic", required=True)
     return ap
-
-
-def header(schema_id):
-    """The five bytes before the Avro body of a value written with schema_id."""
-    return HEADER.pack(0, schema_id)
 
 
 def split(value):

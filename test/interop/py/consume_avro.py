@@ -5,11 +5,13 @@ Used by the Go tests in test/interop (see avro_test.go); not a tool for users.
     consume_avro.py --bootstrap HOST:PORT --registry URL --topic T [--timeout SECONDS]
 
 Assigns every partition of T from the beginning (isolation.level
-read_committed) and reads until the end of each partition. For every record it
-checks the framing (magic byte 0, 4-byte schema id), fetches the writer schema
-by id from the registry (GET /schemas/ids/{id}, plain urllib, cached), decodes
-the body with fastavro and checks that the body was consumed exactly. Prints
-one JSON line per record:
+read_committed) and reads until the end of each partition. Every record is
+decoded by confluent-kafka's AvroDeserializer, which fetches the writer schema
+by id with its SchemaRegistryClient (GET /schemas/ids/{id}). The framing
+(magic byte 0, 4-byte schema id) is checked here too, and the body is decoded
+a second time with fastavro and the writer schema the client returns, to check
+that it is consumed exactly (the deserializer ignores trailing bytes) and
+decodes to the same record. Prints one JSON line per record:
 
     {"partition", "offset", "timestamp", "key", "schema_id", "value_hex", "record"}
 
@@ -22,10 +24,12 @@ import io
 import json
 import sys
 import time
-import urllib.request
 
 import confluent_kafka
 import fastavro
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroDeserializer
+from confluent_kafka.serialization import MessageField, SerializationContext
 
 import confluent_wire
 
@@ -47,13 +51,14 @@ def main():
     ap.add_argument("--timeout", type=float, default=60)
     args = ap.parse_args()
 
+    registry = SchemaRegistryClient({"url": args.registry})
+    deserializer = AvroDeserializer(registry)
+    ctx = SerializationContext(args.topic, MessageField.VALUE)
     schemas = {}
 
     def writer_schema(sid):
         if sid not in schemas:
-            url = "%s/schemas/ids/%d" % (args.registry.rstrip("/"), sid)
-            with urllib.request.urlopen(url, timeout=10) as resp:
-                schemas[sid] = fastavro.parse_schema(json.loads(json.load(resp)["schema"]))
+            schemas[sid] = fastavro.parse_schema(json.loads(registry.get_schema(sid).schema_str))
         return schemas[sid]
 
     c = confluent_kafka.Consumer({
@@ -91,11 +96,15 @@ def main():
                 sid, avro = confluent_wire.split(value)
             except ValueError as e:
                 raise SystemExit("consume_avro: partition %d offset %d: %s" % (msg.partition(), msg.offset(), e))
+            rec = deserializer(value, ctx)
             body = io.BytesIO(avro)
-            rec = fastavro.schemaless_reader(body, writer_schema(sid), None)
+            again = fastavro.schemaless_reader(body, writer_schema(sid), None)
             if body.tell() != len(avro):
                 raise SystemExit("consume_avro: partition %d offset %d: %d trailing bytes after the Avro body"
                                  % (msg.partition(), msg.offset(), len(avro) - body.tell()))
+            if plain(again) != plain(rec):
+                raise SystemExit("consume_avro: partition %d offset %d: AvroDeserializer read %r, fastavro %r"
+                                 % (msg.partition(), msg.offset(), plain(rec), plain(again)))
             key = msg.key()
             print(json.dumps({
                 "partition": msg.partition(),
