@@ -100,10 +100,10 @@ test-integration: kafka-up pg-up registry-up build
 test-security: build
 	STREAMSCORE_TEST_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -v -timeout 10m ./test/security/
 
-## test-unit: every Go test with the in-process kfake broker instead of Kafka (the interop tests still
-## need the schema registry: it is started)
-test-unit: registry-up
-	STREAMSCORE_TEST_REGISTRY_URL=$(REGISTRY_URL) $(GO) test -count=1 ./...
+## test-unit: every Go test with the in-process kfake broker instead of Kafka, and the in-process
+## schemas/srtest registry instead of the real one (no broker, no Java)
+test-unit:
+	$(GO) test -count=1 ./...
 
 ## parity: regenerate the reference predictions in Python, check Go against them
 parity:

@@ -5,7 +5,8 @@
 // interoperability with third-party clients (test/interop) use a real
 // registry instead: Apicurio Registry's Confluent-compatible API, built from
 // its Maven Central jars and started by deploy/registry/registry-up.sh
-// (Confluent's own registry and Karapace cannot be installed here). srtest
+// (Confluent's own registry and Karapace cannot be installed here); only the
+// unit layer (`make test-unit`: kfake, no Java) runs them on srtest. srtest
 // implements the documented REST subset that franz-go's pkg/sr client uses
 // for streamscore:
 //

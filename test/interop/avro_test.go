@@ -19,6 +19,7 @@ import (
 
 	"github.com/streamscore/streamscore/internal/kafkatest"
 	"github.com/streamscore/streamscore/internal/proctest"
+	"github.com/streamscore/streamscore/schemas/srtest"
 )
 
 // envRegistry names the schema registry of the interop tests: the URL of a
@@ -350,12 +351,18 @@ func fitsV1(r refRow) bool {
 
 // registryURL is the schema registry named by STREAMSCORE_TEST_REGISTRY_URL;
 // the test fails when it is not set or its Confluent-compatible API does not
-// list subjects.
+// list subjects. The one exception is the unit layer (`make test-unit`: no
+// real broker, no Java): with the in-process kfake broker and no URL, the
+// in-process schemas/srtest registry stands in, as kfake does for Kafka.
 func registryURL(t testing.TB) string {
 	t.Helper()
 	u := strings.TrimRight(os.Getenv(envRegistry), "/")
+	if u == "" && !kafkatest.IsReal() {
+		t.Logf("%s is not set and the broker is in-process: using the in-process schemas/srtest registry (the integration layer uses a real one)", envRegistry)
+		return srtest.New(t).URL()
+	}
 	if u == "" {
-		t.Fatalf("%s is not set: this test needs a real schema registry with a Confluent-compatible API. "+
+		t.Fatalf("%s is not set: against a real broker this test needs a real schema registry with a Confluent-compatible API. "+
 			"`make test` starts one; by hand: export %s=\"$(bash deploy/registry/registry-up.sh)\" (deploy/registry/README.md)",
 			envRegistry, envRegistry)
 	}

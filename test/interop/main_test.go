@@ -24,8 +24,9 @@
 // cluster (internal/kafkatest), which kcat and confluent-kafka talk to as well
 // for everything used here (produce, fetch, read_committed, headers). The schema
 // registry is the one named by STREAMSCORE_TEST_REGISTRY_URL (`make test` starts
-// it with `make registry-up`); without it avro_test.go fails, saying how to
-// start it. The tools are required: a missing kcat fails the test (scripts/install-deps.sh installs
+// it with `make registry-up`); against a real broker without it, avro_test.go
+// fails, saying how to start it, and with kfake (`make test-unit`) the
+// in-process schemas/srtest registry stands in. The tools are required: a missing kcat fails the test (scripts/install-deps.sh installs
 // it); the Python venv is made by train/venv.sh when it is missing (about 1.5
 // minutes the first time). Nothing is skipped.
 package interop
