@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Helpers shared by the dev servers' scripts (deploy/kafka, deploy/postgres),
+# Helpers shared by the dev servers' scripts (deploy/kafka, deploy/postgres, deploy/registry),
 # sourced by their lib.sh files. Sourced, not run.
 
 # log MSG...: one progress line on stderr, named after the running script.
@@ -51,3 +51,15 @@ take_lock() {
 	exec 9>"$1"
 	flock -w 300 9 || die "could not lock $1 within 300s"
 }
+
+# pid_alive PID: the process exists and is not a zombie (a SIGKILLed JVM whose
+# parent has not reaped it yet still answers kill -0).
+pid_alive() {
+	local pid="$1" state
+	kill -0 "$pid" 2>/dev/null || return 1
+	state="$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)"
+	[[ -n "$state" && "$state" != Z && "$state" != X ]]
+}
+
+# pid_gone PID: the process is gone (or a zombie).
+pid_gone() { ! pid_alive "$1"; }

@@ -12,7 +12,7 @@
 
 KAFKA_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$KAFKA_DIR/../.." && pwd)"
-# log, die, usage, port_in_use, wait_for, take_lock
+# log, die, usage, port_in_use, wait_for, take_lock, pid_alive, pid_gone
 # shellcheck source=../lib.sh source-path=SCRIPTDIR
 source "$KAFKA_DIR/../lib.sh"
 
@@ -123,15 +123,6 @@ cluster_bootstrap() {
 	(IFS=,; echo "${out[*]}")
 }
 
-# pid_alive PID: the process exists and is not a zombie (a SIGKILLed broker whose
-# parent has not reaped it yet still answers kill -0).
-pid_alive() {
-	local pid="$1" state
-	kill -0 "$pid" 2>/dev/null || return 1
-	state="$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)"
-	[[ -n "$state" && "$state" != Z && "$state" != X ]]
-}
-
 # pid_is_our_broker PID: alive and running kafka.Kafka with this cache's config.
 pid_is_our_broker() {
 	local pid="$1"
@@ -151,9 +142,6 @@ running_pid() {
 	rm -f "$KAFKA_PIDFILE" "$KAFKA_BOOTSTRAP_FILE" "$KAFKA_PORTS_FILE"
 	return 1
 }
-
-# pid_gone PID: the process is gone (or a zombie).
-pid_gone() { ! pid_alive "$1"; }
 
 # ports_closed: nothing listens on the selected broker's ports. A SIGKILLed
 # JVM's main thread is a zombie (gone for pid_alive) while its other threads

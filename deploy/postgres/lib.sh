@@ -11,7 +11,7 @@
 
 PG_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$PG_DIR/../.." && pwd)"
-# log, die, usage, port_in_use, wait_for, take_lock
+# log, die, usage, port_in_use, wait_for, take_lock, pid_alive, pid_gone
 # shellcheck source=../lib.sh source-path=SCRIPTDIR
 source "$PG_DIR/../lib.sh"
 

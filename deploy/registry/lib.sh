@@ -8,7 +8,7 @@
 
 REGISTRY_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$REGISTRY_DIR/../.." && pwd)"
-# log, die, usage, port_in_use, wait_for, take_lock
+# log, die, usage, port_in_use, wait_for, take_lock, pid_alive, pid_gone
 # shellcheck source=../lib.sh source-path=SCRIPTDIR
 source "$REGISTRY_DIR/../lib.sh"
 
@@ -29,14 +29,6 @@ REGISTRY_LOCK="$REGISTRY_RUN/lock"
 # The Confluent-compatible API (what registry.url and Confluent clients take).
 REGISTRY_PATH=/apis/ccompat/v7
 
-# pid_alive PID: the process exists and is not a zombie.
-pid_alive() {
-	local state
-	kill -0 "$1" 2>/dev/null || return 1
-	state="$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null || true)"
-	[[ -n "$state" && "$state" != Z && "$state" != X ]]
-}
-pid_gone() { ! pid_alive "$1"; }
 port_free() { ! port_in_use "$REGISTRY_HOST" "$1"; }
 
 # running_pid: prints the pid of this cache's registry if it runs; clears a stale pid file.
